@@ -1,0 +1,188 @@
+// Package config defines turnout's declarative configuration: the YAML schema,
+// parsing that keeps every value's file:line:column, and validation that reports
+// all errors at once so an invalid file never reaches the data plane.
+package config
+
+import (
+	"fmt"
+	"time"
+)
+
+// Config is one turnout configuration file.
+//
+// Two kinds of settings live in it. Node settings (Listen, Admin, Store, Limits)
+// belong to one running process and are read from the file given to
+// `turnout serve -c` at start; a deployment carries them but a running node
+// ignores changes to them until it restarts. Traffic settings (TrustedProxies,
+// Legacy, Origins, Routes) are what a deployment changes live.
+type Config struct {
+	// Listen is the public listener address. Default ":8080".
+	Listen string `yaml:"listen" json:"listen,omitempty"`
+	// Admin configures the admin API listener and its tokens.
+	Admin Admin `yaml:"admin" json:"admin"`
+	// Store configures where deployments are kept.
+	Store Store `yaml:"store" json:"store"`
+	// Limits bounds what a client may send on the public listener.
+	Limits Limits `yaml:"limits" json:"limits"`
+
+	// TrustedProxies lists CIDRs (or single IPs) of proxies in front of turnout
+	// whose X-Forwarded-* headers are kept and appended to. From any other peer
+	// those headers are replaced.
+	TrustedProxies []string `yaml:"trusted_proxies" json:"trusted_proxies,omitempty"`
+	// Legacy names the legacy origin: where `turnout route off` sends a route
+	// that has no fallback. Default: the origin of the catch-all route "/", or
+	// the only origin when there is one.
+	Legacy string `yaml:"legacy" json:"legacy,omitempty"`
+	// Origins are the HTTP services turnout proxies to, in file order.
+	Origins []Origin `yaml:"origins" json:"origins"`
+	// Routes map request patterns to targets, in file order. Precedence does
+	// not depend on order: the most specific pattern wins (net/http.ServeMux).
+	Routes []Route `yaml:"routes" json:"routes"`
+}
+
+// Pos is a position in a config file.
+type Pos struct {
+	File   string `json:"file,omitempty"`
+	Line   int    `json:"line,omitempty"`
+	Column int    `json:"column,omitempty"`
+}
+
+func (p Pos) String() string {
+	if p.File == "" {
+		return fmt.Sprintf("%d:%d", p.Line, p.Column)
+	}
+	return fmt.Sprintf("%s:%d:%d", p.File, p.Line, p.Column)
+}
+
+// Admin configures the admin listener.
+type Admin struct {
+	// Listen is the admin address. Default "127.0.0.1:8081". It is never the
+	// public listener.
+	Listen string `yaml:"listen" json:"listen,omitempty"`
+	// Tokens grant roles to bearer tokens. With none configured, turnout
+	// generates an admin token on first start (see README).
+	Tokens []Token `yaml:"tokens" json:"tokens,omitempty"`
+	// MaxBodyBytes limits admin request bodies. Default 8 MiB.
+	MaxBodyBytes int64 `yaml:"max_body_bytes" json:"max_body_bytes,omitempty"`
+}
+
+// Token is one admin credential. Exactly one of SHA256 or Env is set; the
+// plain token is never written in the config or the store.
+type Token struct {
+	Name string `yaml:"name" json:"name"`
+	// Role is viewer, deployer or admin.
+	Role string `yaml:"role" json:"role"`
+	// SHA256 is the hex SHA-256 of the token (`printf %s TOKEN | sha256sum`).
+	SHA256 string `yaml:"sha256" json:"sha256,omitempty"`
+	// Env names an environment variable holding the plain token, read at start.
+	Env string `yaml:"env" json:"env,omitempty"`
+	Pos Pos    `yaml:"-" json:"-"`
+}
+
+// Store configures the deployment store.
+type Store struct {
+	// Path is the bbolt file. Default "turnout.db" in the working directory.
+	Path string `yaml:"path" json:"path,omitempty"`
+}
+
+// Limits bounds client input on the public listener. Zero values take the
+// documented defaults; they are never Go's unlimited zero values.
+type Limits struct {
+	ReadHeaderTimeout Duration `yaml:"read_header_timeout" json:"read_header_timeout,omitempty"` // default 10s
+	IdleTimeout       Duration `yaml:"idle_timeout" json:"idle_timeout,omitempty"`               // default 120s
+	MaxHeaderBytes    int      `yaml:"max_header_bytes" json:"max_header_bytes,omitempty"`       // default 64 KiB
+	MaxBodyBytes      int64    `yaml:"max_body_bytes" json:"max_body_bytes,omitempty"`           // buffered paths; default 10 MiB
+	DrainTimeout      Duration `yaml:"drain_timeout" json:"drain_timeout,omitempty"`             // default 30s
+}
+
+// Origin is a legacy (or any plain HTTP) service.
+type Origin struct {
+	// Name is the key under `origins:`.
+	Name string `yaml:"name" json:"name"`
+	// URLs are the instances, used round-robin. Scheme http or https, no
+	// query or fragment; a path prefix is prepended to forwarded paths.
+	URLs []string `yaml:"urls" json:"urls"`
+	// HostHeader is "client" (default: forward the client's Host) or "origin"
+	// (send the instance URL's host).
+	HostHeader string `yaml:"host_header" json:"host_header,omitempty"`
+	Timeouts   OriginTimeouts `yaml:"timeouts" json:"timeouts"`
+	// HealthCheck, when Path is set, probes every instance actively.
+	HealthCheck HealthCheck `yaml:"health_check" json:"health_check"`
+	// Passive ejects an instance after consecutive connect failures.
+	Passive Passive `yaml:"passive" json:"passive"`
+	// MaxIdleConns is the keep-alive pool size per instance. Default 256.
+	MaxIdleConns int `yaml:"max_idle_conns" json:"max_idle_conns,omitempty"`
+
+	Pos     Pos   `yaml:"-" json:"-"`
+	URLsPos []Pos `yaml:"-" json:"-"`
+}
+
+// OriginTimeouts bound each phase of an origin exchange.
+type OriginTimeouts struct {
+	Dial           Duration `yaml:"dial" json:"dial,omitempty"`                       // default 2s
+	ResponseHeader Duration `yaml:"response_header" json:"response_header,omitempty"` // default 30s
+	Overall        Duration `yaml:"overall" json:"overall,omitempty"`                 // default 60s; 504 past it
+}
+
+// HealthCheck probes instances with GET Path.
+type HealthCheck struct {
+	Path               string   `yaml:"path" json:"path,omitempty"`
+	Interval           Duration `yaml:"interval" json:"interval,omitempty"`                       // default 5s
+	Timeout            Duration `yaml:"timeout" json:"timeout,omitempty"`                         // default 1s
+	HealthyThreshold   int      `yaml:"healthy_threshold" json:"healthy_threshold,omitempty"`     // default 2
+	UnhealthyThreshold int      `yaml:"unhealthy_threshold" json:"unhealthy_threshold,omitempty"` // default 3
+	// ExpectStatus is the accepted status range "200-399" (default).
+	ExpectStatus string `yaml:"expect_status" json:"expect_status,omitempty"`
+}
+
+// Passive configures passive ejection.
+type Passive struct {
+	// MaxConnectFailures consecutive failures eject the instance. Default 3; -1 disables.
+	MaxConnectFailures int `yaml:"max_connect_failures" json:"max_connect_failures,omitempty"`
+	// EjectFor is how long an ejected instance is skipped. Default 10s.
+	EjectFor Duration `yaml:"eject_for" json:"eject_for,omitempty"`
+}
+
+// Route sends requests matching a pattern to a target.
+type Route struct {
+	// Match is a net/http.ServeMux pattern: "[METHOD ][HOST]/path/{name}/{rest...}".
+	// API Gateway's "{proxy+}" is accepted as "{proxy...}".
+	Match string `yaml:"match" json:"match"`
+	// Origin names the origin serving the route. Exactly one of Origin or
+	// Function is set.
+	Origin string `yaml:"origin" json:"origin,omitempty"`
+	// Function names a function (hosted or AWS); reserved for the functions issue.
+	Function string `yaml:"function" json:"function,omitempty"`
+	// Fallback names the origin that serves the route when it is switched off
+	// (and, later, when its primary fails).
+	Fallback string `yaml:"fallback" json:"fallback,omitempty"`
+	// Off sends the route to its fallback (or the legacy origin) instead of
+	// its target. `turnout route off|on` sets and clears it.
+	Off bool `yaml:"off" json:"off,omitempty"`
+	// Timeout bounds the whole request on this route; default the origin's overall timeout.
+	Timeout Duration `yaml:"timeout" json:"timeout,omitempty"`
+
+	Pos      Pos `yaml:"-" json:"-"`
+	MatchPos Pos `yaml:"-" json:"-"`
+}
+
+// Duration is a time.Duration written as a Go duration string ("1.5s").
+type Duration time.Duration
+
+// D returns d as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+func (d Duration) String() string { return time.Duration(d).String() }
+
+// MarshalText writes d as a Go duration string.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+
+// UnmarshalText parses a Go duration string.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return err
+	}
+	*d = Duration(v)
+	return nil
+}

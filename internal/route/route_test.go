@@ -1,0 +1,298 @@
+package route
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
+
+func TestCanonical(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"/", "/"},
+		{"GET  /user/{id}", "GET /user/{id}"},
+		{"ANY /api/{proxy+}", "ANY /api/{proxy...}"},
+		{"API.Example.COM./x", "api.example.com/x"},
+		{"GET Api.example.com/x/{rest+}", "GET api.example.com/x/{rest...}"},
+	} {
+		if got := Canonical(tc.in); got != tc.want {
+			t.Errorf("Canonical(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestCheck(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		patterns []string
+		want     []string // "index/other: substring"
+	}{
+		{"ok", []string{"/", "GET /user/{id}", "GET /user/{id}/orders", "POST /orders", "api.example.com/"}, nil},
+		{"duplicate", []string{"/a", "/a"}, []string{"1/0: duplicate route"}},
+		{"duplicate after canonical", []string{"/api/{p+}", "/api/{p...}"}, []string{"1/0: duplicate route"}},
+		{"conflict", []string{"GET /user/{id}", "GET /{x}/orders"}, []string{"1/0: conflicts with \"GET /user/{id}\""}},
+		{"method vs path conflict", []string{"GET /{x}", "/a"}, []string{"1/0: conflicts"}},
+		{"bad method", []string{"G@T /x"}, []string{"0/-1: invalid route pattern"}},
+		{"no slash", []string{"user"}, []string{"0/-1: invalid route pattern"}},
+		{"bad wildcard", []string{"/a/{b"}, []string{"0/-1: invalid route pattern"}},
+		{"multi not last", []string{"/a/{b...}/c"}, []string{"0/-1: invalid route pattern"}},
+		{"all errors at once", []string{"/a", "/a", "bad", "/b/{x", "/a"}, []string{"1/0: duplicate", "2/-1: invalid", "3/-1: invalid", "4/0: duplicate"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			errs := Check(tc.patterns)
+			if len(errs) != len(tc.want) {
+				t.Fatalf("got %d errors %v, want %d", len(errs), errs, len(tc.want))
+			}
+			for i, e := range errs {
+				got := fmt.Sprintf("%d/%d: %s", e.Index, e.Other, e.Msg)
+				idx, sub, _ := strings.Cut(tc.want[i], ": ")
+				if !strings.HasPrefix(got, idx+": ") || !strings.Contains(got, sub) {
+					t.Errorf("error %d = %q, want %q", i, got, tc.want[i])
+				}
+			}
+		})
+	}
+}
+
+func TestMatch(t *testing.T) {
+	patterns := []string{
+		"/",
+		"GET /user/{id}",
+		"GET /user/{id}/orders",
+		"GET /user/me",
+		"POST /orders",
+		"/static/",
+		"/api/{proxy+}",
+		"api.example.com/",
+		"GET api.example.com/user/{id}",
+		"GET /exact/{$}",
+	}
+	tab, err := Compile(patterns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		host, method, path string
+		want               string
+		values             []string
+	}{
+		{"", "GET", "/user/42", "GET /user/{id}", []string{"42"}},
+		{"", "HEAD", "/user/42", "GET /user/{id}", []string{"42"}},
+		{"", "POST", "/user/42", "/", nil},
+		{"", "GET", "/user/me", "GET /user/me", nil},
+		{"", "GET", "/user/42/orders", "GET /user/{id}/orders", []string{"42"}},
+		{"", "GET", "/user/%C3%A9", "GET /user/{id}", []string{"é"}},
+		{"", "POST", "/orders", "POST /orders", nil},
+		{"", "GET", "/orders", "/", nil},
+		{"", "GET", "/static/css/a.css", "/static/", nil},
+		{"", "GET", "/static", "/", nil}, // ServeMux would redirect; the table falls through
+		{"", "DELETE", "/api/a/b", "/api/{proxy...}", []string{"a/b"}},
+		{"", "GET", "/api/", "/api/{proxy...}", []string{""}},
+		{"api.example.com", "GET", "/user/7", "GET api.example.com/user/{id}", []string{"7"}},
+		{"api.example.com", "GET", "/other", "api.example.com/", nil},
+		{"other.example.com", "GET", "/user/7", "GET /user/{id}", []string{"7"}},
+		{"", "GET", "/exact/", "GET /exact/{$}", nil},
+		{"", "GET", "/exact/x", "/", nil},
+	} {
+		r, v, ok := tab.Match(tc.host, tc.method, tc.path, nil)
+		if !ok {
+			t.Errorf("%s %s%s: no match, want %q", tc.method, tc.host, tc.path, tc.want)
+			continue
+		}
+		if got := tab.Pattern(r).Canonical; got != tc.want {
+			t.Errorf("%s %s%s matched %q, want %q", tc.method, tc.host, tc.path, got, tc.want)
+		}
+		if fmt.Sprint(v) != fmt.Sprint(tc.values) {
+			t.Errorf("%s %s%s values %q, want %q", tc.method, tc.host, tc.path, v, tc.values)
+		}
+	}
+	// Without a catch-all, an unmatched request matches nothing.
+	tab2, _ := Compile([]string{"GET /user/{id}"})
+	if _, _, ok := tab2.Match("", "POST", "/user/1", nil); ok {
+		t.Error("POST /user/1 matched GET /user/{id}")
+	}
+	if !tab.HasHost("api.example.com") || tab.HasHost("evil.example.com") {
+		t.Error("HasHost wrong")
+	}
+}
+
+// TestMatchAgreesWithServeMux holds Table to ServeMux's precedence on random
+// pattern sets and paths (outside the redirects that Table deliberately omits).
+func TestMatchAgreesWithServeMux(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for round := 0; round < 300; round++ {
+		checkAgainstServeMux(t, rng, 12, 60)
+	}
+}
+
+func FuzzMatchAgreesWithServeMux(f *testing.F) {
+	f.Add(uint64(1), uint64(2))
+	f.Add(uint64(7), uint64(99))
+	f.Fuzz(func(t *testing.T, a, b uint64) {
+		checkAgainstServeMux(t, rand.New(rand.NewPCG(a, b)), 10, 30)
+	})
+}
+
+func checkAgainstServeMux(t *testing.T, rng *rand.Rand, npat, nreq int) {
+	t.Helper()
+	lits := []string{"a", "b", "user", "%C3%A9"}
+	randPath := func(pattern bool) string {
+		n := rng.IntN(4)
+		var sb strings.Builder
+		for i := 0; i < n; i++ {
+			sb.WriteByte('/')
+			if pattern && rng.IntN(3) == 0 {
+				fmt.Fprintf(&sb, "{w%d}", i)
+				continue
+			}
+			sb.WriteString(lits[rng.IntN(len(lits))])
+		}
+		if pattern {
+			switch rng.IntN(5) {
+			case 0:
+				sb.WriteString("/")
+			case 1:
+				sb.WriteString("/{rest...}")
+			case 2:
+				if n > 0 {
+					sb.WriteString("/{$}")
+				}
+			}
+		} else if rng.IntN(3) == 0 {
+			sb.WriteString("/")
+		}
+		if sb.Len() == 0 {
+			return "/"
+		}
+		return sb.String()
+	}
+	methods := []string{"", "", "GET ", "POST "}
+	hosts := []string{"", "", "h.test"}
+	mux := http.NewServeMux()
+	var accepted []string
+	for i := 0; i < npat; i++ {
+		p := methods[rng.IntN(len(methods))] + hosts[rng.IntN(len(hosts))] + randPath(true)
+		if registerMarker(mux, p) == nil {
+			accepted = append(accepted, p)
+		}
+	}
+	tab, err := Compile(accepted)
+	if err != nil {
+		t.Fatalf("Compile(%q): %v", accepted, err)
+	}
+	for i := 0; i < nreq; i++ {
+		method := []string{"GET", "HEAD", "POST", "PUT"}[rng.IntN(4)]
+		host := []string{"h.test", "x.test"}[rng.IntN(2)]
+		path := randPath(false)
+		req := httptest.NewRequest(method, "http://"+host+path, nil)
+		h, pat := mux.Handler(req)
+		if _, ours := h.(marker); pat != "" && !ours {
+			continue // a ServeMux redirect: Table falls through on purpose
+		}
+		r, _, ok := tab.Match(host, method, path, nil)
+		got := ""
+		if ok {
+			got = tab.Pattern(r).Canonical
+		}
+		if got != pat {
+			t.Fatalf("patterns %q\n%s %s%s: table %q, ServeMux %q", accepted, method, host, path, got, pat)
+		}
+	}
+}
+
+// marker tells the handlers registered by the test from ServeMux's own
+// redirect handlers.
+type marker struct{}
+
+func (marker) ServeHTTP(http.ResponseWriter, *http.Request) {}
+
+func registerMarker(mux *http.ServeMux, p string) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = fmt.Errorf("%v", v)
+		}
+	}()
+	mux.Handle(p, marker{})
+	return nil
+}
+
+func TestNormalizePath(t *testing.T) {
+	for _, tc := range []struct {
+		in, want string
+		err      error
+	}{
+		{"/", "/", nil},
+		{"/user/42", "/user/42", nil},
+		{"/%61dmin", "/admin", nil},
+		{"/caf%c3%a9", "/caf%C3%A9", nil},
+		{"/caf\xc3\xa9", "/caf%C3%A9", nil},
+		{"//admin", "/admin", nil},
+		{"/a///b/", "/a/b/", nil},
+		{"/a/%3B", "/a/%3B", nil},
+		{"/a/b.json", "/a/b.json", nil},
+		{"/a/...", "/a/...", nil},
+		{"/user/..%2fadmin", "", ErrPathEncodedSlash},
+		{"/user/../admin", "", ErrPathDotSegment},
+		{"/user/%2e%2e/admin", "", ErrPathDotSegment},
+		{"/user/.", "", ErrPathDotSegment},
+		{"/./admin", "", ErrPathDotSegment},
+		{"/admin;x", "", ErrPathParameter},
+		{"/user/..;/admin", "", ErrPathParameter},
+		{"/public%00.json", "", ErrPathNUL},
+		{"/a\\b", "", ErrPathBackslash},
+		{"/a%5cb", "", ErrPathBackslash},
+		{"/a%2", "", ErrPathEscape},
+		{"/a%zz", "", ErrPathEscape},
+		{"/a b", "", ErrPathInvalidByte},
+		{"/a#b", "", ErrPathFragmentInURI},
+		{"admin", "", ErrPathNotAbsolute},
+		{"", "", ErrPathNotAbsolute},
+	} {
+		got, err := NormalizePath(tc.in)
+		if !errors.Is(err, tc.err) || got != tc.want {
+			t.Errorf("NormalizePath(%q) = %q, %v; want %q, %v", tc.in, got, err, tc.want, tc.err)
+		}
+	}
+}
+
+// FuzzNormalizePath checks the normaliser's promises on any input: the
+// output is a fixed point, has no ambiguous spellings left, and decodes to
+// the same bytes however it is read.
+func FuzzNormalizePath(f *testing.F) {
+	for _, s := range []string{"/", "/user/..%2fadmin", "//admin", "/admin;x", "/user/..;/admin", "/public%00.json", "/%61dmin", "/caf%c3%a9"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		out, err := NormalizePath(in)
+		if err != nil {
+			return
+		}
+		again, err := NormalizePath(out)
+		if err != nil || again != out {
+			t.Fatalf("not a fixed point: %q -> %q -> %q, %v", in, out, again, err)
+		}
+		if strings.Contains(out, "//") || strings.ContainsAny(out, ";\\\x00#") || hasDotSegment(out) {
+			t.Fatalf("ambiguous output %q from %q", out, in)
+		}
+		if unescape(in) != unescape(out) && !strings.Contains(in, "//") && strings.IndexFunc(in, func(r rune) bool { return r >= 0x80 }) < 0 {
+			t.Fatalf("meaning changed: %q -> %q", in, out)
+		}
+	})
+}
+
+func TestNormalizeHost(t *testing.T) {
+	for in, want := range map[string]string{
+		"api.example.com":       "api.example.com",
+		"API.Example.com.:8443": "api.example.com",
+		"api.example.com.":      "api.example.com",
+		"[::1]:80":              "[::1]",
+		"[::1]":                 "[::1]",
+	} {
+		if got := NormalizeHost(in); got != want {
+			t.Errorf("NormalizeHost(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
