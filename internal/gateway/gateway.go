@@ -1,0 +1,400 @@
+// Package gateway is turnout's data plane: it checks and normalises each
+// request, matches it against the active route table, and hands it to the
+// route's backend. Tables are immutable and swapped through an atomic
+// pointer, so a deployment never blocks or drops a request.
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/turnout/turnout/internal/config"
+	"github.com/turnout/turnout/internal/metrics"
+	"github.com/turnout/turnout/internal/origin"
+	"github.com/turnout/turnout/internal/route"
+)
+
+// Options configure a Gateway.
+type Options struct {
+	// Metrics receives per-route counters; required.
+	Metrics *metrics.Metrics
+	// AccessLog receives one record per request; nil disables access logs.
+	AccessLog *slog.Logger
+	// Logger receives operational messages; nil means slog.Default().
+	Logger *slog.Logger
+	// RetireGrace is how long a replaced table's origin pools stay open
+	// before they are closed once idle. Default 1 s.
+	RetireGrace time.Duration
+}
+
+// Gateway serves requests from the active Table.
+type Gateway struct {
+	opts Options
+	log  *slog.Logger
+	cur  atomic.Pointer[Table]
+
+	mu    sync.Mutex // guards pools; control plane only
+	pools map[string]*sharedPool
+	wg    sync.WaitGroup // retirements in progress
+}
+
+// sharedPool lets consecutive tables share an origin pool (and its
+// keep-alive connections and health state) when the origin is unchanged.
+type sharedPool struct {
+	pool *origin.Pool
+	refs int // tables holding it
+}
+
+// New returns a Gateway that answers 503 until a table is swapped in.
+func New(opts Options) *Gateway {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.RetireGrace == 0 {
+		opts.RetireGrace = time.Second
+	}
+	return &Gateway{opts: opts, log: opts.Logger, pools: map[string]*sharedPool{}}
+}
+
+// Table is one deployment compiled for serving. It is immutable once built.
+type Table struct {
+	// Deployment is the id of the deployment the table serves.
+	Deployment uint64
+	Config     *config.Config
+
+	routes  *route.Table
+	targets []*target
+	pools   map[string]*origin.Pool // by origin name
+	keys    []string                // shared pool keys held
+	refs    atomic.Int64            // requests in flight
+}
+
+// target is where one route's requests go.
+type target struct {
+	pattern  string // canonical route pattern
+	name     string // "origin:NAME"
+	origin   string
+	pool     *origin.Pool
+	off      bool
+	timeout  time.Duration
+	names    []string // wildcard names
+	observer *metrics.Target
+}
+
+// Build compiles cfg (already validated) into a Table for deployment id,
+// creating or reusing origin pools. The Table serves nothing until Swap.
+func (g *Gateway) Build(id uint64, cfg *config.Config) (*Table, error) {
+	cfg = cfg.WithDefaults()
+	trusted, err := parsePrefixes(cfg.TrustedProxies)
+	if err != nil {
+		return nil, err
+	}
+	patterns := make([]string, len(cfg.Routes))
+	for i, r := range cfg.Routes {
+		patterns[i] = r.Match
+	}
+	rt, err := route.Compile(patterns)
+	if err != nil {
+		return nil, fmt.Errorf("deployment %d: %w", id, err)
+	}
+	t := &Table{Deployment: id, Config: cfg, routes: rt, pools: map[string]*origin.Pool{}}
+
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, o := range cfg.Origins {
+		key := poolKey(o, cfg.TrustedProxies)
+		sp := g.pools[key]
+		if sp == nil {
+			p, err := origin.NewPool(o, origin.Options{TrustedProxies: trusted, Logger: g.log})
+			if err != nil {
+				g.releaseLocked(t.keys)
+				return nil, fmt.Errorf("deployment %d: origin %s: %w", id, o.Name, err)
+			}
+			sp = &sharedPool{pool: p}
+			g.pools[key] = sp
+		}
+		sp.refs++
+		t.keys = append(t.keys, key)
+		t.pools[o.Name] = sp.pool
+	}
+	legacy := cfg.LegacyOrigin()
+	for i, r := range cfg.Routes {
+		tg := &target{pattern: rt.Pattern(i).Canonical, off: r.Off, timeout: r.Timeout.D(), names: rt.Pattern(i).Names()}
+		name := r.Origin
+		if r.Off {
+			name = r.Fallback
+			if name == "" {
+				name = legacy
+			}
+		}
+		p := t.pools[name]
+		if p == nil {
+			g.releaseLocked(t.keys)
+			if r.Off {
+				return nil, fmt.Errorf("deployment %d: route %q is off but has no fallback and there is no legacy origin", id, r.Match)
+			}
+			return nil, fmt.Errorf("deployment %d: route %q: unknown origin %q", id, r.Match, name)
+		}
+		tg.origin, tg.pool, tg.name = name, p, "origin:"+name
+		tg.observer = g.opts.Metrics.For(tg.pattern, tg.name)
+		t.targets = append(t.targets, tg)
+	}
+	return t, nil
+}
+
+// Swap makes t the active table. Requests already running finish on the
+// table they started with; its pools close once it is idle.
+func (g *Gateway) Swap(t *Table) {
+	old := g.cur.Swap(t)
+	g.opts.Metrics.ActiveDeployment.Set(float64(t.Deployment))
+	g.opts.Metrics.Deployments.Inc()
+	if old != nil && old != t {
+		g.retire(old)
+	}
+}
+
+// Apply builds and swaps in one step.
+func (g *Gateway) Apply(id uint64, cfg *config.Config) error {
+	t, err := g.Build(id, cfg)
+	if err != nil {
+		return err
+	}
+	g.Swap(t)
+	g.log.Info("route table swapped", "deployment", id, "routes", len(t.targets))
+	return nil
+}
+
+// Active returns the table being served, or nil before the first Swap.
+func (g *Gateway) Active() *Table { return g.cur.Load() }
+
+// retire releases old's pools once no request uses it any more. A request
+// that loaded old just before the swap holds a reference within
+// nanoseconds, so waiting RetireGrace before looking at the count is enough.
+func (g *Gateway) retire(old *Table) {
+	g.wg.Add(1)
+	go func() {
+		defer g.wg.Done()
+		time.Sleep(g.opts.RetireGrace)
+		for old.refs.Load() > 0 {
+			time.Sleep(50 * time.Millisecond)
+		}
+		g.mu.Lock()
+		g.releaseLocked(old.keys)
+		g.mu.Unlock()
+	}()
+}
+
+func (g *Gateway) releaseLocked(keys []string) {
+	for _, k := range keys {
+		sp := g.pools[k]
+		if sp == nil {
+			continue
+		}
+		if sp.refs--; sp.refs <= 0 {
+			sp.pool.Close()
+			delete(g.pools, k)
+		}
+	}
+}
+
+// Close closes every pool after in-flight retirements end. Call it after
+// the public server has shut down.
+func (g *Gateway) Close() {
+	g.wg.Wait()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for k, sp := range g.pools {
+		sp.pool.Close()
+		delete(g.pools, k)
+	}
+}
+
+func poolKey(o config.Origin, trusted []string) string {
+	return fmt.Sprintf("%#v|%q", o, trusted)
+}
+
+func parsePrefixes(ss []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, s := range ss {
+		if strings.Contains(s, "/") {
+			p, err := netip.ParsePrefix(s)
+			if err != nil {
+				return nil, fmt.Errorf("trusted_proxies: %w", err)
+			}
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("trusted_proxies: %w", err)
+		}
+		out = append(out, netip.PrefixFrom(a, a.BitLen()))
+	}
+	return out, nil
+}
+
+// ServeHTTP serves one public request.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	id := requestID(r)
+	r.Header["X-Request-Id"] = []string{id}
+	w.Header()["X-Request-Id"] = []string{id}
+
+	t := g.cur.Load()
+	if t == nil {
+		writeError(w, http.StatusServiceUnavailable, "no deployment is active yet", id)
+		return
+	}
+	t.refs.Add(1)
+	defer t.refs.Add(-1)
+
+	// A chunked HTTP/1 request may also have carried a Content-Length, which
+	// Go's parser drops after letting Transfer-Encoding win (RFC 9112 6.3).
+	// Such a message is a smuggling attempt, and RFC 9112 requires closing
+	// the connection after answering it; since the two cases cannot be told
+	// apart here, every chunked HTTP/1 request closes its connection.
+	if r.ProtoMajor == 1 && len(r.TransferEncoding) > 0 {
+		w.Header()["Connection"] = []string{"close"}
+	}
+
+	path, reason, err := g.check(t, r)
+	if err != nil {
+		g.opts.Metrics.Rejected.WithLabelValues(reason).Inc()
+		code := http.StatusBadRequest
+		if reason == "connect" {
+			code = http.StatusMethodNotAllowed
+		}
+		writeError(w, code, err.Error(), id)
+		g.logAccess(r, id, path, nil, code, 0, start, err)
+		return
+	}
+
+	host := route.NormalizeHost(r.Host)
+	var buf [8]string
+	idx, values, ok := t.routes.Match(host, r.Method, path, buf[:0])
+	if !ok {
+		writeError(w, http.StatusNotFound, "no route matches "+r.Method+" "+path, id)
+		g.opts.Metrics.Requests.WithLabelValues("", "", "4xx").Inc()
+		g.logAccess(r, id, path, nil, http.StatusNotFound, 0, start, nil)
+		return
+	}
+	tg := t.targets[idx]
+	_ = values // path parameters feed function events (functions issue)
+
+	if tg.timeout > 0 {
+		ctx, cancel := context.WithTimeout(r.Context(), tg.timeout)
+		defer cancel()
+		r = r.WithContext(ctx)
+	}
+	rec := recorderPool.Get().(*recorder)
+	rec.ResponseWriter, rec.code, rec.bytes = w, 0, 0
+	ferr := tg.pool.Forward(rec, r)
+	code, n := rec.code, rec.bytes
+	rec.ResponseWriter = nil
+	recorderPool.Put(rec)
+	if ferr != nil {
+		code = g.originError(w, tg, ferr, id, code)
+	} else if code == 0 {
+		code = http.StatusSwitchingProtocols // hijacked: an upgraded connection
+	}
+	tg.observer.Observe(code, time.Since(start).Seconds())
+	g.logAccess(r, id, path, tg, code, n, start, ferr)
+}
+
+// check enforces the request policy the README documents under "Path
+// normalisation" and returns the path to match and forward.
+func (g *Gateway) check(t *Table, r *http.Request) (path, reason string, err error) {
+	if r.Method == http.MethodConnect {
+		return "", "connect", errors.New("CONNECT is not supported")
+	}
+	for k := range r.Header {
+		if strings.IndexByte(k, '_') >= 0 {
+			return "", "underscore_header", fmt.Errorf("header name %q contains an underscore", k)
+		}
+	}
+	raw := r.RequestURI
+	if raw == "" || raw[0] != '/' {
+		// Absolute form ("GET http://host/path"): the client names the host.
+		// Accept it only for a host some route declares.
+		if !t.routes.HasHost(route.NormalizeHost(r.URL.Host)) {
+			return "", "absolute_form", fmt.Errorf("request target %q names a host no route serves", raw)
+		}
+		raw = r.URL.EscapedPath()
+	} else if i := strings.IndexByte(raw, '?'); i >= 0 {
+		raw = raw[:i]
+	}
+	path, err = route.NormalizePath(raw)
+	if err != nil {
+		return raw, "bad_path", err
+	}
+	if path != raw {
+		// Forward exactly what was matched.
+		dec, derr := url.PathUnescape(path)
+		if derr != nil {
+			return raw, "bad_path", route.ErrPathEscape
+		}
+		r.URL.Path, r.URL.RawPath = dec, path
+		if dec == path {
+			r.URL.RawPath = ""
+		}
+	}
+	return path, "", nil
+}
+
+// originError answers a failed origin exchange and returns the status sent.
+func (g *Gateway) originError(w http.ResponseWriter, tg *target, err error, id string, written int) int {
+	var oe *origin.Error
+	if !errors.As(err, &oe) {
+		// The response had started; the origin package has aborted it.
+		if written == 0 {
+			written = http.StatusBadGateway
+		}
+		return written
+	}
+	g.opts.Metrics.OriginErrors.WithLabelValues(tg.origin, oe.Kind.String()).Inc()
+	code := oe.StatusCode()
+	msg := "origin " + tg.origin + ": " + oe.Kind.String()
+	if code == http.StatusGatewayTimeout {
+		msg = "origin " + tg.origin + " did not answer in time"
+	}
+	writeError(w, code, msg, id)
+	return code
+}
+
+func (g *Gateway) logAccess(r *http.Request, id, path string, tg *target, code int, n int64, start time.Time, err error) {
+	if g.opts.AccessLog == nil {
+		return
+	}
+	attrs := make([]slog.Attr, 0, 12)
+	attrs = append(attrs,
+		slog.String("request_id", id),
+		slog.String("method", r.Method),
+		slog.String("host", r.Host),
+		slog.String("path", path),
+	)
+	if tg != nil {
+		attrs = append(attrs, slog.String("route", tg.pattern), slog.String("target", tg.name))
+		if tg.off {
+			attrs = append(attrs, slog.Bool("route_off", true))
+		}
+	}
+	attrs = append(attrs,
+		slog.Int("status", code),
+		slog.Int64("bytes", n),
+		slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
+		slog.String("remote", r.RemoteAddr),
+	)
+	if err != nil {
+		attrs = append(attrs, slog.String("error", err.Error()))
+	}
+	g.opts.AccessLog.LogAttrs(context.Background(), slog.LevelInfo, "request", attrs...)
+}

@@ -1,0 +1,331 @@
+package gateway
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/turnout/turnout/internal/config"
+	"github.com/turnout/turnout/internal/metrics"
+)
+
+// recordingOrigin is a stand-in origin that remembers the request targets it saw.
+type recordingOrigin struct {
+	name string
+	srv  *httptest.Server
+	mu   sync.Mutex
+	seen []string
+}
+
+func newOrigin(t *testing.T, name string) *recordingOrigin {
+	o := &recordingOrigin{name: name}
+	o.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		o.mu.Lock()
+		o.seen = append(o.seen, r.Method+" "+r.RequestURI)
+		o.mu.Unlock()
+		w.Header().Set("X-Origin", name)
+		io.Copy(io.Discard, r.Body)
+		fmt.Fprintf(w, "%s saw %s %s host=%s xff=%s rid=%s", name, r.Method, r.RequestURI, r.Host, r.Header.Get("X-Forwarded-For"), r.Header.Get("X-Request-Id"))
+	}))
+	t.Cleanup(o.srv.Close)
+	return o
+}
+
+func (o *recordingOrigin) requests() []string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return append([]string(nil), o.seen...)
+}
+
+func (o *recordingOrigin) reset() {
+	o.mu.Lock()
+	o.seen = nil
+	o.mu.Unlock()
+}
+
+// harness is a Gateway behind a real listener on loopback.
+type harness struct {
+	gw   *Gateway
+	addr string
+	m    *metrics.Metrics
+}
+
+func newHarness(t *testing.T, yaml string) *harness {
+	t.Helper()
+	m := metrics.New()
+	gw := New(Options{Metrics: m, RetireGrace: 10 * time.Millisecond, Logger: slog.New(slog.DiscardHandler)})
+	h := &harness{gw: gw, m: m}
+	h.apply(t, 1, yaml)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: gw, ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close(); gw.Close() })
+	h.addr = ln.Addr().String()
+	return h
+}
+
+func (h *harness) apply(t *testing.T, id uint64, yaml string) {
+	t.Helper()
+	cfg, err := config.Parse("test.yaml", []byte(yaml))
+	if err != nil {
+		t.Fatalf("config: %v", err)
+	}
+	if err := h.gw.Apply(id, cfg); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// raw sends bytes over a fresh TCP connection and returns everything the
+// server wrote before closing or going quiet.
+func raw(t *testing.T, addr, req string) string {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := io.WriteString(c, req); err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(2 * time.Second))
+	b, _ := io.ReadAll(c)
+	return string(b)
+}
+
+func status(resp string) int {
+	var code int
+	fmt.Sscanf(resp, "HTTP/1.1 %d", &code)
+	return code
+}
+
+func TestRequestPolicyRawBytes(t *testing.T) {
+	legacy, users, adm := newOrigin(t, "legacy"), newOrigin(t, "users"), newOrigin(t, "admin")
+	h := newHarness(t, fmt.Sprintf(`
+origins:
+  legacy: {url: %s}
+  users: {url: %s}
+  admin: {url: %s}
+routes:
+  - {match: "GET /user/{id}", origin: users}
+  - {match: "/admin/", origin: admin}
+  - {match: "GET api.example.com/v2/{rest...}", origin: users}
+  - {match: /, origin: legacy}
+`, legacy.srv.URL, users.srv.URL, adm.srv.URL))
+
+	for _, tc := range []struct {
+		name    string
+		req     string
+		code    int
+		origin  *recordingOrigin // nil: no origin may see anything
+		seen    string
+		closeIt bool // the connection must be closed after the response
+	}{
+		{"plain", "GET /user/42 HTTP/1.1\r\nHost: x\r\n\r\n", 200, users, "GET /user/42", false},
+		{"query kept byte-exact", "GET /user/42?a=1;2&a=3&b=%2F HTTP/1.1\r\nHost: x\r\n\r\n", 200, users, "GET /user/42?a=1;2&a=3&b=%2F", false},
+		{"encoded slash", "GET /user/..%2fadmin HTTP/1.1\r\nHost: x\r\n\r\n", 400, nil, "", false},
+		{"double slash normalised", "GET //admin/x HTTP/1.1\r\nHost: x\r\n\r\n", 200, adm, "GET /admin/x", false},
+		{"double slash to legacy", "GET //admin HTTP/1.1\r\nHost: x\r\n\r\n", 200, legacy, "GET /admin", false},
+		{"path parameter", "GET /admin;x HTTP/1.1\r\nHost: x\r\n\r\n", 400, nil, "", false},
+		{"dot-semicolon", "GET /user/..;/admin HTTP/1.1\r\nHost: x\r\n\r\n", 400, nil, "", false},
+		{"dot segments", "GET /user/../admin/x HTTP/1.1\r\nHost: x\r\n\r\n", 400, nil, "", false},
+		{"encoded dot segments", "GET /user/%2e%2e/admin/x HTTP/1.1\r\nHost: x\r\n\r\n", 400, nil, "", false},
+		{"NUL", "GET /public%00.json HTTP/1.1\r\nHost: x\r\n\r\n", 400, nil, "", false},
+		{"backslash", "GET /admin\\x HTTP/1.1\r\nHost: x\r\n\r\n", 400, nil, "", false},
+		{"encoded backslash", "GET /user/..%5cadmin HTTP/1.1\r\nHost: x\r\n\r\n", 400, nil, "", false},
+		{"encoded unreserved decoded", "GET /%61dmin/x HTTP/1.1\r\nHost: x\r\n\r\n", 200, adm, "GET /admin/x", false},
+		{"CONNECT refused", "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n", 405, nil, "", false},
+		{"absolute form, undeclared host", "GET http://evil.example/admin/x HTTP/1.1\r\nHost: x\r\n\r\n", 400, nil, "", false},
+		{"absolute form, declared host", "GET http://api.example.com/v2/a HTTP/1.1\r\nHost: api.example.com\r\n\r\n", 200, users, "GET /v2/a", false},
+		{"host case and trailing dot", "GET /v2/b HTTP/1.1\r\nHost: API.Example.COM.:8080\r\n\r\n", 200, users, "GET /v2/b", false},
+		{"underscore header", "GET /user/1 HTTP/1.1\r\nHost: x\r\nX_Forwarded_For: 1.2.3.4\r\n\r\n", 400, nil, "", false},
+		{"CL and TE", "POST /orders HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n", 200, legacy, "POST /orders", true},
+		{"unmatched without catch-all is legacy here", "DELETE /user/1 HTTP/1.1\r\nHost: x\r\n\r\n", 200, legacy, "DELETE /user/1", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, o := range []*recordingOrigin{legacy, users, adm} {
+				o.reset()
+			}
+			req := tc.req
+			if !tc.closeIt {
+				req = strings.Replace(req, "\r\n\r\n", "\r\nConnection: close\r\n\r\n", 1)
+			}
+			resp := raw(t, h.addr, req)
+			if got := status(resp); got != tc.code {
+				t.Fatalf("status %d, want %d; response:\n%s", got, tc.code, resp)
+			}
+			if !strings.Contains(resp, "X-Request-Id: ") {
+				t.Errorf("no X-Request-Id in response:\n%s", resp)
+			}
+			if tc.closeIt && strings.Count(resp, "HTTP/1.1 ") != 1 {
+				t.Errorf("connection served more than one response:\n%s", resp)
+			}
+			for _, o := range []*recordingOrigin{legacy, users, adm} {
+				got := o.requests()
+				if o != tc.origin {
+					if len(got) > 0 {
+						t.Errorf("origin %s saw %q, want nothing", o.name, got)
+					}
+					continue
+				}
+				if len(got) != 1 || got[0] != tc.seen {
+					t.Errorf("origin %s saw %q, want [%q]", o.name, got, tc.seen)
+				}
+			}
+		})
+	}
+}
+
+func TestNotFoundWithoutCatchAll(t *testing.T) {
+	users := newOrigin(t, "users")
+	h := newHarness(t, fmt.Sprintf("origins: {users: {url: %s}}\nroutes: [{match: \"GET /user/{id}\", origin: users}]\n", users.srv.URL))
+	resp := raw(t, h.addr, "POST /user/1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+	if status(resp) != 404 || !strings.Contains(resp, `"request_id"`) {
+		t.Fatalf("want 404 with request id, got:\n%s", resp)
+	}
+}
+
+func TestOriginErrors(t *testing.T) {
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	refused := "http://" + ln.Addr().String()
+	ln.Close()
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-time.After(5 * time.Second):
+		case <-r.Context().Done():
+		}
+	}))
+	defer slow.Close()
+	h := newHarness(t, fmt.Sprintf(`
+legacy: down
+origins:
+  down: {url: %s}
+  slow: {url: %s, timeouts: {response_header: 300ms}}
+routes:
+  - {match: /down/, origin: down}
+  - {match: /slow/, origin: slow}
+`, refused, slow.URL))
+	for _, tc := range []struct {
+		path string
+		code int
+		max  time.Duration
+	}{
+		{"/down/x", 502, time.Second},
+		{"/slow/x", 504, 2 * time.Second},
+	} {
+		start := time.Now()
+		resp := raw(t, h.addr, "GET "+tc.path+" HTTP/1.1\r\nHost: x\r\nX-Request-Id: trace-123\r\nConnection: close\r\n\r\n")
+		if status(resp) != tc.code || !strings.Contains(resp, `"request_id":"trace-123"`) {
+			t.Errorf("%s: want %d with request id, got:\n%s", tc.path, tc.code, resp)
+		}
+		if d := time.Since(start); d > tc.max {
+			t.Errorf("%s took %v, want under %v", tc.path, d, tc.max)
+		}
+	}
+}
+
+// TestSwapUnderLoad keeps concurrent clients running while deployments are
+// applied and rolled back 50 times, and asserts no request fails and each
+// swap is visible to the very next request.
+func TestSwapUnderLoad(t *testing.T) {
+	a, b := newOrigin(t, "a"), newOrigin(t, "b")
+	cfg := func(target string) string {
+		return fmt.Sprintf("origins:\n  a: {url: %s}\n  b: {url: %s}\nroutes:\n  - {match: /, origin: %s}\n", a.srv.URL, b.srv.URL, target)
+	}
+	h := newHarness(t, cfg("a"))
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var total, failed int
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				resp, err := client.Get("http://" + h.addr + "/load")
+				ok := err == nil && resp.StatusCode == 200
+				if err == nil {
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+				}
+				mu.Lock()
+				total++
+				if !ok {
+					failed++
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	for i := 0; i < 50; i++ {
+		target := []string{"b", "a"}[i%2]
+		h.apply(t, uint64(i+2), cfg(target))
+		resp, err := client.Get("http://" + h.addr + "/probe")
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if got := resp.Header.Get("X-Origin"); got != target {
+			t.Fatalf("swap %d: first request after apply served by %q, want %q", i, got, target)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	close(stop)
+	wg.Wait()
+	if failed != 0 || total < 100 {
+		t.Fatalf("%d of %d requests failed during 50 swaps", failed, total)
+	}
+	t.Logf("%d requests, 0 failed, across 50 swaps", total)
+}
+
+// readStatus reads one response from br.
+func readStatus(br *bufio.Reader) (int, error) {
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		return 0, err
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode, nil
+}
+
+func TestMetrics(t *testing.T) {
+	legacy := newOrigin(t, "legacy")
+	h := newHarness(t, fmt.Sprintf("origins: {legacy: {url: %s}}\nroutes: [{match: \"GET /user/{id}\", origin: legacy}, {match: /, origin: legacy}]\n", legacy.srv.URL))
+	for i := 0; i < 3; i++ {
+		raw(t, h.addr, "GET /user/7 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+	}
+	raw(t, h.addr, "GET /a;b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+	h.m.Registry.MustRegister(h.gw.HealthCollector())
+	rec := httptest.NewRecorder()
+	h.m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	body := rec.Body.String()
+	for _, want := range []string{
+		`turnout_requests_total{code="2xx",route="GET /user/{id}",target="origin:legacy"} 3`,
+		`turnout_request_duration_seconds_count{route="GET /user/{id}",target="origin:legacy"} 3`,
+		`turnout_requests_rejected_total{reason="bad_path"} 1`,
+		`turnout_active_deployment 1`,
+		`turnout_origin_instance_healthy{instance="` + legacy.srv.URL,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+}

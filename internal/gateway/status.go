@@ -1,0 +1,68 @@
+package gateway
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/turnout/turnout/internal/origin"
+)
+
+// Status describes what this node serves right now.
+type Status struct {
+	Deployment uint64
+	Routes     []RouteStatus
+	Origins    []OriginStatus
+}
+
+// RouteStatus is one route of the active table.
+type RouteStatus struct {
+	Match    string
+	Target   string // origin name serving it now
+	Primary  string // origin name configured as its target
+	Fallback string
+	Off      bool
+}
+
+// OriginStatus is one origin and the health of its instances.
+type OriginStatus struct {
+	Name      string
+	Instances []origin.InstanceStatus
+}
+
+// Status reports the active table; the zero Status before the first Swap.
+func (g *Gateway) Status() Status {
+	t := g.cur.Load()
+	if t == nil {
+		return Status{}
+	}
+	st := Status{Deployment: t.Deployment}
+	for i, r := range t.Config.Routes {
+		st.Routes = append(st.Routes, RouteStatus{Match: r.Match, Target: t.targets[i].origin, Primary: r.Origin, Fallback: r.Fallback, Off: r.Off})
+	}
+	for _, o := range t.Config.Origins {
+		st.Origins = append(st.Origins, OriginStatus{Name: o.Name, Instances: t.pools[o.Name].Instances()})
+	}
+	return st
+}
+
+var instanceHealthyDesc = prometheus.NewDesc("turnout_origin_instance_healthy",
+	"1 when an origin instance is healthy and not ejected, else 0.", []string{"origin", "instance"}, nil)
+
+// healthCollector reports origin instance health at scrape time.
+type healthCollector struct{ g *Gateway }
+
+// HealthCollector returns a Prometheus collector for origin instance health.
+func (g *Gateway) HealthCollector() prometheus.Collector { return healthCollector{g} }
+
+func (c healthCollector) Describe(ch chan<- *prometheus.Desc) { ch <- instanceHealthyDesc }
+
+func (c healthCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, o := range c.g.Status().Origins {
+		for _, in := range o.Instances {
+			v := 0.0
+			if in.Healthy && !in.Ejected {
+				v = 1
+			}
+			ch <- prometheus.MustNewConstMetric(instanceHealthyDesc, prometheus.GaugeValue, v, o.Name, in.URL)
+		}
+	}
+}
