@@ -16,9 +16,9 @@ type Deployment struct {
 	ID uint64 `json:"id"`
 	// Config is the YAML source of the configuration, exactly as applied
 	// (route off/on edit it structurally, keeping comments).
-	Config  string    `json:"config"`
-	Author  string    `json:"author"`
-	Message string    `json:"message,omitempty"`
+	Config  string `json:"config"`
+	Author  string `json:"author"`
+	Message string `json:"message,omitempty"`
 	// Cause says why the deployment exists: "apply", "rollback to 12",
 	// "route off GET /user/{id}", "seed from turnout.yaml", ...
 	Cause string    `json:"cause"`

@@ -152,13 +152,26 @@ func (g *Gateway) Build(id uint64, cfg *config.Config) (*Table, error) {
 }
 
 // Swap makes t the active table. Requests already running finish on the
-// table they started with; its pools close once it is idle.
-func (g *Gateway) Swap(t *Table) {
-	old := g.cur.Swap(t)
-	g.opts.Metrics.ActiveDeployment.Set(float64(t.Deployment))
-	g.opts.Metrics.Deployments.Inc()
-	if old != nil && old != t {
-		g.retire(old)
+// table they started with; its pools close once it is idle. Deployment ids
+// only grow, so a table older than the active one (a late echo of a store
+// watch racing an apply) is discarded and Swap reports false.
+func (g *Gateway) Swap(t *Table) bool {
+	for {
+		old := g.cur.Load()
+		if old != nil && t.Deployment < old.Deployment {
+			g.mu.Lock()
+			g.releaseLocked(t.keys)
+			g.mu.Unlock()
+			return false
+		}
+		if g.cur.CompareAndSwap(old, t) {
+			g.opts.Metrics.ActiveDeployment.Set(float64(t.Deployment))
+			g.opts.Metrics.Deployments.Inc()
+			if old != nil && old != t {
+				g.retire(old)
+			}
+			return true
+		}
 	}
 }
 
@@ -168,8 +181,9 @@ func (g *Gateway) Apply(id uint64, cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
-	g.Swap(t)
-	g.log.Info("route table swapped", "deployment", id, "routes", len(t.targets))
+	if g.Swap(t) {
+		g.log.Info("route table swapped", "deployment", id, "routes", len(t.targets))
+	}
 	return nil
 }
 

@@ -1,0 +1,430 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/turnout/turnout/internal/admin"
+	"github.com/turnout/turnout/internal/deploy"
+)
+
+// The client verbs (apply, rollback, history, diff, status, route) are thin
+// clients of the admin API: they parse flags, call admin.Client, and print.
+
+const (
+	defaultAdminURL  = "http://127.0.0.1:8081"
+	defaultTokenFile = "turnout.db.token"
+	clientTimeout    = 60 * time.Second
+)
+
+// clientFlags are the flags every client verb takes.
+type clientFlags struct {
+	admin, token, tokenFile, output string
+}
+
+func newClientFlagSet(name, synopsis string, stderr io.Writer) (*flag.FlagSet, *clientFlags) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cf := &clientFlags{}
+	adminURL := os.Getenv("TURNOUT_ADMIN")
+	if adminURL == "" {
+		adminURL = defaultAdminURL
+	}
+	fs.StringVar(&cf.admin, "admin", adminURL, "admin API `URL` (env TURNOUT_ADMIN)")
+	fs.StringVar(&cf.token, "token", os.Getenv("TURNOUT_TOKEN"), "bearer `token` (env TURNOUT_TOKEN; default: read --token-file)")
+	fs.StringVar(&cf.tokenFile, "token-file", defaultTokenFile, "`file` holding the token turnout generated next to its store")
+	fs.StringVar(&cf.output, "o", "text", "output `format`: text or json")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: turnout %s\n\nflags:\n", synopsis)
+		fs.PrintDefaults()
+	}
+	return fs, cf
+}
+
+// parseArgs parses flags that may come before, between or after the
+// positional arguments, which it returns. "--" ends the flags.
+func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, errUsage
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		if i := len(args) - len(rest); i > 0 && args[i-1] == "--" {
+			return append(pos, rest...), nil
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+}
+
+func (cf *clientFlags) client() (*admin.Client, error) {
+	if cf.output != "text" && cf.output != "json" {
+		return nil, fmt.Errorf("-o %q: use text or json", cf.output)
+	}
+	tok := cf.token
+	if tok == "" {
+		b, err := os.ReadFile(cf.tokenFile)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			return nil, fmt.Errorf("no admin token: pass --token, set TURNOUT_TOKEN, or run where the token file %s is (it is generated next to the store on first start)", cf.tokenFile)
+		case err != nil:
+			return nil, fmt.Errorf("read token file: %w", err)
+		}
+		tok = strings.TrimSpace(string(b))
+	}
+	return &admin.Client{BaseURL: cf.admin, Token: tok, HTTP: &http.Client{Timeout: clientTimeout}}, nil
+}
+
+// printJSON writes v indented.
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// apiFailure prints an invalid config's problems, one "file:line:col: msg"
+// per line, and returns the error for main to report.
+func apiFailure(stderr io.Writer, err error) error {
+	var ae *admin.APIError
+	if !errors.As(err, &ae) {
+		return err
+	}
+	for _, f := range ae.Errors {
+		fmt.Fprintln(stderr, f)
+	}
+	return errors.New(ae.Message)
+}
+
+func localTime(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.Local().Format(time.RFC3339)
+}
+
+// cell keeps table cells on one line.
+func cell(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return strings.NewReplacer("\n", " ", "\t", " ", "\r", " ").Replace(s)
+}
+
+// printDeployment reports the deployment an operation created.
+func printDeployment(w io.Writer, output string, d deploy.Deployment) error {
+	if output == "json" {
+		return printJSON(w, d)
+	}
+	fmt.Fprintf(w, "deployment %d is active: %s (by %s at %s)\n", d.ID, d.Cause, d.Author, localTime(d.Time))
+	if d.Message != "" {
+		fmt.Fprintf(w, "  %s\n", d.Message)
+	}
+	return nil
+}
+
+func usageError(fs *flag.FlagSet, format string, args ...any) error {
+	fmt.Fprintf(fs.Output(), "turnout %s: %s\n", fs.Name(), fmt.Sprintf(format, args...))
+	fs.Usage()
+	return errUsage
+}
+
+// cmdApply validates FILE on the gateway and activates it as a new deployment.
+func cmdApply(args []string, stdout, stderr io.Writer) error {
+	fs, cf := newClientFlagSet("apply", "apply -f FILE [-m MESSAGE]", stderr)
+	file := fs.String("f", "", "config `file` to apply (- for stdin)")
+	msg := fs.String("m", "", "deployment `message`")
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usageError(fs, "unexpected argument %q", pos[0])
+	}
+	if *file == "" {
+		return usageError(fs, "-f FILE is required")
+	}
+	var data []byte
+	name := *file
+	if *file == "-" {
+		data, err = io.ReadAll(os.Stdin)
+		name = "stdin"
+	} else {
+		data, err = os.ReadFile(*file)
+	}
+	if err != nil {
+		return err
+	}
+	c, err := cf.client()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), clientTimeout)
+	defer cancel()
+	d, err := c.Apply(ctx, admin.ApplyRequest{Config: string(data), File: name, Message: *msg})
+	if err != nil {
+		return apiFailure(stderr, err)
+	}
+	return printDeployment(stdout, cf.output, d)
+}
+
+// cmdRollback re-activates the previous deployment, or deployment --to N.
+func cmdRollback(args []string, stdout, stderr io.Writer) error {
+	fs, cf := newClientFlagSet("rollback", "rollback [--to N] [-m MESSAGE]", stderr)
+	to := fs.Uint64("to", 0, "deployment `id` to restore (default: the one before the active one)")
+	msg := fs.String("m", "", "deployment `message`")
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usageError(fs, "unexpected argument %q (use --to N)", pos[0])
+	}
+	c, err := cf.client()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), clientTimeout)
+	defer cancel()
+	d, err := c.Rollback(ctx, *to, *msg)
+	if err != nil {
+		return apiFailure(stderr, err)
+	}
+	return printDeployment(stdout, cf.output, d)
+}
+
+// cmdRoute switches one route off (to its fallback or the legacy origin) or
+// back on.
+func cmdRoute(args []string, stdout, stderr io.Writer) error {
+	fs, cf := newClientFlagSet("route", "route off|on MATCH [-m MESSAGE]", stderr)
+	msg := fs.String("m", "", "deployment `message`")
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) < 2 || (pos[0] != "off" && pos[0] != "on") {
+		return usageError(fs, `want off or on and the route's match, e.g. turnout route off "GET /user/{id}"`)
+	}
+	// An unquoted "GET /user/{id}" arrives as two arguments.
+	match := strings.Join(pos[1:], " ")
+	c, err := cf.client()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), clientTimeout)
+	defer cancel()
+	var d deploy.Deployment
+	if pos[0] == "off" {
+		d, err = c.RouteOff(ctx, match, *msg)
+	} else {
+		d, err = c.RouteOn(ctx, match, *msg)
+	}
+	if err != nil {
+		return apiFailure(stderr, err)
+	}
+	return printDeployment(stdout, cf.output, d)
+}
+
+// cmdHistory lists deployments, newest first, then the audit trail.
+func cmdHistory(args []string, stdout, stderr io.Writer) error {
+	fs, cf := newClientFlagSet("history", "history [--limit N] [--before ID] [--no-audit]", stderr)
+	limit := fs.Int("limit", 20, "how many deployments (and audit events) to show")
+	before := fs.Uint64("before", 0, "show deployments with ids below `ID`")
+	noAudit := fs.Bool("no-audit", false, "do not show the audit trail")
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usageError(fs, "unexpected argument %q", pos[0])
+	}
+	c, err := cf.client()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), clientTimeout)
+	defer cancel()
+	list, err := c.Deployments(ctx, *before, *limit)
+	if err != nil {
+		return apiFailure(stderr, err)
+	}
+	var activeID uint64
+	if len(list) > 0 {
+		act, err := c.ActiveDeployment(ctx)
+		if err != nil {
+			return apiFailure(stderr, err)
+		}
+		activeID = act.ID
+	}
+	var (
+		events   []deploy.AuditEvent
+		auditErr error
+	)
+	if !*noAudit {
+		events, err = c.Audit(ctx, *limit)
+		var ae *admin.APIError
+		switch {
+		case errors.As(err, &ae) && ae.Status == http.StatusForbidden:
+			auditErr = err // the trail needs an admin token; show the rest
+		case err != nil:
+			return apiFailure(stderr, err)
+		}
+	}
+
+	if cf.output == "json" {
+		out := struct {
+			Active      uint64                    `json:"active"`
+			Deployments []admin.DeploymentSummary `json:"deployments"`
+			Audit       []deploy.AuditEvent       `json:"audit,omitempty"`
+		}{activeID, list, events}
+		return printJSON(stdout, out)
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "  ID\tTIME\tAUTHOR\tCAUSE\tMESSAGE")
+	for _, d := range list {
+		mark := " "
+		if d.ID == activeID {
+			mark = "*"
+		}
+		fmt.Fprintf(tw, "%s %d\t%s\t%s\t%s\t%s\n", mark, d.ID, localTime(d.Time), cell(d.Author), cell(d.Cause), cell(d.Message))
+	}
+	tw.Flush()
+	if len(list) == 0 {
+		fmt.Fprintln(stdout, "no deployments")
+	}
+	if *noAudit {
+		return nil
+	}
+	fmt.Fprintln(stdout, "\naudit trail:")
+	if auditErr != nil {
+		fmt.Fprintf(stdout, "  not shown: %v\n", auditErr)
+		return nil
+	}
+	tw = tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "  SEQ\tTIME\tACTOR\tACTION\tRESULT\tDEPLOYMENT\tREMOTE\tDETAIL")
+	for _, e := range events {
+		dep := "-"
+		if e.Deployment != 0 {
+			dep = strconv.FormatUint(e.Deployment, 10)
+		}
+		fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Seq, localTime(e.Time), cell(e.Actor), cell(e.Action), cell(e.Result), dep, cell(e.Remote), cell(e.Detail))
+	}
+	return tw.Flush()
+}
+
+// cmdDiff shows what changed between deployments A and B (default: the
+// active one and the one before it; with one id, that id and the active one).
+func cmdDiff(args []string, stdout, stderr io.Writer) error {
+	fs, cf := newClientFlagSet("diff", "diff [A [B]]", stderr)
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 2 {
+		return usageError(fs, "want at most two deployment ids")
+	}
+	var ids [2]uint64
+	for i, p := range pos {
+		n, err := strconv.ParseUint(p, 10, 64)
+		if err != nil || n == 0 {
+			return usageError(fs, "%q is not a deployment id", p)
+		}
+		ids[i] = n
+	}
+	c, err := cf.client()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), clientTimeout)
+	defer cancel()
+	if len(pos) == 1 {
+		act, err := c.ActiveDeployment(ctx)
+		if err != nil {
+			return apiFailure(stderr, err)
+		}
+		ids[1] = act.ID
+	}
+	r, err := c.Diff(ctx, ids[0], ids[1])
+	if err != nil {
+		return apiFailure(stderr, err)
+	}
+	if cf.output == "json" {
+		return printJSON(stdout, r)
+	}
+	_, err = io.WriteString(stdout, r.Text())
+	return err
+}
+
+// cmdStatus shows the active deployment, the routes and origin health.
+func cmdStatus(args []string, stdout, stderr io.Writer) error {
+	fs, cf := newClientFlagSet("status", "status", stderr)
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usageError(fs, "unexpected argument %q", pos[0])
+	}
+	c, err := cf.client()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), clientTimeout)
+	defer cancel()
+	st, err := c.Status(ctx)
+	if err != nil {
+		return apiFailure(stderr, err)
+	}
+	if cf.output == "json" {
+		return printJSON(stdout, st)
+	}
+	a := st.Active
+	fmt.Fprintf(stdout, "active deployment %d: %s (by %s at %s)\n", a.ID, a.Cause, a.Author, localTime(a.Time))
+	if a.Message != "" {
+		fmt.Fprintf(stdout, "  %s\n", a.Message)
+	}
+	fmt.Fprintln(stdout)
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ROUTE\tTARGET\tFALLBACK\tSTATE")
+	for _, r := range st.Routes {
+		state := "on"
+		if r.Off {
+			state = "OFF"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", cell(r.Match), cell(r.Target), cell(r.Fallback), state)
+	}
+	tw.Flush()
+	if len(st.Origins) == 0 {
+		return nil
+	}
+	fmt.Fprintln(stdout)
+	tw = tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ORIGIN\tINSTANCE\tHEALTH\tFAILURES\tLAST ERROR")
+	for _, o := range st.Origins {
+		for _, in := range o.Instances {
+			health := "healthy"
+			switch {
+			case in.Ejected:
+				health = "ejected"
+			case !in.Healthy:
+				health = "unhealthy"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", o.Name, cell(in.URL), health, in.ConsecutiveFailures, cell(in.LastError))
+		}
+	}
+	return tw.Flush()
+}

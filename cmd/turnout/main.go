@@ -1,0 +1,83 @@
+// Command turnout is an edge gateway for moving a monolithic HTTP API to
+// functions one route at a time, with instant rollback to the legacy origin.
+//
+// Usage:
+//
+//	turnout serve [-c turnout.yaml]       run the gateway
+//	turnout validate FILE...              check config files offline
+//	turnout apply -f FILE -m MESSAGE      activate a new deployment
+//	turnout rollback [--to N]             re-activate an earlier deployment
+//	turnout route off|on MATCH            switch one route to its fallback and back
+//	turnout history | diff A B | status   inspect deployments and the node
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+)
+
+const usage = `turnout: an edge gateway that moves an HTTP API to functions one route at a time.
+
+Usage:
+  turnout serve [-c FILE]            run the gateway (embedded defaults without -c)
+  turnout validate FILE...           report every config error with file:line:column
+  turnout apply -f FILE [-m MSG]     validate and activate FILE as a new deployment
+  turnout rollback [--to N] [-m MSG] re-activate the previous (or Nth) deployment
+  turnout route off|on MATCH         send a route to its fallback / back to its target
+  turnout history [--limit N]        list deployments and the audit trail
+  turnout diff A B                   what changed between deployments A and B
+  turnout status                     active deployment, routes, origin health
+  turnout default-config             print the embedded default config
+
+Client verbs talk to a running gateway's admin API:
+  --admin URL   (env TURNOUT_ADMIN, default http://127.0.0.1:8081)
+  --token TOK   (env TURNOUT_TOKEN, default: the generated token file turnout.db.token)
+  -o text|json
+
+Run 'turnout VERB -h' for a verb's flags.
+`
+
+// errUsage makes main exit 2 without printing anything more.
+var errUsage = errors.New("usage")
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	cmds := map[string]func([]string, io.Writer, io.Writer) error{
+		"serve":          cmdServe,
+		"validate":       cmdValidate,
+		"default-config": cmdDefaultConfig,
+		"apply":          cmdApply,
+		"rollback":       cmdRollback,
+		"route":          cmdRoute,
+		"history":        cmdHistory,
+		"diff":           cmdDiff,
+		"status":         cmdStatus,
+	}
+	verb := args[0]
+	if verb == "-h" || verb == "--help" || verb == "help" {
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	cmd, ok := cmds[verb]
+	if !ok {
+		fmt.Fprintf(stderr, "turnout: unknown command %q\n\n%s", verb, usage)
+		return 2
+	}
+	if err := cmd(args[1:], stdout, stderr); err != nil {
+		if errors.Is(err, errUsage) {
+			return 2
+		}
+		fmt.Fprintf(stderr, "turnout %s: %v\n", verb, err)
+		return 1
+	}
+	return 0
+}

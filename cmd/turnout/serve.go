@@ -1,0 +1,209 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/turnout/turnout/internal/admin"
+	"github.com/turnout/turnout/internal/config"
+	"github.com/turnout/turnout/internal/deploy"
+	"github.com/turnout/turnout/internal/gateway"
+	"github.com/turnout/turnout/internal/metrics"
+	"github.com/turnout/turnout/internal/store/bolt"
+)
+
+// cmdServe runs the gateway until SIGINT or SIGTERM.
+func cmdServe(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	file := fs.String("c", "", "config file (default: the embedded default config)")
+	accessLog := fs.String("access-log", "-", `access log destination: "-" (stdout), "off", or a file path`)
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	log := slog.New(slog.NewJSONHandler(stderr, nil))
+
+	name, data := "default.yaml (embedded)", config.Default()
+	if *file != "" {
+		var err error
+		if data, err = os.ReadFile(*file); err != nil {
+			return err
+		}
+		name = *file
+	}
+	cfg, err := config.Parse(name, data)
+	if err != nil {
+		return fmt.Errorf("invalid config, nothing started:\n%w", err)
+	}
+	node := cfg.WithDefaults()
+
+	st, err := bolt.Open(node.Store.Path)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	m := metrics.New()
+	gwOpts := gateway.Options{Metrics: m, Logger: log}
+	switch *accessLog {
+	case "off":
+	case "-":
+		bw := gateway.NewBufferedWriter(stdout, 0)
+		defer bw.Close()
+		gwOpts.AccessLog = gateway.NewAccessLogger(bw)
+	default:
+		f, err := os.OpenFile(*accessLog, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		bw := gateway.NewBufferedWriter(f, 0)
+		defer bw.Close()
+		gwOpts.AccessLog = gateway.NewAccessLogger(bw)
+	}
+	gw := gateway.New(gwOpts)
+	defer gw.Close()
+	m.Registry.MustRegister(gw.HealthCollector())
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	svc := &deploy.Service{
+		Store: st,
+		// The admin API answers only once the new table is live here.
+		Activate: func(_ context.Context, d deploy.Deployment, c *config.Config) error { return gw.Apply(d.ID, c) },
+	}
+	active, seeded, err := svc.Seed(ctx, data, name)
+	if err != nil {
+		return err
+	}
+	if seeded {
+		log.Info("store was empty: seeded deployment 1 from the config file", "file", name, "store", node.Store.Path)
+	} else {
+		log.Info("serving the store's active deployment; the config file's routes and origins are not applied (use `turnout apply`)",
+			"deployment", active.ID, "store", node.Store.Path)
+	}
+	if gw.Active() == nil || gw.Active().Deployment != active.ID {
+		if err := activate(gw, active); err != nil {
+			return err
+		}
+	}
+	go follow(ctx, st, gw, log)
+
+	adm, err := admin.New(admin.Options{
+		Service:      svc,
+		Store:        st,
+		Tokens:       node.Admin.Tokens,
+		TokenFile:    node.Store.Path + ".token",
+		MaxBodyBytes: node.Admin.MaxBodyBytes,
+		Status:       statusFunc(gw, st),
+		Metrics:      m.Handler(),
+		Logger:       log,
+	})
+	if err != nil {
+		return err
+	}
+
+	pubLn, err := net.Listen("tcp", node.Listen)
+	if err != nil {
+		return fmt.Errorf("public listener: %w", err)
+	}
+	admLn, err := net.Listen("tcp", node.Admin.Listen)
+	if err != nil {
+		pubLn.Close()
+		return fmt.Errorf("admin listener: %w", err)
+	}
+	errLog := slog.NewLogLogger(log.Handler(), slog.LevelWarn)
+	pub := &http.Server{
+		Handler:           gw,
+		ReadHeaderTimeout: node.Limits.ReadHeaderTimeout.D(),
+		IdleTimeout:       node.Limits.IdleTimeout.D(),
+		MaxHeaderBytes:    node.Limits.MaxHeaderBytes,
+		ErrorLog:          errLog,
+	}
+	adminSrv := &http.Server{
+		Handler:           adm.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          errLog,
+	}
+	errc := make(chan error, 2)
+	go func() { errc <- pub.Serve(pubLn) }()
+	go func() { errc <- adminSrv.Serve(admLn) }()
+	log.Info("turnout listening", "public", pubLn.Addr().String(), "admin", "http://"+admLn.Addr().String(), "deployment", active.ID)
+
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		return err
+	}
+	log.Info("shutting down: draining in-flight requests", "drain_timeout", node.Limits.DrainTimeout.String())
+	sctx, cancel := context.WithTimeout(context.Background(), node.Limits.DrainTimeout.D())
+	defer cancel()
+	adminSrv.Shutdown(sctx)
+	if err := pub.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		log.Warn("drain deadline passed; closing remaining connections", "error", err)
+	}
+	return nil
+}
+
+// activate parses a stored deployment and swaps it in.
+func activate(gw *gateway.Gateway, d deploy.Deployment) error {
+	c, err := config.Parse(fmt.Sprintf("deployment %d", d.ID), []byte(d.Config))
+	if err != nil {
+		return fmt.Errorf("deployment %d does not parse: %w", d.ID, err)
+	}
+	return gw.Apply(d.ID, c)
+}
+
+// follow applies deployments activated elsewhere (another process on the
+// same store, or a fleet store) as the store reports them.
+func follow(ctx context.Context, st deploy.Store, gw *gateway.Gateway, log *slog.Logger) {
+	for id := range st.Watch(ctx) {
+		// Ids only grow (a rollback is a new deployment), so an id at or
+		// below the served one is an echo of what Activate already swapped in.
+		if t := gw.Active(); t != nil && t.Deployment >= id {
+			continue
+		}
+		d, err := st.Get(ctx, id)
+		if err == nil {
+			err = activate(gw, d)
+		}
+		if err != nil {
+			log.Error("cannot activate deployment from the store; still serving the previous one", "deployment", id, "error", err)
+		}
+	}
+}
+
+func statusFunc(gw *gateway.Gateway, st deploy.Store) func(context.Context) (admin.Status, error) {
+	return func(ctx context.Context) (admin.Status, error) {
+		s := gw.Status()
+		out := admin.Status{}
+		if d, err := st.Get(ctx, s.Deployment); err == nil {
+			out.Active = admin.Summarize(d)
+		}
+		for _, r := range s.Routes {
+			out.Routes = append(out.Routes, admin.RouteStatus{Match: r.Match, Target: r.Target, Fallback: r.Fallback, Off: r.Off})
+		}
+		for _, o := range s.Origins {
+			os := admin.OriginStatus{Name: o.Name}
+			for _, in := range o.Instances {
+				os.Instances = append(os.Instances, admin.InstanceStatus{URL: in.URL, Healthy: in.Healthy, Ejected: in.Ejected, ConsecutiveFailures: in.ConsecutiveFailures, LastError: in.LastError})
+			}
+			out.Origins = append(out.Origins, os)
+		}
+		return out, nil
+	}
+}

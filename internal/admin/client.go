@@ -1,0 +1,183 @@
+package admin
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/turnout/turnout/internal/deploy"
+)
+
+// Client calls the admin API. Its methods mirror the endpoints; an error
+// answer is returned as *APIError.
+type Client struct {
+	// BaseURL is the admin listener, e.g. "http://127.0.0.1:8081".
+	BaseURL string
+	// Token is sent as "Authorization: Bearer Token".
+	Token string
+	// HTTP sends the requests. Default http.DefaultClient.
+	HTTP *http.Client
+}
+
+// maxResponseBytes bounds what the client reads from a response.
+const maxResponseBytes = 64 << 20
+
+func (c *Client) do(ctx context.Context, method, path string, query url.Values, body, out any) error {
+	u := strings.TrimSuffix(c.BaseURL, "/") + path
+	if len(query) > 0 {
+		u += "?" + query.Encode()
+	}
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, rd)
+	if err != nil {
+		return err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("Accept", "application/json")
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
+	}
+	hc := c.HTTP
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("admin API at %s: %w", c.BaseURL, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
+	if err != nil {
+		return fmt.Errorf("admin API at %s: read response: %w", c.BaseURL, err)
+	}
+	if resp.StatusCode >= 300 {
+		var er ErrorResponse
+		if json.Unmarshal(data, &er) != nil || er.Error == "" {
+			msg := strings.TrimSpace(string(data))
+			if len(msg) > 200 {
+				msg = msg[:200] + "…"
+			}
+			er = ErrorResponse{Error: strings.TrimSpace(resp.Status + " " + msg)}
+		}
+		return &APIError{Status: resp.StatusCode, Message: er.Error, Errors: er.Errors, Deployment: er.Deployment}
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.Unmarshal(data, out); err != nil {
+		return fmt.Errorf("admin API at %s: decode %s %s response: %w", c.BaseURL, method, path, err)
+	}
+	return nil
+}
+
+// Healthz checks that the admin API answers.
+func (c *Client) Healthz(ctx context.Context) error {
+	return c.do(ctx, http.MethodGet, "/api/v1/healthz", nil, nil, nil)
+}
+
+// Status returns the gateway's status.
+func (c *Client) Status(ctx context.Context) (Status, error) {
+	var s Status
+	err := c.do(ctx, http.MethodGet, "/api/v1/status", nil, nil, &s)
+	return s, err
+}
+
+// Deployments lists up to limit deployments (0: the server's default of 20)
+// with ids below before (0: from the newest), newest first.
+func (c *Client) Deployments(ctx context.Context, before uint64, limit int) ([]DeploymentSummary, error) {
+	q := url.Values{}
+	if before > 0 {
+		q.Set("before", strconv.FormatUint(before, 10))
+	}
+	if limit > 0 {
+		q.Set("limit", strconv.Itoa(limit))
+	}
+	var l []DeploymentSummary
+	err := c.do(ctx, http.MethodGet, "/api/v1/deployments", q, nil, &l)
+	return l, err
+}
+
+// Deployment returns deployment id with its config.
+func (c *Client) Deployment(ctx context.Context, id uint64) (deploy.Deployment, error) {
+	var d deploy.Deployment
+	err := c.do(ctx, http.MethodGet, "/api/v1/deployments/"+strconv.FormatUint(id, 10), nil, nil, &d)
+	return d, err
+}
+
+// ActiveDeployment returns the active deployment with its config.
+func (c *Client) ActiveDeployment(ctx context.Context) (deploy.Deployment, error) {
+	var d deploy.Deployment
+	err := c.do(ctx, http.MethodGet, "/api/v1/deployments/active", nil, nil, &d)
+	return d, err
+}
+
+// Apply deploys a config. An invalid one returns an *APIError with Status
+// 400 and every problem in Errors.
+func (c *Client) Apply(ctx context.Context, req ApplyRequest) (deploy.Deployment, error) {
+	var d deploy.Deployment
+	err := c.do(ctx, http.MethodPost, "/api/v1/deployments", nil, req, &d)
+	return d, err
+}
+
+// Rollback restores deployment to (0: the one before the active one) as a
+// new deployment.
+func (c *Client) Rollback(ctx context.Context, to uint64, message string) (deploy.Deployment, error) {
+	var d deploy.Deployment
+	err := c.do(ctx, http.MethodPost, "/api/v1/rollback", nil, RollbackRequest{To: to, Message: message}, &d)
+	return d, err
+}
+
+// RouteOff switches the route with the given match off.
+func (c *Client) RouteOff(ctx context.Context, match, message string) (deploy.Deployment, error) {
+	var d deploy.Deployment
+	err := c.do(ctx, http.MethodPost, "/api/v1/routes/off", nil, RouteRequest{Match: match, Message: message}, &d)
+	return d, err
+}
+
+// RouteOn switches the route with the given match back on.
+func (c *Client) RouteOn(ctx context.Context, match, message string) (deploy.Deployment, error) {
+	var d deploy.Deployment
+	err := c.do(ctx, http.MethodPost, "/api/v1/routes/on", nil, RouteRequest{Match: match, Message: message}, &d)
+	return d, err
+}
+
+// Diff compares deployments a and b (0: b the active one, a the one before b).
+func (c *Client) Diff(ctx context.Context, a, b uint64) (deploy.DiffResult, error) {
+	q := url.Values{}
+	if a > 0 {
+		q.Set("a", strconv.FormatUint(a, 10))
+	}
+	if b > 0 {
+		q.Set("b", strconv.FormatUint(b, 10))
+	}
+	var r deploy.DiffResult
+	err := c.do(ctx, http.MethodGet, "/api/v1/diff", q, nil, &r)
+	return r, err
+}
+
+// Audit returns up to limit audit events (0: the server's default of 50),
+// newest first. It needs an admin token.
+func (c *Client) Audit(ctx context.Context, limit int) ([]deploy.AuditEvent, error) {
+	q := url.Values{}
+	if limit > 0 {
+		q.Set("limit", strconv.Itoa(limit))
+	}
+	var evs []deploy.AuditEvent
+	err := c.do(ctx, http.MethodGet, "/api/v1/audit", q, nil, &evs)
+	return evs, err
+}

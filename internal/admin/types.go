@@ -1,0 +1,121 @@
+package admin
+
+import (
+	"strings"
+	"time"
+
+	"github.com/turnout/turnout/internal/deploy"
+)
+
+// Status is what GET /api/v1/status reports: the active deployment and what
+// the data plane makes of it.
+type Status struct {
+	Active  DeploymentSummary `json:"active"`
+	Routes  []RouteStatus     `json:"routes"`
+	Origins []OriginStatus    `json:"origins"`
+}
+
+// DeploymentSummary is a deployment without its config text.
+type DeploymentSummary struct {
+	ID      uint64    `json:"id"`
+	Author  string    `json:"author"`
+	Message string    `json:"message,omitempty"`
+	Cause   string    `json:"cause"`
+	Time    time.Time `json:"time"`
+}
+
+// Summarize drops d's config.
+func Summarize(d deploy.Deployment) DeploymentSummary {
+	return DeploymentSummary{ID: d.ID, Author: d.Author, Message: d.Message, Cause: d.Cause, Time: d.Time}
+}
+
+// RouteStatus is one route as served.
+type RouteStatus struct {
+	Match    string `json:"match"`
+	Target   string `json:"target"`
+	Fallback string `json:"fallback,omitempty"`
+	Off      bool   `json:"off,omitempty"`
+}
+
+// OriginStatus is one origin and the health of its instances.
+type OriginStatus struct {
+	Name      string           `json:"name"`
+	Instances []InstanceStatus `json:"instances"`
+}
+
+// InstanceStatus is one origin instance.
+type InstanceStatus struct {
+	URL                 string `json:"url"`
+	Healthy             bool   `json:"healthy"`
+	Ejected             bool   `json:"ejected,omitempty"`
+	ConsecutiveFailures int    `json:"consecutive_failures,omitempty"`
+	LastError           string `json:"last_error,omitempty"`
+}
+
+// ApplyRequest is the body of POST /api/v1/deployments.
+type ApplyRequest struct {
+	// Config is the YAML text of the configuration.
+	Config string `json:"config"`
+	// File names the config in error positions. Default "config.yaml".
+	File    string `json:"file,omitempty"`
+	Message string `json:"message,omitempty"`
+}
+
+// RollbackRequest is the body of POST /api/v1/rollback.
+type RollbackRequest struct {
+	// To is the deployment to restore; 0 means the one before the active one.
+	To      uint64 `json:"to,omitempty"`
+	Message string `json:"message,omitempty"`
+}
+
+// RouteRequest is the body of POST /api/v1/routes/off and /routes/on.
+type RouteRequest struct {
+	Match   string `json:"match"`
+	Message string `json:"message,omitempty"`
+}
+
+// ErrorResponse is the body of every error answer.
+type ErrorResponse struct {
+	Error string `json:"error"`
+	// Errors are the problems of an invalid config, one per position.
+	Errors []FieldError `json:"errors,omitempty"`
+	// Deployment is set when a deployment was stored but could not be
+	// activated on this node: it stays the record.
+	Deployment *deploy.Deployment `json:"deployment,omitempty"`
+}
+
+// FieldError is one problem in a config, at "file:line:col".
+type FieldError struct {
+	Pos     string `json:"pos"`
+	Message string `json:"message"`
+}
+
+func (f FieldError) String() string {
+	if f.Pos == "" {
+		return f.Message
+	}
+	return f.Pos + ": " + f.Message
+}
+
+// APIError is an error answer from the admin API.
+type APIError struct {
+	Status  int
+	Message string
+	Errors  []FieldError
+	// Deployment is the stored deployment when activation failed.
+	Deployment *deploy.Deployment
+}
+
+// Error returns the message followed by one "file:line:col: msg" line per
+// config problem.
+func (e *APIError) Error() string {
+	if len(e.Errors) == 0 {
+		return e.Message
+	}
+	lines := make([]string, 0, len(e.Errors)+1)
+	lines = append(lines, e.Message)
+	for _, f := range e.Errors {
+		lines = append(lines, f.String())
+	}
+	return strings.Join(lines, "\n")
+}

@@ -1,0 +1,372 @@
+package deploy
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"unicode/utf8"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/turnout/turnout/internal/config"
+	"github.com/turnout/turnout/internal/route"
+)
+
+// RouteSwitch stores a new deployment of the active config with the route
+// whose match is match switched off (off: true, so it is served by its
+// fallback or the legacy origin) or back on (the off key removed), with cause
+// "route off GET /user/{id}" or "route on …", and activates it.
+//
+// match is compared after canonicalisation (route.Canonical: the spacing
+// after the method, "{x+}" spelled "{x...}", host case). An unknown match
+// returns an error wrapping ErrUnknownRoute that lists the routes there are;
+// a route already in the requested state, one wrapping ErrConflict.
+//
+// The edit keeps the file as the operator wrote it: the one line holding
+// `off:` is changed, inserted after the route's match or deleted, so the
+// diff between the two deployments is that line and comments, blank lines
+// and quoting stay. When the route is written in a way a line edit cannot
+// handle safely (flow style, `off` on the item's first line), the YAML node
+// tree is edited and re-encoded with yaml.v3 instead, which keeps comments
+// but not blank lines. Either way the result is parsed again and must equal
+// the active config with only that route's off flag changed.
+func (s *Service) RouteSwitch(ctx context.Context, match string, off bool, author, message string) (Deployment, error) {
+	want := route.Canonical(match)
+	if want == "" {
+		return Deployment{}, errorf(ErrInvalid, "route switch: empty match; give the route's match as written in the config, e.g. \"GET /user/{id}\"")
+	}
+	state := map[bool]string{true: "off", false: "on"}
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	active, err := s.Store.Active(ctx)
+	if err != nil {
+		return Deployment{}, fmt.Errorf("route %s: %w", state[off], err)
+	}
+	name := configName(active.ID)
+	cfg, err := config.Parse(name, []byte(active.Config))
+	if err != nil {
+		return Deployment{}, fmt.Errorf("route %s: the active deployment %d does not validate any more; apply a fixed config: %w", state[off], active.ID, err)
+	}
+	idx := -1
+	var matches []string
+	for i, r := range cfg.Routes {
+		matches = append(matches, fmt.Sprintf("%q", r.Match))
+		if route.Canonical(r.Match) == want {
+			idx = i
+		}
+	}
+	if idx < 0 {
+		return Deployment{}, errorf(ErrUnknownRoute, "no route matches %q in deployment %d; the routes are: %s", match, active.ID, strings.Join(matches, ", "))
+	}
+	if cfg.Routes[idx].Off == off {
+		return Deployment{}, errorf(ErrConflict, "route %q is already %s in deployment %d", cfg.Routes[idx].Match, state[off], active.ID)
+	}
+
+	// What the edited file must parse to: the same config, one flag flipped.
+	cfg.Routes[idx].Off = off
+	expect, err := json.Marshal(cfg)
+	if err != nil {
+		return Deployment{}, err
+	}
+	check := func(src []byte) (*config.Config, bool) {
+		c, err := config.Parse(name, src)
+		if err != nil {
+			return nil, false
+		}
+		got, err := json.Marshal(c)
+		return c, err == nil && bytes.Equal(got, expect)
+	}
+
+	src := []byte(active.Config)
+	var newSrc []byte
+	var newCfg *config.Config
+	if out, ok := editLines(src, want, off); ok {
+		if c, ok := check(out); ok {
+			newSrc, newCfg = out, c
+		}
+	}
+	if newCfg == nil {
+		out, err := editTree(src, want, off)
+		if err != nil {
+			return Deployment{}, fmt.Errorf("route %s %s: %w", state[off], want, err)
+		}
+		c, ok := check(out)
+		if !ok {
+			return Deployment{}, fmt.Errorf("route %s %s: editing the config changed more than the route's off flag; edit the file and apply it instead", state[off], want)
+		}
+		newSrc, newCfg = out, c
+	}
+	cause := "route " + state[off] + " " + route.Canonical(cfg.Routes[idx].Match)
+	return s.create(ctx, string(newSrc), author, message, cause, newCfg)
+}
+
+// findRoute returns the mapping node of the route whose match is want.
+// Routes reached through a YAML alias are refused: editing the anchor would
+// change every place that uses it.
+func findRoute(doc *yaml.Node, want string) (*yaml.Node, error) {
+	if doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 {
+		return nil, fmt.Errorf("config is not a YAML document")
+	}
+	root := doc.Content[0]
+	routes := mapValue(root, "routes")
+	if routes == nil || routes.Kind != yaml.SequenceNode {
+		return nil, fmt.Errorf("config has no routes list")
+	}
+	for _, item := range routes.Content {
+		m := item
+		if m.Kind == yaml.AliasNode {
+			m = m.Alias
+		}
+		if m == nil || m.Kind != yaml.MappingNode {
+			continue
+		}
+		v := mapValue(m, "match")
+		if v == nil || v.Kind != yaml.ScalarNode || route.Canonical(v.Value) != want {
+			continue
+		}
+		if item.Kind == yaml.AliasNode || m.Anchor != "" {
+			return nil, fmt.Errorf("the route is a YAML anchor or alias, so switching it would change other routes too; edit the file and apply it instead")
+		}
+		return m, nil
+	}
+	return nil, fmt.Errorf("route not found in the YAML tree")
+}
+
+// mapValue returns the value of key in mapping m (not following merges).
+func mapValue(m *yaml.Node, key string) *yaml.Node {
+	if i := mapIndex(m, key); i >= 0 {
+		return m.Content[i+1]
+	}
+	return nil
+}
+
+func mapIndex(m *yaml.Node, key string) int {
+	if m == nil || m.Kind != yaml.MappingNode {
+		return -1
+	}
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if k := m.Content[i]; k.Kind == yaml.ScalarNode && k.Value == key {
+			return i
+		}
+	}
+	return -1
+}
+
+// editLines switches the route by editing src as text, or reports false
+// when the route's layout is not one it handles. The caller verifies the
+// result.
+func editLines(src []byte, want string, off bool) ([]byte, bool) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(src, &doc); err != nil {
+		return nil, false
+	}
+	m, err := findRoute(&doc, want)
+	if err != nil || m.Style&yaml.FlowStyle != 0 {
+		return nil, false
+	}
+	lines := splitKeepEOL(src)
+	eol := "\n"
+	if bytes.Contains(src, []byte("\r\n")) {
+		eol = "\r\n"
+	}
+	offset := func(n *yaml.Node) (int, bool) {
+		if n.Line < 1 || n.Line > len(lines) {
+			return 0, false
+		}
+		start := 0
+		for _, l := range lines[:n.Line-1] {
+			start += len(l)
+		}
+		line := lines[n.Line-1]
+		b := 0
+		for c := 1; c < n.Column; c++ {
+			if b >= len(line) {
+				return 0, false
+			}
+			_, size := utf8.DecodeRune(line[b:])
+			b += size
+		}
+		return start + b, true
+	}
+	// firstOnLine reports whether n starts its line (only spaces before it),
+	// so that the line is n's alone.
+	firstOnLine := func(n *yaml.Node) bool {
+		line := lines[n.Line-1]
+		o, _ := offset(&yaml.Node{Line: n.Line, Column: 1})
+		at, _ := offset(n)
+		return len(bytes.TrimLeft(line[:at-o], " ")) == 0
+	}
+	replaceValue := func(v *yaml.Node, text string) ([]byte, bool) {
+		if v.Kind != yaml.ScalarNode || v.Style != 0 {
+			return nil, false
+		}
+		at, ok := offset(v)
+		if !ok || !bytes.HasPrefix(src[at:], []byte(v.Value)) {
+			return nil, false
+		}
+		out := append([]byte{}, src[:at]...)
+		out = append(out, text...)
+		return append(out, src[at+len(v.Value):]...), true
+	}
+	insertAfterMatch := func(text string) ([]byte, bool) {
+		k := m.Content[mapIndex(m, "match")]
+		v := m.Content[mapIndex(m, "match")+1]
+		if v.Kind != yaml.ScalarNode || v.Line != k.Line || k.Line > len(lines) {
+			return nil, false
+		}
+		line := strings.Repeat(" ", k.Column-1) + text + eol
+		var out []byte
+		for i, l := range lines {
+			out = append(out, l...)
+			if i == k.Line-1 {
+				if !bytes.HasSuffix(l, []byte("\n")) {
+					out = append(out, eol...)
+				}
+				out = append(out, line...)
+			}
+		}
+		return out, true
+	}
+
+	i := mapIndex(m, "off")
+	switch {
+	case i >= 0 && off:
+		return replaceValue(m.Content[i+1], "true")
+	case i >= 0 && !off:
+		k, v := m.Content[i], m.Content[i+1]
+		if !firstOnLine(k) || v.Line != k.Line {
+			return replaceValue(v, "false")
+		}
+		var out []byte
+		for n, l := range lines {
+			if n != k.Line-1 {
+				out = append(out, l...)
+			}
+		}
+		return out, true
+	case off:
+		return insertAfterMatch("off: true")
+	default:
+		// Off through a merge key ("<<: *defaults"): override it here.
+		return insertAfterMatch("off: false")
+	}
+}
+
+// splitKeepEOL splits src into lines, each keeping its line ending.
+func splitKeepEOL(src []byte) [][]byte {
+	var lines [][]byte
+	for len(src) > 0 {
+		i := bytes.IndexByte(src, '\n')
+		if i < 0 {
+			lines = append(lines, src)
+			break
+		}
+		lines = append(lines, src[:i+1])
+		src = src[i+1:]
+	}
+	return lines
+}
+
+// editTree switches the route by editing the YAML node tree and encoding it
+// again, keeping the file's indentation where it can tell it.
+func editTree(src []byte, want string, off bool) ([]byte, error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(src, &doc); err != nil {
+		return nil, err
+	}
+	m, err := findRoute(&doc, want)
+	if err != nil {
+		return nil, err
+	}
+	i := mapIndex(m, "off")
+	switch {
+	case off && i >= 0:
+		m.Content[i+1] = &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!bool", Value: "true", LineComment: m.Content[i+1].LineComment}
+	case off:
+		m.Content = append(m.Content,
+			&yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: "off"},
+			&yaml.Node{Kind: yaml.ScalarNode, Tag: "!!bool", Value: "true"})
+	case i >= 0:
+		m.Content = append(m.Content[:i], m.Content[i+2:]...)
+		// The caller's check catches an off still inherited through a merge
+		// key; override it explicitly then.
+		if mergedOff(m) {
+			m.Content = append(m.Content,
+				&yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: "off"},
+				&yaml.Node{Kind: yaml.ScalarNode, Tag: "!!bool", Value: "false"})
+		}
+	default:
+		m.Content = append(m.Content,
+			&yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: "off"},
+			&yaml.Node{Kind: yaml.ScalarNode, Tag: "!!bool", Value: "false"})
+	}
+	var out bytes.Buffer
+	enc := yaml.NewEncoder(&out)
+	indent, compact := layout(&doc)
+	enc.SetIndent(indent)
+	if compact {
+		enc.CompactSeqIndent()
+	}
+	if err := enc.Encode(&doc); err != nil {
+		return nil, err
+	}
+	if err := enc.Close(); err != nil {
+		return nil, err
+	}
+	return out.Bytes(), nil
+}
+
+// mergedOff reports whether mapping m inherits a true off through "<<".
+func mergedOff(m *yaml.Node) bool {
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value != "<<" {
+			continue
+		}
+		var v struct {
+			Off bool `yaml:"off"`
+		}
+		if m.Content[i+1].Decode(&v) == nil && v.Off {
+			return true
+		}
+	}
+	return false
+}
+
+// layout guesses the file's indentation (spaces per mapping level, default
+// 2) and whether block sequences are "compact". yaml.v3 counts a sequence's
+// "- " as indentation when compact, so it writes the "-" indent-2 columns in
+// from the key (at the key's column with indent 2), or indent columns in
+// otherwise.
+func layout(doc *yaml.Node) (indent int, compact bool) {
+	indent = 2
+	if len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
+		return indent, false
+	}
+	root := doc.Content[0]
+	dash := -1 // columns from a key to its sequence's "-"
+	found := false
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		k, v := root.Content[i], root.Content[i+1]
+		if v.Style&yaml.FlowStyle != 0 || len(v.Content) == 0 {
+			continue
+		}
+		switch v.Kind {
+		case yaml.MappingNode:
+			if !found && v.Content[0].Column > k.Column {
+				indent, found = v.Content[0].Column-k.Column, true
+			}
+		case yaml.SequenceNode:
+			// A block sequence item starts two columns after its "-".
+			if dash < 0 && v.Content[0].Column-2 >= k.Column {
+				dash = v.Content[0].Column - 2 - k.Column
+			}
+		}
+	}
+	if !found && dash >= 0 {
+		return max(dash, 2), dash == 0
+	}
+	return indent, dash >= 0 && dash == indent-2
+}

@@ -1,0 +1,332 @@
+// Package bolt is turnout's embedded deployment store: one bbolt file holding
+// the deployments, the active pointer and the audit trail, implementing
+// deploy.Store for a single node.
+package bolt
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	bbolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
+
+	"github.com/turnout/turnout/internal/deploy"
+)
+
+// Bucket and key names. Deployment and audit keys are big-endian uint64 so
+// that bbolt's byte order is numeric order and cursors walk ids in sequence.
+var (
+	bucketDeployments = []byte("deployments")
+	bucketMeta        = []byte("meta")
+	bucketAudit       = []byte("audit")
+	keyActive         = []byte("active")
+)
+
+// lockTimeout bounds how long Open waits for the file lock held by another
+// process. bbolt would otherwise wait forever.
+const lockTimeout = time.Second
+
+// pollInterval is how often Watch re-reads the active id. In-process Creates
+// notify watchers at once; polling keeps Watch honest about writes that did
+// not go through this Store value.
+const pollInterval = 250 * time.Millisecond
+
+// Store is a deploy.Store backed by a bbolt file. It is safe for concurrent
+// use. Every Create and Audit is one fsynced bbolt transaction, so an
+// acknowledged write survives a crash.
+type Store struct {
+	db   *bbolt.DB
+	path string
+
+	mu       sync.Mutex
+	watchers map[chan struct{}]struct{} // poked after every Create
+	closed   chan struct{}
+	wg       sync.WaitGroup // watcher goroutines
+}
+
+var _ deploy.Store = (*Store)(nil)
+
+// Open opens (creating if needed) the store file at path. When another
+// process holds the file, Open fails after one second instead of waiting.
+func Open(path string) (*Store, error) {
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: lockTimeout})
+	if err != nil {
+		if errors.Is(err, bolterrors.ErrTimeout) {
+			return nil, fmt.Errorf("store %s is locked by another process (is another turnout running on it?)", path)
+		}
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	err = db.Update(func(tx *bbolt.Tx) error {
+		for _, b := range [][]byte{bucketDeployments, bucketMeta, bucketAudit} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	return &Store{
+		db:       db,
+		path:     path,
+		watchers: make(map[chan struct{}]struct{}),
+		closed:   make(chan struct{}),
+	}, nil
+}
+
+// Path returns the file the store was opened from.
+func (s *Store) Path() string { return s.path }
+
+func itob(v uint64) []byte {
+	b := make([]byte, 8)
+	binary.BigEndian.PutUint64(b, v)
+	return b
+}
+
+func btoi(b []byte) uint64 {
+	if len(b) != 8 {
+		return 0
+	}
+	return binary.BigEndian.Uint64(b)
+}
+
+// Create stores d under the next id and makes it active in one transaction.
+func (s *Store) Create(ctx context.Context, d deploy.Deployment) (deploy.Deployment, error) {
+	if err := ctx.Err(); err != nil {
+		return deploy.Deployment{}, err
+	}
+	if d.Time.IsZero() {
+		d.Time = time.Now().UTC()
+	}
+	err := s.db.Update(func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bucketDeployments)
+		id, err := b.NextSequence()
+		if err != nil {
+			return err
+		}
+		d.ID = id
+		v, err := json.Marshal(d)
+		if err != nil {
+			return err
+		}
+		if err := b.Put(itob(id), v); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketMeta).Put(keyActive, itob(id))
+	})
+	if err != nil {
+		return deploy.Deployment{}, fmt.Errorf("store deployment: %w", err)
+	}
+	s.notify()
+	return d, nil
+}
+
+// notify pokes every watcher without blocking: a watcher that has not yet
+// consumed the previous poke will re-read the latest id anyway.
+func (s *Store) notify() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for w := range s.watchers {
+		select {
+		case w <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func getDeployment(tx *bbolt.Tx, id uint64) (deploy.Deployment, error) {
+	v := tx.Bucket(bucketDeployments).Get(itob(id))
+	if v == nil {
+		return deploy.Deployment{}, fmt.Errorf("deployment %d: %w", id, deploy.ErrNotFound)
+	}
+	var d deploy.Deployment
+	if err := json.Unmarshal(v, &d); err != nil {
+		return deploy.Deployment{}, fmt.Errorf("decode deployment %d: %w", id, err)
+	}
+	return d, nil
+}
+
+// Get returns deployment id, or an error wrapping deploy.ErrNotFound.
+func (s *Store) Get(ctx context.Context, id uint64) (deploy.Deployment, error) {
+	var d deploy.Deployment
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		var err error
+		d, err = getDeployment(tx, id)
+		return err
+	})
+	return d, err
+}
+
+// Active returns the active deployment, or an error wrapping
+// deploy.ErrNotFound when the store is empty.
+func (s *Store) Active(ctx context.Context) (deploy.Deployment, error) {
+	var d deploy.Deployment
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		id := btoi(tx.Bucket(bucketMeta).Get(keyActive))
+		if id == 0 {
+			return fmt.Errorf("no active deployment: %w", deploy.ErrNotFound)
+		}
+		var err error
+		d, err = getDeployment(tx, id)
+		return err
+	})
+	return d, err
+}
+
+func (s *Store) activeID() (uint64, error) {
+	var id uint64
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		id = btoi(tx.Bucket(bucketMeta).Get(keyActive))
+		return nil
+	})
+	return id, err
+}
+
+// List returns up to limit deployments, newest first, with ids below before
+// (0: from the newest). A limit of 0 or less means no limit.
+func (s *Store) List(ctx context.Context, before uint64, limit int) ([]deploy.Deployment, error) {
+	var out []deploy.Deployment
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		c := tx.Bucket(bucketDeployments).Cursor()
+		var k, v []byte
+		if before == 0 {
+			k, v = c.Last()
+		} else {
+			// Seek lands on before itself or the next key above it (or
+			// nothing); either way the previous key is the first one below.
+			k, _ = c.Seek(itob(before))
+			if k == nil {
+				k, v = c.Last()
+			} else {
+				k, v = c.Prev()
+			}
+		}
+		for ; k != nil && (limit <= 0 || len(out) < limit); k, v = c.Prev() {
+			var d deploy.Deployment
+			if err := json.Unmarshal(v, &d); err != nil {
+				return fmt.Errorf("decode deployment %d: %w", btoi(k), err)
+			}
+			out = append(out, d)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Audit appends e to the audit trail, assigning Seq and, if zero, Time.
+func (s *Store) Audit(ctx context.Context, e deploy.AuditEvent) error {
+	if e.Time.IsZero() {
+		e.Time = time.Now().UTC()
+	}
+	err := s.db.Update(func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bucketAudit)
+		seq, err := b.NextSequence()
+		if err != nil {
+			return err
+		}
+		e.Seq = seq
+		v, err := json.Marshal(e)
+		if err != nil {
+			return err
+		}
+		return b.Put(itob(seq), v)
+	})
+	if err != nil {
+		return fmt.Errorf("append audit event: %w", err)
+	}
+	return nil
+}
+
+// AuditLog returns up to limit audit events, newest first. A limit of 0 or
+// less means no limit.
+func (s *Store) AuditLog(ctx context.Context, limit int) ([]deploy.AuditEvent, error) {
+	var out []deploy.AuditEvent
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		c := tx.Bucket(bucketAudit).Cursor()
+		for k, v := c.Last(); k != nil && (limit <= 0 || len(out) < limit); k, v = c.Prev() {
+			var e deploy.AuditEvent
+			if err := json.Unmarshal(v, &e); err != nil {
+				return fmt.Errorf("decode audit event %d: %w", btoi(k), err)
+			}
+			out = append(out, e)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Watch sends the active deployment id at start (when the store is not
+// empty) and whenever it changes, until ctx ends or the store is closed; the
+// channel is then closed. It has room for one id: a slow receiver misses
+// intermediate ids but always gets the latest. Creates never wait on it.
+func (s *Store) Watch(ctx context.Context) <-chan uint64 {
+	out := make(chan uint64, 1)
+	poke := make(chan struct{}, 1)
+	s.mu.Lock()
+	select {
+	case <-s.closed:
+		s.mu.Unlock()
+		close(out)
+		return out
+	default:
+	}
+	s.watchers[poke] = struct{}{}
+	s.wg.Add(1)
+	s.mu.Unlock()
+
+	go func() {
+		defer s.wg.Done()
+		defer close(out)
+		defer func() {
+			s.mu.Lock()
+			delete(s.watchers, poke)
+			s.mu.Unlock()
+		}()
+		tick := time.NewTicker(pollInterval)
+		defer tick.Stop()
+		var last uint64
+		for {
+			if id, err := s.activeID(); err == nil && id != 0 && id != last {
+				last = id
+				// Latest wins: this goroutine is the only sender, so after
+				// dropping an unread id the send cannot block.
+				select {
+				case <-out:
+				default:
+				}
+				out <- id
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-s.closed:
+				return
+			case <-poke:
+			case <-tick.C:
+			}
+		}
+	}()
+	return out
+}
+
+// Close stops every watcher and closes the file.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	select {
+	case <-s.closed:
+		s.mu.Unlock()
+		return nil
+	default:
+	}
+	close(s.closed)
+	s.mu.Unlock()
+	s.wg.Wait()
+	return s.db.Close()
+}
