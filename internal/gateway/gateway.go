@@ -87,7 +87,20 @@ type target struct {
 	off      bool
 	timeout  time.Duration
 	names    []string // wildcard names
-	observer *metrics.Target
+	metrics  *metrics.Metrics
+	observer atomic.Pointer[metrics.Target] // resolved on first request
+}
+
+// observe records a request in the route's metrics. Label children are
+// resolved on a route's first request rather than at Build, so applying
+// 10,000 routes does not cost 70,000 label lookups.
+func (tg *target) observe(code int, seconds float64) {
+	o := tg.observer.Load()
+	if o == nil {
+		o = tg.metrics.For(tg.pattern, tg.name)
+		tg.observer.Store(o)
+	}
+	o.Observe(code, seconds)
 }
 
 // Build compiles cfg (already validated) into a Table for deployment id,
@@ -145,7 +158,7 @@ func (g *Gateway) Build(id uint64, cfg *config.Config) (*Table, error) {
 			return nil, fmt.Errorf("deployment %d: route %q: unknown origin %q", id, r.Match, name)
 		}
 		tg.origin, tg.pool, tg.name = name, p, "origin:"+name
-		tg.observer = g.opts.Metrics.For(tg.pattern, tg.name)
+		tg.metrics = g.opts.Metrics
 		t.targets = append(t.targets, tg)
 	}
 	return t, nil
@@ -320,7 +333,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	} else if code == 0 {
 		code = http.StatusSwitchingProtocols // hijacked: an upgraded connection
 	}
-	tg.observer.Observe(code, time.Since(start).Seconds())
+	tg.observe(code, time.Since(start).Seconds())
 	g.logAccess(r, id, path, tg, code, n, start, ferr)
 }
 

@@ -1,0 +1,4 @@
+// Package bench holds turnout's benchmarks that span packages: the control
+// plane's apply and switch times measured through the real admin API, store
+// and gateway (control_test.go), and the peer proxy comparison (peers.sh).
+package bench
