@@ -4,6 +4,8 @@
 package config
 
 import (
+	"github.com/turnout/turnout/internal/route"
+
 	"fmt"
 	"time"
 )
@@ -38,7 +40,14 @@ type Config struct {
 	// Routes map request patterns to targets, in file order. Precedence does
 	// not depend on order: the most specific pattern wins (net/http.ServeMux).
 	Routes []Route `yaml:"routes" json:"routes"`
+
+	// table is Routes compiled by Parse, reused by RouteTable.
+	table *route.Table
 }
+
+// RouteTable returns the route table Parse compiled for c.Routes (pattern i
+// is route i), or nil for a Config that did not come from Parse.
+func (c *Config) RouteTable() *route.Table { return c.table }
 
 // Pos is a position in a config file.
 type Pos struct {
@@ -104,7 +113,7 @@ type Origin struct {
 	URLs []string `yaml:"urls" json:"urls"`
 	// HostHeader is "client" (default: forward the client's Host) or "origin"
 	// (send the instance URL's host).
-	HostHeader string `yaml:"host_header" json:"host_header,omitempty"`
+	HostHeader string         `yaml:"host_header" json:"host_header,omitempty"`
 	Timeouts   OriginTimeouts `yaml:"timeouts" json:"timeouts"`
 	// HealthCheck, when Path is set, probes every instance actively.
 	HealthCheck HealthCheck `yaml:"health_check" json:"health_check"`

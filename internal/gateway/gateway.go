@@ -115,9 +115,11 @@ func (g *Gateway) Build(id uint64, cfg *config.Config) (*Table, error) {
 	for i, r := range cfg.Routes {
 		patterns[i] = r.Match
 	}
-	rt, err := route.Compile(patterns)
-	if err != nil {
-		return nil, fmt.Errorf("deployment %d: %w", id, err)
+	rt := cfg.RouteTable()
+	if rt == nil || rt.Len() != len(patterns) {
+		if rt, err = route.Compile(patterns); err != nil {
+			return nil, fmt.Errorf("deployment %d: %w", id, err)
+		}
 	}
 	t := &Table{Deployment: id, Config: cfg, routes: rt, pools: map[string]*origin.Pool{}}
 
