@@ -228,3 +228,74 @@ func TestCrashSafety(t *testing.T) {
 	}
 	t.Logf("acknowledged %d deployments before SIGKILL; after restart deployment %d is active and served", acked, active)
 }
+
+// TestApplyRollbackUnderLoad runs the real binary under concurrent load
+// while 50 applies and 50 rollbacks go through the admin API, and asserts
+// that no request fails and each change is served by the next request.
+func TestApplyRollbackUnderLoad(t *testing.T) {
+	dir := t.TempDir()
+	a, b := namedOrigin(t, "a"), namedOrigin(t, "b")
+	cfgPath := filepath.Join(dir, "turnout.yaml")
+	os.WriteFile(cfgPath, []byte(nodeConfig(dir, a.URL, b.URL, "a")), 0o644)
+	n := startNode(t, cfgPath)
+	base := "http://" + n.public
+
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 8}}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	total, failed := 0, []string{}
+	for i := 0; i < 4; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				resp, err := client.Get(base + "/load")
+				msg := ""
+				if err != nil {
+					msg = err.Error()
+				} else {
+					body, _ := io.ReadAll(resp.Body)
+					resp.Body.Close()
+					if resp.StatusCode != 200 || (string(body) != "a" && string(body) != "b") {
+						msg = fmt.Sprintf("%d %s", resp.StatusCode, body)
+					}
+				}
+				mu.Lock()
+				total++
+				if msg != "" {
+					failed = append(failed, msg)
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	served := func() string { return get(t, base+"/probe") }
+	for i := 0; i < 50; i++ {
+		resp, body, err := n.api("POST", "/deployments", map[string]string{"config": nodeConfig(dir, a.URL, b.URL, "b"), "message": "move"})
+		if err != nil || resp.StatusCode != http.StatusCreated {
+			t.Fatalf("apply %d: %v %s", i, err, body)
+		}
+		if got := served(); got != "b" {
+			t.Fatalf("apply %d: next request served by %q, want b", i, got)
+		}
+		resp, body, err = n.api("POST", "/rollback", map[string]any{"message": "back"})
+		if err != nil || resp.StatusCode != http.StatusCreated && resp.StatusCode != http.StatusOK {
+			t.Fatalf("rollback %d: %v %d %s", i, err, resp.StatusCode, body)
+		}
+		if got := served(); got != "a" {
+			t.Fatalf("rollback %d: next request served by %q, want a", i, got)
+		}
+	}
+	close(stop)
+	wg.Wait()
+	if len(failed) > 0 || total < 100 {
+		t.Fatalf("%d of %d requests failed during 50 applies and 50 rollbacks: %q", len(failed), total, failed[:min(len(failed), 5)])
+	}
+	t.Logf("%d requests under load, none failed, across 50 applies and 50 rollbacks", total)
+}
