@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -32,6 +33,12 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 		return errUsage
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, nil))
+	if os.Getenv("GOGC") == "" {
+		// A proxy's live heap is small and its garbage is per request, so
+		// collecting at 5× the live heap instead of 2× buys throughput and
+		// p99 (about 4% and 7% in bench/peers.sh) for a few MiB. GOGC overrides.
+		debug.SetGCPercent(400)
+	}
 
 	name, data := "default.yaml (embedded)", config.Default()
 	if *file != "" {

@@ -160,6 +160,13 @@ func (g *Gateway) Build(id uint64, cfg *config.Config) (*Table, error) {
 			return nil, fmt.Errorf("deployment %d: route %q: unknown origin %q", id, r.Match, name)
 		}
 		tg.origin, tg.pool, tg.name = name, p, "origin:"+name
+		// The origin enforces its own overall timeout; a route deadline is
+		// only worth a context when it is shorter.
+		for _, o := range cfg.Origins {
+			if o.Name == name && tg.timeout >= o.Timeouts.Overall.D() {
+				tg.timeout = 0
+			}
+		}
 		tg.metrics = g.opts.Metrics
 		t.targets = append(t.targets, tg)
 	}

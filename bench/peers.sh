@@ -1,0 +1,320 @@
+#!/usr/bin/env bash
+# peers.sh — turnout against nginx, HAProxy and Caddy on this machine.
+#
+# Every proxy listens on its own loopback port and proxies to the same
+# examples/legacy origin over keep-alive upstream connections, with access
+# logs off. wrk drives each in interleaved rounds (A B C D, A B C D, ...) so
+# background noise spreads over all of them, and the table reports medians.
+#
+#   bench/peers.sh                       # 3 rounds of 10 s per proxy
+#   DURATION=5s ROUNDS=5 bench/peers.sh
+#   PROXIES="nginx turnout" bench/peers.sh
+#
+# Environment: DURATION (10s), ROUNDS (3), CONNS (64), THREADS (1),
+# URLPATH (/bench), BASE_PORT (18400; uses BASE_PORT..BASE_PORT+6),
+# PROXIES ("nginx haproxy caddy turnout"; "core" adds bench/cmd/benchproxy,
+# the origin package behind a bare http.Server), KEEP=1 keeps the temp dir.
+# GOGC/GOMAXPROCS set by the caller reach every Go process (origin too);
+# TURNOUT_ENV="GOGC=400" applies only to turnout and core.
+set -euo pipefail
+
+DURATION=${DURATION:-10s}
+ROUNDS=${ROUNDS:-3}
+CONNS=${CONNS:-64}
+THREADS=${THREADS:-1}
+URLPATH=${URLPATH:-/bench}
+BASE_PORT=${BASE_PORT:-18400}
+PROXIES=${PROXIES:-nginx haproxy caddy turnout}
+
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+# --- packages ---------------------------------------------------------------
+missing=()
+for pair in nginx:nginx-light caddy:caddy haproxy:haproxy wrk:wrk; do
+	command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
+done
+if ((${#missing[@]})); then
+	echo "installing: ${missing[*]}" >&2
+	if [[ $(id -u) -eq 0 ]]; then
+		apt-get install -y "${missing[@]}" >&2
+	else
+		sudo apt-get install -y "${missing[@]}" >&2
+	fi
+fi
+
+# --- temp dir and cleanup ---------------------------------------------------
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/turnout-peers.XXXXXX")
+pids=()
+cleanup() {
+	local pid
+	for pid in "${pids[@]}"; do
+		kill "$pid" 2>/dev/null || true
+	done
+	for pid in "${pids[@]}"; do
+		wait "$pid" 2>/dev/null || true
+	done
+	if [[ ${KEEP:-0} == 1 ]]; then
+		echo "kept $tmp" >&2
+	else
+		rm -rf "$tmp"
+	fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+port_origin=$BASE_PORT
+port_turnout=$((BASE_PORT + 1))
+port_admin=$((BASE_PORT + 2))
+port_nginx=$((BASE_PORT + 3))
+port_caddy=$((BASE_PORT + 4))
+port_haproxy=$((BASE_PORT + 5))
+port_core=$((BASE_PORT + 6))
+
+for p in $(seq "$BASE_PORT" $((BASE_PORT + 6))); do
+	if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+		echo "port $p is in use; set BASE_PORT" >&2
+		exit 1
+	fi
+done
+
+# wait_http PORT NAME: wait until the port answers HTTP (10 s).
+wait_http() {
+	local i
+	for i in $(seq 100); do
+		if curl -fsS -o /dev/null "http://127.0.0.1:$1$URLPATH" 2>/dev/null; then
+			return 0
+		fi
+		sleep 0.1
+	done
+	echo "$2 did not come up on port $1; logs in $tmp (run with KEEP=1)" >&2
+	tail -n 20 "$tmp/$2.log" >&2 || true
+	exit 1
+}
+
+# start NAME CMD...: run CMD in the background with its output in $tmp/NAME.log.
+start() {
+	local name=$1
+	shift
+	"$@" >"$tmp/$name.log" 2>&1 &
+	pids+=($!)
+}
+
+# --- build --------------------------------------------------------------------
+echo "building in $tmp ..." >&2
+go build -o "$tmp/legacy" ./examples/legacy
+turnout_kind=turnout
+if ! go build -o "$tmp/turnout" ./cmd/turnout 2>"$tmp/turnout-build.log"; then
+	echo "cmd/turnout does not build yet (see below); measuring bench/cmd/benchproxy as turnout*" >&2
+	head -n 5 "$tmp/turnout-build.log" >&2
+	turnout_kind=core
+fi
+go build -o "$tmp/benchproxy" ./bench/cmd/benchproxy
+
+# --- origin -------------------------------------------------------------------
+start legacy "$tmp/legacy" -listen "127.0.0.1:$port_origin"
+wait_http "$port_origin" legacy
+
+# --- proxies ------------------------------------------------------------------
+# All: keep-alive to the client and to the origin, no access log, no request
+# count limit on kept-alive connections.
+
+cat >"$tmp/nginx.conf" <<EOF
+worker_processes auto;
+pid $tmp/nginx.pid;
+error_log $tmp/nginx-error.log warn;
+events { worker_connections 4096; }
+http {
+	access_log off;
+	keepalive_requests 1000000;
+	client_body_temp_path $tmp/nginx-body;
+	proxy_temp_path $tmp/nginx-proxy;
+	fastcgi_temp_path $tmp/nginx-fastcgi;
+	uwsgi_temp_path $tmp/nginx-uwsgi;
+	scgi_temp_path $tmp/nginx-scgi;
+	upstream legacy {
+		server 127.0.0.1:$port_origin;
+		keepalive 128;
+		keepalive_requests 1000000;
+	}
+	server {
+		listen 127.0.0.1:$port_nginx;
+		location / {
+			proxy_pass http://legacy;
+			proxy_http_version 1.1;
+			proxy_set_header Connection "";
+			proxy_set_header Host \$host;
+			proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+			proxy_set_header X-Forwarded-Proto \$scheme;
+		}
+	}
+}
+EOF
+
+cat >"$tmp/Caddyfile" <<EOF
+{
+	admin off
+	auto_https off
+	storage file_system $tmp/caddy-data
+}
+http://127.0.0.1:$port_caddy {
+	reverse_proxy 127.0.0.1:$port_origin {
+		transport http {
+			keepalive 2m
+			keepalive_idle_conns 256
+			keepalive_idle_conns_per_host 128
+		}
+	}
+}
+EOF
+
+cat >"$tmp/haproxy.cfg" <<EOF
+global
+	maxconn 4000
+defaults
+	mode http
+	no log
+	option http-keep-alive
+	http-reuse always
+	timeout connect 2s
+	timeout client 60s
+	timeout server 60s
+	timeout http-keep-alive 60s
+frontend fe
+	bind 127.0.0.1:$port_haproxy
+	default_backend legacy
+backend legacy
+	http-reuse always
+	server legacy 127.0.0.1:$port_origin
+EOF
+
+cat >"$tmp/turnout.yaml" <<EOF
+listen: 127.0.0.1:$port_turnout
+admin: {listen: 127.0.0.1:$port_admin}
+store: {path: $tmp/turnout.db}
+origins: {legacy: {urls: [http://127.0.0.1:$port_origin]}}
+routes: [{match: /, origin: legacy}]
+EOF
+
+declare -A port
+names=()
+for p in $PROXIES; do
+	case $p in
+	nginx)
+		start nginx nginx -c "$tmp/nginx.conf" -g 'daemon off;'
+		port[nginx]=$port_nginx
+		;;
+	caddy)
+		start caddy env HOME="$tmp" XDG_DATA_HOME="$tmp" XDG_CONFIG_HOME="$tmp" \
+			caddy run --config "$tmp/Caddyfile" --adapter caddyfile
+		port[caddy]=$port_caddy
+		;;
+	haproxy)
+		start haproxy haproxy -db -f "$tmp/haproxy.cfg"
+		port[haproxy]=$port_haproxy
+		;;
+	turnout)
+		if [[ $turnout_kind == turnout ]]; then
+			start turnout env ${TURNOUT_ENV:-} "$tmp/turnout" serve -c "$tmp/turnout.yaml" -access-log off
+			port[turnout]=$port_turnout
+		else
+			p='turnout*'
+			start turnout env ${TURNOUT_ENV:-} "$tmp/benchproxy" -listen "127.0.0.1:$port_turnout" -origin "http://127.0.0.1:$port_origin"
+			port[$p]=$port_turnout
+		fi
+		;;
+	core)
+		start core env ${TURNOUT_ENV:-} "$tmp/benchproxy" -listen "127.0.0.1:$port_core" -origin "http://127.0.0.1:$port_origin"
+		port[core]=$port_core
+		;;
+	*)
+		echo "unknown proxy $p" >&2
+		exit 1
+		;;
+	esac
+	names+=("$p")
+done
+for p in "${names[@]}"; do
+	wait_http "${port[$p]}" "${p%\*}"
+done
+
+# --- measure ------------------------------------------------------------------
+# to_ms VALUE: wrk latency ("812.00us", "3.21ms", "1.02s") in milliseconds.
+to_ms() {
+	awk -v v="$1" 'BEGIN {
+		n = v + 0
+		if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n += 0; else if (v ~ /s$/) n *= 1000
+		printf "%.2f", n
+	}'
+}
+median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else printf "%.2f\n", (a[NR/2]+a[NR/2+1])/2}'; }
+
+declare -A rps p50 p99 errs
+run() { # run NAME DURATION
+	wrk -t"$THREADS" -c"$CONNS" -d"$2" --latency "http://127.0.0.1:${port[$1]}$URLPATH"
+}
+
+echo "warming up ..." >&2
+for p in "${names[@]}"; do
+	run "$p" 2s >/dev/null
+done
+
+for r in $(seq "$ROUNDS"); do
+	for p in "${names[@]}"; do
+		out=$(run "$p" "$DURATION")
+		rps[$p]+=" $(awk '/^Requests\/sec/ {print $2}' <<<"$out")"
+		p50[$p]+=" $(to_ms "$(awk '$1 == "50%" {print $2}' <<<"$out")")"
+		p99[$p]+=" $(to_ms "$(awk '$1 == "99%" {print $2}' <<<"$out")")"
+		e=$(awk '/Non-2xx|Socket errors/ {printf "%s%s", sep, $0; sep="; "}' <<<"$out")
+		[[ -n $e ]] && errs[$p]+="round $r: $e. "
+		printf 'round %d %-9s %10s req/s  p99 %s\n' "$r" "$p" "$(awk '/^Requests\/sec/ {print $2}' <<<"$out")" \
+			"$(awk '$1 == "99%" {print $2}' <<<"$out")" >&2
+	done
+done
+
+# --- report -------------------------------------------------------------------
+echo
+echo "uname:   $(uname -srm)"
+echo "nproc:   $(nproc)"
+echo "cpu:     $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)"
+echo "load:    $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15 min, at the end)"
+echo "go:      $(go version | cut -d' ' -f3)"
+echo "nginx:   $(nginx -v 2>&1 | sed 's/.*: //')"
+echo "haproxy: $(haproxy -v 2>&1 | head -n 1 | awk '{print $3}')"
+echo "caddy:   $(caddy version 2>&1 | awk '{print $1}')"
+echo "wrk:     wrk -t$THREADS -c$CONNS -d$DURATION --latency http://127.0.0.1:PORT$URLPATH, $ROUNDS interleaved rounds, medians"
+echo "turnout: env ${TURNOUT_ENV:-(none)}, access log off"
+[[ $turnout_kind == core ]] && echo "turnout*: bench/cmd/benchproxy (origin.Pool behind http.Server); cmd/turnout did not build"
+echo
+
+declare -A mr m50 m99
+for p in "${names[@]}"; do
+	mr[$p]=$(median <<<"${rps[$p]}")
+	m50[$p]=$(median <<<"${p50[$p]}")
+	m99[$p]=$(median <<<"${p99[$p]}")
+done
+ref_rps=${mr[nginx]:-}
+ref_p99=${m99[nginx]:-}
+printf '%-9s %10s %9s %9s %12s %12s\n' proxy req/s p50_ms p99_ms "req/s÷nginx" "p99÷nginx"
+for p in "${names[@]}"; do
+	if [[ -n $ref_rps ]]; then
+		rr=$(awk -v a="${mr[$p]}" -v b="$ref_rps" 'BEGIN {printf "%.2f", a / b}')
+		pr=$(awk -v a="${m99[$p]}" -v b="$ref_p99" 'BEGIN {printf "%.2f", a / b}')
+	else
+		rr=- pr=-
+	fi
+	printf '%-9s %10.0f %9s %9s %12s %12s\n' "$p" "${mr[$p]}" "${m50[$p]}" "${m99[$p]}" "$rr" "$pr"
+done
+for p in "${names[@]}"; do
+	[[ -n ${errs[$p]:-} ]] && echo "errors $p: ${errs[$p]}"
+done
+
+# Targets for turnout: >= 0.6x nginx and >= 1.5x Caddy throughput, p99 <= 1.5x nginx.
+t=turnout
+[[ -z ${mr[$t]:-} ]] && t='turnout*'
+if [[ -n ${mr[$t]:-} && -n $ref_rps && -n ${mr[caddy]:-} ]]; then
+	awk -v t="${mr[$t]}" -v n="$ref_rps" -v c="${mr[caddy]}" -v tp="${m99[$t]}" -v np="$ref_p99" 'BEGIN {
+		printf "\ntargets: req/s >= 0.6x nginx: %s (%.2fx)   >= 1.5x caddy: %s (%.2fx)   p99 <= 1.5x nginx: %s (%.2fx)\n",
+			(t >= 0.6 * n) ? "ok" : "MISS", t / n, (t >= 1.5 * c) ? "ok" : "MISS", t / c, (tp <= 1.5 * np) ? "ok" : "MISS", tp / np
+	}'
+fi

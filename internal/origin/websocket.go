@@ -1,0 +1,123 @@
+package origin
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// forwardUpgrade proxies a WebSocket handshake on a fresh connection and, when
+// the origin answers 101, hijacks the client connection and splices bytes both
+// ways until either side closes. The response-header timeout bounds the
+// handshake; the overall timeout does not apply once the upgrade is done (a
+// WebSocket lives as long as its peers want). An origin that refuses the
+// upgrade has its response proxied as is. Inbound HTTP/2 cannot be hijacked
+// (RFC 8441 WebSockets over HTTP/2 are not supported): such a request gets a
+// KindProtocol error.
+func (p *Pool) forwardUpgrade(w http.ResponseWriter, r *http.Request, in *instance, upgrade string) error {
+	ctx := r.Context()
+	if err := ctx.Err(); err != nil {
+		return &Error{Kind: KindTimeout, Instance: in.url, Err: err}
+	}
+	if r.ProtoMajor != 1 {
+		return &Error{Kind: KindProtocol, Instance: in.url, Err: fmt.Errorf("websocket upgrade over HTTP/%d is not supported", r.ProtoMajor)}
+	}
+	now := time.Now()
+	deadline, headDeadline := p.deadlines(ctx, now)
+	cc, err := in.dial(ctx, deadline)
+	if err != nil {
+		return p.dialError(in, ctx, deadline, err)
+	}
+	in.connected()
+	stop := context.AfterFunc(ctx, cc.abort)
+	fail := func(kind Kind, err error) error {
+		stop()
+		cc.close()
+		if kind == 0 {
+			return p.exchangeError(in, ctx, "websocket handshake", err)
+		}
+		return &Error{Kind: kind, Instance: in.url, Err: err}
+	}
+	cc.nc.SetDeadline(headDeadline)
+	p.writeHead(cc.bw, r, in, bodyNone, upgrade)
+	if err := cc.bw.Flush(); err != nil {
+		return fail(0, err)
+	}
+	h := &cc.head
+	for {
+		if err := readHead(cc.br, h); err != nil {
+			return fail(0, err)
+		}
+		if h.status >= 200 || h.status == http.StatusSwitchingProtocols {
+			break
+		}
+	}
+
+	if h.status != http.StatusSwitchingProtocols {
+		// Refused: proxy the answer, then drop the connection, which asked
+		// for an upgrade and so cannot be reused.
+		cc.nc.SetReadDeadline(deadline)
+		copyResponseFields(w.Header(), h)
+		if h.chunked {
+			w.Header().Del("Content-Length")
+		}
+		w.WriteHeader(h.status)
+		var err error
+		if bodyAllowed(r.Method, h.status) {
+			_, err = p.copyBody(w, cc, h)
+		}
+		stop()
+		cc.close()
+		if err != nil {
+			return abortResponse(w, in, err)
+		}
+		return nil
+	}
+	if !strings.EqualFold(h.upgrade, upgrade) || !hasToken(h.connection, "upgrade") {
+		return fail(KindProtocol, malformed("101 response upgrades to %q, want %q", h.upgrade, upgrade))
+	}
+	if !stop() {
+		cc.close()
+		return &Error{Kind: KindTimeout, Instance: in.url, Err: fmt.Errorf("websocket handshake: %w", context.Cause(ctx))}
+	}
+	cc.nc.SetDeadline(time.Time{})
+
+	client, brw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		cc.close()
+		return &Error{Kind: KindProtocol, Instance: in.url, Err: fmt.Errorf("hijack client connection: %w", err)}
+	}
+	client.SetDeadline(time.Time{})
+
+	dst := w.Header()
+	copyResponseFields(dst, h)
+	brw.WriteString("HTTP/1.1 101 Switching Protocols\r\n")
+	dst.Write(brw)
+	brw.WriteString("Connection: Upgrade\r\nUpgrade: ")
+	brw.WriteString(h.upgrade)
+	brw.WriteString("\r\n\r\n")
+	if err := brw.Flush(); err != nil {
+		client.Close()
+		cc.close()
+		return fmt.Errorf("origin %s: write 101 to client: %w", in.url, err)
+	}
+
+	// Splice. Either direction ending closes both connections, which ends
+	// the other; both copies start with the bytes already buffered.
+	done := make(chan error, 1)
+	go func() {
+		_, err := io.Copy(cc.nc, brw.Reader)
+		client.Close()
+		cc.close()
+		done <- err
+	}()
+	_, err = io.Copy(client, cc.br)
+	client.Close()
+	cc.close()
+	<-done
+	_ = err // a closed connection is how a WebSocket normally ends
+	return nil
+}
