@@ -299,3 +299,32 @@ func TestApplyRollbackUnderLoad(t *testing.T) {
 	}
 	t.Logf("%d requests under load, none failed, across 50 applies and 50 rollbacks", total)
 }
+
+// TestServeSeedsOnlyAnEmptyStore: the file given to serve seeds deployment 1;
+// on a restart with a different file the store's active deployment wins.
+func TestServeSeedsOnlyAnEmptyStore(t *testing.T) {
+	dir := t.TempDir()
+	a, b := namedOrigin(t, "a"), namedOrigin(t, "b")
+	cfgPath := filepath.Join(dir, "turnout.yaml")
+	os.WriteFile(cfgPath, []byte(nodeConfig(dir, a.URL, b.URL, "a")), 0o644)
+	n := startNode(t, cfgPath)
+	if got := get(t, "http://"+n.public+"/"); got != "a" {
+		t.Fatalf("seeded node serves %q, want a", got)
+	}
+	n.cmd.Process.Signal(syscall.SIGTERM)
+	if err := n.cmd.Wait(); err != nil {
+		t.Fatalf("SIGTERM: turnout exited with %v", err)
+	}
+
+	os.WriteFile(cfgPath, []byte(nodeConfig(dir, a.URL, b.URL, "b")), 0o644)
+	n2 := startNode(t, cfgPath)
+	if got := get(t, "http://"+n2.public+"/"); got != "a" {
+		t.Fatalf("restarted node serves %q; the store's deployment (a) should win over the file (b)", got)
+	}
+	n2.mu.Lock()
+	logs := n2.stderr.String()
+	n2.mu.Unlock()
+	if !strings.Contains(logs, "not applied") {
+		t.Errorf("restart did not say the file was not applied:\n%s", logs)
+	}
+}
