@@ -295,7 +295,6 @@ func TestSwapUnderLoad(t *testing.T) {
 	t.Logf("%d requests, 0 failed, across 50 swaps", total)
 }
 
-
 func TestMetrics(t *testing.T) {
 	legacy := newOrigin(t, "legacy")
 	h := newHarness(t, fmt.Sprintf("origins: {legacy: {url: %s}}\nroutes: [{match: \"GET /user/{id}\", origin: legacy}, {match: /, origin: legacy}]\n", legacy.srv.URL))
