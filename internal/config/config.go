@@ -37,6 +37,9 @@ type Config struct {
 	Legacy string `yaml:"legacy" json:"legacy,omitempty"`
 	// Origins are the HTTP services turnout proxies to, in file order.
 	Origins []Origin `yaml:"origins" json:"origins"`
+	// Functions are the functions routes can target, in file order: hosted
+	// by turnout (Handler) or on AWS Lambda (AWS).
+	Functions []Function `yaml:"functions" json:"functions,omitempty"`
 	// Routes map request patterns to targets, in file order. Precedence does
 	// not depend on order: the most specific pattern wins (net/http.ServeMux).
 	Routes []Route `yaml:"routes" json:"routes"`
@@ -160,8 +163,11 @@ type Route struct {
 	// Origin names the origin serving the route. Exactly one of Origin or
 	// Function is set.
 	Origin string `yaml:"origin" json:"origin,omitempty"`
-	// Function names a function (hosted or AWS); reserved for the functions issue.
+	// Function names a function from `functions:`.
 	Function string `yaml:"function" json:"function,omitempty"`
+	// Payload is the API Gateway proxy event format sent to the function:
+	// "1.0" (REST API) or "2.0" (HTTP API, the default).
+	Payload string `yaml:"payload" json:"payload,omitempty"`
 	// Fallback names the origin that serves the route when it is switched off
 	// (and, later, when its primary fails).
 	Fallback string `yaml:"fallback" json:"fallback,omitempty"`
@@ -173,6 +179,51 @@ type Route struct {
 
 	Pos      Pos `yaml:"-" json:"-"`
 	MatchPos Pos `yaml:"-" json:"-"`
+}
+
+// Function is a function a route can target. Exactly one of Handler (hosted
+// by turnout) or AWS is set.
+type Function struct {
+	// Name is the key under `functions:`.
+	Name string `yaml:"name" json:"name"`
+	// Handler is the executable speaking the Lambda Runtime API: a binary
+	// built with aws-lambda-go, or a custom runtime's bootstrap. Relative
+	// paths are relative to the working directory of `turnout serve`.
+	Handler string            `yaml:"handler" json:"handler,omitempty"`
+	Args    []string          `yaml:"args" json:"args,omitempty"`
+	Env     map[string]string `yaml:"env" json:"env,omitempty"`
+	// Timeout bounds one invocation. Default 29s, like API Gateway.
+	Timeout Duration `yaml:"timeout" json:"timeout,omitempty"`
+	// MemoryMB is reported to the runtime (AWS_LAMBDA_FUNCTION_MEMORY_SIZE). Default 128.
+	MemoryMB int `yaml:"memory_mb" json:"memory_mb,omitempty"`
+	// Concurrency is the most invocations at once (one per instance). Default 10.
+	Concurrency int `yaml:"concurrency" json:"concurrency,omitempty"`
+	// MinInstances are kept warm. Default 0.
+	MinInstances int `yaml:"min_instances" json:"min_instances,omitempty"`
+	// IdleTimeout stops an instance unused this long (above MinInstances). Default 5m.
+	IdleTimeout Duration `yaml:"idle_timeout" json:"idle_timeout,omitempty"`
+	// InitTimeout bounds a cold start until the runtime asks for work. Default 10s.
+	InitTimeout Duration `yaml:"init_timeout" json:"init_timeout,omitempty"`
+	// QueueTimeout is how long an invocation may wait for a free instance
+	// at the concurrency limit before it is throttled. Default 0 (throttle at once).
+	QueueTimeout Duration `yaml:"queue_timeout" json:"queue_timeout,omitempty"`
+	// MaxRequestBytes and MaxResponseBytes bound payloads. Default 6 MB each.
+	MaxRequestBytes  int64 `yaml:"max_request_bytes" json:"max_request_bytes,omitempty"`
+	MaxResponseBytes int64 `yaml:"max_response_bytes" json:"max_response_bytes,omitempty"`
+	// AWS invokes the function on AWS Lambda instead.
+	AWS *AWSFunction `yaml:"aws" json:"aws,omitempty"`
+
+	Pos Pos `yaml:"-" json:"-"`
+}
+
+// AWSFunction is a function on AWS Lambda, invoked with the default
+// credential chain.
+type AWSFunction struct {
+	// Function is a name or ARN, optionally with ":qualifier".
+	Function string `yaml:"function" json:"function"`
+	Region   string `yaml:"region" json:"region,omitempty"`
+	// Endpoint overrides the Lambda endpoint (e.g. another turnout's Invoke API).
+	Endpoint string `yaml:"endpoint" json:"endpoint,omitempty"`
 }
 
 // Duration is a time.Duration written as a Go duration string ("1.5s").

@@ -104,7 +104,7 @@ func TestParseInvalid(t *testing.T) {
 func TestErrorList(t *testing.T) {
 	_, err := Parse("t.yaml", []byte("origins:\n  a: {url: http://x}\nlisten: 1\nfoo: 2\n"))
 	want := "t.yaml:3:9: listen \"1\" is not a listen address: write host:port or :port, like \":8080\" or \"127.0.0.1:8081\"\n" +
-		"t.yaml:4:1: unknown key \"foo\" in the top level (valid keys: listen, admin, store, limits, trusted_proxies, legacy, origins, routes)"
+		"t.yaml:4:1: unknown key \"foo\" in the top level (valid keys: listen, admin, store, limits, trusted_proxies, legacy, origins, functions, routes)"
 	if err == nil || err.Error() != want {
 		t.Fatalf("got\n%v\nwant\n%s", err, want)
 	}
@@ -416,5 +416,24 @@ func BenchmarkParse10kRoutes(b *testing.B) {
 		if err != nil || len(c.Routes) != 10001 {
 			b.Fatal(err)
 		}
+	}
+}
+
+func TestFunctionDefaults(t *testing.T) {
+	c, err := Parse("f.yaml", []byte("origins: {legacy: {url: http://127.0.0.1:9000}}\nfunctions:\n  f: {handler: ./f}\n  a: {aws: {function: x}}\nroutes:\n  - {match: /f, function: f}\n  - {match: /, origin: legacy}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := c.WithDefaults()
+	f := d.Functions[0]
+	if f.Timeout.D() != 29*time.Second || f.MemoryMB != 128 || f.Concurrency != 10 || f.IdleTimeout.D() != 5*time.Minute ||
+		f.InitTimeout.D() != 10*time.Second || f.QueueTimeout != 0 || f.MaxRequestBytes != 6<<20 || f.MaxResponseBytes != 6<<20 {
+		t.Errorf("function defaults: %+v", f)
+	}
+	if d.Functions[1].AWS.Region != "us-east-1" || c.Functions[1].AWS.Region != "" {
+		t.Errorf("aws region default %q (original %q)", d.Functions[1].AWS.Region, c.Functions[1].AWS.Region)
+	}
+	if d.Routes[0].Payload != "2.0" || c.Routes[0].Payload != "" {
+		t.Errorf("payload default %q", d.Routes[0].Payload)
 	}
 }

@@ -14,7 +14,7 @@ import (
 
 // The valid keys of each mapping, in the order the reference documents them.
 var (
-	topKeys     = []string{"listen", "admin", "store", "limits", "trusted_proxies", "legacy", "origins", "routes"}
+	topKeys     = []string{"listen", "admin", "store", "limits", "trusted_proxies", "legacy", "origins", "functions", "routes"}
 	adminKeys   = []string{"listen", "tokens", "max_body_bytes"}
 	tokenKeys   = []string{"name", "role", "sha256", "env"}
 	storeKeys   = []string{"path"}
@@ -23,7 +23,7 @@ var (
 	timeoutKeys = []string{"dial", "response_header", "overall"}
 	healthKeys  = []string{"path", "interval", "timeout", "healthy_threshold", "unhealthy_threshold", "expect_status"}
 	passiveKeys = []string{"max_connect_failures", "eject_for"}
-	routeKeys   = []string{"match", "origin", "function", "fallback", "off", "timeout"}
+	routeKeys   = []string{"match", "origin", "function", "payload", "fallback", "off", "timeout"}
 )
 
 // config decodes the document root.
@@ -53,6 +53,8 @@ func (d *decoder) config(root *yaml.Node) (*Config, bool) {
 		case "origins":
 			d.originsAt = d.pos(k)
 			c.Origins = d.origins(v)
+		case "functions":
+			c.Functions = d.functions(v)
 		case "routes":
 			c.Routes = d.routeList(v)
 		}
@@ -520,6 +522,9 @@ func (d *decoder) route(n *yaml.Node, i int) (Route, routePos) {
 		case "function":
 			rp.function = d.pos(v)
 			r.Function = name(v, key)
+		case "payload":
+			rp.payload = d.pos(v)
+			r.Payload, _ = d.str(v, what+".payload")
 		case "fallback":
 			rp.fallback = d.pos(v)
 			r.Fallback = name(v, key)
@@ -533,7 +538,7 @@ func (d *decoder) route(n *yaml.Node, i int) (Route, routePos) {
 		d.errorAt(r.Pos, what+` has no match: add match: with the requests it serves, like match: "GET /users/{id}"`)
 	}
 	if ok && rp.origin == (Pos{}) && rp.function == (Pos{}) {
-		d.errorAt(r.Pos, what+" has no target: add origin: with the name of the origin that serves it")
+		d.errorAt(r.Pos, what+" has no target: add origin: (or function:) with the name of what serves it")
 	}
 	if rp.origin != (Pos{}) && rp.function != (Pos{}) {
 		later := rp.origin

@@ -55,6 +55,10 @@ func (c *Config) WithDefaults() *Config {
 	out.TrustedProxies = slices.Clone(c.TrustedProxies)
 	out.Origins = slices.Clone(c.Origins)
 	out.Routes = slices.Clone(c.Routes)
+	out.Functions = slices.Clone(c.Functions)
+	for i := range out.Functions {
+		functionDefaults(&out.Functions[i])
+	}
 
 	out.Listen = orDefault(out.Listen, defaultListen)
 	out.Admin.Listen = orDefault(out.Admin.Listen, defaultAdminListen)
@@ -95,6 +99,9 @@ func (c *Config) WithDefaults() *Config {
 		r := &out.Routes[i]
 		if r.Timeout == 0 && r.Origin != "" {
 			r.Timeout = overall[r.Origin]
+		}
+		if r.Function != "" && r.Payload == "" {
+			r.Payload = defaultFunctionPayload
 		}
 	}
 	return &out

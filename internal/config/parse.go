@@ -71,7 +71,7 @@ type healthPos struct {
 	interval, timeout Pos
 }
 
-type routePos struct{ origin, function, fallback Pos }
+type routePos struct{ origin, function, payload, fallback Pos }
 
 // document parses data as exactly one YAML document and returns its root,
 // or nil after reporting why it cannot.
@@ -407,7 +407,6 @@ func (d *decoder) fields(n *yaml.Node, what string, keys []string, set func(key 
 // keyHints explain keys that look valid but are not.
 var keyHints = map[string]string{
 	"origin:name":    "an origin's name is its key under origins",
-	"top:functions":  "functions arrive in a later release",
 	"route:path":     `the path goes in match, like match: "GET /users/{id}"`,
 	"route:method":   `the method goes in match, like match: "GET /users/{id}"`,
 	"route:host":     `the host goes in match, like match: "api.example.com/users/{id}"`,

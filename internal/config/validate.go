@@ -65,6 +65,7 @@ func (d *decoder) validate(c *Config) {
 	}
 
 	d.validateRoutes(c, origins)
+	d.validateFunctionRoutes(c)
 
 	// A switched-off route without a fallback goes to the legacy origin, so
 	// then it must be known. (Unmatched requests without a catch-all are 404s
@@ -92,10 +93,6 @@ func (d *decoder) validateRoutes(c *Config, origins map[string]bool) {
 		}
 		if r.Fallback != "" && !origins[r.Fallback] {
 			d.unknownOrigin(rp.fallback, "routes["+strconv.Itoa(i)+"].fallback", r.Fallback, c)
-		}
-		if r.Function != "" {
-			// There is no functions section yet, so every name is unknown.
-			d.errorAt(rp.function, fmt.Sprintf("unknown function %q: no functions are declared; functions arrive in a later release, route to an origin until then", r.Function))
 		}
 		if r.Match != "" {
 			patterns = append(patterns, r.Match)
