@@ -22,6 +22,9 @@ type Config struct {
 	Listen string `yaml:"listen" json:"listen,omitempty"`
 	// Admin configures the admin API listener and its tokens.
 	Admin Admin `yaml:"admin" json:"admin"`
+	// InvokeAPI configures the AWS Lambda Invoke API listener for hosted
+	// functions (node setting).
+	InvokeAPI InvokeAPI `yaml:"invoke_api" json:"invoke_api"`
 	// Store configures where deployments are kept.
 	Store Store `yaml:"store" json:"store"`
 	// Limits bounds what a client may send on the public listener.
@@ -89,6 +92,13 @@ type Token struct {
 	// Env names an environment variable holding the plain token, read at start.
 	Env string `yaml:"env" json:"env,omitempty"`
 	Pos Pos    `yaml:"-" json:"-"`
+}
+
+// InvokeAPI configures the Lambda Invoke API listener.
+type InvokeAPI struct {
+	// Listen is its address. Default "127.0.0.1:9001"; "off" disables it.
+	// It has no authentication: keep it on loopback.
+	Listen string `yaml:"listen" json:"listen,omitempty"`
 }
 
 // Store configures the deployment store.

@@ -14,7 +14,7 @@ import (
 
 // The valid keys of each mapping, in the order the reference documents them.
 var (
-	topKeys     = []string{"listen", "admin", "store", "limits", "trusted_proxies", "legacy", "origins", "functions", "routes"}
+	topKeys     = []string{"listen", "admin", "invoke_api", "store", "limits", "trusted_proxies", "legacy", "origins", "functions", "routes"}
 	adminKeys   = []string{"listen", "tokens", "max_body_bytes"}
 	tokenKeys   = []string{"name", "role", "sha256", "env"}
 	storeKeys   = []string{"path"}
@@ -39,6 +39,14 @@ func (d *decoder) config(root *yaml.Node) (*Config, bool) {
 			}
 		case "admin":
 			d.admin(v, &c.Admin)
+		case "invoke_api":
+			d.fields(v, "invoke_api", []string{"listen"}, func(_ string, _, v *yaml.Node) {
+				if s, ok := d.str(v, "invoke_api.listen"); ok && s == "off" {
+					c.InvokeAPI.Listen = s
+				} else if s, ok := d.address(v, "invoke_api.listen"); ok {
+					c.InvokeAPI.Listen = s
+				}
+			})
 		case "store":
 			d.fields(v, "store", storeKeys, func(_ string, _, v *yaml.Node) {
 				c.Store.Path, _ = d.name(v, "store.path")

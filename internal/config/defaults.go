@@ -14,6 +14,7 @@ const (
 	defaultAdminListen        = "127.0.0.1:8081"
 	defaultAdminMaxBodyBytes  = 8 << 20
 	defaultStorePath          = "turnout.db"
+	defaultInvokeAPIListen    = "127.0.0.1:9001"
 	defaultReadHeaderTimeout  = Duration(10 * time.Second)
 	defaultIdleTimeout        = Duration(120 * time.Second)
 	defaultMaxHeaderBytes     = 64 << 10
@@ -64,6 +65,7 @@ func (c *Config) WithDefaults() *Config {
 	out.Admin.Listen = orDefault(out.Admin.Listen, defaultAdminListen)
 	out.Admin.MaxBodyBytes = orDefault(out.Admin.MaxBodyBytes, defaultAdminMaxBodyBytes)
 	out.Store.Path = orDefault(out.Store.Path, defaultStorePath)
+	out.InvokeAPI.Listen = orDefault(out.InvokeAPI.Listen, defaultInvokeAPIListen)
 
 	l := &out.Limits
 	l.ReadHeaderTimeout = orDefault(l.ReadHeaderTimeout, defaultReadHeaderTimeout)

@@ -187,3 +187,27 @@ func describe(i int, orig, c string, err error, index map[string]int) *PatternEr
 
 // ErrPatterns is wrapped by Compile's error when patterns are invalid.
 var ErrPatterns = errors.New("invalid route patterns")
+
+// Template returns the pattern's path as an API Gateway resource template:
+// "{name...}" is written "{name+}" and "{$}" is dropped, so
+// "GET /user/{id}" gives "/user/{id}" and "/api/{proxy...}" "/api/{proxy+}".
+func (p *Pattern) Template() string {
+	var b strings.Builder
+	for _, s := range p.segs {
+		b.WriteByte('/')
+		switch {
+		case s.multi && s.name == "":
+		case s.multi:
+			b.WriteString("{" + s.name + "+}")
+		case s.wild:
+			b.WriteString("{" + s.name + "}")
+		case s.lit == "/":
+		default:
+			b.WriteString(s.lit)
+		}
+	}
+	if b.Len() == 0 {
+		return "/"
+	}
+	return b.String()
+}

@@ -296,3 +296,23 @@ func TestNormalizeHost(t *testing.T) {
 		}
 	}
 }
+
+func TestTemplate(t *testing.T) {
+	for in, want := range map[string]string{
+		"/":                       "/",
+		"GET /user/{id}":          "/user/{id}",
+		"/api/{proxy+}":           "/api/{proxy+}",
+		"GET h.test/v2/{rest...}": "/v2/{rest+}",
+		"/static/":                "/static/",
+		"GET /exact/{$}":          "/exact/",
+		"POST /user/{id}/orders":  "/user/{id}/orders",
+	} {
+		p, err := Parse(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := p.Template(); got != want {
+			t.Errorf("Template(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
