@@ -4,14 +4,19 @@
 build:
 	go build -o bin/turnout ./cmd/turnout
 	go build -o bin/legacy ./examples/legacy
+	go build -o bin/user ./examples/functions/user
 
 # Runs the example legacy service on 127.0.0.1:9000 and turnout in front of it
 # on the embedded default config (public :8080, admin 127.0.0.1:8081, store
-# ./turnout.db). Ctrl-C stops both.
+# ./turnout.db), then applies examples/turnout.yaml, which moves
+# GET /user/{id} to the example function. Ctrl-C stops everything.
 quickstart: build
 	@./bin/legacy -listen 127.0.0.1:9000 & legacy=$$!; \
-	trap "kill $$legacy 2>/dev/null" EXIT INT TERM; \
-	./bin/turnout serve
+	./bin/turnout serve & turnout=$$!; \
+	trap "kill $$turnout $$legacy 2>/dev/null; wait" EXIT INT TERM; \
+	for i in 1 2 3 4 5 6 7 8 9 10; do ./bin/turnout status >/dev/null 2>&1 && break; sleep 0.3; done; \
+	./bin/turnout apply -f examples/turnout.yaml -m "quickstart: move GET /user/{id} to a function"; \
+	wait $$turnout
 
 test:
 	go test -race ./...

@@ -191,6 +191,7 @@ EOF
 cat >"$tmp/turnout.yaml" <<EOF
 listen: 127.0.0.1:$port_turnout
 admin: {listen: 127.0.0.1:$port_admin}
+invoke_api: {listen: "off"}
 store: {path: $tmp/turnout.db}
 origins: {legacy: {urls: [http://127.0.0.1:$port_origin]}}
 routes: [{match: /, origin: legacy}]

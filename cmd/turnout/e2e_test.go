@@ -22,6 +22,11 @@ import (
 
 var turnoutBin string
 
+// functionDir holds the example functions built by TestMain.
+var functionDir string
+
+var exampleFunctions = []string{"hello-v2", "hello-v1", "malformed", "panic", "sleep"}
+
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "turnout-e2e")
 	if err != nil {
@@ -36,6 +41,28 @@ func TestMain(m *testing.M) {
 			os.Exit(1)
 		}
 	}
+	// The example functions, unmodified aws-lambda-go binaries.
+	var wg sync.WaitGroup
+	var buildErr error
+	var mu sync.Mutex
+	for _, fn := range exampleFunctions {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out, err := exec.Command("go", "build", "-o", filepath.Join(dir, fn), "../../examples/functions/"+fn).CombinedOutput()
+			if err != nil {
+				mu.Lock()
+				buildErr = fmt.Errorf("build %s: %v\n%s", fn, err, out)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if buildErr != nil {
+		fmt.Fprintln(os.Stderr, buildErr)
+		os.Exit(1)
+	}
+	functionDir = dir
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
@@ -128,6 +155,7 @@ func namedOrigin(t *testing.T, name string) *httptest.Server {
 
 func nodeConfig(dir, a, b, target string) string {
 	return fmt.Sprintf(`listen: 127.0.0.1:0
+invoke_api: {listen: 127.0.0.1:0}
 admin:
   listen: 127.0.0.1:0
   tokens: [{name: e2e, role: admin, sha256: %s}]
@@ -326,5 +354,97 @@ func TestServeSeedsOnlyAnEmptyStore(t *testing.T) {
 	n2.mu.Unlock()
 	if !strings.Contains(logs, "not applied") {
 		t.Errorf("restart did not say the file was not applied:\n%s", logs)
+	}
+}
+
+// TestFunctionRoutes serves routes from real aws-lambda-go processes hosted
+// by the turnout binary, next to the legacy origin, through both payload
+// formats, and checks failures become clear 5xx answers with request ids.
+func TestFunctionRoutes(t *testing.T) {
+	dir := t.TempDir()
+	legacy := namedOrigin(t, "legacy")
+	fn := func(name string) string { return filepath.Join(functionDir, name) }
+	cfg := fmt.Sprintf(`listen: 127.0.0.1:0
+invoke_api: {listen: 127.0.0.1:0}
+admin:
+  listen: 127.0.0.1:0
+  tokens: [{name: e2e, role: admin, sha256: %s}]
+store: {path: %s}
+origins:
+  legacy: {url: %s}
+functions:
+  hello2: {handler: %s, memory_mb: 256, env: {AWS_REGION: eu-west-1}}
+  hello1: {handler: %s}
+  malformed: {handler: %s}
+  panic: {handler: %s}
+  sleep: {handler: %s, timeout: 300ms, env: {SLEEP_MS: "2000"}}
+routes:
+  - {match: "GET /hello/{name}", function: hello2}
+  - {match: "GET /v1/hello/{name}", function: hello1, payload: "1.0"}
+  - {match: "GET /malformed", function: malformed}
+  - {match: "GET /panic", function: panic}
+  - {match: "GET /sleep", function: sleep}
+  - {match: /, origin: legacy}
+`, tokenHash(), filepath.Join(dir, "turnout.db"), legacy.URL, fn("hello-v2"), fn("hello-v1"), fn("malformed"), fn("panic"), fn("sleep"))
+	cfgPath := filepath.Join(dir, "turnout.yaml")
+	os.WriteFile(cfgPath, []byte(cfg), 0o644)
+	t.Setenv("TURNOUT_TEST_SECRET", "must-not-leak")
+	n := startNode(t, cfgPath)
+	base := "http://" + n.public
+
+	do := func(path string) (int, http.Header, string) {
+		req, _ := http.NewRequest("GET", base+path, nil)
+		req.Header.Set("X-Request-Id", "req-"+strings.NewReplacer("/", "-", "?", "-", "&", "-", ";", "-", "=", "-").Replace(path))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, resp.Header, string(b)
+	}
+
+	code, _, body := do("/hello/ada?id=1&id=2&list=1;2;3")
+	var r2 struct {
+		Message, RouteKey, RawQuery, Function, Region, RequestID, Leaked string
+		MemoryMB                                                         int
+		PathParameters                                                   map[string]string
+		Query                                                            map[string]string
+	}
+	if err := json.Unmarshal([]byte(body), &r2); err != nil || code != 200 {
+		t.Fatalf("GET /hello/ada: %d %s", code, body)
+	}
+	if r2.RouteKey != "GET /hello/{name}" || r2.PathParameters["name"] != "ada" || r2.RawQuery != "id=1&id=2&list=1;2;3" ||
+		r2.Query["id"] != "1,2" || r2.Query["list"] != "1;2;3" || r2.Function != "hello2" || r2.MemoryMB != 256 ||
+		r2.Region != "eu-west-1" || r2.RequestID == "" {
+		t.Errorf("2.0 event as the function saw it: %+v", r2)
+	}
+	if r2.Leaked != "" {
+		t.Errorf("turnout's environment leaked into the function: %q", r2.Leaked)
+	}
+
+	code, _, body = do("/v1/hello/bob?x=1&x=2")
+	if code != 200 || !strings.Contains(body, `"bob"`) {
+		t.Errorf("GET /v1/hello/bob (payload 1.0): %d %s", code, body)
+	}
+	if code, _, body = do("/other"); code != 200 || body != "legacy" {
+		t.Errorf("unmatched request: %d %q, want the legacy origin", code, body)
+	}
+	for _, tc := range []struct {
+		path string
+		code int
+	}{
+		{"/malformed", 502},
+		{"/panic", 502},
+		{"/sleep", 504},
+	} {
+		code, _, body := do(tc.path)
+		if code != tc.code || !strings.Contains(body, `"request_id":"req-`) {
+			t.Errorf("GET %s: %d %s, want %d with the request id", tc.path, code, body, tc.code)
+		}
+	}
+	// The instance that panicked was replaced: the function still answers.
+	if code, _, _ := do("/hello/again"); code != 200 {
+		t.Errorf("after failures, hello2 answers %d", code)
 	}
 }

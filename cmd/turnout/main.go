@@ -9,6 +9,7 @@
 //	turnout rollback [--to N]             re-activate an earlier deployment
 //	turnout route off|on MATCH            switch one route to its fallback and back
 //	turnout history | diff A B | status   inspect deployments and the node
+//	turnout logs FUNCTION | invoke FUNCTION   hosted functions
 package main
 
 import (
@@ -29,6 +30,8 @@ Usage:
   turnout history [--limit N]        list deployments and the audit trail
   turnout diff A B                   what changed between deployments A and B
   turnout status                     active deployment, routes, origin health
+  turnout logs FUNCTION [-f] [--request-id ID]  a hosted function's log lines
+  turnout invoke FUNCTION [PAYLOAD|-] [--log]   invoke a function through the Invoke API
   turnout default-config             print the embedded default config
 
 Client verbs talk to a running gateway's admin API:
@@ -61,6 +64,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		"history":        cmdHistory,
 		"diff":           cmdDiff,
 		"status":         cmdStatus,
+		"logs":           cmdLogs,
+		"invoke":         cmdInvoke,
 	}
 	verb := args[0]
 	if verb == "-h" || verb == "--help" || verb == "help" {

@@ -18,7 +18,9 @@ import (
 	"github.com/turnout/turnout/internal/admin"
 	"github.com/turnout/turnout/internal/config"
 	"github.com/turnout/turnout/internal/deploy"
+	"github.com/turnout/turnout/internal/fnhost"
 	"github.com/turnout/turnout/internal/gateway"
+	"github.com/turnout/turnout/internal/invoke"
 	"github.com/turnout/turnout/internal/metrics"
 	"github.com/turnout/turnout/internal/store/bolt"
 )
@@ -78,6 +80,13 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 		defer bw.Close()
 		gwOpts.AccessLog = gateway.NewAccessLogger(bw)
 	}
+	host, err := fnhost.New(fnhost.Options{Logger: log})
+	if err != nil {
+		return err
+	}
+	defer host.Close()
+	router := &invoke.Router{Hosted: host}
+	gwOpts.Functions = router
 	gw := gateway.New(gwOpts)
 	defer gw.Close()
 	m.Registry.MustRegister(gw.HealthCollector())
@@ -115,6 +124,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 		MaxBodyBytes: node.Admin.MaxBodyBytes,
 		Status:       statusFunc(gw, st),
 		Metrics:      m.Handler(),
+		Functions:    host,
 		Logger:       log,
 	})
 	if err != nil {
@@ -129,6 +139,14 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		pubLn.Close()
 		return fmt.Errorf("admin listener: %w", err)
+	}
+	var invLn net.Listener
+	if node.InvokeAPI.Listen != "off" {
+		if invLn, err = net.Listen("tcp", node.InvokeAPI.Listen); err != nil {
+			pubLn.Close()
+			admLn.Close()
+			return fmt.Errorf("invoke API listener: %w (set invoke_api.listen, or \"off\")", err)
+		}
 	}
 	errLog := slog.NewLogLogger(log.Handler(), slog.LevelWarn)
 	pub := &http.Server{
@@ -146,10 +164,22 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          errLog,
 	}
-	errc := make(chan error, 2)
+	invokeSrv := &http.Server{
+		Handler:           invoke.NewServer(invoke.ServerOptions{Invoker: router, Functions: router.Functions, Logger: log}),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          errLog,
+	}
+	errc := make(chan error, 3)
 	go func() { errc <- pub.Serve(pubLn) }()
 	go func() { errc <- adminSrv.Serve(admLn) }()
-	log.Info("turnout listening", "public", pubLn.Addr().String(), "admin", "http://"+admLn.Addr().String(), "deployment", active.ID)
+	invokeAddr := "off"
+	if invLn != nil {
+		go func() { errc <- invokeSrv.Serve(invLn) }()
+		invokeAddr = "http://" + invLn.Addr().String()
+	}
+	log.Info("turnout listening", "public", pubLn.Addr().String(), "admin", "http://"+admLn.Addr().String(), "invoke_api", invokeAddr, "deployment", active.ID)
 
 	select {
 	case <-ctx.Done():
@@ -160,6 +190,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	sctx, cancel := context.WithTimeout(context.Background(), node.Limits.DrainTimeout.D())
 	defer cancel()
 	adminSrv.Shutdown(sctx)
+	invokeSrv.Shutdown(sctx)
 	if err := pub.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		log.Warn("drain deadline passed; closing remaining connections", "error", err)
 	}

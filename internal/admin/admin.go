@@ -53,6 +53,9 @@ type Options struct {
 	// is on loopback by default. Put the listener behind a firewall before
 	// exposing it.
 	Metrics http.Handler
+	// Functions is the hosted-function pool, for function stats and logs;
+	// nil when the node hosts none.
+	Functions Functions
 	// Logger receives server-side errors. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -148,6 +151,9 @@ type endpoint struct {
 	role   Role   // the least role allowed
 	// read answers a GET with 200 and the returned value.
 	read func(r *http.Request) (any, error)
+	// stream writes its own response (logs that follow); an error returned
+	// before anything is written is answered as JSON.
+	stream func(w http.ResponseWriter, r *http.Request) error
 	// mutate creates a deployment, answered with 201. Mutations, failed or
 	// not, are audited.
 	mutate func(w http.ResponseWriter, r *http.Request, who credential) (deploy.Deployment, error)
@@ -183,6 +189,7 @@ func (s *Server) routes() {
 	handle("POST /api/v1/rollback", endpoint{action: "rollback", role: RoleDeployer, mutate: s.rollback})
 	handle("POST /api/v1/routes/off", endpoint{action: "route.off", role: RoleDeployer, mutate: s.routeSwitch(true)})
 	handle("POST /api/v1/routes/on", endpoint{action: "route.on", role: RoleDeployer, mutate: s.routeSwitch(false)})
+	s.functionRoutes(mux)
 }
 
 // guard authenticates and authorises the request, runs the endpoint and
@@ -207,6 +214,12 @@ func (s *Server) guard(e endpoint) http.Handler {
 			return
 		}
 
+		if e.stream != nil {
+			if err := e.stream(w, r); err != nil {
+				s.fail(w, r, err)
+			}
+			return
+		}
 		if e.read != nil {
 			v, err := e.read(r)
 			if err != nil {

@@ -439,3 +439,16 @@ func TestFunctionDefaults(t *testing.T) {
 		t.Errorf("payload default %q", d.Routes[0].Payload)
 	}
 }
+
+// TestExampleConfigs keeps the configs the README points at valid.
+func TestExampleConfigs(t *testing.T) {
+	for _, name := range []string{"../../examples/turnout.yaml"} {
+		data, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Parse(name, data); err != nil {
+			t.Errorf("%v", err)
+		}
+	}
+}

@@ -31,6 +31,8 @@ type Options struct {
 	AccessLog *slog.Logger
 	// Logger receives operational messages; nil means slog.Default().
 	Logger *slog.Logger
+	// Functions runs function targets; nil when the node serves none.
+	Functions Functions
 	// RetireGrace is how long a replaced table's origin pools stay open
 	// before they are closed once idle. Default 1 s.
 	RetireGrace time.Duration
@@ -86,7 +88,8 @@ type target struct {
 	pool     *origin.Pool
 	off      bool
 	timeout  time.Duration
-	names    []string // wildcard names
+	names    []string  // wildcard names
+	fn       *fnTarget // set for a function route that is on
 	metrics  *metrics.Metrics
 	observer atomic.Pointer[metrics.Target] // resolved on first request
 }
@@ -141,9 +144,31 @@ func (g *Gateway) Build(id uint64, cfg *config.Config) (*Table, error) {
 		t.keys = append(t.keys, key)
 		t.pools[o.Name] = sp.pool
 	}
+	if len(cfg.Functions) > 0 {
+		if g.opts.Functions == nil {
+			g.releaseLocked(t.keys)
+			return nil, fmt.Errorf("deployment %d declares functions, but this node runs none", id)
+		}
+		// New and changed functions start before the table that uses them
+		// is swapped in.
+		if err := g.opts.Functions.Configure(context.Background(), cfg.Functions); err != nil {
+			g.releaseLocked(t.keys)
+			return nil, fmt.Errorf("deployment %d: %w", id, err)
+		}
+	}
+	fns := make(map[string]config.Function, len(cfg.Functions))
+	for _, f := range cfg.Functions {
+		fns[f.Name] = f
+	}
 	legacy := cfg.LegacyOrigin()
 	for i, r := range cfg.Routes {
 		tg := &target{pattern: rt.Pattern(i).Canonical, off: r.Off, timeout: r.Timeout.D(), names: rt.Pattern(i).Names()}
+		if r.Function != "" && !r.Off {
+			tg.fn = newFnTarget(rt.Pattern(i), r, fns[r.Function])
+			tg.name, tg.timeout, tg.metrics = "function:"+r.Function, 0, g.opts.Metrics
+			t.targets = append(t.targets, tg)
+			continue
+		}
 		name := r.Origin
 		if r.Off {
 			name = r.Fallback
@@ -324,12 +349,17 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	tg := t.targets[idx]
-	_ = values // path parameters feed function events (functions issue)
 
 	if tg.timeout > 0 {
 		ctx, cancel := context.WithTimeout(r.Context(), tg.timeout)
 		defer cancel()
 		r = r.WithContext(ctx)
+	}
+	if tg.fn != nil {
+		code, n, ferr := g.serveFunction(w, r, tg, id, path, values, start)
+		tg.observe(code, time.Since(start).Seconds())
+		g.logAccess(r, id, path, tg, code, n, start, ferr)
+		return
 	}
 	rec := recorderPool.Get().(*recorder)
 	rec.ResponseWriter, rec.code, rec.bytes = w, 0, 0

@@ -16,8 +16,8 @@ type Status struct {
 // RouteStatus is one route of the active table.
 type RouteStatus struct {
 	Match    string
-	Target   string // origin name serving it now
-	Primary  string // origin name configured as its target
+	Target   string // what serves it now: an origin name, or "function:NAME"
+	Primary  string // its configured target: an origin name, or "function:NAME"
 	Fallback string
 	Off      bool
 }
@@ -36,7 +36,14 @@ func (g *Gateway) Status() Status {
 	}
 	st := Status{Deployment: t.Deployment}
 	for i, r := range t.Config.Routes {
-		st.Routes = append(st.Routes, RouteStatus{Match: r.Match, Target: t.targets[i].origin, Primary: r.Origin, Fallback: r.Fallback, Off: r.Off})
+		target, primary := t.targets[i].origin, r.Origin
+		if r.Function != "" {
+			primary = "function:" + r.Function
+		}
+		if fn := t.targets[i].fn; fn != nil {
+			target = "function:" + fn.name
+		}
+		st.Routes = append(st.Routes, RouteStatus{Match: r.Match, Target: target, Primary: primary, Fallback: r.Fallback, Off: r.Off})
 	}
 	for _, o := range t.Config.Origins {
 		st.Origins = append(st.Origins, OriginStatus{Name: o.Name, Instances: t.pools[o.Name].Instances()})

@@ -26,6 +26,10 @@ type Metrics struct {
 	// OriginErrors counts failed origin exchanges by origin and kind
 	// ("connect", "timeout", "protocol", "no_instance").
 	OriginErrors *prometheus.CounterVec
+	// FunctionErrors counts function requests that did not get the
+	// function's own response, by function and kind ("throttled",
+	// "function_error", "timeout", "malformed_response", "init_failed", ...).
+	FunctionErrors *prometheus.CounterVec
 	// ActiveDeployment is the id of the deployment this node serves.
 	ActiveDeployment prometheus.Gauge
 	// Deployments counts route tables swapped in.
@@ -54,6 +58,10 @@ func New() *Metrics {
 			Name: "turnout_origin_errors_total",
 			Help: "Origin exchanges that failed before a response, by origin and kind.",
 		}, []string{"origin", "kind"}),
+		FunctionErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "turnout_function_errors_total",
+			Help: "Function requests answered without the function's response, by function and kind.",
+		}, []string{"function", "kind"}),
 		ActiveDeployment: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "turnout_active_deployment",
 			Help: "Id of the deployment this node serves.",
@@ -63,7 +71,7 @@ func New() *Metrics {
 			Help: "Route tables swapped in since start.",
 		}),
 	}
-	m.Registry.MustRegister(m.Requests, m.Duration, m.Rejected, m.OriginErrors, m.ActiveDeployment, m.Deployments,
+	m.Registry.MustRegister(m.Requests, m.Duration, m.Rejected, m.OriginErrors, m.FunctionErrors, m.ActiveDeployment, m.Deployments,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -1,0 +1,99 @@
+package apigw
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/aws/aws-lambda-go/events"
+)
+
+// Seeds live in testdata/fuzz/Fuzz*/; these add the documented examples.
+var responseSeeds = []string{
+	`{"statusCode":200,"headers":{"Content-Type":"text/plain"},"body":"Hello World"}`,
+	`{"statusCode":200,"multiValueHeaders":{"Set-Cookie":["a=1","b=2"]},"isBase64Encoded":true,"body":"aGk="}`,
+	`{"statusCode":302,"cookies":["a=1"],"headers":{"Location":"/"}}`,
+	`"bare"`, `42`, `{"message":"no status"}`, `null`,
+}
+
+func fuzzParse(f *testing.F, parse func([]byte) (*Response, error)) {
+	for _, s := range responseSeeds {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, payload []byte) {
+		resp, err := parse(payload)
+		if err != nil {
+			if resp != nil {
+				t.Fatal("error with a response")
+			}
+			return
+		}
+		if resp.Status < 200 || resp.Status > 599 {
+			t.Fatalf("status %d accepted", resp.Status)
+		}
+		checkWrite(t, resp)
+	})
+}
+
+func FuzzParseV1(f *testing.F) { fuzzParse(f, ParseV1) }
+func FuzzParseV2(f *testing.F) { fuzzParse(f, ParseV2) }
+
+// FuzzEventV2 builds events from arbitrary query strings, headers and
+// bodies: both formats must marshal, decode into aws-lambda-go's types,
+// and carry the query exactly.
+func FuzzEventV2(f *testing.F) {
+	f.Add("id=1&id=2", "X-Test", "a", []byte(""))
+	f.Add("idList=1;2;3&q=a+b%20c&bad=%zz&flag&&=", "Cookie", "a=1; b=2", []byte("{}"))
+	f.Add("%ff%fe=%00", "Content-Type", "image/png", []byte{0x89, 'P', 'N', 'G'})
+	f.Fuzz(func(t *testing.T, query, name, value string, body []byte) {
+		r := &http.Request{
+			Method: "POST", Proto: "HTTP/1.1", Host: "api.example.com",
+			URL:        &url.URL{Path: "/x", RawQuery: query},
+			Header:     http.Header{},
+			RemoteAddr: "192.0.2.1:1",
+		}
+		r.Header.Add(name, value)
+		r.Header.Add(name, value)
+		in := Info{Route: "POST /x", Time: fixedTime}
+
+		b, err := EventV2(r, body, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var e events.APIGatewayV2HTTPRequest
+		if err := json.Unmarshal(b, &e); err != nil {
+			t.Fatalf("%v: %s", err, b)
+		}
+		if utf8.ValidString(query) && e.RawQueryString != query {
+			t.Fatalf("rawQueryString %q, want %q", e.RawQueryString, query)
+		}
+		if len(body) > 0 && !e.IsBase64Encoded && e.Body != string(body) {
+			t.Fatalf("text body changed: %q -> %q", body, e.Body)
+		}
+
+		b, err = EventV1(r, body, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var e1 events.APIGatewayProxyRequest
+		if err := json.Unmarshal(b, &e1); err != nil {
+			t.Fatalf("%v: %s", err, b)
+		}
+		pairs := 0
+		for p := range strings.SplitSeq(query, "&") {
+			if p != "" {
+				pairs++
+			}
+		}
+		n := 0
+		for _, vs := range e1.MultiValueQueryStringParameters {
+			n += len(vs)
+		}
+		if n != pairs {
+			t.Fatalf("%d query values for %d pairs in %q", n, pairs, query)
+		}
+	})
+}
