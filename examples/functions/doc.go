@@ -1,0 +1,14 @@
+// Package functions holds sample functions for turnout's hosted runtime
+// (internal/fnhost) and its tests. Each directory is a `package main` built
+// with the unmodified github.com/aws/aws-lambda-go library:
+//
+//	hello-v2   API Gateway HTTP API (payload 2.0): echoes path params, query and the Lambda env
+//	hello-v1   API Gateway REST API (payload 1.0): the same for the proxy request
+//	user       GET /user/{id}: a user document, like examples/legacy (README quickstart)
+//	panic      panics in the handler (unless the event is {"ok": true})
+//	sleep      sleeps SLEEP_MS (env) or the event's "sleep_ms" field, then answers
+//	malformed  returns {"statusCode":"abc"}, not a valid proxy response
+//	flood      logs FLOOD_MB (default 50) MB of lines, then answers
+//	initfail   fails before lambda.Start: INITFAIL_MODE=exit (default) prints and exits 1,
+//	           INITFAIL_MODE=hang never starts the runtime loop
+package functions

@@ -1,0 +1,51 @@
+// Package fnhost runs functions as local processes that speak the Lambda
+// Runtime API (2018-06-01): it serves the API, keeps a pool of instances per
+// function (one invocation per instance at a time, concurrency up to the
+// function's limit), and captures their logs by request id.
+//
+// Decisions, and why:
+//
+//   - One Runtime API listener per instance (127.0.0.1:0). Runtime clients
+//     use fixed paths (/2018-06-01/runtime/invocation/next), so the only
+//     thing that tells instances apart is AWS_LAMBDA_RUNTIME_API; a
+//     listener per instance routes /next to that instance's queue with no
+//     shared state, and closing it is part of stopping the instance.
+//   - Errors a runtime posts to /invocation/{id}/error are reported as
+//     FunctionError "Unhandled", as AWS Lambda does for every runtime on
+//     the Runtime API (aws-lambda-go posts a returned error there, and
+//     Lambda answers X-Amz-Function-Error: Unhandled). "Handled" is only
+//     produced by legacy Node.js callback runtimes, which do not exist here.
+//   - The environment is built from scratch: the Lambda variables
+//     (AWS_LAMBDA_RUNTIME_API, AWS_LAMBDA_FUNCTION_NAME/VERSION/MEMORY_SIZE,
+//     _HANDLER, AWS_REGION, AWS_DEFAULT_REGION, LAMBDA_TASK_ROOT,
+//     LAMBDA_RUNTIME_DIR, AWS_LAMBDA_LOG_GROUP_NAME/STREAM_NAME,
+//     AWS_EXECUTION_ENV=AWS_Lambda_provided.al2023, AWS_LAMBDA_INITIALIZATION_TYPE=on-demand),
+//     TZ=:UTC, LANG, PATH (turnout's own PATH), then the function's env.
+//     Nothing else of turnout's environment is passed on, so credentials and
+//     tokens in the gateway's environment never leak into functions.
+//     AWS_LAMBDA_MAX_CONCURRENCY is not set: one invocation per process.
+//   - Every instance runs in its own process group (Setpgid): a timeout
+//     SIGKILLs the whole group, so a handler's children die with it. Close
+//     sends SIGTERM to each group and SIGKILL after 2 s.
+//   - The pool hands out the most recently used idle instance (LIFO) so hot
+//     instances stay hot and the others age out after idle_timeout. At the
+//     concurrency limit an invocation waits up to queue_timeout for a slot,
+//     then fails with KindThrottled.
+//   - Cancelling the Invoke context (the client went away) returns at once
+//     but does not kill the instance: the invocation runs to completion or
+//     to its deadline and its result is discarded, as on Lambda. Only the
+//     function's timeout kills a running instance.
+//   - An instance that exits before it took the invocation (say, it exited
+//     right after the previous one) is replaced transparently; one that
+//     exits during an invocation yields Runtime.ExitError, like Lambda.
+//   - Logs: stdout and stderr are read line by line (lines over 16 KiB are
+//     truncated with a marker) and attributed to the request the instance
+//     is running, or last ran (output read just after a response still
+//     belongs to it); "" during init. Lines go to a per-function ring bounded
+//     in bytes that overwrites the oldest lines, so a flooding function never
+//     blocks and never grows memory past the ring. Followers get lines
+//     through a buffered channel; a follower that cannot keep up loses lines
+//     (counted in FunctionStats.LogDropped) rather than slowing the function.
+//   - A response over MaxResponseBytes gets 413 from the Runtime API (as
+//     Lambda does) and the invocation fails with KindResponseTooLarge.
+package fnhost

@@ -1,0 +1,646 @@
+package fnhost
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/turnout/turnout/internal/config"
+	"github.com/turnout/turnout/internal/invoke"
+)
+
+// binDir holds the example functions, built once for the package.
+var binDir string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "fnhost-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	// One go build builds every example in parallel.
+	cmd := exec.Command("go", "build", "-o", dir+"/", "./examples/functions/...")
+	cmd.Dir = filepath.Join("..", "..")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "building example functions: %v\n%s", err, out)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	binDir = dir
+	// A "secret" in turnout's environment that functions must not see.
+	os.Setenv("TURNOUT_TEST_SECRET", "hunter2")
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func fnConfig(name, bin string) config.Function {
+	return config.Function{Name: name, Handler: filepath.Join(binDir, bin), Timeout: config.Duration(10 * time.Second)}
+}
+
+func newHost(t testing.TB, opts Options, fns ...config.Function) *Host {
+	t.Helper()
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	h, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close() })
+	if err := h.Configure(fns); err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+func invokeOK(t testing.TB, h *Host, fn string, payload string) invoke.Response {
+	t.Helper()
+	resp, err := h.Invoke(context.Background(), invoke.Request{Function: fn, Payload: []byte(payload)})
+	if err != nil {
+		t.Fatalf("invoke %s: %v", fn, err)
+	}
+	return resp
+}
+
+func statsOf(h *Host, fn string) FunctionStats {
+	for _, s := range h.Stats() {
+		if s.Function == fn {
+			return s
+		}
+	}
+	return FunctionStats{}
+}
+
+func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func pidGone(pid int) bool { return syscall.Kill(pid, 0) == syscall.ESRCH }
+
+func TestHelloV2(t *testing.T) {
+	c := fnConfig("hello", "hello-v2")
+	c.MemoryMB = 256
+	c.Env = map[string]string{"GREETING": "hi"}
+	h := newHost(t, Options{Region: "eu-west-1"}, c)
+	ev := `{"version":"2.0","routeKey":"GET /hello/{name}","rawPath":"/hello/ada","rawQueryString":"x=1&x=2",
+		"queryStringParameters":{"x":"1,2"},"pathParameters":{"name":"ada"},
+		"requestContext":{"http":{"method":"GET","path":"/hello/ada"}}}`
+	resp, err := h.Invoke(context.Background(), invoke.Request{Function: "hello", Payload: []byte(ev), RequestID: "req-1", TraceID: "Root=1-abc"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.FunctionError != "" || resp.ExecutedVersion != "$LATEST" {
+		t.Fatalf("response %+v", resp)
+	}
+	var out struct {
+		StatusCode int    `json:"statusCode"`
+		Body       string `json:"body"`
+	}
+	if err := json.Unmarshal(resp.Payload, &out); err != nil || out.StatusCode != 200 {
+		t.Fatalf("payload %s: %v", resp.Payload, err)
+	}
+	var body map[string]any
+	if err := json.Unmarshal([]byte(out.Body), &body); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]any{
+		"function": "hello", "memoryMB": 256.0, "region": "eu-west-1", "version": "$LATEST",
+		"requestId": "req-1", "functionArn": "arn:aws:lambda:eu-west-1:000000000000:function:hello",
+		"path": "/hello/ada", "rawQuery": "x=1&x=2", "traceId": "Root=1-abc",
+	}
+	for k, v := range want {
+		if body[k] != v {
+			t.Errorf("%s = %v, want %v", k, body[k], v)
+		}
+	}
+	if pp, _ := body["pathParameters"].(map[string]any); pp["name"] != "ada" {
+		t.Errorf("pathParameters = %v", body["pathParameters"])
+	}
+	if _, leaked := body["leaked"]; leaked {
+		t.Errorf("turnout's environment leaked into the function: %v", body["leaked"])
+	}
+
+	// Logs by request id: START, END, REPORT.
+	lines, err := h.Logs("hello", "req-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var texts []string
+	for _, l := range lines {
+		texts = append(texts, l.Text)
+	}
+	all := strings.Join(texts, "\n")
+	for _, want := range []string{"START RequestId: req-1 Version: $LATEST", "END RequestId: req-1", "REPORT RequestId: req-1", "Memory Size: 256 MB", "Init Duration:"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("logs lack %q:\n%s", want, all)
+		}
+	}
+	s := statsOf(h, "hello")
+	if s.Invocations != 1 || s.ColdStarts != 1 || s.Instances != 1 || s.Idle != 1 || s.LastInitDuration <= 0 {
+		t.Errorf("stats %+v", s)
+	}
+	// Warm: no new cold start.
+	invokeOK(t, h, "hello", ev)
+	if s := statsOf(h, "hello"); s.ColdStarts != 1 {
+		t.Errorf("second invocation was cold: %+v", s)
+	}
+}
+
+func TestLimitsAndNotFound(t *testing.T) {
+	c := fnConfig("hello", "hello-v2")
+	c.MaxRequestBytes = 100
+	c.MaxResponseBytes = 20
+	h := newHost(t, Options{}, c)
+	_, err := h.Invoke(context.Background(), invoke.Request{Function: "hello", Payload: []byte(`{"x":"` + strings.Repeat("a", 200) + `"}`)})
+	if invoke.KindOf(err) != invoke.KindTooLarge {
+		t.Errorf("big request: %v", err)
+	}
+	_, err = h.Invoke(context.Background(), invoke.Request{Function: "hello", Payload: []byte(`{}`)})
+	if invoke.KindOf(err) != invoke.KindResponseTooLarge {
+		t.Errorf("big response: %v", err)
+	}
+	_, err = h.Invoke(context.Background(), invoke.Request{Function: "hello", Payload: []byte(`{nope`)})
+	if invoke.KindOf(err) != invoke.KindInvalidRequest {
+		t.Errorf("invalid JSON: %v", err)
+	}
+	_, err = h.Invoke(context.Background(), invoke.Request{Function: "nope"})
+	if invoke.KindOf(err) != invoke.KindNotFound {
+		t.Errorf("unknown function: %v", err)
+	}
+	if _, err := h.Logs("nope", ""); invoke.KindOf(err) != invoke.KindNotFound {
+		t.Errorf("logs of unknown function: %v", err)
+	}
+}
+
+func TestConcurrency(t *testing.T) {
+	const n = 32
+	c := fnConfig("sleep", "sleep")
+	c.Concurrency = n
+	h := newHost(t, Options{}, c)
+	start := time.Now()
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	pids := make(chan int, n)
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, err := h.Invoke(context.Background(), invoke.Request{Function: "sleep", Payload: []byte(`{"sleep_ms":100}`)})
+			if err != nil || resp.FunctionError != "" {
+				errs <- fmt.Errorf("%v %s", err, resp.Payload)
+				return
+			}
+			var r struct{ PID int }
+			json.Unmarshal(resp.Payload, &r)
+			pids <- r.PID
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	close(errs)
+	close(pids)
+	for err := range errs {
+		t.Error(err)
+	}
+	distinct := map[int]bool{}
+	for p := range pids {
+		distinct[p] = true
+	}
+	t.Logf("%d parallel 100 ms invocations (cold) took %v on %d instances", n, elapsed, len(distinct))
+	// Cold, the round includes 32 process starts on a possibly loaded
+	// machine; it still must beat running them one after another.
+	if elapsed > n*100*time.Millisecond {
+		t.Errorf("cold round took %v, want < %v: invocations are not concurrent", elapsed, n*100*time.Millisecond)
+	}
+	// Warm round.
+	start = time.Now()
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			invokeOK(t, h, "sleep", `{"sleep_ms":100}`)
+		}()
+	}
+	wg.Wait()
+	elapsed = time.Since(start)
+	t.Logf("%d parallel 100 ms invocations (warm) took %v", n, elapsed)
+	if elapsed > 1500*time.Millisecond {
+		t.Errorf("warm round took %v, want < 1.5s: invocations are not concurrent", elapsed)
+	}
+	if s := statsOf(h, "sleep"); s.ColdStarts > n || s.Invocations != 2*n || s.InUse != 0 {
+		t.Errorf("stats %+v", s)
+	}
+}
+
+func TestThrottle(t *testing.T) {
+	c := fnConfig("sleep", "sleep")
+	c.Concurrency = 1
+	h := newHost(t, Options{}, c)
+	invokeOK(t, h, "sleep", `{}`) // warm, so the parallel ones overlap
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	throttled, ok := 0, 0
+	for range 5 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := h.Invoke(context.Background(), invoke.Request{Function: "sleep", Payload: []byte(`{"sleep_ms":300}`)})
+			mu.Lock()
+			defer mu.Unlock()
+			var ie *invoke.Error
+			switch {
+			case err == nil:
+				ok++
+			case errors.As(err, &ie) && ie.Kind == invoke.KindThrottled && ie.Reason == "ReservedFunctionConcurrentInvocationLimitExceeded":
+				throttled++
+			default:
+				t.Errorf("unexpected error %v", err)
+			}
+		}()
+	}
+	wg.Wait()
+	if throttled == 0 || ok == 0 {
+		t.Errorf("ok %d throttled %d: want some of each", ok, throttled)
+	}
+	if s := statsOf(h, "sleep"); s.Throttles != uint64(throttled) || s.Instances != 1 {
+		t.Errorf("stats %+v, throttled %d", s, throttled)
+	}
+
+	// With a queue timeout, waiting invocations get the instance in turn.
+	c.QueueTimeout = config.Duration(5 * time.Second)
+	if err := h.Configure([]config.Function{c}); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		wg.Add(1)
+		go func() { defer wg.Done(); invokeOK(t, h, "sleep", `{"sleep_ms":50}`) }()
+	}
+	wg.Wait()
+}
+
+func TestPanicReplacesInstance(t *testing.T) {
+	h := newHost(t, Options{}, fnConfig("panic", "panic"))
+	resp := invokeOK(t, h, "panic", `{}`)
+	if resp.FunctionError != "Unhandled" || !strings.Contains(string(resp.Payload), "boom") {
+		t.Fatalf("panic: %+v %s", resp, resp.Payload)
+	}
+	for range 3 {
+		resp = invokeOK(t, h, "panic", `{"ok":true}`)
+		if resp.FunctionError != "" || string(resp.Payload) != `"ok"` {
+			t.Fatalf("after panic: %+v %s", resp, resp.Payload)
+		}
+	}
+	if s := statsOf(h, "panic"); s.ColdStarts != 2 || s.Errors != 1 {
+		t.Errorf("stats %+v", s)
+	}
+}
+
+func TestExitMidInvocation(t *testing.T) {
+	h := newHost(t, Options{}, fnConfig("sleep", "sleep"))
+	resp := invokeOK(t, h, "sleep", `{}`)
+	var r struct{ PID int }
+	json.Unmarshal(resp.Payload, &r)
+	go func() {
+		time.Sleep(100 * time.Millisecond)
+		syscall.Kill(r.PID, syscall.SIGKILL)
+	}()
+	resp = invokeOK(t, h, "sleep", `{"sleep_ms":3000}`)
+	if resp.FunctionError != "Unhandled" || !strings.Contains(string(resp.Payload), "Runtime.ExitError") ||
+		!strings.Contains(string(resp.Payload), "signal: killed") {
+		t.Fatalf("killed mid-invocation: %+v %s", resp, resp.Payload)
+	}
+	invokeOK(t, h, "sleep", `{}`)
+}
+
+func TestTimeout(t *testing.T) {
+	c := fnConfig("sleep", "sleep")
+	c.Timeout = config.Duration(500 * time.Millisecond)
+	h := newHost(t, Options{}, c)
+	resp := invokeOK(t, h, "sleep", `{}`)
+	var r struct{ PID int }
+	json.Unmarshal(resp.Payload, &r)
+
+	start := time.Now()
+	resp, err := h.Invoke(context.Background(), invoke.Request{Function: "sleep", Payload: []byte(`{"sleep_ms":5000}`), RequestID: "slow", LogTail: true})
+	took := time.Since(start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !resp.TimedOut || resp.FunctionError != "Unhandled" ||
+		!strings.Contains(string(resp.Payload), "Task timed out after 0.50 seconds") ||
+		!strings.Contains(string(resp.Payload), "Sandbox.Timedout") {
+		t.Fatalf("timeout response %+v %s", resp, resp.Payload)
+	}
+	if took < 450*time.Millisecond || took > 1500*time.Millisecond {
+		t.Errorf("timed out after %v, want ~500ms", took)
+	}
+	if !strings.Contains(resp.LogTail, "sleeping 5000 ms") {
+		t.Errorf("log tail %q", resp.LogTail)
+	}
+	waitFor(t, 2*time.Second, "the timed-out process to be gone", func() bool { return pidGone(r.PID) })
+	invokeOK(t, h, "sleep", `{}`)
+	if s := statsOf(h, "sleep"); s.Timeouts != 1 || s.ColdStarts != 2 {
+		t.Errorf("stats %+v", s)
+	}
+}
+
+func TestContextCancelKeepsInstance(t *testing.T) {
+	h := newHost(t, Options{}, fnConfig("sleep", "sleep"))
+	invokeOK(t, h, "sleep", `{}`)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	_, err := h.Invoke(ctx, invoke.Request{Function: "sleep", Payload: []byte(`{"sleep_ms":300}`)})
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err %v", err)
+	}
+	waitFor(t, 2*time.Second, "the abandoned invocation to finish", func() bool { return statsOf(h, "sleep").InUse == 0 })
+	invokeOK(t, h, "sleep", `{}`)
+	if s := statsOf(h, "sleep"); s.ColdStarts != 1 {
+		t.Errorf("the instance was replaced: %+v", s)
+	}
+}
+
+func TestRuntimeAPIMisuse(t *testing.T) {
+	h := newHost(t, Options{}, fnConfig("hello", "hello-v2"))
+	invokeOK(t, h, "hello", `{}`)
+	fn, _ := h.function("hello")
+	fn.mu.Lock()
+	addr := fn.idle[0].addr
+	fn.mu.Unlock()
+	base := "http://" + addr + "/2018-06-01/runtime/"
+	cases := []struct {
+		method, path string
+		status       int
+	}{
+		{"POST", "invocation/no-such-id/response", 400},
+		{"POST", "invocation/no-such-id/error", 400},
+		{"GET", "invocation/x/response", 405},
+		{"POST", "invocation/next", 405},
+		{"GET", "nothing", 404},
+	}
+	for _, c := range cases {
+		req, _ := http.NewRequest(c.method, base+c.path, strings.NewReader(`{}`))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var doc struct{ ErrorType, ErrorMessage string }
+		json.NewDecoder(resp.Body).Decode(&doc)
+		resp.Body.Close()
+		if resp.StatusCode != c.status || doc.ErrorType == "" {
+			t.Errorf("%s %s: %d %+v, want %d and an error document", c.method, c.path, resp.StatusCode, doc, c.status)
+		}
+	}
+	invokeOK(t, h, "hello", `{}`) // the instance is unharmed
+}
+
+func TestInitFailure(t *testing.T) {
+	exit := fnConfig("exit", "initfail")
+	hang := fnConfig("hang", "initfail")
+	hang.Env = map[string]string{"INITFAIL_MODE": "hang"}
+	hang.InitTimeout = config.Duration(300 * time.Millisecond)
+	h := newHost(t, Options{}, exit, hang)
+
+	_, err := h.Invoke(context.Background(), invoke.Request{Function: "exit"})
+	if invoke.KindOf(err) != invoke.KindInitFailed || !strings.Contains(err.Error(), "cannot connect to database") ||
+		!strings.Contains(err.Error(), "exit status 1") {
+		t.Errorf("init exit: %v", err)
+	}
+	start := time.Now()
+	_, err = h.Invoke(context.Background(), invoke.Request{Function: "hang"})
+	if invoke.KindOf(err) != invoke.KindInitFailed || !strings.Contains(err.Error(), "init timed out") ||
+		!strings.Contains(err.Error(), "hanging in init") {
+		t.Errorf("init hang: %v", err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("init timeout took %v", d)
+	}
+	for _, name := range []string{"exit", "hang"} {
+		if s := statsOf(h, name); s.Instances != 0 || s.Errors != 1 {
+			t.Errorf("stats %+v", s)
+		}
+	}
+}
+
+func TestFloodBounded(t *testing.T) {
+	const ring = 256 << 10
+	c := fnConfig("flood", "flood")
+	h := newHost(t, Options{LogRingBytes: ring}, c)
+	// A follower that never reads must not block the function.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if _, err := h.Follow(ctx, "flood"); err != nil {
+		t.Fatal(err)
+	}
+	var before runtime.MemStats
+	runtime.ReadMemStats(&before)
+	start := time.Now()
+	resp, err := h.Invoke(context.Background(), invoke.Request{Function: "flood", Payload: []byte(`{}`), LogTail: true})
+	if err != nil || string(resp.Payload) != `"flooded"` {
+		t.Fatalf("flood: %v %s", err, resp.Payload)
+	}
+	t.Logf("50 MB of logs in %v", time.Since(start))
+	s := statsOf(h, "flood")
+	if s.LogBytes > ring {
+		t.Errorf("ring holds %d bytes, limit %d", s.LogBytes, ring)
+	}
+	if s.LogDropped == 0 {
+		t.Errorf("a stalled follower dropped nothing")
+	}
+	if len(resp.LogTail) > 4096 || !strings.Contains(resp.LogTail, "REPORT") && !strings.Contains(resp.LogTail, "xxx") {
+		t.Errorf("log tail of %d bytes", len(resp.LogTail))
+	}
+	var after runtime.MemStats
+	runtime.ReadMemStats(&after)
+	if grown := int64(after.HeapInuse) - int64(before.HeapInuse); grown > 32<<20 {
+		t.Errorf("heap grew %d MB during the flood", grown>>20)
+	}
+	waitFor(t, 5*time.Second, "the truncated line", func() bool {
+		lines, _ := h.Logs("flood", "")
+		for _, l := range lines {
+			if l.Stream == "stderr" && strings.HasSuffix(l.Text, truncateMarker) && len(l.Text) <= maxLineBytes+len(truncateMarker) {
+				return true
+			}
+		}
+		return false
+	})
+}
+
+func TestIdleTimeoutAndMinInstances(t *testing.T) {
+	idle := fnConfig("idle", "sleep")
+	idle.IdleTimeout = config.Duration(200 * time.Millisecond)
+	warm := fnConfig("warm", "hello-v2")
+	warm.MinInstances = 2
+	warm.IdleTimeout = config.Duration(100 * time.Millisecond)
+	h := newHost(t, Options{}, idle, warm)
+
+	waitFor(t, 5*time.Second, "min_instances warm", func() bool { return statsOf(h, "warm").Idle == 2 })
+	invokeOK(t, h, "warm", `{}`)
+	if s := statsOf(h, "warm"); s.ColdStarts != 0 {
+		t.Errorf("invocation on a warm function was cold: %+v", s)
+	}
+
+	resp := invokeOK(t, h, "idle", `{}`)
+	var r struct{ PID int }
+	json.Unmarshal(resp.Payload, &r)
+	waitFor(t, 3*time.Second, "the idle instance to stop", func() bool { return statsOf(h, "idle").Instances == 0 })
+	waitFor(t, 2*time.Second, "the idle process to be gone", func() bool { return pidGone(r.PID) })
+	// min_instances survive idle_timeout, and a dead one is replaced.
+	time.Sleep(300 * time.Millisecond)
+	if s := statsOf(h, "warm"); s.Instances != 2 {
+		t.Errorf("warm instances %+v", s)
+	}
+	fn, _ := h.function("warm")
+	fn.mu.Lock()
+	victim := fn.idle[0].pid
+	fn.mu.Unlock()
+	syscall.Kill(victim, syscall.SIGKILL)
+	waitFor(t, 5*time.Second, "a replacement warm instance", func() bool {
+		fn.mu.Lock()
+		defer fn.mu.Unlock()
+		if len(fn.idle) != 2 {
+			return false
+		}
+		for _, in := range fn.idle {
+			if in.pid == victim {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+func TestConfigure(t *testing.T) {
+	a := fnConfig("a", "sleep")
+	b := fnConfig("b", "sleep")
+	h := newHost(t, Options{}, a, b)
+	pid := func(fn string) int {
+		var r struct{ PID int }
+		json.Unmarshal(invokeOK(t, h, fn, `{}`).Payload, &r)
+		return r.PID
+	}
+	pa, pb := pid("a"), pid("b")
+
+	// Unchanged a keeps its instance; changed b gets a new one.
+	b2 := b
+	b2.Env = map[string]string{"SLEEP_MS": "1"}
+	if err := h.Configure([]config.Function{a, b2}); err != nil {
+		t.Fatal(err)
+	}
+	if got := pid("a"); got != pa {
+		t.Errorf("unchanged function lost its instance: %d != %d", got, pa)
+	}
+	waitFor(t, 3*time.Second, "the old b instance to stop", func() bool { return pidGone(pb) })
+	if got := pid("b"); got == pb {
+		t.Errorf("changed function kept its old instance")
+	}
+	if lines, _ := h.Logs("b", ""); len(lines) == 0 {
+		t.Errorf("logs did not carry over")
+	}
+
+	// Removing a stops its processes.
+	if err := h.Configure([]config.Function{b2}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 3*time.Second, "the removed function's process to stop", func() bool { return pidGone(pa) })
+	if _, err := h.Invoke(context.Background(), invoke.Request{Function: "a"}); invoke.KindOf(err) != invoke.KindNotFound {
+		t.Errorf("removed function: %v", err)
+	}
+	names := []string{}
+	for _, s := range h.Stats() {
+		names = append(names, s.Function)
+	}
+	sort.Strings(names)
+	if strings.Join(names, ",") != "b" {
+		t.Errorf("stats for %v", names)
+	}
+}
+
+func TestFollow(t *testing.T) {
+	h := newHost(t, Options{}, fnConfig("sleep", "sleep"))
+	ctx, cancel := context.WithCancel(context.Background())
+	ch, err := h.Follow(ctx, "sleep")
+	if err != nil {
+		t.Fatal(err)
+	}
+	invokeOK(t, h, "sleep", `{"sleep_ms":1}`)
+	seen := map[string]bool{}
+	timeout := time.After(5 * time.Second)
+	for !(seen["START"] && seen["REPORT"] && seen["stdout"]) {
+		select {
+		case l := <-ch:
+			if l.Stream == "stdout" && strings.Contains(l.Text, "sleeping 1 ms") && l.RequestID != "" {
+				seen["stdout"] = true
+			}
+			if f := strings.Fields(l.Text); len(f) > 0 {
+				seen[f[0]] = true
+			}
+		case <-timeout:
+			t.Fatalf("follow saw %v", seen)
+		}
+	}
+	cancel()
+	for range ch {
+	}
+}
+
+func TestCloseLeavesNothing(t *testing.T) {
+	before := runtime.NumGoroutine()
+	h, err := New(Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := fnConfig("sleep", "sleep")
+	c.MinInstances = 2
+	if err := h.Configure([]config.Function{c}); err != nil {
+		t.Fatal(err)
+	}
+	resp := invokeOK(t, h, "sleep", `{}`)
+	var r struct{ PID int }
+	json.Unmarshal(resp.Payload, &r)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	h.Follow(ctx, "sleep")
+	start := time.Now()
+	if err := h.Close(); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("Close took %v", time.Since(start))
+	if !pidGone(r.PID) {
+		t.Errorf("process %d survived Close", r.PID)
+	}
+	http.DefaultClient.CloseIdleConnections()
+	deadline := time.Now().Add(2 * time.Second)
+	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > before {
+		buf := make([]byte, 1<<16)
+		t.Errorf("%d goroutines after Close, %d before:\n%s", n, before, buf[:runtime.Stack(buf, true)])
+	}
+	if _, err := h.Invoke(context.Background(), invoke.Request{Function: "sleep"}); invoke.KindOf(err) != invoke.KindNotFound {
+		t.Errorf("invoke after Close: %v", err)
+	}
+}

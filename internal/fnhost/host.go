@@ -1,0 +1,697 @@
+package fnhost
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"reflect"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/turnout/turnout/internal/config"
+	"github.com/turnout/turnout/internal/invoke"
+)
+
+// Options configure a Host.
+type Options struct {
+	// Logger receives the host's own events (instance starts, exits,
+	// kills). Default slog.Default().
+	Logger *slog.Logger
+	// Region is reported to functions (AWS_REGION) and in ARNs. Default "us-east-1".
+	Region string
+	// LogRingBytes bounds each function's captured log. Default 1 MiB.
+	LogRingBytes int
+}
+
+// FunctionStats is a snapshot of one hosted function.
+type FunctionStats struct {
+	Function         string        `json:"function"`
+	Instances        int           `json:"instances"` // running processes (busy + idle + starting)
+	Busy             int           `json:"busy"`
+	Idle             int           `json:"idle"`
+	Concurrency      int           `json:"concurrency"` // the limit
+	InUse            int           `json:"inUse"`       // invocations holding a slot
+	Invocations      uint64        `json:"invocations"`
+	Errors           uint64        `json:"errors"` // FunctionError set, init failures, too-large responses
+	Timeouts         uint64        `json:"timeouts"`
+	Throttles        uint64        `json:"throttles"`
+	ColdStarts       uint64        `json:"coldStarts"`
+	LastInitDuration time.Duration `json:"lastInitDuration"`
+	LogBytes         int           `json:"logBytes"`
+	LogDropped       uint64        `json:"logDropped"` // lines a Follow consumer missed
+}
+
+// Host runs hosted functions. It implements invoke.Invoker.
+type Host struct {
+	log     *slog.Logger
+	region  string
+	ringMax int
+
+	mu     sync.RWMutex
+	fns    map[string]*function
+	closed bool
+
+	wg sync.WaitGroup // every goroutine the host starts
+}
+
+var _ invoke.Invoker = (*Host)(nil)
+
+// New returns a Host with no functions; Configure adds them.
+func New(opts Options) (*Host, error) {
+	h := &Host{log: opts.Logger, region: opts.Region, ringMax: opts.LogRingBytes, fns: map[string]*function{}}
+	if h.log == nil {
+		h.log = slog.Default()
+	}
+	if h.region == "" {
+		h.region = "us-east-1"
+	}
+	if h.ringMax <= 0 {
+		h.ringMax = 1 << 20
+	}
+	return h, nil
+}
+
+// function is one configured function and its pool of instances.
+type function struct {
+	host  *Host
+	cfg   config.Function // defaults applied
+	arn   string
+	ring  *logRing
+	slots chan struct{} // one token per invocation in flight
+	quit  chan struct{} // closed when drained
+
+	mu       sync.Mutex
+	idle     []*instance // LIFO: the last one is the hottest
+	all      map[*instance]struct{}
+	starting int // warm-up spawns in flight
+	seq      int
+	draining bool
+
+	invocations, errors, timeouts, throttles, coldStarts atomic.Uint64
+	lastInit                                             atomic.Int64
+}
+
+func withDefaults(c config.Function) config.Function {
+	c.Pos = config.Pos{}
+	if c.Timeout <= 0 {
+		c.Timeout = config.Duration(29 * time.Second)
+	}
+	if c.MemoryMB <= 0 {
+		c.MemoryMB = 128
+	}
+	if c.Concurrency <= 0 {
+		c.Concurrency = 10
+	}
+	if c.MinInstances < 0 {
+		c.MinInstances = 0
+	}
+	if c.MinInstances > c.Concurrency {
+		c.MinInstances = c.Concurrency
+	}
+	if c.IdleTimeout <= 0 {
+		c.IdleTimeout = config.Duration(5 * time.Minute)
+	}
+	if c.InitTimeout <= 0 {
+		c.InitTimeout = config.Duration(10 * time.Second)
+	}
+	if c.QueueTimeout < 0 {
+		c.QueueTimeout = 0
+	}
+	if c.MaxRequestBytes <= 0 {
+		c.MaxRequestBytes = 6 << 20
+	}
+	if c.MaxResponseBytes <= 0 {
+		c.MaxResponseBytes = 6 << 20
+	}
+	return c
+}
+
+// Configure makes the hosted functions (those with a Handler) exactly fns.
+// Unchanged functions keep their warm instances; changed ones get a new
+// pool (the old one is drained: idle instances stop now, busy ones when
+// their invocation ends); removed ones are drained. Each new pool starts
+// its min_instances in the background. Logs carry over to a changed function.
+func (h *Host) Configure(fns []config.Function) error {
+	want := map[string]config.Function{}
+	for _, f := range fns {
+		if f.Handler == "" || f.AWS != nil {
+			continue
+		}
+		if f.Name == "" {
+			return errors.New("fnhost: function with a handler but no name")
+		}
+		if _, dup := want[f.Name]; dup {
+			return fmt.Errorf("fnhost: function %q configured twice", f.Name)
+		}
+		want[f.Name] = withDefaults(f)
+	}
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return errors.New("fnhost: host is closed")
+	}
+	var drain, start []*function
+	for name, old := range h.fns {
+		c, ok := want[name]
+		if ok && reflect.DeepEqual(c, old.cfg) {
+			continue
+		}
+		drain = append(drain, old)
+		delete(h.fns, name)
+	}
+	for name, c := range want {
+		if _, ok := h.fns[name]; ok {
+			continue
+		}
+		var ring *logRing
+		for _, old := range drain {
+			if old.cfg.Name == name {
+				ring = old.ring
+			}
+		}
+		if ring == nil {
+			ring = newLogRing(h.ringMax)
+		}
+		fn := &function{
+			host:  h,
+			cfg:   c,
+			arn:   fmt.Sprintf("arn:aws:lambda:%s:000000000000:function:%s", h.region, name),
+			ring:  ring,
+			slots: make(chan struct{}, c.Concurrency),
+			quit:  make(chan struct{}),
+			all:   map[*instance]struct{}{},
+		}
+		h.fns[name] = fn
+		start = append(start, fn)
+	}
+	h.mu.Unlock()
+	for _, fn := range drain {
+		fn.drain()
+	}
+	for _, fn := range start {
+		h.wg.Add(1)
+		go func() { defer h.wg.Done(); fn.janitor() }()
+		fn.warm()
+	}
+	return nil
+}
+
+func (h *Host) function(name string) (*function, error) {
+	h.mu.RLock()
+	fn := h.fns[name]
+	h.mu.RUnlock()
+	if fn == nil {
+		return nil, &invoke.Error{Kind: invoke.KindNotFound, Msg: "Function not found: " + name}
+	}
+	return fn, nil
+}
+
+// Invoke runs one invocation on an instance of req.Function.
+func (h *Host) Invoke(ctx context.Context, req invoke.Request) (invoke.Response, error) {
+	fn, err := h.function(req.Function)
+	if err != nil {
+		return invoke.Response{}, err
+	}
+	if q := req.Qualifier; q != "" && q != "$LATEST" {
+		return invoke.Response{}, &invoke.Error{Kind: invoke.KindNotFound,
+			Msg: fmt.Sprintf("Function not found: %s:%s (hosted functions have only $LATEST)", req.Function, q)}
+	}
+	if int64(len(req.Payload)) > fn.cfg.MaxRequestBytes {
+		return invoke.Response{}, &invoke.Error{Kind: invoke.KindTooLarge,
+			Msg: fmt.Sprintf("Request must be smaller than %d bytes for the InvokeFunction operation", fn.cfg.MaxRequestBytes)}
+	}
+	if len(req.Payload) > 0 && !json.Valid(req.Payload) {
+		return invoke.Response{}, &invoke.Error{Kind: invoke.KindInvalidRequest,
+			Msg: "Could not parse request body into json: the payload is not valid JSON"}
+	}
+	if err := fn.acquire(ctx); err != nil {
+		return invoke.Response{}, err
+	}
+	id := req.RequestID
+	if id == "" {
+		id = newRequestID()
+	}
+	payload := req.Payload
+	if len(payload) == 0 {
+		payload = []byte("{}")
+	}
+	inv := &invocation{
+		id:            id,
+		payload:       payload,
+		traceID:       req.TraceID,
+		clientContext: req.ClientContext,
+		arn:           fn.arn,
+		maxResponse:   fn.cfg.MaxResponseBytes,
+		done:          make(chan result, 1),
+	}
+	type outcome struct {
+		resp invoke.Response
+		err  error
+	}
+	// The invocation runs to completion even if ctx ends (see the package doc).
+	if ctx.Done() == nil {
+		resp, err := fn.run(inv, req.LogTail)
+		fn.release()
+		return resp, err
+	}
+	out := make(chan outcome, 1)
+	h.wg.Add(1)
+	go func() {
+		defer h.wg.Done()
+		resp, err := fn.run(inv, req.LogTail)
+		fn.release()
+		out <- outcome{resp, err}
+	}()
+	select {
+	case o := <-out:
+		return o.resp, o.err
+	case <-ctx.Done():
+		return invoke.Response{}, ctx.Err()
+	}
+}
+
+// acquire takes a concurrency slot, waiting up to queue_timeout.
+func (fn *function) acquire(ctx context.Context) error {
+	select {
+	case fn.slots <- struct{}{}:
+		return nil
+	default:
+	}
+	if q := fn.cfg.QueueTimeout.D(); q > 0 {
+		t := time.NewTimer(q)
+		defer t.Stop()
+		select {
+		case fn.slots <- struct{}{}:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+	fn.throttles.Add(1)
+	return &invoke.Error{Kind: invoke.KindThrottled, Reason: "ReservedFunctionConcurrentInvocationLimitExceeded",
+		Msg: fmt.Sprintf("Rate Exceeded: function %s is at its concurrency limit (%d)", fn.cfg.Name, fn.cfg.Concurrency)}
+}
+
+func (fn *function) release() { <-fn.slots }
+
+// run executes inv on an idle instance or a new one. The caller holds a slot.
+func (fn *function) run(inv *invocation, wantTail bool) (invoke.Response, error) {
+	fn.invocations.Add(1)
+	for attempt := 0; ; attempt++ {
+		in, cold, initDur, err := fn.instance()
+		if err != nil {
+			fn.errors.Add(1)
+			return invoke.Response{}, err
+		}
+		resp, err, dispatched := fn.runOn(in, inv, cold, initDur, wantTail)
+		if !dispatched && attempt < 2 {
+			continue // the instance died before taking the invocation
+		}
+		if err != nil || resp.FunctionError != "" {
+			fn.errors.Add(1)
+		}
+		return resp, err
+	}
+}
+
+// instance returns an idle instance, or starts one (a cold start).
+func (fn *function) instance() (in *instance, cold bool, initDur time.Duration, err error) {
+	fn.mu.Lock()
+	for len(fn.idle) > 0 {
+		in = fn.idle[len(fn.idle)-1]
+		fn.idle = fn.idle[:len(fn.idle)-1]
+		if in.alive() {
+			fn.mu.Unlock()
+			return in, false, 0, nil
+		}
+	}
+	fn.seq++
+	seq := fn.seq
+	fn.mu.Unlock()
+	fn.coldStarts.Add(1)
+	in, err = fn.start(seq)
+	if err != nil {
+		return nil, true, 0, err
+	}
+	return in, true, in.initDur, nil
+}
+
+// start spawns an instance and waits for its first /next.
+func (fn *function) start(seq int) (*instance, error) {
+	in, err := fn.spawn(seq)
+	if err != nil {
+		return nil, &invoke.Error{Kind: invoke.KindInitFailed, Msg: "Runtime.InvalidEntrypoint: " + fn.cfg.Name, Err: err}
+	}
+	fn.mu.Lock()
+	fn.all[in] = struct{}{}
+	draining := fn.draining
+	fn.mu.Unlock()
+	if draining {
+		in.stop(0)
+	}
+	t := time.NewTimer(fn.cfg.InitTimeout.D())
+	defer t.Stop()
+	var msg string
+	select {
+	case <-in.ready:
+		in.initDur = time.Since(in.spawned)
+		fn.lastInit.Store(int64(in.initDur))
+		return in, nil
+	case body := <-in.initErr:
+		msg = "init error: " + string(body)
+	case <-in.exited:
+		msg = "Runtime exited with error: " + in.exitErr.Error()
+	case <-t.C:
+		msg = fmt.Sprintf("init timed out after %.2f seconds", fn.cfg.InitTimeout.D().Seconds())
+	}
+	in.kill()
+	<-in.exited
+	fn.ring.add(LogLine{Time: time.Now(), Stream: "platform", Text: "INIT_REPORT Init Duration: " +
+		fmtMS(time.Since(in.spawned)) + " Phase: init Status: error Error Type: Runtime.InitError"})
+	tail := lastOutput(fn.ring.snapshot(""), in, 10)
+	fn.host.log.Warn("function init failed", "function", fn.cfg.Name, "error", msg)
+	return nil, &invoke.Error{Kind: invoke.KindInitFailed, Reason: "Runtime.InitError",
+		Msg: fmt.Sprintf("function %s failed to start: %s%s", fn.cfg.Name, msg, tail)}
+}
+
+// lastOutput formats the last n init lines of output for an error message.
+func lastOutput(lines []LogLine, in *instance, n int) string {
+	var out []string
+	for i := len(lines) - 1; i >= 0 && len(out) < n; i-- {
+		if lines[i].RequestID == "" && lines[i].Stream != "platform" {
+			out = append(out, lines[i].Text)
+		}
+	}
+	if len(out) == 0 {
+		return ""
+	}
+	slices.Reverse(out)
+	return "; output:\n" + strings.Join(out, "\n")
+}
+
+// runOn runs inv on in. dispatched is false when in died before taking inv
+// (then in is gone and nothing was logged).
+func (fn *function) runOn(in *instance, inv *invocation, cold bool, initDur time.Duration, wantTail bool) (resp invoke.Response, err error, dispatched bool) {
+	timeout := fn.cfg.Timeout.D()
+	start := time.Now()
+	inv.deadline = start.Add(timeout)
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+
+	id := inv.id
+	in.logReq.Store(&id)
+	select {
+	case in.next <- inv:
+	case <-in.exited:
+		return invoke.Response{}, nil, false
+	case <-timer.C:
+		// The runtime never came back for work: treat as a timeout.
+		return fn.timedOut(in, inv, start, wantTail), nil, true
+	}
+	fn.ring.add(LogLine{Time: start, RequestID: id, Stream: "platform", Text: "START RequestId: " + id + " Version: $LATEST"})
+
+	var r result
+	select {
+	case r = <-inv.done:
+	case <-timer.C:
+		select {
+		case r = <-inv.done: // answered just in time
+		default:
+			return fn.timedOut(in, inv, start, wantTail), nil, true
+		}
+	case <-in.exited:
+		select {
+		case r = <-inv.done:
+		default:
+			inv.finish(result{})
+			msg := fmt.Sprintf("RequestId: %s Error: Runtime exited with error: %v", id, in.exitErr)
+			fn.ring.add(LogLine{Time: time.Now(), RequestID: id, Stream: "platform", Text: msg})
+			fn.report(in, id, start, cold, initDur)
+			resp = invoke.Response{FunctionError: "Unhandled", ExecutedVersion: "$LATEST",
+				Payload: errorJSON("Runtime.ExitError", msg)}
+			if wantTail {
+				resp.LogTail = fn.ring.tail(id)
+			}
+			return resp, nil, true
+		}
+	}
+	fn.report(in, id, start, cold, initDur)
+	fn.putIdle(in)
+	if r.tooLarge {
+		return invoke.Response{}, &invoke.Error{Kind: invoke.KindResponseTooLarge,
+			Msg: fmt.Sprintf("function %s: response payload over %d bytes", fn.cfg.Name, fn.cfg.MaxResponseBytes)}, true
+	}
+	resp = invoke.Response{Payload: r.payload, ExecutedVersion: "$LATEST"}
+	if r.failed {
+		resp.FunctionError = "Unhandled"
+	}
+	if wantTail {
+		resp.LogTail = fn.ring.tail(id)
+	}
+	return resp, nil, true
+}
+
+func (fn *function) timedOut(in *instance, inv *invocation, start time.Time, wantTail bool) invoke.Response {
+	inv.finish(result{})
+	in.kill()
+	fn.timeouts.Add(1)
+	now := time.Now().UTC()
+	msg := fmt.Sprintf("%s %s Task timed out after %.2f seconds", now.Format("2006-01-02T15:04:05.000Z"), inv.id, fn.cfg.Timeout.D().Seconds())
+	fn.ring.add(LogLine{Time: now, RequestID: inv.id, Stream: "platform", Text: msg})
+	fn.report(in, inv.id, start, false, 0)
+	fn.host.log.Warn("function timed out; instance killed", "function", fn.cfg.Name, "request_id", inv.id, "pid", in.pid)
+	resp := invoke.Response{FunctionError: "Unhandled", TimedOut: true, ExecutedVersion: "$LATEST",
+		Payload: errorJSON("Sandbox.Timedout", msg)}
+	if wantTail {
+		resp.LogTail = fn.ring.tail(inv.id)
+	}
+	return resp
+}
+
+// report writes END and REPORT lines.
+func (fn *function) report(in *instance, id string, start time.Time, cold bool, initDur time.Duration) {
+	d := time.Since(start)
+	billed := (d + time.Millisecond - 1) / time.Millisecond
+	now := time.Now()
+	fn.ring.add(LogLine{Time: now, RequestID: id, Stream: "platform", Text: "END RequestId: " + id})
+	text := fmt.Sprintf("REPORT RequestId: %s\tDuration: %s\tBilled Duration: %d ms\tMemory Size: %d MB\tMax Memory Used: %d MB",
+		id, fmtMS(d), billed, fn.cfg.MemoryMB, in.maxMemoryMB())
+	if cold {
+		text += "\tInit Duration: " + fmtMS(initDur)
+	}
+	fn.ring.add(LogLine{Time: now, RequestID: id, Stream: "platform", Text: text})
+}
+
+func fmtMS(d time.Duration) string {
+	return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond))
+}
+
+// putIdle returns a healthy instance to the pool, or stops it when the
+// function is draining.
+func (fn *function) putIdle(in *instance) {
+	fn.mu.Lock()
+	if fn.draining || !in.alive() {
+		fn.mu.Unlock()
+		fn.stopAsync(in)
+		return
+	}
+	in.lastUsed = time.Now()
+	fn.idle = append(fn.idle, in)
+	fn.mu.Unlock()
+}
+
+func (fn *function) stopAsync(in *instance) {
+	fn.host.wg.Add(1)
+	go func() { defer fn.host.wg.Done(); in.stop(2 * time.Second) }()
+}
+
+// instanceExited forgets an instance whose process is gone.
+func (fn *function) instanceExited(in *instance) {
+	fn.mu.Lock()
+	delete(fn.all, in)
+	if i := slices.Index(fn.idle, in); i >= 0 {
+		fn.idle = slices.Delete(fn.idle, i, i+1)
+	}
+	fn.mu.Unlock()
+	if !in.stopping.Load() {
+		fn.host.log.Info("function instance exited", "function", fn.cfg.Name, "pid", in.pid, "status", in.exitErr)
+	}
+}
+
+// warm starts instances up to min_instances in the background.
+func (fn *function) warm() {
+	fn.mu.Lock()
+	n := fn.cfg.MinInstances - len(fn.all) - fn.starting
+	if fn.draining || n <= 0 {
+		fn.mu.Unlock()
+		return
+	}
+	fn.starting += n
+	seqs := make([]int, n)
+	for i := range seqs {
+		fn.seq++
+		seqs[i] = fn.seq
+	}
+	fn.mu.Unlock()
+	for _, seq := range seqs {
+		fn.host.wg.Add(1)
+		go func() {
+			defer fn.host.wg.Done()
+			in, err := fn.start(seq)
+			fn.mu.Lock()
+			fn.starting--
+			fn.mu.Unlock()
+			if err != nil {
+				return
+			}
+			fn.putIdle(in)
+		}()
+	}
+}
+
+// janitor stops instances idle past idle_timeout (above min_instances) and
+// replaces warm instances that died.
+func (fn *function) janitor() {
+	idle := fn.cfg.IdleTimeout.D()
+	every := min(max(idle/4, 10*time.Millisecond), time.Second)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-fn.quit:
+			return
+		case <-t.C:
+		}
+		var stop []*instance
+		fn.mu.Lock()
+		// Oldest first: idle[0] is the least recently used.
+		for len(fn.idle) > 0 && len(fn.all) > fn.cfg.MinInstances+len(stop) &&
+			time.Since(fn.idle[0].lastUsed) >= idle {
+			stop = append(stop, fn.idle[0])
+			fn.idle = fn.idle[1:]
+		}
+		fn.mu.Unlock()
+		for _, in := range stop {
+			fn.stopAsync(in)
+		}
+		fn.warm()
+	}
+}
+
+// drain stops idle instances now; busy ones stop when their invocation ends.
+func (fn *function) drain() {
+	fn.mu.Lock()
+	if fn.draining {
+		fn.mu.Unlock()
+		return
+	}
+	fn.draining = true
+	idle := fn.idle
+	fn.idle = nil
+	fn.mu.Unlock()
+	close(fn.quit)
+	for _, in := range idle {
+		fn.stopAsync(in)
+	}
+}
+
+func (fn *function) stats() FunctionStats {
+	fn.mu.Lock()
+	s := FunctionStats{
+		Function:    fn.cfg.Name,
+		Instances:   len(fn.all),
+		Idle:        len(fn.idle),
+		Concurrency: fn.cfg.Concurrency,
+	}
+	fn.mu.Unlock()
+	s.InUse = len(fn.slots)
+	s.Busy = max(s.Instances-s.Idle, 0)
+	s.Invocations = fn.invocations.Load()
+	s.Errors = fn.errors.Load()
+	s.Timeouts = fn.timeouts.Load()
+	s.Throttles = fn.throttles.Load()
+	s.ColdStarts = fn.coldStarts.Load()
+	s.LastInitDuration = time.Duration(fn.lastInit.Load())
+	s.LogBytes = fn.ring.size()
+	s.LogDropped = fn.ring.dropped.Load()
+	return s
+}
+
+// Stats returns a snapshot per hosted function, sorted by name.
+func (h *Host) Stats() []FunctionStats {
+	h.mu.RLock()
+	out := make([]FunctionStats, 0, len(h.fns))
+	for _, fn := range h.fns {
+		out = append(out, fn.stats())
+	}
+	h.mu.RUnlock()
+	slices.SortFunc(out, func(a, b FunctionStats) int { return strings.Compare(a.Function, b.Function) })
+	return out
+}
+
+// Logs returns the function's captured lines still in its ring, all of
+// them or those of one request.
+func (h *Host) Logs(function, requestID string) ([]LogLine, error) {
+	fn, err := h.function(function)
+	if err != nil {
+		return nil, err
+	}
+	return fn.ring.snapshot(requestID), nil
+}
+
+// Follow streams the function's new lines until ctx ends or the host
+// closes. A consumer that falls behind misses lines (FunctionStats.LogDropped).
+func (h *Host) Follow(ctx context.Context, function string) (<-chan LogLine, error) {
+	fn, err := h.function(function)
+	if err != nil {
+		return nil, err
+	}
+	return fn.ring.follow(ctx, fn.quit), nil
+}
+
+// Close stops every instance (SIGTERM to each process group, SIGKILL after
+// 2 s) and waits for them and for the host's goroutines.
+func (h *Host) Close() error {
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return nil
+	}
+	h.closed = true
+	fns := h.fns
+	h.fns = map[string]*function{}
+	h.mu.Unlock()
+	var all []*instance
+	for _, fn := range fns {
+		fn.drain()
+		fn.mu.Lock()
+		for in := range fn.all {
+			all = append(all, in)
+		}
+		fn.mu.Unlock()
+	}
+	var wg sync.WaitGroup
+	for _, in := range all {
+		wg.Add(1)
+		go func() { defer wg.Done(); in.stop(2 * time.Second) }()
+	}
+	wg.Wait()
+	h.wg.Wait()
+	return nil
+}
+
+// newRequestID returns a random UUID (version 4), like Lambda's request ids.
+func newRequestID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
+}

@@ -1,0 +1,365 @@
+package fnhost
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// invocation is one request handed to an instance.
+type invocation struct {
+	id            string
+	payload       []byte
+	deadline      time.Time
+	traceID       string
+	clientContext string
+	arn           string
+	maxResponse   int64
+
+	once sync.Once
+	done chan result // buffered 1
+}
+
+type result struct {
+	payload  []byte
+	failed   bool // posted to /error
+	tooLarge bool
+}
+
+func (inv *invocation) finish(r result) bool {
+	ok := false
+	inv.once.Do(func() { inv.done <- r; ok = true })
+	return ok
+}
+
+// instance is one process of a function and its Runtime API listener.
+type instance struct {
+	fn   *function
+	seq  int
+	cmd  *exec.Cmd
+	pid  int
+	addr string
+	srv  *http.Server
+
+	next      chan *invocation // the /next handler receives from it
+	ready     chan struct{}    // closed on the first /next
+	readyOnce sync.Once
+	initErr   chan []byte // body of /runtime/init/error, buffered 1
+	exited    chan struct{}
+	exitErr   error // set before exited is closed
+
+	mu  sync.Mutex
+	cur *invocation // the invocation the runtime holds
+
+	logReq   atomic.Pointer[string] // request id for output attribution
+	spawned  time.Time
+	initDur  time.Duration
+	lastUsed time.Time // guarded by fn.mu
+	stopping atomic.Bool
+}
+
+func (in *instance) requestID() string {
+	if p := in.logReq.Load(); p != nil {
+		return *p
+	}
+	return ""
+}
+
+// spawn starts a process for fn with its own Runtime API listener.
+func (fn *function) spawn(seq int) (*instance, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("runtime API listener: %w", err)
+	}
+	in := &instance{
+		fn:      fn,
+		seq:     seq,
+		addr:    ln.Addr().String(),
+		next:    make(chan *invocation),
+		ready:   make(chan struct{}),
+		initErr: make(chan []byte, 1),
+		exited:  make(chan struct{}),
+	}
+	in.srv = &http.Server{Handler: in, ReadHeaderTimeout: 10 * time.Second, ErrorLog: nil}
+
+	handler, err := filepath.Abs(fn.cfg.Handler)
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	cmd := exec.Command(handler, fn.cfg.Args...)
+	cmd.Dir = filepath.Dir(handler)
+	cmd.Env = fn.environ(in.addr, seq)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Pipes we own: exec then passes the files straight to the child and
+	// Wait does not wait for grandchildren that keep them open.
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	errR, errW, err := os.Pipe()
+	if err != nil {
+		ln.Close()
+		outR.Close()
+		outW.Close()
+		return nil, err
+	}
+	cmd.Stdout, cmd.Stderr = outW, errW
+	in.spawned = time.Now()
+	if err := cmd.Start(); err != nil {
+		ln.Close()
+		outR.Close()
+		outW.Close()
+		errR.Close()
+		errW.Close()
+		return nil, fmt.Errorf("start %s: %w", fn.cfg.Handler, err)
+	}
+	outW.Close()
+	errW.Close()
+	in.cmd = cmd
+	in.pid = cmd.Process.Pid
+
+	h := fn.host
+	h.wg.Add(4)
+	go func() { defer h.wg.Done(); in.srv.Serve(ln) }()
+	go func() { defer h.wg.Done(); readLines(outR, "stdout", fn.ring, in.requestID); outR.Close() }()
+	go func() { defer h.wg.Done(); readLines(errR, "stderr", fn.ring, in.requestID); errR.Close() }()
+	go func() {
+		defer h.wg.Done()
+		in.exitErr = cmd.Wait()
+		if in.exitErr == nil {
+			in.exitErr = errors.New("exit status 0")
+		}
+		fn.instanceExited(in)
+		close(in.exited)
+		in.srv.Close()
+	}()
+	return in, nil
+}
+
+func (fn *function) environ(api string, seq int) []string {
+	c := &fn.cfg
+	handler := c.Handler
+	abs, _ := filepath.Abs(handler)
+	env := map[string]string{
+		"AWS_LAMBDA_RUNTIME_API":          api,
+		"AWS_LAMBDA_FUNCTION_NAME":        c.Name,
+		"AWS_LAMBDA_FUNCTION_VERSION":     "$LATEST",
+		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": strconv.Itoa(c.MemoryMB),
+		"AWS_LAMBDA_INITIALIZATION_TYPE":  "on-demand",
+		"_HANDLER":                        filepath.Base(handler),
+		"AWS_REGION":                      fn.host.region,
+		"AWS_DEFAULT_REGION":              fn.host.region,
+		"LAMBDA_TASK_ROOT":                filepath.Dir(abs),
+		"LAMBDA_RUNTIME_DIR":              filepath.Dir(abs),
+		"AWS_LAMBDA_LOG_GROUP_NAME":       "/aws/lambda/" + c.Name,
+		"AWS_LAMBDA_LOG_STREAM_NAME":      fmt.Sprintf("%s/[$LATEST]turnout-%d-%d", time.Now().UTC().Format("2006/01/02"), os.Getpid(), seq),
+		"AWS_EXECUTION_ENV":               "AWS_Lambda_provided.al2023",
+		"TZ":                              ":UTC",
+		"LANG":                            "en_US.UTF-8",
+		"PATH":                            os.Getenv("PATH"),
+	}
+	if env["PATH"] == "" {
+		env["PATH"] = "/usr/local/bin:/usr/bin:/bin"
+	}
+	for k, v := range c.Env {
+		env[k] = v
+	}
+	out := make([]string, 0, len(env))
+	for k, v := range env {
+		out = append(out, k+"="+v)
+	}
+	return out
+}
+
+// kill SIGKILLs the instance's process group.
+func (in *instance) kill() {
+	in.stopping.Store(true)
+	syscall.Kill(-in.pid, syscall.SIGKILL)
+}
+
+// stop asks the process group to exit (SIGTERM), SIGKILLs it after grace,
+// and waits for the process to be reaped.
+func (in *instance) stop(grace time.Duration) {
+	in.stopping.Store(true)
+	syscall.Kill(-in.pid, syscall.SIGTERM)
+	t := time.NewTimer(grace)
+	defer t.Stop()
+	select {
+	case <-in.exited:
+	case <-t.C:
+	}
+	// The leader may be gone while the group lives on.
+	syscall.Kill(-in.pid, syscall.SIGKILL)
+	<-in.exited
+}
+
+func (in *instance) alive() bool {
+	select {
+	case <-in.exited:
+		return false
+	default:
+		return !in.stopping.Load()
+	}
+}
+
+// maxMemoryMB reads the process's peak resident set (VmHWM).
+func (in *instance) maxMemoryMB() int {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(in.pid) + "/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, _ := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")))
+			return (kb + 1023) / 1024
+		}
+	}
+	return 0
+}
+
+// The Runtime API, as one instance sees it.
+
+const apiPrefix = "/2018-06-01/runtime/"
+
+func (in *instance) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rest, ok := strings.CutPrefix(r.URL.Path, apiPrefix)
+	if !ok {
+		apiError(w, http.StatusNotFound, "UnknownPath", "unknown path "+r.URL.Path)
+		return
+	}
+	switch {
+	case rest == "invocation/next":
+		if r.Method != http.MethodGet {
+			apiError(w, http.StatusMethodNotAllowed, "MethodNotAllowed", "use GET")
+			return
+		}
+		in.serveNext(w, r)
+	case rest == "init/error":
+		if r.Method != http.MethodPost {
+			apiError(w, http.StatusMethodNotAllowed, "MethodNotAllowed", "use POST")
+			return
+		}
+		body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+		body = errorDocument(body, r.Header.Get("Lambda-Runtime-Function-Error-Type"), "Runtime.InitError")
+		select {
+		case in.initErr <- body:
+		default:
+		}
+		apiStatus(w)
+	case strings.HasPrefix(rest, "invocation/"):
+		id, kind, ok := strings.Cut(strings.TrimPrefix(rest, "invocation/"), "/")
+		if !ok || (kind != "response" && kind != "error") {
+			apiError(w, http.StatusNotFound, "UnknownPath", "unknown path "+r.URL.Path)
+			return
+		}
+		if r.Method != http.MethodPost {
+			apiError(w, http.StatusMethodNotAllowed, "MethodNotAllowed", "use POST")
+			return
+		}
+		in.serveResult(w, r, id, kind == "error")
+	default:
+		apiError(w, http.StatusNotFound, "UnknownPath", "unknown path "+r.URL.Path)
+	}
+}
+
+func (in *instance) serveNext(w http.ResponseWriter, r *http.Request) {
+	in.readyOnce.Do(func() { close(in.ready) })
+	var inv *invocation
+	select {
+	case inv = <-in.next:
+	case <-r.Context().Done():
+		return
+	}
+	in.mu.Lock()
+	in.cur = inv
+	in.mu.Unlock()
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Lambda-Runtime-Aws-Request-Id", inv.id)
+	h.Set("Lambda-Runtime-Deadline-Ms", strconv.FormatInt(inv.deadline.UnixMilli(), 10))
+	h.Set("Lambda-Runtime-Invoked-Function-Arn", inv.arn)
+	h.Set("Lambda-Runtime-Trace-Id", inv.traceID)
+	if inv.clientContext != "" {
+		h.Set("Lambda-Runtime-Client-Context", inv.clientContext)
+	}
+	h.Set("Content-Length", strconv.Itoa(len(inv.payload)))
+	w.WriteHeader(http.StatusOK)
+	w.Write(inv.payload)
+}
+
+func (in *instance) serveResult(w http.ResponseWriter, r *http.Request, id string, failed bool) {
+	in.mu.Lock()
+	inv := in.cur
+	if inv == nil || inv.id != id {
+		in.mu.Unlock()
+		apiError(w, http.StatusBadRequest, "InvalidRequestID", "invalid request id "+strconv.Quote(id))
+		return
+	}
+	in.cur = nil
+	in.mu.Unlock()
+
+	limit := inv.maxResponse
+	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+	if err != nil {
+		inv.finish(result{failed: true, payload: errorJSON("Runtime.ResponseError", "reading the response: "+err.Error())})
+		apiError(w, http.StatusBadRequest, "InvalidRequest", err.Error())
+		return
+	}
+	if int64(len(body)) > limit {
+		inv.finish(result{tooLarge: true})
+		apiError(w, http.StatusRequestEntityTooLarge, "RequestEntityTooLarge",
+			fmt.Sprintf("Response payload size exceeded maximum allowed payload size (%d bytes).", limit))
+		return
+	}
+	if failed {
+		body = errorDocument(body, r.Header.Get("Lambda-Runtime-Function-Error-Type"), "Runtime.Unknown")
+	}
+	inv.finish(result{payload: body, failed: failed})
+	apiStatus(w)
+}
+
+func apiStatus(w http.ResponseWriter) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusAccepted)
+	io.WriteString(w, `{"status":"OK"}`)
+}
+
+func apiError(w http.ResponseWriter, status int, typ, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	w.Write(errorJSON(typ, msg))
+}
+
+func errorJSON(typ, msg string) []byte {
+	b, _ := json.Marshal(struct {
+		Message string `json:"errorMessage"`
+		Type    string `json:"errorType"`
+	}{msg, typ})
+	return b
+}
+
+// errorDocument makes sure an error body is a JSON error document.
+func errorDocument(body []byte, typ, defaultType string) []byte {
+	if json.Valid(body) && bytes.HasPrefix(bytes.TrimSpace(body), []byte("{")) {
+		return body
+	}
+	if typ == "" {
+		typ = defaultType
+	}
+	return errorJSON(typ, string(body))
+}
