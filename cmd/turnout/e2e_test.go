@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -446,5 +447,86 @@ routes:
 	// The instance that panicked was replaced: the function still answers.
 	if code, _, _ := do("/hello/again"); code != 200 {
 		t.Errorf("after failures, hello2 answers %d", code)
+	}
+}
+
+func freePort(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// TestInvokeAPIAndAWSTarget drives hosted functions through turnout's Invoke
+// API with the CLI (the real AWS SDK inside), routes a request to an aws:
+// function whose endpoint is that same Invoke API (so the SDK invoker runs
+// for real), and reads the invocation's logs by request id.
+func TestInvokeAPIAndAWSTarget(t *testing.T) {
+	dir := t.TempDir()
+	legacy := namedOrigin(t, "legacy")
+	invokeAddr := freePort(t)
+	cfg := fmt.Sprintf(`listen: 127.0.0.1:0
+invoke_api: {listen: %s}
+admin:
+  listen: 127.0.0.1:0
+  tokens: [{name: e2e, role: admin, sha256: %s}]
+store: {path: %s}
+origins:
+  legacy: {url: %s}
+functions:
+  hello2: {handler: %s}
+  remote: {aws: {function: "arn:aws:lambda:us-east-1:000000000000:function:hello2", region: us-east-1, endpoint: "http://%s"}}
+routes:
+  - {match: "GET /remote/{name}", function: remote}
+  - {match: /, origin: legacy}
+`, invokeAddr, tokenHash(), filepath.Join(dir, "turnout.db"), legacy.URL, filepath.Join(functionDir, "hello-v2"), invokeAddr)
+	cfgPath := filepath.Join(dir, "turnout.yaml")
+	os.WriteFile(cfgPath, []byte(cfg), 0o644)
+	// The SDK's default credential chain, for the aws: function.
+	t.Setenv("AWS_ACCESS_KEY_ID", "test")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
+	n := startNode(t, cfgPath)
+
+	// turnout invoke, through the Invoke API.
+	var out, errb bytes.Buffer
+	event := `{"rawPath":"/cli","pathParameters":{"name":"cli"}}`
+	if code := run([]string{"invoke", "--invoke-api", "http://" + invokeAddr, "--log", "hello2", event}, &out, &errb); code != 0 {
+		t.Fatalf("turnout invoke: exit %d: %s %s", code, out.String(), errb.String())
+	}
+	if !strings.Contains(out.String(), `\"name\":\"cli\"`) || !strings.Contains(errb.String(), "REPORT RequestId") {
+		t.Errorf("turnout invoke: stdout %q, log %q", out.String(), errb.String())
+	}
+	if code := run([]string{"invoke", "--invoke-api", "http://" + invokeAddr, "nosuch"}, &out, &errb); code == 0 {
+		t.Error("invoking an unknown function succeeded")
+	}
+
+	// A route to the aws: function: gateway → SDK → Invoke API → hosted.
+	req, _ := http.NewRequest("GET", "http://"+n.public+"/remote/sdk", nil)
+	req.Header.Set("X-Request-Id", "via-aws-sdk")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), `"name":"sdk"`) || !strings.Contains(string(body), `"routeKey":"GET /remote/{name}"`) {
+		t.Fatalf("GET /remote/sdk through the AWS invoker: %d %s", resp.StatusCode, body)
+	}
+
+	// turnout logs FUNCTION --request-id: the platform lines of one invocation.
+	var rid struct{ RequestID string }
+	json.Unmarshal(body, &rid)
+	out.Reset()
+	errb.Reset()
+	if code := run([]string{"logs", "--admin", n.admin, "--token", testToken, "--request-id", rid.RequestID, "hello2"}, &out, &errb); code != 0 {
+		t.Fatalf("turnout logs: exit %d: %s", code, errb.String())
+	}
+	if !strings.Contains(out.String(), "START RequestId: "+rid.RequestID) || !strings.Contains(out.String(), "END RequestId: "+rid.RequestID) {
+		t.Errorf("turnout logs --request-id %s:\n%s", rid.RequestID, out.String())
+	}
+	if strings.Contains(out.String(), "/cli") {
+		t.Errorf("logs of one request id include another invocation:\n%s", out.String())
 	}
 }

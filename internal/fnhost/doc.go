@@ -20,7 +20,9 @@
 //     _HANDLER, AWS_REGION, AWS_DEFAULT_REGION, LAMBDA_TASK_ROOT,
 //     LAMBDA_RUNTIME_DIR, AWS_LAMBDA_LOG_GROUP_NAME/STREAM_NAME,
 //     AWS_EXECUTION_ENV=AWS_Lambda_provided.al2023, AWS_LAMBDA_INITIALIZATION_TYPE=on-demand),
-//     TZ=:UTC, LANG, PATH (turnout's own PATH), then the function's env.
+//     TZ=:UTC, LANG, PATH (turnout's own PATH), GOMAXPROCS (one per
+//     1,769 MB of memory_mb, the vCPU share Lambda gives), then the
+//     function's env.
 //     Nothing else of turnout's environment is passed on, so credentials and
 //     tokens in the gateway's environment never leak into functions.
 //     AWS_LAMBDA_MAX_CONCURRENCY is not set: one invocation per process.

