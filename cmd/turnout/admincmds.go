@@ -426,5 +426,15 @@ func cmdStatus(args []string, stdout, stderr io.Writer) error {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", o.Name, cell(in.URL), health, in.ConsecutiveFailures, cell(in.LastError))
 		}
 	}
+	if err := tw.Flush(); err != nil || len(st.Functions) == 0 {
+		return err
+	}
+	fmt.Fprintln(stdout)
+	tw = tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "FUNCTION	INSTANCES	IN USE	INVOCATIONS	ERRORS	TIMEOUTS	THROTTLES	COLD STARTS")
+	for _, f := range st.Functions {
+		fmt.Fprintf(tw, "%s\t%d (%d busy)\t%d/%d\t%d\t%d\t%d\t%d\t%d\n", f.Function, f.Instances, f.Busy, f.InUse, f.Concurrency,
+			f.Invocations, f.Errors, f.Timeouts, f.Throttles, f.ColdStarts)
+	}
 	return tw.Flush()
 }

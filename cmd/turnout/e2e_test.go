@@ -448,6 +448,34 @@ routes:
 	if code, _, _ := do("/hello/again"); code != 200 {
 		t.Errorf("after failures, hello2 answers %d", code)
 	}
+	// turnout status counts what happened, per function.
+	var out, errb bytes.Buffer
+	if code := run([]string{"status", "--admin", n.admin, "--token", testToken}, &out, &errb); code != 0 {
+		t.Fatalf("turnout status: %s", errb.String())
+	}
+	for _, want := range []string{"function:hello2", "FUNCTION", "sleep"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("turnout status lacks %q:\n%s", want, out.String())
+		}
+	}
+	resp, body2, err := n.api("GET", "/status", nil)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatal(err)
+	}
+	var st struct {
+		Functions []struct {
+			Function                      string
+			Invocations, Errors, Timeouts uint64
+		}
+	}
+	json.Unmarshal(body2, &st)
+	counts := map[string][3]uint64{}
+	for _, f := range st.Functions {
+		counts[f.Function] = [3]uint64{f.Invocations, f.Errors, f.Timeouts}
+	}
+	if counts["hello2"][0] != 2 || counts["panic"][1] != 1 || counts["sleep"][2] != 1 {
+		t.Errorf("function counters (invocations, errors, timeouts): %v", counts)
+	}
 }
 
 func freePort(t *testing.T) string {

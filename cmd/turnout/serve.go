@@ -122,7 +122,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 		Tokens:       node.Admin.Tokens,
 		TokenFile:    node.Store.Path + ".token",
 		MaxBodyBytes: node.Admin.MaxBodyBytes,
-		Status:       statusFunc(gw, st),
+		Status:       statusFunc(gw, st, host),
 		Metrics:      m.Handler(),
 		Functions:    host,
 		Logger:       log,
@@ -225,10 +225,10 @@ func follow(ctx context.Context, st deploy.Store, gw *gateway.Gateway, log *slog
 	}
 }
 
-func statusFunc(gw *gateway.Gateway, st deploy.Store) func(context.Context) (admin.Status, error) {
+func statusFunc(gw *gateway.Gateway, st deploy.Store, host *fnhost.Host) func(context.Context) (admin.Status, error) {
 	return func(ctx context.Context) (admin.Status, error) {
 		s := gw.Status()
-		out := admin.Status{}
+		out := admin.Status{Functions: host.Stats()}
 		if d, err := st.Get(ctx, s.Deployment); err == nil {
 			out.Active = admin.Summarize(d)
 		}

@@ -1,6 +1,8 @@
 package admin
 
 import (
+	"github.com/turnout/turnout/internal/fnhost"
+
 	"strings"
 	"time"
 
@@ -13,6 +15,8 @@ type Status struct {
 	Active  DeploymentSummary `json:"active"`
 	Routes  []RouteStatus     `json:"routes"`
 	Origins []OriginStatus    `json:"origins"`
+	// Functions are the hosted functions' pools and counters.
+	Functions []fnhost.FunctionStats `json:"functions,omitempty"`
 }
 
 // DeploymentSummary is a deployment without its config text.
