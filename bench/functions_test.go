@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os/exec"
@@ -20,38 +21,52 @@ import (
 	"github.com/turnout/turnout/internal/metrics"
 )
 
-// fnNode is a gateway with one function route (examples/functions/hello-v2,
-// an unmodified aws-lambda-go binary) and one origin route doing the same
-// work, so the two paths can be compared request for request.
+// fnNode is a gateway in front of the same endpoint twice: GET /user/{id}
+// on the example monolith (examples/legacy, its own process) and on the
+// example function (examples/functions/user, an unmodified aws-lambda-go
+// binary hosted by turnout), so the two paths do the same work.
 type fnNode struct {
 	public string
 	client *http.Client
 }
 
+func buildExample(b *testing.B, dir, pkg string) string {
+	bin := filepath.Join(dir, filepath.Base(pkg))
+	if out, err := exec.Command("go", "build", "-o", bin, "../examples/"+pkg).CombinedOutput(); err != nil {
+		b.Fatalf("build %s: %v\n%s", pkg, err, out)
+	}
+	return bin
+}
+
 func newFnNode(b *testing.B, concurrency int) *fnNode {
 	b.Helper()
 	dir := b.TempDir()
-	bin := filepath.Join(dir, "hello-v2")
-	if out, err := exec.Command("go", "build", "-o", bin, "../examples/functions/hello-v2").CombinedOutput(); err != nil {
-		b.Fatalf("build hello-v2: %v\n%s", err, out)
+	fnBin, legacyBin := buildExample(b, dir, "functions/user"), buildExample(b, dir, "legacy")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
 	}
+	legacyAddr := ln.Addr().String()
+	ln.Close()
+	legacy := exec.Command(legacyBin, "-listen", legacyAddr)
+	if err := legacy.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { legacy.Process.Kill(); legacy.Wait() })
+
 	quiet := slog.New(slog.DiscardHandler)
 	host, err := fnhost.New(fnhost.Options{Logger: quiet})
 	if err != nil {
 		b.Fatal(err)
 	}
 	gw := gateway.New(gateway.Options{Metrics: metrics.New(), Logger: quiet, Functions: &invoke.Router{Hosted: host}})
-	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		fmt.Fprintf(w, `{"message":"hello from an origin","path":%q}`, r.URL.Path)
-	}))
-	src := fmt.Sprintf(`origins: {legacy: {url: %s}}
+	src := fmt.Sprintf(`origins: {legacy: {url: http://%s}}
 functions:
-  hello: {handler: %s, concurrency: %d, min_instances: %d}
+  user: {handler: %s, concurrency: %d, min_instances: %d}
 routes:
-  - {match: "GET /fn/{name}", function: hello}
-  - {match: "GET /origin/{name}", origin: legacy}
-`, origin.URL, bin, concurrency, concurrency)
+  - {match: "GET fn.test/user/{id}", function: user}
+  - {match: /, origin: legacy}
+`, legacyAddr, fnBin, concurrency, concurrency)
 	cfg, err := config.Parse("bench.yaml", []byte(src))
 	if err != nil {
 		b.Fatal(err)
@@ -60,23 +75,35 @@ routes:
 		b.Fatal(err)
 	}
 	ps := httptest.NewServer(gw)
-	b.Cleanup(func() { ps.Close(); gw.Close(); host.Close(); origin.Close() })
+	b.Cleanup(func() { ps.Close(); gw.Close(); host.Close() })
 	n := &fnNode{public: ps.URL, client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}}
+	for i := 0; i < 50; i++ { // the legacy process is up
+		if _, err := net.Dial("tcp", legacyAddr); err == nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	for i := 0; i < 2*concurrency; i++ { // warm every instance
-		n.get(b, "/fn/warm")
+		n.get(b, "fn.test", "/user/1")
+		n.get(b, "", "/user/1")
 	}
 	return n
 }
 
-func (n *fnNode) get(b *testing.B, path string) {
-	resp, err := n.client.Get(n.public + path)
+// get requests path with the given Host ("" for the default).
+func (n *fnNode) get(b *testing.B, host, path string) {
+	req, _ := http.NewRequest("GET", n.public+path, nil)
+	if host != "" {
+		req.Host = host
+	}
+	resp, err := n.client.Do(req)
 	if err != nil {
 		b.Fatal(err)
 	}
 	io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	if resp.StatusCode != 200 {
-		b.Fatalf("GET %s: %d", path, resp.StatusCode)
+		b.Fatalf("GET %s%s: %d", host, path, resp.StatusCode)
 	}
 }
 
@@ -85,17 +112,18 @@ func percentile(ds []time.Duration, p float64) time.Duration {
 	return ds[int(float64(len(ds)-1)*p)]
 }
 
-// BenchmarkWarmPath compares a warm function route with an origin route
-// doing the same work, one request at a time. The function path's added
-// latency is p50(function) − p50(origin) (target ≤ 300 µs).
+// BenchmarkWarmPath compares GET /user/{id} served by a warm function with
+// the same endpoint on the legacy origin, one request at a time. The
+// function path's added latency is p50(function) − p50(origin) (target ≤ 300 µs).
 func BenchmarkWarmPath(b *testing.B) {
 	n := newFnNode(b, 1)
-	for _, path := range []string{"/origin/ada", "/fn/ada"} {
-		b.Run(path[1:4], func(b *testing.B) {
+	for _, host := range []string{"", "fn.test"} {
+		name := map[string]string{"": "origin", "fn.test": "function"}[host]
+		b.Run(name, func(b *testing.B) {
 			ds := make([]time.Duration, 0, b.N)
 			for i := 0; i < b.N; i++ {
 				start := time.Now()
-				n.get(b, path)
+				n.get(b, host, "/user/42")
 				ds = append(ds, time.Since(start))
 			}
 			b.ReportMetric(float64(percentile(ds, 0.5).Microseconds()), "µs-p50")
@@ -119,7 +147,7 @@ func BenchmarkFunctionThroughput(b *testing.B) {
 				go func() {
 					defer wg.Done()
 					for i := 0; i < per; i++ {
-						n.get(b, "/fn/load")
+						n.get(b, "fn.test", "/user/7")
 					}
 				}()
 			}

@@ -1,12 +1,16 @@
 package main
 
 import (
+	"context"
+
 	"bufio"
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/turnout/turnout/internal/admin"
+	"github.com/turnout/turnout/internal/fnhost"
 	"io"
 	"net"
 	"net/http"
@@ -556,5 +560,31 @@ routes:
 	}
 	if strings.Contains(out.String(), "/cli") {
 		t.Errorf("logs of one request id include another invocation:\n%s", out.String())
+	}
+
+	// Following: a line logged after the follow starts arrives on it.
+	c := &admin.Client{BaseURL: n.admin, Token: testToken}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	got := make(chan string, 64)
+	go c.FunctionLogs(ctx, "hello2", "", true, func(l fnhost.LogLine) { got <- l.Text })
+	time.Sleep(300 * time.Millisecond) // the follow subscribes and replays the ring
+	for len(got) > 0 {
+		<-got
+	}
+	resp, err = http.Get("http://" + n.public + "/remote/follow")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	for {
+		select {
+		case line := <-got:
+			if strings.HasPrefix(line, "REPORT RequestId:") {
+				return // the new invocation's REPORT, seen live
+			}
+		case <-ctx.Done():
+			t.Fatal("turnout logs --follow saw no new invocation")
+		}
 	}
 }
