@@ -588,3 +588,42 @@ routes:
 		}
 	}
 }
+
+// TestFunctionBodyLimit: a body over limits.max_body_bytes gets 413 on a
+// function route, and the function never runs.
+func TestFunctionBodyLimit(t *testing.T) {
+	dir := t.TempDir()
+	legacy := namedOrigin(t, "legacy")
+	cfg := fmt.Sprintf(`listen: 127.0.0.1:0
+invoke_api: {listen: "off"}
+admin:
+  listen: 127.0.0.1:0
+  tokens: [{name: e2e, role: admin, sha256: %s}]
+store: {path: %s}
+limits: {max_body_bytes: 1024}
+origins:
+  legacy: {url: %s}
+functions:
+  hello2: {handler: %s}
+routes:
+  - {match: "POST /hello/{name}", function: hello2}
+  - {match: /, origin: legacy}
+`, tokenHash(), filepath.Join(dir, "turnout.db"), legacy.URL, filepath.Join(functionDir, "hello-v2"))
+	cfgPath := filepath.Join(dir, "turnout.yaml")
+	os.WriteFile(cfgPath, []byte(cfg), 0o644)
+	n := startNode(t, cfgPath)
+	for _, tc := range []struct {
+		size int
+		code int
+	}{{1024, 200}, {1025, 413}} {
+		resp, err := http.Post("http://"+n.public+"/hello/x", "text/plain", strings.NewReader(strings.Repeat("a", tc.size)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tc.code {
+			t.Errorf("%d-byte body: %d %s, want %d", tc.size, resp.StatusCode, b, tc.code)
+		}
+	}
+}

@@ -63,7 +63,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	defer st.Close()
 
 	m := metrics.New()
-	gwOpts := gateway.Options{Metrics: m, Logger: log}
+	gwOpts := gateway.Options{Metrics: m, Logger: log, MaxBodyBytes: node.Limits.MaxBodyBytes}
 	switch *accessLog {
 	case "off":
 	case "-":

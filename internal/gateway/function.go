@@ -51,13 +51,17 @@ func newFnTarget(p *route.Pattern, r config.Route, f config.Function) *fnTarget 
 // invocation → response. It returns the status written and the body size.
 func (g *Gateway) serveFunction(w http.ResponseWriter, r *http.Request, tg *target, id, path string, values []string, start time.Time) (int, int64, error) {
 	ft := tg.fn
-	body, err := io.ReadAll(io.LimitReader(r.Body, ft.maxBody+1))
+	limit, whose := ft.maxBody, "function's"
+	if m := g.opts.MaxBodyBytes; m > 0 && m < limit {
+		limit, whose = m, "gateway's"
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
 	if err != nil {
 		writeError(w, http.StatusBadRequest, "reading the request body: "+err.Error(), id)
 		return http.StatusBadRequest, 0, err
 	}
-	if int64(len(body)) > ft.maxBody {
-		msg := fmt.Sprintf("request body is over the function's limit of %d bytes", ft.maxBody)
+	if int64(len(body)) > limit {
+		msg := fmt.Sprintf("request body is over the %s limit of %d bytes", whose, limit)
 		writeError(w, http.StatusRequestEntityTooLarge, msg, id)
 		return http.StatusRequestEntityTooLarge, 0, errors.New(msg)
 	}

@@ -31,6 +31,10 @@ type Options struct {
 	AccessLog *slog.Logger
 	// Logger receives operational messages; nil means slog.Default().
 	Logger *slog.Logger
+	// MaxBodyBytes bounds request bodies on buffered paths (function
+	// routes, together with each function's max_request_bytes); 0 means
+	// only the function's limit applies. Proxied bodies stream unbounded.
+	MaxBodyBytes int64
 	// Functions runs function targets; nil when the node serves none.
 	Functions Functions
 	// RetireGrace is how long a replaced table's origin pools stay open
