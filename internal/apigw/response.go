@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"golang.org/x/net/http/httpguts"
 )
 
 // ErrMalformed is wrapped by every ParseV1 and ParseV2 error; the rest of
@@ -265,43 +267,12 @@ func dropHopByHop(h http.Header) {
 }
 
 // validName reports whether s is an RFC 9110 token.
-func validName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= 0x80 || !isTokenChar[c] {
-			return false
-		}
-	}
-	return true
-}
-
-var isTokenChar = func() (t [128]bool) {
-	for c := '0'; c <= '9'; c++ {
-		t[c] = true
-	}
-	for c := 'a'; c <= 'z'; c++ {
-		t[c] = true
-		t[c-'a'+'A'] = true
-	}
-	for _, c := range "!#$%&'*+-.^_`|~" {
-		t[c] = true
-	}
-	return t
-}()
+// validName reports whether s is an HTTP field name (a token).
+func validName(s string) bool { return httpguts.ValidHeaderFieldName(s) }
 
 // validValue rejects control characters other than tab (CR and LF would
 // split the response; NUL is refused by most clients).
-func validValue(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < ' ' && c != '\t' || c == 0x7f {
-			return false
-		}
-	}
-	return true
-}
+func validValue(s string) bool { return httpguts.ValidHeaderFieldValue(s) }
 
 // bodyAllowed reports whether a response with this status may have a body.
 func bodyAllowed(status int) bool {

@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"net/textproto"
 	"strings"
+
+	"golang.org/x/net/http/httpguts"
 )
 
 // maxHeadBytes bounds one response head (status line and header fields),
@@ -239,43 +241,12 @@ func trimOWS(s string) string {
 	return s
 }
 
-// validValue reports whether s holds no control characters other than HTAB.
-// Bytes >= 0x80 (obs-text) are allowed.
-func validValue(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; (c < ' ' && c != '\t') || c == 0x7f {
-			return false
-		}
-	}
-	return true
-}
+// validValue reports whether s holds no control characters other than HTAB
+// (obs-text, bytes >= 0x80, is allowed).
+func validValue(s string) bool { return httpguts.ValidHeaderFieldValue(s) }
 
-// tokenTable marks the bytes allowed in an HTTP token (RFC 9110 section 5.6.2).
-var tokenTable = func() (t [256]bool) {
-	for c := '0'; c <= '9'; c++ {
-		t[c] = true
-	}
-	for c := 'a'; c <= 'z'; c++ {
-		t[c] = true
-		t[c-'a'+'A'] = true
-	}
-	for _, c := range "!#$%&'*+-.^_`|~" {
-		t[c] = true
-	}
-	return t
-}()
-
-func validToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if !tokenTable[s[i]] {
-			return false
-		}
-	}
-	return true
-}
+// validToken reports whether s is an HTTP token (RFC 9110 section 5.6.2).
+func validToken(s string) bool { return httpguts.ValidHeaderFieldName(s) }
 
 // bodyAllowed reports whether a response with this status to this method
 // carries a body (RFC 9112 section 6.3).
