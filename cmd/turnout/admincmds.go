@@ -399,13 +399,13 @@ func cmdStatus(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintln(stdout)
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ROUTE\tTARGET\tFALLBACK\tSTATE")
+	fmt.Fprintln(tw, "ROUTE\tTARGET\tFALLBACK\tSTATE\tBREAKER")
 	for _, r := range st.Routes {
 		state := "on"
 		if r.Off {
 			state = "OFF"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", cell(r.Match), cell(r.Target), cell(r.Fallback), state)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", cell(r.Match), cell(r.Target), cell(r.Fallback), state, cell(r.Breaker))
 	}
 	tw.Flush()
 	if len(st.Origins) == 0 {

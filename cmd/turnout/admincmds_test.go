@@ -153,7 +153,7 @@ func TestCLIWorkflow(t *testing.T) {
 			offLine = l
 		}
 	}
-	if !strings.HasSuffix(offLine, "OFF") || !strings.Contains(offLine, "origin users") {
+	if !strings.Contains(offLine, " OFF ") || !strings.Contains(offLine, "origin users") {
 		t.Fatalf("status route line %q in:\n%s", offLine, r.stdout)
 	}
 

@@ -627,3 +627,140 @@ routes:
 		}
 	}
 }
+
+// countingOrigin answers "legacy" and counts requests by method.
+func countingOrigin(t *testing.T) (*httptest.Server, func(method string) int) {
+	var mu sync.Mutex
+	seen := map[string]int{}
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen[r.Method]++
+		mu.Unlock()
+		io.Copy(io.Discard, r.Body)
+		fmt.Fprint(w, "legacy")
+	}))
+	t.Cleanup(s.Close)
+	return s, func(m string) int { mu.Lock(); defer mu.Unlock(); return seen[m] }
+}
+
+// TestFallbackToLegacy fails functions in every way a real process can and
+// checks that clients of replayable requests only ever see the legacy
+// origin's answer, that the breaker takes a failing function out of the
+// path, that throttled requests spill over, and that a POST is never sent
+// twice.
+func TestFallbackToLegacy(t *testing.T) {
+	dir := t.TempDir()
+	legacy, seen := countingOrigin(t)
+	fn := func(name string) string { return filepath.Join(functionDir, name) }
+	cfg := fmt.Sprintf(`listen: 127.0.0.1:0
+invoke_api: {listen: "off"}
+admin:
+  listen: 127.0.0.1:0
+  tokens: [{name: e2e, role: admin, sha256: %s}]
+store: {path: %s}
+origins:
+  legacy: {url: %s}
+functions:
+  panic: {handler: %s}
+  slow: {handler: %s, timeout: 200ms, env: {SLEEP_MS: "2000"}}
+  busy: {handler: %s, concurrency: 1, env: {SLEEP_MS: "100"}}
+  malformed: {handler: %s}
+routes:
+  - {match: "GET /fail", function: panic, fallback: legacy}
+  - {match: "POST /fail", function: panic, fallback: legacy}
+  - {match: "GET /slow", function: slow, fallback: legacy}
+  - {match: "GET /busy", function: busy, fallback: legacy}
+  - {match: "GET /malformed", function: malformed, fallback: legacy}
+  - {match: /, origin: legacy}
+`, tokenHash(), filepath.Join(dir, "turnout.db"), legacy.URL, fn("panic"), fn("sleep"), fn("sleep"), fn("malformed"))
+	cfgPath := filepath.Join(dir, "turnout.yaml")
+	os.WriteFile(cfgPath, []byte(cfg), 0o644)
+	n := startNode(t, cfgPath)
+	base := "http://" + n.public
+
+	check := func(method, path string) (int, string, string) {
+		req, _ := http.NewRequest(method, base+path, strings.NewReader("{}"))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Error(err)
+			return 0, "", ""
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b), resp.Header.Get("X-Turnout-Served-By")
+	}
+	for _, tc := range []struct{ path, reason string }{
+		{"/slow", "fallback=timeout"},
+		{"/malformed", "fallback=malformed_response"},
+		{"/fail", "fallback=function_error"},
+	} {
+		code, body, by := check("GET", tc.path)
+		if code != 200 || body != "legacy" || by != "origin:legacy; "+tc.reason {
+			t.Errorf("GET %s: %d %q served by %q, want the legacy answer with %q", tc.path, code, body, by, tc.reason)
+		}
+	}
+
+	// A function failing on every request: no client sees an error, and
+	// the breaker stops calling it.
+	for i := 0; i < 30; i++ {
+		if code, body, _ := check("GET", "/fail"); code != 200 || body != "legacy" {
+			t.Fatalf("GET /fail #%d: %d %q", i, code, body)
+		}
+	}
+	_, _, by := check("GET", "/fail")
+	if by != "origin:legacy; fallback=breaker_open" {
+		t.Errorf("after 31 failures the breaker should be open; served by %q", by)
+	}
+
+	// POST is not replayable: the client gets the function's failure, and
+	// the legacy origin never sees the request.
+	if code, _, _ := check("POST", "/fail"); code != 502 {
+		t.Errorf("POST /fail: %d", code)
+	}
+	if got := seen("POST"); got != 0 {
+		t.Errorf("a POST was replayed on the legacy origin %d times", got)
+	}
+
+	// Concurrency 1, 10 parallel clients: the excess spills over.
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	byWho := map[string]int{}
+	for i := 0; i < 10; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			code, _, by := check("GET", "/busy")
+			mu.Lock()
+			byWho[fmt.Sprint(code, " ", by)]++
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	if byWho["200 origin:legacy; fallback=throttled"] == 0 || byWho["200 function:busy"] == 0 || len(byWho) != 2 {
+		t.Errorf("10 clients on a concurrency-1 function: %v", byWho)
+	}
+
+	resp, body, err := n.api("GET", "/status", nil)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatal(err)
+	}
+	var st struct {
+		Routes    []struct{ Match, Breaker string }
+		Functions []struct {
+			Function               string
+			Invocations, Throttles uint64
+		}
+	}
+	json.Unmarshal(body, &st)
+	for _, f := range st.Functions {
+		if f.Function == "panic" && f.Invocations >= 30 {
+			t.Errorf("the open breaker still let %d invocations through", f.Invocations)
+		}
+		if f.Function == "busy" && f.Throttles == 0 {
+			t.Errorf("throttles not counted: %+v", f)
+		}
+	}
+	if st.Routes[0].Breaker != "open" {
+		t.Errorf("status: GET /fail breaker %q, want open", st.Routes[0].Breaker)
+	}
+}

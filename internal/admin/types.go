@@ -39,6 +39,8 @@ type RouteStatus struct {
 	Target   string `json:"target"`
 	Fallback string `json:"fallback,omitempty"`
 	Off      bool   `json:"off,omitempty"`
+	// Breaker is the route's circuit breaker: closed, open or half-open.
+	Breaker string `json:"breaker,omitempty"`
 }
 
 // OriginStatus is one origin and the health of its instances.

@@ -34,6 +34,10 @@ type Config struct {
 	// whose X-Forwarded-* headers are kept and appended to. From any other peer
 	// those headers are replaced.
 	TrustedProxies []string `yaml:"trusted_proxies" json:"trusted_proxies,omitempty"`
+	// ServedByHeader names the response header that says which backend
+	// served a request and why a fallback ran. Default "X-Turnout-Served-By";
+	// "off" removes it.
+	ServedByHeader string `yaml:"served_by_header" json:"served_by_header,omitempty"`
 	// Legacy names the legacy origin: where `turnout route off` sends a route
 	// that has no fallback. Default: the origin of the catch-all route "/", or
 	// the only origin when there is one.
@@ -181,6 +185,13 @@ type Route struct {
 	// Fallback names the origin that serves the route when it is switched off
 	// (and, later, when its primary fails).
 	Fallback string `yaml:"fallback" json:"fallback,omitempty"`
+	// FallbackOn lists primary response statuses that also send the request
+	// to the fallback (e.g. [502, 503, 504]); failures to answer at all
+	// always do.
+	FallbackOn []int `yaml:"fallback_on_status" json:"fallback_on_status,omitempty"`
+	// FallbackUnsafe lets non-idempotent requests (POST, PATCH) be replayed
+	// on the fallback. Off by default: such a request is sent once.
+	FallbackUnsafe bool `yaml:"fallback_unsafe" json:"fallback_unsafe,omitempty"`
 	// Off sends the route to its fallback (or the legacy origin) instead of
 	// its target. `turnout route off|on` sets and clears it.
 	Off bool `yaml:"off" json:"off,omitempty"`

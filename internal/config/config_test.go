@@ -104,7 +104,7 @@ func TestParseInvalid(t *testing.T) {
 func TestErrorList(t *testing.T) {
 	_, err := Parse("t.yaml", []byte("origins:\n  a: {url: http://x}\nlisten: 1\nfoo: 2\n"))
 	want := "t.yaml:3:9: listen \"1\" is not a listen address: write host:port or :port, like \":8080\" or \"127.0.0.1:8081\"\n" +
-		"t.yaml:4:1: unknown key \"foo\" in the top level (valid keys: listen, admin, invoke_api, store, limits, trusted_proxies, legacy, origins, functions, routes)"
+		"t.yaml:4:1: unknown key \"foo\" in the top level (valid keys: listen, admin, invoke_api, store, limits, trusted_proxies, legacy, served_by_header, origins, functions, routes)"
 	if err == nil || err.Error() != want {
 		t.Fatalf("got\n%v\nwant\n%s", err, want)
 	}
@@ -210,10 +210,11 @@ routes:
 	}
 	s := time.Second
 	want := Config{
-		Listen:    ":8080",
-		Admin:     Admin{Listen: "127.0.0.1:8081", MaxBodyBytes: 8 << 20},
-		Store:     Store{Path: "turnout.db"},
-		InvokeAPI: InvokeAPI{Listen: "127.0.0.1:9001"},
+		Listen:         ":8080",
+		Admin:          Admin{Listen: "127.0.0.1:8081", MaxBodyBytes: 8 << 20},
+		Store:          Store{Path: "turnout.db"},
+		InvokeAPI:      InvokeAPI{Listen: "127.0.0.1:9001"},
+		ServedByHeader: "X-Turnout-Served-By",
 		Limits: Limits{
 			ReadHeaderTimeout: Duration(10 * s), IdleTimeout: Duration(120 * s),
 			MaxHeaderBytes: 64 << 10, MaxBodyBytes: 10 << 20, DrainTimeout: Duration(30 * s),
@@ -270,6 +271,7 @@ routes:
 	fc.Origins[1] = fd.Origins[1] // users leaves settings to their defaults
 	fc.Routes[1].Timeout, fc.Routes[2].Timeout, fc.Routes[3].Timeout = fd.Routes[1].Timeout, fd.Routes[2].Timeout, fd.Routes[3].Timeout
 	fc.InvokeAPI = fd.InvokeAPI // full.yaml leaves the Invoke API at its default
+	fc.ServedByHeader = fd.ServedByHeader
 	if !reflect.DeepEqual(fc, fd) {
 		t.Error("WithDefaults changed values set in full.yaml")
 	}

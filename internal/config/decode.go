@@ -14,7 +14,7 @@ import (
 
 // The valid keys of each mapping, in the order the reference documents them.
 var (
-	topKeys     = []string{"listen", "admin", "invoke_api", "store", "limits", "trusted_proxies", "legacy", "origins", "functions", "routes"}
+	topKeys     = []string{"listen", "admin", "invoke_api", "store", "limits", "trusted_proxies", "legacy", "served_by_header", "origins", "functions", "routes"}
 	adminKeys   = []string{"listen", "tokens", "max_body_bytes"}
 	tokenKeys   = []string{"name", "role", "sha256", "env"}
 	storeKeys   = []string{"path"}
@@ -23,7 +23,7 @@ var (
 	timeoutKeys = []string{"dial", "response_header", "overall"}
 	healthKeys  = []string{"path", "interval", "timeout", "healthy_threshold", "unhealthy_threshold", "expect_status"}
 	passiveKeys = []string{"max_connect_failures", "eject_for"}
-	routeKeys   = []string{"match", "origin", "function", "payload", "fallback", "off", "timeout"}
+	routeKeys   = []string{"match", "origin", "function", "payload", "fallback", "fallback_on_status", "fallback_unsafe", "off", "timeout"}
 )
 
 // config decodes the document root.
@@ -61,6 +61,14 @@ func (d *decoder) config(root *yaml.Node) (*Config, bool) {
 		case "origins":
 			d.originsAt = d.pos(k)
 			c.Origins = d.origins(v)
+		case "served_by_header":
+			if s, ok := d.name(v, "served_by_header"); ok {
+				if s != "off" && !isHeaderName(s) {
+					d.errorf(v, "served_by_header %q is not a header name: use letters, digits and '-', or off", s)
+				} else {
+					c.ServedByHeader = s
+				}
+			}
 		case "functions":
 			c.Functions = d.functions(v)
 		case "routes":
@@ -217,6 +225,15 @@ func isEnvName(s string) bool {
 
 // isOriginName reports whether s can name an origin: it appears in metric
 // labels, admin API paths and CLI arguments, so it is kept to one plain word.
+func isHeaderName(s string) bool {
+	for _, c := range s {
+		if !(c == '-' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
+			return false
+		}
+	}
+	return s != ""
+}
+
 func isOriginName(s string) bool {
 	for i, r := range s {
 		if !('A' <= r && r <= 'Z' || 'a' <= r && r <= 'z' || '0' <= r && r <= '9' || i > 0 && (r == '-' || r == '_' || r == '.')) {
@@ -533,6 +550,21 @@ func (d *decoder) route(n *yaml.Node, i int) (Route, routePos) {
 		case "payload":
 			rp.payload = d.pos(v)
 			r.Payload, _ = d.str(v, what+".payload")
+		case "fallback_on_status":
+			items, _ := d.list(v, what+".fallback_on_status", "[502, 503, 504]")
+			for j, it := range items {
+				var n int
+				d.intField(it, fmt.Sprintf("%s.fallback_on_status[%d]", what, j), &n, 100, "statuses are 100-599")
+				if n > 599 {
+					d.errorf(it, "%s.fallback_on_status[%d] %d is not an HTTP status: use 100-599", what, j, n)
+					continue
+				}
+				if n != 0 {
+					r.FallbackOn = append(r.FallbackOn, n)
+				}
+			}
+		case "fallback_unsafe":
+			d.boolean(v, what+".fallback_unsafe", &r.FallbackUnsafe)
 		case "fallback":
 			rp.fallback = d.pos(v)
 			r.Fallback = name(v, key)

@@ -56,6 +56,9 @@ func (c *Config) WithDefaults() *Config {
 	out.TrustedProxies = slices.Clone(c.TrustedProxies)
 	out.Origins = slices.Clone(c.Origins)
 	out.Routes = slices.Clone(c.Routes)
+	for i := range out.Routes {
+		out.Routes[i].FallbackOn = slices.Clone(out.Routes[i].FallbackOn)
+	}
 	out.Functions = slices.Clone(c.Functions)
 	for i := range out.Functions {
 		functionDefaults(&out.Functions[i])
@@ -65,6 +68,7 @@ func (c *Config) WithDefaults() *Config {
 	out.Admin.Listen = orDefault(out.Admin.Listen, defaultAdminListen)
 	out.Admin.MaxBodyBytes = orDefault(out.Admin.MaxBodyBytes, defaultAdminMaxBodyBytes)
 	out.Store.Path = orDefault(out.Store.Path, defaultStorePath)
+	out.ServedByHeader = orDefault(out.ServedByHeader, "X-Turnout-Served-By")
 	out.InvokeAPI.Listen = orDefault(out.InvokeAPI.Listen, defaultInvokeAPIListen)
 
 	l := &out.Limits

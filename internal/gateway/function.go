@@ -47,24 +47,38 @@ func newFnTarget(p *route.Pattern, r config.Route, f config.Function) *fnTarget 
 	return ft
 }
 
-// serveFunction answers r with tg's function: HTTP → API Gateway event →
-// invocation → response. It returns the status written and the body size.
-func (g *Gateway) serveFunction(w http.ResponseWriter, r *http.Request, tg *target, id, path string, values []string, start time.Time) (int, int64, error) {
-	ft := tg.fn
+// failure is a primary backend that did not answer usefully, before
+// anything was written to the client: the request can still go to the
+// fallback, or be answered with code and msg.
+type failure struct {
+	reason string // metrics and the served-by header: "throttled", "timeout", ...
+	code   int
+	msg    string
+	err    error // for the access log
+}
+
+// readFunctionBody reads the request body for a function event, bounded by
+// the function's and the gateway's limits.
+func (g *Gateway) readFunctionBody(r *http.Request, ft *fnTarget) ([]byte, *failure) {
 	limit, whose := ft.maxBody, "function's"
 	if m := g.opts.MaxBodyBytes; m > 0 && m < limit {
 		limit, whose = m, "gateway's"
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
 	if err != nil {
-		writeError(w, http.StatusBadRequest, "reading the request body: "+err.Error(), id)
-		return http.StatusBadRequest, 0, err
+		return nil, &failure{reason: "bad_request", code: http.StatusBadRequest, msg: "reading the request body: " + err.Error(), err: err}
 	}
 	if int64(len(body)) > limit {
 		msg := fmt.Sprintf("request body is over the %s limit of %d bytes", whose, limit)
-		writeError(w, http.StatusRequestEntityTooLarge, msg, id)
-		return http.StatusRequestEntityTooLarge, 0, errors.New(msg)
+		return nil, &failure{reason: "too_large", code: http.StatusRequestEntityTooLarge, msg: msg, err: errors.New(msg)}
 	}
+	return body, nil
+}
+
+// callFunction invokes tg's function with r (whose body is body) and
+// returns its parsed response, or why there is none.
+func (g *Gateway) callFunction(r *http.Request, tg *target, body []byte, id, path string, values []string, start time.Time) (*apigw.Response, *failure) {
+	ft := tg.fn
 	in := apigw.Info{
 		Route: ft.routeKey, Resource: ft.resource, Stage: "$default", RequestID: id,
 		SourceIP: peerIP(r.RemoteAddr), Time: start, DomainName: route.NormalizeHost(r.Host), Path: path,
@@ -78,35 +92,29 @@ func (g *Gateway) serveFunction(w http.ResponseWriter, r *http.Request, tg *targ
 		}
 	}
 	var event []byte
+	var err error
 	if ft.payload == "1.0" {
 		event, err = apigw.EventV1(r, body, in)
 	} else {
 		event, err = apigw.EventV2(r, body, in)
 	}
 	if err != nil {
-		writeError(w, http.StatusBadRequest, "cannot build the function event: "+err.Error(), id)
-		return http.StatusBadRequest, 0, err
+		return nil, &failure{reason: "bad_request", code: http.StatusBadRequest, msg: "cannot build the function event: " + err.Error(), err: err}
 	}
 	resp, err := g.opts.Functions.Invoke(r.Context(), invoke.Request{
 		Function: ft.name, Payload: event, RequestID: id, TraceID: r.Header.Get("X-Amzn-Trace-Id"),
 	})
 	if err != nil {
 		code, msg := functionErrorStatus(ft.name, err)
-		if code == http.StatusTooManyRequests {
-			w.Header().Set("Retry-After", "1")
-		}
-		g.opts.Metrics.FunctionErrors.WithLabelValues(ft.name, invoke.KindOf(err).String()).Inc()
-		writeError(w, code, msg, id)
-		return code, 0, err
+		return nil, &failure{reason: invoke.KindOf(err).String(), code: code, msg: msg, err: err}
 	}
 	if resp.FunctionError != "" {
-		code, kind, msg := http.StatusBadGateway, "function_error", "function "+ft.name+" failed"
+		f := &failure{reason: "function_error", code: http.StatusBadGateway, msg: "function " + ft.name + " failed",
+			err: fmt.Errorf("function %s: %s: %s", ft.name, resp.FunctionError, clip(resp.Payload, 512))}
 		if resp.TimedOut {
-			code, kind, msg = http.StatusGatewayTimeout, "timeout", fmt.Sprintf("function %s timed out after %s", ft.name, ft.timeout)
+			f.reason, f.code, f.msg = "timeout", http.StatusGatewayTimeout, fmt.Sprintf("function %s timed out after %s", ft.name, ft.timeout)
 		}
-		g.opts.Metrics.FunctionErrors.WithLabelValues(ft.name, kind).Inc()
-		writeError(w, code, msg, id)
-		return code, 0, fmt.Errorf("function %s: %s: %s", ft.name, resp.FunctionError, clip(resp.Payload, 512))
+		return nil, f
 	}
 	var out *apigw.Response
 	if ft.payload == "1.0" {
@@ -115,12 +123,11 @@ func (g *Gateway) serveFunction(w http.ResponseWriter, r *http.Request, tg *targ
 		out, err = apigw.ParseV2(resp.Payload)
 	}
 	if err != nil {
-		g.opts.Metrics.FunctionErrors.WithLabelValues(ft.name, "malformed_response").Inc()
-		writeError(w, http.StatusBadGateway, "function "+ft.name+" returned a malformed response: "+err.Error(), id)
-		return http.StatusBadGateway, 0, fmt.Errorf("%w; raw response: %s", err, clip(resp.Payload, 1024))
+		return nil, &failure{reason: "malformed_response", code: http.StatusBadGateway,
+			msg: "function " + ft.name + " returned a malformed response: " + err.Error(),
+			err: fmt.Errorf("%w; raw response: %s", err, clip(resp.Payload, 1024))}
 	}
-	out.Write(w)
-	return out.Status, int64(len(out.Body)), nil
+	return out, nil
 }
 
 // functionErrorStatus maps an invocation that did not complete to a status.

@@ -48,9 +48,10 @@ type Gateway struct {
 	log  *slog.Logger
 	cur  atomic.Pointer[Table]
 
-	mu    sync.Mutex // guards pools; control plane only
-	pools map[string]*sharedPool
-	wg    sync.WaitGroup // retirements in progress
+	mu       sync.Mutex // guards pools and breakers; control plane only
+	pools    map[string]*sharedPool
+	breakers map[string]*breaker // by route pattern and primary, kept across tables
+	wg       sync.WaitGroup      // retirements in progress
 }
 
 // sharedPool lets consecutive tables share an origin pool (and its
@@ -68,7 +69,7 @@ func New(opts Options) *Gateway {
 	if opts.RetireGrace == 0 {
 		opts.RetireGrace = time.Second
 	}
-	return &Gateway{opts: opts, log: opts.Logger, pools: map[string]*sharedPool{}}
+	return &Gateway{opts: opts, log: opts.Logger, pools: map[string]*sharedPool{}, breakers: map[string]*breaker{}}
 }
 
 // Table is one deployment compiled for serving. It is immutable once built.
@@ -86,16 +87,20 @@ type Table struct {
 
 // target is where one route's requests go.
 type target struct {
-	pattern  string // canonical route pattern
-	name     string // "origin:NAME"
-	origin   string
-	pool     *origin.Pool
-	off      bool
-	timeout  time.Duration
-	names    []string  // wildcard names
-	fn       *fnTarget // set for a function route that is on
-	metrics  *metrics.Metrics
-	observer atomic.Pointer[metrics.Target] // resolved on first request
+	pattern string // canonical route pattern
+	name    string // "origin:NAME"
+	origin  string
+	pool    *origin.Pool
+	off     bool
+	timeout time.Duration
+	names   []string  // wildcard names
+	fn      *fnTarget // set for a function route that is on
+	fb      *fallbackPlan
+	breaker *breaker
+	// servedByHeader is the canonical name of the served-by header, "" for none.
+	servedByHeader string
+	metrics        *metrics.Metrics
+	observer       atomic.Pointer[metrics.Target] // resolved on first request
 }
 
 // observe records a request in the route's metrics. Label children are
@@ -167,6 +172,13 @@ func (g *Gateway) Build(id uint64, cfg *config.Config) (*Table, error) {
 	legacy := cfg.LegacyOrigin()
 	for i, r := range cfg.Routes {
 		tg := &target{pattern: rt.Pattern(i).Canonical, off: r.Off, timeout: r.Timeout.D(), names: rt.Pattern(i).Names()}
+		if cfg.ServedByHeader != "off" {
+			tg.servedByHeader = http.CanonicalHeaderKey(cfg.ServedByHeader)
+		}
+		if !r.Off && r.Fallback != "" && r.Fallback != r.Origin {
+			tg.fb = &fallbackPlan{name: r.Fallback, pool: t.pools[r.Fallback], onStatus: r.FallbackOn, unsafe: r.FallbackUnsafe}
+			tg.breaker = g.breakerLocked(tg.pattern, r)
+		}
 		if r.Function != "" && !r.Off {
 			tg.fn = newFnTarget(rt.Pattern(i), r, fns[r.Function])
 			tg.name, tg.timeout, tg.metrics = "function:"+r.Function, 0, g.opts.Metrics
@@ -359,12 +371,13 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		defer cancel()
 		r = r.WithContext(ctx)
 	}
-	if tg.fn != nil {
-		code, n, ferr := g.serveFunction(w, r, tg, id, path, values, start)
+	if tg.fn != nil || tg.fb != nil {
+		code, n, ferr := g.serveGuarded(w, r, tg, id, path, values, start)
 		tg.observe(code, time.Since(start).Seconds())
 		g.logAccess(r, id, path, tg, code, n, start, ferr)
 		return
 	}
+	g.servedBy(w, tg, tg.name)
 	rec := recorderPool.Get().(*recorder)
 	rec.ResponseWriter, rec.code, rec.bytes = w, 0, 0
 	ferr := tg.pool.Forward(rec, r)
@@ -422,6 +435,10 @@ func (g *Gateway) check(t *Table, r *http.Request) (path, reason string, err err
 
 // originError answers a failed origin exchange and returns the status sent.
 func (g *Gateway) originError(w http.ResponseWriter, tg *target, err error, id string, written int) int {
+	return g.originErrorFor(w, tg.origin, err, id, written)
+}
+
+func (g *Gateway) originErrorFor(w http.ResponseWriter, name string, err error, id string, written int) int {
 	var oe *origin.Error
 	if !errors.As(err, &oe) {
 		// The response had started; the origin package has aborted it.
@@ -430,14 +447,31 @@ func (g *Gateway) originError(w http.ResponseWriter, tg *target, err error, id s
 		}
 		return written
 	}
-	g.opts.Metrics.OriginErrors.WithLabelValues(tg.origin, oe.Kind.String()).Inc()
+	g.opts.Metrics.OriginErrors.WithLabelValues(name, oe.Kind.String()).Inc()
 	code := oe.StatusCode()
-	msg := "origin " + tg.origin + ": " + oe.Kind.String()
+	msg := "origin " + name + ": " + oe.Kind.String()
 	if code == http.StatusGatewayTimeout {
-		msg = "origin " + tg.origin + " did not answer in time"
+		msg = "origin " + name + " did not answer in time"
 	}
 	writeError(w, code, msg, id)
 	return code
+}
+
+// breakerLocked returns the breaker of a route and its primary, creating it
+// on first use. Breakers outlive tables so that a deployment touching other
+// routes does not reset them. g.mu is held.
+func (g *Gateway) breakerLocked(pattern string, r config.Route) *breaker {
+	key := pattern + "|" + r.Origin + "|" + r.Function
+	b := g.breakers[key]
+	if b == nil {
+		gauge := g.opts.Metrics.BreakerState.WithLabelValues(pattern)
+		b = &breaker{onChange: func(from, to int) {
+			gauge.Set(float64(to))
+			g.log.Warn("circuit breaker "+breakerStateName(to), "route", pattern, "from", breakerStateName(from))
+		}}
+		g.breakers[key] = b
+	}
+	return b
 }
 
 func (g *Gateway) logAccess(r *http.Request, id, path string, tg *target, code int, n int64, start time.Time, err error) {

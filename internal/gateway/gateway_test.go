@@ -356,3 +356,76 @@ func TestWebSocketThroughGateway(t *testing.T) {
 		t.Fatalf("frame through the gateway: %q, %v", line, err)
 	}
 }
+
+// TestOriginFallback covers an origin primary: a refused connection and a
+// listed status go to the fallback for replayable requests (body replayed),
+// a non-listed status is passed through, a POST is never sent twice.
+func TestOriginFallback(t *testing.T) {
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	refused := "http://" + ln.Addr().String()
+	ln.Close()
+	var primaryPOSTs, legacyPOSTs int
+	var mu sync.Mutex
+	primary := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == "POST" {
+			mu.Lock()
+			primaryPOSTs++
+			mu.Unlock()
+		}
+		w.Header().Set("X-Primary", "yes")
+		code := map[string]int{"/s/503": 503, "/s/404": 404}[r.URL.Path]
+		if code == 0 {
+			code = 503
+		}
+		w.WriteHeader(code)
+		io.WriteString(w, "primary body")
+	}))
+	defer primary.Close()
+	legacy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		if r.Method == "POST" {
+			mu.Lock()
+			legacyPOSTs++
+			mu.Unlock()
+		}
+		fmt.Fprintf(w, "legacy got %s %q", r.URL.Path, b)
+	}))
+	defer legacy.Close()
+	h := newHarness(t, fmt.Sprintf(`
+legacy: legacy
+origins:
+  legacy: {url: %s}
+  primary: {url: %s}
+  down: {url: %s}
+routes:
+  - {match: "/s/", origin: primary, fallback: legacy, fallback_on_status: [503]}
+  - {match: "/down/", origin: down, fallback: legacy}
+`, legacy.URL, primary.URL, refused))
+	for _, tc := range []struct {
+		method, path, body string
+		code               int
+		want, servedBy     string
+	}{
+		{"PUT", "/s/503", "payload", 200, `legacy got /s/503 "payload"`, "origin:legacy; fallback=status"},
+		{"GET", "/s/404", "", 404, "primary body", "origin:primary"},
+		{"GET", "/down/x", "", 200, `legacy got /down/x ""`, "origin:legacy; fallback=origin_connect"},
+		{"POST", "/s/503", "once", 503, "primary body", "origin:primary"},
+	} {
+		req, _ := http.NewRequest(tc.method, "http://"+h.addr+tc.path, strings.NewReader(tc.body))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tc.code || string(b) != tc.want || resp.Header.Get("X-Turnout-Served-By") != tc.servedBy {
+			t.Errorf("%s %s: %d %q by %q; want %d %q by %q", tc.method, tc.path, resp.StatusCode, b, resp.Header.Get("X-Turnout-Served-By"), tc.code, tc.want, tc.servedBy)
+		}
+		if tc.path == "/s/503" && tc.method == "PUT" && resp.Header.Get("X-Primary") != "" {
+			t.Errorf("the held-back primary response leaked a header")
+		}
+	}
+	if primaryPOSTs != 1 || legacyPOSTs != 0 {
+		t.Errorf("POST sent %d times to the primary and %d to the fallback; want once and never", primaryPOSTs, legacyPOSTs)
+	}
+}

@@ -20,6 +20,7 @@ type RouteStatus struct {
 	Primary  string // its configured target: an origin name, or "function:NAME"
 	Fallback string
 	Off      bool
+	Breaker  string // "closed", "open" or "half-open"; "" without a fallback
 }
 
 // OriginStatus is one origin and the health of its instances.
@@ -43,7 +44,11 @@ func (g *Gateway) Status() Status {
 		if fn := t.targets[i].fn; fn != nil {
 			target = "function:" + fn.name
 		}
-		st.Routes = append(st.Routes, RouteStatus{Match: r.Match, Target: target, Primary: primary, Fallback: r.Fallback, Off: r.Off})
+		rs := RouteStatus{Match: r.Match, Target: target, Primary: primary, Fallback: r.Fallback, Off: r.Off}
+		if b := t.targets[i].breaker; b != nil {
+			rs.Breaker = b.State()
+		}
+		st.Routes = append(st.Routes, rs)
 	}
 	for _, o := range t.Config.Origins {
 		st.Origins = append(st.Origins, OriginStatus{Name: o.Name, Instances: t.pools[o.Name].Instances()})

@@ -30,6 +30,11 @@ type Metrics struct {
 	// function's own response, by function and kind ("throttled",
 	// "function_error", "timeout", "malformed_response", "init_failed", ...).
 	FunctionErrors *prometheus.CounterVec
+	// Fallbacks counts requests served by a route's fallback, by route and
+	// reason ("throttled", "timeout", "function_error", "breaker_open", ...).
+	Fallbacks *prometheus.CounterVec
+	// BreakerState is each route's circuit breaker: 0 closed, 1 open, 2 half-open.
+	BreakerState *prometheus.GaugeVec
 	// ActiveDeployment is the id of the deployment this node serves.
 	ActiveDeployment prometheus.Gauge
 	// Deployments counts route tables swapped in.
@@ -62,6 +67,14 @@ func New() *Metrics {
 			Name: "turnout_function_errors_total",
 			Help: "Function requests answered without the function's response, by function and kind.",
 		}, []string{"function", "kind"}),
+		Fallbacks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "turnout_fallbacks_total",
+			Help: "Requests answered by the route's fallback, by route and reason.",
+		}, []string{"route", "reason"}),
+		BreakerState: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "turnout_breaker_state",
+			Help: "Circuit breaker per route: 0 closed, 1 open, 2 half-open.",
+		}, []string{"route"}),
 		ActiveDeployment: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "turnout_active_deployment",
 			Help: "Id of the deployment this node serves.",
@@ -71,7 +84,7 @@ func New() *Metrics {
 			Help: "Route tables swapped in since start.",
 		}),
 	}
-	m.Registry.MustRegister(m.Requests, m.Duration, m.Rejected, m.OriginErrors, m.FunctionErrors, m.ActiveDeployment, m.Deployments,
+	m.Registry.MustRegister(m.Requests, m.Duration, m.Rejected, m.OriginErrors, m.FunctionErrors, m.Fallbacks, m.BreakerState, m.ActiveDeployment, m.Deployments,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

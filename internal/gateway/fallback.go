@@ -1,0 +1,355 @@
+package gateway
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net/http"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/turnout/turnout/internal/origin"
+)
+
+// maxReplayBody is the most of a request body kept for replaying it on the
+// fallback; a longer body streams to the primary and is not replayed.
+const maxReplayBody = 1 << 20
+
+// fallbackPlan is where a route's requests go when its primary fails.
+type fallbackPlan struct {
+	name     string
+	pool     *origin.Pool
+	onStatus []int
+	unsafe   bool
+}
+
+// replayable reports whether r may be sent a second time.
+func (fb *fallbackPlan) replayable(r *http.Request) bool {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodPut, http.MethodDelete:
+		return true
+	}
+	return fb.unsafe
+}
+
+// clientSide reports failures that do not count against the primary.
+func (f *failure) clientSide() bool {
+	switch f.reason {
+	case "throttled", "request_too_large", "too_large", "bad_request", "invalid_request":
+		return true
+	}
+	return false
+}
+
+// serveGuarded serves a function route, or an origin route with a fallback:
+// the primary first (unless its breaker is open), then, when the primary
+// fails before answering and the request can be replayed, the fallback.
+func (g *Gateway) serveGuarded(w http.ResponseWriter, r *http.Request, tg *target, id, path string, values []string, start time.Time) (int, int64, error) {
+	fb := tg.fb
+	replay := fb != nil && fb.replayable(r)
+	var body []byte
+
+	// Keep the body for a second send: function routes read it whole
+	// anyway; origin routes keep up to maxReplayBody.
+	switch {
+	case tg.fn != nil:
+		var f *failure
+		if body, f = g.readFunctionBody(r, tg.fn); f != nil {
+			writeError(w, f.code, f.msg, id)
+			return f.code, 0, f.err
+		}
+	case replay && r.Body != nil && r.Body != http.NoBody:
+		buf, err := io.ReadAll(io.LimitReader(r.Body, maxReplayBody+1))
+		if err != nil {
+			writeError(w, http.StatusBadRequest, "reading the request body: "+err.Error(), id)
+			return http.StatusBadRequest, 0, err
+		}
+		if len(buf) > maxReplayBody {
+			replay = false
+			r.Body = readCloser{io.MultiReader(bytes.NewReader(buf), r.Body), r.Body}
+		} else {
+			body = buf
+			r.Body = io.NopCloser(bytes.NewReader(body))
+		}
+	}
+
+	var f *failure
+	if tg.breaker != nil && !tg.breaker.allow(time.Now()) {
+		// The primary is not called at all, so even an unsafe request may
+		// go to the fallback: it is not a replay.
+		f, replay = &failure{reason: "breaker_open"}, fb != nil
+	} else {
+		var code int
+		var n int64
+		var done bool
+		code, n, done, f = g.primary(w, r, tg, replay, body, id, path, values, start)
+		// A throttle says the function is busy, not broken (spillover
+		// handles it), and a bad request says nothing about the function:
+		// neither moves the breaker.
+		if tg.breaker != nil && (f == nil || !f.clientSide()) {
+			tg.breaker.record(f == nil, time.Now())
+		}
+		if done {
+			return code, n, nil
+		}
+	}
+	if !replay {
+		if f.reason == "throttled" {
+			w.Header().Set("Retry-After", "1")
+		}
+		writeError(w, f.code, f.msg, id)
+		return f.code, 0, f.err
+	}
+
+	// The fallback.
+	g.opts.Metrics.Fallbacks.WithLabelValues(tg.pattern, f.reason).Inc()
+	if body != nil {
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		r.ContentLength = int64(len(body))
+	}
+	g.servedBy(w, tg, "origin:"+fb.name+"; fallback="+f.reason)
+	rec := recorderPool.Get().(*recorder)
+	rec.ResponseWriter, rec.code, rec.bytes = w, 0, 0
+	ferr := fb.pool.Forward(rec, r)
+	code, n := rec.code, rec.bytes
+	rec.ResponseWriter = nil
+	recorderPool.Put(rec)
+	if ferr != nil {
+		code = g.originErrorFor(w, fb.name, ferr, id, code)
+		return code, n, errors.Join(f.err, ferr)
+	}
+	return code, n, f.err
+}
+
+// primary tries tg's own target. done reports that a response was written
+// (code and n describe it); otherwise f says why the primary failed and
+// nothing was written. A listed status (fallback_on_status) is a failure
+// only when the request can go to the fallback (replay).
+func (g *Gateway) primary(w http.ResponseWriter, r *http.Request, tg *target, replay bool, body []byte, id, path string, values []string, start time.Time) (code int, n int64, done bool, f *failure) {
+	if tg.fn != nil {
+		out, f := g.callFunction(r, tg, body, id, path, values, start)
+		if f == nil && replay && slices.Contains(tg.fb.onStatus, out.Status) {
+			f = &failure{reason: "status", code: out.Status, msg: "function " + tg.fn.name + " answered " + http.StatusText(out.Status)}
+		}
+		if f != nil {
+			g.opts.Metrics.FunctionErrors.WithLabelValues(tg.fn.name, f.reason).Inc()
+			return 0, 0, false, f
+		}
+		g.servedBy(w, tg, tg.name)
+		out.Write(w)
+		return out.Status, int64(len(out.Body)), true, nil
+	}
+
+	out := w
+	var gate *statusGate
+	if replay && len(tg.fb.onStatus) > 0 {
+		gate = &statusGate{ResponseWriter: w, on: tg.fb.onStatus, header: http.Header{}}
+		out = gate
+	}
+	g.servedBy(out, tg, tg.name)
+	rec := recorderPool.Get().(*recorder)
+	rec.ResponseWriter, rec.code, rec.bytes = out, 0, 0
+	ferr := tg.pool.Forward(rec, r)
+	code, n = rec.code, rec.bytes
+	rec.ResponseWriter = nil
+	recorderPool.Put(rec)
+	var oe *origin.Error
+	switch {
+	case ferr != nil && errors.As(ferr, &oe):
+		g.opts.Metrics.OriginErrors.WithLabelValues(tg.origin, oe.Kind.String()).Inc()
+		c := oe.StatusCode()
+		return 0, 0, false, &failure{reason: "origin_" + oe.Kind.String(), code: c, msg: "origin " + tg.origin + ": " + oe.Kind.String(), err: ferr}
+	case gate != nil && gate.tripped:
+		return 0, 0, false, &failure{reason: "status", code: gate.code, msg: "origin " + tg.origin + " answered " + http.StatusText(gate.code)}
+	case ferr != nil: // the response had started; the origin package aborted it
+		return code, n, true, nil
+	case code == 0:
+		code = http.StatusSwitchingProtocols
+	}
+	return code, n, true, nil
+}
+
+// servedBy sets the served-by header, unless it is turned off.
+func (g *Gateway) servedBy(w http.ResponseWriter, tg *target, v string) {
+	if tg.servedByHeader != "" {
+		w.Header()[tg.servedByHeader] = []string{v}
+	}
+}
+
+// readCloser reads from r and closes c.
+type readCloser struct {
+	io.Reader
+	c io.Closer
+}
+
+func (rc readCloser) Close() error { return rc.c.Close() }
+
+// statusGate holds back a primary origin's response whose status is one of
+// on, so that the fallback can answer instead. Headers are staged in its own
+// map and copied out only for a response that passes.
+type statusGate struct {
+	http.ResponseWriter
+	on      []int
+	header  http.Header
+	tripped bool
+	passed  bool
+	code    int
+}
+
+func (s *statusGate) Header() http.Header { return s.header }
+
+func (s *statusGate) WriteHeader(code int) {
+	if s.tripped || s.passed {
+		return
+	}
+	if code >= 200 && slices.Contains(s.on, code) {
+		s.tripped, s.code = true, code
+		return
+	}
+	dst := s.ResponseWriter.Header()
+	for k, v := range s.header {
+		dst[k] = v
+	}
+	if code >= 200 {
+		s.passed = true
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusGate) Write(p []byte) (int, error) {
+	if !s.passed && !s.tripped {
+		s.WriteHeader(http.StatusOK)
+	}
+	if s.tripped {
+		return len(p), nil
+	}
+	return s.ResponseWriter.Write(p)
+}
+
+func (s *statusGate) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// Breaker states.
+const (
+	breakerClosed = iota
+	breakerOpen
+	breakerHalfOpen
+)
+
+// breaker is a route's circuit breaker. It opens when the primary fails
+// consecutiveMax times in a row, or when at least minRequests in the last
+// window failed at failureRate or more (Envoy's consecutive-5xx and a
+// 50 %-over-10 s rate, the common defaults). After cooldown it lets probes
+// requests through one at a time; probes successes in a row close it, one
+// failure opens it again.
+type breaker struct {
+	mu          sync.Mutex
+	state       int
+	openedAt    time.Time
+	consecutive int
+	buckets     [10]bucket // one per second of the window
+	probing     bool
+	probeOK     int
+	onChange    func(from, to int)
+}
+
+type bucket struct {
+	sec        int64
+	ok, failed int
+}
+
+const (
+	breakerConsecutive = 5
+	breakerMinRequests = 20
+	breakerFailureRate = 0.5
+	breakerCooldown    = 5 * time.Second
+	breakerProbes      = 3
+)
+
+func (b *breaker) allow(now time.Time) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	switch b.state {
+	case breakerClosed:
+		return true
+	case breakerOpen:
+		if now.Sub(b.openedAt) < breakerCooldown {
+			return false
+		}
+		b.set(breakerHalfOpen)
+		b.probeOK = 0
+		fallthrough
+	default: // half-open: one probe at a time
+		if b.probing {
+			return false
+		}
+		b.probing = true
+		return true
+	}
+}
+
+func (b *breaker) record(ok bool, now time.Time) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.state == breakerHalfOpen {
+		b.probing = false
+		if !ok {
+			b.open(now)
+			return
+		}
+		if b.probeOK++; b.probeOK >= breakerProbes {
+			b.set(breakerClosed)
+			b.consecutive = 0
+			b.buckets = [10]bucket{}
+		}
+		return
+	}
+	sec := now.Unix()
+	bk := &b.buckets[sec%int64(len(b.buckets))]
+	if bk.sec != sec {
+		*bk = bucket{sec: sec}
+	}
+	if ok {
+		bk.ok++
+		b.consecutive = 0
+		return
+	}
+	bk.failed++
+	b.consecutive++
+	if b.state != breakerClosed {
+		return
+	}
+	total, failed := 0, 0
+	for _, x := range b.buckets {
+		if sec-x.sec < int64(len(b.buckets)) {
+			total += x.ok + x.failed
+			failed += x.failed
+		}
+	}
+	if b.consecutive >= breakerConsecutive || total >= breakerMinRequests && float64(failed) >= breakerFailureRate*float64(total) {
+		b.open(now)
+	}
+}
+
+func (b *breaker) open(now time.Time) {
+	b.openedAt = now
+	b.set(breakerOpen)
+}
+
+func (b *breaker) set(state int) {
+	if b.state != state && b.onChange != nil {
+		b.onChange(b.state, state)
+	}
+	b.state = state
+}
+
+// State returns "closed", "open" or "half-open".
+func (b *breaker) State() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return breakerStateName(b.state)
+}
+
+func breakerStateName(s int) string {
+	return [...]string{"closed", "open", "half-open"}[s]
+}
