@@ -156,3 +156,75 @@ func BenchmarkFunctionThroughput(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkFallback measures GET /user/{id} answered by the legacy process
+// three ways: directly (an origin route), replayed after the function
+// failed fast (a malformed response; breaker off so every request tries the
+// function; a panicking aws-lambda-go process exits, so each failure would
+// add a cold start),
+// and with the route's breaker open (the function is not called at all;
+// target: within 5 % of direct).
+func BenchmarkFallback(b *testing.B) {
+	dir := b.TempDir()
+	panicBin, legacyBin := buildExample(b, dir, "functions/panic"), buildExample(b, dir, "legacy")
+	malformedBin := buildExample(b, dir, "functions/malformed")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	legacyAddr := ln.Addr().String()
+	ln.Close()
+	legacy := exec.Command(legacyBin, "-listen", legacyAddr)
+	if err := legacy.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { legacy.Process.Kill(); legacy.Wait() })
+	quiet := slog.New(slog.DiscardHandler)
+	host, err := fnhost.New(fnhost.Options{Logger: quiet})
+	if err != nil {
+		b.Fatal(err)
+	}
+	gw := gateway.New(gateway.Options{Metrics: metrics.New(), Logger: quiet, Functions: &invoke.Router{Hosted: host}})
+	cfg, err := config.Parse("bench.yaml", []byte(fmt.Sprintf(`origins: {legacy: {url: http://%s}}
+functions:
+  broken: {handler: %s, min_instances: 1}
+  malformed: {handler: %s, min_instances: 1}
+routes:
+  - {match: "GET replay.test/user/{id}", function: malformed, fallback: legacy, circuit_breaker: false}
+  - {match: "GET open.test/user/{id}", function: broken, fallback: legacy}
+  - {match: /, origin: legacy}
+`, legacyAddr, panicBin, malformedBin)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := gw.Apply(1, cfg); err != nil {
+		b.Fatal(err)
+	}
+	ps := httptest.NewServer(gw)
+	b.Cleanup(func() { ps.Close(); gw.Close(); host.Close() })
+	n := &fnNode{public: ps.URL, client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}}
+	for i := 0; i < 50; i++ {
+		if c, err := net.Dial("tcp", legacyAddr); err == nil {
+			c.Close()
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for i := 0; i < 10; i++ { // open the breaker, warm everything
+		n.get(b, "open.test", "/user/1")
+		n.get(b, "replay.test", "/user/1")
+		n.get(b, "", "/user/1")
+	}
+	for _, tc := range []struct{ name, host string }{{"direct", ""}, {"breaker-open", "open.test"}, {"replayed", "replay.test"}} {
+		b.Run(tc.name, func(b *testing.B) {
+			ds := make([]time.Duration, 0, b.N)
+			for i := 0; i < b.N; i++ {
+				start := time.Now()
+				n.get(b, tc.host, "/user/42")
+				ds = append(ds, time.Since(start))
+			}
+			b.ReportMetric(float64(percentile(ds, 0.5).Microseconds()), "µs-p50")
+			b.ReportMetric(float64(percentile(ds, 0.99).Microseconds()), "µs-p99")
+		})
+	}
+}

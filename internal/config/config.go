@@ -189,6 +189,9 @@ type Route struct {
 	// to the fallback (e.g. [502, 503, 504]); failures to answer at all
 	// always do.
 	FallbackOn []int `yaml:"fallback_on_status" json:"fallback_on_status,omitempty"`
+	// NoBreaker turns off the route's circuit breaker (circuit_breaker:
+	// false): every request then tries the primary first.
+	NoBreaker bool `yaml:"-" json:"no_breaker,omitempty"`
 	// FallbackUnsafe lets non-idempotent requests (POST, PATCH) be replayed
 	// on the fallback. Off by default: such a request is sent once.
 	FallbackUnsafe bool `yaml:"fallback_unsafe" json:"fallback_unsafe,omitempty"`

@@ -23,7 +23,7 @@ var (
 	timeoutKeys = []string{"dial", "response_header", "overall"}
 	healthKeys  = []string{"path", "interval", "timeout", "healthy_threshold", "unhealthy_threshold", "expect_status"}
 	passiveKeys = []string{"max_connect_failures", "eject_for"}
-	routeKeys   = []string{"match", "origin", "function", "payload", "fallback", "fallback_on_status", "fallback_unsafe", "off", "timeout"}
+	routeKeys   = []string{"match", "origin", "function", "payload", "fallback", "fallback_on_status", "fallback_unsafe", "circuit_breaker", "off", "timeout"}
 )
 
 // config decodes the document root.
@@ -565,6 +565,10 @@ func (d *decoder) route(n *yaml.Node, i int) (Route, routePos) {
 			}
 		case "fallback_unsafe":
 			d.boolean(v, what+".fallback_unsafe", &r.FallbackUnsafe)
+		case "circuit_breaker":
+			on := true
+			d.boolean(v, what+".circuit_breaker", &on)
+			r.NoBreaker = !on
 		case "fallback":
 			rp.fallback = d.pos(v)
 			r.Fallback = name(v, key)

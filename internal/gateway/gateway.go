@@ -177,7 +177,9 @@ func (g *Gateway) Build(id uint64, cfg *config.Config) (*Table, error) {
 		}
 		if !r.Off && r.Fallback != "" && r.Fallback != r.Origin {
 			tg.fb = &fallbackPlan{name: r.Fallback, pool: t.pools[r.Fallback], onStatus: r.FallbackOn, unsafe: r.FallbackUnsafe}
-			tg.breaker = g.breakerLocked(tg.pattern, r)
+			if !r.NoBreaker {
+				tg.breaker = g.breakerLocked(tg.pattern, r)
+			}
 		}
 		if r.Function != "" && !r.Off {
 			tg.fn = newFnTarget(rt.Pattern(i), r, fns[r.Function])

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -427,5 +428,37 @@ routes:
 	}
 	if primaryPOSTs != 1 || legacyPOSTs != 0 {
 		t.Errorf("POST sent %d times to the primary and %d to the fallback; want once and never", primaryPOSTs, legacyPOSTs)
+	}
+}
+
+// TestFallbackDownToo: primary and fallback both refuse connections. The
+// client gets one clear 502, and nothing leaks.
+func TestFallbackDownToo(t *testing.T) {
+	refusedURL := func() string {
+		ln, _ := net.Listen("tcp", "127.0.0.1:0")
+		defer ln.Close()
+		return "http://" + ln.Addr().String()
+	}
+	h := newHarness(t, fmt.Sprintf("legacy: legacy\norigins:\n  legacy: {url: %s}\n  primary: {url: %s}\nroutes:\n  - {match: /, origin: primary, fallback: legacy}\n", refusedURL(), refusedURL()))
+	client := &http.Client{Transport: &http.Transport{}}
+	get := func() (int, string) {
+		resp, err := client.Get("http://" + h.addr + "/x")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	get() // warm up pools and keep-alive
+	before := runtime.NumGoroutine()
+	for i := 0; i < 50; i++ {
+		if code, body := get(); code != 502 || !strings.Contains(body, "origin legacy") {
+			t.Fatalf("both down: %d %s", code, body)
+		}
+	}
+	time.Sleep(100 * time.Millisecond)
+	if after := runtime.NumGoroutine(); after > before+2 {
+		t.Errorf("goroutines grew from %d to %d over 50 requests", before, after)
 	}
 }
