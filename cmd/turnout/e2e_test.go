@@ -30,7 +30,7 @@ var turnoutBin string
 // functionDir holds the example functions built by TestMain.
 var functionDir string
 
-var exampleFunctions = []string{"hello-v2", "hello-v1", "malformed", "panic", "sleep"}
+var exampleFunctions = []string{"hello-v2", "hello-v1", "malformed", "panic", "sleep", "flaky"}
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "turnout-e2e")
@@ -763,4 +763,134 @@ routes:
 	if st.Routes[0].Breaker != "open" {
 		t.Errorf("status: GET /fail breaker %q, want open", st.Routes[0].Breaker)
 	}
+}
+
+// TestChaosAutoRollback flips a running function to failing under steady
+// load: clients see no errors, the breaker opens within a second, an
+// auto-rollback deployment is recorded within the window, and after the
+// function is mended and the route switched on, traffic returns to it.
+func TestChaosAutoRollback(t *testing.T) {
+	dir := t.TempDir()
+	legacy, _ := countingOrigin(t)
+	flag := filepath.Join(dir, "broken")
+	cfg := fmt.Sprintf(`listen: 127.0.0.1:0
+invoke_api: {listen: "off"}
+admin:
+  listen: 127.0.0.1:0
+  tokens: [{name: e2e, role: admin, sha256: %s}]
+store: {path: %s}
+origins:
+  legacy: {url: %s}
+functions:
+  flaky: {handler: %s, env: {FLAG_FILE: %s}}
+routes:
+  - match: "GET /flaky"
+    function: flaky
+    fallback: legacy
+    auto_rollback: {max_error_rate: 0.05, window: 2s, min_requests: 5}
+  - {match: /, origin: legacy}
+`, tokenHash(), filepath.Join(dir, "turnout.db"), legacy.URL, filepath.Join(functionDir, "flaky"), flag)
+	cfgPath := filepath.Join(dir, "turnout.yaml")
+	os.WriteFile(cfgPath, []byte(cfg), 0o644)
+	n := startNode(t, cfgPath)
+	url := "http://" + n.public + "/flaky"
+
+	var mu sync.Mutex
+	var total int
+	var failures []string
+	servedBy := map[string]int{}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}}
+	for i := 0; i < 4; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				resp, err := client.Get(url)
+				mu.Lock()
+				total++
+				if err != nil {
+					failures = append(failures, err.Error())
+				} else {
+					b, _ := io.ReadAll(resp.Body)
+					resp.Body.Close()
+					by := resp.Header.Get("X-Turnout-Served-By")
+					servedBy[strings.SplitN(by, ";", 2)[0]]++
+					if resp.StatusCode != 200 || (string(b) != "flaky ok" && string(b) != "legacy") {
+						failures = append(failures, fmt.Sprintf("%d %s", resp.StatusCode, b))
+					}
+				}
+				mu.Unlock()
+				time.Sleep(5 * time.Millisecond)
+			}
+		}()
+	}
+	defer func() { close(stop); wg.Wait() }()
+
+	status := func() (breaker string, causes []string) {
+		_, body, _ := n.api("GET", "/status", nil)
+		var st struct {
+			Routes []struct{ Match, Breaker string }
+		}
+		json.Unmarshal(body, &st)
+		if len(st.Routes) > 0 {
+			breaker = st.Routes[0].Breaker
+		}
+		_, body, _ = n.api("GET", "/deployments?limit=50", nil)
+		var ds []struct{ Cause string }
+		json.Unmarshal(body, &ds)
+		for _, d := range ds {
+			causes = append(causes, d.Cause)
+		}
+		return
+	}
+	waitFor := func(what string, limit time.Duration, cond func() bool) time.Duration {
+		start := time.Now()
+		for time.Since(start) < limit {
+			if cond() {
+				return time.Since(start)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		t.Fatalf("%s: not within %s", what, limit)
+		return 0
+	}
+	waitFor("function serving", 5*time.Second, func() bool { mu.Lock(); defer mu.Unlock(); return servedBy["function:flaky"] > 20 })
+
+	os.WriteFile(flag, nil, 0o644) // break it
+	opened := waitFor("breaker open", time.Second, func() bool { b, _ := status(); return b == "open" })
+	var rollbackCause string
+	waitFor("auto-rollback deployment", 5*time.Second, func() bool {
+		_, causes := status()
+		for _, c := range causes {
+			if strings.HasPrefix(c, "auto-rollback: function errors") {
+				rollbackCause = c
+				return true
+			}
+		}
+		return false
+	})
+	t.Logf("breaker opened %s after the break; deployment %q", opened.Round(time.Millisecond), rollbackCause)
+
+	os.Remove(flag) // mend it, and switch the route back on
+	if resp, body, err := n.api("POST", "/routes/on", map[string]string{"match": "GET /flaky", "message": "mended"}); err != nil || resp.StatusCode != http.StatusCreated {
+		t.Fatalf("route on: %v %s", err, body)
+	}
+	mu.Lock()
+	before := servedBy["function:flaky"]
+	mu.Unlock()
+	waitFor("traffic back on the function", 5*time.Second, func() bool { mu.Lock(); defer mu.Unlock(); return servedBy["function:flaky"] > before+20 })
+
+	mu.Lock()
+	defer mu.Unlock()
+	if len(failures) > 0 || total < 100 {
+		t.Fatalf("%d of %d client requests failed: %q", len(failures), total, failures[:min(5, len(failures))])
+	}
+	t.Logf("%d requests, none failed; served by %v", total, servedBy)
 }

@@ -115,6 +115,15 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	go follow(ctx, st, gw, log)
+	go gw.RunAutoRollback(ctx, func(ctx context.Context, match, reason string) error {
+		d, err := svc.AutoRollback(ctx, match, reason)
+		ev := deploy.AuditEvent{Actor: "turnout", Action: "auto-rollback", Result: "ok", Detail: d.Cause, Deployment: d.ID}
+		if err != nil {
+			ev.Result, ev.Detail = "error", "auto-rollback "+match+": "+reason+": "+err.Error()
+		}
+		st.Audit(ctx, ev)
+		return err
+	})
 
 	adm, err := admin.New(admin.Options{
 		Service:      svc,

@@ -9,6 +9,7 @@
 //	sleep      sleeps SLEEP_MS (env) or the event's "sleep_ms" field, then answers
 //	malformed  returns {"statusCode":"abc"}, not a valid proxy response
 //	flood      logs FLOOD_MB (default 50) MB of lines, then answers
+//	flaky      answers 200, or fails with a handler error while FLAG_FILE exists
 //	initfail   fails before lambda.Start: INITFAIL_MODE=exit (default) prints and exits 1,
 //	           INITFAIL_MODE=hang never starts the runtime loop
 package functions

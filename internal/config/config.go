@@ -192,6 +192,9 @@ type Route struct {
 	// NoBreaker turns off the route's circuit breaker (circuit_breaker:
 	// false): every request then tries the primary first.
 	NoBreaker bool `yaml:"-" json:"no_breaker,omitempty"`
+	// AutoRollback switches the route off (to its fallback) with a recorded
+	// deployment when its primary breaches the limits over a whole window.
+	AutoRollback *AutoRollback `yaml:"auto_rollback" json:"auto_rollback,omitempty"`
 	// FallbackUnsafe lets non-idempotent requests (POST, PATCH) be replayed
 	// on the fallback. Off by default: such a request is sent once.
 	FallbackUnsafe bool `yaml:"fallback_unsafe" json:"fallback_unsafe,omitempty"`
@@ -203,6 +206,20 @@ type Route struct {
 
 	Pos      Pos `yaml:"-" json:"-"`
 	MatchPos Pos `yaml:"-" json:"-"`
+}
+
+// AutoRollback is a route's automatic rollback rule. At least one of
+// MaxErrorRate and MaxP99 is set.
+type AutoRollback struct {
+	// MaxErrorRate is the highest tolerated share of failed primary
+	// attempts, 0–1 (0.01 = 1 %).
+	MaxErrorRate float64 `yaml:"max_error_rate" json:"max_error_rate,omitempty"`
+	// MaxP99 is the highest tolerated 99th-percentile primary latency.
+	MaxP99 Duration `yaml:"max_p99" json:"max_p99,omitempty"`
+	// Window is how long the breach must last. Default 60s.
+	Window Duration `yaml:"window" json:"window,omitempty"`
+	// MinRequests in the window before a judgement. Default 20.
+	MinRequests int `yaml:"min_requests" json:"min_requests,omitempty"`
 }
 
 // Function is a function a route can target. Exactly one of Handler (hosted

@@ -23,7 +23,7 @@ var (
 	timeoutKeys = []string{"dial", "response_header", "overall"}
 	healthKeys  = []string{"path", "interval", "timeout", "healthy_threshold", "unhealthy_threshold", "expect_status"}
 	passiveKeys = []string{"max_connect_failures", "eject_for"}
-	routeKeys   = []string{"match", "origin", "function", "payload", "fallback", "fallback_on_status", "fallback_unsafe", "circuit_breaker", "off", "timeout"}
+	routeKeys   = []string{"match", "origin", "function", "payload", "fallback", "fallback_on_status", "fallback_unsafe", "circuit_breaker", "auto_rollback", "off", "timeout"}
 )
 
 // config decodes the document root.
@@ -565,6 +565,30 @@ func (d *decoder) route(n *yaml.Node, i int) (Route, routePos) {
 			}
 		case "fallback_unsafe":
 			d.boolean(v, what+".fallback_unsafe", &r.FallbackUnsafe)
+		case "auto_rollback":
+			a := &AutoRollback{}
+			w := what + ".auto_rollback"
+			d.fields(v, w, []string{"max_error_rate", "max_p99", "window", "min_requests"}, func(key string, _, v *yaml.Node) {
+				switch key {
+				case "max_error_rate":
+					f, err := strconv.ParseFloat(v.Value, 64)
+					if v.Kind != yaml.ScalarNode || err != nil || f < 0 || f > 1 {
+						d.errorf(v, "%s.max_error_rate must be a number from 0 to 1 (0.01 is 1%%), got %s", w, describe(v))
+						return
+					}
+					a.MaxErrorRate = f
+				case "max_p99":
+					d.duration(v, w+".max_p99", &a.MaxP99, "remove it to judge errors only")
+				case "window":
+					d.duration(v, w+".window", &a.Window, "the default 60s")
+				case "min_requests":
+					d.intField(v, w+".min_requests", &a.MinRequests, 1, "omit it for the default 20")
+				}
+			})
+			if a.MaxErrorRate == 0 && a.MaxP99 == 0 {
+				d.errorf(v, "%s needs max_error_rate or max_p99 (or both), like {max_error_rate: 0.01, max_p99: 500ms, window: 60s}", w)
+			}
+			r.AutoRollback = a
 		case "circuit_breaker":
 			on := true
 			d.boolean(v, what+".circuit_breaker", &on)

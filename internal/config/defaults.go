@@ -57,7 +57,14 @@ func (c *Config) WithDefaults() *Config {
 	out.Origins = slices.Clone(c.Origins)
 	out.Routes = slices.Clone(c.Routes)
 	for i := range out.Routes {
-		out.Routes[i].FallbackOn = slices.Clone(out.Routes[i].FallbackOn)
+		r := &out.Routes[i]
+		r.FallbackOn = slices.Clone(r.FallbackOn)
+		if r.AutoRollback != nil {
+			a := *r.AutoRollback
+			a.Window = orDefault(a.Window, Duration(60e9))
+			a.MinRequests = orDefault(a.MinRequests, 20)
+			r.AutoRollback = &a
+		}
 	}
 	out.Functions = slices.Clone(c.Functions)
 	for i := range out.Functions {

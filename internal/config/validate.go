@@ -72,7 +72,7 @@ func (d *decoder) validate(c *Config) {
 	// and need no legacy origin.)
 	needLegacy := false
 	for _, r := range c.Routes {
-		needLegacy = needLegacy || r.Off && r.Fallback == ""
+		needLegacy = needLegacy || (r.Off || r.AutoRollback != nil) && r.Fallback == ""
 	}
 	if needLegacy && len(c.Origins) > 1 && c.LegacyOrigin() == "" {
 		names := make([]string, len(c.Origins))

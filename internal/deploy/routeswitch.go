@@ -33,6 +33,18 @@ import (
 // but not blank lines. Either way the result is parsed again and must equal
 // the active config with only that route's off flag changed.
 func (s *Service) RouteSwitch(ctx context.Context, match string, off bool, author, message string) (Deployment, error) {
+	return s.routeSwitch(ctx, match, off, author, message, "")
+}
+
+// AutoRollback switches a route off on turnout's own authority, as a
+// deployment whose cause is "auto-rollback: " + reason, so that the route
+// stays on its fallback across restarts and the history says why.
+// `turnout route on` (or a rollback) brings it back.
+func (s *Service) AutoRollback(ctx context.Context, match, reason string) (Deployment, error) {
+	return s.routeSwitch(ctx, match, true, "turnout", reason, "auto-rollback: "+reason)
+}
+
+func (s *Service) routeSwitch(ctx context.Context, match string, off bool, author, message, cause string) (Deployment, error) {
 	want := route.Canonical(match)
 	if want == "" {
 		return Deployment{}, errorf(ErrInvalid, "route switch: empty match; give the route's match as written in the config, e.g. \"GET /user/{id}\"")
@@ -99,7 +111,9 @@ func (s *Service) RouteSwitch(ctx context.Context, match string, off bool, autho
 		}
 		newSrc, newCfg = out, c
 	}
-	cause := "route " + state[off] + " " + route.Canonical(cfg.Routes[idx].Match)
+	if cause == "" {
+		cause = "route " + state[off] + " " + route.Canonical(cfg.Routes[idx].Match)
+	}
 	return s.create(ctx, string(newSrc), author, message, cause, newCfg)
 }
 

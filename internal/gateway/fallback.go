@@ -79,22 +79,37 @@ func (g *Gateway) serveGuarded(w http.ResponseWriter, r *http.Request, tg *targe
 		// The primary is not called at all, so even an unsafe request may
 		// go to the fallback: it is not a replay.
 		f, replay = &failure{reason: "breaker_open"}, fb != nil
+		// For auto-rollback, a request the primary cannot be trusted with
+		// is one it failed.
+		if tg.health != nil {
+			tg.health.record(false, 0, time.Now())
+		}
 	} else {
 		var code int
 		var n int64
 		var done bool
+		t0 := time.Now()
 		code, n, done, f = g.primary(w, r, tg, replay, body, id, path, values, start)
 		// A throttle says the function is busy, not broken (spillover
 		// handles it), and a bad request says nothing about the function:
-		// neither moves the breaker.
-		if tg.breaker != nil && (f == nil || !f.clientSide()) {
-			tg.breaker.record(f == nil, time.Now())
+		// neither moves the breaker nor the auto-rollback window.
+		if f == nil || !f.clientSide() {
+			now := time.Now()
+			if tg.breaker != nil {
+				tg.breaker.record(f == nil, now)
+			}
+			if tg.health != nil {
+				tg.health.record(f == nil, now.Sub(t0), now)
+			}
 		}
 		if done {
 			return code, n, nil
 		}
 	}
 	if !replay {
+		if f.code == 0 { // breaker open with nowhere to go: cannot happen, breakers need a fallback
+			f.code, f.msg = http.StatusServiceUnavailable, "route unavailable"
+		}
 		if f.reason == "throttled" {
 			w.Header().Set("Retry-After", "1")
 		}

@@ -97,6 +97,7 @@ type target struct {
 	fn      *fnTarget // set for a function route that is on
 	fb      *fallbackPlan
 	breaker *breaker
+	health  *healthWindow // set for a route with auto_rollback
 	// servedByHeader is the canonical name of the served-by header, "" for none.
 	servedByHeader string
 	metrics        *metrics.Metrics
@@ -175,11 +176,23 @@ func (g *Gateway) Build(id uint64, cfg *config.Config) (*Table, error) {
 		if cfg.ServedByHeader != "off" {
 			tg.servedByHeader = http.CanonicalHeaderKey(cfg.ServedByHeader)
 		}
+		if r.Off {
+			// A route switched off starts with a closed breaker when it is
+			// switched on again.
+			delete(g.breakers, tg.pattern+"|"+r.Origin+"|"+r.Function)
+		}
 		if !r.Off && r.Fallback != "" && r.Fallback != r.Origin {
 			tg.fb = &fallbackPlan{name: r.Fallback, pool: t.pools[r.Fallback], onStatus: r.FallbackOn, unsafe: r.FallbackUnsafe}
 			if !r.NoBreaker {
 				tg.breaker = g.breakerLocked(tg.pattern, r)
 			}
+		}
+		if a := r.AutoRollback; a != nil && !r.Off {
+			what := "origin errors"
+			if r.Function != "" {
+				what = "function errors"
+			}
+			tg.health = newHealthWindow(*a, r.Match, what, time.Now())
 		}
 		if r.Function != "" && !r.Off {
 			tg.fn = newFnTarget(rt.Pattern(i), r, fns[r.Function])
@@ -373,7 +386,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		defer cancel()
 		r = r.WithContext(ctx)
 	}
-	if tg.fn != nil || tg.fb != nil {
+	if tg.fn != nil || tg.fb != nil || tg.health != nil {
 		code, n, ferr := g.serveGuarded(w, r, tg, id, path, values, start)
 		tg.observe(code, time.Since(start).Seconds())
 		g.logAccess(r, id, path, tg, code, n, start, ferr)
