@@ -763,6 +763,29 @@ routes:
 	if st.Routes[0].Breaker != "open" {
 		t.Errorf("status: GET /fail breaker %q, want open", st.Routes[0].Breaker)
 	}
+
+	// Metrics count each fallback by reason; the audit trail has the breaker.
+	mresp, err := http.Get(n.admin + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mb, _ := io.ReadAll(mresp.Body)
+	mresp.Body.Close()
+	for _, want := range []string{
+		`turnout_fallbacks_total{reason="function_error",route="GET /fail"}`,
+		`turnout_fallbacks_total{reason="breaker_open",route="GET /fail"}`,
+		`turnout_fallbacks_total{reason="throttled",route="GET /busy"}`,
+		`turnout_fallbacks_total{reason="timeout",route="GET /slow"}`,
+		`turnout_breaker_state{route="GET /fail"} 1`,
+	} {
+		if !strings.Contains(string(mb), want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+	_, ab, _ := n.api("GET", "/audit?limit=50", nil)
+	if !strings.Contains(string(ab), "circuit breaker closed → open") {
+		t.Errorf("the audit trail lacks the breaker opening: %s", ab)
+	}
 }
 
 // TestChaosAutoRollback flips a running function to failing under steady

@@ -64,6 +64,10 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 
 	m := metrics.New()
 	gwOpts := gateway.Options{Metrics: m, Logger: log, MaxBodyBytes: node.Limits.MaxBodyBytes}
+	gwOpts.OnBreaker = func(route, from, to string) {
+		st.Audit(context.Background(), deploy.AuditEvent{Actor: "turnout", Action: "breaker." + to, Result: "ok",
+			Detail: "route " + route + ": circuit breaker " + from + " → " + to})
+	}
 	switch *accessLog {
 	case "off":
 	case "-":

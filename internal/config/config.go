@@ -192,6 +192,8 @@ type Route struct {
 	// NoBreaker turns off the route's circuit breaker (circuit_breaker:
 	// false): every request then tries the primary first.
 	NoBreaker bool `yaml:"-" json:"no_breaker,omitempty"`
+	// RateLimit bounds the requests per second the primary receives.
+	RateLimit *RateLimit `yaml:"rate_limit" json:"rate_limit,omitempty"`
 	// AutoRollback switches the route off (to its fallback) with a recorded
 	// deployment when its primary breaches the limits over a whole window.
 	AutoRollback *AutoRollback `yaml:"auto_rollback" json:"auto_rollback,omitempty"`
@@ -206,6 +208,15 @@ type Route struct {
 
 	Pos      Pos `yaml:"-" json:"-"`
 	MatchPos Pos `yaml:"-" json:"-"`
+}
+
+// RateLimit is a route's token bucket in front of its primary.
+type RateLimit struct {
+	RPS   float64 `yaml:"rps" json:"rps"`
+	Burst int     `yaml:"burst" json:"burst,omitempty"` // default: RPS rounded up
+	// Over is what happens past the limit: "spillover" (to the fallback,
+	// the default when the route has one) or "reject" (429 + Retry-After).
+	Over string `yaml:"over" json:"over,omitempty"`
 }
 
 // AutoRollback is a route's automatic rollback rule. At least one of

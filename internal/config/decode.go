@@ -23,7 +23,7 @@ var (
 	timeoutKeys = []string{"dial", "response_header", "overall"}
 	healthKeys  = []string{"path", "interval", "timeout", "healthy_threshold", "unhealthy_threshold", "expect_status"}
 	passiveKeys = []string{"max_connect_failures", "eject_for"}
-	routeKeys   = []string{"match", "origin", "function", "payload", "fallback", "fallback_on_status", "fallback_unsafe", "circuit_breaker", "auto_rollback", "off", "timeout"}
+	routeKeys   = []string{"match", "origin", "function", "payload", "fallback", "fallback_on_status", "fallback_unsafe", "circuit_breaker", "auto_rollback", "rate_limit", "off", "timeout"}
 )
 
 // config decodes the document root.
@@ -565,6 +565,34 @@ func (d *decoder) route(n *yaml.Node, i int) (Route, routePos) {
 			}
 		case "fallback_unsafe":
 			d.boolean(v, what+".fallback_unsafe", &r.FallbackUnsafe)
+		case "rate_limit":
+			rl := &RateLimit{}
+			w := what + ".rate_limit"
+			d.fields(v, w, []string{"rps", "burst", "over"}, func(key string, _, v *yaml.Node) {
+				switch key {
+				case "rps":
+					f, err := strconv.ParseFloat(v.Value, 64)
+					if v.Kind != yaml.ScalarNode || err != nil || f <= 0 {
+						d.errorf(v, "%s.rps must be a positive number of requests per second, got %s", w, describe(v))
+						return
+					}
+					rl.RPS = f
+				case "burst":
+					d.intField(v, w+".burst", &rl.Burst, 1, "omit it for rps rounded up")
+				case "over":
+					if s, ok := d.str(v, w+".over"); ok {
+						if s != "spillover" && s != "reject" {
+							d.errorf(v, "%s.over must be spillover (send the excess to the fallback) or reject (429 + Retry-After), got %q", w, s)
+							return
+						}
+						rl.Over = s
+					}
+				}
+			})
+			if rl.RPS == 0 {
+				d.errorf(v, "%s needs rps, like {rps: 100, burst: 200}", w)
+			}
+			r.RateLimit = rl
 		case "auto_rollback":
 			a := &AutoRollback{}
 			w := what + ".auto_rollback"

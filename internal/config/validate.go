@@ -66,6 +66,11 @@ func (d *decoder) validate(c *Config) {
 
 	d.validateRoutes(c, origins)
 	d.validateFunctionRoutes(c)
+	for i, r := range c.Routes {
+		if r.RateLimit != nil && r.RateLimit.Over == "spillover" && r.Fallback == "" {
+			d.errorAt(r.Pos, fmt.Sprintf("routes[%d].rate_limit.over is spillover but the route has no fallback: add fallback: <origin>, or use over: reject", i))
+		}
+	}
 
 	// A switched-off route without a fallback goes to the legacy origin, so
 	// then it must be known. (Unmatched requests without a catch-all are 404s

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"math"
 	"net/http"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -75,7 +77,20 @@ func (g *Gateway) serveGuarded(w http.ResponseWriter, r *http.Request, tg *targe
 	}
 
 	var f *failure
-	if tg.breaker != nil && !tg.breaker.allow(time.Now()) {
+	if tg.limiter != nil && !tg.limiter.Allow() {
+		if !tg.spill {
+			g.opts.Metrics.Rejected.WithLabelValues("rate_limited").Inc()
+			wait := tg.limiter.Reserve()
+			secs := int(math.Ceil(wait.Delay().Seconds()))
+			wait.Cancel()
+			w.Header().Set("Retry-After", strconv.Itoa(max(secs, 1)))
+			writeError(w, http.StatusTooManyRequests, "route "+tg.pattern+" is over its rate limit", id)
+			return http.StatusTooManyRequests, 0, nil
+		}
+		// Over the limit: the primary is not called, so this is not a
+		// replay and any method may go to the fallback.
+		f, replay = &failure{reason: "rate_limited"}, true
+	} else if tg.breaker != nil && !tg.breaker.allow(time.Now()) {
 		// The primary is not called at all, so even an unsafe request may
 		// go to the fallback: it is not a replay.
 		f, replay = &failure{reason: "breaker_open"}, fb != nil

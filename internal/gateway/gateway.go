@@ -5,6 +5,10 @@
 package gateway
 
 import (
+	"math"
+
+	"golang.org/x/time/rate"
+
 	"context"
 	"errors"
 	"fmt"
@@ -31,6 +35,9 @@ type Options struct {
 	AccessLog *slog.Logger
 	// Logger receives operational messages; nil means slog.Default().
 	Logger *slog.Logger
+	// OnBreaker is told of every circuit breaker transition (turnout serve
+	// records them in the audit trail). It runs on its own goroutine.
+	OnBreaker func(route, from, to string)
 	// MaxBodyBytes bounds request bodies on buffered paths (function
 	// routes, together with each function's max_request_bytes); 0 means
 	// only the function's limit applies. Proxied bodies stream unbounded.
@@ -98,6 +105,8 @@ type target struct {
 	fb      *fallbackPlan
 	breaker *breaker
 	health  *healthWindow // set for a route with auto_rollback
+	limiter *rate.Limiter // set for a route with rate_limit
+	spill   bool          // past the limit: to the fallback, not 429
 	// servedByHeader is the canonical name of the served-by header, "" for none.
 	servedByHeader string
 	metrics        *metrics.Metrics
@@ -186,6 +195,14 @@ func (g *Gateway) Build(id uint64, cfg *config.Config) (*Table, error) {
 			if !r.NoBreaker {
 				tg.breaker = g.breakerLocked(tg.pattern, r)
 			}
+		}
+		if rl := r.RateLimit; rl != nil && !r.Off {
+			burst := rl.Burst
+			if burst == 0 {
+				burst = int(math.Ceil(rl.RPS))
+			}
+			tg.limiter = rate.NewLimiter(rate.Limit(rl.RPS), burst)
+			tg.spill = rl.Over != "reject" && r.Fallback != ""
 		}
 		if a := r.AutoRollback; a != nil && !r.Off {
 			what := "origin errors"
@@ -386,7 +403,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		defer cancel()
 		r = r.WithContext(ctx)
 	}
-	if tg.fn != nil || tg.fb != nil || tg.health != nil {
+	if tg.fn != nil || tg.fb != nil || tg.health != nil || tg.limiter != nil {
 		code, n, ferr := g.serveGuarded(w, r, tg, id, path, values, start)
 		tg.observe(code, time.Since(start).Seconds())
 		g.logAccess(r, id, path, tg, code, n, start, ferr)
@@ -483,6 +500,9 @@ func (g *Gateway) breakerLocked(pattern string, r config.Route) *breaker {
 		b = &breaker{onChange: func(from, to int) {
 			gauge.Set(float64(to))
 			g.log.Warn("circuit breaker "+breakerStateName(to), "route", pattern, "from", breakerStateName(from))
+			if g.opts.OnBreaker != nil {
+				go g.opts.OnBreaker(pattern, breakerStateName(from), breakerStateName(to))
+			}
 		}}
 		g.breakers[key] = b
 	}

@@ -462,3 +462,40 @@ func TestFallbackDownToo(t *testing.T) {
 		t.Errorf("goroutines grew from %d to %d over 50 requests", before, after)
 	}
 }
+
+// TestRateLimit: past a route's token bucket, requests spill over to the
+// fallback, or get 429 with Retry-After when the route says reject.
+func TestRateLimit(t *testing.T) {
+	primary, legacy := newOrigin(t, "primary"), newOrigin(t, "legacy")
+	h := newHarness(t, fmt.Sprintf(`
+legacy: legacy
+origins:
+  legacy: {url: %s}
+  primary: {url: %s}
+routes:
+  - {match: "/spill/", origin: primary, fallback: legacy, rate_limit: {rps: 0.001, burst: 2}}
+  - {match: "/reject/", origin: primary, fallback: legacy, rate_limit: {rps: 0.001, burst: 2, over: reject}}
+`, legacy.srv.URL, primary.srv.URL))
+	for _, tc := range []struct {
+		path  string
+		codes []int
+		by    []string
+	}{
+		{"/spill/x", []int{200, 200, 200, 200}, []string{"origin:primary", "origin:primary", "origin:legacy; fallback=rate_limited", "origin:legacy; fallback=rate_limited"}},
+		{"/reject/x", []int{200, 200, 429, 429}, []string{"origin:primary", "origin:primary", "", ""}},
+	} {
+		for i := range tc.codes {
+			resp, err := http.Post("http://"+h.addr+tc.path, "text/plain", strings.NewReader("x"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != tc.codes[i] || resp.Header.Get("X-Turnout-Served-By") != tc.by[i] {
+				t.Errorf("%s #%d: %d by %q, want %d by %q", tc.path, i, resp.StatusCode, resp.Header.Get("X-Turnout-Served-By"), tc.codes[i], tc.by[i])
+			}
+			if resp.StatusCode == 429 && resp.Header.Get("Retry-After") == "" {
+				t.Errorf("%s: 429 without Retry-After", tc.path)
+			}
+		}
+	}
+}
