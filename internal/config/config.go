@@ -189,6 +189,10 @@ type Route struct {
 	// to the fallback (e.g. [502, 503, 504]); failures to answer at all
 	// always do.
 	FallbackOn []int `yaml:"fallback_on_status" json:"fallback_on_status,omitempty"`
+	// FallbackReserve is the share of the route's timeout kept for the
+	// fallback: the primary must answer within timeout − reserve. Default
+	// a quarter of the timeout.
+	FallbackReserve Duration `yaml:"fallback_reserve" json:"fallback_reserve,omitempty"`
 	// NoBreaker turns off the route's circuit breaker (circuit_breaker:
 	// false): every request then tries the primary first.
 	NoBreaker bool `yaml:"-" json:"no_breaker,omitempty"`

@@ -23,7 +23,7 @@ var (
 	timeoutKeys = []string{"dial", "response_header", "overall"}
 	healthKeys  = []string{"path", "interval", "timeout", "healthy_threshold", "unhealthy_threshold", "expect_status"}
 	passiveKeys = []string{"max_connect_failures", "eject_for"}
-	routeKeys   = []string{"match", "origin", "function", "payload", "fallback", "fallback_on_status", "fallback_unsafe", "circuit_breaker", "auto_rollback", "rate_limit", "off", "timeout"}
+	routeKeys   = []string{"match", "origin", "function", "payload", "fallback", "fallback_on_status", "fallback_unsafe", "fallback_reserve", "circuit_breaker", "auto_rollback", "rate_limit", "off", "timeout"}
 )
 
 // config decodes the document root.
@@ -565,6 +565,8 @@ func (d *decoder) route(n *yaml.Node, i int) (Route, routePos) {
 			}
 		case "fallback_unsafe":
 			d.boolean(v, what+".fallback_unsafe", &r.FallbackUnsafe)
+		case "fallback_reserve":
+			d.duration(v, what+".fallback_reserve", &r.FallbackReserve, "a quarter of the route's timeout")
 		case "rate_limit":
 			rl := &RateLimit{}
 			w := what + ".rate_limit"

@@ -67,6 +67,9 @@ func (d *decoder) validate(c *Config) {
 	d.validateRoutes(c, origins)
 	d.validateFunctionRoutes(c)
 	for i, r := range c.Routes {
+		if r.FallbackReserve > 0 && r.Timeout > 0 && r.FallbackReserve >= r.Timeout {
+			d.errorAt(r.Pos, fmt.Sprintf("routes[%d].fallback_reserve %s leaves the primary no time within timeout %s: make it shorter", i, r.FallbackReserve, r.Timeout))
+		}
 		if r.RateLimit != nil && r.RateLimit.Over == "spillover" && r.Fallback == "" {
 			d.errorAt(r.Pos, fmt.Sprintf("routes[%d].rate_limit.over is spillover but the route has no fallback: add fallback: <origin>, or use over: reject", i))
 		}

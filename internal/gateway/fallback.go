@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"math"
@@ -24,6 +25,9 @@ type fallbackPlan struct {
 	pool     *origin.Pool
 	onStatus []int
 	unsafe   bool
+	// timeout covers the whole request; the primary gets timeout − reserve,
+	// so the fallback always has reserve left. 0: no route deadline.
+	timeout, reserve time.Duration
 }
 
 // replayable reports whether r may be sent a second time.
@@ -76,6 +80,18 @@ func (g *Gateway) serveGuarded(w http.ResponseWriter, r *http.Request, tg *targe
 		}
 	}
 
+	// One deadline covers both attempts; the primary may not eat the
+	// fallback's reserved share.
+	pr := r
+	if fb != nil && fb.timeout > 0 {
+		outer, cancel := context.WithTimeout(r.Context(), fb.timeout)
+		defer cancel()
+		r = r.WithContext(outer)
+		inner, cancelInner := context.WithTimeout(outer, fb.timeout-fb.reserve)
+		defer cancelInner()
+		pr = r.WithContext(inner)
+	}
+
 	var f *failure
 	if tg.limiter != nil && !tg.limiter.Allow() {
 		if !tg.spill {
@@ -104,7 +120,7 @@ func (g *Gateway) serveGuarded(w http.ResponseWriter, r *http.Request, tg *targe
 		var n int64
 		var done bool
 		t0 := time.Now()
-		code, n, done, f = g.primary(w, r, tg, replay, body, id, path, values, start)
+		code, n, done, f = g.primary(w, pr, tg, replay, body, id, path, values, start)
 		// A throttle says the function is busy, not broken (spillover
 		// handles it), and a bad request says nothing about the function:
 		// neither moves the breaker nor the auto-rollback window.

@@ -104,6 +104,9 @@ func (g *Gateway) callFunction(r *http.Request, tg *target, body []byte, id, pat
 	resp, err := g.opts.Functions.Invoke(r.Context(), invoke.Request{
 		Function: ft.name, Payload: event, RequestID: id, TraceID: r.Header.Get("X-Amzn-Trace-Id"),
 	})
+	if errors.Is(err, context.DeadlineExceeded) {
+		return nil, &failure{reason: "timeout", code: http.StatusGatewayTimeout, msg: "function " + ft.name + " did not answer within the route's deadline", err: err}
+	}
 	if err != nil {
 		code, msg := functionErrorStatus(ft.name, err)
 		return nil, &failure{reason: invoke.KindOf(err).String(), code: code, msg: msg, err: err}

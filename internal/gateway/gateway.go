@@ -191,7 +191,11 @@ func (g *Gateway) Build(id uint64, cfg *config.Config) (*Table, error) {
 			delete(g.breakers, tg.pattern+"|"+r.Origin+"|"+r.Function)
 		}
 		if !r.Off && r.Fallback != "" && r.Fallback != r.Origin {
-			tg.fb = &fallbackPlan{name: r.Fallback, pool: t.pools[r.Fallback], onStatus: r.FallbackOn, unsafe: r.FallbackUnsafe}
+			tg.fb = &fallbackPlan{name: r.Fallback, pool: t.pools[r.Fallback], onStatus: r.FallbackOn, unsafe: r.FallbackUnsafe,
+				timeout: r.Timeout.D(), reserve: r.FallbackReserve.D()}
+			if tg.fb.reserve == 0 || tg.fb.reserve >= tg.fb.timeout {
+				tg.fb.reserve = tg.fb.timeout / 4
+			}
 			if !r.NoBreaker {
 				tg.breaker = g.breakerLocked(tg.pattern, r)
 			}

@@ -499,3 +499,38 @@ routes:
 		}
 	}
 }
+
+// TestFallbackReserve: a primary that never answers is cut at
+// timeout − fallback_reserve, so the fallback still answers within the
+// route's timeout.
+func TestFallbackReserve(t *testing.T) {
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-time.After(5 * time.Second):
+		case <-r.Context().Done():
+		}
+	}))
+	defer slow.Close()
+	legacy := newOrigin(t, "legacy")
+	h := newHarness(t, fmt.Sprintf(`
+legacy: legacy
+origins:
+  legacy: {url: %s}
+  slow: {url: %s}
+routes:
+  - {match: /, origin: slow, fallback: legacy, timeout: 800ms, fallback_reserve: 300ms}
+`, legacy.srv.URL, slow.URL))
+	start := time.Now()
+	resp, err := http.Get("http://" + h.addr + "/x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	took := time.Since(start)
+	if resp.StatusCode != 200 || resp.Header.Get("X-Turnout-Served-By") != "origin:legacy; fallback=origin_timeout" {
+		t.Fatalf("%d by %q", resp.StatusCode, resp.Header.Get("X-Turnout-Served-By"))
+	}
+	if took < 450*time.Millisecond || took > 800*time.Millisecond {
+		t.Errorf("answered after %s; the primary should be cut at 500ms and the fallback answer before 800ms", took)
+	}
+}
