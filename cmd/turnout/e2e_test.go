@@ -721,11 +721,11 @@ routes:
 		t.Errorf("a POST was replayed on the legacy origin %d times", got)
 	}
 
-	// Concurrency 1, 10 parallel clients: the excess spills over.
+	// Concurrency 1, 50 parallel clients: the excess spills over.
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	byWho := map[string]int{}
-	for i := 0; i < 10; i++ {
+	for i := 0; i < 50; i++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -737,7 +737,7 @@ routes:
 	}
 	wg.Wait()
 	if byWho["200 origin:legacy; fallback=throttled"] == 0 || byWho["200 function:busy"] == 0 || len(byWho) != 2 {
-		t.Errorf("10 clients on a concurrency-1 function: %v", byWho)
+		t.Errorf("50 clients on a concurrency-1 function: %v", byWho)
 	}
 
 	resp, body, err := n.api("GET", "/status", nil)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"math"
 	"net/http"
@@ -37,6 +38,14 @@ func (fb *fallbackPlan) replayable(r *http.Request) bool {
 		return true
 	}
 	return fb.unsafe
+}
+
+// fellBack is the access log's account of why the fallback answered.
+func (f *failure) fellBack() error {
+	if f.err == nil {
+		return errors.New("fallback: " + f.reason)
+	}
+	return fmt.Errorf("fallback: %s: %w", f.reason, f.err)
 }
 
 // clientSide reports failures that do not count against the primary.
@@ -163,9 +172,9 @@ func (g *Gateway) serveGuarded(w http.ResponseWriter, r *http.Request, tg *targe
 	recorderPool.Put(rec)
 	if ferr != nil {
 		code = g.originErrorFor(w, fb.name, ferr, id, code)
-		return code, n, errors.Join(f.err, ferr)
+		return code, n, errors.Join(f.fellBack(), ferr)
 	}
-	return code, n, f.err
+	return code, n, f.fellBack()
 }
 
 // primary tries tg's own target. done reports that a response was written

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"io"
 	"log/slog"
@@ -533,4 +534,42 @@ routes:
 	if took < 450*time.Millisecond || took > 800*time.Millisecond {
 		t.Errorf("answered after %s; the primary should be cut at 500ms and the fallback answer before 800ms", took)
 	}
+}
+
+// TestFallbackAccessLog: the access log says why the fallback ran.
+func TestFallbackAccessLog(t *testing.T) {
+	var buf bytes.Buffer
+	var mu sync.Mutex
+	m := metrics.New()
+	gw := New(Options{Metrics: m, Logger: slog.New(slog.DiscardHandler), AccessLog: NewAccessLogger(lockedWriter{&buf, &mu}), RetireGrace: time.Millisecond})
+	defer gw.Close()
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	refused := "http://" + ln.Addr().String()
+	ln.Close()
+	legacy := newOrigin(t, "legacy")
+	cfg, err := config.Parse("t.yaml", []byte(fmt.Sprintf("legacy: legacy\norigins:\n  legacy: {url: %s}\n  down: {url: %s}\nroutes:\n  - {match: /, origin: down, fallback: legacy}\n", legacy.srv.URL, refused)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := gw.Apply(1, cfg); err != nil {
+		t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	gw.ServeHTTP(rec, httptest.NewRequest("GET", "/x", nil))
+	mu.Lock()
+	defer mu.Unlock()
+	if rec.Code != 200 || !strings.Contains(buf.String(), `"error":"fallback: origin_connect: `) {
+		t.Errorf("%d; access log: %s", rec.Code, buf.String())
+	}
+}
+
+type lockedWriter struct {
+	w  io.Writer
+	mu *sync.Mutex
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
