@@ -413,7 +413,8 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		g.logAccess(r, id, path, tg, code, n, start, ferr)
 		return
 	}
-	g.servedBy(w, tg, tg.name)
+	// A plain origin route has one possible answerer; the served-by header
+	// is for routes that can answer from more than one place.
 	rec := recorderPool.Get().(*recorder)
 	rec.ResponseWriter, rec.code, rec.bytes = w, 0, 0
 	ferr := tg.pool.Forward(rec, r)
