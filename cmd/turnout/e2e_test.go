@@ -158,6 +158,21 @@ func namedOrigin(t *testing.T, name string) *httptest.Server {
 	return s
 }
 
+// writeNodeConfig writes a test node's config into dir and returns its
+// path: loopback listeners on free ports, the e2e admin token, a store in
+// dir, the Invoke API at invokeAPI ("off", or an address), then body
+// (origins, functions, routes, ...).
+func writeNodeConfig(t *testing.T, dir, invokeAPI, body string) string {
+	t.Helper()
+	cfg := fmt.Sprintf("listen: 127.0.0.1:0\ninvoke_api: {listen: %q}\nadmin:\n  listen: 127.0.0.1:0\n  tokens: [{name: e2e, role: admin, sha256: %s}]\nstore: {path: %s}\n%s",
+		invokeAPI, tokenHash(), filepath.Join(dir, "turnout.db"), body)
+	p := filepath.Join(dir, "turnout.yaml")
+	if err := os.WriteFile(p, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 func nodeConfig(dir, a, b, target string) string {
 	return fmt.Sprintf(`listen: 127.0.0.1:0
 invoke_api: {listen: 127.0.0.1:0}
@@ -369,13 +384,7 @@ func TestFunctionRoutes(t *testing.T) {
 	dir := t.TempDir()
 	legacy := namedOrigin(t, "legacy")
 	fn := func(name string) string { return filepath.Join(functionDir, name) }
-	cfg := fmt.Sprintf(`listen: 127.0.0.1:0
-invoke_api: {listen: 127.0.0.1:0}
-admin:
-  listen: 127.0.0.1:0
-  tokens: [{name: e2e, role: admin, sha256: %s}]
-store: {path: %s}
-origins:
+	cfgPath := writeNodeConfig(t, dir, "127.0.0.1:0", fmt.Sprintf(`origins:
   legacy: {url: %s}
 functions:
   hello2: {handler: %s, memory_mb: 256, env: {AWS_REGION: eu-west-1}}
@@ -390,9 +399,7 @@ routes:
   - {match: "GET /panic", function: panic}
   - {match: "GET /sleep", function: sleep}
   - {match: /, origin: legacy}
-`, tokenHash(), filepath.Join(dir, "turnout.db"), legacy.URL, fn("hello-v2"), fn("hello-v1"), fn("malformed"), fn("panic"), fn("sleep"))
-	cfgPath := filepath.Join(dir, "turnout.yaml")
-	os.WriteFile(cfgPath, []byte(cfg), 0o644)
+`, legacy.URL, fn("hello-v2"), fn("hello-v1"), fn("malformed"), fn("panic"), fn("sleep")))
 	t.Setenv("TURNOUT_TEST_SECRET", "must-not-leak")
 	n := startNode(t, cfgPath)
 	base := "http://" + n.public
@@ -499,13 +506,7 @@ func TestInvokeAPIAndAWSTarget(t *testing.T) {
 	dir := t.TempDir()
 	legacy := namedOrigin(t, "legacy")
 	invokeAddr := freePort(t)
-	cfg := fmt.Sprintf(`listen: 127.0.0.1:0
-invoke_api: {listen: %s}
-admin:
-  listen: 127.0.0.1:0
-  tokens: [{name: e2e, role: admin, sha256: %s}]
-store: {path: %s}
-origins:
+	cfgPath := writeNodeConfig(t, dir, invokeAddr, fmt.Sprintf(`origins:
   legacy: {url: %s}
 functions:
   hello2: {handler: %s}
@@ -513,9 +514,7 @@ functions:
 routes:
   - {match: "GET /remote/{name}", function: remote}
   - {match: /, origin: legacy}
-`, invokeAddr, tokenHash(), filepath.Join(dir, "turnout.db"), legacy.URL, filepath.Join(functionDir, "hello-v2"), invokeAddr)
-	cfgPath := filepath.Join(dir, "turnout.yaml")
-	os.WriteFile(cfgPath, []byte(cfg), 0o644)
+`, legacy.URL, filepath.Join(functionDir, "hello-v2"), invokeAddr))
 	// The SDK's default credential chain, for the aws: function.
 	t.Setenv("AWS_ACCESS_KEY_ID", "test")
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
@@ -594,13 +593,7 @@ routes:
 func TestFunctionBodyLimit(t *testing.T) {
 	dir := t.TempDir()
 	legacy := namedOrigin(t, "legacy")
-	cfg := fmt.Sprintf(`listen: 127.0.0.1:0
-invoke_api: {listen: "off"}
-admin:
-  listen: 127.0.0.1:0
-  tokens: [{name: e2e, role: admin, sha256: %s}]
-store: {path: %s}
-limits: {max_body_bytes: 1024}
+	cfgPath := writeNodeConfig(t, dir, "off", fmt.Sprintf(`limits: {max_body_bytes: 1024}
 origins:
   legacy: {url: %s}
 functions:
@@ -608,9 +601,7 @@ functions:
 routes:
   - {match: "POST /hello/{name}", function: hello2}
   - {match: /, origin: legacy}
-`, tokenHash(), filepath.Join(dir, "turnout.db"), legacy.URL, filepath.Join(functionDir, "hello-v2"))
-	cfgPath := filepath.Join(dir, "turnout.yaml")
-	os.WriteFile(cfgPath, []byte(cfg), 0o644)
+`, legacy.URL, filepath.Join(functionDir, "hello-v2")))
 	n := startNode(t, cfgPath)
 	for _, tc := range []struct {
 		size int
@@ -652,13 +643,7 @@ func TestFallbackToLegacy(t *testing.T) {
 	dir := t.TempDir()
 	legacy, seen := countingOrigin(t)
 	fn := func(name string) string { return filepath.Join(functionDir, name) }
-	cfg := fmt.Sprintf(`listen: 127.0.0.1:0
-invoke_api: {listen: "off"}
-admin:
-  listen: 127.0.0.1:0
-  tokens: [{name: e2e, role: admin, sha256: %s}]
-store: {path: %s}
-origins:
+	cfgPath := writeNodeConfig(t, dir, "off", fmt.Sprintf(`origins:
   legacy: {url: %s}
 functions:
   panic: {handler: %s}
@@ -672,9 +657,7 @@ routes:
   - {match: "GET /busy", function: busy, fallback: legacy}
   - {match: "GET /malformed", function: malformed, fallback: legacy}
   - {match: /, origin: legacy}
-`, tokenHash(), filepath.Join(dir, "turnout.db"), legacy.URL, fn("panic"), fn("sleep"), fn("sleep"), fn("malformed"))
-	cfgPath := filepath.Join(dir, "turnout.yaml")
-	os.WriteFile(cfgPath, []byte(cfg), 0o644)
+`, legacy.URL, fn("panic"), fn("sleep"), fn("sleep"), fn("malformed")))
 	n := startNode(t, cfgPath)
 	base := "http://" + n.public
 
@@ -796,13 +779,7 @@ func TestChaosAutoRollback(t *testing.T) {
 	dir := t.TempDir()
 	legacy, _ := countingOrigin(t)
 	flag := filepath.Join(dir, "broken")
-	cfg := fmt.Sprintf(`listen: 127.0.0.1:0
-invoke_api: {listen: "off"}
-admin:
-  listen: 127.0.0.1:0
-  tokens: [{name: e2e, role: admin, sha256: %s}]
-store: {path: %s}
-origins:
+	cfgPath := writeNodeConfig(t, dir, "off", fmt.Sprintf(`origins:
   legacy: {url: %s}
 functions:
   flaky: {handler: %s, env: {FLAG_FILE: %s}}
@@ -812,9 +789,7 @@ routes:
     fallback: legacy
     auto_rollback: {max_error_rate: 0.05, window: 2s, min_requests: 5}
   - {match: /, origin: legacy}
-`, tokenHash(), filepath.Join(dir, "turnout.db"), legacy.URL, filepath.Join(functionDir, "flaky"), flag)
-	cfgPath := filepath.Join(dir, "turnout.yaml")
-	os.WriteFile(cfgPath, []byte(cfg), 0o644)
+`, legacy.URL, filepath.Join(functionDir, "flaky"), flag))
 	n := startNode(t, cfgPath)
 	url := "http://" + n.public + "/flaky"
 
