@@ -38,35 +38,40 @@ func buildExample(b *testing.B, dir, pkg string) string {
 	return bin
 }
 
-func newFnNode(b *testing.B, concurrency int) *fnNode {
-	b.Helper()
-	dir := b.TempDir()
-	fnBin, legacyBin := buildExample(b, dir, "functions/user"), buildExample(b, dir, "legacy")
+// startLegacy builds examples/legacy, runs it on a free loopback port until
+// the benchmark ends, and returns its address once it accepts connections.
+func startLegacy(b *testing.B, dir string) string {
+	bin := buildExample(b, dir, "legacy")
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
 	}
-	legacyAddr := ln.Addr().String()
+	addr := ln.Addr().String()
 	ln.Close()
-	legacy := exec.Command(legacyBin, "-listen", legacyAddr)
-	if err := legacy.Start(); err != nil {
+	cmd := exec.Command(bin, "-listen", addr)
+	if err := cmd.Start(); err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() { legacy.Process.Kill(); legacy.Wait() })
+	b.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	for i := 0; i < 50; i++ {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return addr
+}
 
+// startGateway serves src (a config) from an in-process gateway with a
+// hosted-function pool, as turnout serve wires them.
+func startGateway(b *testing.B, src string) *fnNode {
 	quiet := slog.New(slog.DiscardHandler)
 	host, err := fnhost.New(fnhost.Options{Logger: quiet})
 	if err != nil {
 		b.Fatal(err)
 	}
 	gw := gateway.New(gateway.Options{Metrics: metrics.New(), Logger: quiet, Functions: &invoke.Router{Hosted: host}})
-	src := fmt.Sprintf(`origins: {legacy: {url: http://%s}}
-functions:
-  user: {handler: %s, concurrency: %d, min_instances: %d}
-routes:
-  - {match: "GET fn.test/user/{id}", function: user}
-  - {match: /, origin: legacy}
-`, legacyAddr, fnBin, concurrency, concurrency)
 	cfg, err := config.Parse("bench.yaml", []byte(src))
 	if err != nil {
 		b.Fatal(err)
@@ -76,13 +81,20 @@ routes:
 	}
 	ps := httptest.NewServer(gw)
 	b.Cleanup(func() { ps.Close(); gw.Close(); host.Close() })
-	n := &fnNode{public: ps.URL, client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}}
-	for i := 0; i < 50; i++ { // the legacy process is up
-		if _, err := net.Dial("tcp", legacyAddr); err == nil {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	return &fnNode{public: ps.URL, client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}}
+}
+
+func newFnNode(b *testing.B, concurrency int) *fnNode {
+	b.Helper()
+	dir := b.TempDir()
+	fnBin := buildExample(b, dir, "functions/user")
+	n := startGateway(b, fmt.Sprintf(`origins: {legacy: {url: http://%s}}
+functions:
+  user: {handler: %s, concurrency: %d, min_instances: %d}
+routes:
+  - {match: "GET fn.test/user/{id}", function: user}
+  - {match: /, origin: legacy}
+`, startLegacy(b, dir), fnBin, concurrency, concurrency))
 	for i := 0; i < 2*concurrency; i++ { // warm every instance
 		n.get(b, "fn.test", "/user/1")
 		n.get(b, "", "/user/1")
@@ -166,26 +178,8 @@ func BenchmarkFunctionThroughput(b *testing.B) {
 // target: within 5 % of direct).
 func BenchmarkFallback(b *testing.B) {
 	dir := b.TempDir()
-	panicBin, legacyBin := buildExample(b, dir, "functions/panic"), buildExample(b, dir, "legacy")
-	malformedBin := buildExample(b, dir, "functions/malformed")
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	legacyAddr := ln.Addr().String()
-	ln.Close()
-	legacy := exec.Command(legacyBin, "-listen", legacyAddr)
-	if err := legacy.Start(); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { legacy.Process.Kill(); legacy.Wait() })
-	quiet := slog.New(slog.DiscardHandler)
-	host, err := fnhost.New(fnhost.Options{Logger: quiet})
-	if err != nil {
-		b.Fatal(err)
-	}
-	gw := gateway.New(gateway.Options{Metrics: metrics.New(), Logger: quiet, Functions: &invoke.Router{Hosted: host}})
-	cfg, err := config.Parse("bench.yaml", []byte(fmt.Sprintf(`origins: {legacy: {url: http://%s}}
+	panicBin, malformedBin := buildExample(b, dir, "functions/panic"), buildExample(b, dir, "functions/malformed")
+	n := startGateway(b, fmt.Sprintf(`origins: {legacy: {url: http://%s}}
 functions:
   broken: {handler: %s, min_instances: 1}
   malformed: {handler: %s, min_instances: 1}
@@ -193,23 +187,7 @@ routes:
   - {match: "GET replay.test/user/{id}", function: malformed, fallback: legacy, circuit_breaker: false}
   - {match: "GET open.test/user/{id}", function: broken, fallback: legacy}
   - {match: /, origin: legacy}
-`, legacyAddr, panicBin, malformedBin)))
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := gw.Apply(1, cfg); err != nil {
-		b.Fatal(err)
-	}
-	ps := httptest.NewServer(gw)
-	b.Cleanup(func() { ps.Close(); gw.Close(); host.Close() })
-	n := &fnNode{public: ps.URL, client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}}
-	for i := 0; i < 50; i++ {
-		if c, err := net.Dial("tcp", legacyAddr); err == nil {
-			c.Close()
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+`, startLegacy(b, dir), panicBin, malformedBin))
 	for i := 0; i < 10; i++ { // open the breaker, warm everything
 		n.get(b, "open.test", "/user/1")
 		n.get(b, "replay.test", "/user/1")
