@@ -87,10 +87,14 @@ func (p *Pool) forward(w http.ResponseWriter, r *http.Request, in *instance) err
 			in.connected()
 		}
 		stop = context.AfterFunc(ctx, cc.abort)
+		// The slack is 1/64 of the time actually allowed, which may be far
+		// less than the response-header timeout when the overall timeout
+		// or the request's context is shorter.
+		slack := headDeadline.Sub(now) / 64
 		if mode == bodyNone {
-			cc.setDeadlines(headDeadline, headDeadline, p.responseHeader/64)
+			cc.setDeadlines(headDeadline, headDeadline, slack)
 		} else {
-			cc.setDeadlines(headDeadline, deadline, p.responseHeader/64)
+			cc.setDeadlines(headDeadline, deadline, slack)
 		}
 		p.writeHead(cc.bw, r, in, mode, "")
 		phase, nothingRead := "write request", true
@@ -130,7 +134,7 @@ func (p *Pool) forward(w http.ResponseWriter, r *http.Request, in *instance) err
 		// The body needs more reads: give them the overall deadline.
 		// (A body already in the buffer needs none, and the syscall-free
 		// path stays free of the timer update too.)
-		cc.setDeadlines(deadline, cc.wd, p.overall/64)
+		cc.setDeadlines(deadline, cc.wd, deadline.Sub(now)/64)
 	}
 	dst := w.Header()
 	copyResponseFields(dst, h)
