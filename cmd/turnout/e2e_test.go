@@ -892,3 +892,39 @@ routes:
 	}
 	t.Logf("%d requests, none failed; served by %v", total, servedBy)
 }
+
+// TestGracefulShutdown: SIGTERM lets requests in flight finish, then the
+// process exits 0.
+func TestGracefulShutdown(t *testing.T) {
+	dir := t.TempDir()
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(time.Second)
+		fmt.Fprint(w, "done")
+	}))
+	defer slow.Close()
+	cfgPath := writeNodeConfig(t, dir, "off", fmt.Sprintf("origins: {legacy: {url: %s}}\nroutes: [{match: /, origin: legacy}]\n", slow.URL))
+	n := startNode(t, cfgPath)
+	results := make(chan string, 5)
+	for i := 0; i < 5; i++ {
+		go func() {
+			resp, err := http.Get("http://" + n.public + "/slow")
+			if err != nil {
+				results <- err.Error()
+				return
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			results <- fmt.Sprint(resp.StatusCode, " ", string(b))
+		}()
+	}
+	time.Sleep(300 * time.Millisecond) // all five are in flight
+	n.cmd.Process.Signal(syscall.SIGTERM)
+	for i := 0; i < 5; i++ {
+		if got := <-results; got != "200 done" {
+			t.Errorf("in-flight request during shutdown: %s", got)
+		}
+	}
+	if err := n.cmd.Wait(); err != nil {
+		t.Errorf("turnout exited with %v after SIGTERM", err)
+	}
+}
