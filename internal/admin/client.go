@@ -28,7 +28,9 @@ type Client struct {
 // maxResponseBytes bounds what the client reads from a response.
 const maxResponseBytes = 64 << 20
 
-func (c *Client) do(ctx context.Context, method, path string, query url.Values, body, out any) error {
+// send makes one authenticated request to the admin API; the caller closes
+// the response body.
+func (c *Client) send(ctx context.Context, method, path string, query url.Values, body any) (*http.Response, error) {
 	u := strings.TrimSuffix(c.BaseURL, "/") + path
 	if len(query) > 0 {
 		u += "?" + query.Encode()
@@ -37,13 +39,13 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 	if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		rd = bytes.NewReader(b)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, u, rd)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
@@ -58,7 +60,15 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return fmt.Errorf("admin API at %s: %w", c.BaseURL, err)
+		return nil, fmt.Errorf("admin API at %s: %w", c.BaseURL, err)
+	}
+	return resp, nil
+}
+
+func (c *Client) do(ctx context.Context, method, path string, query url.Values, body, out any) error {
+	resp, err := c.send(ctx, method, path, query, body)
+	if err != nil {
+		return err
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))

@@ -4,10 +4,8 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"net/url"
-	"strings"
 
 	"github.com/turnout/turnout/internal/fnhost"
 )
@@ -94,21 +92,9 @@ func (c *Client) FunctionLogs(ctx context.Context, function, requestID string, f
 	if follow {
 		q.Set("follow", "1")
 	}
-	u := strings.TrimSuffix(c.BaseURL, "/") + "/api/v1/functions/" + url.PathEscape(function) + "/logs?" + q.Encode()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	resp, err := c.send(ctx, http.MethodGet, "/api/v1/functions/"+url.PathEscape(function)+"/logs", q, nil)
 	if err != nil {
 		return err
-	}
-	if c.Token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.Token)
-	}
-	hc := c.HTTP
-	if hc == nil {
-		hc = http.DefaultClient
-	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return fmt.Errorf("admin API at %s: %w", c.BaseURL, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
