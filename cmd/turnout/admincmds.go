@@ -99,6 +99,22 @@ func printJSON(w io.Writer, v any) error {
 
 // apiFailure prints an invalid config's problems, one "file:line:col: msg"
 // per line, and returns the error for main to report.
+// deploy runs one call that creates a deployment and prints the result:
+// the shared tail of apply, rollback and route off|on.
+func (cf *clientFlags) deploy(stdout, stderr io.Writer, call func(context.Context, *admin.Client) (deploy.Deployment, error)) error {
+	c, err := cf.client()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), clientTimeout)
+	defer cancel()
+	d, err := call(ctx, c)
+	if err != nil {
+		return apiFailure(stderr, err)
+	}
+	return printDeployment(stdout, cf.output, d)
+}
+
 func apiFailure(stderr io.Writer, err error) error {
 	var ae *admin.APIError
 	if !errors.As(err, &ae) {
@@ -169,17 +185,9 @@ func cmdApply(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	c, err := cf.client()
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), clientTimeout)
-	defer cancel()
-	d, err := c.Apply(ctx, admin.ApplyRequest{Config: string(data), File: name, Message: *msg})
-	if err != nil {
-		return apiFailure(stderr, err)
-	}
-	return printDeployment(stdout, cf.output, d)
+	return cf.deploy(stdout, stderr, func(ctx context.Context, c *admin.Client) (deploy.Deployment, error) {
+		return c.Apply(ctx, admin.ApplyRequest{Config: string(data), File: name, Message: *msg})
+	})
 }
 
 // cmdRollback re-activates the previous deployment, or deployment --to N.
@@ -194,17 +202,9 @@ func cmdRollback(args []string, stdout, stderr io.Writer) error {
 	if len(pos) > 0 {
 		return usageError(fs, "unexpected argument %q (use --to N)", pos[0])
 	}
-	c, err := cf.client()
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), clientTimeout)
-	defer cancel()
-	d, err := c.Rollback(ctx, *to, *msg)
-	if err != nil {
-		return apiFailure(stderr, err)
-	}
-	return printDeployment(stdout, cf.output, d)
+	return cf.deploy(stdout, stderr, func(ctx context.Context, c *admin.Client) (deploy.Deployment, error) {
+		return c.Rollback(ctx, *to, *msg)
+	})
 }
 
 // cmdRoute switches one route off (to its fallback or the legacy origin) or
@@ -221,22 +221,12 @@ func cmdRoute(args []string, stdout, stderr io.Writer) error {
 	}
 	// An unquoted "GET /user/{id}" arrives as two arguments.
 	match := strings.Join(pos[1:], " ")
-	c, err := cf.client()
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), clientTimeout)
-	defer cancel()
-	var d deploy.Deployment
-	if pos[0] == "off" {
-		d, err = c.RouteOff(ctx, match, *msg)
-	} else {
-		d, err = c.RouteOn(ctx, match, *msg)
-	}
-	if err != nil {
-		return apiFailure(stderr, err)
-	}
-	return printDeployment(stdout, cf.output, d)
+	return cf.deploy(stdout, stderr, func(ctx context.Context, c *admin.Client) (deploy.Deployment, error) {
+		if pos[0] == "off" {
+			return c.RouteOff(ctx, match, *msg)
+		}
+		return c.RouteOn(ctx, match, *msg)
+	})
 }
 
 // cmdHistory lists deployments, newest first, then the audit trail.
