@@ -29,6 +29,9 @@ type Config struct {
 	Store Store `yaml:"store" json:"store"`
 	// Limits bounds what a client may send on the public listener.
 	Limits Limits `yaml:"limits" json:"limits"`
+	// TLS serves HTTPS with ACME or static certificates (node setting);
+	// nil serves plain HTTP only.
+	TLS *TLS `yaml:"tls" json:"tls,omitempty"`
 
 	// TrustedProxies lists CIDRs (or single IPs) of proxies in front of turnout
 	// whose X-Forwarded-* headers are kept and appended to. From any other peer
@@ -83,6 +86,17 @@ type Admin struct {
 	Tokens []Token `yaml:"tokens" json:"tokens,omitempty"`
 	// MaxBodyBytes limits admin request bodies. Default 8 MiB.
 	MaxBodyBytes int64 `yaml:"max_body_bytes" json:"max_body_bytes,omitempty"`
+	// TLS serves the admin API over HTTPS. Required when Listen is not a
+	// loopback address, unless InsecureNoTLS says why not.
+	TLS *AdminTLS `yaml:"tls" json:"tls,omitempty"`
+	// InsecureNoTLS allows a non-loopback Listen without TLS (behind a
+	// TLS-terminating proxy or on a private network); every start logs a
+	// warning that tokens cross the network in clear.
+	InsecureNoTLS bool `yaml:"insecure_no_tls" json:"insecure_no_tls,omitempty"`
+	// Hosts are extra host names the admin listener answers to (the
+	// dashboard behind a name). IP addresses and localhost always work;
+	// any other Host header is refused, against DNS rebinding.
+	Hosts []string `yaml:"hosts" json:"hosts,omitempty"`
 }
 
 // Token is one admin credential. Exactly one of SHA256 or Env is set; the
@@ -119,6 +133,17 @@ type Limits struct {
 	MaxHeaderBytes    int      `yaml:"max_header_bytes" json:"max_header_bytes,omitempty"`       // default 64 KiB
 	MaxBodyBytes      int64    `yaml:"max_body_bytes" json:"max_body_bytes,omitempty"`           // buffered paths; default 10 MiB
 	DrainTimeout      Duration `yaml:"drain_timeout" json:"drain_timeout,omitempty"`             // default 30s
+	// BodyTimeout is the longest a request body may stall between two
+	// reads; past it the client gets 408 and the connection is closed.
+	// Default 30s.
+	BodyTimeout Duration `yaml:"body_timeout" json:"body_timeout,omitempty"`
+	// MaxConnections caps concurrent connections per public listener
+	// (HTTP and HTTPS each); further clients wait in the kernel's accept
+	// queue. Default 10,000.
+	MaxConnections int `yaml:"max_connections" json:"max_connections,omitempty"`
+	// MaxConcurrentStreams caps concurrent HTTP/2 streams per connection.
+	// Default 250.
+	MaxConcurrentStreams int `yaml:"max_concurrent_streams" json:"max_concurrent_streams,omitempty"`
 }
 
 // Origin is a legacy (or any plain HTTP) service.

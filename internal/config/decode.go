@@ -14,11 +14,11 @@ import (
 
 // The valid keys of each mapping, in the order the reference documents them.
 var (
-	topKeys     = []string{"listen", "admin", "invoke_api", "store", "limits", "trusted_proxies", "legacy", "served_by_header", "origins", "functions", "routes"}
-	adminKeys   = []string{"listen", "tokens", "max_body_bytes"}
+	topKeys     = []string{"listen", "admin", "invoke_api", "store", "limits", "tls", "trusted_proxies", "legacy", "served_by_header", "origins", "functions", "routes"}
+	adminKeys   = []string{"listen", "tokens", "max_body_bytes", "tls", "insecure_no_tls", "hosts"}
 	tokenKeys   = []string{"name", "role", "sha256", "env"}
 	storeKeys   = []string{"path"}
-	limitsKeys  = []string{"read_header_timeout", "idle_timeout", "max_header_bytes", "max_body_bytes", "drain_timeout"}
+	limitsKeys  = []string{"read_header_timeout", "idle_timeout", "max_header_bytes", "max_body_bytes", "drain_timeout", "body_timeout", "max_connections", "max_concurrent_streams"}
 	originKeys  = []string{"url", "urls", "host_header", "timeouts", "health_check", "passive", "max_idle_conns"}
 	timeoutKeys = []string{"dial", "response_header", "overall"}
 	healthKeys  = []string{"path", "interval", "timeout", "healthy_threshold", "unhealthy_threshold", "expect_status"}
@@ -53,6 +53,8 @@ func (d *decoder) config(root *yaml.Node) (*Config, bool) {
 			})
 		case "limits":
 			d.limits(v, &c.Limits)
+		case "tls":
+			c.TLS = d.tls(v)
 		case "trusted_proxies":
 			c.TrustedProxies = d.trustedProxies(v)
 		case "legacy":
@@ -123,6 +125,21 @@ func (d *decoder) admin(v *yaml.Node, a *Admin) {
 		case "max_body_bytes":
 			if n, ok := d.integer(v, "admin.max_body_bytes", 64, 1, "omit it for the default 8 MiB"); ok {
 				a.MaxBodyBytes = n
+			}
+		case "tls":
+			a.TLS = d.adminTLS(v)
+		case "insecure_no_tls":
+			d.boolean(v, "admin.insecure_no_tls", &a.InsecureNoTLS)
+		case "hosts":
+			items, _ := d.list(v, "admin.hosts", "[turnout-admin.internal]")
+			for _, it := range items {
+				if s, ok := d.str(it, "admin.hosts[]"); ok {
+					if !isHostName(s) {
+						d.errorf(it, "admin.hosts entry %q is not a host name: write a DNS name without scheme, port or path, like turnout-admin.internal", s)
+						continue
+					}
+					a.Hosts = append(a.Hosts, s)
+				}
 			}
 		}
 	})
@@ -259,6 +276,12 @@ func (d *decoder) limits(v *yaml.Node, l *Limits) {
 			}
 		case "drain_timeout":
 			d.duration(v, what, &l.DrainTimeout, "the default 30s")
+		case "body_timeout":
+			d.duration(v, what, &l.BodyTimeout, "the default 30s")
+		case "max_connections":
+			d.intField(v, what, &l.MaxConnections, 1, "omit it for the default 10000")
+		case "max_concurrent_streams":
+			d.intField(v, what, &l.MaxConcurrentStreams, 1, "omit it for the default 250")
 		}
 	})
 }
@@ -646,4 +669,23 @@ func (d *decoder) route(n *yaml.Node, i int) (Route, routePos) {
 		d.errorAt(later, what+" sets both origin and function: a route has one target, keep one (fallback names where it falls back to)")
 	}
 	return r, rp
+}
+
+// isHostName reports whether s is a DNS name: dot-separated labels of
+// letters, digits, '-' and '_', at most 253 bytes.
+func isHostName(s string) bool {
+	if s == "" || len(s) > 253 {
+		return false
+	}
+	for _, l := range strings.Split(strings.TrimSuffix(s, "."), ".") {
+		if l == "" || len(l) > 63 {
+			return false
+		}
+		for _, c := range l {
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+				return false
+			}
+		}
+	}
+	return true
 }

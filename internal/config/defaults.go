@@ -84,6 +84,10 @@ func (c *Config) WithDefaults() *Config {
 	l.MaxHeaderBytes = orDefault(l.MaxHeaderBytes, defaultMaxHeaderBytes)
 	l.MaxBodyBytes = orDefault(l.MaxBodyBytes, defaultMaxBodyBytes)
 	l.DrainTimeout = orDefault(l.DrainTimeout, defaultDrainTimeout)
+	l.BodyTimeout = orDefault(l.BodyTimeout, defaultBodyTimeout)
+	l.MaxConnections = orDefault(l.MaxConnections, defaultMaxConnections)
+	l.MaxConcurrentStreams = orDefault(l.MaxConcurrentStreams, defaultMaxConcurrentStream)
+	out.TLS = tlsDefaults(c.TLS)
 
 	overall := make(map[string]Duration, len(out.Origins))
 	for i := range out.Origins {

@@ -64,6 +64,7 @@ func (d *decoder) validate(c *Config) {
 		}
 	}
 
+	d.validateEdge(c)
 	d.validateRoutes(c, origins)
 	d.validateFunctionRoutes(c)
 	for i, r := range c.Routes {

@@ -1,0 +1,496 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// lockedBuffer collects a subprocess's output for inspection while it runs.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// writeSelfSigned writes a self-signed CA certificate for names, with its
+// key, into dir as name.crt and name.key.
+func writeSelfSigned(t *testing.T, dir, name string, names ...string) (certFile, keyFile string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(time.Now().UnixNano()),
+		Subject:               pkix.Name{CommonName: names[0]},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(24 * time.Hour),
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	for _, n := range names {
+		if ip := net.ParseIP(n); ip != nil {
+			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
+		} else {
+			tmpl.DNSNames = append(tmpl.DNSNames, n)
+		}
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, _ := x509.MarshalECPrivateKey(key)
+	certFile, keyFile = filepath.Join(dir, name+".crt"), filepath.Join(dir, name+".key")
+	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600)
+	return certFile, keyFile
+}
+
+// needTool fails the test with what to install when a binary is missing.
+func needTool(t *testing.T, name, install string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		t.Fatalf("%s is not installed: %s", name, install)
+	}
+	return p
+}
+
+// startProcess runs a helper process with its output in out until the
+// test ends.
+func startProcess(t *testing.T, out *lockedBuffer, env []string, name string, args ...string) {
+	t.Helper()
+	cmd := exec.Command(name, args...)
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.Env = append(os.Environ(), env...)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+}
+
+// waitDial waits until addr accepts TCP connections.
+func waitDial(t *testing.T, addr, what string, out *lockedBuffer) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not listen on %s: %v\n%s", what, addr, err, out)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// stopNode stops a node with SIGTERM and waits for it to exit cleanly (a
+// graceful shutdown of every server, HTTPS and redirect included), so that
+// its store is closed before another process opens it.
+func stopNode(t *testing.T, n *node) {
+	t.Helper()
+	n.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- n.cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("turnout exited with %v after SIGTERM, want a clean exit\n%s", err, n.logs())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("turnout did not exit after SIGTERM")
+	}
+}
+
+func (n *node) logs() string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.stderr.String()
+}
+
+// pebbleRun is a Pebble CA and a turnout node using it, on loopback.
+type pebbleRun struct {
+	n                   *node
+	cfgPath             string
+	roots               *x509.CertPool // Pebble's issuing root
+	httpAddr, httpsAddr string
+	httpsPort           string
+	pebbleOut           *lockedBuffer
+}
+
+// startPebble starts pebble-challtestsrv (DNS: every name is 127.0.0.1),
+// Pebble with its validation authority pointed at turnout's ports, and a
+// turnout node managing turnout.test with the given ACME challenge only.
+func startPebble(t *testing.T, challenge string) *pebbleRun {
+	t.Helper()
+	pebble := needTool(t, "pebble", "apt-get install -y pebble (Let's Encrypt's test ACME server)")
+	challsrv := needTool(t, "pebble-challtestsrv", "apt-get install -y pebble (it ships pebble-challtestsrv)")
+	dir := t.TempDir()
+
+	// Pebble's own HTTPS certificate, which turnout trusts through ca_root.
+	pebbleCert, pebbleKey := writeSelfSigned(t, dir, "pebble", "localhost", "127.0.0.1")
+	acmeAddr, mgmtAddr := freePort(t), freePort(t)
+	dnsAddr, dnsMgmtAddr := freePort(t), freePort(t)
+	r := &pebbleRun{httpAddr: freePort(t), httpsAddr: freePort(t), pebbleOut: &lockedBuffer{}}
+	_, httpPort, _ := net.SplitHostPort(r.httpAddr)
+	_, r.httpsPort, _ = net.SplitHostPort(r.httpsAddr)
+
+	pcfg, _ := json.Marshal(map[string]any{"pebble": map[string]any{
+		"listenAddress":           acmeAddr,
+		"managementListenAddress": mgmtAddr,
+		"certificate":             pebbleCert,
+		"privateKey":              pebbleKey,
+		// The validation authority checks challenges on turnout's ports.
+		"httpPort":                       atoiT(t, httpPort),
+		"tlsPort":                        atoiT(t, r.httpsPort),
+		"ocspResponderURL":               "",
+		"externalAccountBindingRequired": false,
+	}})
+	pcfgPath := filepath.Join(dir, "pebble.json")
+	os.WriteFile(pcfgPath, pcfg, 0o600)
+
+	var dnsOut lockedBuffer
+	startProcess(t, &dnsOut, nil, challsrv, "-dns01", dnsAddr, "-management", dnsMgmtAddr,
+		"-http01", "", "-https01", "", "-tlsalpn01", "", "-defaultIPv4", "127.0.0.1", "-defaultIPv6", "")
+	waitDial(t, dnsMgmtAddr, "pebble-challtestsrv", &dnsOut)
+	startProcess(t, r.pebbleOut, []string{"PEBBLE_VA_NOSLEEP=1", "PEBBLE_WFE_NONCEREJECT=0", "PEBBLE_AUTHZREUSE=0"},
+		pebble, "-config", pcfgPath, "-dnsserver", dnsAddr)
+	waitDial(t, acmeAddr, "pebble", r.pebbleOut)
+
+	legacy := namedOrigin(t, "legacy")
+	r.cfgPath = filepath.Join(dir, "turnout.yaml")
+	os.WriteFile(r.cfgPath, []byte(fmt.Sprintf(`listen: %s
+tls:
+  listen: %s
+  domains: [turnout.test]
+  email: ops@example.com
+  ca: https://%s/dir
+  ca_root: %s
+  challenges: [%s]
+invoke_api: {listen: "off"}
+admin:
+  listen: 127.0.0.1:0
+  tokens: [{name: e2e, role: admin, sha256: %s}]
+store: {path: %s}
+origins:
+  legacy: {url: %s}
+routes:
+  - {match: /, origin: legacy}
+`, r.httpAddr, r.httpsAddr, acmeAddr, pebbleCert, challenge, tokenHash(), filepath.Join(dir, "turnout.db"), legacy.URL)), 0o600)
+
+	r.n = startNode(t, r.cfgPath)
+
+	// Pebble's issuing root, from its management interface.
+	pebblePool := x509.NewCertPool()
+	pem, _ := os.ReadFile(pebbleCert)
+	pebblePool.AppendCertsFromPEM(pem)
+	mgmt := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pebblePool}}}
+	resp, err := mgmt.Get("https://" + mgmtAddr + "/roots/0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rootPEM, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	r.roots = x509.NewCertPool()
+	if !r.roots.AppendCertsFromPEM(rootPEM) {
+		t.Fatalf("Pebble's /roots/0 is not PEM: %q", rootPEM)
+	}
+	return r
+}
+
+// handshake connects to turnout's HTTPS listener as a client that trusts
+// only Pebble's root.
+func (r *pebbleRun) handshake(serverName string) (*tls.ConnectionState, error) {
+	c, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", r.httpsAddr,
+		&tls.Config{RootCAs: r.roots, ServerName: serverName, NextProtos: []string{"h2", "http/1.1"}})
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	st := c.ConnectionState()
+	return &st, nil
+}
+
+// waitCertificate waits until the certificate, obtained in the background,
+// verifies against Pebble's root.
+func (r *pebbleRun) waitCertificate(t *testing.T) *tls.ConnectionState {
+	t.Helper()
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		st, err := r.handshake("turnout.test")
+		if err == nil {
+			if len(st.VerifiedChains) == 0 || st.PeerCertificates[0].DNSNames[0] != "turnout.test" {
+				t.Fatalf("certificate chain not verified for turnout.test: %+v", st.PeerCertificates[0].DNSNames)
+			}
+			return st
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no verified certificate for turnout.test after 90s: %v\nturnout:\n%s\npebble:\n%s", err, r.n.logs(), r.pebbleOut)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// issued counts the certificates Pebble issued.
+func (r *pebbleRun) issued() int {
+	return strings.Count(r.pebbleOut.String(), "Issued certificate serial")
+}
+
+// get fetches path from turnout over HTTPS as turnout.test.
+func (r *pebbleRun) get(t *testing.T, path string) (*http.Response, string) {
+	t.Helper()
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		TLSClientConfig:   &tls.Config{RootCAs: r.roots},
+		ForceAttemptHTTP2: true,
+		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, network, r.httpsAddr)
+		},
+	}}
+	resp, err := client.Get("https://turnout.test:" + r.httpsPort + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp, string(body)
+}
+
+// TestTLSWithPebble runs the real binary against Pebble, Let's Encrypt's
+// test CA, on loopback, once per challenge type: turnout obtains a
+// certificate for turnout.test (Pebble's DNS resolves every name to
+// 127.0.0.1 and its validation authority checks the challenge on turnout's
+// own listeners: HTTP-01 through the plain listener, which redirects
+// everything else, or TLS-ALPN-01 on the HTTPS listener) and serves HTTPS
+// with HTTP/2 under a chain the client verifies against Pebble's root.
+// With HTTP-01 it also checks the redirect, that an unknown SNI fails the
+// handshake without an order, and that a restart serves the stored
+// certificate without ordering again.
+func TestTLSWithPebble(t *testing.T) {
+	t.Run("http-01", func(t *testing.T) {
+		r := startPebble(t, "http-01")
+		st := r.waitCertificate(t)
+		if st.NegotiatedProtocol != "h2" {
+			t.Errorf("ALPN negotiated %q, want h2", st.NegotiatedProtocol)
+		}
+		if got := r.issued(); got != 1 {
+			t.Errorf("Pebble issued %d certificates, want 1\n%s", got, r.pebbleOut)
+		}
+		if !strings.Contains(r.n.logs(), `"msg":"certificate obtained successfully"`) {
+			t.Errorf("turnout's log does not record the certificate it obtained:\n%s", r.n.logs())
+		}
+
+		// HTTPS with HTTP/2 through to the legacy origin.
+		if resp, body := r.get(t, "/users/1"); resp.ProtoMajor != 2 || body != "legacy" {
+			t.Errorf("HTTPS: %s %q, want HTTP/2 and the legacy origin's answer", resp.Proto, body)
+		}
+
+		// Plain HTTP redirects to HTTPS.
+		noFollow := &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		req, _ := http.NewRequest("GET", "http://"+r.httpAddr+"/users/1?x=1", nil)
+		req.Host = "turnout.test"
+		resp, err := noFollow.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if want := "https://turnout.test:" + r.httpsPort + "/users/1?x=1"; resp.StatusCode != 308 || resp.Header.Get("Location") != want {
+			t.Errorf("plain HTTP: %d %q, want 308 to %s", resp.StatusCode, resp.Header.Get("Location"), want)
+		}
+
+		// A name turnout does not serve: the handshake fails, and no order
+		// reaches Pebble.
+		if _, err := r.handshake("other.test"); err == nil {
+			t.Error("handshake for other.test succeeded")
+		}
+		time.Sleep(500 * time.Millisecond) // an on-demand order would have started by now
+		if strings.Contains(r.pebbleOut.String(), "other.test") || r.issued() != 1 {
+			t.Errorf("an unknown SNI reached the CA:\n%s", r.pebbleOut)
+		}
+
+		// Restart on the same store: the stored certificate is served, and
+		// Pebble sees no new order.
+		stopNode(t, r.n)
+		first := st.PeerCertificates[0].SerialNumber
+		n2 := startNode(t, r.cfgPath)
+		st2, err := r.handshake("turnout.test")
+		if err != nil {
+			t.Fatalf("after restart: %v\n%s", err, n2.logs())
+		}
+		if st2.PeerCertificates[0].SerialNumber.Cmp(first) != 0 {
+			t.Errorf("after restart turnout serves certificate %v, want the stored %v", st2.PeerCertificates[0].SerialNumber, first)
+		}
+		time.Sleep(time.Second) // a background order would reach Pebble by now
+		if got := r.issued(); got != 1 {
+			t.Errorf("after restart Pebble issued %d certificates in all, want still 1", got)
+		}
+		if strings.Contains(n2.logs(), "obtaining certificate") {
+			t.Errorf("turnout ordered a certificate again after restart:\n%s", n2.logs())
+		}
+	})
+	t.Run("tls-alpn-01", func(t *testing.T) {
+		r := startPebble(t, "tls-alpn-01")
+		r.waitCertificate(t)
+		if resp, body := r.get(t, "/"); resp.ProtoMajor != 2 || body != "legacy" {
+			t.Errorf("HTTPS: %s %q, want HTTP/2 and the legacy origin's answer", resp.Proto, body)
+		}
+		if got := r.issued(); got != 1 {
+			t.Errorf("Pebble issued %d certificates, want 1\n%s", got, r.pebbleOut)
+		}
+	})
+}
+
+func atoiT(t *testing.T, s string) int {
+	var n int
+	if _, err := fmt.Sscan(s, &n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestAdminTLS: the admin API on a non-loopback address without TLS is
+// refused before anything starts; with admin.tls it serves HTTPS.
+func TestAdminTLS(t *testing.T) {
+	dir := t.TempDir()
+	legacy := namedOrigin(t, "legacy")
+	write := func(admin string) string {
+		p := filepath.Join(dir, "turnout.yaml")
+		os.WriteFile(p, []byte(fmt.Sprintf(`listen: 127.0.0.1:0
+invoke_api: {listen: "off"}
+admin:
+%s
+  tokens: [{name: e2e, role: admin, sha256: %s}]
+store: {path: %s}
+origins:
+  legacy: {url: %s}
+`, admin, tokenHash(), filepath.Join(dir, "turnout.db"), legacy.URL)), 0o600)
+		return p
+	}
+	// Refused: nothing is bound (the address is never listened on).
+	cmd := exec.Command(turnoutBin, "serve", "-c", write("  listen: 0.0.0.0:0"))
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), `admin.listen "0.0.0.0:0" is not a loopback address`) || !strings.Contains(string(out), "turnout.yaml:4:") {
+		t.Fatalf("serve with a non-loopback admin listener and no TLS: %v\n%s", err, out)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "turnout.db")); err == nil {
+		t.Error("the refused start created the store")
+	}
+
+	// With admin.tls: HTTPS, and the CLI's API answers over it.
+	certFile, keyFile := writeSelfSigned(t, dir, "admin", "127.0.0.1")
+	n := startNode(t, write(fmt.Sprintf("  listen: 127.0.0.1:0\n  tls: {cert: %s, key: %s}", certFile, keyFile)))
+	if !strings.HasPrefix(n.admin, "https://") {
+		t.Fatalf("admin address %q, want https://", n.admin)
+	}
+	pool := x509.NewCertPool()
+	pem, _ := os.ReadFile(certFile)
+	pool.AppendCertsFromPEM(pem)
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	req, _ := http.NewRequest("GET", n.admin+"/api/v1/status", nil)
+	req.Header.Set("Authorization", "Bearer "+testToken)
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.TLS == nil {
+		t.Errorf("admin status over TLS: %d (TLS %v)", resp.StatusCode, resp.TLS != nil)
+	}
+	// The CLI reaches it too, trusting the certificate through Go's
+	// SSL_CERT_FILE.
+	cli := exec.Command(turnoutBin, "status", "--admin", n.admin, "--token", testToken)
+	cli.Env = append(os.Environ(), "SSL_CERT_FILE="+certFile)
+	if out, err := cli.CombinedOutput(); err != nil {
+		t.Errorf("turnout status over admin TLS: %v\n%s", err, out)
+	}
+	// Plain HTTP to the TLS admin listener gets no API.
+	if resp, err := http.Get("http://" + strings.TrimPrefix(n.admin, "https://") + "/api/v1/status"); err == nil {
+		resp.Body.Close()
+		if resp.StatusCode == 200 {
+			t.Error("the admin API answered plain HTTP")
+		}
+	}
+}
+
+// TestPublicLimitsRaw sends raw bytes to the real binary's public
+// listener: an oversized header gets 431, a buffered (function) body over
+// max_body_bytes gets 413, a stalled body gets 408.
+func TestPublicLimitsRaw(t *testing.T) {
+	dir := t.TempDir()
+	legacy := namedOrigin(t, "legacy")
+	n := startNode(t, writeNodeConfig(t, dir, "off", fmt.Sprintf(`limits: {max_body_bytes: 1024, max_header_bytes: 2048, body_timeout: 300ms}
+origins:
+  legacy: {url: %s}
+functions:
+  hello2: {handler: %s}
+routes:
+  - {match: "POST /hello/{name}", function: hello2}
+  - {match: /, origin: legacy}
+`, legacy.URL, filepath.Join(functionDir, "hello-v2"))))
+	exchange := func(req string) string {
+		c, err := net.Dial("tcp", n.public)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(15 * time.Second))
+		io.WriteString(c, req)
+		line, err := bufio.NewReader(c).ReadString('\n')
+		if err != nil {
+			t.Fatalf("no response to %.60q: %v", req, err)
+		}
+		return line
+	}
+	for _, tc := range []struct {
+		name, req, want string
+	}{
+		{"header over max_header_bytes", "GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + strings.Repeat("h", 8<<10) + "\r\n\r\n", "HTTP/1.1 431 "},
+		{"function body over max_body_bytes", "POST /hello/x HTTP/1.1\r\nHost: x\r\nContent-Length: 1025\r\n\r\n" + strings.Repeat("b", 1025), "HTTP/1.1 413 "},
+		{"function body within max_body_bytes", "POST /hello/x HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n" + strings.Repeat("b", 10), "HTTP/1.1 200 "},
+		{"stalled body to the origin", "POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabc", "HTTP/1.1 408 "},
+		{"stalled body to a function", "POST /hello/x HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabc", "HTTP/1.1 408 "},
+	} {
+		if got := exchange(tc.req); !strings.HasPrefix(got, tc.want) {
+			t.Errorf("%s: %q, want %q", tc.name, got, tc.want)
+		}
+	}
+}
