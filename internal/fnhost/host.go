@@ -27,6 +27,10 @@ type Options struct {
 	Region string
 	// LogRingBytes bounds each function's captured log. Default 1 MiB.
 	LogRingBytes int
+	// OnInit, when set, is told of every instance that started, with its
+	// init duration (turnout serve feeds a metrics histogram). It runs on
+	// the invocation's goroutine, so it must be quick.
+	OnInit func(function string, d time.Duration)
 }
 
 // FunctionStats is a snapshot of one hosted function.
@@ -52,6 +56,7 @@ type Host struct {
 	log     *slog.Logger
 	region  string
 	ringMax int
+	onInit  func(string, time.Duration)
 
 	mu     sync.RWMutex
 	fns    map[string]*function
@@ -64,7 +69,7 @@ var _ invoke.Invoker = (*Host)(nil)
 
 // New returns a Host with no functions; Configure adds them.
 func New(opts Options) (*Host, error) {
-	h := &Host{log: opts.Logger, region: opts.Region, ringMax: opts.LogRingBytes, fns: map[string]*function{}}
+	h := &Host{log: opts.Logger, region: opts.Region, ringMax: opts.LogRingBytes, onInit: opts.OnInit, fns: map[string]*function{}}
 	if h.log == nil {
 		h.log = slog.Default()
 	}
@@ -363,6 +368,9 @@ func (fn *function) start(seq int) (*instance, error) {
 	case <-in.ready:
 		in.initDur = time.Since(in.spawned)
 		fn.lastInit.Store(int64(in.initDur))
+		if fn.host.onInit != nil {
+			fn.host.onInit(fn.cfg.Name, in.initDur)
+		}
 		return in, nil
 	case body := <-in.initErr:
 		msg = "init error: " + string(body)

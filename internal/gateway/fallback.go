@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/turnout/turnout/internal/metrics"
 	"github.com/turnout/turnout/internal/origin"
 )
 
@@ -60,7 +61,8 @@ func (f *failure) clientSide() bool {
 // serveGuarded serves a function route, or an origin route with a fallback:
 // the primary first (unless its breaker is open), then, when the primary
 // fails before answering and the request can be replayed, the fallback.
-func (g *Gateway) serveGuarded(w http.ResponseWriter, r *http.Request, tg *target, id, path string, values []string, start time.Time) (int, int64, error) {
+// It fills a with how the request was answered.
+func (g *Gateway) serveGuarded(w http.ResponseWriter, r *http.Request, tg *target, id, path string, values []string, start time.Time, a *answer) {
 	fb := tg.fb
 	replay := fb != nil && fb.replayable(r)
 	var body []byte
@@ -72,19 +74,23 @@ func (g *Gateway) serveGuarded(w http.ResponseWriter, r *http.Request, tg *targe
 		var f *failure
 		if body, f = g.readFunctionBody(r, tg.fn); f != nil {
 			writeError(w, f.code, f.msg, id)
-			return f.code, 0, f.err
+			a.outcome, a.reason, a.code, a.err = metrics.Error, f.reason, f.code, f.err
+			return
 		}
+		a.body, a.buffered = body, true
 	case replay && r.Body != nil && r.Body != http.NoBody:
 		buf, err := io.ReadAll(io.LimitReader(r.Body, maxReplayBody+1))
 		if err != nil {
 			writeError(w, http.StatusBadRequest, "reading the request body: "+err.Error(), id)
-			return http.StatusBadRequest, 0, err
+			a.outcome, a.reason, a.code, a.err = metrics.Error, "bad_request", http.StatusBadRequest, err
+			return
 		}
 		if len(buf) > maxReplayBody {
 			replay = false
 			r.Body = readCloser{io.MultiReader(bytes.NewReader(buf), r.Body), r.Body}
 		} else {
 			body = buf
+			a.body, a.buffered = body, true
 			r.Body = io.NopCloser(bytes.NewReader(body))
 		}
 	}
@@ -110,7 +116,8 @@ func (g *Gateway) serveGuarded(w http.ResponseWriter, r *http.Request, tg *targe
 			wait.Cancel()
 			w.Header().Set("Retry-After", strconv.Itoa(max(secs, 1)))
 			writeError(w, http.StatusTooManyRequests, "route "+tg.pattern+" is over its rate limit", id)
-			return http.StatusTooManyRequests, 0, nil
+			a.outcome, a.reason, a.code = metrics.Throttled, "rate_limited", http.StatusTooManyRequests
+			return
 		}
 		// Over the limit: the primary is not called, so this is not a
 		// replay and any method may go to the fallback.
@@ -125,11 +132,9 @@ func (g *Gateway) serveGuarded(w http.ResponseWriter, r *http.Request, tg *targe
 			tg.health.record(false, 0, time.Now())
 		}
 	} else {
-		var code int
-		var n int64
 		var done bool
 		t0 := time.Now()
-		code, n, done, f = g.primary(w, pr, tg, replay, body, id, path, values, start)
+		a.code, a.n, done, f = g.primary(w, pr, tg, replay, body, id, path, values, start)
 		// A throttle says the function is busy, not broken (spillover
 		// handles it), and a bad request says nothing about the function:
 		// neither moves the breaker nor the auto-rollback window.
@@ -143,22 +148,36 @@ func (g *Gateway) serveGuarded(w http.ResponseWriter, r *http.Request, tg *targe
 			}
 		}
 		if done {
-			return code, n, nil
+			a.outcome = metrics.Served
+			return
 		}
 	}
+	a.reason = f.reason
 	if !replay {
 		if f.code == 0 { // breaker open with nowhere to go: cannot happen, breakers need a fallback
 			f.code, f.msg = http.StatusServiceUnavailable, "route unavailable"
 		}
+		a.outcome = metrics.Error
 		if f.reason == "throttled" {
 			w.Header().Set("Retry-After", "1")
+			a.outcome = metrics.Throttled
 		}
 		writeError(w, f.code, f.msg, id)
-		return f.code, 0, f.err
+		a.code, a.n, a.err = f.code, 0, f.err
+		return
 	}
 
 	// The fallback.
 	g.opts.Metrics.Fallbacks.WithLabelValues(tg.pattern, f.reason).Inc()
+	switch f.reason {
+	case "throttled", "rate_limited":
+		a.outcome = metrics.Throttled
+	case "breaker_open":
+		a.outcome = metrics.BreakerOpen
+	default:
+		a.outcome = metrics.Fallback
+	}
+	a.fellBack = true
 	if body != nil {
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		r.ContentLength = int64(len(body))
@@ -167,14 +186,17 @@ func (g *Gateway) serveGuarded(w http.ResponseWriter, r *http.Request, tg *targe
 	rec := recorderPool.Get().(*recorder)
 	rec.ResponseWriter, rec.code, rec.bytes = w, 0, 0
 	ferr := fb.pool.Forward(rec, r)
-	code, n := rec.code, rec.bytes
+	a.code, a.n = rec.code, rec.bytes
 	rec.ResponseWriter = nil
 	recorderPool.Put(rec)
 	if ferr != nil {
-		code = g.originErrorFor(w, fb.name, ferr, id, code)
-		return code, n, errors.Join(f.fellBack(), ferr)
+		// The fallback failed too: nothing answered usefully. The reason
+		// stays the primary's; the access log has both errors.
+		a.code = g.originErrorFor(w, fb.name, ferr, id, a.code)
+		a.outcome, a.err = metrics.Error, errors.Join(f.fellBack(), ferr)
+		return
 	}
-	return code, n, f.fellBack()
+	a.err = f.fellBack()
 }
 
 // primary tries tg's own target. done reports that a response was written
@@ -188,7 +210,6 @@ func (g *Gateway) primary(w http.ResponseWriter, r *http.Request, tg *target, re
 			f = &failure{reason: "status", code: out.Status, msg: "function " + tg.fn.name + " answered " + http.StatusText(out.Status)}
 		}
 		if f != nil {
-			g.opts.Metrics.FunctionErrors.WithLabelValues(tg.fn.name, f.reason).Inc()
 			return 0, 0, false, f
 		}
 		g.servedBy(w, tg, tg.name)
@@ -396,6 +417,13 @@ func (b *breaker) set(state int) {
 		b.onChange(b.state, state)
 	}
 	b.state = state
+}
+
+// current returns the state: breakerClosed, breakerOpen or breakerHalfOpen.
+func (b *breaker) current() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.state
 }
 
 // State returns "closed", "open" or "half-open".

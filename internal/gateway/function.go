@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 	"github.com/turnout/turnout/internal/apigw"
 	"github.com/turnout/turnout/internal/config"
 	"github.com/turnout/turnout/internal/invoke"
+	"github.com/turnout/turnout/internal/metrics"
 	"github.com/turnout/turnout/internal/route"
 )
 
@@ -32,6 +34,7 @@ type fnTarget struct {
 	routeKey string // "GET /user/{id}", "$default" for the catch-all
 	maxBody  int64
 	timeout  time.Duration
+	platform string // metrics: "hosted" or "aws"
 }
 
 func newFnTarget(p *route.Pattern, r config.Route, f config.Function) *fnTarget {
@@ -41,6 +44,10 @@ func newFnTarget(p *route.Pattern, r config.Route, f config.Function) *fnTarget 
 	}
 	ft := &fnTarget{name: f.Name, payload: r.Payload, resource: p.Template(), maxBody: f.MaxRequestBytes, timeout: f.Timeout.D()}
 	ft.routeKey = method + " " + ft.resource
+	ft.platform = "hosted"
+	if f.AWS != nil {
+		ft.platform = "aws"
+	}
 	if p.Method == "" && p.Host == "" && ft.resource == "/" {
 		ft.routeKey = "$default"
 	}
@@ -101,9 +108,19 @@ func (g *Gateway) callFunction(r *http.Request, tg *target, body []byte, id, pat
 	if err != nil {
 		return nil, &failure{reason: "bad_request", code: http.StatusBadRequest, msg: "cannot build the function event: " + err.Error(), err: err}
 	}
+	t0 := time.Now()
 	resp, err := g.opts.Functions.Invoke(r.Context(), invoke.Request{
 		Function: ft.name, Payload: event, RequestID: id, TraceID: r.Header.Get("X-Amzn-Trace-Id"),
 	})
+	took := time.Since(t0)
+	out, f := parseInvocation(ft, resp, err)
+	tg.fnMetrics().Observe(invocationResult(resp, err, f), took.Seconds())
+	return out, f
+}
+
+// parseInvocation turns an invocation's outcome into the function's HTTP
+// response, or why there is none.
+func parseInvocation(ft *fnTarget, resp invoke.Response, err error) (*apigw.Response, *failure) {
 	if errors.Is(err, context.DeadlineExceeded) {
 		return nil, &failure{reason: "timeout", code: http.StatusGatewayTimeout, msg: "function " + ft.name + " did not answer within the route's deadline", err: err}
 	}
@@ -163,4 +180,32 @@ func clip(b []byte, n int) string {
 		return string(b)
 	}
 	return string(b[:n]) + "…(" + strconv.Itoa(len(b)) + " bytes)"
+}
+
+// invocationResult is the result label of turnout_function_invocations_total
+// for one invocation: success, function_error, crash, timeout,
+// malformed_response, canceled (the client went away), or the
+// invoke.ErrorKind of an invocation that could not run.
+func invocationResult(resp invoke.Response, err error, f *failure) string {
+	switch {
+	case f == nil:
+		return metrics.ResultSuccess
+	case err != nil && errors.Is(err, context.Canceled):
+		return "canceled"
+	case err != nil:
+		return f.reason // "timeout" or the error kind
+	case resp.TimedOut:
+		return metrics.ResultTimeout
+	case resp.FunctionError != "":
+		// The host reports a runtime that exited mid-invocation as
+		// Runtime.ExitError (Lambda's own name for it).
+		var doc struct {
+			ErrorType string `json:"errorType"`
+		}
+		if json.Unmarshal(resp.Payload, &doc) == nil && doc.ErrorType == "Runtime.ExitError" {
+			return metrics.ResultCrash
+		}
+		return metrics.ResultError
+	}
+	return f.reason // malformed_response
 }

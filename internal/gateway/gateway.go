@@ -25,6 +25,7 @@ import (
 	"github.com/turnout/turnout/internal/metrics"
 	"github.com/turnout/turnout/internal/origin"
 	"github.com/turnout/turnout/internal/route"
+	"github.com/turnout/turnout/internal/traffic"
 )
 
 // Options configure a Gateway.
@@ -47,6 +48,12 @@ type Options struct {
 	// RetireGrace is how long a replaced table's origin pools stay open
 	// before they are closed once idle. Default 1 s.
 	RetireGrace time.Duration
+	// Observe, when set, is called once for every request the gateway
+	// answers (rejected ones and 404s included), after the response is
+	// done, on the request's goroutine: keep it quick. The Observation is
+	// reused for the next request, so the callee must copy what it keeps
+	// and not retain the pointer. See observe for how each field is set.
+	Observe func(o *traffic.Observation)
 }
 
 // Gateway serves requests from the active Table.
@@ -54,6 +61,8 @@ type Gateway struct {
 	opts Options
 	log  *slog.Logger
 	cur  atomic.Pointer[Table]
+
+	unrouted *metrics.Target // requests answered before a route was chosen
 
 	mu       sync.Mutex // guards pools and breakers; control plane only
 	pools    map[string]*sharedPool
@@ -76,7 +85,8 @@ func New(opts Options) *Gateway {
 	if opts.RetireGrace == 0 {
 		opts.RetireGrace = time.Second
 	}
-	return &Gateway{opts: opts, log: opts.Logger, pools: map[string]*sharedPool{}, breakers: map[string]*breaker{}}
+	return &Gateway{opts: opts, log: opts.Logger, pools: map[string]*sharedPool{}, breakers: map[string]*breaker{},
+		unrouted: opts.Metrics.Unrouted()}
 }
 
 // Table is one deployment compiled for serving. It is immutable once built.
@@ -95,7 +105,8 @@ type Table struct {
 // target is where one route's requests go.
 type target struct {
 	pattern string // canonical route pattern
-	name    string // "origin:NAME"
+	name    string // "origin:NAME" or "function:NAME"
+	fbName  string // the fallback's "origin:NAME", "" without one
 	origin  string
 	pool    *origin.Pool
 	off     bool
@@ -110,19 +121,39 @@ type target struct {
 	// servedByHeader is the canonical name of the served-by header, "" for none.
 	servedByHeader string
 	metrics        *metrics.Metrics
-	observer       atomic.Pointer[metrics.Target] // resolved on first request
+	observer       atomic.Pointer[metrics.Target]   // resolved on first request
+	fbObserver     atomic.Pointer[metrics.Target]   // the fallback's, on first use
+	fnObserver     atomic.Pointer[metrics.Function] // the function's, on first use
 }
 
-// observe records a request in the route's metrics. Label children are
-// resolved on a route's first request rather than at Build, so applying
-// 10,000 routes does not cost 70,000 label lookups.
-func (tg *target) observe(code int, seconds float64) {
-	o := tg.observer.Load()
-	if o == nil {
-		o = tg.metrics.For(tg.pattern, tg.name)
-		tg.observer.Store(o)
+// observerFor returns the route's metrics children for the target that
+// answered. They are resolved on a route's first request rather than at
+// Build, so applying 10,000 routes does not cost 70,000 label lookups.
+func (tg *target) observerFor(fellBack bool) *metrics.Target {
+	p, name := &tg.observer, tg.name
+	if fellBack {
+		p, name = &tg.fbObserver, tg.fbName
 	}
-	o.Observe(code, seconds)
+	o := p.Load()
+	if o == nil {
+		if fellBack {
+			o = tg.metrics.ForFallback(tg.pattern, name)
+		} else {
+			o = tg.metrics.For(tg.pattern, name)
+		}
+		p.Store(o)
+	}
+	return o
+}
+
+// fnMetrics returns the function's invocation children.
+func (tg *target) fnMetrics() *metrics.Function {
+	f := tg.fnObserver.Load()
+	if f == nil {
+		f = tg.metrics.Function(tg.fn.name, tg.fn.platform)
+		tg.fnObserver.Store(f)
+	}
+	return f
 }
 
 // Build compiles cfg (already validated) into a Table for deployment id,
@@ -191,6 +222,7 @@ func (g *Gateway) Build(id uint64, cfg *config.Config) (*Table, error) {
 			delete(g.breakers, tg.pattern+"|"+r.Origin+"|"+r.Function)
 		}
 		if !r.Off && r.Fallback != "" && r.Fallback != r.Origin {
+			tg.fbName = "origin:" + r.Fallback
 			tg.fb = &fallbackPlan{name: r.Fallback, pool: t.pools[r.Fallback], onStatus: r.FallbackOn, unsafe: r.FallbackUnsafe,
 				timeout: r.Timeout.D(), reserve: r.FallbackReserve.D()}
 			if tg.fb.reserve == 0 || tg.fb.reserve >= tg.fb.timeout {
@@ -365,6 +397,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	t := g.cur.Load()
 	if t == nil {
 		writeError(w, http.StatusServiceUnavailable, "no deployment is active yet", id)
+		g.finish(r, id, "", nil, start, &answer{outcome: metrics.Rejected, reason: "no_deployment", code: http.StatusServiceUnavailable})
 		return
 	}
 	t.refs.Add(1)
@@ -387,7 +420,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			code = http.StatusMethodNotAllowed
 		}
 		writeError(w, code, err.Error(), id)
-		g.logAccess(r, id, path, nil, code, 0, start, err)
+		g.finish(r, id, path, nil, start, &answer{outcome: metrics.Rejected, reason: reason, code: code, err: err})
 		return
 	}
 
@@ -396,8 +429,8 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	idx, values, ok := t.routes.Match(host, r.Method, path, buf[:0])
 	if !ok {
 		writeError(w, http.StatusNotFound, "no route matches "+r.Method+" "+path, id)
-		g.opts.Metrics.Requests.WithLabelValues("", "", "4xx").Inc()
-		g.logAccess(r, id, path, nil, http.StatusNotFound, 0, start, nil)
+		g.opts.Metrics.Rejected.WithLabelValues("no_route").Inc()
+		g.finish(r, id, path, nil, start, &answer{outcome: metrics.Rejected, reason: "no_route", code: http.StatusNotFound})
 		return
 	}
 	tg := t.targets[idx]
@@ -408,9 +441,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		r = r.WithContext(ctx)
 	}
 	if tg.fn != nil || tg.fb != nil || tg.health != nil || tg.limiter != nil {
-		code, n, ferr := g.serveGuarded(w, r, tg, id, path, values, start)
-		tg.observe(code, time.Since(start).Seconds())
-		g.logAccess(r, id, path, tg, code, n, start, ferr)
+		var a answer
+		g.serveGuarded(w, r, tg, id, path, values, start, &a)
+		g.finish(r, id, path, tg, start, &a)
 		return
 	}
 	// A plain origin route has one possible answerer; the served-by header
@@ -418,16 +451,57 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rec := recorderPool.Get().(*recorder)
 	rec.ResponseWriter, rec.code, rec.bytes = w, 0, 0
 	ferr := tg.pool.Forward(rec, r)
-	code, n := rec.code, rec.bytes
+	a := answer{code: rec.code, n: rec.bytes, err: ferr}
 	rec.ResponseWriter = nil
 	recorderPool.Put(rec)
 	if ferr != nil {
-		code = g.originError(w, tg, ferr, id, code)
-	} else if code == 0 {
-		code = http.StatusSwitchingProtocols // hijacked: an upgraded connection
+		a.code = g.originError(w, tg, ferr, id, a.code)
+		a.outcome, a.reason = metrics.Error, originReason(ferr)
+	} else if a.code == 0 {
+		a.code = http.StatusSwitchingProtocols // hijacked: an upgraded connection
 	}
-	tg.observe(code, time.Since(start).Seconds())
-	g.logAccess(r, id, path, tg, code, n, start, ferr)
+	g.finish(r, id, path, tg, start, &a)
+}
+
+// answer is how a request was answered, for metrics, the access log and
+// the Observe hook.
+type answer struct {
+	outcome  metrics.Outcome
+	reason   string // why not served by the primary ("" when it was)
+	code     int
+	n        int64 // response body bytes
+	err      error // for the access log
+	fellBack bool  // the fallback answered
+	// body is the request body when it was buffered (function routes,
+	// replayable requests on routes with a fallback); buffered says so.
+	body     []byte
+	buffered bool
+}
+
+// finish records a request that has been answered: metrics, the access
+// log and the Observe hook. tg is nil for requests no route took.
+func (g *Gateway) finish(r *http.Request, id, path string, tg *target, start time.Time, a *answer) {
+	d := time.Since(start)
+	if tg != nil {
+		tg.observerFor(a.fellBack).Observe(a.outcome, a.code, d.Seconds())
+	} else {
+		g.unrouted.Observe(a.outcome, a.code, d.Seconds())
+	}
+	g.logAccess(r, id, path, tg, a.code, a.n, start, a.err)
+	if g.opts.Observe != nil {
+		g.observe(r, tg, start, d, a)
+	}
+}
+
+// originReason names a failed origin exchange for the outcome's reason:
+// "origin_connect", "origin_timeout", ..., or "origin_aborted" when the
+// response had started.
+func originReason(err error) string {
+	var oe *origin.Error
+	if errors.As(err, &oe) {
+		return "origin_" + oe.Kind.String()
+	}
+	return "origin_aborted"
 }
 
 // check enforces the request policy the README documents under "Path
@@ -501,9 +575,7 @@ func (g *Gateway) breakerLocked(pattern string, r config.Route) *breaker {
 	key := pattern + "|" + r.Origin + "|" + r.Function
 	b := g.breakers[key]
 	if b == nil {
-		gauge := g.opts.Metrics.BreakerState.WithLabelValues(pattern)
 		b = &breaker{onChange: func(from, to int) {
-			gauge.Set(float64(to))
 			g.log.Warn("circuit breaker "+breakerStateName(to), "route", pattern, "from", breakerStateName(from))
 			if g.opts.OnBreaker != nil {
 				go g.opts.OnBreaker(pattern, breakerStateName(from), breakerStateName(to))

@@ -309,11 +309,12 @@ func TestMetrics(t *testing.T) {
 	h.m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
 	body := rec.Body.String()
 	for _, want := range []string{
-		`turnout_requests_total{code="2xx",route="GET /user/{id}",target="origin:legacy"} 3`,
+		`turnout_requests_total{code="2xx",outcome="served",route="GET /user/{id}",target="origin:legacy"} 3`,
+		`turnout_requests_total{code="4xx",outcome="rejected",route="",target=""} 1`,
 		`turnout_request_duration_seconds_count{route="GET /user/{id}",target="origin:legacy"} 3`,
 		`turnout_requests_rejected_total{reason="bad_path"} 1`,
 		`turnout_active_deployment 1`,
-		`turnout_origin_instance_healthy{instance="` + legacy.srv.URL,
+		`turnout_origin_up{address="` + legacy.srv.URL + `",origin="legacy"} 1`,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("metrics lack %s", want)

@@ -3,6 +3,7 @@ package gateway
 import (
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/turnout/turnout/internal/metrics"
 	"github.com/turnout/turnout/internal/origin"
 )
 
@@ -56,25 +57,37 @@ func (g *Gateway) Status() Status {
 	return st
 }
 
-var instanceHealthyDesc = prometheus.NewDesc("turnout_origin_instance_healthy",
-	"1 when an origin instance is healthy and not ejected, else 0.", []string{"origin", "instance"}, nil)
-
-// healthCollector reports origin instance health at scrape time.
+// healthCollector reports, at scrape time from the active table, each
+// origin instance's health (turnout_origin_up) and each guarded route's
+// circuit breaker (turnout_breaker_state).
 type healthCollector struct{ g *Gateway }
 
-// HealthCollector returns a Prometheus collector for origin instance health.
+// HealthCollector returns a Prometheus collector for origin instance health
+// and circuit breaker states; register it in the metrics registry.
 func (g *Gateway) HealthCollector() prometheus.Collector { return healthCollector{g} }
 
-func (c healthCollector) Describe(ch chan<- *prometheus.Desc) { ch <- instanceHealthyDesc }
+func (c healthCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- metrics.OriginUp
+	ch <- metrics.BreakerState
+}
 
 func (c healthCollector) Collect(ch chan<- prometheus.Metric) {
-	for _, o := range c.g.Status().Origins {
-		for _, in := range o.Instances {
+	t := c.g.cur.Load()
+	if t == nil {
+		return
+	}
+	for _, o := range t.Config.Origins {
+		for _, in := range t.pools[o.Name].Instances() {
 			v := 0.0
 			if in.Healthy && !in.Ejected {
 				v = 1
 			}
-			ch <- prometheus.MustNewConstMetric(instanceHealthyDesc, prometheus.GaugeValue, v, o.Name, in.URL)
+			ch <- prometheus.MustNewConstMetric(metrics.OriginUp, prometheus.GaugeValue, v, o.Name, in.URL)
+		}
+	}
+	for _, tg := range t.targets {
+		if tg.breaker != nil {
+			ch <- prometheus.MustNewConstMetric(metrics.BreakerState, prometheus.GaugeValue, float64(tg.breaker.current()), tg.pattern)
 		}
 	}
 }

@@ -1,10 +1,13 @@
 // Package metrics defines turnout's Prometheus metrics: what the data plane
-// counts per route and target, and the gauges the control plane sets. The
+// counts per route, target and function, the gauges read at scrape time from
+// the gateway and the function host, and the control plane's gauges. The
 // admin listener exposes them at /metrics.
 package metrics
 
 import (
 	"net/http"
+	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -15,31 +18,61 @@ import (
 type Metrics struct {
 	Registry *prometheus.Registry
 
-	// Requests counts requests by route pattern, target and status class
-	// ("2xx", …); requests no route matched have route "".
+	// Requests counts answered requests by route pattern, target, status
+	// class ("2xx", …) and outcome (see Outcome). Target is what answered:
+	// the fallback's "origin:NAME" when it did. Requests no route matched,
+	// or refused before routing, have route and target "".
 	Requests *prometheus.CounterVec
 	// Duration observes request duration by route and target.
 	Duration *prometheus.HistogramVec
 	// Rejected counts requests refused before routing, by reason
-	// ("bad_path", "underscore_header", "absolute_form", "connect").
+	// ("bad_path", "underscore_header", "absolute_form", "connect",
+	// "no_route", "no_deployment"), and those over a route's rate limit
+	// ("rate_limited").
 	Rejected *prometheus.CounterVec
 	// OriginErrors counts failed origin exchanges by origin and kind
 	// ("connect", "timeout", "protocol", "no_instance").
 	OriginErrors *prometheus.CounterVec
-	// FunctionErrors counts function requests that did not get the
-	// function's own response, by function and kind ("throttled",
-	// "function_error", "timeout", "malformed_response", "init_failed", ...).
-	FunctionErrors *prometheus.CounterVec
+	// Invocations counts function invocations the gateway made, by
+	// function, platform ("hosted", "aws") and result (see FunctionResult).
+	Invocations *prometheus.CounterVec
+	// InvocationDuration observes how long each invocation took as seen
+	// from the gateway (queueing, cold start and the function's own time).
+	InvocationDuration *prometheus.HistogramVec
+	// InitDuration observes hosted function instance start-ups: from spawn
+	// to the runtime's first request for work.
+	InitDuration *prometheus.HistogramVec
 	// Fallbacks counts requests served by a route's fallback, by route and
 	// reason ("throttled", "timeout", "function_error", "breaker_open", ...).
 	Fallbacks *prometheus.CounterVec
-	// BreakerState is each route's circuit breaker: 0 closed, 1 open, 2 half-open.
-	BreakerState *prometheus.GaugeVec
 	// ActiveDeployment is the id of the deployment this node serves.
 	ActiveDeployment prometheus.Gauge
 	// Deployments counts route tables swapped in.
 	Deployments prometheus.Counter
 }
+
+// Scrape-time series: collected from live state by the gateway's and the
+// function host's collectors (gateway.HealthCollector, FunctionCollector).
+var (
+	// OriginUp is 1 for an origin instance that is healthy and not ejected.
+	OriginUp = prometheus.NewDesc("turnout_origin_up",
+		"1 when an origin instance is healthy and not ejected, else 0.", []string{"origin", "address"}, nil)
+	// BreakerState is each guarded route's circuit breaker.
+	BreakerState = prometheus.NewDesc("turnout_breaker_state",
+		"Circuit breaker per route: 0 closed, 1 open, 2 half-open.", []string{"route"}, nil)
+
+	functionInstances = prometheus.NewDesc("turnout_function_instances",
+		"Running instances of a hosted function, by state (idle, busy; busy includes starting).", []string{"function", "state"}, nil)
+	functionInUse = prometheus.NewDesc("turnout_function_concurrency_in_use",
+		"Invocations of a hosted function holding a concurrency slot.", []string{"function"}, nil)
+	functionLimit = prometheus.NewDesc("turnout_function_concurrency_limit",
+		"A hosted function's concurrency limit.", []string{"function"}, nil)
+	functionColdStarts = prometheus.NewDesc("turnout_function_cold_starts_total",
+		"Instances of a hosted function started for an invocation (cold starts, failed ones included).", []string{"function"}, nil)
+)
+
+// durationBuckets suit a proxy: 0.5 ms to 30 s.
+var durationBuckets = []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}
 
 // New creates the collectors and registers them, with Go runtime and
 // process collectors, in a fresh registry.
@@ -48,33 +81,39 @@ func New() *Metrics {
 		Registry: prometheus.NewRegistry(),
 		Requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "turnout_requests_total",
-			Help: "Requests served, by route pattern, target and status class.",
-		}, []string{"route", "target", "code"}),
+			Help: "Requests answered, by route pattern, target that answered, status class and outcome.",
+		}, []string{"route", "target", "code", "outcome"}),
 		Duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "turnout_request_duration_seconds",
-			Help:    "Time from request start to the end of the response, by route and target.",
-			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+			Help:    "Time from request start to the end of the response, by route and target that answered.",
+			Buckets: durationBuckets,
 		}, []string{"route", "target"}),
 		Rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "turnout_requests_rejected_total",
-			Help: "Requests refused before routing, by reason.",
+			Help: "Requests refused before routing or over a rate limit, by reason.",
 		}, []string{"reason"}),
 		OriginErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "turnout_origin_errors_total",
 			Help: "Origin exchanges that failed before a response, by origin and kind.",
 		}, []string{"origin", "kind"}),
-		FunctionErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "turnout_function_errors_total",
-			Help: "Function requests answered without the function's response, by function and kind.",
-		}, []string{"function", "kind"}),
+		Invocations: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "turnout_function_invocations_total",
+			Help: "Function invocations made by the gateway, by function, platform and result.",
+		}, []string{"function", "platform", "result"}),
+		InvocationDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "turnout_function_invocation_duration_seconds",
+			Help:    "Function invocation time as seen by the gateway (queueing and cold start included), by function and platform.",
+			Buckets: durationBuckets,
+		}, []string{"function", "platform"}),
+		InitDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "turnout_function_init_duration_seconds",
+			Help:    "Hosted function instance start-up time, from spawn to the runtime's first request for work.",
+			Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"function"}),
 		Fallbacks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "turnout_fallbacks_total",
-			Help: "Requests answered by the route's fallback, by route and reason.",
+			Help: "Requests sent to the route's fallback, by route and reason.",
 		}, []string{"route", "reason"}),
-		BreakerState: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "turnout_breaker_state",
-			Help: "Circuit breaker per route: 0 closed, 1 open, 2 half-open.",
-		}, []string{"route"}),
 		ActiveDeployment: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "turnout_active_deployment",
 			Help: "Id of the deployment this node serves.",
@@ -84,14 +123,51 @@ func New() *Metrics {
 			Help: "Route tables swapped in since start.",
 		}),
 	}
-	m.Registry.MustRegister(m.Requests, m.Duration, m.Rejected, m.OriginErrors, m.FunctionErrors, m.Fallbacks, m.BreakerState, m.ActiveDeployment, m.Deployments,
+	m.Registry.MustRegister(m.Requests, m.Duration, m.Rejected, m.OriginErrors, m.Invocations, m.InvocationDuration,
+		m.InitDuration, m.Fallbacks, m.ActiveDeployment, m.Deployments,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
+}
+
+// Family is one metric family turnout exposes and its labels.
+type Family struct {
+	Name   string // histograms by their base name
+	Labels []string
+}
+
+// Families lists every turnout_ metric family this package defines,
+// scrape-time ones included: the reference the README table and the
+// Grafana dashboard are checked against.
+func Families() []Family {
+	return []Family{
+		{"turnout_requests_total", []string{"route", "target", "code", "outcome"}},
+		{"turnout_request_duration_seconds", []string{"route", "target"}},
+		{"turnout_requests_rejected_total", []string{"reason"}},
+		{"turnout_origin_errors_total", []string{"origin", "kind"}},
+		{"turnout_function_invocations_total", []string{"function", "platform", "result"}},
+		{"turnout_function_invocation_duration_seconds", []string{"function", "platform"}},
+		{"turnout_function_init_duration_seconds", []string{"function"}},
+		{"turnout_fallbacks_total", []string{"route", "reason"}},
+		{"turnout_active_deployment", nil},
+		{"turnout_route_table_swaps_total", nil},
+		{"turnout_origin_up", []string{"origin", "address"}},
+		{"turnout_breaker_state", []string{"route"}},
+		{"turnout_function_instances", []string{"function", "state"}},
+		{"turnout_function_concurrency_in_use", []string{"function"}},
+		{"turnout_function_concurrency_limit", []string{"function"}},
+		{"turnout_function_cold_starts_total", []string{"function"}},
+	}
 }
 
 // Handler serves the registry in the Prometheus text format.
 func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{Registry: m.Registry})
+}
+
+// ObserveInit records a hosted function instance's start-up time; it suits
+// fnhost.Options.OnInit.
+func (m *Metrics) ObserveInit(function string, d time.Duration) {
+	m.InitDuration.WithLabelValues(function).Observe(d.Seconds())
 }
 
 // ClassOf returns the status class label for code: "1xx" … "5xx".
@@ -102,30 +178,133 @@ func ClassOf(code int) string {
 	return classes[code/100-1]
 }
 
-var classes = [...]string{"1xx", "2xx", "3xx", "4xx", "5xx"}
+var classes = [...]string{"1xx", "2xx", "3xx", "4xx", "5xx", "other"}
 
-// Target is the set of children for one route and target, resolved once per
-// route table so the request path does no label hashing.
-type Target struct {
-	codes    [6]prometheus.Counter // 1xx..5xx, other
-	duration prometheus.Observer
+func classIndex(code int) int {
+	if code >= 100 && code <= 599 {
+		return code/100 - 1
+	}
+	return len(classes) - 1
 }
 
-// For resolves the children for route and target.
+// Outcome says how a request was answered; it is the outcome label of
+// turnout_requests_total and traffic.Observation.Outcome.
+type Outcome uint8
+
+const (
+	// Served: the route's primary answered.
+	Served Outcome = iota
+	// Fallback: the primary failed (reason: timeout, function_error, ...)
+	// and the fallback answered.
+	Fallback
+	// Throttled: the primary was at its concurrency or rate limit; the
+	// fallback answered, or the client got a 429.
+	Throttled
+	// BreakerOpen: the route's circuit breaker kept the request off the
+	// primary; the fallback answered.
+	BreakerOpen
+	// Rejected: refused before reaching a backend (bad request, no route).
+	Rejected
+	// Error: no backend answered usefully (the gateway wrote an error, or
+	// the origin aborted a response it had started).
+	Error
+	numOutcomes
+)
+
+var outcomeNames = [numOutcomes]string{"served", "fallback", "throttled", "breaker_open", "rejected", "error"}
+
+func (o Outcome) String() string {
+	if o < numOutcomes {
+		return outcomeNames[o]
+	}
+	return "error"
+}
+
+// Target is the set of children for one route and target, resolved once per
+// route table so the request path does no label hashing. Served children
+// are created up front (so their rates start at zero); the other outcomes'
+// on first use.
+type Target struct {
+	vec           *prometheus.CounterVec
+	route, target string
+	counts        [numOutcomes][len(classes)]atomic.Pointer[prometheus.Counter]
+	duration      prometheus.Observer
+}
+
+// For resolves the children for route and its primary target.
 func (m *Metrics) For(route, target string) *Target {
-	t := &Target{duration: m.Duration.WithLabelValues(route, target)}
-	for i, c := range []string{"1xx", "2xx", "3xx", "4xx", "5xx", "other"} {
-		t.codes[i] = m.Requests.WithLabelValues(route, target, c)
+	t := m.ForFallback(route, target)
+	for i := range classes {
+		t.child(Served, i)
 	}
 	return t
 }
 
-// Observe records one request.
-func (t *Target) Observe(code int, seconds float64) {
-	i := 5
-	if code >= 100 && code <= 599 {
-		i = code/100 - 1
+// ForFallback resolves the children for route and its fallback target,
+// which never serves as the primary: no children are created up front.
+func (m *Metrics) ForFallback(route, target string) *Target {
+	return &Target{vec: m.Requests, route: route, target: target, duration: m.Duration.WithLabelValues(route, target)}
+}
+
+// Unrouted resolves the children for requests answered before a route was
+// chosen (rejected, no route): route and target "". Nothing is created up
+// front, so a node that never rejects exports no such series.
+func (m *Metrics) Unrouted() *Target {
+	return &Target{vec: m.Requests, duration: m.Duration.WithLabelValues("", "")}
+}
+
+func (t *Target) child(o Outcome, class int) prometheus.Counter {
+	if p := t.counts[o][class].Load(); p != nil {
+		return *p
 	}
-	t.codes[i].Inc()
+	c := t.vec.WithLabelValues(t.route, t.target, classes[class], o.String())
+	t.counts[o][class].Store(&c)
+	return c
+}
+
+// Observe records one request.
+func (t *Target) Observe(o Outcome, code int, seconds float64) {
+	if o >= numOutcomes {
+		o = Error
+	}
+	t.child(o, classIndex(code)).Inc()
 	t.duration.Observe(seconds)
+}
+
+// Function results: the result label of turnout_function_invocations_total.
+// Invocations that could not run use invoke.ErrorKind's names
+// ("throttled", "init_failed", "request_too_large", "response_too_large",
+// "not_found", "invalid_request", "service").
+const (
+	ResultSuccess   = "success"            // a well-formed response, whatever its status
+	ResultError     = "function_error"     // the handler reported an error (or panicked)
+	ResultCrash     = "crash"              // the runtime process exited mid-invocation
+	ResultTimeout   = "timeout"            // past the function's timeout or the route's deadline
+	ResultMalformed = "malformed_response" // not a valid API Gateway proxy response
+)
+
+// Function is one function's invocation children, resolved once per
+// route table. Success is pre-resolved; failures hash their labels.
+type Function struct {
+	vec            *prometheus.CounterVec
+	name, platform string
+	success        prometheus.Counter
+	duration       prometheus.Observer
+}
+
+// Function resolves the children for function name on platform ("hosted" or "aws").
+func (m *Metrics) Function(name, platform string) *Function {
+	return &Function{vec: m.Invocations, name: name, platform: platform,
+		success:  m.Invocations.WithLabelValues(name, platform, ResultSuccess),
+		duration: m.InvocationDuration.WithLabelValues(name, platform)}
+}
+
+// Observe records one invocation.
+func (f *Function) Observe(result string, seconds float64) {
+	if result == ResultSuccess {
+		f.success.Inc()
+	} else {
+		f.vec.WithLabelValues(f.name, f.platform, result).Inc()
+	}
+	f.duration.Observe(seconds)
 }

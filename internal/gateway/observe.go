@@ -1,0 +1,95 @@
+package gateway
+
+import (
+	"mime"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/turnout/turnout/internal/traffic"
+)
+
+var observationPool = sync.Pool{New: func() any { return new(traffic.Observation) }}
+
+// observe hands the Observe hook one request:
+//
+//   - Path is the request target's path as received (escaped, before
+//     normalisation), RawQuery what followed '?'.
+//   - Route and Target are "" for requests no route took; Target is the
+//     fallback's "origin:NAME" when the fallback answered, else the route's
+//     own target, including when the gateway answered for it (a 429, a 502).
+//   - RequestBytes is the buffered body's length, else Content-Length,
+//     -1 for a streamed body of unknown length.
+//   - BinaryBody: a buffered body (function routes, replayable requests on
+//     routes with a fallback) is binary when it is not valid UTF-8; a
+//     streamed body is judged by its Content-Type (see binaryType).
+func (g *Gateway) observe(r *http.Request, tg *target, start time.Time, d time.Duration, a *answer) {
+	o := observationPool.Get().(*traffic.Observation)
+	*o = traffic.Observation{
+		Time: start, Method: r.Method, Host: r.Host, Path: rawPath(r), RawQuery: r.URL.RawQuery,
+		Outcome: a.outcome.String(), Reason: a.reason, Status: a.code, Bytes: a.n,
+		RequestBytes: r.ContentLength, Duration: d,
+	}
+	if tg != nil {
+		o.Route, o.Target = tg.pattern, tg.name
+		if a.fellBack {
+			o.Target = tg.fbName
+		}
+	}
+	switch {
+	case a.buffered:
+		o.RequestBytes, o.BinaryBody = int64(len(a.body)), !utf8.Valid(a.body)
+	case o.RequestBytes != 0:
+		o.BinaryBody = binaryType(r.Header.Get("Content-Type"))
+	}
+	g.opts.Observe(o)
+	*o = traffic.Observation{}
+	observationPool.Put(o)
+}
+
+// rawPath is the path of the request target as the client sent it.
+func rawPath(r *http.Request) string {
+	raw := r.RequestURI
+	if raw == "" || raw[0] != '/' {
+		// Absolute form (or "*"): the path inside the URL, still escaped.
+		// check may have rewritten r.URL to the normalised path, so parse
+		// what was received.
+		if u, err := url.ParseRequestURI(raw); err == nil {
+			return u.EscapedPath()
+		}
+		return r.URL.EscapedPath()
+	}
+	if i := strings.IndexByte(raw, '?'); i >= 0 {
+		raw = raw[:i]
+	}
+	return raw
+}
+
+// binaryType judges a streamed (unread) request body by its Content-Type.
+// Text types are text/*, JSON, XML, form-urlencoded, JavaScript, GraphQL,
+// NDJSON and YAML, including any +json or +xml suffix; a body without a
+// Content-Type counts as text. Everything else is binary: octet-stream,
+// image/*, audio/*, video/*, archives, protobuf, and multipart/* (form
+// uploads usually carry files, and the parts are not read to find out).
+func binaryType(ct string) bool {
+	if ct == "" {
+		return false
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	if err != nil {
+		return false
+	}
+	if strings.HasPrefix(mt, "text/") || strings.HasSuffix(mt, "+json") || strings.HasSuffix(mt, "+xml") {
+		return false
+	}
+	switch mt {
+	case "application/json", "application/xml", "application/x-www-form-urlencoded", "application/javascript",
+		"application/ecmascript", "application/graphql", "application/x-ndjson", "application/yaml",
+		"application/x-yaml", "application/jsonl":
+		return false
+	}
+	return true
+}
