@@ -24,6 +24,8 @@ const usage = `turnout: an edge gateway that moves an HTTP API to functions one 
 Usage:
   turnout serve [-c FILE]            run the gateway (embedded defaults without -c)
   turnout validate FILE...           report every config error with file:line:column
+  turnout analyze FILE...            rank path templates in CloudFront/ALB/nginx access logs
+  turnout traffic [--unused-for D] [--risky]  the running gateway's path templates by calls
   turnout apply -f FILE [-m MSG]     validate and activate FILE as a new deployment
   turnout rollback [--to N] [-m MSG] re-activate the previous (or Nth) deployment
   turnout route off|on MATCH         send a route to its fallback / back to its target
@@ -66,6 +68,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		"status":         cmdStatus,
 		"logs":           cmdLogs,
 		"invoke":         cmdInvoke,
+		"analyze":        cmdAnalyze,
+		"traffic":        cmdTraffic,
 	}
 	verb := args[0]
 	if verb == "-h" || verb == "--help" || verb == "help" {

@@ -1,6 +1,6 @@
-// Package admin serves turnout's admin API — JSON over HTTP on its own
-// listener, with bearer tokens and roles — and provides the Go client the
-// CLI uses. Every operation is a thin layer over deploy.Service.
+// Package admin serves the admin API (JSON, bearer tokens with roles, a thin
+// layer over deploy.Service) and the dashboard on their own listener, guarded
+// against cross-site requests and DNS rebinding, and the Go client the CLI uses.
 package admin
 
 import (
@@ -22,6 +22,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/turnout/turnout/internal/config"
+	"github.com/turnout/turnout/internal/dashboard"
 	"github.com/turnout/turnout/internal/deploy"
 	"github.com/turnout/turnout/internal/route"
 )
@@ -56,6 +57,20 @@ type Options struct {
 	// Functions is the hosted-function pool, for function stats and logs;
 	// nil when the node hosts none.
 	Functions Functions
+	// Live is the per-second series the dashboard charts read at
+	// GET /api/v1/live; nil answers an empty series.
+	Live *dashboard.Live
+	// Traffic is the traffic table behind GET /api/v1/traffic; nil answers
+	// an empty report.
+	Traffic TrafficReporter
+	// Listen is the admin listener's address; its host name, if it is one,
+	// is an accepted Host (see Hosts).
+	Listen string
+	// Hosts are extra names the admin API answers to (config admin.hosts).
+	// IP addresses, localhost and *.localhost are always accepted; any
+	// other Host gets 421, so that a DNS-rebinding page cannot reach the
+	// API under its own name.
+	Hosts []string
 	// Logger receives server-side errors. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -67,6 +82,8 @@ type Server struct {
 	log   *slog.Logger
 	creds []credential
 	mux   *http.ServeMux
+	hosts []string     // accepted Host names besides IP literals and localhost
+	root  http.Handler // mux behind the Host and cross-origin checks
 
 	// refusals bounds audit writes for refused attempts, so that a flood of
 	// bad tokens cannot grow the store without bound; suppressed counts the
@@ -111,7 +128,9 @@ func New(opts Options) (*Server, error) {
 		}
 		s.creds = append(s.creds, c)
 	}
+	s.hosts = allowedHosts(opts.Listen, opts.Hosts)
 	s.routes()
+	s.root = s.protect(s.mux)
 	return s, nil
 }
 
@@ -142,8 +161,8 @@ func credentialOf(t config.Token) (credential, error) {
 	return c, nil
 }
 
-// Handler returns the HTTP handler of the admin API.
-func (s *Server) Handler() http.Handler { return s.mux }
+// Handler returns the HTTP handler of the admin API and the dashboard.
+func (s *Server) Handler() http.Handler { return s.root }
 
 // endpoint is one authenticated admin operation.
 type endpoint struct {
@@ -190,6 +209,7 @@ func (s *Server) routes() {
 	handle("POST /api/v1/routes/off", endpoint{action: "route.off", role: RoleDeployer, mutate: s.routeSwitch(true)})
 	handle("POST /api/v1/routes/on", endpoint{action: "route.on", role: RoleDeployer, mutate: s.routeSwitch(false)})
 	s.functionRoutes(mux)
+	s.dashboardRoutes(mux)
 }
 
 // guard authenticates and authorises the request, runs the endpoint and

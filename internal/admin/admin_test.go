@@ -145,6 +145,8 @@ func TestAuthMatrix(t *testing.T) {
 		{"GET", "/api/v1/deployments/active", nil, RoleViewer},
 		{"GET", "/api/v1/diff?a=1&b=1", nil, RoleViewer},
 		{"GET", "/api/v1/audit", nil, RoleAdmin},
+		{"GET", "/api/v1/live?since=0", nil, RoleViewer},
+		{"GET", "/api/v1/traffic?sort=calls&limit=5", nil, RoleViewer},
 		{"POST", "/api/v1/deployments", ApplyRequest{Config: v1, File: "t.yaml"}, RoleDeployer},
 		{"POST", "/api/v1/rollback", RollbackRequest{To: 1}, RoleDeployer},
 		{"POST", "/api/v1/routes/off", RouteRequest{Match: "GET /user/{id}"}, RoleDeployer},
