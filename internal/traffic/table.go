@@ -112,7 +112,7 @@ func (t *Table) Observe(o *Observation) {
 	key := binary.AppendUvarint(buf[:0], uint64(len(o.Host)))
 	key = append(key, o.Host...)
 	tmplAt := len(key)
-	key = appendTemplate(key, o.Path)
+	key = appendRouteTemplate(key, o.Route, o.Path)
 
 	s := &t.shards[maphash.Bytes(t.seed, key)%numShards]
 	s.mu.RLock()

@@ -359,3 +359,70 @@ func isDate[T string | []byte](s T) bool {
 	}
 	return true
 }
+
+// appendRouteTemplate appends the template of path p served by the route
+// pattern route ("[METHOD ][HOST]/path/{name}/{rest...}"). The route knows
+// better than any heuristic which segments are parameters: a segment under
+// a wildcard becomes the wildcard ({name}), literal segments are kept, and
+// what a trailing {rest...} or a prefix pattern ("/static/") covers is
+// inferred. When the route has no wildcard, or the raw path does not line up
+// with it segment by segment (it was normalised: "//", escapes), the path is
+// inferred as a whole, as for a log line.
+func appendRouteTemplate(dst []byte, route, p string) []byte {
+	if strings.IndexByte(route, '{') < 0 {
+		return appendTemplate(dst, p)
+	}
+	pat := route
+	if i := strings.IndexByte(pat, ' '); i >= 0 {
+		pat = strings.TrimLeft(pat[i+1:], " \t")
+	}
+	i := strings.IndexByte(pat, '/')
+	if i < 0 || len(p) == 0 || p[0] != '/' {
+		return appendTemplate(dst, p)
+	}
+	pat, rest := pat[i+1:], p[1:]
+	start := len(dst)
+	dst = append(dst, '/')
+	for {
+		ps, pnext, pmore := cutSegment(pat)
+		if ps == "{$}" {
+			if rest != "" {
+				break
+			}
+			return dst
+		}
+		if strings.HasPrefix(ps, "{") && strings.HasSuffix(ps, "...}") {
+			return appendTemplate(dst, rest)
+		}
+		if !pmore && ps == "" {
+			// A prefix pattern ("/static/"): infer what it covers.
+			return appendTemplate(dst, rest)
+		}
+		seg, rnext, rmore := cutSegment(rest)
+		if strings.HasPrefix(ps, "{") && strings.HasSuffix(ps, "}") {
+			dst = append(dst, ps...)
+		} else if seg == ps {
+			dst = append(dst, seg...)
+		} else {
+			break
+		}
+		if pmore != rmore {
+			break
+		}
+		if !pmore {
+			return dst
+		}
+		dst = append(dst, '/')
+		pat, rest = pnext, rnext
+	}
+	return appendTemplate(dst[:start], p)
+}
+
+// cutSegment splits s at its first '/': the segment, what follows it, and
+// whether there was a '/'.
+func cutSegment(s string) (seg, rest string, more bool) {
+	if i := strings.IndexByte(s, '/'); i >= 0 {
+		return s[:i], s[i+1:], true
+	}
+	return s, "", false
+}
