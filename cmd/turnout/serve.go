@@ -17,12 +17,15 @@ import (
 
 	"github.com/turnout/turnout/internal/admin"
 	"github.com/turnout/turnout/internal/config"
+	"github.com/turnout/turnout/internal/dashboard"
 	"github.com/turnout/turnout/internal/deploy"
+	"github.com/turnout/turnout/internal/edge"
 	"github.com/turnout/turnout/internal/fnhost"
 	"github.com/turnout/turnout/internal/gateway"
 	"github.com/turnout/turnout/internal/invoke"
 	"github.com/turnout/turnout/internal/metrics"
-	"github.com/turnout/turnout/internal/store/bolt"
+	"github.com/turnout/turnout/internal/traffic"
+	"github.com/turnout/turnout/internal/upgrade"
 )
 
 // cmdServe runs the gateway until SIGINT or SIGTERM.
@@ -31,6 +34,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	file := fs.String("c", "", "config file (default: the embedded default config)")
 	accessLog := fs.String("access-log", "-", `access log destination: "-" (stdout), "off", or a file path`)
+	pidFile := fs.String("pid-file", "", "write the serving process's pid here (rewritten by each upgrade, see SIGHUP)")
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}
@@ -56,7 +60,16 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	}
 	node := cfg.WithDefaults()
 
-	st, err := bolt.Open(node.Store.Path)
+	// SIGHUP upgrades to the binary on disk without dropping a connection:
+	// the listening sockets are inherited (handoff.go).
+	upg, err := upgrade.New(upgrade.Options{PIDFile: *pidFile})
+	if err != nil {
+		return err
+	}
+	defer upg.Stop()
+	upgrader = upg
+
+	st, err := openHandoffStore(node.Store.Path)
 	if err != nil {
 		return err
 	}
@@ -84,16 +97,24 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 		defer bw.Close()
 		gwOpts.AccessLog = gateway.NewAccessLogger(bw)
 	}
-	host, err := fnhost.New(fnhost.Options{Logger: log})
+	host, err := fnhost.New(fnhost.Options{Logger: log, OnInit: m.ObserveInit})
 	if err != nil {
 		return err
 	}
 	defer host.Close()
 	router := &invoke.Router{Hosted: host}
 	gwOpts.Functions = router
+	// Every answered request feeds the traffic table (`turnout traffic`,
+	// the dashboard's Traffic page) and the dashboard's live series.
+	trafficTable := traffic.NewTable(traffic.Options{})
+	live := dashboard.NewLive(0)
+	gwOpts.Observe = func(o *traffic.Observation) {
+		trafficTable.Observe(o)
+		live.Observe(o)
+	}
 	gw := gateway.New(gwOpts)
 	defer gw.Close()
-	m.Registry.MustRegister(gw.HealthCollector())
+	m.Registry.MustRegister(gw.HealthCollector(), metrics.FunctionCollector(host.Stats))
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -139,35 +160,28 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 		Metrics:      m.Handler(),
 		Functions:    host,
 		Logger:       log,
+		Live:         live,
+		Traffic:      trafficTable,
+		Listen:       node.Admin.Listen,
+		Hosts:        node.Admin.Hosts,
 	})
 	if err != nil {
 		return err
 	}
 
-	pubLn, err := net.Listen("tcp", node.Listen)
-	if err != nil {
-		return fmt.Errorf("public listener: %w", err)
-	}
-	admLn, err := net.Listen("tcp", node.Admin.Listen)
-	if err != nil {
-		pubLn.Close()
-		return fmt.Errorf("admin listener: %w", err)
-	}
-	var invLn net.Listener
-	if node.InvokeAPI.Listen != "off" {
-		if invLn, err = net.Listen("tcp", node.InvokeAPI.Listen); err != nil {
-			pubLn.Close()
-			admLn.Close()
-			return fmt.Errorf("invoke API listener: %w (set invoke_api.listen, or \"off\")", err)
-		}
-	}
 	errLog := slog.NewLogLogger(log.Handler(), slog.LevelWarn)
-	pub := &http.Server{
-		Handler:           gw,
-		ReadHeaderTimeout: node.Limits.ReadHeaderTimeout.D(),
-		IdleTimeout:       node.Limits.IdleTimeout.D(),
-		MaxHeaderBytes:    node.Limits.MaxHeaderBytes,
-		ErrorLog:          errLog,
+	// The public edge: plain HTTP, and HTTPS when tls: is configured.
+	// Certificate files are read here, before anything listens.
+	pub, err := edge.New(edge.Options{
+		Handler:  gw,
+		Limits:   node.Limits,
+		TLS:      node.TLS,
+		Storage:  st.CertStorage(),
+		Logger:   log,
+		ErrorLog: errLog,
+	})
+	if err != nil {
+		return err
 	}
 	adminSrv := &http.Server{
 		Handler:           adm.Handler(),
@@ -177,6 +191,54 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          errLog,
 	}
+	adminScheme := "http://"
+	if t := node.Admin.TLS; t != nil {
+		if adminSrv.TLSConfig, err = edge.LoadCertificate(t.Cert, t.Key); err != nil {
+			return fmt.Errorf("admin.tls: %w", err)
+		}
+		adminScheme = "https://"
+	} else if !config.IsLoopback(node.Admin.Listen) {
+		// Parse refuses this unless insecure_no_tls says so; say it at
+		// every start, so nobody forgets.
+		log.Warn("INSECURE: the admin API listens on a non-loopback address without TLS (admin.insecure_no_tls: true); bearer tokens cross the network in clear",
+			"admin", node.Admin.Listen)
+	}
+
+	var lns []net.Listener
+	closeAll := func() {
+		for _, ln := range lns {
+			ln.Close()
+		}
+	}
+	open := func(what, addr, hint string) (net.Listener, error) {
+		ln, err := listen(what, "tcp", addr)
+		if err != nil {
+			closeAll()
+			return nil, fmt.Errorf("%s listener: %w%s", what, err, hint)
+		}
+		lns = append(lns, ln)
+		return ln, nil
+	}
+	pubLn, err := open("public", node.Listen, "")
+	if err != nil {
+		return err
+	}
+	var tlsLn net.Listener
+	if node.TLS != nil {
+		if tlsLn, err = open("HTTPS", node.TLS.Listen, " (set tls.listen)"); err != nil {
+			return err
+		}
+	}
+	admLn, err := open("admin", node.Admin.Listen, "")
+	if err != nil {
+		return err
+	}
+	var invLn net.Listener
+	if node.InvokeAPI.Listen != "off" {
+		if invLn, err = open("invoke API", node.InvokeAPI.Listen, ` (set invoke_api.listen, or "off")`); err != nil {
+			return err
+		}
+	}
 	invokeSrv := &http.Server{
 		Handler:           invoke.NewServer(invoke.ServerOptions{Invoker: router, Functions: router.Functions, Logger: log}),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -184,25 +246,44 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          errLog,
 	}
-	errc := make(chan error, 3)
-	go func() { errc <- pub.Serve(pubLn) }()
-	go func() { errc <- adminSrv.Serve(admLn) }()
+	errc := make(chan error, 4)
+	if err := pub.Serve(pubLn, tlsLn, errc); err != nil {
+		pub.Close()
+		closeAll()
+		return err
+	}
+	if adminSrv.TLSConfig != nil {
+		go func() { errc <- adminSrv.ServeTLS(admLn, "", "") }()
+	} else {
+		go func() { errc <- adminSrv.Serve(admLn) }()
+	}
 	invokeAddr := "off"
 	if invLn != nil {
 		go func() { errc <- invokeSrv.Serve(invLn) }()
 		invokeAddr = "http://" + invLn.Addr().String()
 	}
-	log.Info("turnout listening", "public", pubLn.Addr().String(), "admin", "http://"+admLn.Addr().String(), "invoke_api", invokeAddr, "deployment", active.ID)
+	httpsAddr := "off"
+	if tlsLn != nil {
+		httpsAddr = tlsLn.Addr().String()
+	}
+	log.Info("turnout listening", "public", pubLn.Addr().String(), "https", httpsAddr, "admin", adminScheme+admLn.Addr().String(), "invoke_api", invokeAddr, "deployment", active.ID)
 
-	select {
-	case <-ctx.Done():
-	case err := <-errc:
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	ho := &handoff{log: log, upg: upg, store: st, errc: errc, admin: adminSrv, adminLn: admLn,
+		follow: func() { go follow(ctx, st, gw, log) }}
+	if err := upg.Ready(); err != nil {
+		log.Warn("could not tell the previous process (upgrade) that this one is ready", "error", err)
+	}
+	if _, err := ho.wait(ctx, hup, errc); err != nil {
 		return err
 	}
 	log.Info("shutting down: draining in-flight requests", "drain_timeout", node.Limits.DrainTimeout.String())
 	sctx, cancel := context.WithTimeout(context.Background(), node.Limits.DrainTimeout.D())
 	defer cancel()
-	adminSrv.Shutdown(sctx)
+	quiesceListeners(sctx)
+	ho.adminServer().Shutdown(sctx)
 	invokeSrv.Shutdown(sctx)
 	if err := pub.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		log.Warn("drain deadline passed; closing remaining connections", "error", err)

@@ -10,6 +10,7 @@
 //	malformed  returns {"statusCode":"abc"}, not a valid proxy response
 //	flood      logs FLOOD_MB (default 50) MB of lines, then answers
 //	flaky      answers 200, or fails with a handler error while FLAG_FILE exists
+//	splitter   answers with a header or cookie holding CR, LF or NUL (?mode=…), for response-splitting tests
 //	initfail   fails before lambda.Start: INITFAIL_MODE=exit (default) prints and exits 1,
 //	           INITFAIL_MODE=hang never starts the runtime loop
 package functions
