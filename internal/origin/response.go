@@ -90,6 +90,14 @@ func parseHead(s string, h *responseHead) error {
 	h.dropped = 0
 	h.fields = h.fields[:0]
 
+	// A head whose lines end in CR LF but for one bare LF is an origin
+	// that put an LF into a value (user input in a header): reading the
+	// LF as a line end, as RFC 9112 section 2.2 allows, would turn the
+	// rest of that value into a header of its own for the client. A head
+	// with bare LF throughout (some old servers) is still read.
+	if crlf := strings.Count(s, "\r\n"); crlf > 0 && crlf != strings.Count(s, "\n") {
+		return malformed("bare LF among CR LF line ends")
+	}
 	line, rest := nextLine(s)
 	http10, err := parseStatusLine(line, h)
 	if err != nil {
