@@ -10,6 +10,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log"
 	"log/slog"
 	"net"
@@ -290,6 +291,14 @@ func (e *Edge) Serve(plain, secure net.Listener, errc chan<- error) error {
 			if err := e.setupACME(plain, secure); err != nil {
 				cancel()
 				return err
+			}
+			// Certificates already in the store are loaded before the
+			// HTTPS listener serves, so a restart never fails a handshake
+			// (ManageAsync would load them in the background).
+			for d := range e.domains {
+				if _, err := e.magic.CacheManagedCertificate(ctx, d); err != nil && !errors.Is(err, fs.ErrNotExist) {
+					e.opts.Logger.Warn("tls: could not load the stored certificate; obtaining one", "domain", d, "error", err)
+				}
 			}
 		}
 		sl := limit(secure, max)
