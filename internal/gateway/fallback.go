@@ -153,11 +153,14 @@ func (g *Gateway) serveGuarded(w http.ResponseWriter, r *http.Request, tg *targe
 		}
 	}
 	a.reason = f.reason
-	if !replay {
+	if !replay || f.reason == "bad_request" {
 		if f.code == 0 { // breaker open with nowhere to go: cannot happen, breakers need a fallback
 			f.code, f.msg = http.StatusServiceUnavailable, "route unavailable"
 		}
 		a.outcome = metrics.Error
+		if f.reason == "bad_request" {
+			a.outcome = metrics.Rejected
+		}
 		if f.reason == "throttled" {
 			w.Header().Set("Retry-After", "1")
 			a.outcome = metrics.Throttled
@@ -232,6 +235,8 @@ func (g *Gateway) primary(w http.ResponseWriter, r *http.Request, tg *target, re
 	recorderPool.Put(rec)
 	var oe *origin.Error
 	switch {
+	case ferr != nil && errors.As(ferr, &oe) && oe.Kind == origin.KindClient:
+		return 0, 0, false, &failure{reason: "bad_request", code: oe.StatusCode(), msg: clientBodyMessage(oe), err: ferr}
 	case ferr != nil && errors.As(ferr, &oe):
 		g.opts.Metrics.OriginErrors.WithLabelValues(tg.origin, oe.Kind.String()).Inc()
 		c := oe.StatusCode()

@@ -30,7 +30,8 @@ import (
 
 // Options configure a Gateway.
 type Options struct {
-	// Metrics receives per-route counters; required.
+	// Metrics receives per-route counters; nil means a private registry
+	// nobody scrapes.
 	Metrics *metrics.Metrics
 	// AccessLog receives one record per request; nil disables access logs.
 	AccessLog *slog.Logger
@@ -81,6 +82,9 @@ type sharedPool struct {
 func New(opts Options) *Gateway {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
+	}
+	if opts.Metrics == nil {
+		opts.Metrics = metrics.New()
 	}
 	if opts.RetireGrace == 0 {
 		opts.RetireGrace = time.Second
@@ -457,6 +461,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if ferr != nil {
 		a.code = g.originError(w, tg, ferr, id, a.code)
 		a.outcome, a.reason = metrics.Error, originReason(ferr)
+		if isClientError(ferr) {
+			a.outcome = metrics.Rejected
+		}
 	} else if a.code == 0 {
 		a.code = http.StatusSwitchingProtocols // hijacked: an upgraded connection
 	}
@@ -491,6 +498,20 @@ func (g *Gateway) finish(r *http.Request, id, path string, tg *target, start tim
 	if g.opts.Observe != nil {
 		g.observe(r, tg, start, d, a)
 	}
+}
+
+// isClientError reports a forward that failed on the client's request body.
+func isClientError(err error) bool {
+	var oe *origin.Error
+	return errors.As(err, &oe) && oe.Kind == origin.KindClient
+}
+
+// clientBodyMessage is the answer to a request whose body could not be read.
+func clientBodyMessage(oe *origin.Error) string {
+	if oe.StatusCode() == http.StatusRequestTimeout {
+		return "the request body stalled"
+	}
+	return "malformed request body: " + oe.Err.Error()
 }
 
 // originReason names a failed origin exchange for the outcome's reason:
@@ -558,11 +579,17 @@ func (g *Gateway) originErrorFor(w http.ResponseWriter, name string, err error, 
 		}
 		return written
 	}
-	g.opts.Metrics.OriginErrors.WithLabelValues(name, oe.Kind.String()).Inc()
 	code := oe.StatusCode()
 	msg := "origin " + name + ": " + oe.Kind.String()
-	if code == http.StatusGatewayTimeout {
+	switch {
+	case oe.Kind == origin.KindClient:
+		// The client's body broke, not the origin: not an origin error.
+		msg = clientBodyMessage(oe)
+	case code == http.StatusGatewayTimeout:
 		msg = "origin " + name + " did not answer in time"
+		fallthrough
+	default:
+		g.opts.Metrics.OriginErrors.WithLabelValues(name, oe.Kind.String()).Inc()
 	}
 	writeError(w, code, msg, id)
 	return code

@@ -215,6 +215,11 @@ func TestRequestSmuggling(t *testing.T) {
 			if code == 0 {
 				t.Fatalf("client got no HTTP answer: %q", resp)
 			}
+			if code == http.StatusBadGateway {
+				// The client sent the broken bytes; blaming the backend
+				// would count against it (breaker, origin errors).
+				t.Errorf("a malformed request got 502, as if the backend had failed; want a 4xx")
+			}
 			nresp := strings.Count(resp, "HTTP/1.1 ") + strings.Count(resp, "HTTP/1.0 ")
 			switch {
 			case len(reqs) == 0:

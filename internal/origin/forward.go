@@ -114,7 +114,7 @@ func (p *Pool) forward(w http.ResponseWriter, r *http.Request, in *instance) err
 			// A body that failed on its own (the client sent a broken
 			// one, the origin stopped reading) explains the failure
 			// better than the closed connection it left behind.
-			if berr, unforced := body.finish(cc, w, false); berr != nil && unforced {
+			if berr, _ := body.finish(cc, w, false); berr != nil && body.own.Load() {
 				phase, err = "send request body", berr
 			}
 		}
@@ -431,6 +431,9 @@ func (p *Pool) dialError(in *instance, ctx context.Context, deadline time.Time, 
 // exchangeError classifies a failure after connecting, before any byte was
 // written to the client.
 func (p *Pool) exchangeError(in *instance, ctx context.Context, phase string, err error) error {
+	if ce := (*clientBodyError)(nil); errors.As(err, &ce) {
+		return &Error{Kind: KindClient, Instance: in.url, Err: ce}
+	}
 	if cerr := ctx.Err(); cerr != nil {
 		return &Error{Kind: KindTimeout, Instance: in.url, Err: fmt.Errorf("%s: %w", phase, cerr)}
 	}

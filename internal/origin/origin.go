@@ -47,6 +47,12 @@ const (
 	// policy (an all-down pool is tried anyway, see Pool.Forward) Forward does
 	// not return it; it is kept for callers that switch on every kind.
 	KindNoInstance
+	// KindClient means the client's request body could not be read while it
+	// was sent: malformed chunked framing, a body shorter than its
+	// Content-Length, or a stall past the server's read deadline. The client
+	// is at fault; the origin saw a truncated request (its connection is
+	// closed) and is not to blame.
+	KindClient
 )
 
 func (k Kind) String() string {
@@ -59,6 +65,8 @@ func (k Kind) String() string {
 		return "protocol"
 	case KindNoInstance:
 		return "no instance"
+	case KindClient:
+		return "client"
 	}
 	return fmt.Sprintf("Kind(%d)", uint8(k))
 }
@@ -81,10 +89,24 @@ func (e *Error) Error() string {
 func (e *Error) Unwrap() error { return e.Err }
 
 // StatusCode is the status a gateway should answer with: 504 Gateway Timeout
-// for KindTimeout, 502 Bad Gateway otherwise.
+// for KindTimeout; for KindClient 408 Request Timeout when the body stalled,
+// else 400 Bad Request; 502 Bad Gateway otherwise.
 func (e *Error) StatusCode() int {
-	if e.Kind == KindTimeout {
+	switch e.Kind {
+	case KindTimeout:
 		return 504
+	case KindClient:
+		if isTimeout(e.Err) {
+			return 408
+		}
+		return 400
 	}
 	return 502
 }
+
+// clientBodyError is a failure to read the client's request body, as opposed
+// to a failure to write it to the origin.
+type clientBodyError struct{ err error }
+
+func (e *clientBodyError) Error() string { return "read request body: " + e.err.Error() }
+func (e *clientBodyError) Unwrap() error { return e.err }

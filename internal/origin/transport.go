@@ -292,6 +292,10 @@ func writeURIPart(bw *bufio.Writer, s string) {
 type bodyCopy struct {
 	done    chan error
 	readEOF atomic.Bool // the client's body has been read to its end (or all of its Content-Length)
+	// forced is set by finish before it cuts the copy short; own is set by
+	// the copy when it failed before that, on its own (a broken client
+	// body, an origin that stopped reading).
+	forced, own atomic.Bool
 }
 
 func startBodyCopy(cc *upConn, r *http.Request, mode bodyMode) *bodyCopy {
@@ -306,6 +310,9 @@ func startBodyCopy(cc *upConn, r *http.Request, mode bodyMode) *bodyCopy {
 func (bc *bodyCopy) copy(cc *upConn, r *http.Request, mode bodyMode) error {
 	err := bc.send(cc, r, mode)
 	if err != nil {
+		if !bc.forced.Load() {
+			bc.own.Store(true)
+		}
 		cc.close()
 	}
 	return err
@@ -323,7 +330,7 @@ func (bc *bodyCopy) send(cc *upConn, r *http.Request, mode bodyMode) error {
 			sent += int64(n)
 			if mode == bodyLength && sent >= r.ContentLength {
 				if sent > r.ContentLength {
-					return fmt.Errorf("request body longer than its Content-Length %d", r.ContentLength)
+					return &clientBodyError{fmt.Errorf("request body longer than its Content-Length %d", r.ContentLength)}
 				}
 				// All of it is read, before the origin can have it
 				// all: finish must not take the origin's answer for
@@ -349,11 +356,11 @@ func (bc *bodyCopy) send(cc *upConn, r *http.Request, mode bodyMode) error {
 			break
 		}
 		if rerr != nil {
-			return fmt.Errorf("read request body: %w", rerr)
+			return &clientBodyError{rerr}
 		}
 	}
 	if mode == bodyLength && sent != r.ContentLength {
-		return fmt.Errorf("request body of %d bytes, Content-Length %d: %w", sent, r.ContentLength, io.ErrUnexpectedEOF)
+		return &clientBodyError{fmt.Errorf("request body of %d bytes, Content-Length %d: %w", sent, r.ContentLength, io.ErrUnexpectedEOF)}
 	}
 	if mode == bodyChunked {
 		bw.WriteString("0\r\n")
@@ -382,7 +389,8 @@ func (bc *bodyCopy) send(cc *upConn, r *http.Request, mode bodyMode) error {
 // client's body did (the origin answered early), it first unblocks both
 // sides: the upstream conn is closed and the client's read deadline is set
 // in the past, so the handler never returns while the goroutine still reads
-// r.Body. It returns the goroutine's error and whether the conn survived.
+// r.Body. It returns the goroutine's error and whether the conn survived;
+// bc.own tells whether an error is the copy's own or finish's doing.
 func (bc *bodyCopy) finish(cc *upConn, w http.ResponseWriter, responseDone bool) (error, bool) {
 	if bc == nil {
 		return nil, true
@@ -393,6 +401,7 @@ func (bc *bodyCopy) finish(cc *upConn, w http.ResponseWriter, responseDone bool)
 			return err, true
 		default:
 		}
+		bc.forced.Store(true)
 		cc.close()
 		// The client connection cannot carry another request after
 		// this: its read deadline is spent and its body unread.
