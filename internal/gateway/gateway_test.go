@@ -92,17 +92,8 @@ func (h *harness) apply(t *testing.T, id uint64, yaml string) {
 // server wrote before closing or going quiet.
 func raw(t *testing.T, addr, req string) string {
 	t.Helper()
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if _, err := io.WriteString(c, req); err != nil {
-		t.Fatal(err)
-	}
-	c.SetReadDeadline(time.Now().Add(2 * time.Second))
-	b, _ := io.ReadAll(c)
-	return string(b)
+	resp, _ := exchange(t, addr, req, 2*time.Second)
+	return resp
 }
 
 func status(resp string) int {
