@@ -153,7 +153,9 @@ func TestAnalyzeFormats(t *testing.T) {
 	if r := findRow(rep, "", "/user/{id}"); r == nil || r.Calls != 4 {
 		t.Errorf("nginx /user/{id}: %+v", r)
 	}
-	if r := findRow(rep, "api.example.com", "/user/{id}"); r == nil || r.Calls != 6+2 {
+	// Rows are per host without the port: ALB's :80, :443 and :8443
+	// requests join CloudFront's.
+	if r := findRow(rep, "api.example.com", "/user/{id}"); r == nil || r.Calls != 6+4 {
 		t.Errorf("CloudFront+ALB api.example.com/user/{id}: %+v", r)
 	}
 	for _, want := range []string{"alb-without-extension.log:8: malformed alb line", "-:8: malformed nginx line", "3 of 3 files read: 39 lines, 31 parsed, 6 malformed, 2 skipped"} {

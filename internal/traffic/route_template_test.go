@@ -36,3 +36,24 @@ func TestObserveUsesRoutePattern(t *testing.T) {
 		t.Fatalf("rows %+v, want /hello/{name} with 4 calls and /hello/carol", rep.Rows)
 	}
 }
+
+func TestHostsAreOneRow(t *testing.T) {
+	cases := map[string]string{
+		"api.example.com": "api.example.com", "API.Example.com:443": "api.example.com", "api.example.com.": "api.example.com",
+		"127.0.0.1:8080": "127.0.0.1", "[::1]:8080": "[::1]", "[::1]": "[::1]", "::1": "::1", "": "",
+	}
+	for in, want := range cases {
+		tb := NewTable(Options{})
+		tb.Observe(&Observation{Method: "GET", Host: in, Path: "/a"})
+		if got := tb.Report(Query{}).Rows[0].Host; got != want {
+			t.Errorf("host %q: row host %q, want %q", in, got, want)
+		}
+	}
+	tb := NewTable(Options{})
+	for _, h := range []string{"api.example.com", "API.example.com:443", "api.example.com."} {
+		tb.Observe(&Observation{Method: "GET", Host: h, Path: "/a"})
+	}
+	if rows := tb.Report(Query{}).Rows; len(rows) != 1 || rows[0].Calls != 3 {
+		t.Fatalf("rows %+v, want one row with 3 calls", rows)
+	}
+}

@@ -109,8 +109,9 @@ func (t *Table) Observe(o *Observation) {
 	}
 	rk := risksOf(o)
 	var buf [256]byte
-	key := binary.AppendUvarint(buf[:0], uint64(len(o.Host)))
-	key = append(key, o.Host...)
+	host := hostOf(o.Host)
+	key := binary.AppendUvarint(buf[:0], uint64(len(host)))
+	key = appendLower(key, host)
 	tmplAt := len(key)
 	key = appendRouteTemplate(key, o.Route, o.Path)
 
@@ -119,7 +120,7 @@ func (t *Table) Observe(o *Observation) {
 	r := s.m[string(key)]
 	s.mu.RUnlock()
 	if r == nil {
-		r = t.insert(s, key, len(o.Host), tmplAt)
+		r = t.insert(s, key, len(host), tmplAt)
 	}
 	t.total.Add(1)
 
@@ -130,6 +131,30 @@ func (t *Table) Observe(o *Observation) {
 	r.mu.Lock()
 	r.add(o, rk, now)
 	r.mu.Unlock()
+}
+
+// hostOf is the host a row is kept under: the Host header without its port
+// or a trailing dot (lowercased as it is appended to the key), so that
+// api.example.com, API.example.com:443 and api.example.com. are one row.
+func hostOf(h string) string {
+	if i := strings.LastIndexByte(h, ':'); i >= 0 && strings.IndexByte(h[i:], ']') < 0 {
+		if j := strings.IndexByte(h, ':'); j == i || strings.HasPrefix(h, "[") {
+			h = h[:i] // a port; an IPv6 address without brackets has more colons
+		}
+	}
+	return strings.TrimSuffix(h, ".")
+}
+
+// appendLower appends s to dst in lower case (ASCII).
+func appendLower(dst []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		dst = append(dst, c)
+	}
+	return dst
 }
 
 // insert returns the row for key, creating it when the table has room,
