@@ -34,8 +34,12 @@ import (
 // by itself; the stream cap below is what keeps one connection's handlers
 // bounded.
 const (
-	// h2MaxReadFrameSize is the largest frame a client may send: 1 MiB.
-	h2MaxReadFrameSize = 1 << 20
+	// h2MaxReadFrameSize is the largest frame a client may send: 16 KiB,
+	// the RFC 9113 initial value (Go's default is 1 MiB). The read buffer
+	// of every connection grows to this size, so a small one bounds what a
+	// client can make the server hold; an upload pays one 9-byte frame
+	// header per 16 KiB (0.06 %); the window below is what paces it.
+	h2MaxReadFrameSize = 16 << 10
 	// h2HeaderTableSize bounds the HPACK tables both ways: 4 KiB, the
 	// RFC 9113 initial value, so a client cannot make the server keep
 	// more header state than that per connection.

@@ -23,10 +23,6 @@ import (
 // regression, in Go or in turnout's settings, shows up; a case that starts
 // passing only needs removing from this list.
 var h2specKnownFailures = []string{
-	// Not a failure: turnout advertises SETTINGS_MAX_FRAME_SIZE 1 MiB
-	// (h2MaxReadFrameSize) and h2spec sends a frame just over the 16 KiB
-	// default, which is within what the server allowed.
-	"4.2. Frame Size: Sends a large size HEADERS frame that exceeds the SETTINGS_MAX_FRAME_SIZE",
 	// Go's server hangs up (PROTOCOL_ERROR) on a SETTINGS frame that
 	// repeats a setting, on purpose ("settings_big_or_dups"), instead of
 	// applying the values in order.
