@@ -90,6 +90,8 @@ type Server struct {
 	// ones left out, reported in the next recorded refusal.
 	refusals   *rate.Limiter
 	suppressed atomic.Int64
+	// lockout slows down clients that keep failing to authenticate.
+	lockout lockout
 }
 
 // New checks opts and builds the server. It fails when a token is
@@ -216,8 +218,17 @@ func (s *Server) routes() {
 // audits what must be audited.
 func (s *Server) guard(e endpoint) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if d := s.lockout.wait(r.RemoteAddr, time.Now()); d > 0 {
+			s.refused(r, "unknown", e.action, "too many failed authentications from this address")
+			w.Header().Set("Retry-After", strconv.Itoa(int(d.Seconds()+0.999)))
+			writeError(w, http.StatusTooManyRequests, ErrorResponse{Error: "too many failed authentications from this address; try again later"})
+			return
+		}
 		who, missing, ok := s.authenticate(r)
 		if !ok {
+			if !missing { // a wrong token is a guess; no token is not
+				s.lockout.fail(r.RemoteAddr, time.Now())
+			}
 			actor, detail := "unknown", "unknown token"
 			if missing {
 				actor, detail = "anonymous", "no bearer token"

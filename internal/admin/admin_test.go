@@ -58,9 +58,10 @@ func hash(tok string) string {
 }
 
 type fixture struct {
-	srv   *httptest.Server
-	store *bolt.Store
-	svc   *deploy.Service
+	srv     *httptest.Server
+	store   *bolt.Store
+	svc     *deploy.Service
+	handler http.Handler // the server's handler, for requests from other addresses
 }
 
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -95,7 +96,7 @@ func newFixture(t *testing.T, mod func(*Options)) *fixture {
 	}
 	hs := httptest.NewServer(s.Handler())
 	t.Cleanup(hs.Close)
-	return &fixture{srv: hs, store: st, svc: svc}
+	return &fixture{srv: hs, store: st, svc: svc, handler: s.Handler()}
 }
 
 func (f *fixture) request(t *testing.T, method, path, token string, body any) (*http.Response, []byte) {
