@@ -183,6 +183,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	m.Registry.MustRegister(pub.Collector())
 	adminSrv := &http.Server{
 		Handler:           adm.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,

@@ -347,6 +347,19 @@ func TestTLSWithPebble(t *testing.T) {
 			t.Errorf("an unknown SNI reached the CA:\n%s", r.pebbleOut)
 		}
 
+		// /metrics tells when the obtained certificate expires, and counts
+		// the refused handshake.
+		mresp, err := http.Get(r.n.admin + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		mb, _ := io.ReadAll(mresp.Body)
+		mresp.Body.Close()
+		wantExpiry := fmt.Sprintf(`turnout_tls_certificate_expiry_timestamp_seconds{name="turnout.test",source="acme"} %g`, float64(st.PeerCertificates[0].NotAfter.Unix()))
+		if !strings.Contains(string(mb), wantExpiry) || !strings.Contains(string(mb), `turnout_tls_handshakes_refused_total{reason="unknown_name"} 1`) {
+			t.Errorf("metrics lack %s or one refused handshake:\n%s", wantExpiry, grepLines(string(mb), "turnout_tls_"))
+		}
+
 		// Restart on the same store: the stored certificate is served, and
 		// Pebble sees no new order.
 		stopNode(t, r.n)
@@ -493,4 +506,15 @@ routes:
 			t.Errorf("%s: %q, want %q", tc.name, got, tc.want)
 		}
 	}
+}
+
+// grepLines returns the lines of s that contain sub.
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }

@@ -87,7 +87,14 @@ type Edge struct {
 	httpsPort string
 	stop      context.CancelFunc
 	stopOnce  sync.Once
+
+	refused refusals // handshakes refused for want of a certificate
 }
+
+// acmeCache is the certificate cache, nil without ACME domains. Serve sets
+// it before the servers start, and the admin listener (Prometheus) starts
+// after Serve returns.
+func (e *Edge) acmeCache() *certmagic.Cache { return e.cache }
 
 // New checks opts and builds the servers. Static certificates and the CA
 // root file are read here, so a bad path fails before anything listens.
@@ -219,6 +226,7 @@ func (e *Edge) getCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, err
 				}
 			}
 		}
+		e.refused.noSNI.Add(1)
 		return nil, errors.New("no certificate: the client sent no server name (SNI)")
 	}
 	acmeChallenge := slices.Contains(hello.SupportedProtos, acmez.ACMETLS1Protocol)
@@ -230,6 +238,7 @@ func (e *Edge) getCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, err
 	if e.domains[name] && e.magic != nil {
 		return e.magic.GetCertificate(hello)
 	}
+	e.refused.unknownName.Add(1)
 	return nil, fmt.Errorf("no certificate for %q: it is not in tls.domains and no static certificate covers it", name)
 }
 

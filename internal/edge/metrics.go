@@ -1,0 +1,58 @@
+package edge
+
+import (
+	"crypto/tls"
+	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+var (
+	certExpiryDesc = prometheus.NewDesc("turnout_tls_certificate_expiry_timestamp_seconds",
+		"When the certificate served for a name expires (Unix time), by name and source (acme or static); absent for a name with no certificate yet.",
+		[]string{"name", "source"}, nil)
+	refusedSNIDesc = prometheus.NewDesc("turnout_tls_handshakes_refused_total",
+		"TLS handshakes refused for want of a certificate, by reason: unknown_name (an SNI no config names) or no_sni.",
+		[]string{"reason"}, nil)
+)
+
+// refusals counts handshakes getCertificate refused.
+type refusals struct{ unknownName, noSNI atomic.Int64 }
+
+// Collector reports the certificates' expiry times, read when Prometheus
+// scrapes (so a renewal shows at the next scrape), and the handshakes
+// refused for want of a certificate. Alert on
+// turnout_tls_certificate_expiry_timestamp_seconds - time() < 14 * 86400:
+// ACME renews at a third of the lifetime left, so that means renewals
+// have been failing.
+func (e *Edge) Collector() prometheus.Collector { return edgeCollector{e} }
+
+type edgeCollector struct{ e *Edge }
+
+func (c edgeCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- certExpiryDesc
+	ch <- refusedSNIDesc
+}
+
+func (c edgeCollector) Collect(ch chan<- prometheus.Metric) {
+	e := c.e
+	expiry := func(name, source string, cert *tls.Certificate) {
+		if cert == nil || cert.Leaf == nil {
+			return
+		}
+		ch <- prometheus.MustNewConstMetric(certExpiryDesc, prometheus.GaugeValue, float64(cert.Leaf.NotAfter.Unix()), name, source)
+	}
+	for name, cert := range e.static {
+		expiry(name, "static", cert)
+	}
+	if cache := e.acmeCache(); cache != nil {
+		for name := range e.domains {
+			for _, cert := range cache.AllMatchingCertificates(name) {
+				expiry(name, "acme", &cert.Certificate)
+				break
+			}
+		}
+	}
+	ch <- prometheus.MustNewConstMetric(refusedSNIDesc, prometheus.CounterValue, float64(e.refused.unknownName.Load()), "unknown_name")
+	ch <- prometheus.MustNewConstMetric(refusedSNIDesc, prometheus.CounterValue, float64(e.refused.noSNI.Load()), "no_sni")
+}

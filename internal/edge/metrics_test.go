@@ -1,0 +1,60 @@
+package edge
+
+import (
+	"crypto/tls"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/turnout/turnout/internal/config"
+)
+
+// TestCertificateMetrics: the collector reports each static certificate's
+// expiry by name and counts handshakes refused for an unknown name or a
+// missing SNI; promlint finds nothing to fix.
+func TestCertificateMetrics(t *testing.T) {
+	ca, dir := newCA(t), t.TempDir()
+	tc := &config.TLS{Certificates: []config.CertificateFiles{ca.issue(t, dir, "api.test")}}
+	r := start(t, Options{Handler: http.NotFoundHandler(), Limits: limits(nil), TLS: tc})
+	for _, name := range []string{"other.test", "nope.test", ""} {
+		// "" with no static certificate for 127.0.0.1: refused for no SNI.
+		if c, err := tls.Dial("tcp", r.secure, &tls.Config{RootCAs: ca.pool, ServerName: name, InsecureSkipVerify: name == ""}); err == nil {
+			c.Close()
+			t.Fatalf("SNI %q: handshake succeeded", name)
+		}
+	}
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(r.e.Collector())
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			var labels []string
+			for _, l := range m.GetLabel() {
+				labels = append(labels, l.GetName()+"="+l.GetValue())
+			}
+			v := m.GetGauge().GetValue() + m.GetCounter().GetValue()
+			got[mf.GetName()+"{"+strings.Join(labels, ",")+"}"] = v
+		}
+	}
+	exp := got["turnout_tls_certificate_expiry_timestamp_seconds{name=api.test,source=static}"]
+	if exp < float64(time.Now().Unix()) || exp > float64(time.Now().Add(400*24*time.Hour).Unix()) {
+		t.Errorf("api.test expiry %v, want a time within the next 400 days; got %v", exp, got)
+	}
+	if v := got["turnout_tls_handshakes_refused_total{reason=unknown_name}"]; v != 2 {
+		t.Errorf("unknown_name refusals %v, want 2; got %v", v, got)
+	}
+	if v := got["turnout_tls_handshakes_refused_total{reason=no_sni}"]; v != 1 {
+		t.Errorf("no_sni refusals %v, want 1; got %v", v, got)
+	}
+	if problems, err := testutil.CollectAndLint(r.e.Collector()); err != nil || len(problems) > 0 {
+		t.Errorf("lint: %v %v", problems, err)
+	}
+}
