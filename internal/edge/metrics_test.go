@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/turnout/turnout/internal/config"
+	"github.com/turnout/turnout/internal/metrics"
 )
 
 // TestCertificateMetrics: the collector reports each static certificate's
@@ -56,5 +57,27 @@ func TestCertificateMetrics(t *testing.T) {
 	}
 	if problems, err := testutil.CollectAndLint(r.e.Collector()); err != nil || len(problems) > 0 {
 		t.Errorf("lint: %v %v", problems, err)
+	}
+}
+
+// TestCollectorMatchesFamilies: the collector describes exactly the
+// families metrics.EdgeFamilies lists (which the Grafana dashboard is
+// checked against).
+func TestCollectorMatchesFamilies(t *testing.T) {
+	ch := make(chan *prometheus.Desc, 8)
+	edgeCollector{}.Describe(ch)
+	close(ch)
+	var got []string
+	for d := range ch {
+		got = append(got, d.String())
+	}
+	fams := metrics.EdgeFamilies()
+	if len(got) != len(fams) {
+		t.Fatalf("collector describes %d families, metrics.EdgeFamilies lists %d", len(got), len(fams))
+	}
+	for i, f := range fams {
+		if !strings.Contains(got[i], `fqName: "`+f.Name+`"`) || !strings.Contains(got[i], "variableLabels: {"+strings.Join(f.Labels, ",")+"}") {
+			t.Errorf("family %d: %s, want %s %v", i, got[i], f.Name, f.Labels)
+		}
 	}
 }

@@ -159,6 +159,16 @@ func Families() []Family {
 	}
 }
 
+// EdgeFamilies lists the families internal/edge reports (its Collector,
+// registered by turnout serve): they describe HTTPS, so the Grafana
+// dashboard shows them too.
+func EdgeFamilies() []Family {
+	return []Family{
+		{"turnout_tls_certificate_expiry_timestamp_seconds", []string{"name", "source"}},
+		{"turnout_tls_handshakes_refused_total", []string{"reason"}},
+	}
+}
+
 // Handler serves the registry in the Prometheus text format.
 func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{Registry: m.Registry})
