@@ -158,7 +158,8 @@ func installBinary(t *testing.T, src, dst string) {
 
 // TestZeroDowntimeUpgrade installs a new binary over the running one and
 // sends SIGHUP while six HTTP/1.1 clients (keep-alive and fresh
-// connections) and two HTTP/2 clients on the HTTPS listener call an origin
+// connections), two HTTP/2 clients and two HTTP/1.1 clients with a fresh
+// TLS connection per request on the HTTPS listener call an origin
 // route and a hosted function route: no request may fail, the new
 // process (another pid, in the pid file) serves the same deployment, and
 // the old process drains and exits 0.
@@ -208,13 +209,17 @@ routes:
 	var ok int
 	var failures []string
 	var wg sync.WaitGroup
-	for i := range 8 {
+	for i := range 10 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			tr := &http.Transport{DisableKeepAlives: i%2 == 1}
 			base := "http://" + s.public
-			if i >= 6 { // HTTP/2 over TLS, one connection each
+			switch {
+			case i >= 8: // HTTP/1.1 over TLS, a fresh connection (and handshake) per request
+				tr = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}, DisableKeepAlives: true}
+				base = "https://" + s.https
+			case i >= 6: // HTTP/2 over TLS, one connection each
 				tr = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}, ForceAttemptHTTP2: true}
 				base = "https://" + s.https
 			}
@@ -229,8 +234,8 @@ routes:
 				}
 				path := paths[n%2]
 				resp, err := c.Get(base + path)
-				if err == nil && i >= 6 && resp.ProtoMajor != 2 {
-					err = fmt.Errorf("HTTPS client spoke %s", resp.Proto)
+				if want := map[bool]int{true: 2, false: 1}[i == 6 || i == 7]; err == nil && resp.ProtoMajor != want {
+					err = fmt.Errorf("client %d spoke %s", i, resp.Proto)
 				}
 				if err == nil {
 					body, rerr := io.ReadAll(resp.Body)
