@@ -294,6 +294,9 @@ func handoverListen(name, network, addr string) (net.Listener, error) {
 		return nil, err
 	}
 	t := upgrade.Track(ln)
+	if name == "HTTPS" {
+		t = upgrade.TrackTLS(ln)
+	}
 	trackedMu.Lock()
 	tracked = append(tracked, t)
 	trackedMu.Unlock()

@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -29,6 +30,10 @@ const quiesceGrace = 100 * time.Millisecond
 type Listener struct {
 	net.Listener
 
+	// tls: the server speaks TLS on these connections, so a connection's
+	// first bytes are its ClientHello, not its request (see trackedConn.Read).
+	tls bool
+
 	mu    sync.Mutex
 	fresh map[*trackedConn]struct{}
 	last  time.Time     // when a fresh connection last delivered bytes
@@ -38,6 +43,13 @@ type Listener struct {
 // Track wraps ln.
 func Track(ln net.Listener) *Listener {
 	return &Listener{Listener: ln, fresh: map[*trackedConn]struct{}{}, quiet: make(chan struct{})}
+}
+
+// TrackTLS wraps ln, on which the server terminates TLS.
+func TrackTLS(ln net.Listener) *Listener {
+	l := Track(ln)
+	l.tls = true
+	return l
 }
 
 // Accept accepts a connection and tracks it until its first read.
@@ -96,16 +108,27 @@ func (l *Listener) Quiesce(ctx context.Context) {
 
 type trackedConn struct {
 	net.Conn
-	l    *Listener
-	once sync.Once
+	l     *Listener
+	once  sync.Once
+	wrote atomic.Bool // the server has written (its TLS handshake flight)
 }
 
+// Read marks the connection started at its first bytes. On a TLS listener
+// those are the ClientHello: the request comes after the handshake, so the
+// connection counts as started only at the first bytes read after the
+// server answered the ClientHello (the client's Finished, which the
+// request follows at once), and the grace runs from there.
 func (c *trackedConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
-	if n > 0 || err != nil {
+	if err != nil || n > 0 && (!c.l.tls || c.wrote.Load()) {
 		c.once.Do(func() { c.l.started(c) })
 	}
 	return n, err
+}
+
+func (c *trackedConn) Write(p []byte) (int, error) {
+	c.wrote.Store(true)
+	return c.Conn.Write(p)
 }
 
 func (c *trackedConn) Close() error {
