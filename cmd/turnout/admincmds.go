@@ -52,6 +52,15 @@ func newClientFlagSet(name, synopsis string, stderr io.Writer) (*flag.FlagSet, *
 	return fs, cf
 }
 
+// parseNoArgs parses the flags of a verb that takes no arguments.
+func parseNoArgs(fs *flag.FlagSet, args []string) error {
+	pos, err := parseArgs(fs, args)
+	if err == nil && len(pos) > 0 {
+		err = usageError(fs, "unexpected argument %q", pos[0])
+	}
+	return err
+}
+
 // parseArgs parses flags that may come before, between or after the
 // positional arguments, which it returns. "--" ends the flags.
 func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
@@ -164,17 +173,14 @@ func cmdApply(args []string, stdout, stderr io.Writer) error {
 	fs, cf := newClientFlagSet("apply", "apply -f FILE [-m MESSAGE]", stderr)
 	file := fs.String("f", "", "config `file` to apply (- for stdin)")
 	msg := fs.String("m", "", "deployment `message`")
-	pos, err := parseArgs(fs, args)
-	if err != nil {
+	if err := parseNoArgs(fs, args); err != nil {
 		return err
-	}
-	if len(pos) > 0 {
-		return usageError(fs, "unexpected argument %q", pos[0])
 	}
 	if *file == "" {
 		return usageError(fs, "-f FILE is required")
 	}
 	var data []byte
+	var err error
 	name := *file
 	if *file == "-" {
 		data, err = io.ReadAll(os.Stdin)
@@ -235,12 +241,8 @@ func cmdHistory(args []string, stdout, stderr io.Writer) error {
 	limit := fs.Int("limit", 20, "how many deployments (and audit events) to show")
 	before := fs.Uint64("before", 0, "show deployments with ids below `ID`")
 	noAudit := fs.Bool("no-audit", false, "do not show the audit trail")
-	pos, err := parseArgs(fs, args)
-	if err != nil {
+	if err := parseNoArgs(fs, args); err != nil {
 		return err
-	}
-	if len(pos) > 0 {
-		return usageError(fs, "unexpected argument %q", pos[0])
 	}
 	c, err := cf.client()
 	if err != nil {
@@ -362,12 +364,8 @@ func cmdDiff(args []string, stdout, stderr io.Writer) error {
 // cmdStatus shows the active deployment, the routes and origin health.
 func cmdStatus(args []string, stdout, stderr io.Writer) error {
 	fs, cf := newClientFlagSet("status", "status", stderr)
-	pos, err := parseArgs(fs, args)
-	if err != nil {
+	if err := parseNoArgs(fs, args); err != nil {
 		return err
-	}
-	if len(pos) > 0 {
-		return usageError(fs, "unexpected argument %q", pos[0])
 	}
 	c, err := cf.client()
 	if err != nil {

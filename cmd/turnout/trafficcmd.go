@@ -19,12 +19,8 @@ func cmdTraffic(args []string, stdout, stderr io.Writer) error {
 	unusedFor := fs.Duration("unused-for", 0, "only templates not seen for `DURATION` (e.g. 24h, 720h): unused endpoints")
 	risky := fs.Bool("risky", false, "only templates with a function-readiness risk")
 	output := fs.String("output", "", "output `format`: table, json or csv (default: table, or json with -o json)")
-	pos, err := parseArgs(fs, args)
-	if err != nil {
+	if err := parseNoArgs(fs, args); err != nil {
 		return err
-	}
-	if len(pos) != 0 {
-		return usageError(fs, "unexpected argument %q: traffic takes only flags", pos[0])
 	}
 	out := *output
 	if out == "" {
