@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strconv"
 	"testing"
 	"time"
@@ -71,5 +72,38 @@ func TestLockoutRefills(t *testing.T) {
 	}
 	if d := l.wait("198.51.100.1:1", now); d != 0 {
 		t.Fatalf("an address that never failed waits %v", d)
+	}
+}
+
+// TestLockoutSurvivesAddressCycling: a client that cycles through more
+// source addresses than the table tracks cannot wipe another address's
+// lockout, whether the locked-out address keeps knocking meanwhile or
+// stays silent.
+func TestLockoutSurvivesAddressCycling(t *testing.T) {
+	for _, knocking := range []bool{true, false} {
+		var l lockout
+		now := time.Unix(1_000_000, 0)
+		const locked = "203.0.113.5:1"
+		for range failBurst {
+			l.fail(locked, now)
+		}
+		if d := l.wait(locked, now); d <= 0 {
+			t.Fatalf("not locked out after %d failures", failBurst)
+		}
+		// 2.5× the table's size of other addresses, each failing once,
+		// all within a second (the lockout lasts failEvery).
+		for i := range failClients * 5 / 2 {
+			other := netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
+			l.fail(netip.AddrPortFrom(other, 1).String(), now)
+			if knocking && i%100 == 0 {
+				l.wait(locked, now)
+			}
+		}
+		if d := l.wait(locked, now); d <= 0 {
+			t.Errorf("knocking %v: the lockout was wiped by %d other addresses", knocking, failClients*5/2)
+		}
+		if n := l.len(); n > failClients {
+			t.Errorf("knocking %v: %d addresses tracked, want at most %d", knocking, n, failClients)
+		}
 	}
 }
