@@ -138,8 +138,10 @@ type Limits struct {
 	// Default 30s.
 	BodyTimeout Duration `yaml:"body_timeout" json:"body_timeout,omitempty"`
 	// MaxConnections caps concurrent connections per public listener
-	// (HTTP and HTTPS each); further clients wait in the kernel's accept
-	// queue. Default 10,000.
+	// (HTTP and HTTPS each). At the cap, a new client takes the place of
+	// the keep-alive connection idle the longest; connections in a request
+	// are never closed for it, and when none is idle new clients wait in
+	// the kernel's accept queue. Default 10,000.
 	MaxConnections int `yaml:"max_connections" json:"max_connections,omitempty"`
 	// MaxConcurrentStreams caps concurrent HTTP/2 streams per connection.
 	// Default 250.

@@ -23,7 +23,6 @@ import (
 
 	"github.com/caddyserver/certmagic"
 	"github.com/mholt/acmez/v3"
-	"golang.org/x/net/netutil"
 
 	"github.com/turnout/turnout/internal/config"
 )
@@ -89,6 +88,10 @@ type Edge struct {
 	stopOnce  sync.Once
 
 	refused refusals // handshakes refused for want of a certificate
+
+	// plainConns and secureConns cap and track each listener's
+	// connections (secureConns is nil without TLS).
+	plainConns, secureConns *connLimit
 }
 
 // acmeCache is the certificate cache, nil without ACME domains. Serve sets
@@ -107,6 +110,7 @@ func New(opts Options) (*Edge, error) {
 	}
 	e := &Edge{opts: opts, static: map[string]*tls.Certificate{}, domains: map[string]bool{}}
 	l := opts.Limits
+	e.plainConns = newConnLimit(listenerHTTP, l.MaxConnections)
 	traffic := BodyTimeout(opts.Handler, l.BodyTimeout.D())
 
 	var plainHandler http.Handler = traffic
@@ -128,6 +132,7 @@ func New(opts Options) (*Edge, error) {
 		plainHandler = e.challenges(plainHandler)
 
 		e.secure = e.server(traffic)
+		e.secureConns = newConnLimit(listenerHTTPS, l.MaxConnections)
 		e.secure.TLSConfig = &tls.Config{
 			GetCertificate: e.getCertificate,
 			// acme-tls/1 answers TLS-ALPN-01 challenges on this listener.
@@ -164,6 +169,7 @@ func (e *Edge) server(h http.Handler) *http.Server {
 		IdleTimeout:       l.IdleTimeout.D(),
 		MaxHeaderBytes:    l.MaxHeaderBytes,
 		ErrorLog:          e.opts.ErrorLog,
+		ConnState:         trackState,
 	}
 }
 
@@ -288,14 +294,14 @@ func (e *Edge) redirect(w http.ResponseWriter, r *http.Request) {
 // Serve serves plain, and secure when TLS is configured, each in its own
 // goroutine whose return value is sent to errc (http.ErrServerClosed after
 // Shutdown). Each listener is capped at limits.max_connections concurrent
-// connections. With tls.domains, Serve then starts certificate management
+// connections, the longest idle closed to make room for a new client (see
+// connLimit). With tls.domains, Serve then starts certificate management
 // in the background: certificates in storage are loaded, missing or
 // expiring ones are obtained, and renewal runs until Shutdown.
 func (e *Edge) Serve(plain, secure net.Listener, errc chan<- error) error {
 	if e.secure != nil && secure == nil {
 		return errors.New("edge: TLS is configured but no HTTPS listener was given")
 	}
-	max := e.opts.Limits.MaxConnections
 	ctx, cancel := context.WithCancel(context.Background())
 	e.stop = cancel
 	if e.secure != nil {
@@ -314,10 +320,10 @@ func (e *Edge) Serve(plain, secure net.Listener, errc chan<- error) error {
 				}
 			}
 		}
-		sl := limit(secure, max)
+		sl := e.secureConns.listener(secure)
 		go func() { errc <- e.secure.ServeTLS(sl, "", "") }()
 	}
-	pl := limit(plain, max)
+	pl := e.plainConns.listener(plain)
 	go func() { errc <- e.plain.Serve(pl) }()
 	if e.magic != nil {
 		domains := slices.Sorted(func(yield func(string) bool) {
@@ -332,16 +338,6 @@ func (e *Edge) Serve(plain, secure net.Listener, errc chan<- error) error {
 		}
 	}
 	return nil
-}
-
-// limit caps ln at n concurrent connections; n <= 0 (a Limits value built
-// by hand, without WithDefaults) leaves it uncapped rather than refusing
-// every connection.
-func limit(ln net.Listener, n int) net.Listener {
-	if n <= 0 {
-		return ln
-	}
-	return netutil.LimitListener(ln, n)
 }
 
 // setupACME configures certmagic for the listed domains. Challenges are

@@ -274,43 +274,6 @@ func TestHeaderTooLarge431(t *testing.T) {
 	}
 }
 
-func TestMaxConnections(t *testing.T) {
-	r := start(t, Options{Handler: echoBody, Limits: limits(func(l *config.Limits) { l.MaxConnections = 2 })})
-	var held []net.Conn
-	for range 2 {
-		c, err := net.Dial("tcp", r.plain)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		// A request proves the connection was accepted and counts.
-		fmt.Fprint(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-		c.SetReadDeadline(time.Now().Add(10 * time.Second))
-		if resp, err := http.ReadResponse(bufio.NewReader(c), nil); err != nil || resp.StatusCode != 200 {
-			t.Fatalf("connection within the cap: %v %v", resp, err)
-		}
-		held = append(held, c)
-	}
-	// The third waits in the accept queue: no answer while two are held.
-	third, err := net.Dial("tcp", r.plain)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer third.Close()
-	fmt.Fprint(third, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-	br := bufio.NewReader(third)
-	third.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
-	if _, err := br.ReadByte(); err == nil || !isTimeout(err) {
-		t.Fatalf("a third connection was served over max_connections 2 (err %v)", err)
-	}
-	// Closing one lets it in.
-	held[0].Close()
-	third.SetReadDeadline(time.Now().Add(10 * time.Second))
-	if resp, err := http.ReadResponse(br, nil); err != nil || resp.StatusCode != 200 {
-		t.Fatalf("third connection after one closed: %v %v", resp, err)
-	}
-}
-
 func TestRedirectToHTTPS(t *testing.T) {
 	ca, dir := newCA(t), t.TempDir()
 	tc := &config.TLS{RedirectHTTP: true, Certificates: []config.CertificateFiles{ca.issue(t, dir, "api.test"), ca.issue(t, dir, "*.wild.test")}}

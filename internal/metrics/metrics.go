@@ -160,12 +160,15 @@ func Families() []Family {
 }
 
 // EdgeFamilies lists the families internal/edge reports (its Collector,
-// registered by turnout serve): they describe HTTPS, so the Grafana
-// dashboard shows them too.
+// registered by turnout serve): they describe HTTPS and the public
+// listeners' connections, so the Grafana dashboard shows them too.
 func EdgeFamilies() []Family {
 	return []Family{
 		{"turnout_tls_certificate_expiry_timestamp_seconds", []string{"name", "source"}},
 		{"turnout_tls_handshakes_refused_total", []string{"reason"}},
+		{"turnout_connections_open", []string{"listener"}},
+		{"turnout_connections_limit", []string{"listener"}},
+		{"turnout_connections_evicted_total", []string{"listener"}},
 	}
 }
 
