@@ -31,9 +31,8 @@ import (
 //     read is never cut off before its stream opens.
 //   - Hijacked connections (WebSockets) are never closed.
 //
-// When no connection is idle, the new client waits, accepted, until one
-// closes or goes idle; further clients wait in the kernel's accept queue,
-// as before.
+// When no connection is idle, new clients wait in the kernel's accept
+// queue, as before, until one closes or goes idle.
 //
 // A client that sends a request at the very moment its idle connection
 // is closed sees the connection closed, exactly as when idle_timeout
@@ -121,24 +120,30 @@ func (l *connLimit) signal() {
 	}
 }
 
-// admit adds c once there is room, closing the connection idle the longest
-// when there is none; it waits while every connection is busy, until one
-// closes or goes idle, or closed is closed.
-func (l *connLimit) admit(c *conn, closed <-chan struct{}) error {
+// wait returns once l has room, or an idle connection it can close to
+// make room, or closed is closed. With c, it then admits c, closing that
+// connection; when it is no longer idle by then (a rare race), c waits
+// here, accepted, for the next one.
+func (l *connLimit) wait(c *conn, closed <-chan struct{}) error {
 	var timer *time.Timer
 	for {
 		l.mu.Lock()
 		if len(l.open) < l.max {
-			c.idx = len(l.open)
-			l.open = append(l.open, c)
-			l.full.Store(len(l.open) >= l.max)
+			if c != nil {
+				c.idx = len(l.open)
+				l.open = append(l.open, c)
+				l.full.Store(len(l.open) >= l.max)
+			}
 			l.mu.Unlock()
 			return nil
 		}
 		l.full.Store(true)
-		victim := l.nextIdleLocked()
+		victim := l.nextIdleLocked(c != nil)
 		l.mu.Unlock()
 		if victim != nil {
+			if c == nil {
+				return nil
+			}
 			victim.evict()
 			continue
 		}
@@ -158,19 +163,22 @@ func (l *connLimit) admit(c *conn, closed <-chan struct{}) error {
 }
 
 // nextIdleLocked returns the connection idle the longest, or nil when none
-// is. It takes it from the batch the last scan found, as long as the
-// connection is still idle with the same key (one that has since been
-// busy is younger than any other the scan passed over), and scans again
-// when the batch runs out.
-func (l *connLimit) nextIdleLocked() *conn {
+// is; take removes it from the batch the last scan found. It is taken from
+// that batch as long as the connection is still idle with the same key
+// (one that has since been busy is younger than any other the scan passed
+// over); when the batch runs out, it scans again.
+func (l *connLimit) nextIdleLocked(take bool) *conn {
 	now := mono()
 	for pass := 0; pass < 2; pass++ {
 		for len(l.ready) > 0 {
 			e := l.ready[0]
-			l.ready = l.ready[1:]
 			if key, ok := e.c.idleKey(now); ok && key == e.key && e.c.idx >= 0 {
+				if take {
+					l.ready = l.ready[1:]
+				}
 				return e.c
 			}
+			l.ready = l.ready[1:]
 		}
 		if pass == 0 {
 			l.scanLocked(now)
@@ -234,12 +242,17 @@ type limitListener struct {
 }
 
 func (ll *limitListener) Accept() (net.Conn, error) {
+	// While every connection is busy, new clients stay in the kernel's
+	// accept queue, where after an upgrade the next process finds them.
+	if err := ll.l.wait(nil, ll.closed); err != nil {
+		return nil, err
+	}
 	nc, err := ll.Listener.Accept()
 	if err != nil {
 		return nil, err
 	}
 	c := &conn{Conn: nc, l: ll.l}
-	if err := ll.l.admit(c, ll.closed); err != nil {
+	if err := ll.l.wait(c, ll.closed); err != nil {
 		nc.Close()
 		return nil, err
 	}
