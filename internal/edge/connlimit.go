@@ -34,11 +34,12 @@ import (
 // When no connection is idle, new clients wait in the kernel's accept
 // queue, as before, until one closes or goes idle.
 //
-// A client that sends a request at the very moment its idle connection
-// is closed sees the connection closed, exactly as when idle_timeout
-// closes it; HTTP clients retry idempotent requests on a fresh connection
-// then (RFC 9112 §9.3.1), and a connection idle the longest is the least
-// likely to be in that moment.
+// A connection is closed without a word (net/http offers no way to send
+// one HTTP/2 connection a GOAWAY from outside), as idle_timeout closes an
+// HTTP/1 one. A client that sends a request at that very moment sees the
+// connection closed before any answer; HTTP clients retry idempotent
+// requests on a fresh connection then (RFC 9112 §9.3.1), and the
+// connection idle the longest is the least likely to be in that moment.
 //
 // The request path takes no lock: ConnState and Read only touch the
 // connection's own atomics. Accepting and closing a connection take the
@@ -53,7 +54,7 @@ const h2Quiet = time.Second
 // the next ones to close are taken from them until they run out.
 const evictBatch = 32
 
-// recheckEvery bounds a waiting new client's sleep, for HTTP/2
+// recheckEvery bounds how long Accept sleeps at the limit, for HTTP/2
 // connections that turn idle when their quiet time is up (nothing else
 // announces that).
 const recheckEvery = 100 * time.Millisecond
