@@ -525,8 +525,8 @@ func originReason(err error) string {
 	return "origin_aborted"
 }
 
-// check enforces the request policy the README documents under "Path
-// normalisation" and returns the path to match and forward.
+// check enforces the request policy docs/routing.md documents under "Request
+// policy and path normalisation" and returns the path to match and forward.
 func (g *Gateway) check(t *Table, r *http.Request) (path, reason string, err error) {
 	if r.Method == http.MethodConnect {
 		return "", "connect", errors.New("CONNECT is not supported")
