@@ -1,5 +1,5 @@
 # The two commands the README promises: `make quickstart` and `make test`.
-.PHONY: quickstart test build
+.PHONY: quickstart test test-deps build
 
 build:
 	go build -o bin/turnout ./cmd/turnout
@@ -18,5 +18,11 @@ quickstart: build
 	./bin/turnout apply -f examples/turnout.yaml -m "quickstart: move GET /user/{id} to a function"; \
 	wait $$turnout
 
-test:
+# What the tests drive for real (Chromium, Pebble, Node.js, the AWS CLI, a C
+# compiler for -race): installed when missing as root with apt-get, otherwise
+# named with the command to install them.
+test-deps:
+	@./scripts/install-test-deps.sh
+
+test: test-deps
 	go test -race ./...
