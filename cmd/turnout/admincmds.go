@@ -118,6 +118,14 @@ func (cf *clientFlags) deploy(stdout, stderr io.Writer, call func(context.Contex
 	ctx, cancel := context.WithTimeout(context.Background(), clientTimeout)
 	defer cancel()
 	d, err := call(ctx, c)
+	if errors.Is(err, deploy.ErrUnchanged) {
+		// Not a failure: the config is what the active deployment serves.
+		if cf.output == "json" {
+			return printJSON(stdout, admin.Unchanged{Deployment: d, Unchanged: true, Detail: err.Error()})
+		}
+		fmt.Fprintln(stdout, err)
+		return nil
+	}
 	if err != nil {
 		return apiFailure(stderr, err)
 	}

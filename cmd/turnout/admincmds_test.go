@@ -199,7 +199,24 @@ func TestCLIWorkflow(t *testing.T) {
 	if r.err != nil || json.Unmarshal([]byte(r.stdout), &diff) != nil || diff.A != 5 || diff.B != 6 || len(diff.Routes) != 1 {
 		t.Fatalf("diff json: %+v", r)
 	}
+
+	// apply of what deployment 6 already serves (v2, its route back on):
+	// nothing stored, said so, exit 0
+	r = runCLI(cmdApply, with("-f", v2)...)
+	if r.err != nil || r.stdout != "no change: deployment 6 is already active\n" {
+		t.Fatalf("unchanged apply: %+v", r)
+	}
 	r = runCLI(cmdApply, with("-o", "json", "-f", v2)...)
+	var same admin.Unchanged
+	if r.err != nil || json.Unmarshal([]byte(r.stdout), &same) != nil || !same.Unchanged || same.ID != 6 {
+		t.Fatalf("unchanged apply json: %+v", r)
+	}
+	if d, _ := st.Active(context.Background()); d.ID != 6 {
+		t.Fatalf("active = %d after an unchanged apply, want 6", d.ID)
+	}
+
+	v3 := writeTemp(t, "v3.yaml", strings.Replace(cliConfigV1, "9100", "9102", 1))
+	r = runCLI(cmdApply, with("-o", "json", "-f", v3)...)
 	var applied deploy.Deployment
 	if r.err != nil || json.Unmarshal([]byte(r.stdout), &applied) != nil || applied.ID != 7 {
 		t.Fatalf("apply json: %+v", r)

@@ -223,3 +223,25 @@ func TestAnalyzeMalformedAndErrors(t *testing.T) {
 		t.Errorf("no files: exit %d, want 2", code)
 	}
 }
+
+// TestQuickstartAnalyze runs the README tour's `turnout analyze` lines as
+// written, from the repository root: the file they name must be in the repo
+// and read without a malformed line.
+func TestQuickstartAnalyze(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := regexp.MustCompile(`(?m)^\./bin/turnout analyze ([^#\n]+)`).FindAllStringSubmatch(string(readme), -1)
+	if len(lines) == 0 {
+		t.Fatal("the README's tour has no turnout analyze line")
+	}
+	t.Chdir("../..")
+	for _, l := range lines {
+		args := strings.Fields(l[1])
+		out, errOut, code := runAnalyze(t, args...)
+		if code != 0 || !strings.Contains(errOut, " 0 malformed") || !strings.Contains(out, "/user/{id}") {
+			t.Errorf("turnout analyze %s: exit %d\n%s\n%s", l[1], code, out, errOut)
+		}
+	}
+}

@@ -19,14 +19,14 @@ import (
 )
 
 // browser starts a headless Chromium for the test and returns its context,
-// bounded by timeout. It fails, never skips, when Chromium is missing: CI
-// installs it (Debian: apt-get install -y chromium).
+// bounded by timeout. It fails, never skips, when Chromium is missing:
+// scripts/install-test-deps.sh (run by make test and CI) installs it.
 func browser(t *testing.T, timeout time.Duration) context.Context {
 	t.Helper()
 	exe, err := exec.LookPath("chromium")
 	if err != nil {
 		if exe, err = exec.LookPath("chromium-browser"); err != nil {
-			t.Fatalf("the dashboard test needs Chromium: install it (Debian/Ubuntu: apt-get install -y chromium): %v", err)
+			t.Fatalf("the dashboard test needs Chromium: run scripts/install-test-deps.sh as root (Debian/Ubuntu: apt-get install -y chromium): %v", err)
 		}
 	}
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],

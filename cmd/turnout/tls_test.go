@@ -163,8 +163,8 @@ type pebbleRun struct {
 // turnout node managing turnout.test with the given ACME challenge only.
 func startPebble(t *testing.T, challenge string) *pebbleRun {
 	t.Helper()
-	pebble := needTool(t, "pebble", "apt-get install -y pebble (Let's Encrypt's test ACME server)")
-	challsrv := needTool(t, "pebble-challtestsrv", "apt-get install -y pebble (it ships pebble-challtestsrv)")
+	pebble := needTool(t, "pebble", "run scripts/install-test-deps.sh as root, or apt-get install -y pebble (Let's Encrypt's test ACME server)")
+	challsrv := needTool(t, "pebble-challtestsrv", "run scripts/install-test-deps.sh as root, or apt-get install -y pebble (it ships pebble-challtestsrv)")
 	dir := t.TempDir()
 
 	// Pebble's own HTTPS certificate, which turnout trusts through ca_root.

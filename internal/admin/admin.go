@@ -175,8 +175,9 @@ type endpoint struct {
 	// stream writes its own response (logs that follow); an error returned
 	// before anything is written is answered as JSON.
 	stream func(w http.ResponseWriter, r *http.Request) error
-	// mutate creates a deployment, answered with 201. Mutations, failed or
-	// not, are audited.
+	// mutate creates a deployment, answered with 201, or finds that the
+	// change is already in effect (deploy.ErrUnchanged), answered with 200
+	// and Unchanged. Mutations, failed or not, are audited.
 	mutate func(w http.ResponseWriter, r *http.Request, who credential) (deploy.Deployment, error)
 }
 
@@ -263,7 +264,10 @@ func (s *Server) guard(e endpoint) http.Handler {
 
 		d, err := e.mutate(w, r, who)
 		ev := deploy.AuditEvent{Actor: who.name, Action: e.action, Remote: r.RemoteAddr, Deployment: d.ID}
+		unchanged := errors.Is(err, deploy.ErrUnchanged)
 		switch {
+		case unchanged:
+			ev.Result, ev.Detail = "unchanged", err.Error()
 		case err == nil:
 			ev.Result, ev.Detail = "ok", d.Cause
 		case statusOf(err) < 500:
@@ -275,6 +279,10 @@ func (s *Server) guard(e endpoint) http.Handler {
 			ev.Detail += ": " + clip(d.Message)
 		}
 		s.audit(r.Context(), ev)
+		if unchanged {
+			writeJSON(w, http.StatusOK, Unchanged{Deployment: d, Unchanged: true, Detail: err.Error()})
+			return
+		}
 		if err != nil {
 			s.fail(w, r, err)
 			return

@@ -137,11 +137,19 @@ func (c *Client) ActiveDeployment(ctx context.Context) (deploy.Deployment, error
 }
 
 // Apply deploys a config. An invalid one returns an *APIError with Status
-// 400 and every problem in Errors.
+// 400 and every problem in Errors. When the config has the active
+// deployment's settings, nothing is stored: Apply
+// returns the active deployment and an error matching deploy.ErrUnchanged
+// ("no change: deployment 3 is already active").
 func (c *Client) Apply(ctx context.Context, req ApplyRequest) (deploy.Deployment, error) {
-	var d deploy.Deployment
-	err := c.do(ctx, http.MethodPost, "/api/v1/deployments", nil, req, &d)
-	return d, err
+	var res Unchanged
+	if err := c.do(ctx, http.MethodPost, "/api/v1/deployments", nil, req, &res); err != nil {
+		return deploy.Deployment{}, err
+	}
+	if res.Unchanged {
+		return res.Deployment, deploy.Unchanged(res.ID)
+	}
+	return res.Deployment, nil
 }
 
 // Rollback restores deployment to (0: the one before the active one) as a

@@ -48,7 +48,7 @@ func (f *fixture) send(t *testing.T, method, path, host string, hdr map[string]s
 // request from the dashboard itself, or from the CLI, goes through.
 func TestCrossSiteRefused(t *testing.T) {
 	f := newFixture(t, nil)
-	f.request(t, "POST", "/api/v1/deployments", adminToken, ApplyRequest{Config: v1, Message: "second"})
+	f.request(t, "POST", "/api/v1/deployments", adminToken, ApplyRequest{Config: v2, Message: "second"})
 	before := f.activeID(t)
 	host := strings.TrimPrefix(f.srv.URL, "http://")
 

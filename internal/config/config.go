@@ -82,7 +82,7 @@ type Admin struct {
 	// public listener.
 	Listen string `yaml:"listen" json:"listen,omitempty"`
 	// Tokens grant roles to bearer tokens. With none configured, turnout
-	// generates an admin token on first start (see README).
+	// generates an admin token on first start (see docs/configuration.md).
 	Tokens []Token `yaml:"tokens" json:"tokens,omitempty"`
 	// MaxBodyBytes limits admin request bodies. Default 8 MiB.
 	MaxBodyBytes int64 `yaml:"max_body_bytes" json:"max_body_bytes,omitempty"`

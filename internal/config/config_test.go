@@ -443,7 +443,7 @@ func TestFunctionDefaults(t *testing.T) {
 	}
 }
 
-// TestExampleConfigs keeps the configs the README points at valid.
+// TestExampleConfigs keeps the configs the README and docs/ point at valid.
 func TestExampleConfigs(t *testing.T) {
 	for _, name := range []string{"../../examples/turnout.yaml"} {
 		data, err := os.ReadFile(name)

@@ -288,12 +288,15 @@ func (g *Gateway) Build(id uint64, cfg *config.Config) (*Table, error) {
 
 // Swap makes t the active table. Requests already running finish on the
 // table they started with; its pools close once it is idle. Deployment ids
-// only grow, so a table older than the active one (a late echo of a store
-// watch racing an apply) is discarded and Swap reports false.
+// only grow, so a table that is not newer than the active one is discarded
+// and Swap reports false: turnout serve activates each deployment twice, from
+// the apply and from the store's watch, which may see the new id before the
+// apply has swapped it in, and the deployment must be swapped in (logged,
+// counted in turnout_route_table_swaps_total) once.
 func (g *Gateway) Swap(t *Table) bool {
 	for {
 		old := g.cur.Load()
-		if old != nil && t.Deployment < old.Deployment {
+		if old != nil && t.Deployment <= old.Deployment {
 			g.mu.Lock()
 			g.releaseLocked(t.keys)
 			g.mu.Unlock()
@@ -310,8 +313,12 @@ func (g *Gateway) Swap(t *Table) bool {
 	}
 }
 
-// Apply builds and swaps in one step.
+// Apply builds and swaps in one step. It does nothing when deployment id, or
+// a later one, is already served (see Swap).
 func (g *Gateway) Apply(id uint64, cfg *config.Config) error {
+	if cur := g.cur.Load(); cur != nil && id <= cur.Deployment {
+		return nil
+	}
 	t, err := g.Build(id, cfg)
 	if err != nil {
 		return err
@@ -525,8 +532,8 @@ func originReason(err error) string {
 	return "origin_aborted"
 }
 
-// check enforces the request policy the README documents under "Path
-// normalisation" and returns the path to match and forward.
+// check enforces the request policy docs/routing.md documents under "Request
+// policy and path normalisation" and returns the path to match and forward.
 func (g *Gateway) check(t *Table, r *http.Request) (path, reason string, err error) {
 	if r.Method == http.MethodConnect {
 		return "", "connect", errors.New("CONNECT is not supported")

@@ -136,7 +136,7 @@ type Family struct {
 }
 
 // Families lists every turnout_ metric family this package defines,
-// scrape-time ones included: the reference the README table and the
+// scrape-time ones included: the reference the docs/observability.md table and the
 // Grafana dashboard are checked against.
 func Families() []Family {
 	return []Family{

@@ -21,7 +21,7 @@ var (
 // NormalizePath returns the one spelling of an escaped request path that
 // turnout matches and forwards, or an error when the path is ambiguous.
 //
-// The policy (the README's "Path normalisation" section):
+// The policy (docs/routing.md, "Request policy and path normalisation"):
 //   - percent-encoded unreserved characters (A-Z a-z 0-9 - . _ ~) are decoded
 //     and other escapes written in upper case, so "/%61dmin" is "/admin";
 //   - runs of slashes collapse to one ("//admin" is "/admin");
