@@ -52,7 +52,7 @@ func (f *failure) fellBack() error {
 // clientSide reports failures that do not count against the primary.
 func (f *failure) clientSide() bool {
 	switch f.reason {
-	case "throttled", "request_too_large", "too_large", "bad_request", "invalid_request":
+	case "throttled", "request_too_large", "too_large", "bad_request", "invalid_request", reasonClientClosed:
 		return true
 	}
 	return false
@@ -136,8 +136,9 @@ func (g *Gateway) serveGuarded(w http.ResponseWriter, r *http.Request, tg *targe
 		t0 := time.Now()
 		a.code, a.n, done, f = g.primary(w, pr, tg, replay, body, id, path, values, start)
 		// A throttle says the function is busy, not broken (spillover
-		// handles it), and a bad request says nothing about the function:
-		// neither moves the breaker nor the auto-rollback window.
+		// handles it), a bad request says nothing about the function, and
+		// neither does a client that went away: none moves the breaker or
+		// the auto-rollback window.
 		if f == nil || !f.clientSide() {
 			now := time.Now()
 			if tg.breaker != nil {
@@ -146,6 +147,16 @@ func (g *Gateway) serveGuarded(w http.ResponseWriter, r *http.Request, tg *targe
 			if tg.health != nil {
 				tg.health.record(f == nil, now.Sub(t0), now)
 			}
+		} else if tg.breaker != nil {
+			tg.breaker.skip()
+		}
+		if f != nil && f.reason == reasonClientClosed {
+			// Nobody is left to answer, on the fallback or otherwise.
+			a.outcome, a.err = metrics.ClientClosed, f.err
+			if !done {
+				a.code, a.n = metrics.StatusClientClosed, 0
+			}
+			return
 		}
 		if done {
 			a.outcome = metrics.Served
@@ -192,6 +203,15 @@ func (g *Gateway) serveGuarded(w http.ResponseWriter, r *http.Request, tg *targe
 	a.code, a.n = rec.code, rec.bytes
 	rec.ResponseWriter = nil
 	recorderPool.Put(rec)
+	if ferr != nil && clientGone(r.Context(), ferr) {
+		// The client left while the fallback worked: not the fallback's
+		// failure either. The reason stays the primary's.
+		a.outcome, a.err = metrics.ClientClosed, errors.Join(f.fellBack(), ferr)
+		if a.code == 0 {
+			a.code = metrics.StatusClientClosed
+		}
+		return
+	}
 	if ferr != nil {
 		// The fallback failed too: nothing answered usefully. The reason
 		// stays the primary's; the access log has both errors.
@@ -204,8 +224,10 @@ func (g *Gateway) serveGuarded(w http.ResponseWriter, r *http.Request, tg *targe
 
 // primary tries tg's own target. done reports that a response was written
 // (code and n describe it); otherwise f says why the primary failed and
-// nothing was written. A listed status (fallback_on_status) is a failure
-// only when the request can go to the fallback (replay).
+// nothing was written. With done, f is nil, or the client-closed failure
+// of a client that went away mid-response. A listed status
+// (fallback_on_status) is a failure only when the request can go to the
+// fallback (replay).
 func (g *Gateway) primary(w http.ResponseWriter, r *http.Request, tg *target, replay bool, body []byte, id, path string, values []string, start time.Time) (code int, n int64, done bool, f *failure) {
 	if tg.fn != nil {
 		out, f := g.callFunction(r, tg, body, id, path, values, start)
@@ -235,6 +257,11 @@ func (g *Gateway) primary(w http.ResponseWriter, r *http.Request, tg *target, re
 	recorderPool.Put(rec)
 	var oe *origin.Error
 	switch {
+	case ferr != nil && clientGone(r.Context(), ferr):
+		if !errors.As(ferr, &oe) {
+			return code, n, true, clientClosed(ferr) // mid-response
+		}
+		return 0, 0, false, clientClosed(ferr)
 	case ferr != nil && errors.As(ferr, &oe) && oe.Kind == origin.KindClient:
 		return 0, 0, false, &failure{reason: "bad_request", code: oe.StatusCode(), msg: clientBodyMessage(oe), err: ferr}
 	case ferr != nil && errors.As(ferr, &oe):
@@ -409,6 +436,19 @@ func (b *breaker) record(ok bool, now time.Time) {
 	}
 	if b.consecutive >= breakerConsecutive || total >= breakerMinRequests && float64(failed) >= breakerFailureRate*float64(total) {
 		b.open(now)
+	}
+}
+
+// skip ends a request that reached the primary but says nothing about it:
+// the client went away, the function was at its limit, the request was
+// bad. Nothing is counted; in half-open the probe slot is freed, so the
+// next request probes instead (without it the breaker would wait for a
+// verdict that never comes and keep the route on its fallback for good).
+func (b *breaker) skip() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.state == breakerHalfOpen {
+		b.probing = false
 	}
 }
 

@@ -458,7 +458,13 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	a := answer{code: rec.code, n: rec.bytes, err: ferr}
 	rec.ResponseWriter = nil
 	recorderPool.Put(rec)
-	if ferr != nil {
+	if ferr != nil && clientGone(r.Context(), ferr) {
+		// Nothing to answer and nobody to blame but the client.
+		a.outcome = metrics.ClientClosed
+		if a.code == 0 {
+			a.code = metrics.StatusClientClosed
+		}
+	} else if ferr != nil {
 		a.code = g.originError(w, tg, ferr, id, a.code)
 		a.outcome, a.reason = metrics.Error, originReason(ferr)
 		if isClientError(ferr) {
@@ -494,7 +500,7 @@ func (g *Gateway) finish(r *http.Request, id, path string, tg *target, start tim
 	} else {
 		g.unrouted.Observe(a.outcome, a.code, d.Seconds())
 	}
-	g.logAccess(r, id, path, tg, a.code, a.n, start, a.err)
+	g.logAccess(r, id, path, tg, start, a)
 	if g.opts.Observe != nil {
 		g.observe(r, tg, start, d, a)
 	}
@@ -613,11 +619,15 @@ func (g *Gateway) breakerLocked(pattern string, r config.Route) *breaker {
 	return b
 }
 
-func (g *Gateway) logAccess(r *http.Request, id, path string, tg *target, code int, n int64, start time.Time, err error) {
+// logAccess writes the access-log record of one answered request. Its
+// outcome and reason are those of turnout_requests_total; a client that
+// went away is outcome client_closed with status 499 (nginx's), unless a
+// status had already been sent.
+func (g *Gateway) logAccess(r *http.Request, id, path string, tg *target, start time.Time, a *answer) {
 	if g.opts.AccessLog == nil {
 		return
 	}
-	attrs := make([]slog.Attr, 0, 12)
+	attrs := make([]slog.Attr, 0, 14)
 	attrs = append(attrs,
 		slog.String("request_id", id),
 		slog.String("method", r.Method),
@@ -631,13 +641,19 @@ func (g *Gateway) logAccess(r *http.Request, id, path string, tg *target, code i
 		}
 	}
 	attrs = append(attrs,
-		slog.Int("status", code),
-		slog.Int64("bytes", n),
+		slog.Int("status", a.code),
+		slog.String("outcome", a.outcome.String()),
+	)
+	if a.reason != "" {
+		attrs = append(attrs, slog.String("reason", a.reason))
+	}
+	attrs = append(attrs,
+		slog.Int64("bytes", a.n),
 		slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
 		slog.String("remote", r.RemoteAddr),
 	)
-	if err != nil {
-		attrs = append(attrs, slog.String("error", err.Error()))
+	if a.err != nil {
+		attrs = append(attrs, slog.String("error", a.err.Error()))
 	}
 	g.opts.AccessLog.LogAttrs(context.Background(), slog.LevelInfo, "request", attrs...)
 }
