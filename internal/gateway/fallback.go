@@ -73,6 +73,7 @@ func (g *Gateway) serveGuarded(w http.ResponseWriter, r *http.Request, tg *targe
 	case tg.fn != nil:
 		var f *failure
 		if body, f = g.readFunctionBody(r, tg.fn); f != nil {
+			answeredByGateway(w, tg.servedByHeader, f.reason, tg.name, "")
 			writeError(w, f.code, f.msg, id)
 			a.outcome, a.reason, a.code, a.err = metrics.Error, f.reason, f.code, f.err
 			return
@@ -81,6 +82,7 @@ func (g *Gateway) serveGuarded(w http.ResponseWriter, r *http.Request, tg *targe
 	case replay && r.Body != nil && r.Body != http.NoBody:
 		buf, err := io.ReadAll(io.LimitReader(r.Body, maxReplayBody+1))
 		if err != nil {
+			answeredByGateway(w, tg.servedByHeader, "bad_request", tg.name, "")
 			writeError(w, http.StatusBadRequest, "reading the request body: "+err.Error(), id)
 			a.outcome, a.reason, a.code, a.err = metrics.Error, "bad_request", http.StatusBadRequest, err
 			return
@@ -115,6 +117,7 @@ func (g *Gateway) serveGuarded(w http.ResponseWriter, r *http.Request, tg *targe
 			secs := int(math.Ceil(wait.Delay().Seconds()))
 			wait.Cancel()
 			w.Header().Set("Retry-After", strconv.Itoa(max(secs, 1)))
+			answeredByGateway(w, tg.servedByHeader, "rate_limited", tg.name, "")
 			writeError(w, http.StatusTooManyRequests, "route "+tg.pattern+" is over its rate limit", id)
 			a.outcome, a.reason, a.code = metrics.Throttled, "rate_limited", http.StatusTooManyRequests
 			return
@@ -176,6 +179,7 @@ func (g *Gateway) serveGuarded(w http.ResponseWriter, r *http.Request, tg *targe
 			w.Header().Set("Retry-After", "1")
 			a.outcome = metrics.Throttled
 		}
+		answeredByGateway(w, tg.servedByHeader, f.reason, tg.name, "")
 		writeError(w, f.code, f.msg, id)
 		a.code, a.n, a.err = f.code, 0, f.err
 		return
@@ -196,7 +200,9 @@ func (g *Gateway) serveGuarded(w http.ResponseWriter, r *http.Request, tg *targe
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		r.ContentLength = int64(len(body))
 	}
-	g.servedBy(w, tg, "origin:"+fb.name+"; fallback="+f.reason)
+	if tg.servedByHeader != "" {
+		w.Header()[tg.servedByHeader] = []string{tg.fbName + "; fallback=" + f.reason}
+	}
 	rec := recorderPool.Get().(*recorder)
 	rec.ResponseWriter, rec.code, rec.bytes = w, 0, 0
 	ferr := fb.pool.Forward(rec, r)
@@ -215,7 +221,7 @@ func (g *Gateway) serveGuarded(w http.ResponseWriter, r *http.Request, tg *targe
 	if ferr != nil {
 		// The fallback failed too: nothing answered usefully. The reason
 		// stays the primary's; the access log has both errors.
-		a.code = g.originErrorFor(w, fb.name, ferr, id, a.code)
+		a.code = g.originErrorFor(w, tg, fb.name, f.reason, ferr, id, a.code)
 		a.outcome, a.err = metrics.Error, errors.Join(f.fellBack(), ferr)
 		return
 	}
@@ -237,7 +243,7 @@ func (g *Gateway) primary(w http.ResponseWriter, r *http.Request, tg *target, re
 		if f != nil {
 			return 0, 0, false, f
 		}
-		g.servedBy(w, tg, tg.name)
+		g.servedBy(w, tg)
 		out.Write(w)
 		return out.Status, int64(len(out.Body)), true, nil
 	}
@@ -248,7 +254,7 @@ func (g *Gateway) primary(w http.ResponseWriter, r *http.Request, tg *target, re
 		gate = &statusGate{ResponseWriter: w, on: tg.fb.onStatus, header: http.Header{}}
 		out = gate
 	}
-	g.servedBy(out, tg, tg.name)
+	g.servedBy(out, tg)
 	rec := recorderPool.Get().(*recorder)
 	rec.ResponseWriter, rec.code, rec.bytes = out, 0, 0
 	ferr := tg.pool.Forward(rec, r)
@@ -278,11 +284,31 @@ func (g *Gateway) primary(w http.ResponseWriter, r *http.Request, tg *target, re
 	return code, n, true, nil
 }
 
-// servedBy sets the served-by header, unless it is turned off.
-func (g *Gateway) servedBy(w http.ResponseWriter, tg *target, v string) {
+// servedBy sets the served-by header to tg's own target, unless it is
+// turned off.
+func (g *Gateway) servedBy(w http.ResponseWriter, tg *target) {
 	if tg.servedByHeader != "" {
-		w.Header()[tg.servedByHeader] = []string{v}
+		w.Header()[tg.servedByHeader] = tg.servedByValue
 	}
+}
+
+// answeredByGateway sets the served-by header (named header, "" when off)
+// of an answer turnout writes itself: "turnout; reason=REASON", then
+// "; target=T" for the target that failed or was refused, then
+// "; fallback=WHY" when that target was the fallback, sent there because
+// the primary failed with WHY.
+func answeredByGateway(w http.ResponseWriter, header, reason, target, fellBackFor string) {
+	if header == "" {
+		return
+	}
+	v := "turnout; reason=" + reason
+	if target != "" {
+		v += "; target=" + target
+	}
+	if fellBackFor != "" {
+		v += "; fallback=" + fellBackFor
+	}
+	w.Header()[header] = []string{v}
 }
 
 // readCloser reads from r and closes c.

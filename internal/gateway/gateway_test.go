@@ -491,7 +491,7 @@ routes:
 		by    []string
 	}{
 		{"/spill/x", []int{200, 200, 200, 200}, []string{"origin:primary", "origin:primary", "origin:legacy; fallback=rate_limited", "origin:legacy; fallback=rate_limited"}},
-		{"/reject/x", []int{200, 200, 429, 429}, []string{"origin:primary", "origin:primary", "", ""}},
+		{"/reject/x", []int{200, 200, 429, 429}, []string{"origin:primary", "origin:primary", "turnout; reason=rate_limited; target=origin:primary", "turnout; reason=rate_limited; target=origin:primary"}},
 	} {
 		for i := range tc.codes {
 			resp, err := http.Post("http://"+h.addr+tc.path, "text/plain", strings.NewReader("x"))
