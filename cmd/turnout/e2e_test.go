@@ -92,7 +92,13 @@ type node struct {
 // startNode runs `turnout serve -c cfgPath` and waits for its listening line.
 func startNode(t *testing.T, cfgPath string) *node {
 	t.Helper()
-	cmd := exec.Command(turnoutBin, "serve", "-c", cfgPath, "--access-log", "off")
+	return startNodeArgs(t, cfgPath, "--access-log", "off")
+}
+
+// startNodeArgs is startNode with serve's other arguments.
+func startNodeArgs(t *testing.T, cfgPath string, args ...string) *node {
+	t.Helper()
+	cmd := exec.Command(turnoutBin, append([]string{"serve", "-c", cfgPath}, args...)...)
 	cmd.Dir = filepath.Dir(cfgPath)
 	pr, pw := io.Pipe()
 	cmd.Stderr = pw

@@ -37,9 +37,12 @@ type Config struct {
 	// whose X-Forwarded-* headers are kept and appended to. From any other peer
 	// those headers are replaced.
 	TrustedProxies []string `yaml:"trusted_proxies" json:"trusted_proxies,omitempty"`
-	// ServedByHeader names the response header that says which backend
-	// served a request and why a fallback ran. Default "X-Turnout-Served-By";
-	// "off" removes it.
+	// ServedByHeader names the response header that says, on every answer,
+	// where it came from: "origin:NAME" or "function:NAME"; the fallback
+	// with "; fallback=REASON"; or "turnout; reason=REASON[; target=T]" for
+	// an answer turnout wrote itself (429, 502, 504, 404, ...). Default
+	// DefaultServedByHeader; "off" (ServedByOff) removes it. A deployment
+	// changes it live on every node.
 	ServedByHeader string `yaml:"served_by_header" json:"served_by_header,omitempty"`
 	// Legacy names the legacy origin: where `turnout route off` sends a route
 	// that has no fallback. Default: the origin of the catch-all route "/", or

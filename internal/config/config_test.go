@@ -455,3 +455,33 @@ func TestExampleConfigs(t *testing.T) {
 		}
 	}
 }
+
+// TestServedBy: the served-by header's name, its default and "off"; the
+// default config shows the setting (commented) and it parses as shown.
+func TestServedBy(t *testing.T) {
+	for _, c := range []struct{ set, want string }{
+		{"", DefaultServedByHeader},
+		{"off", ""},
+		{"X-Served", "X-Served"},
+	} {
+		if got := (&Config{ServedByHeader: c.set}).ServedBy(); got != c.want {
+			t.Errorf("served_by_header %q: ServedBy() = %q, want %q", c.set, got, c.want)
+		}
+	}
+	const shown = "# served_by_header: X-Turnout-Served-By\n"
+	def := string(Default())
+	if !strings.Contains(def, shown) {
+		t.Fatalf("turnout default-config does not show %q", shown)
+	}
+	c, err := Parse("default.yaml", []byte(strings.Replace(def, shown, shown[2:], 1)))
+	if err != nil {
+		t.Fatalf("the default config with served_by_header uncommented: %v", err)
+	}
+	if c.ServedBy() != DefaultServedByHeader {
+		t.Errorf("uncommented, served_by_header is %q, want the default %q", c.ServedBy(), DefaultServedByHeader)
+	}
+	if _, err := Parse("t.yaml", []byte("served_by_header: \"X Bad\"\norigins: {a: {url: http://127.0.0.1:1}}\nroutes: [{match: /, origin: a}]\n")); err == nil ||
+		!strings.Contains(err.Error(), "is not a header name") {
+		t.Errorf("a bad header name: %v", err)
+	}
+}

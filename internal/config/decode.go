@@ -65,7 +65,7 @@ func (d *decoder) config(root *yaml.Node) (*Config, bool) {
 			c.Origins = d.origins(v)
 		case "served_by_header":
 			if s, ok := d.name(v, "served_by_header"); ok {
-				if s != "off" && !isHeaderName(s) {
+				if s != ServedByOff && !isHeaderName(s) {
 					d.errorf(v, "served_by_header %q is not a header name: use letters, digits and '-', or off", s)
 				} else {
 					c.ServedByHeader = s

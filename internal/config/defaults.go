@@ -9,6 +9,25 @@ import (
 )
 
 // The documented defaults, applied by WithDefaults.
+// The served-by header (Config.ServedByHeader): its default name, and the
+// value that turns it off.
+const (
+	DefaultServedByHeader = "X-Turnout-Served-By"
+	ServedByOff           = "off"
+)
+
+// ServedBy returns the served-by header's name, DefaultServedByHeader when
+// unset, or "" when it is off.
+func (c *Config) ServedBy() string {
+	switch c.ServedByHeader {
+	case ServedByOff:
+		return ""
+	case "":
+		return DefaultServedByHeader
+	}
+	return c.ServedByHeader
+}
+
 const (
 	defaultListen             = ":8080"
 	defaultAdminListen        = "127.0.0.1:8081"
@@ -75,7 +94,7 @@ func (c *Config) WithDefaults() *Config {
 	out.Admin.Listen = orDefault(out.Admin.Listen, defaultAdminListen)
 	out.Admin.MaxBodyBytes = orDefault(out.Admin.MaxBodyBytes, defaultAdminMaxBodyBytes)
 	out.Store.Path = orDefault(out.Store.Path, defaultStorePath)
-	out.ServedByHeader = orDefault(out.ServedByHeader, "X-Turnout-Served-By")
+	out.ServedByHeader = orDefault(out.ServedByHeader, DefaultServedByHeader)
 	out.InvokeAPI.Listen = orDefault(out.InvokeAPI.Listen, defaultInvokeAPIListen)
 
 	l := &out.Limits

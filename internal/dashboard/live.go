@@ -4,7 +4,18 @@ import (
 	"sync"
 	"time"
 
+	"github.com/turnout/turnout/internal/metrics"
 	"github.com/turnout/turnout/internal/traffic"
+)
+
+// The outcomes the live series tell apart (traffic.Observation.Outcome
+// holds metrics.Outcome's names).
+var (
+	outcomeRejected     = metrics.Rejected.String()
+	outcomeFallback     = metrics.Fallback.String()
+	outcomeThrottled    = metrics.Throttled.String()
+	outcomeBreakerOpen  = metrics.BreakerOpen.String()
+	outcomeClientClosed = metrics.ClientClosed.String()
 )
 
 const (
@@ -29,9 +40,9 @@ const histBuckets = len(latencyBounds) + 1
 
 // bucket is one second of one series.
 type bucket struct {
-	sec                                                 int64
-	requests, errors, fallbacks, throttles, breakerOpen uint32
-	hist                                                [histBuckets]uint32
+	sec                                                               int64
+	requests, errors, fallbacks, throttles, breakerOpen, clientClosed uint32
+	hist                                                              [histBuckets]uint32
 }
 
 func (b *bucket) add(o *bucket) {
@@ -40,6 +51,7 @@ func (b *bucket) add(o *bucket) {
 	b.fallbacks += o.fallbacks
 	b.throttles += o.throttles
 	b.breakerOpen += o.breakerOpen
+	b.clientClosed += o.clientClosed
 	for i := range b.hist {
 		b.hist[i] += o.hist[i]
 	}
@@ -82,7 +94,7 @@ func NewLive(maxKeys int) *Live {
 
 // Observe counts one answered request. o is not retained.
 func (l *Live) Observe(o *traffic.Observation) {
-	if o == nil || o.Outcome == "rejected" {
+	if o == nil || o.Outcome == outcomeRejected {
 		return // refused before routing: no route to chart
 	}
 	end := l.now()
@@ -111,14 +123,19 @@ func (l *Live) Observe(o *traffic.Observation) {
 	// A request the breaker kept from the primary, or a throttled one that
 	// spilled over, was answered by the fallback: it counts as a fallback
 	// and under its reason.
-	if o.Outcome == "fallback" || o.Outcome == "breaker_open" {
+	if o.Outcome == outcomeFallback || o.Outcome == outcomeBreakerOpen {
 		b.fallbacks++
 	}
-	if o.Outcome == "throttled" || o.Reason == "throttled" {
+	if o.Outcome == outcomeThrottled || o.Reason == outcomeThrottled {
 		b.throttles++
 	}
-	if o.Outcome == "breaker_open" || o.Reason == "breaker_open" {
+	if o.Outcome == outcomeBreakerOpen || o.Reason == outcomeBreakerOpen {
 		b.breakerOpen++
+	}
+	// A client that went away is its own figure: not an error (status
+	// 499 is below 500) and not the backend's doing.
+	if o.Outcome == outcomeClientClosed {
+		b.clientClosed++
 	}
 	b.hist[latencyIndex(o.Duration)]++
 	s.mu.Unlock()
@@ -178,14 +195,17 @@ type SeriesPoints struct {
 	Total uint64 `json:"total"`
 	// Fallbacks counts requests the fallback answered, whatever the reason;
 	// Throttles the throttled ones (spilled over or refused with 429);
-	// BreakerOpen those the open breaker kept from the primary.
+	// BreakerOpen those the open breaker kept from the primary;
+	// ClientClosed those whose client went away before the answer (outcome
+	// client_closed, status 499), which are not errors.
 	// Recent sums the last RecentWindow complete seconds, whatever the range.
-	Recent      Summary  `json:"recent"`
-	Requests    []uint32 `json:"requests"`
-	Errors      []uint32 `json:"errors"`
-	Fallbacks   []uint32 `json:"fallbacks"`
-	Throttles   []uint32 `json:"throttles"`
-	BreakerOpen []uint32 `json:"breaker_open"`
+	Recent       Summary  `json:"recent"`
+	Requests     []uint32 `json:"requests"`
+	Errors       []uint32 `json:"errors"`
+	Fallbacks    []uint32 `json:"fallbacks"`
+	Throttles    []uint32 `json:"throttles"`
+	BreakerOpen  []uint32 `json:"breaker_open"`
+	ClientClosed []uint32 `json:"client_closed"`
 	// P50 and P99 are latency estimates in milliseconds; 0 in a second
 	// without requests.
 	P50 []float64 `json:"p50_ms"`
@@ -197,14 +217,15 @@ const RecentWindow = 10
 
 // Summary is one series over a span of seconds.
 type Summary struct {
-	Seconds     int     `json:"seconds"`
-	Requests    uint64  `json:"requests"`
-	Errors      uint64  `json:"errors"`
-	Fallbacks   uint64  `json:"fallbacks"`
-	Throttles   uint64  `json:"throttles"`
-	BreakerOpen uint64  `json:"breaker_open"`
-	P50         float64 `json:"p50_ms"`
-	P99         float64 `json:"p99_ms"`
+	Seconds      int     `json:"seconds"`
+	Requests     uint64  `json:"requests"`
+	Errors       uint64  `json:"errors"`
+	Fallbacks    uint64  `json:"fallbacks"`
+	Throttles    uint64  `json:"throttles"`
+	BreakerOpen  uint64  `json:"breaker_open"`
+	ClientClosed uint64  `json:"client_closed"`
+	P50          float64 `json:"p50_ms"`
+	P99          float64 `json:"p99_ms"`
 }
 
 // Points returns the complete seconds after since (Unix seconds; 0 or
@@ -285,14 +306,14 @@ func columns(route, target string, all []bucket, skip int) SeriesPoints {
 	p := SeriesPoints{
 		Route: route, Target: target,
 		Requests: make([]uint32, n), Errors: make([]uint32, n), Fallbacks: make([]uint32, n),
-		Throttles: make([]uint32, n), BreakerOpen: make([]uint32, n),
+		Throttles: make([]uint32, n), BreakerOpen: make([]uint32, n), ClientClosed: make([]uint32, n),
 		P50: make([]float64, n), P99: make([]float64, n),
 	}
 	for i := range bs {
 		b := &bs[i]
 		p.Total += uint64(b.requests)
 		p.Requests[i], p.Errors[i], p.Fallbacks[i] = b.requests, b.errors, b.fallbacks
-		p.Throttles[i], p.BreakerOpen[i] = b.throttles, b.breakerOpen
+		p.Throttles[i], p.BreakerOpen[i], p.ClientClosed[i] = b.throttles, b.breakerOpen, b.clientClosed
 		p.P50[i], p.P99[i] = quantile(&b.hist, 0.50), quantile(&b.hist, 0.99)
 	}
 	var sum bucket
@@ -303,7 +324,7 @@ func columns(route, target string, all []bucket, skip int) SeriesPoints {
 	p.Recent = Summary{
 		Seconds: len(recent), Requests: uint64(sum.requests), Errors: uint64(sum.errors),
 		Fallbacks: uint64(sum.fallbacks), Throttles: uint64(sum.throttles), BreakerOpen: uint64(sum.breakerOpen),
-		P50: quantile(&sum.hist, 0.50), P99: quantile(&sum.hist, 0.99),
+		ClientClosed: uint64(sum.clientClosed), P50: quantile(&sum.hist, 0.50), P99: quantile(&sum.hist, 0.99),
 	}
 	return p
 }

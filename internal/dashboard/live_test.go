@@ -110,6 +110,32 @@ func TestLiveCountsPerSecond(t *testing.T) {
 	}
 }
 
+// TestLiveClientClosed: requests whose client went away have their own
+// column; they are neither errors nor fallbacks.
+func TestLiveClientClosed(t *testing.T) {
+	l, c := newTestLive(0)
+	t0 := c.now()
+	l.Observe(obs("GET /slow", "origin:slow", "served", "", 200, 2*time.Second))
+	for range 3 {
+		l.Observe(obs("GET /slow", "origin:slow", "client_closed", "", 499, 50*time.Millisecond))
+	}
+	c.set(t0.Add(time.Second))
+	p := l.Points(0)
+	last := Window - 1
+	s := find(p.Series, "GET /slow", "origin:slow")
+	if s == nil || s.Requests[last] != 4 || s.ClientClosed[last] != 3 || s.Errors[last] != 0 || s.Fallbacks[last] != 0 {
+		t.Fatalf("series = %+v, want 4 requests, 3 client closed, no errors or fallbacks", s)
+	}
+	rt := find(p.Routes, "GET /slow", "")
+	if rt == nil || rt.Recent.ClientClosed != 3 || rt.Recent.Errors != 0 {
+		t.Errorf("route recent = %+v, want 3 client closed, no errors", rt)
+	}
+	b, _ := json.Marshal(rt)
+	if !strings.Contains(string(b), `"client_closed":[`) {
+		t.Errorf("JSON lacks the client_closed column: %s", b)
+	}
+}
+
 func TestLiveSince(t *testing.T) {
 	l, c := newTestLive(0)
 	t0 := c.now()

@@ -52,7 +52,7 @@ func (f *failure) fellBack() error {
 // clientSide reports failures that do not count against the primary.
 func (f *failure) clientSide() bool {
 	switch f.reason {
-	case "throttled", "request_too_large", "too_large", "bad_request", "invalid_request":
+	case "throttled", "request_too_large", "too_large", "bad_request", "invalid_request", reasonClientClosed:
 		return true
 	}
 	return false
@@ -73,6 +73,7 @@ func (g *Gateway) serveGuarded(w http.ResponseWriter, r *http.Request, tg *targe
 	case tg.fn != nil:
 		var f *failure
 		if body, f = g.readFunctionBody(r, tg.fn); f != nil {
+			answeredByGateway(w, tg.servedByHeader, f.reason, tg.name, "")
 			writeError(w, f.code, f.msg, id)
 			a.outcome, a.reason, a.code, a.err = metrics.Error, f.reason, f.code, f.err
 			return
@@ -81,6 +82,7 @@ func (g *Gateway) serveGuarded(w http.ResponseWriter, r *http.Request, tg *targe
 	case replay && r.Body != nil && r.Body != http.NoBody:
 		buf, err := io.ReadAll(io.LimitReader(r.Body, maxReplayBody+1))
 		if err != nil {
+			answeredByGateway(w, tg.servedByHeader, "bad_request", tg.name, "")
 			writeError(w, http.StatusBadRequest, "reading the request body: "+err.Error(), id)
 			a.outcome, a.reason, a.code, a.err = metrics.Error, "bad_request", http.StatusBadRequest, err
 			return
@@ -115,6 +117,7 @@ func (g *Gateway) serveGuarded(w http.ResponseWriter, r *http.Request, tg *targe
 			secs := int(math.Ceil(wait.Delay().Seconds()))
 			wait.Cancel()
 			w.Header().Set("Retry-After", strconv.Itoa(max(secs, 1)))
+			answeredByGateway(w, tg.servedByHeader, "rate_limited", tg.name, "")
 			writeError(w, http.StatusTooManyRequests, "route "+tg.pattern+" is over its rate limit", id)
 			a.outcome, a.reason, a.code = metrics.Throttled, "rate_limited", http.StatusTooManyRequests
 			return
@@ -136,8 +139,9 @@ func (g *Gateway) serveGuarded(w http.ResponseWriter, r *http.Request, tg *targe
 		t0 := time.Now()
 		a.code, a.n, done, f = g.primary(w, pr, tg, replay, body, id, path, values, start)
 		// A throttle says the function is busy, not broken (spillover
-		// handles it), and a bad request says nothing about the function:
-		// neither moves the breaker nor the auto-rollback window.
+		// handles it), a bad request says nothing about the function, and
+		// neither does a client that went away: none moves the breaker or
+		// the auto-rollback window.
 		if f == nil || !f.clientSide() {
 			now := time.Now()
 			if tg.breaker != nil {
@@ -146,6 +150,16 @@ func (g *Gateway) serveGuarded(w http.ResponseWriter, r *http.Request, tg *targe
 			if tg.health != nil {
 				tg.health.record(f == nil, now.Sub(t0), now)
 			}
+		} else if tg.breaker != nil {
+			tg.breaker.skip()
+		}
+		if f != nil && f.reason == reasonClientClosed {
+			// Nobody is left to answer, on the fallback or otherwise.
+			a.outcome, a.err = metrics.ClientClosed, f.err
+			if !done {
+				a.code, a.n = metrics.StatusClientClosed, 0
+			}
+			return
 		}
 		if done {
 			a.outcome = metrics.Served
@@ -165,6 +179,7 @@ func (g *Gateway) serveGuarded(w http.ResponseWriter, r *http.Request, tg *targe
 			w.Header().Set("Retry-After", "1")
 			a.outcome = metrics.Throttled
 		}
+		answeredByGateway(w, tg.servedByHeader, f.reason, tg.name, "")
 		writeError(w, f.code, f.msg, id)
 		a.code, a.n, a.err = f.code, 0, f.err
 		return
@@ -185,17 +200,28 @@ func (g *Gateway) serveGuarded(w http.ResponseWriter, r *http.Request, tg *targe
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		r.ContentLength = int64(len(body))
 	}
-	g.servedBy(w, tg, "origin:"+fb.name+"; fallback="+f.reason)
+	if tg.servedByHeader != "" {
+		w.Header()[tg.servedByHeader] = []string{tg.fbName + "; fallback=" + f.reason}
+	}
 	rec := recorderPool.Get().(*recorder)
 	rec.ResponseWriter, rec.code, rec.bytes = w, 0, 0
 	ferr := fb.pool.Forward(rec, r)
 	a.code, a.n = rec.code, rec.bytes
 	rec.ResponseWriter = nil
 	recorderPool.Put(rec)
+	if ferr != nil && clientGone(r.Context(), ferr) {
+		// The client left while the fallback worked: not the fallback's
+		// failure either. The reason stays the primary's.
+		a.outcome, a.err = metrics.ClientClosed, errors.Join(f.fellBack(), ferr)
+		if a.code == 0 {
+			a.code = metrics.StatusClientClosed
+		}
+		return
+	}
 	if ferr != nil {
 		// The fallback failed too: nothing answered usefully. The reason
 		// stays the primary's; the access log has both errors.
-		a.code = g.originErrorFor(w, fb.name, ferr, id, a.code)
+		a.code = g.originErrorFor(w, tg, fb.name, f.reason, ferr, id, a.code)
 		a.outcome, a.err = metrics.Error, errors.Join(f.fellBack(), ferr)
 		return
 	}
@@ -204,8 +230,10 @@ func (g *Gateway) serveGuarded(w http.ResponseWriter, r *http.Request, tg *targe
 
 // primary tries tg's own target. done reports that a response was written
 // (code and n describe it); otherwise f says why the primary failed and
-// nothing was written. A listed status (fallback_on_status) is a failure
-// only when the request can go to the fallback (replay).
+// nothing was written. With done, f is nil, or the client-closed failure
+// of a client that went away mid-response. A listed status
+// (fallback_on_status) is a failure only when the request can go to the
+// fallback (replay).
 func (g *Gateway) primary(w http.ResponseWriter, r *http.Request, tg *target, replay bool, body []byte, id, path string, values []string, start time.Time) (code int, n int64, done bool, f *failure) {
 	if tg.fn != nil {
 		out, f := g.callFunction(r, tg, body, id, path, values, start)
@@ -215,7 +243,7 @@ func (g *Gateway) primary(w http.ResponseWriter, r *http.Request, tg *target, re
 		if f != nil {
 			return 0, 0, false, f
 		}
-		g.servedBy(w, tg, tg.name)
+		g.servedBy(w, tg)
 		out.Write(w)
 		return out.Status, int64(len(out.Body)), true, nil
 	}
@@ -226,7 +254,7 @@ func (g *Gateway) primary(w http.ResponseWriter, r *http.Request, tg *target, re
 		gate = &statusGate{ResponseWriter: w, on: tg.fb.onStatus, header: http.Header{}}
 		out = gate
 	}
-	g.servedBy(out, tg, tg.name)
+	g.servedBy(out, tg)
 	rec := recorderPool.Get().(*recorder)
 	rec.ResponseWriter, rec.code, rec.bytes = out, 0, 0
 	ferr := tg.pool.Forward(rec, r)
@@ -235,6 +263,11 @@ func (g *Gateway) primary(w http.ResponseWriter, r *http.Request, tg *target, re
 	recorderPool.Put(rec)
 	var oe *origin.Error
 	switch {
+	case ferr != nil && clientGone(r.Context(), ferr):
+		if !errors.As(ferr, &oe) {
+			return code, n, true, clientClosed(ferr) // mid-response
+		}
+		return 0, 0, false, clientClosed(ferr)
 	case ferr != nil && errors.As(ferr, &oe) && oe.Kind == origin.KindClient:
 		return 0, 0, false, &failure{reason: "bad_request", code: oe.StatusCode(), msg: clientBodyMessage(oe), err: ferr}
 	case ferr != nil && errors.As(ferr, &oe):
@@ -251,11 +284,31 @@ func (g *Gateway) primary(w http.ResponseWriter, r *http.Request, tg *target, re
 	return code, n, true, nil
 }
 
-// servedBy sets the served-by header, unless it is turned off.
-func (g *Gateway) servedBy(w http.ResponseWriter, tg *target, v string) {
+// servedBy sets the served-by header to tg's own target, unless it is
+// turned off.
+func (g *Gateway) servedBy(w http.ResponseWriter, tg *target) {
 	if tg.servedByHeader != "" {
-		w.Header()[tg.servedByHeader] = []string{v}
+		w.Header()[tg.servedByHeader] = tg.servedByValue
 	}
+}
+
+// answeredByGateway sets the served-by header (named header, "" when off)
+// of an answer turnout writes itself: "turnout; reason=REASON", then
+// "; target=T" for the target that failed or was refused, then
+// "; fallback=WHY" when that target was the fallback, sent there because
+// the primary failed with WHY.
+func answeredByGateway(w http.ResponseWriter, header, reason, target, fellBackFor string) {
+	if header == "" {
+		return
+	}
+	v := "turnout; reason=" + reason
+	if target != "" {
+		v += "; target=" + target
+	}
+	if fellBackFor != "" {
+		v += "; fallback=" + fellBackFor
+	}
+	w.Header()[header] = []string{v}
 }
 
 // readCloser reads from r and closes c.
@@ -409,6 +462,19 @@ func (b *breaker) record(ok bool, now time.Time) {
 	}
 	if b.consecutive >= breakerConsecutive || total >= breakerMinRequests && float64(failed) >= breakerFailureRate*float64(total) {
 		b.open(now)
+	}
+}
+
+// skip ends a request that reached the primary but says nothing about it:
+// the client went away, the function was at its limit, the request was
+// bad. Nothing is counted; in half-open the probe slot is freed, so the
+// next request probes instead (without it the breaker would wait for a
+// verdict that never comes and keep the route on its fallback for good).
+func (b *breaker) skip() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.state == breakerHalfOpen {
+		b.probing = false
 	}
 }
 

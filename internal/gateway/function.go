@@ -64,6 +64,27 @@ type failure struct {
 	err    error // for the access log
 }
 
+// reasonClientClosed is the failure reason of a backend call the client
+// abandoned: the outcome of the same name.
+var reasonClientClosed = metrics.ClientClosed.String()
+
+// clientClosed is the failure of a backend call whose client went away.
+func clientClosed(err error) *failure {
+	return &failure{reason: reasonClientClosed, code: metrics.StatusClientClosed, msg: "the client closed the request", err: err}
+}
+
+// clientGone reports that a backend call failed because its client went
+// away: err is a cancellation and ctx, the context the call ran under,
+// was canceled rather than past a deadline. net/http cancels a request's
+// context when the client closes its connection or resets its HTTP/2
+// stream, and nothing in the gateway cancels one before the handler
+// returns, so a canceled ctx means the client left. A route deadline that
+// passed first leaves ctx at DeadlineExceeded for good: that stays the
+// backend's timeout.
+func clientGone(ctx context.Context, err error) bool {
+	return err != nil && errors.Is(err, context.Canceled) && errors.Is(ctx.Err(), context.Canceled)
+}
+
 // readFunctionBody reads the request body for a function event, bounded by
 // the function's and the gateway's limits.
 func (g *Gateway) readFunctionBody(r *http.Request, ft *fnTarget) ([]byte, *failure) {
@@ -113,7 +134,13 @@ func (g *Gateway) callFunction(r *http.Request, tg *target, body []byte, id, pat
 		Function: ft.name, Payload: event, RequestID: id, TraceID: r.Header.Get("X-Amzn-Trace-Id"),
 	})
 	took := time.Since(t0)
-	out, f := parseInvocation(ft, resp, err)
+	var out *apigw.Response
+	var f *failure
+	if clientGone(r.Context(), err) {
+		f = clientClosed(err)
+	} else {
+		out, f = parseInvocation(ft, resp, err)
+	}
 	tg.fnMetrics().Observe(invocationResult(resp, err, f), took.Seconds())
 	return out, f
 }
@@ -184,14 +211,14 @@ func clip(b []byte, n int) string {
 
 // invocationResult is the result label of turnout_function_invocations_total
 // for one invocation: success, function_error, crash, timeout,
-// malformed_response, canceled (the client went away), or the
+// malformed_response, client_closed (the client went away), or the
 // invoke.ErrorKind of an invocation that could not run.
 func invocationResult(resp invoke.Response, err error, f *failure) string {
 	switch {
 	case f == nil:
 		return metrics.ResultSuccess
-	case err != nil && errors.Is(err, context.Canceled):
-		return "canceled"
+	case f.reason == reasonClientClosed:
+		return metrics.ResultClientClosed
 	case err != nil:
 		return f.reason // "timeout" or the error kind
 	case resp.TimedOut:

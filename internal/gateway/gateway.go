@@ -101,9 +101,11 @@ type Table struct {
 
 	routes  *route.Table
 	targets []*target
-	pools   map[string]*origin.Pool // by origin name
-	keys    []string                // shared pool keys held
-	refs    atomic.Int64            // requests in flight
+	// servedBy is the canonical name of the served-by header, "" for none.
+	servedBy string
+	pools    map[string]*origin.Pool // by origin name
+	keys     []string                // shared pool keys held
+	refs     atomic.Int64            // requests in flight
 }
 
 // target is where one route's requests go.
@@ -122,8 +124,12 @@ type target struct {
 	health  *healthWindow // set for a route with auto_rollback
 	limiter *rate.Limiter // set for a route with rate_limit
 	spill   bool          // past the limit: to the fallback, not 429
-	// servedByHeader is the canonical name of the served-by header, "" for none.
+	// servedByHeader is the canonical name of the served-by header, "" for
+	// none; servedByValue is its value when the target itself answers
+	// (capacity 1, so that an append by whoever else sets the header copies
+	// it instead of writing into it).
 	servedByHeader string
+	servedByValue  []string
 	metrics        *metrics.Metrics
 	observer       atomic.Pointer[metrics.Target]   // resolved on first request
 	fbObserver     atomic.Pointer[metrics.Target]   // the fallback's, on first use
@@ -179,6 +185,9 @@ func (g *Gateway) Build(id uint64, cfg *config.Config) (*Table, error) {
 		}
 	}
 	t := &Table{Deployment: id, Config: cfg, routes: rt, pools: map[string]*origin.Pool{}}
+	if h := cfg.ServedBy(); h != "" {
+		t.servedBy = http.CanonicalHeaderKey(h)
+	}
 
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -216,10 +225,8 @@ func (g *Gateway) Build(id uint64, cfg *config.Config) (*Table, error) {
 	}
 	legacy := cfg.LegacyOrigin()
 	for i, r := range cfg.Routes {
-		tg := &target{pattern: rt.Pattern(i).Canonical, off: r.Off, timeout: r.Timeout.D(), names: rt.Pattern(i).Names()}
-		if cfg.ServedByHeader != "off" {
-			tg.servedByHeader = http.CanonicalHeaderKey(cfg.ServedByHeader)
-		}
+		tg := &target{pattern: rt.Pattern(i).Canonical, off: r.Off, timeout: r.Timeout.D(), names: rt.Pattern(i).Names(),
+			servedByHeader: t.servedBy}
 		if r.Off {
 			// A route switched off starts with a closed breaker when it is
 			// switched on again.
@@ -254,6 +261,7 @@ func (g *Gateway) Build(id uint64, cfg *config.Config) (*Table, error) {
 		if r.Function != "" && !r.Off {
 			tg.fn = newFnTarget(rt.Pattern(i), r, fns[r.Function])
 			tg.name, tg.timeout, tg.metrics = "function:"+r.Function, 0, g.opts.Metrics
+			tg.servedByValue = []string{tg.name}
 			t.targets = append(t.targets, tg)
 			continue
 		}
@@ -273,6 +281,7 @@ func (g *Gateway) Build(id uint64, cfg *config.Config) (*Table, error) {
 			return nil, fmt.Errorf("deployment %d: route %q: unknown origin %q", id, r.Match, name)
 		}
 		tg.origin, tg.pool, tg.name = name, p, "origin:"+name
+		tg.servedByValue = []string{tg.name}
 		// The origin enforces its own overall timeout; a route deadline is
 		// only worth a context when it is shorter.
 		for _, o := range cfg.Origins {
@@ -407,6 +416,8 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	t := g.cur.Load()
 	if t == nil {
+		// No deployment, so no served_by_header setting yet: the default.
+		answeredByGateway(w, config.DefaultServedByHeader, "no_deployment", "", "")
 		writeError(w, http.StatusServiceUnavailable, "no deployment is active yet", id)
 		g.finish(r, id, "", nil, start, &answer{outcome: metrics.Rejected, reason: "no_deployment", code: http.StatusServiceUnavailable})
 		return
@@ -430,6 +441,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if reason == "connect" {
 			code = http.StatusMethodNotAllowed
 		}
+		answeredByGateway(w, t.servedBy, reason, "", "")
 		writeError(w, code, err.Error(), id)
 		g.finish(r, id, path, nil, start, &answer{outcome: metrics.Rejected, reason: reason, code: code, err: err})
 		return
@@ -439,6 +451,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var buf [8]string
 	idx, values, ok := t.routes.Match(host, r.Method, path, buf[:0])
 	if !ok {
+		answeredByGateway(w, t.servedBy, "no_route", "", "")
 		writeError(w, http.StatusNotFound, "no route matches "+r.Method+" "+path, id)
 		g.opts.Metrics.Rejected.WithLabelValues("no_route").Inc()
 		g.finish(r, id, path, nil, start, &answer{outcome: metrics.Rejected, reason: "no_route", code: http.StatusNotFound})
@@ -457,15 +470,25 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		g.finish(r, id, path, tg, start, &a)
 		return
 	}
-	// A plain origin route has one possible answerer; the served-by header
-	// is for routes that can answer from more than one place.
+	// A plain origin route: one origin, or the legacy origin of a route
+	// switched off. The header says which, so that after a rollback
+	// `curl -i` shows where the request went.
+	if tg.servedByHeader != "" {
+		w.Header()[tg.servedByHeader] = tg.servedByValue
+	}
 	rec := recorderPool.Get().(*recorder)
 	rec.ResponseWriter, rec.code, rec.bytes = w, 0, 0
 	ferr := tg.pool.Forward(rec, r)
 	a := answer{code: rec.code, n: rec.bytes, err: ferr}
 	rec.ResponseWriter = nil
 	recorderPool.Put(rec)
-	if ferr != nil {
+	if ferr != nil && clientGone(r.Context(), ferr) {
+		// Nothing to answer and nobody to blame but the client.
+		a.outcome = metrics.ClientClosed
+		if a.code == 0 {
+			a.code = metrics.StatusClientClosed
+		}
+	} else if ferr != nil {
 		a.code = g.originError(w, tg, ferr, id, a.code)
 		a.outcome, a.reason = metrics.Error, originReason(ferr)
 		if isClientError(ferr) {
@@ -501,7 +524,7 @@ func (g *Gateway) finish(r *http.Request, id, path string, tg *target, start tim
 	} else {
 		g.unrouted.Observe(a.outcome, a.code, d.Seconds())
 	}
-	g.logAccess(r, id, path, tg, a.code, a.n, start, a.err)
+	g.logAccess(r, id, path, tg, start, a)
 	if g.opts.Observe != nil {
 		g.observe(r, tg, start, d, a)
 	}
@@ -572,12 +595,15 @@ func (g *Gateway) check(t *Table, r *http.Request) (path, reason string, err err
 	return path, "", nil
 }
 
-// originError answers a failed origin exchange and returns the status sent.
+// originError answers a failed exchange with tg's origin and returns the
+// status sent.
 func (g *Gateway) originError(w http.ResponseWriter, tg *target, err error, id string, written int) int {
-	return g.originErrorFor(w, tg.origin, err, id, written)
+	return g.originErrorFor(w, tg, tg.origin, "", err, id, written)
 }
 
-func (g *Gateway) originErrorFor(w http.ResponseWriter, name string, err error, id string, written int) int {
+// originErrorFor answers a failed exchange with origin name, tg's own or,
+// when fellBackFor gives the primary's failure, its fallback.
+func (g *Gateway) originErrorFor(w http.ResponseWriter, tg *target, name, fellBackFor string, err error, id string, written int) int {
 	var oe *origin.Error
 	if !errors.As(err, &oe) {
 		// The response had started; the origin package has aborted it.
@@ -586,6 +612,7 @@ func (g *Gateway) originErrorFor(w http.ResponseWriter, name string, err error, 
 		}
 		return written
 	}
+	answeredByGateway(w, tg.servedByHeader, originReason(err), "origin:"+name, fellBackFor)
 	code := oe.StatusCode()
 	msg := "origin " + name + ": " + oe.Kind.String()
 	switch {
@@ -620,11 +647,15 @@ func (g *Gateway) breakerLocked(pattern string, r config.Route) *breaker {
 	return b
 }
 
-func (g *Gateway) logAccess(r *http.Request, id, path string, tg *target, code int, n int64, start time.Time, err error) {
+// logAccess writes the access-log record of one answered request. Its
+// outcome and reason are those of turnout_requests_total; a client that
+// went away is outcome client_closed with status 499 (nginx's), unless a
+// status had already been sent.
+func (g *Gateway) logAccess(r *http.Request, id, path string, tg *target, start time.Time, a *answer) {
 	if g.opts.AccessLog == nil {
 		return
 	}
-	attrs := make([]slog.Attr, 0, 12)
+	attrs := make([]slog.Attr, 0, 14)
 	attrs = append(attrs,
 		slog.String("request_id", id),
 		slog.String("method", r.Method),
@@ -638,13 +669,19 @@ func (g *Gateway) logAccess(r *http.Request, id, path string, tg *target, code i
 		}
 	}
 	attrs = append(attrs,
-		slog.Int("status", code),
-		slog.Int64("bytes", n),
+		slog.Int("status", a.code),
+		slog.String("outcome", a.outcome.String()),
+	)
+	if a.reason != "" {
+		attrs = append(attrs, slog.String("reason", a.reason))
+	}
+	attrs = append(attrs,
+		slog.Int64("bytes", a.n),
 		slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
 		slog.String("remote", r.RemoteAddr),
 	)
-	if err != nil {
-		attrs = append(attrs, slog.String("error", err.Error()))
+	if a.err != nil {
+		attrs = append(attrs, slog.String("error", a.err.Error()))
 	}
 	g.opts.AccessLog.LogAttrs(context.Background(), slog.LevelInfo, "request", attrs...)
 }

@@ -62,8 +62,24 @@ type harness struct {
 
 func newHarness(t *testing.T, yaml string) *harness {
 	t.Helper()
-	m := metrics.New()
-	gw := New(Options{Metrics: m, RetireGrace: 10 * time.Millisecond, Logger: slog.New(slog.DiscardHandler)})
+	return newHarnessWith(t, Options{}, yaml)
+}
+
+// newHarnessWith is newHarness with opts; unset Metrics, RetireGrace and
+// Logger get the harness's defaults.
+func newHarnessWith(t *testing.T, opts Options, yaml string) *harness {
+	t.Helper()
+	if opts.Metrics == nil {
+		opts.Metrics = metrics.New()
+	}
+	if opts.RetireGrace == 0 {
+		opts.RetireGrace = 10 * time.Millisecond
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	m := opts.Metrics
+	gw := New(opts)
 	h := &harness{gw: gw, m: m}
 	h.apply(t, 1, yaml)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -475,7 +491,7 @@ routes:
 		by    []string
 	}{
 		{"/spill/x", []int{200, 200, 200, 200}, []string{"origin:primary", "origin:primary", "origin:legacy; fallback=rate_limited", "origin:legacy; fallback=rate_limited"}},
-		{"/reject/x", []int{200, 200, 429, 429}, []string{"origin:primary", "origin:primary", "", ""}},
+		{"/reject/x", []int{200, 200, 429, 429}, []string{"origin:primary", "origin:primary", "turnout; reason=rate_limited; target=origin:primary", "turnout; reason=rate_limited; target=origin:primary"}},
 	} {
 		for i := range tc.codes {
 			resp, err := http.Post("http://"+h.addr+tc.path, "text/plain", strings.NewReader("x"))

@@ -44,12 +44,8 @@ type fnHarness struct {
 
 func newFnHarness(t *testing.T) *fnHarness {
 	t.Helper()
-	dir := t.TempDir()
-	out, err := exec.Command("go", "build", "-o", dir+string(os.PathSeparator),
-		"../../examples/functions/flaky", "../../examples/functions/sleep", "../../examples/functions/malformed").CombinedOutput()
-	if err != nil {
-		t.Fatalf("building example functions: %v\n%s", err, out)
-	}
+	dir := buildFunctions(t, "flaky", "sleep", "malformed")
+	var err error
 	h := &fnHarness{m: metrics.New(), legacy: newOrigin(t, "legacy"), flag: filepath.Join(dir, "broken"),
 		client: &http.Client{Timeout: 10 * time.Second}}
 	quiet := slog.New(slog.DiscardHandler)
@@ -96,6 +92,21 @@ routes:
 	t.Cleanup(func() { srv.Close(); h.gw.Close(); h.host.Close() })
 	h.addr = ln.Addr().String()
 	return h
+}
+
+// buildFunctions builds the named examples/functions into a temporary
+// directory and returns it: unmodified aws-lambda-go binaries.
+func buildFunctions(t *testing.T, names ...string) string {
+	t.Helper()
+	dir := t.TempDir()
+	args := []string{"build", "-o", dir + string(os.PathSeparator)}
+	for _, n := range names {
+		args = append(args, "../../examples/functions/"+n)
+	}
+	if out, err := exec.Command("go", args...).CombinedOutput(); err != nil {
+		t.Fatalf("building example functions: %v\n%s", err, out)
+	}
+	return dir
 }
 
 // do sends one request and returns its status.
@@ -472,7 +483,7 @@ func TestInvocationResult(t *testing.T) {
 		{"crash", invoke.Response{FunctionError: "Unhandled", Payload: []byte(`{"errorMessage":"exit","errorType":"Runtime.ExitError"}`)}, nil, fail, "crash"},
 		{"timeout", invoke.Response{FunctionError: "Unhandled", TimedOut: true}, nil, fail, "timeout"},
 		{"throttled", invoke.Response{}, &invoke.Error{Kind: invoke.KindThrottled}, &failure{reason: "throttled"}, "throttled"},
-		{"client gone", invoke.Response{}, context.Canceled, &failure{reason: "service"}, "canceled"},
+		{"client gone", invoke.Response{}, context.Canceled, clientClosed(context.Canceled), "client_closed"},
 		{"malformed", invoke.Response{Payload: []byte(`{}`)}, nil, &failure{reason: "malformed_response"}, "malformed_response"},
 	} {
 		if got := invocationResult(c.resp, c.err, c.f); got != c.want {

@@ -221,10 +221,22 @@ const (
 	// Error: no backend answered usefully (the gateway wrote an error, or
 	// the origin aborted a response it had started).
 	Error
+	// ClientClosed: the client went away (closed its connection or reset
+	// its HTTP/2 stream) before the answer was complete, nginx's 499. It
+	// says nothing about the backend: it never counts against a route's
+	// breaker or auto-rollback window, and the request is not sent to the
+	// fallback. Status is StatusClientClosed when nothing had been sent,
+	// else the status already sent.
+	ClientClosed
 	numOutcomes
 )
 
-var outcomeNames = [numOutcomes]string{"served", "fallback", "throttled", "breaker_open", "rejected", "error"}
+// StatusClientClosed is the status recorded (metrics, access log) for a
+// request whose client went away before any answer was sent: nginx's 499
+// "Client Closed Request". Nothing is sent to the client.
+const StatusClientClosed = 499
+
+var outcomeNames = [numOutcomes]string{"served", "fallback", "throttled", "breaker_open", "rejected", "error", "client_closed"}
 
 func (o Outcome) String() string {
 	if o < numOutcomes {
@@ -294,6 +306,11 @@ const (
 	ResultCrash     = "crash"              // the runtime process exited mid-invocation
 	ResultTimeout   = "timeout"            // past the function's timeout or the route's deadline
 	ResultMalformed = "malformed_response" // not a valid API Gateway proxy response
+	// ResultClientClosed: the client went away before the invocation
+	// ended (running, or queued for a concurrency slot). The gateway stops
+	// waiting; a hosted invocation already running goes on to completion
+	// or its timeout, holding its slot, and its result is not seen here.
+	ResultClientClosed = "client_closed"
 )
 
 // Function is one function's invocation children, resolved once per

@@ -6,7 +6,7 @@ import * as api from './api.js';
 import { h, int, num, pct, ms, lineChart } from './ui.js';
 
 const WINDOW = 300;
-const FIELDS = ['requests', 'errors', 'fallbacks', 'throttles', 'breaker_open', 'p50_ms', 'p99_ms'];
+const FIELDS = ['requests', 'errors', 'fallbacks', 'throttles', 'breaker_open', 'client_closed', 'p50_ms', 'p99_ms'];
 
 // The client keeps its own 5-minute ring per series, fed by the new seconds
 // of each poll (?since=the last second it has).
@@ -100,7 +100,9 @@ function routeCard(rt, cols, recent, targets) {
       h('thead', {}, h('tr', {},
         h('th', {}, 'target'), h('th', { class: 'num' }, 'req/s'), h('th', { class: 'num' }, 'error rate'),
         h('th', { class: 'num' }, 'p50'), h('th', { class: 'num' }, 'p99'), h('th', { class: 'num' }, 'fallbacks'),
-        h('th', { class: 'num' }, 'throttled'), h('th', { class: 'num' }, 'breaker open'), h('th', { class: 'num' }, 'requests, 5 min'))),
+        h('th', { class: 'num' }, 'throttled'), h('th', { class: 'num' }, 'breaker open'),
+        h('th', { class: 'num', title: 'the client went away before the answer (499): not an error' }, 'client closed'),
+        h('th', { class: 'num' }, 'requests, 5 min'))),
       h('tbody', {}, targets.map(([name, tc, tr]) => {
         const x = tr || { requests: 0, errors: 0, fallbacks: 0, throttles: 0, breaker_open: 0, p50_ms: 0, p99_ms: 0, seconds: 10 };
         const s = x.seconds || 10;
@@ -108,7 +110,8 @@ function routeCard(rt, cols, recent, targets) {
           h('td', { class: 'mono' }, name || '–'), h('td', { class: 'num' }, num(x.requests / s, 1)),
           h('td', { class: 'num' }, pct(x.requests ? x.errors / x.requests : 0)), h('td', { class: 'num' }, ms(x.p50_ms)),
           h('td', { class: 'num' }, ms(x.p99_ms)), h('td', { class: 'num' }, int(x.fallbacks)), h('td', { class: 'num' }, int(x.throttles)),
-          h('td', { class: 'num' }, int(x.breaker_open)), h('td', { class: 'num' }, int(sum(tc.requests, 0))));
+          h('td', { class: 'num' }, int(x.breaker_open)), h('td', { class: 'num' }, int(x.client_closed || 0)),
+          h('td', { class: 'num' }, int(sum(tc.requests, 0))));
       }))));
   }
   return card;
