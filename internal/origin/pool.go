@@ -3,6 +3,7 @@ package origin
 import (
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net"
@@ -166,6 +167,33 @@ func NewPool(o config.Origin, opts Options) (*Pool, error) {
 		p.startHealth()
 	}
 	return p, nil
+}
+
+// Key identifies what a pool built by NewPool(o, opts) is made of: the
+// origin's name (its log and metric label), instances, timeouts, limits,
+// passive ejection and health-check settings, and the trusted proxies. Two
+// deployments whose origin has the same key can share one pool, and with it
+// its keep-alive connections, health verdicts and ejections, across an
+// apply, a rollback or a route switch.
+//
+// The key is o's JSON encoding, so a field added to config.Origin is part of
+// it without anyone remembering to add it (a change then costs a new pool,
+// never a stale one). Where the origin was written — the source positions,
+// tagged json:"-", which name a new file for every deployment — is not.
+func Key(o config.Origin, opts Options) string {
+	b, err := json.Marshal(o)
+	if err != nil {
+		// Not reachable for a config.Origin; fall back to a key that
+		// shares nothing.
+		return fmt.Sprintf("unencodable %p", &o)
+	}
+	var sb strings.Builder
+	sb.Write(b)
+	for _, p := range opts.TrustedProxies {
+		sb.WriteString("|")
+		sb.WriteString(p.String())
+	}
+	return sb.String()
 }
 
 func newInstance(p *Pool, raw string) (*instance, error) {
