@@ -61,10 +61,13 @@ type Pool struct {
 	std       *http.Transport // https slow path; nil without https instances
 
 	probeIdleAfter time.Duration
+	settle         time.Duration
+	unsafeIdle     time.Duration
 
 	closed       atomic.Bool
 	closeOnce    sync.Once
 	staleRetries atomic.Int64 // requests retried after a stale keep-alive conn
+	closedIdle   atomic.Int64 // pooled conns the probe found closed by the origin
 }
 
 // instance is one URL of the origin and its keep-alive connections.
@@ -77,7 +80,8 @@ type instance struct {
 	prefix string // escaped path prefix without a trailing slash, "" for none
 
 	idleMu sync.Mutex
-	idle   []*upConn // LIFO: the most recently used conn is reused first
+	idle   []*upConn    // LIFO: the most recently used conn is reused first
+	closes silentCloses // guarded by idleMu
 
 	healthy      atomic.Bool
 	fails        atomic.Int32 // consecutive connect failures (passive)
@@ -125,6 +129,8 @@ func NewPool(o config.Origin, opts Options) (*Pool, error) {
 		maxIdle:        o.MaxIdleConns,
 		health:         o.HealthCheck,
 		probeIdleAfter: probeIdleAfter,
+		settle:         settleTime,
+		unsafeIdle:     unsafeIdle,
 	}
 	if p.log == nil {
 		p.log = slog.Default()
