@@ -252,3 +252,57 @@ func TestOriginClosedDuringUploadIsNotATimeout(t *testing.T) {
 		t.Fatalf("upload the origin dropped: %d %s, want 502 protocol", resp.StatusCode, resp.Header.Get("X-Error-Kind"))
 	}
 }
+
+// TestSlowCloserLearned: an origin that allows two requests per connection
+// and closes it 30 ms after the second answer, so neither the probe nor the
+// settle time sees the close coming. Once a replayable request has met such
+// a close (and been retried), requests that cannot be replayed avoid
+// connections of the kind it closed (as many requests carried, as long
+// idle). Without the lessons, 17 of the 50 POSTs failed.
+func TestSlowCloserLearned(t *testing.T) {
+	slow := newRawOrigin(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		for n := 0; n < 2; n++ {
+			req, err := http.ReadRequest(br)
+			if err != nil {
+				return
+			}
+			b, _ := io.ReadAll(req.Body)
+			answer := req.Method + " " + string(b)
+			fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(answer), answer)
+		}
+		time.Sleep(30 * time.Millisecond)
+	})
+	p := newTestPool(t, config.Origin{}, Options{}, slow.URL())
+	p.settle = 0 // only the lesson can help
+	srv := front(t, p)
+	send := func(method, body string) int {
+		req, _ := http.NewRequest(method, srv.URL+"/", strings.NewReader(body))
+		if body == "" {
+			req.Body = nil
+		}
+		resp, err := srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for i := 0; i < 3; i++ {
+		if code := send("GET", ""); code != 200 {
+			t.Fatalf("GET %d: %d", i, code)
+		}
+	}
+	if p.staleRetries.Load() != 1 {
+		t.Fatalf("%d stale retries, want the third GET retried once", p.staleRetries.Load())
+	}
+	failed := 0
+	for i := 0; i < 50; i++ {
+		if send("POST", "data") != 200 {
+			failed++
+		}
+	}
+	if failed > 0 {
+		t.Fatalf("%d of 50 POSTs failed after the origin's limit was seen", failed)
+	}
+}
