@@ -2,10 +2,12 @@ package origin
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -306,3 +308,32 @@ func TestSlowCloserLearned(t *testing.T) {
 		t.Fatalf("%d of 50 POSTs failed after the origin's limit was seen", failed)
 	}
 }
+
+// TestBrokenClientBodyTeachesNothing: a client whose upload breaks on a
+// reused connection says nothing about the origin, so it must not make
+// later POSTs shun connections.
+func TestBrokenClientBodyTeachesNothing(t *testing.T) {
+	o := newClosingOrigin(t, 0, 0)
+	p := newTestPool(t, config.Origin{}, Options{}, o.URL())
+	if err := p.Forward(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil)); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(4 * settleTime)
+	r := httptest.NewRequest("POST", "/", io.MultiReader(strings.NewReader("half"), errReader{}))
+	r.ContentLength = 100
+	var oe *Error
+	if err := p.Forward(httptest.NewRecorder(), r); !errors.As(err, &oe) || oe.Kind != KindClient {
+		t.Fatalf("broken upload: %v, want KindClient", err)
+	}
+	in := p.instances[0]
+	in.idleMu.Lock()
+	closes := in.closes
+	in.idleMu.Unlock()
+	if closes != (silentCloses{}) {
+		t.Fatalf("a broken client body taught %+v about the origin", closes)
+	}
+}
+
+type errReader struct{}
+
+func (errReader) Read([]byte) (int, error) { return 0, io.ErrUnexpectedEOF }

@@ -124,7 +124,7 @@ func (p *Pool) forward(w http.ResponseWriter, r *http.Request, in *instance) err
 			}
 		}
 		cc.close()
-		if reused && nothingRead && ctxErr == nil && !isTimeout(err) {
+		if reused && nothingRead && ctxErr == nil && !isTimeout(err) && !errors.As(err, new(*clientBodyError)) {
 			// The origin closed the connection after the last answer
 			// on it, or the request met its close on the way.
 			in.closedSilently(cc, now)
