@@ -67,7 +67,6 @@ type Pool struct {
 	closed       atomic.Bool
 	closeOnce    sync.Once
 	staleRetries atomic.Int64 // requests retried after a stale keep-alive conn
-	closedIdle   atomic.Int64 // pooled conns the probe found closed by the origin
 }
 
 // instance is one URL of the origin and its keep-alive connections.

@@ -128,7 +128,6 @@ func (in *instance) get(ctx context.Context, now, deadline time.Time, fresh, rep
 			if cc.alive() {
 				return cc, true, nil
 			}
-			in.pool.closedIdle.Add(1)
 			in.closedSilently(cc, now)
 		}
 		cc.close()
