@@ -192,10 +192,11 @@ func (g *Gateway) Build(id uint64, cfg *config.Config) (*Table, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	for _, o := range cfg.Origins {
-		key := poolKey(o, cfg.TrustedProxies)
+		opts := origin.Options{TrustedProxies: trusted, Logger: g.log}
+		key := origin.Key(o, opts)
 		sp := g.pools[key]
 		if sp == nil {
-			p, err := origin.NewPool(o, origin.Options{TrustedProxies: trusted, Logger: g.log})
+			p, err := origin.NewPool(o, opts)
 			if err != nil {
 				g.releaseLocked(t.keys)
 				return nil, fmt.Errorf("deployment %d: origin %s: %w", id, o.Name, err)
@@ -381,10 +382,6 @@ func (g *Gateway) Close() {
 		sp.pool.Close()
 		delete(g.pools, k)
 	}
-}
-
-func poolKey(o config.Origin, trusted []string) string {
-	return fmt.Sprintf("%#v|%q", o, trusted)
 }
 
 func parsePrefixes(ss []string) ([]netip.Prefix, error) {

@@ -79,7 +79,7 @@ func (p *Pool) forward(w http.ResponseWriter, r *http.Request, in *instance) err
 	for attempt := 0; ; attempt++ {
 		var reused bool
 		var err error
-		cc, reused, err = in.get(ctx, now, deadline, attempt > 0)
+		cc, reused, err = in.get(ctx, now, deadline, attempt > 0, replayable)
 		if err != nil {
 			return p.dialError(in, ctx, deadline, err)
 		}
@@ -110,6 +110,11 @@ func (p *Pool) forward(w http.ResponseWriter, r *http.Request, in *instance) err
 			break
 		}
 		stop()
+		// The context's state now, before finish: finish spends the
+		// client connection's read deadline, and net/http then cancels
+		// the request's context, which must not turn this failure into
+		// a timeout or a client hang-up.
+		ctxErr := ctx.Err()
 		if body != nil {
 			// A body that failed on its own (the client sent a broken
 			// one, the origin stopped reading) explains the failure
@@ -119,13 +124,18 @@ func (p *Pool) forward(w http.ResponseWriter, r *http.Request, in *instance) err
 			}
 		}
 		cc.close()
-		if reused && replayable && attempt == 0 && nothingRead && ctx.Err() == nil && !isTimeout(err) {
+		if reused && nothingRead && ctxErr == nil && !isTimeout(err) && !errors.As(err, new(*clientBodyError)) {
+			// The origin closed the connection after the last answer
+			// on it, or the request met its close on the way.
+			in.closedSilently(cc, now)
+		}
+		if reused && replayable && attempt == 0 && nothingRead && ctxErr == nil && !isTimeout(err) {
 			// A keep-alive connection the origin closed while it sat idle.
 			p.staleRetries.Add(1)
 			p.log.Debug("retrying on a fresh connection", "instance", in.url, "err", err)
 			continue
 		}
-		return p.exchangeError(in, ctx, phase, err)
+		return p.exchangeError(in, ctxErr, phase, err)
 	}
 
 	h := &cc.head
@@ -155,7 +165,7 @@ func (p *Pool) forward(w http.ResponseWriter, r *http.Request, in *instance) err
 		reusable = false // ctx ended: the abort poisoned the deadline
 	}
 	if err == nil && bodyErr == nil && connOK && reusable && !h.close {
-		in.put(cc, now)
+		in.put(cc, h.keepAlive)
 	} else {
 		cc.close()
 	}
@@ -429,12 +439,13 @@ func (p *Pool) dialError(in *instance, ctx context.Context, deadline time.Time, 
 }
 
 // exchangeError classifies a failure after connecting, before any byte was
-// written to the client.
-func (p *Pool) exchangeError(in *instance, ctx context.Context, phase string, err error) error {
+// written to the client; ctxErr is the request context's error when the
+// exchange failed.
+func (p *Pool) exchangeError(in *instance, ctxErr error, phase string, err error) error {
 	if ce := (*clientBodyError)(nil); errors.As(err, &ce) {
 		return &Error{Kind: KindClient, Instance: in.url, Err: ce}
 	}
-	if cerr := ctx.Err(); cerr != nil {
+	if cerr := ctxErr; cerr != nil {
 		return &Error{Kind: KindTimeout, Instance: in.url, Err: fmt.Errorf("%s: %w", phase, cerr)}
 	}
 	if isTimeout(err) {

@@ -589,8 +589,8 @@ func TestStaleConnRetry(t *testing.T) {
 		wantRetries int64
 	}{
 		{"idempotent retried", "GET", "", time.Hour, true, 1},
-		{"non-idempotent not retried", "POST", "data", time.Hour, false, 0},
-		{"idle probe catches it first", "POST", "data", 0, true, 0},
+		{"non-idempotent probed first", "POST", "data", time.Hour, true, 0},
+		{"idle probe catches it first", "GET", "", 0, true, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -2,6 +2,66 @@
 // instances of one origin, picks one round-robin among the healthy ones, and
 // forwards each request over a purpose-built HTTP/1.1 client that runs the whole
 // exchange in the caller's goroutine.
+//
+// # Keep-alive connections the origin closes
+//
+// The origin may close
+// a keep-alive connection whenever it likes, without Connection: close: at
+// its idle timeout, after its limit of requests per connection, right after
+// every answer, on a restart. A request sent on a connection the origin has
+// closed meets a reset, and the exchange fails with nothing read.
+//
+// A request that can be replayed (an idempotent method, no body) is then
+// sent again on a fresh connection; the origin cannot tell. Any other
+// request (a POST, or anything with a body) is never replayed once a byte of
+// it may have reached the origin: an origin that read it and died before
+// answering looks exactly like one that closed before it arrived (a reset
+// can mean either: the origin closed before our bytes arrived, or with some
+// of them unread), so there is no "provably unseen" case worth a retry. For
+// those requests the work is done before the send, so that the connection
+// they go out on is open:
+//
+//  1. A liveness probe before every reuse: one non-blocking MSG_PEEK recv
+//     (peekAlive). An origin that closed the connection has left an EOF (or
+//     a reset) to read; the connection is dropped and the next one tried.
+//     Replayable requests probe only connections idle for probeIdleAfter,
+//     and rely on the retry otherwise: the probe is a syscall per request.
+//  2. A settle time. An origin that closes after answering sends its FIN a
+//     moment after the answer, and under load that moment is long enough
+//     for the next request to be on its way: measured on loopback, 12% of
+//     requests sent right after an answer met the close. So such a request
+//     takes the most recently used connection whose answer ended settleTime
+//     ago or more, and dials when there is none.
+//  3. What the origin's own closes taught (silentCloses): a connection found
+//     closed after n requests, or after sitting idle for d, is a sign of a
+//     limit of requests per connection or of an idle timeout. A request that
+//     cannot be replayed is not sent on a connection that has carried n
+//     requests or sat idle d/2 or longer, so a slow origin that took longer
+//     than settleTime to close is not met either. A connection that carried
+//     more, or answered after a longer idle, refutes the lesson; lessons are
+//     also forgotten after limitMemory, so a restart does not keep costing
+//     connections.
+//  4. An idle cap: such a request does not take a connection idle for
+//     unsafeIdle (1 s) or longer, and dials instead; the connection stays for
+//     replayable requests, which probe it. Origins that close idle
+//     connections without a word mostly do so after seconds (gunicorn 2 s,
+//     uvicorn 5 s, Puma 20 s, Tomcat 20 s, Go's net/http servers their
+//     IdleTimeout), and a connection reaches such an age deep in the pool
+//     while the requests above it keep the top busy: without the cap, the
+//     first request to dig it out can arrive as the origin closes it. The
+//     price is a dial after a second of quiet.
+//  5. The origin's word: a Keep-Alive response field's timeout=N (Apache,
+//     Node, IIS) ends a connection's reuse N less a margin after the answer
+//     (reuseWindow), for every request.
+//
+// What is left is an origin that closes a connection at the instant a
+// request that cannot be replayed is sent on it: at an idle timeout under a
+// second that it does not announce and that has not been seen yet, or after
+// answering more slowly than settleTime on a connection of a kind never
+// seen closed. nginx, HAProxy and net/http leave that window open too,
+// which is why their advice, and ours, is an origin idle timeout longer than
+// the gateway's (turnout closes idle upstream connections after 90 s), or
+// announced with Keep-Alive.
 package origin
 
 import (

@@ -3,6 +3,7 @@ package origin
 import (
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net"
@@ -60,6 +61,8 @@ type Pool struct {
 	std       *http.Transport // https slow path; nil without https instances
 
 	probeIdleAfter time.Duration
+	settle         time.Duration
+	unsafeIdle     time.Duration
 
 	closed       atomic.Bool
 	closeOnce    sync.Once
@@ -76,7 +79,8 @@ type instance struct {
 	prefix string // escaped path prefix without a trailing slash, "" for none
 
 	idleMu sync.Mutex
-	idle   []*upConn // LIFO: the most recently used conn is reused first
+	idle   []*upConn    // LIFO: the most recently used conn is reused first
+	closes silentCloses // guarded by idleMu
 
 	healthy      atomic.Bool
 	fails        atomic.Int32 // consecutive connect failures (passive)
@@ -124,6 +128,8 @@ func NewPool(o config.Origin, opts Options) (*Pool, error) {
 		maxIdle:        o.MaxIdleConns,
 		health:         o.HealthCheck,
 		probeIdleAfter: probeIdleAfter,
+		settle:         settleTime,
+		unsafeIdle:     unsafeIdle,
 	}
 	if p.log == nil {
 		p.log = slog.Default()
@@ -166,6 +172,33 @@ func NewPool(o config.Origin, opts Options) (*Pool, error) {
 		p.startHealth()
 	}
 	return p, nil
+}
+
+// Key identifies what a pool built by NewPool(o, opts) is made of: the
+// origin's name (its log and metric label), instances, timeouts, limits,
+// passive ejection and health-check settings, and the trusted proxies. Two
+// deployments whose origin has the same key can share one pool, and with it
+// its keep-alive connections, health verdicts and ejections, across an
+// apply, a rollback or a route switch.
+//
+// The key is o's JSON encoding, so a field added to config.Origin is part of
+// it without anyone remembering to add it (a change then costs a new pool,
+// never a stale one). Where the origin was written — the source positions,
+// tagged json:"-", which name a new file for every deployment — is not.
+func Key(o config.Origin, opts Options) string {
+	b, err := json.Marshal(o)
+	if err != nil {
+		// Not reachable for a config.Origin; fall back to a key that
+		// shares nothing.
+		return fmt.Sprintf("unencodable %p", &o)
+	}
+	var sb strings.Builder
+	sb.Write(b)
+	for _, p := range opts.TrustedProxies {
+		sb.WriteString("|")
+		sb.WriteString(p.String())
+	}
+	return sb.String()
 }
 
 func newInstance(p *Pool, raw string) (*instance, error) {

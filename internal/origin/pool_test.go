@@ -333,3 +333,44 @@ func TestCanceledContext(t *testing.T) {
 		t.Fatalf("cancellation took %v to end the exchange", d)
 	}
 }
+
+// TestKey: the pool key ignores where an origin was written (each
+// deployment is parsed under a file name of its own) and changes with
+// everything a pool is built from.
+func TestKey(t *testing.T) {
+	const base = `origins:
+  legacy:
+    urls: [http://127.0.0.1:8080]
+    timeouts: {dial: 1s}
+routes:
+  - {match: /, origin: legacy}
+`
+	key := func(file, yaml string, trusted ...string) string {
+		t.Helper()
+		cfg, err := config.Parse(file, []byte(yaml))
+		if err != nil {
+			t.Fatalf("parse %s: %v", file, err)
+		}
+		return Key(cfg.Origins[0], Options{TrustedProxies: mustPrefixes(t, trusted...)})
+	}
+	k := key("deployment-1.yaml", base)
+	if k2 := key("deployment-2.yaml", "# moved down a line\n"+base); k2 != k {
+		t.Fatalf("the same origin at another position has another key:\n%s\n%s", k, k2)
+	}
+	for _, tc := range []struct{ what, old, new string }{
+		{"an instance", "8080]", "8081]"},
+		{"a timeout", "dial: 1s", "dial: 2s"},
+		{"the name", "legacy:", "legacy2:"},
+		{"health checks", "timeouts: {dial: 1s}", "timeouts: {dial: 1s}\n    health_check: {path: /h}"},
+		{"the idle limit", "timeouts: {dial: 1s}", "timeouts: {dial: 1s}\n    max_idle_conns: 3"},
+	} {
+		changed := strings.Replace(base, tc.old, tc.new, 1)
+		changed = strings.Replace(changed, "origin: legacy}", "origin: "+strings.TrimSuffix(strings.Fields(strings.Split(changed, "\n")[1])[0], ":")+"}", 1)
+		if key("deployment-3.yaml", changed) == k {
+			t.Errorf("changing %s keeps the key", tc.what)
+		}
+	}
+	if key("deployment-4.yaml", base, "10.0.0.0/8") == k {
+		t.Error("changing the trusted proxies keeps the key")
+	}
+}

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"net/http"
 	"net/textproto"
+	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/net/http/httpguts"
 )
@@ -25,11 +27,12 @@ type responseHead struct {
 	status        int
 	contentLength int64 // -1 when absent
 	chunked       bool
-	close         bool   // the connection cannot be reused after this response
-	connection    string // the Connection field values, joined by ", "
-	upgrade       string // the Upgrade field value
-	hasType       bool   // a Content-Type field was present
-	dropped       int    // fields dropped for control characters in their value
+	close         bool          // the connection cannot be reused after this response
+	connection    string        // the Connection field values, joined by ", "
+	upgrade       string        // the Upgrade field value
+	keepAlive     time.Duration // the Keep-Alive field's timeout=, 0 if none
+	hasType       bool          // a Content-Type field was present
+	dropped       int           // fields dropped for control characters in their value
 	fields        []field
 
 	raw         []byte // scratch for the bytes of the head
@@ -86,6 +89,7 @@ func parseHead(s string, h *responseHead) error {
 	h.close = false
 	h.connection = ""
 	h.upgrade = ""
+	h.keepAlive = 0
 	h.hasType = false
 	h.dropped = 0
 	h.fields = h.fields[:0]
@@ -160,6 +164,10 @@ func parseHead(s string, h *responseHead) error {
 			}
 		case "Upgrade":
 			h.upgrade = value
+		case "Keep-Alive":
+			if t := keepAliveTimeout(value); t > 0 && (h.keepAlive == 0 || t < h.keepAlive) {
+				h.keepAlive = t
+			}
 		case "Content-Type":
 			h.hasType = true
 		}
@@ -176,6 +184,26 @@ func parseHead(s string, h *responseHead) error {
 		h.close = true
 	}
 	return nil
+}
+
+// keepAliveTimeout reads the timeout parameter of a Keep-Alive field
+// ("timeout=5, max=100", RFC 2068 section 19.7.1.1, as Apache, Node and
+// IIS send it): how many seconds the origin keeps an idle connection open.
+// It returns 0 when there is none or it is not a whole number of seconds.
+func keepAliveTimeout(v string) time.Duration {
+	for _, param := range strings.Split(v, ",") {
+		k, n, ok := strings.Cut(trimOWS(param), "=")
+		if !ok || !strings.EqualFold(trimOWS(k), "timeout") {
+			continue
+		}
+		n = strings.Trim(trimOWS(n), `"`)
+		secs, err := strconv.Atoi(n)
+		if err != nil || secs <= 0 || secs > 24*3600 {
+			return 0
+		}
+		return time.Duration(secs) * time.Second
+	}
+	return 0
 }
 
 // nextLine splits s at the first LF, dropping the line's CR LF or LF.

@@ -97,7 +97,7 @@ func (p *Pool) forwardStd(w http.ResponseWriter, r *http.Request, in *instance) 
 		if errors.Is(err, context.DeadlineExceeded) && r.Context().Err() == nil {
 			return &Error{Kind: KindTimeout, Instance: in.url, Err: fmt.Errorf("round trip: overall timeout: %w", err)}
 		}
-		return p.exchangeError(in, r.Context(), "round trip", err)
+		return p.exchangeError(in, r.Context().Err(), "round trip", err)
 	}
 	in.connected()
 	defer resp.Body.Close()

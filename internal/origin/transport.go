@@ -51,8 +51,12 @@ type upConn struct {
 	bw       *bufio.Writer
 	inst     *instance
 	lastUsed time.Time
-	head     responseHead
-	abort    func() // unblocks I/O; allocated once, handed to context.AfterFunc
+	expires  time.Time // from the origin's Keep-Alive timeout; zero = ours
+	uses     int64     // requests it carried to the end
+	// idleBefore is how long it sat idle before its current request.
+	idleBefore time.Duration
+	head       responseHead
+	abort      func() // unblocks I/O; allocated once, handed to context.AfterFunc
 
 	// rd and wd are the read and write deadlines last set on nc; zero when
 	// unknown. They let setDeadlines skip most updates (see there).
@@ -105,21 +109,26 @@ func newUpConn(in *instance, nc net.Conn) *upConn {
 func (cc *upConn) close() { cc.nc.Close() }
 
 // get returns a pooled connection (reused = true) or dials a new one.
-// fresh skips the pool.
-func (in *instance) get(ctx context.Context, now, deadline time.Time, fresh bool) (cc *upConn, reused bool, err error) {
+// fresh skips the pool. A connection is reused only while the origin's
+// Keep-Alive timeout allows it, and only after a liveness probe when it sat
+// idle past probeIdleAfter or when the request cannot be replayed
+// (replayable false). Such a request also takes only a connection whose
+// last response ended settleTime ago or more, so that an origin which
+// closes after answering has had the time to say so (see the package doc).
+func (in *instance) get(ctx context.Context, now, deadline time.Time, fresh, replayable bool) (cc *upConn, reused bool, err error) {
 	for !fresh {
-		in.idleMu.Lock()
-		n := len(in.idle)
-		if n == 0 {
-			in.idleMu.Unlock()
+		if cc = in.take(now, replayable); cc == nil {
 			break
 		}
-		cc = in.idle[n-1]
-		in.idle[n-1] = nil
-		in.idle = in.idle[:n-1]
-		in.idleMu.Unlock()
-		if now.Sub(cc.lastUsed) < in.pool.probeIdleAfter || cc.alive() {
-			return cc, true, nil
+		if cc.expires.IsZero() || now.Before(cc.expires) {
+			cc.idleBefore = now.Sub(cc.lastUsed)
+			if replayable && cc.idleBefore < in.pool.probeIdleAfter {
+				return cc, true, nil
+			}
+			if cc.alive() {
+				return cc, true, nil
+			}
+			in.closedSilently(cc, now)
 		}
 		cc.close()
 	}
@@ -127,10 +136,35 @@ func (in *instance) get(ctx context.Context, now, deadline time.Time, fresh bool
 	return cc, false, err
 }
 
-// alive checks a connection that sat idle for a while: an origin that closed
-// it (idle timeout) has left an EOF to read. The check is one non-blocking
-// peek (see peekAlive); a connection that passes can still race with a close,
-// which the stale-connection retry in Forward covers for replayable requests.
+// take removes an idle connection from the pool and returns it, nil when
+// there is none to take: the most recently used one, or for a request that
+// cannot be replayed the most recently used one that is not at risk of a
+// close (see silentCloses.risky).
+func (in *instance) take(now time.Time, replayable bool) *upConn {
+	in.idleMu.Lock()
+	defer in.idleMu.Unlock()
+	i := len(in.idle) - 1
+	if !replayable {
+		in.closes.forget(now)
+		for i >= 0 && in.closes.risky(in.idle[i], now, in.pool) {
+			i--
+		}
+	}
+	if i < 0 {
+		return nil
+	}
+	cc := in.idle[i]
+	copy(in.idle[i:], in.idle[i+1:])
+	in.idle[len(in.idle)-1] = nil
+	in.idle = in.idle[:len(in.idle)-1]
+	return cc
+}
+
+// alive checks a pooled connection for a close from the origin: an origin
+// that closed it (after its answer, or at its idle timeout) has left an EOF
+// to read. The check is one non-blocking peek (see peekAlive); a connection
+// that passes can still race with a close that is on its way, which the
+// stale-connection retry in Forward covers for replayable requests.
 func (cc *upConn) alive() bool {
 	if cc.br.Buffered() > 0 {
 		return false // bytes nobody asked for: the stream is out of step
@@ -141,10 +175,20 @@ func (cc *upConn) alive() bool {
 
 // put returns a connection to the pool, or closes it when the pool is full
 // or closed. It also closes the oldest idle connection if it has expired.
-func (in *instance) put(cc *upConn, now time.Time) {
+// keepAlive is the timeout the origin announced in its last response's
+// Keep-Alive field, 0 if none.
+func (in *instance) put(cc *upConn, keepAlive time.Duration) {
+	now := time.Now() // when the response ended: the origin's idle clock starts
 	cc.lastUsed = now
+	cc.uses++
+	cc.expires = time.Time{}
+	if keepAlive > 0 {
+		cc.expires = now.Add(reuseWindow(keepAlive))
+	}
 	p := in.pool
 	in.idleMu.Lock()
+	in.closes.survived(cc)
+	cc.idleBefore = 0
 	if p.closed.Load() || len(in.idle) >= p.maxIdle {
 		in.idleMu.Unlock()
 		cc.close()

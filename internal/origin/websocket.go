@@ -37,7 +37,7 @@ func (p *Pool) forwardUpgrade(w http.ResponseWriter, r *http.Request, in *instan
 		stop()
 		cc.close()
 		if kind == 0 {
-			return p.exchangeError(in, ctx, "websocket handshake", err)
+			return p.exchangeError(in, ctx.Err(), "websocket handshake", err)
 		}
 		return &Error{Kind: kind, Instance: in.url, Err: err}
 	}
