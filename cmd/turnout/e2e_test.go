@@ -439,6 +439,18 @@ routes:
 	if code != 200 || !strings.Contains(body, `"bob"`) {
 		t.Errorf("GET /v1/hello/bob (payload 1.0): %d %s", code, body)
 	}
+	// A 1.0 path keeps the client's escapes, as a REST API delivers it;
+	// the path parameter is decoded.
+	const escaped = "/v1/hello/J%C3%BCrgen%20a+b%2B100%25"
+	code, _, body = do(escaped)
+	var r1 struct {
+		Path           string
+		PathParameters map[string]string
+	}
+	if err := json.Unmarshal([]byte(body), &r1); err != nil || code != 200 ||
+		r1.Path != escaped || r1.PathParameters["name"] != "Jürgen a+b+100%" {
+		t.Errorf("GET %s (payload 1.0): %d %s; want path as sent and the parameter decoded", escaped, code, body)
+	}
 	if code, _, body = do("/other"); code != 200 || body != "legacy" {
 		t.Errorf("unmatched request: %d %q, want the legacy origin", code, body)
 	}
