@@ -52,9 +52,10 @@
 //     requestContext.path keep the escapes as REST APIs, Function URLs and
 //     ALBs deliver them (HTTP APIs decode 1.0 path). 2.0 rawPath keeps them
 //     too, as Function URLs do; HTTP APIs decode rawPath, which then cannot
-//     tell "%2B" from "+" and is cut at a decoded "?". pathParameters are
-//     decoded in both formats (REST APIs were seen to pass a {proxy+} value
-//     still escaped).
+//     tell "%2B" from "+" and is cut at a decoded "?". 2.0
+//     requestContext.http.path is decoded, as both deliver it.
+//     pathParameters are decoded in both formats (REST APIs were seen to
+//     pass a {proxy+} value still escaped).
 //     AWS spells route wildcards "{proxy+}": routeKey and resource do too.
 //     A route on "/" (every path) has routeKey "$default".
 //   - Bodies are sent as text when the Content-Type is textual (text/*,

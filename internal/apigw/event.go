@@ -83,7 +83,7 @@ type common struct {
 	routeKey  string
 	stage     string
 	rawPath   string // escaped, as the client sent it (normalised)
-	path      string // decoded
+	path      string // decoded: 2.0 requestContext.http.path only
 	sourceIP  string
 	domain    string
 	prefix    string
@@ -261,8 +261,10 @@ func EventV2(r *http.Request, body []byte, in Info) ([]byte, error) {
 	rc.Time = c.time.Format(requestTimeLayout)
 	rc.TimeEpoch = c.time.UnixMilli()
 	rc.HTTP = events.APIGatewayV2HTTPRequestContextHTTPDescription{
-		Method:    r.Method,
-		Path:      c.rawPath,
+		Method: r.Method,
+		// Decoded, as both AWS services that send 2.0 events (HTTP APIs
+		// and Function URLs) deliver it; rawPath keeps the escapes.
+		Path:      c.path,
 		Protocol:  r.Proto,
 		SourceIP:  c.sourceIP,
 		UserAgent: c.userAgent,

@@ -137,8 +137,12 @@ func FuzzEventPath(f *testing.F) {
 		if err := json.Unmarshal(b, &e2); err != nil {
 			t.Fatalf("%v: %s", err, b)
 		}
-		if e2.RawPath != path {
-			t.Fatalf("2.0 rawPath %q, want %q", e2.RawPath, path)
+		dec, err := url.PathUnescape(path)
+		if err != nil {
+			t.Fatalf("normalised path %q does not decode: %v", path, err)
+		}
+		if e2.RawPath != path || e2.RequestContext.HTTP.Path != dec && utf8.ValidString(dec) {
+			t.Fatalf("2.0 rawPath %q, requestContext.http.path %q; want %q and %q", e2.RawPath, e2.RequestContext.HTTP.Path, path, dec)
 		}
 	})
 }
