@@ -198,8 +198,8 @@ func describe(i int, orig, c string, err error, index map[string]int, patterns [
 				why = strings.TrimSpace(msg[k+2:])
 			}
 			switch {
-			case folded && other == c:
-				return &PatternError{Index: i, Other: j, CaseOnly: true, Msg: fmt.Sprintf("route %q differs from %q only by case, and routes match case-insensitively", orig, patterns[j])}
+			case folded && (other == c || strings.Contains(why, "matches the same requests")):
+				return &PatternError{Index: i, Other: j, CaseOnly: true, Msg: fmt.Sprintf("route %q matches the same requests as %q once case is ignored", orig, patterns[j])}
 			case folded:
 				return &PatternError{Index: i, Other: j, CaseOnly: true, Msg: fmt.Sprintf("route %q conflicts with %q once case is ignored: %s", orig, patterns[j], why)}
 			case other == c:

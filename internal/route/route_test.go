@@ -479,9 +479,10 @@ func TestCheckCaseInsensitive(t *testing.T) {
 		caseOnly bool
 	}{
 		{"ok", []string{"/", "GET /admin", "GET /users/{id}"}, nil, false},
-		{"same but case", []string{"/", "GET /admin", "GET /Admin"}, []string{`2/1: "GET /Admin" differs from "GET /admin" only by case`}, true},
-		{"non-ASCII", []string{"/caf%C3%A9", "/CAF%C3%89"}, []string{`1/0: only by case`}, true},
-		{"different wildcards", []string{"/A/{x}", "/a/{y}"}, []string{`1/0: conflicts with "/A/{x}" once case is ignored`}, true},
+		{"same but case", []string{"/", "GET /admin", "GET /Admin"}, []string{`2/1: "GET /Admin" matches the same requests as "GET /admin" once case is ignored`}, true},
+		{"non-ASCII", []string{"/caf%C3%A9", "/CAF%C3%89"}, []string{`1/0: once case is ignored`}, true},
+		{"different wildcards", []string{"/A/{x}", "/a/{y}"}, []string{`1/0: matches the same requests as "/A/{x}" once case is ignored`}, true},
+		{"overlap once folded", []string{"/A/{x}/c", "/a/b/{z}"}, []string{`1/0: conflicts with "/A/{x}/c" once case is ignored: `}, true},
 		{"conflict once folded", []string{"GET /A/{x}", "GET /{y}/b", "GET /a/B"}, []string{`1/0: conflicts with "GET /A/{x}"`}, false},
 		{"case-sensitive duplicate stays a duplicate", []string{"/a", "/a"}, []string{"1/0: duplicate route"}, false},
 		{"invalid stays invalid", []string{"/A/{b"}, []string{"0/-1: invalid route pattern"}, false},
