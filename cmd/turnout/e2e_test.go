@@ -501,6 +501,41 @@ routes:
 	}
 }
 
+// TestCaseInsensitiveRoutes runs a node in front of a legacy origin that
+// matches paths ignoring case (IIS), with routing.case_insensitive: "/ADMIN"
+// reaches the "/admin/" route rather than the legacy origin, and a function
+// route gets the path and its parameters as the client spelled them.
+func TestCaseInsensitiveRoutes(t *testing.T) {
+	dir := t.TempDir()
+	legacy, admin := namedOrigin(t, "legacy"), namedOrigin(t, "admin")
+	n := startNode(t, writeNodeConfig(t, dir, "off", fmt.Sprintf(`routing: {case_insensitive: true}
+origins:
+  legacy: {url: %s}
+  admin: {url: %s}
+functions:
+  hello: {handler: %s}
+routes:
+  - {match: /admin/, origin: admin}
+  - {match: "GET /Hello/{name}", function: hello}
+  - {match: /, origin: legacy}
+`, legacy.URL, admin.URL, filepath.Join(functionDir, "hello-v2"))))
+	base := "http://" + n.public
+	for path, want := range map[string]string{"/admin/x": "admin", "/ADMIN/x": "admin", "/Admin/": "admin", "/other": "legacy"} {
+		if got := get(t, base+path); got != want {
+			t.Errorf("GET %s: %q, want %q", path, got, want)
+		}
+	}
+	var r struct {
+		RouteKey, Path string
+		PathParameters map[string]string
+	}
+	body := get(t, base+"/HELLO/AdaLovelace")
+	if err := json.Unmarshal([]byte(body), &r); err != nil || r.RouteKey != "GET /Hello/{name}" ||
+		r.Path != "/HELLO/AdaLovelace" || r.PathParameters["name"] != "AdaLovelace" {
+		t.Errorf("GET /HELLO/AdaLovelace: %s; want the function with the path and parameter as sent", body)
+	}
+}
+
 func freePort(t *testing.T) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
