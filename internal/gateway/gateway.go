@@ -259,10 +259,7 @@ func (g *Gateway) Build(id uint64, cfg *config.Config) (*Table, error) {
 		}
 		name := r.Origin
 		if r.Off {
-			name = r.Fallback
-			if name == "" {
-				name = legacy
-			}
+			name = r.OffTarget(legacy)
 		}
 		p := t.pools[name]
 		if p == nil {

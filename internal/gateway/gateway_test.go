@@ -244,6 +244,23 @@ func TestCaseInsensitiveRouting(t *testing.T) {
 	}
 }
 
+// TestStatusTargets: an off route reports where it goes now and where it
+// returns when switched on; the catch-all on the legacy origin has nowhere
+// else to go.
+func TestStatusTargets(t *testing.T) {
+	legacy, users := newOrigin(t, "legacy"), newOrigin(t, "users")
+	h := newHarness(t, fmt.Sprintf("origins: {legacy: {url: %s}, users: {url: %s}}\nroutes:\n  - {match: \"GET /u/{id}\", origin: users, off: true}\n  - {match: /, origin: legacy}\n",
+		legacy.srv.URL, users.srv.URL))
+	st := h.gw.Status()
+	want := []RouteStatus{
+		{Match: "GET /u/{id}", Target: "legacy", Primary: "users", WhenOff: "legacy", Off: true, CanSwitchOff: true},
+		{Match: "/", Target: "legacy", Primary: "legacy", WhenOff: "legacy"},
+	}
+	if !slices.Equal(st.Routes, want) {
+		t.Errorf("Status().Routes = %+v, want %+v", st.Routes, want)
+	}
+}
+
 func TestOriginErrors(t *testing.T) {
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	refused := "http://" + ln.Addr().String()
