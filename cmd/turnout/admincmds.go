@@ -401,7 +401,7 @@ func cmdStatus(args []string, stdout, stderr io.Writer) error {
 		if r.Off {
 			state = "OFF"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", cell(r.Match), cell(r.Target), cell(r.Fallback), state, cell(r.Breaker))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", cell(r.Match), cell(r.Targets()), cell(r.Fallback), state, cell(r.Breaker))
 	}
 	tw.Flush()
 	if len(st.Origins) == 0 {

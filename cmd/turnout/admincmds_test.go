@@ -153,8 +153,26 @@ func TestCLIWorkflow(t *testing.T) {
 			offLine = l
 		}
 	}
-	if !strings.Contains(offLine, " OFF ") || !strings.Contains(offLine, "origin users") {
+	// Where it goes now, and where `route on` returns it.
+	if !strings.Contains(offLine, " OFF ") || !strings.Contains(offLine, "off → legacy; on → users") {
 		t.Fatalf("status route line %q in:\n%s", offLine, r.stdout)
+	}
+	r = runCLI(cmdStatus, with("-o", "json")...)
+	var offStatus admin.Status
+	if r.err != nil || json.Unmarshal([]byte(r.stdout), &offStatus) != nil || len(offStatus.Routes) != 2 {
+		t.Fatalf("status json: %+v", r)
+	}
+	if got, want := offStatus.Routes[0], (admin.RouteStatus{Match: "GET /user/{id}", Target: "legacy", WhenOn: "users", WhenOff: "legacy",
+		Fallback: "legacy", Off: true, CanSwitchOff: true}); got != want {
+		t.Errorf("status json, the route off: %+v, want %+v", got, want)
+	}
+	if got, want := offStatus.Routes[1], (admin.RouteStatus{Match: "/", Target: "legacy", WhenOn: "legacy", WhenOff: "legacy"}); got != want {
+		t.Errorf("status json, the catch-all: %+v, want %+v", got, want)
+	}
+	// The catch-all already goes to the legacy origin: nowhere else to go.
+	r = runCLI(cmdRoute, with("off", "/")...)
+	if r.err == nil || !strings.Contains(r.err.Error(), "nowhere else to go") {
+		t.Fatalf("route off /: %+v", r)
 	}
 
 	r = runCLI(cmdRoute, with("on", "GET /user/{id}")...)

@@ -110,7 +110,7 @@ routes:
 	}
 	cfgPath := writeNodeConfig(t, dir, "off", routes(""))
 	n := startNode(t, cfgPath)
-	ctx := browser(t, 55*time.Second)
+	ctx := browser(t, 90*time.Second)
 
 	// Any uncaught JavaScript error (or unhandled rejection) fails the test.
 	var jsMu sync.Mutex
@@ -263,21 +263,89 @@ routes:
 	waitJS(t, ctx, "the diff", `document.getElementById('diff-unified').textContent.includes('GET /new')`)
 	shot(t, ctx, shots, "3-deployments")
 
-	// Switch a route off with one click (and a confirm): deployment 4.
+	// Each route says where it goes on and off. A route whose target is
+	// already the legacy origin has nowhere else to go: no Switch off.
+	targetsOf := func(route string) string {
+		return `(() => { const c = document.querySelector('[data-testid="route-targets-` + route + `"]'); return c ? c.firstChild.textContent : ''; })()`
+	}
+	waitJS(t, ctx, "GET /hello/{name} with both targets", targetsOf("GET /hello/{name}")+` === 'on → function:hello; off → legacy'`)
+	for _, r := range []string{"GET /items/{id}", "/"} {
+		waitJS(t, ctx, r+" with nowhere else to go and no Switch off",
+			`!document.querySelector('[data-testid="route-off-`+r+`"]') && !!document.querySelector('[data-testid="route-nowhere-`+r+`"]') && `+targetsOf(r)+` === 'legacy'`)
+	}
+	confirmText := func() string {
+		text, err := chromedp.Run(ctx, chromedp.Text(chromedp.ID("confirm-text")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return text
+	}
+
+	// Switch the function route off with one click (and a confirm):
+	// deployment 4.
 	err = chromedp.Do(ctx,
-		chromedp.Click(chromedp.CSS(`[data-testid="route-off-GET /items/{id}"]`)),
+		chromedp.Click(chromedp.CSS(`[data-testid="route-off-GET /hello/{name}"]`)),
 		chromedp.WaitVisible(chromedp.ID("confirm-ok")),
-		chromedp.SendKeys(chromedp.ID("confirm-message"), "items misbehave"),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := confirmText(), "Send GET /hello/{name} to legacy instead of function:hello?"; got != want {
+		t.Errorf("Switch off asks %q, want %q", got, want)
+	}
+	err = chromedp.Do(ctx,
+		chromedp.SendKeys(chromedp.ID("confirm-message"), "hello misbehaves"),
 		chromedp.Click(chromedp.ID("confirm-ok")),
 	)
 	if err != nil {
 		t.Fatal(err)
 	}
 	waitJS(t, ctx, "route off to become deployment 4", `document.getElementById('active-deployment').dataset.id === '4'`)
-	waitJS(t, ctx, "the route shown as off", `!!document.querySelector('[data-testid="route-on-GET /items/{id}"]')`)
+	waitJS(t, ctx, "the route shown as off, with where it returns", `!!document.querySelector('[data-testid="route-on-GET /hello/{name}"]') && `+
+		targetsOf("GET /hello/{name}")+` === 'off → legacy; on → function:hello'`)
 	resp, body, err = n.api("GET", "/deployments/active", nil)
-	if err != nil || !strings.Contains(string(body), "route off GET /items/{id}") || !strings.Contains(string(body), "items misbehave") {
+	if err != nil || !strings.Contains(string(body), "route off GET /hello/{name}") || !strings.Contains(string(body), "hello misbehaves") {
 		t.Fatalf("after Switch off, active = %s (%v)", body, err)
+	}
+	// The API says the same: served by legacy now, back to the function on.
+	resp, body, err = n.api("GET", "/status", nil)
+	var st struct {
+		Routes []struct {
+			Match, Target string
+			WhenOn        string `json:"when_on"`
+			WhenOff       string `json:"when_off"`
+			Off           bool
+		}
+	}
+	if err != nil || json.Unmarshal(body, &st) != nil {
+		t.Fatalf("status: %v %s", err, body)
+	}
+	for _, r := range st.Routes {
+		if r.Match == "GET /hello/{name}" && (r.Target != "legacy" || r.WhenOn != "function:hello" || r.WhenOff != "legacy" || !r.Off) {
+			t.Errorf("status of the route off: %+v, want target legacy, when_on function:hello, when_off legacy", r)
+		}
+	}
+
+	// Switch on asks to send it back to the function, not to legacy.
+	err = chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(`[data-testid="route-on-GET /hello/{name}"]`)),
+		chromedp.WaitVisible(chromedp.ID("confirm-ok")),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := confirmText(), "Send GET /hello/{name} back to function:hello? While off it goes to legacy."; got != want {
+		t.Errorf("Switch on asks %q, want %q", got, want)
+	}
+	shot(t, ctx, shots, "3b-switch-on")
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.ID("confirm-ok"))); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ctx, "route on to become deployment 5", `document.getElementById('active-deployment').dataset.id === '5'`)
+	waitJS(t, ctx, "the route shown as on", `!!document.querySelector('[data-testid="route-off-GET /hello/{name}"]')`)
+	resp, body, err = n.api("GET", "/deployments/active", nil)
+	if err != nil || !strings.Contains(string(body), "route on GET /hello/{name}") {
+		t.Fatalf("after Switch on, active = %s (%v)", body, err)
 	}
 
 	// Traffic: templates ranked by calls, with the ';' risk flagged.

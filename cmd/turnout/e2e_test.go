@@ -445,6 +445,18 @@ routes:
 	if code != 200 || !strings.Contains(body, `"bob"`) {
 		t.Errorf("GET /v1/hello/bob (payload 1.0): %d %s", code, body)
 	}
+	// A 1.0 path keeps the client's escapes, as a REST API delivers it;
+	// the path parameter is decoded.
+	const escaped = "/v1/hello/J%C3%BCrgen%20a+b%2B100%25"
+	code, _, body = do(escaped)
+	var r1 struct {
+		Path           string
+		PathParameters map[string]string
+	}
+	if err := json.Unmarshal([]byte(body), &r1); err != nil || code != 200 ||
+		r1.Path != escaped || r1.PathParameters["name"] != "Jürgen a+b+100%" {
+		t.Errorf("GET %s (payload 1.0): %d %s; want path as sent and the parameter decoded", escaped, code, body)
+	}
 	if code, _, body = do("/other"); code != 200 || body != "legacy" {
 		t.Errorf("unmatched request: %d %q, want the legacy origin", code, body)
 	}
@@ -492,6 +504,41 @@ routes:
 	}
 	if counts["hello2"][0] != 2 || counts["panic"][1] != 1 || counts["sleep"][2] != 1 {
 		t.Errorf("function counters (invocations, errors, timeouts): %v", counts)
+	}
+}
+
+// TestCaseInsensitiveRoutes runs a node in front of a legacy origin that
+// matches paths ignoring case (IIS), with routing.case_insensitive: "/ADMIN"
+// reaches the "/admin/" route rather than the legacy origin, and a function
+// route gets the path and its parameters as the client spelled them.
+func TestCaseInsensitiveRoutes(t *testing.T) {
+	dir := t.TempDir()
+	legacy, admin := namedOrigin(t, "legacy"), namedOrigin(t, "admin")
+	n := startNode(t, writeNodeConfig(t, dir, "off", fmt.Sprintf(`routing: {case_insensitive: true}
+origins:
+  legacy: {url: %s}
+  admin: {url: %s}
+functions:
+  hello: {handler: %s}
+routes:
+  - {match: /admin/, origin: admin}
+  - {match: "GET /Hello/{name}", function: hello}
+  - {match: /, origin: legacy}
+`, legacy.URL, admin.URL, filepath.Join(functionDir, "hello-v2"))))
+	base := "http://" + n.public
+	for path, want := range map[string]string{"/admin/x": "admin", "/ADMIN/x": "admin", "/Admin/": "admin", "/other": "legacy"} {
+		if got := get(t, base+path); got != want {
+			t.Errorf("GET %s: %q, want %q", path, got, want)
+		}
+	}
+	var r struct {
+		RouteKey, Path string
+		PathParameters map[string]string
+	}
+	body := get(t, base+"/HELLO/AdaLovelace")
+	if err := json.Unmarshal([]byte(body), &r); err != nil || r.RouteKey != "GET /Hello/{name}" ||
+		r.Path != "/HELLO/AdaLovelace" || r.PathParameters["name"] != "AdaLovelace" {
+		t.Errorf("GET /HELLO/AdaLovelace: %s; want the function with the path and parameter as sent", body)
 	}
 }
 

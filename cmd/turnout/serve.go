@@ -328,7 +328,8 @@ func statusFunc(gw *gateway.Gateway, st deploy.Store, host *fnhost.Host) func(co
 			out.Active = admin.Summarize(d)
 		}
 		for _, r := range s.Routes {
-			out.Routes = append(out.Routes, admin.RouteStatus{Match: r.Match, Target: r.Target, Fallback: r.Fallback, Off: r.Off, Breaker: r.Breaker})
+			out.Routes = append(out.Routes, admin.RouteStatus{Match: r.Match, Target: r.Target, WhenOn: r.Primary, WhenOff: r.WhenOff,
+				Fallback: r.Fallback, Off: r.Off, CanSwitchOff: r.CanSwitchOff, Breaker: r.Breaker})
 		}
 		for _, o := range s.Origins {
 			os := admin.OriginStatus{Name: o.Name}

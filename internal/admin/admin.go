@@ -462,12 +462,14 @@ func (s *Server) status(r *http.Request) (any, error) {
 		st.Active = Summarize(d)
 		if s.opts.Status == nil {
 			if cfg, err := config.Parse("active.yaml", []byte(d.Config)); err == nil {
+				legacy := cfg.LegacyOrigin()
 				for _, rt := range cfg.Routes {
-					target := "origin " + rt.Origin
-					if rt.Function != "" {
-						target = "function " + rt.Function
+					rs := RouteStatus{Match: route.Canonical(rt.Match), Target: rt.OnTarget(), WhenOn: rt.OnTarget(), WhenOff: rt.OffTarget(legacy),
+						Fallback: rt.Fallback, Off: rt.Off, CanSwitchOff: rt.CanSwitchOff(legacy)}
+					if rt.Off {
+						rs.Target = rs.WhenOff
 					}
-					st.Routes = append(st.Routes, RouteStatus{Match: route.Canonical(rt.Match), Target: target, Fallback: rt.Fallback, Off: rt.Off})
+					st.Routes = append(st.Routes, rs)
 				}
 			}
 		}

@@ -379,8 +379,15 @@ func TestClientReads(t *testing.T) {
 		t.Fatal(err)
 	}
 	st, err := c.Status(ctx)
-	if err != nil || st.Active.ID != 2 || len(st.Routes) != 2 || st.Routes[0].Target != "origin users" {
+	if err != nil || st.Active.ID != 2 || len(st.Routes) != 2 {
 		t.Fatalf("status = %+v, %v", st, err)
+	}
+	// Targets in the words of a serving node: origins by name.
+	if got, want := st.Routes[0], (RouteStatus{Match: "GET /user/{id}", Target: "users", WhenOn: "users", WhenOff: "legacy", Fallback: "legacy", CanSwitchOff: true}); got != want {
+		t.Errorf("status route = %+v, want %+v", got, want)
+	}
+	if got := st.Routes[0].Targets(); got != "on → users; off → legacy" {
+		t.Errorf("Targets() = %q", got)
 	}
 	l, err := c.Deployments(ctx, 0, 1)
 	if err != nil || len(l) != 1 || l[0].ID != 2 || l[0].Message != "move users" {

@@ -44,8 +44,18 @@
 //     The Host header is included (Go keeps it in Request.Host). Headers AWS
 //     adds itself (X-Amzn-Trace-Id, X-Forwarded-Port, CloudFront-*) are not
 //     invented, and Content-Length is present only if the client sent it.
-//   - 2.0 rawPath and requestContext.http.path are both the escaped path
-//     that matched the route (Info.Path); 1.0 path is that path decoded.
+//   - The path is the one that matched the route (Info.Path), escaped as
+//     the client sent it after the gateway's normalisation (escapes of
+//     unreserved characters decoded, others in upper case, bytes above 0x7F
+//     escaped, "//" collapsed), so "/v1/user/J%C3%BCrgen%20a+b%2B100%25"
+//     arrives as sent, not as "/v1/user/Jürgen a+b+100%". 1.0 path and
+//     requestContext.path keep the escapes as REST APIs, Function URLs and
+//     ALBs deliver them (HTTP APIs decode 1.0 path). 2.0 rawPath keeps them
+//     too, as Function URLs do; HTTP APIs decode rawPath, which then cannot
+//     tell "%2B" from "+" and is cut at a decoded "?". 2.0
+//     requestContext.http.path is decoded, as both deliver it.
+//     pathParameters are decoded in both formats (REST APIs were seen to
+//     pass a {proxy+} value still escaped).
 //     AWS spells route wildcards "{proxy+}": routeKey and resource do too.
 //     A route on "/" (every path) has routeKey "$default".
 //   - Bodies are sent as text when the Content-Type is textual (text/*,

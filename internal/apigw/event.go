@@ -82,8 +82,8 @@ type contextV2 struct {
 type common struct {
 	routeKey  string
 	stage     string
-	rawPath   string // escaped
-	path      string // decoded
+	rawPath   string // escaped, as the client sent it (normalised)
+	path      string // decoded: 2.0 requestContext.http.path only
 	sourceIP  string
 	domain    string
 	prefix    string
@@ -144,7 +144,10 @@ func EventV1(r *http.Request, body []byte, in Info) ([]byte, error) {
 	}
 	e := &ev.APIGatewayProxyRequest
 	e.Resource = resource(in.Resource, in.Route)
-	e.Path = c.path
+	// The path as the client spelled it, as REST APIs, Function URLs and
+	// ALBs deliver it: decoded, "%2B" and "+" or "%3F" and "?" could no
+	// longer be told apart.
+	e.Path = c.rawPath
 	e.HTTPMethod = r.Method
 	e.Headers = make(map[string]string, len(r.Header)+1)
 	e.MultiValueHeaders = make(map[string][]string, len(r.Header)+1)
@@ -182,9 +185,9 @@ func EventV1(r *http.Request, body []byte, in Info) ([]byte, error) {
 	rc.Identity.SourceIP = c.sourceIP
 	rc.Identity.UserAgent = c.userAgent
 	rc.ResourcePath = e.Resource
-	rc.Path = c.path
+	rc.Path = c.rawPath
 	if c.stage != defaultStage {
-		rc.Path = "/" + c.stage + c.path
+		rc.Path = "/" + c.stage + c.rawPath
 	}
 	rc.HTTPMethod = r.Method
 	rc.RequestTime = c.time.Format(requestTimeLayout)
@@ -258,8 +261,10 @@ func EventV2(r *http.Request, body []byte, in Info) ([]byte, error) {
 	rc.Time = c.time.Format(requestTimeLayout)
 	rc.TimeEpoch = c.time.UnixMilli()
 	rc.HTTP = events.APIGatewayV2HTTPRequestContextHTTPDescription{
-		Method:    r.Method,
-		Path:      c.rawPath,
+		Method: r.Method,
+		// Decoded, as both AWS services that send 2.0 events (HTTP APIs
+		// and Function URLs) deliver it; rawPath keeps the escapes.
+		Path:      c.path,
 		Protocol:  r.Proto,
 		SourceIP:  c.sourceIP,
 		UserAgent: c.userAgent,

@@ -266,3 +266,57 @@ func TestManyRepeatedKeys(t *testing.T) {
 		t.Errorf("joined value has %d bytes", got)
 	}
 }
+
+// TestEventPathKeepsEncoding states what each format carries for a path with
+// escapes, so a careless -update cannot change it. 1.0 path and
+// requestContext.path are the path as the client spelled it, as REST APIs,
+// Function URLs and ALBs deliver it (a decoded path cannot be told apart from
+// one with a literal "%", "+" or space, and would be re-split at a decoded
+// "?"); 2.0 rawPath is as sent and requestContext.http.path decoded, as a
+// Function URL delivers them (an HTTP API decodes both); path parameters are
+// decoded in both formats.
+func TestEventPathKeepsEncoding(t *testing.T) {
+	const sent = "/v1/user/J%C3%BCrgen%20a+b%2B100%25"
+	const decoded = "/v1/user/Jürgen a+b+100%"
+	r := httptest.NewRequest("GET", sent+"?q=1", nil)
+	in := Info{Route: "GET /v1/user/{name}", PathParams: map[string]string{"name": "Jürgen a+b+100%"},
+		Time: fixedTime, Path: sent}
+
+	for _, stage := range []string{"", "prod"} {
+		in.Stage = stage
+		b, err := EventV1(r, nil, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var v1 events.APIGatewayProxyRequest
+		if err := json.Unmarshal(b, &v1); err != nil {
+			t.Fatal(err)
+		}
+		wantCtx := sent
+		if stage != "" {
+			wantCtx = "/prod" + sent
+		}
+		if v1.Path != sent || v1.RequestContext.Path != wantCtx {
+			t.Errorf("stage %q: 1.0 path %q, requestContext.path %q; want %q and %q", stage, v1.Path, v1.RequestContext.Path, sent, wantCtx)
+		}
+		if got := v1.PathParameters["name"]; got != "Jürgen a+b+100%" {
+			t.Errorf("1.0 pathParameters.name = %q, want it decoded", got)
+		}
+	}
+
+	in.Stage = ""
+	b, err := EventV2(r, nil, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v2 events.APIGatewayV2HTTPRequest
+	if err := json.Unmarshal(b, &v2); err != nil {
+		t.Fatal(err)
+	}
+	if v2.RawPath != sent || v2.RequestContext.HTTP.Path != decoded {
+		t.Errorf("2.0 rawPath %q, requestContext.http.path %q; want %q and %q", v2.RawPath, v2.RequestContext.HTTP.Path, sent, decoded)
+	}
+	if got := v2.PathParameters["name"]; got != "Jürgen a+b+100%" {
+		t.Errorf("2.0 pathParameters.name = %q, want it decoded", got)
+	}
+}

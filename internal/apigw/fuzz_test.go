@@ -9,6 +9,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/turnout/turnout/internal/route"
 )
 
 // Seeds live in testdata/fuzz/Fuzz*/; these add the documented examples.
@@ -94,6 +96,53 @@ func FuzzEventV2(f *testing.F) {
 		}
 		if n != pairs {
 			t.Fatalf("%d query values for %d pairs in %q", n, pairs, query)
+		}
+	})
+}
+
+// FuzzEventPath builds events for arbitrary request paths, normalised as the
+// gateway does before it matches a route: the 1.0 path, requestContext.path
+// and the 2.0 rawPath must be exactly the path that matched, escapes kept.
+func FuzzEventPath(f *testing.F) {
+	f.Add("/v1/user/J%C3%BCrgen%20a+b%2B100%25")
+	f.Add("/files/a%3Fb%23c")
+	f.Fuzz(func(t *testing.T, raw string) {
+		path, err := route.NormalizePath(raw)
+		if err != nil {
+			return
+		}
+		r := &http.Request{
+			Method: "GET", Proto: "HTTP/1.1", Host: "api.example.com",
+			URL:        &url.URL{Path: path},
+			Header:     http.Header{},
+			RemoteAddr: "192.0.2.1:1",
+		}
+		in := Info{Route: "GET /{rest...}", Time: fixedTime, Path: path}
+		b, err := EventV1(r, nil, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var e1 events.APIGatewayProxyRequest
+		if err := json.Unmarshal(b, &e1); err != nil {
+			t.Fatalf("%v: %s", err, b)
+		}
+		if e1.Path != path || e1.RequestContext.Path != path {
+			t.Fatalf("1.0 path %q, requestContext.path %q; want %q", e1.Path, e1.RequestContext.Path, path)
+		}
+		b, err = EventV2(r, nil, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var e2 events.APIGatewayV2HTTPRequest
+		if err := json.Unmarshal(b, &e2); err != nil {
+			t.Fatalf("%v: %s", err, b)
+		}
+		dec, err := url.PathUnescape(path)
+		if err != nil {
+			t.Fatalf("normalised path %q does not decode: %v", path, err)
+		}
+		if e2.RawPath != path || e2.RequestContext.HTTP.Path != dec && utf8.ValidString(dec) {
+			t.Fatalf("2.0 rawPath %q, requestContext.http.path %q; want %q and %q", e2.RawPath, e2.RequestContext.HTTP.Path, path, dec)
 		}
 	})
 }

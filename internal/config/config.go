@@ -53,6 +53,8 @@ type Config struct {
 	// Functions are the functions routes can target, in file order: hosted
 	// by turnout (Handler) or on AWS Lambda (AWS).
 	Functions []Function `yaml:"functions" json:"functions,omitempty"`
+	// Routing changes how every route matches requests.
+	Routing Routing `yaml:"routing" json:"routing,omitzero"`
 	// Routes map request patterns to targets, in file order. Precedence does
 	// not depend on order: the most specific pattern wins (net/http.ServeMux).
 	Routes []Route `yaml:"routes" json:"routes"`
@@ -197,6 +199,26 @@ type Passive struct {
 	MaxConnectFailures int `yaml:"max_connect_failures" json:"max_connect_failures,omitempty"`
 	// EjectFor is how long an ejected instance is skipped. Default 10s.
 	EjectFor Duration `yaml:"eject_for" json:"eject_for,omitempty"`
+}
+
+// Routing changes how every route matches requests (a traffic setting).
+type Routing struct {
+	// CaseInsensitive matches the literal path segments of every route
+	// ignoring letter case: "GET /admin" also takes "/ADMIN" and "/Admin".
+	// Turn it on in front of an origin that matches paths case-insensitively
+	// (IIS, ASP.NET): otherwise "/ADMIN" misses the "/admin" route, reaches
+	// the catch-all legacy origin, and the origin serves it as "/admin",
+	// past whatever the route guards. The forwarded path and path parameters
+	// keep the client's spelling; methods stay case-sensitive and hosts are
+	// always matched ignoring case. Two routes that differ only by case are
+	// then refused. Default false: case-sensitive, as API Gateway and
+	// net/http.ServeMux match.
+	CaseInsensitive bool `yaml:"case_insensitive" json:"case_insensitive,omitempty"`
+}
+
+// RouteOptions returns how c's route table matches.
+func (c *Config) RouteOptions() route.Options {
+	return route.Options{CaseInsensitive: c.Routing.CaseInsensitive}
 }
 
 // Route sends requests matching a pattern to a target.

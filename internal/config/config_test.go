@@ -104,7 +104,7 @@ func TestParseInvalid(t *testing.T) {
 func TestErrorList(t *testing.T) {
 	_, err := Parse("t.yaml", []byte("origins:\n  a: {url: http://x}\nlisten: 1\nfoo: 2\n"))
 	want := "t.yaml:3:9: listen \"1\" is not a listen address: write host:port or :port, like \":8080\" or \"127.0.0.1:8081\"\n" +
-		"t.yaml:4:1: unknown key \"foo\" in the top level (valid keys: listen, admin, invoke_api, store, limits, tls, trusted_proxies, legacy, served_by_header, origins, functions, routes)"
+		"t.yaml:4:1: unknown key \"foo\" in the top level (valid keys: listen, admin, invoke_api, store, limits, tls, trusted_proxies, legacy, served_by_header, origins, functions, routing, routes)"
 	if err == nil || err.Error() != want {
 		t.Fatalf("got\n%v\nwant\n%s", err, want)
 	}
@@ -330,6 +330,24 @@ func TestDefault(t *testing.T) {
 	Default()[0] = 'X'
 	if Default()[0] == 'X' {
 		t.Error("Default returns shared bytes")
+	}
+}
+
+// TestDefaultShowsRouting: default-config shows routing.case_insensitive
+// commented out, at its default, and uncommented it parses.
+func TestDefaultShowsRouting(t *testing.T) {
+	src := string(Default())
+	const block = "# routing:\n#   case_insensitive: false\n"
+	if !strings.Contains(src, block) || !strings.Contains(src, "IIS") {
+		t.Fatalf("default config lacks the commented routing block %q and its reason", block)
+	}
+	on := strings.Replace(src, block, "routing:\n  case_insensitive: true\n", 1)
+	c, err := Parse("default.yaml", []byte(on))
+	if err != nil {
+		t.Fatalf("uncommented routing does not parse:\n%v", err)
+	}
+	if !c.Routing.CaseInsensitive || !c.RouteTable().CaseInsensitive() {
+		t.Error("routing.case_insensitive: true did not make the route table case-insensitive")
 	}
 }
 

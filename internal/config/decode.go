@@ -14,7 +14,7 @@ import (
 
 // The valid keys of each mapping, in the order the reference documents them.
 var (
-	topKeys     = []string{"listen", "admin", "invoke_api", "store", "limits", "tls", "trusted_proxies", "legacy", "served_by_header", "origins", "functions", "routes"}
+	topKeys     = []string{"listen", "admin", "invoke_api", "store", "limits", "tls", "trusted_proxies", "legacy", "served_by_header", "origins", "functions", "routing", "routes"}
 	adminKeys   = []string{"listen", "tokens", "max_body_bytes", "tls", "insecure_no_tls", "hosts"}
 	tokenKeys   = []string{"name", "role", "sha256", "env"}
 	storeKeys   = []string{"path"}
@@ -23,6 +23,7 @@ var (
 	timeoutKeys = []string{"dial", "response_header", "overall"}
 	healthKeys  = []string{"path", "interval", "timeout", "healthy_threshold", "unhealthy_threshold", "expect_status"}
 	passiveKeys = []string{"max_connect_failures", "eject_for"}
+	routingKeys = []string{"case_insensitive"}
 	routeKeys   = []string{"match", "origin", "function", "payload", "fallback", "fallback_on_status", "fallback_unsafe", "fallback_reserve", "circuit_breaker", "auto_rollback", "rate_limit", "off", "timeout"}
 )
 
@@ -73,6 +74,11 @@ func (d *decoder) config(root *yaml.Node) (*Config, bool) {
 			}
 		case "functions":
 			c.Functions = d.functions(v)
+		case "routing":
+			d.fields(v, "routing", routingKeys, func(_ string, _, v *yaml.Node) {
+				d.boolean(v, "routing.case_insensitive", &c.Routing.CaseInsensitive)
+				d.caseInsensitivePos = d.pos(v)
+			})
 		case "routes":
 			c.Routes = d.routeList(v)
 		}

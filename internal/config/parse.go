@@ -59,9 +59,11 @@ type decoder struct {
 	adminPos  Pos // admin.listen
 	originsAt Pos // the origins key, or the document start
 	legacyPos Pos
-	tokens    []tokenPos
-	health    []healthPos // per origin
-	routes    []routePos
+	// caseInsensitivePos is routing.case_insensitive's value.
+	caseInsensitivePos Pos
+	tokens             []tokenPos
+	health             []healthPos // per origin
+	routes             []routePos
 }
 
 type tokenPos struct{ name, sha256, env Pos }

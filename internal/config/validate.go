@@ -111,7 +111,7 @@ func (d *decoder) validateRoutes(c *Config, origins map[string]bool) {
 	// Compile once: the table is kept on the Config so that serving it does
 	// not register 10,000 patterns a second time.
 	var perrs []*route.PatternError
-	tab, err := route.Compile(patterns)
+	tab, err := c.RouteOptions().Compile(patterns)
 	var ce *route.CompileError
 	switch {
 	case errors.As(err, &ce):
@@ -134,6 +134,15 @@ func (d *decoder) validateRoutes(c *Config, origins map[string]bool) {
 			later, earlier = earlier, later
 		}
 		lr, er := c.Routes[index[later]], c.Routes[index[earlier]]
+		if pe.CaseOnly {
+			ci := fmt.Sprintf("once case is ignored (routing.case_insensitive is true at %s)", d.caseInsensitivePos)
+			if _, why, ok := strings.Cut(pe.Msg, " once case is ignored: "); ok {
+				d.errorAt(lr.MatchPos, fmt.Sprintf("conflicts with %q at %s %s: %s; remove one, or make one pattern more specific than the other", er.Match, er.MatchPos, ci, strings.TrimSuffix(oneLine(why), ".")))
+			} else {
+				d.errorAt(lr.MatchPos, fmt.Sprintf("route %q matches the same requests as %q at %s %s; remove one of them", lr.Match, er.Match, er.MatchPos, ci))
+			}
+			continue
+		}
 		if strings.HasPrefix(pe.Msg, "duplicate route") {
 			if lr.Match != er.Match { // equal once canonical: "{p+}", host case
 				d.errorAt(lr.MatchPos, fmt.Sprintf("duplicate route %q: the same pattern as %q at %s; remove one of them", lr.Match, er.Match, er.MatchPos))

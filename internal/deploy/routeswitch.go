@@ -22,7 +22,8 @@ import (
 // match is compared after canonicalisation (route.Canonical: the spacing
 // after the method, "{x+}" spelled "{x...}", host case). An unknown match
 // returns an error wrapping ErrUnknownRoute that lists the routes there are;
-// a route already in the requested state, one wrapping ErrConflict.
+// a route already in the requested state, or one to switch off that has
+// nowhere else to go (config.Route.CanSwitchOff), one wrapping ErrConflict.
 //
 // The edit keeps the file as the operator wrote it: the one line holding
 // `off:` is changed, inserted after the route's match or deleted, so the
@@ -75,6 +76,12 @@ func (s *Service) routeSwitch(ctx context.Context, match string, off bool, autho
 	}
 	if cfg.Routes[idx].Off == off {
 		return Deployment{}, errorf(ErrConflict, "route %q is already %s in deployment %d", cfg.Routes[idx].Match, state[off], active.ID)
+	}
+	if r, legacy := cfg.Routes[idx], cfg.LegacyOrigin(); off && !r.CanSwitchOff(legacy) {
+		if to := r.OffTarget(legacy); to != "" {
+			return Deployment{}, errorf(ErrConflict, "route %q already goes to %q, where switching it off would send it: it has nowhere else to go; give it a fallback: <origin> to switch it to", r.Match, to)
+		}
+		return Deployment{}, errorf(ErrConflict, "route %q has nowhere else to go: it has no fallback and no legacy origin is known; give it a fallback: <origin>, or set legacy: <origin>", r.Match)
 	}
 
 	// What the edited file must parse to: the same config, one flag flipped.

@@ -218,6 +218,22 @@ func TestRouteOffOnRoundTrip(t *testing.T) {
 	}
 }
 
+// TestRouteOffNowhereElse: a route whose target is where switching it off
+// would send it (the legacy origin, or its own fallback) cannot be switched
+// off: that would record a deployment that changes nothing.
+func TestRouteOffNowhereElse(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newService(t)
+	mustApply(t, s, "v1.yaml")
+	_, err := s.RouteSwitch(ctx, "/", true, "ops", "")
+	if !errors.Is(err, deploy.ErrConflict) || !strings.Contains(err.Error(), "nowhere else") || !strings.Contains(err.Error(), `"legacy"`) {
+		t.Fatalf("route off /: err = %v, want ErrConflict saying it has nowhere else to go", err)
+	}
+	if id := activeID(t, s); id != 1 {
+		t.Fatalf("active = %d, want 1: nothing recorded", id)
+	}
+}
+
 func TestRouteSwitchUnknown(t *testing.T) {
 	s, _ := newService(t)
 	mustApply(t, s, "v1.yaml")

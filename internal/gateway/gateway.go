@@ -178,9 +178,9 @@ func (g *Gateway) Build(id uint64, cfg *config.Config) (*Table, error) {
 	for i, r := range cfg.Routes {
 		patterns[i] = r.Match
 	}
-	rt := cfg.RouteTable()
-	if rt == nil || rt.Len() != len(patterns) {
-		if rt, err = route.Compile(patterns); err != nil {
+	rt, opts := cfg.RouteTable(), cfg.RouteOptions()
+	if rt == nil || rt.Len() != len(patterns) || rt.CaseInsensitive() != opts.CaseInsensitive {
+		if rt, err = opts.Compile(patterns); err != nil {
 			return nil, fmt.Errorf("deployment %d: %w", id, err)
 		}
 	}
@@ -268,10 +268,7 @@ func (g *Gateway) Build(id uint64, cfg *config.Config) (*Table, error) {
 		}
 		name := r.Origin
 		if r.Off {
-			name = r.Fallback
-			if name == "" {
-				name = legacy
-			}
+			name = r.OffTarget(legacy)
 		}
 		p := t.pools[name]
 		if p == nil {

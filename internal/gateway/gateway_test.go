@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -201,6 +202,78 @@ func TestNotFoundWithoutCatchAll(t *testing.T) {
 	resp := raw(t, h.addr, "POST /user/1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
 	if status(resp) != 404 || !strings.Contains(resp, `"request_id"`) {
 		t.Fatalf("want 404 with request id, got:\n%s", resp)
+	}
+}
+
+// TestCaseInsensitiveRouting: in front of an origin that matches paths
+// ignoring case (IIS), routing.case_insensitive sends "/ADMIN/x" to the route
+// guarding "/admin/", not to the catch-all, and forwards the path as sent.
+// Off (the default), matching is case-sensitive as API Gateway's is.
+func TestCaseInsensitiveRouting(t *testing.T) {
+	legacy, admin := newOrigin(t, "legacy"), newOrigin(t, "admin")
+	cfg := func(ci bool) string {
+		return fmt.Sprintf("routing: {case_insensitive: %v}\norigins: {legacy: {url: %s}, admin: {url: %s}}\nroutes:\n  - {match: /, origin: legacy}\n  - {match: /admin/, origin: admin}\n  - {match: \"GET /Reports/{year}\", origin: admin}\n",
+			ci, legacy.srv.URL, admin.srv.URL)
+	}
+	h := newHarness(t, cfg(true))
+	get := func(path string) string {
+		t.Helper()
+		resp := raw(t, h.addr, "GET "+path+" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+		if status(resp) != 200 {
+			t.Fatalf("GET %s: %s", path, resp)
+		}
+		_, body, _ := strings.Cut(resp, "\r\n\r\n")
+		name, _, _ := strings.Cut(body, " ")
+		return name
+	}
+	for path, want := range map[string]string{
+		"/admin/users": "admin", "/ADMIN/users": "admin", "/Admin/Users?x=1": "admin",
+		"/adm%C4%B1n/users": "admin", // the dotless ı, which .NET takes for I
+		"/reports/2024":     "admin", "/REPORTS/2024": "admin", "/ADMIN": "legacy", "/other": "legacy",
+	} {
+		if got := get(path); got != want {
+			t.Errorf("case-insensitive: GET %s served by %s, want %s", path, got, want)
+		}
+	}
+	if got, want := admin.requests(), "GET /ADMIN/users"; !slices.Contains(got, want) {
+		t.Errorf("admin origin saw %q, want %q: the path forwarded as sent", got, want)
+	}
+
+	// A config that did not come from Parse has no table: Build compiles
+	// one with the same options.
+	parsed, err := config.Parse("test.yaml", []byte(cfg(true)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.gw.Apply(2, &config.Config{Routing: parsed.Routing, Origins: parsed.Origins, Routes: parsed.Routes}); err != nil {
+		t.Fatal(err)
+	}
+	if got := get("/ADMIN/users"); got != "admin" {
+		t.Errorf("table built from a bare config: GET /ADMIN/users served by %s, want admin", got)
+	}
+
+	h.apply(t, 3, cfg(false))
+	for path, want := range map[string]string{"/admin/users": "admin", "/ADMIN/users": "legacy", "/REPORTS/2024": "legacy"} {
+		if got := get(path); got != want {
+			t.Errorf("case-sensitive: GET %s served by %s, want %s", path, got, want)
+		}
+	}
+}
+
+// TestStatusTargets: an off route reports where it goes now and where it
+// returns when switched on; the catch-all on the legacy origin has nowhere
+// else to go.
+func TestStatusTargets(t *testing.T) {
+	legacy, users := newOrigin(t, "legacy"), newOrigin(t, "users")
+	h := newHarness(t, fmt.Sprintf("origins: {legacy: {url: %s}, users: {url: %s}}\nroutes:\n  - {match: \"GET /u/{id}\", origin: users, off: true}\n  - {match: /, origin: legacy}\n",
+		legacy.srv.URL, users.srv.URL))
+	st := h.gw.Status()
+	want := []RouteStatus{
+		{Match: "GET /u/{id}", Target: "legacy", Primary: "users", WhenOff: "legacy", Off: true, CanSwitchOff: true},
+		{Match: "/", Target: "legacy", Primary: "legacy", WhenOff: "legacy"},
+	}
+	if !slices.Equal(st.Routes, want) {
+		t.Errorf("Status().Routes = %+v, want %+v", st.Routes, want)
 	}
 }
 

@@ -3,6 +3,7 @@ package gateway
 import (
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/turnout/turnout/internal/config"
 	"github.com/turnout/turnout/internal/metrics"
 	"github.com/turnout/turnout/internal/origin"
 )
@@ -18,10 +19,14 @@ type Status struct {
 type RouteStatus struct {
 	Match    string
 	Target   string // what serves it now: an origin name, or "function:NAME"
-	Primary  string // its configured target: an origin name, or "function:NAME"
+	Primary  string // what serves it when on (config.Route.OnTarget)
+	WhenOff  string // what serves it when off (config.Route.OffTarget)
 	Fallback string
 	Off      bool
-	Breaker  string // "closed", "open" or "half-open"; "" without a fallback
+	// CanSwitchOff is false when WhenOff is Primary (or unknown): the
+	// route has nowhere else to go (config.Route.CanSwitchOff).
+	CanSwitchOff bool
+	Breaker      string // "closed", "open" or "half-open"; "" without a fallback
 }
 
 // OriginStatus is one origin and the health of its instances.
@@ -37,15 +42,14 @@ func (g *Gateway) Status() Status {
 		return Status{}
 	}
 	st := Status{Deployment: t.Deployment}
+	legacy := t.Config.LegacyOrigin()
 	for i, r := range t.Config.Routes {
-		target, primary := t.targets[i].origin, r.Origin
-		if r.Function != "" {
-			primary = "function:" + r.Function
-		}
+		target := t.targets[i].origin
 		if fn := t.targets[i].fn; fn != nil {
-			target = "function:" + fn.name
+			target = config.FunctionTarget(fn.name)
 		}
-		rs := RouteStatus{Match: r.Match, Target: target, Primary: primary, Fallback: r.Fallback, Off: r.Off}
+		rs := RouteStatus{Match: r.Match, Target: target, Primary: r.OnTarget(), WhenOff: r.OffTarget(legacy), Fallback: r.Fallback, Off: r.Off,
+			CanSwitchOff: r.CanSwitchOff(legacy)}
 		if b := t.targets[i].breaker; b != nil {
 			rs.Breaker = b.State()
 		}

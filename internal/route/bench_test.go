@@ -23,11 +23,27 @@ func routes10k() []string {
 // BenchmarkMatch10k measures one match among 10,000 routes (target ≤ 1 µs),
 // including normalising the path.
 func BenchmarkMatch10k(b *testing.B) {
-	tab, err := Compile(routes10k())
+	benchMatch(b, Options{}, []string{"/svc1234/items/42/history", "/svc7/items/9", "/svc2499/items", "/not/a/route"})
+}
+
+// BenchmarkMatch10kCaseInsensitive is BenchmarkMatch10k on a table that
+// ignores case (routing.case_insensitive), for the same paths as the client
+// sends them in lower case, and in mixed and upper case, which are folded
+// on the stack.
+func BenchmarkMatch10kCaseInsensitive(b *testing.B) {
+	b.Run("lower", func(b *testing.B) {
+		benchMatch(b, Options{CaseInsensitive: true}, []string{"/svc1234/items/42/history", "/svc7/items/9", "/svc2499/items", "/not/a/route"})
+	})
+	b.Run("mixed", func(b *testing.B) {
+		benchMatch(b, Options{CaseInsensitive: true}, []string{"/Svc1234/Items/42/History", "/SVC7/ITEMS/9", "/svc2499/Items", "/Not/A/Route"})
+	})
+}
+
+func benchMatch(b *testing.B, o Options, paths []string) {
+	tab, err := o.Compile(routes10k())
 	if err != nil {
 		b.Fatal(err)
 	}
-	paths := []string{"/svc1234/items/42/history", "/svc7/items/9", "/svc2499/items", "/not/a/route"}
 	buf := make([]string, 0, 4)
 	b.ReportAllocs()
 	b.ResetTimer()

@@ -19,7 +19,10 @@ type PatternError struct {
 	Index int
 	// Other is the index of the pattern it conflicts with, or -1.
 	Other int
-	Msg   string
+	// CaseOnly says the two patterns conflict only because the table
+	// ignores case (Options.CaseInsensitive): "GET /admin" and "GET /Admin".
+	CaseOnly bool
+	Msg      string
 }
 
 func (e *PatternError) Error() string { return e.Msg }
@@ -139,31 +142,53 @@ var conflictOther = regexp.MustCompile(`conflicts with pattern ("(?:[^"\\]|\\.)*
 
 // Check parses patterns and reports every invalid pattern and every pair
 // that ServeMux would refuse as conflicting (including duplicates).
-func Check(patterns []string) []*PatternError {
-	_, errs := compile(patterns)
+func Check(patterns []string) []*PatternError { return Options{}.Check(patterns) }
+
+// Check is Check for a table compiled with o: with CaseInsensitive, patterns
+// that conflict once their literals are folded are refused too.
+func (o Options) Check(patterns []string) []*PatternError {
+	_, errs := compile(patterns, o.CaseInsensitive)
 	return errs
 }
 
 // compile registers every pattern in a ServeMux (the reference for syntax and
-// conflicts) and parses the valid ones.
-func compile(patterns []string) ([]*Pattern, []*PatternError) {
-	mux := http.NewServeMux()
+// conflicts) and parses the valid ones. With fold, each pattern's folded
+// form is registered in a second ServeMux too, whose conflicts are those of
+// a case-insensitive table.
+func compile(patterns []string, fold bool) ([]*Pattern, []*PatternError) {
+	mux, fmux := http.NewServeMux(), http.NewServeMux()
 	parsed := make([]*Pattern, len(patterns))
 	index := make(map[string]int, len(patterns))
+	var findex map[string]int
+	if fold {
+		findex = make(map[string]int, len(patterns))
+	}
 	var errs []*PatternError
 	for i, s := range patterns {
 		c := Canonical(s)
 		if err := register(mux, c); err != nil {
-			errs = append(errs, describe(i, s, c, err, index))
+			errs = append(errs, describe(i, s, c, err, index, patterns, false))
 			continue
 		}
 		index[c] = i
-		parsed[i] = parseValid(c)
+		p := parseValid(c)
+		if fold {
+			fc := p.folded()
+			if err := register(fmux, fc); err != nil {
+				errs = append(errs, describe(i, s, fc, err, findex, patterns, true))
+				continue
+			}
+			findex[fc] = i
+		}
+		parsed[i] = p
 	}
 	return parsed, errs
 }
 
-func describe(i int, orig, c string, err error, index map[string]int) *PatternError {
+// describe explains err, ServeMux's refusal of pattern i (orig, registered
+// as c); index maps the registered patterns to their indexes. folded says
+// c is the folded form, registered to check a case-insensitive table.
+func describe(i int, orig, c string, err error, index map[string]int, patterns []string, folded bool) *PatternError {
 	msg := err.Error()
 	if m := conflictOther.FindStringSubmatch(msg); m != nil {
 		other, uerr := strconv.Unquote(m[1])
@@ -172,7 +197,12 @@ func describe(i int, orig, c string, err error, index map[string]int) *PatternEr
 			if k := strings.Index(msg, ":\n"); k >= 0 {
 				why = strings.TrimSpace(msg[k+2:])
 			}
-			if other == c {
+			switch {
+			case folded && (other == c || strings.Contains(why, "matches the same requests")):
+				return &PatternError{Index: i, Other: j, CaseOnly: true, Msg: fmt.Sprintf("route %q matches the same requests as %q once case is ignored", orig, patterns[j])}
+			case folded:
+				return &PatternError{Index: i, Other: j, CaseOnly: true, Msg: fmt.Sprintf("route %q conflicts with %q once case is ignored: %s", orig, patterns[j], why)}
+			case other == c:
 				return &PatternError{Index: i, Other: j, Msg: fmt.Sprintf("duplicate route %q", orig)}
 			}
 			return &PatternError{Index: i, Other: j, Msg: fmt.Sprintf("route %q conflicts with %q: %s", orig, other, why)}

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 )
@@ -134,6 +135,93 @@ func FuzzMatchAgreesWithServeMux(f *testing.F) {
 	f.Fuzz(func(t *testing.T, a, b uint64) {
 		checkAgainstServeMux(t, rand.New(rand.NewPCG(a, b)), 10, 30)
 	})
+}
+
+// TestCaseInsensitiveAgreesWithServeMux holds a case-insensitive Table to
+// ServeMux given the folded patterns and the folded path: ignoring case is
+// exactly matching the folded spellings.
+func TestCaseInsensitiveAgreesWithServeMux(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for round := 0; round < 300; round++ {
+		checkFoldedAgainstServeMux(t, rng, 12, 60)
+	}
+}
+
+func FuzzCaseInsensitiveAgreesWithServeMux(f *testing.F) {
+	f.Add(uint64(3), uint64(4))
+	f.Fuzz(func(t *testing.T, a, b uint64) {
+		checkFoldedAgainstServeMux(t, rand.New(rand.NewPCG(a, b)), 10, 30)
+	})
+}
+
+func checkFoldedAgainstServeMux(t *testing.T, rng *rand.Rand, npat, nreq int) {
+	t.Helper()
+	lits := []string{"a", "A", "user", "User", "USER", "%C3%A9", "%C3%89", "adm%C4%B1n", "ADMIN"}
+	randPath := func(pattern bool) string {
+		var sb strings.Builder
+		for i := range rng.IntN(4) {
+			sb.WriteByte('/')
+			if pattern && rng.IntN(3) == 0 {
+				fmt.Fprintf(&sb, "{w%d}", i)
+				continue
+			}
+			sb.WriteString(lits[rng.IntN(len(lits))])
+		}
+		if pattern && rng.IntN(4) == 0 {
+			sb.WriteString("/{rest...}")
+		} else if rng.IntN(3) == 0 {
+			sb.WriteString("/")
+		}
+		if sb.Len() == 0 {
+			return "/"
+		}
+		return sb.String()
+	}
+	ci := Options{CaseInsensitive: true}
+	var accepted []string
+	for range npat {
+		p := []string{"", "GET "}[rng.IntN(2)] + randPath(true)
+		if len(ci.Check(append(accepted, p))) == 0 {
+			accepted = append(accepted, p)
+		}
+	}
+	tab, err := ci.Compile(accepted)
+	if err != nil {
+		t.Fatalf("Compile(%q): %v", accepted, err)
+	}
+	mux := http.NewServeMux()
+	folded := map[string]string{} // folded pattern → pattern
+	for _, p := range accepted {
+		pp, err := Parse(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := registerMarker(mux, pp.folded()); err != nil {
+			t.Fatalf("folded %q: %v", pp.folded(), err)
+		}
+		folded[pp.folded()] = pp.Canonical
+	}
+	for range nreq {
+		method := []string{"GET", "POST"}[rng.IntN(2)]
+		path := randPath(false)
+		var fp strings.Builder
+		for _, seg := range strings.Split(path, "/")[1:] {
+			fp.WriteString("/" + url.PathEscape(foldKey(unescape(seg))))
+		}
+		req := httptest.NewRequest(method, "http://h.test"+fp.String(), nil)
+		h, pat := mux.Handler(req)
+		if _, ours := h.(marker); pat != "" && !ours {
+			continue // a ServeMux redirect: Table falls through on purpose
+		}
+		r, _, ok := tab.Match("h.test", method, path, nil)
+		got := ""
+		if ok {
+			got = tab.Pattern(r).Canonical
+		}
+		if got != folded[pat] {
+			t.Fatalf("patterns %q\n%s %s: table %q, ServeMux on %s %q", accepted, method, path, got, fp.String(), folded[pat])
+		}
+	}
 }
 
 func checkAgainstServeMux(t *testing.T, rng *rand.Rand, npat, nreq int) {
@@ -314,5 +402,115 @@ func TestTemplate(t *testing.T) {
 		if got := p.Template(); got != want {
 			t.Errorf("Template(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// TestMatchCaseInsensitive: with CaseInsensitive, a path reaches the route
+// whose literals it spells in any case, as an IIS or ASP.NET origin would
+// serve it, while wildcard values keep the client's case.
+func TestMatchCaseInsensitive(t *testing.T) {
+	patterns := []string{
+		"/",
+		"/admin/",
+		"GET /user/{id}",
+		"GET /user/me",
+		"GET /Reports/{year}/Summary",
+		"POST /caf%C3%A9",
+		"/api/{proxy+}",
+		"GET Api.Example.com/x",
+		"GET /known",
+	}
+	tab, err := Options{CaseInsensitive: true}.Compile(patterns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !tab.CaseInsensitive() {
+		t.Error("CaseInsensitive() is false")
+	}
+	for _, tc := range []struct {
+		host, method, path string
+		want               string
+		values             []string
+	}{
+		{"", "GET", "/admin/users", "/admin/", nil},
+		{"", "GET", "/ADMIN/users", "/admin/", nil},
+		{"", "GET", "/AdMiN/", "/admin/", nil},
+		{"", "GET", "/ADMIN", "/", nil}, // as case-sensitively: no redirect
+		{"", "GET", "/USER/Ada", "GET /user/{id}", []string{"Ada"}},
+		{"", "GET", "/User/ME", "GET /user/me", nil},
+		{"", "GET", "/reports/2024/SUMMARY", "GET /Reports/{year}/Summary", []string{"2024"}},
+		{"", "POST", "/CAF%C3%89", "POST /caf%C3%A9", nil}, // É folds to é
+		{"", "GET", "/Api/A/B", "/api/{proxy...}", []string{"A/B"}},
+		{"", "GET", "/adm%C4%B1n/x", "/admin/", nil},                 // dotless ı: .NET's OrdinalIgnoreCase takes it for I
+		{"", "GET", "/%E2%84%AAnown", "GET /known", nil},             // the Kelvin sign folds to k, as in Go's EqualFold
+		{"", "GET", "/" + strings.Repeat("A", 100) + "/x", "/", nil}, // longer than the fold buffer
+		{"api.example.com", "GET", "/X", "GET api.example.com/x", nil},
+	} {
+		r, v, ok := tab.Match(tc.host, tc.method, tc.path, nil)
+		if !ok {
+			t.Errorf("%s %s%s: no match, want %q", tc.method, tc.host, tc.path, tc.want)
+			continue
+		}
+		if got := tab.Pattern(r).Canonical; got != tc.want {
+			t.Errorf("%s %s%s matched %q, want %q", tc.method, tc.host, tc.path, got, tc.want)
+		}
+		if fmt.Sprint(v) != fmt.Sprint(tc.values) {
+			t.Errorf("%s %s%s values %q, want %q", tc.method, tc.host, tc.path, v, tc.values)
+		}
+	}
+	// The default stays case-sensitive, as API Gateway is.
+	tab, _ = Compile(patterns)
+	if tab.CaseInsensitive() {
+		t.Error("Compile is case-insensitive")
+	}
+	if r, _, _ := tab.Match("", "GET", "/ADMIN/users", nil); tab.Pattern(r).Canonical != "/" {
+		t.Errorf("case-sensitive table sent /ADMIN/users to %q", tab.Pattern(r).Canonical)
+	}
+}
+
+// TestCheckCaseInsensitive: patterns that differ only by case are one route
+// when matching ignores case, so they are refused as the same.
+func TestCheckCaseInsensitive(t *testing.T) {
+	ci := Options{CaseInsensitive: true}
+	for _, tc := range []struct {
+		name     string
+		patterns []string
+		want     []string // "index/other: substring"
+		caseOnly bool
+	}{
+		{"ok", []string{"/", "GET /admin", "GET /users/{id}"}, nil, false},
+		{"same but case", []string{"/", "GET /admin", "GET /Admin"}, []string{`2/1: "GET /Admin" matches the same requests as "GET /admin" once case is ignored`}, true},
+		{"non-ASCII", []string{"/caf%C3%A9", "/CAF%C3%89"}, []string{`1/0: once case is ignored`}, true},
+		{"different wildcards", []string{"/A/{x}", "/a/{y}"}, []string{`1/0: matches the same requests as "/A/{x}" once case is ignored`}, true},
+		{"overlap once folded", []string{"/A/{x}/c", "/a/b/{z}"}, []string{`1/0: conflicts with "/A/{x}/c" once case is ignored: `}, true},
+		{"conflict once folded", []string{"GET /A/{x}", "GET /{y}/b", "GET /a/B"}, []string{`1/0: conflicts with "GET /A/{x}"`}, false},
+		{"case-sensitive duplicate stays a duplicate", []string{"/a", "/a"}, []string{"1/0: duplicate route"}, false},
+		{"invalid stays invalid", []string{"/A/{b"}, []string{"0/-1: invalid route pattern"}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			errs := ci.Check(tc.patterns)
+			if len(errs) != len(tc.want) {
+				t.Fatalf("got %d errors %v, want %d", len(errs), errs, len(tc.want))
+			}
+			for i, e := range errs {
+				got := fmt.Sprintf("%d/%d: %s", e.Index, e.Other, e.Msg)
+				idx, sub, _ := strings.Cut(tc.want[i], ": ")
+				if !strings.HasPrefix(got, idx+": ") || !strings.Contains(got, sub) {
+					t.Errorf("error %d = %q, want %q", i, got, tc.want[i])
+				}
+				if e.CaseOnly != tc.caseOnly {
+					t.Errorf("error %d CaseOnly = %v, want %v", i, e.CaseOnly, tc.caseOnly)
+				}
+			}
+			if len(tc.want) > 0 {
+				if _, err := ci.Compile(tc.patterns); err == nil {
+					t.Error("Compile accepted what Check refused")
+				}
+			}
+		})
+	}
+	// Case-sensitively the same patterns are distinct routes.
+	if errs := Check([]string{"GET /admin", "GET /Admin"}); len(errs) != 0 {
+		t.Errorf("case-sensitive Check: %v", errs)
 	}
 }

@@ -18,6 +18,7 @@ type Table struct {
 	patterns []*Pattern
 	hosts    map[string]*methodNode
 	anyHost  *methodNode
+	fold     bool // Options.CaseInsensitive: literals are filed under foldKey
 }
 
 type methodNode struct {
@@ -51,12 +52,15 @@ func (e *CompileError) Unwrap() error { return ErrPatterns }
 // Compile builds a Table from patterns; route indexes in matches are indexes
 // into patterns. It fails with a *CompileError when any pattern is invalid or
 // two conflict.
-func Compile(patterns []string) (*Table, error) {
-	parsed, errs := compile(patterns)
+func Compile(patterns []string) (*Table, error) { return Options{}.Compile(patterns) }
+
+// Compile is Compile for a table that matches as o says.
+func (o Options) Compile(patterns []string) (*Table, error) {
+	parsed, errs := compile(patterns, o.CaseInsensitive)
 	if len(errs) > 0 {
 		return nil, &CompileError{Errs: errs}
 	}
-	t := &Table{patterns: parsed, hosts: map[string]*methodNode{}, anyHost: &methodNode{methods: map[string]*node{}}}
+	t := &Table{patterns: parsed, hosts: map[string]*methodNode{}, anyHost: &methodNode{methods: map[string]*node{}}, fold: o.CaseInsensitive}
 	for i, p := range parsed {
 		mn := t.anyHost
 		if p.Host != "" {
@@ -96,10 +100,14 @@ func Compile(patterns []string) (*Table, error) {
 				if n.children == nil {
 					n.children = map[string]*node{}
 				}
-				c := n.children[s.lit]
+				key := s.lit
+				if t.fold {
+					key = foldKey(key)
+				}
+				c := n.children[key]
 				if c == nil {
 					c = newNode()
-					n.children[s.lit] = c
+					n.children[key] = c
 				}
 				n = c
 			}
@@ -108,6 +116,9 @@ func Compile(patterns []string) (*Table, error) {
 	}
 	return t, nil
 }
+
+// CaseInsensitive reports whether t matches literals ignoring case.
+func (t *Table) CaseInsensitive() bool { return t.fold }
 
 // Len returns the number of patterns.
 func (t *Table) Len() int { return len(t.patterns) }
@@ -127,32 +138,32 @@ func (t *Table) HasHost(host string) bool {
 func (t *Table) Match(host, method, path string, buf []string) (route int, values []string, ok bool) {
 	if host != "" {
 		if mn := t.hosts[host]; mn != nil {
-			if r, v := mn.match(method, path, buf); r >= 0 {
+			if r, v := mn.match(method, path, buf, t.fold); r >= 0 {
 				return r, v, true
 			}
 		}
 	}
-	if r, v := t.anyHost.match(method, path, buf); r >= 0 {
+	if r, v := t.anyHost.match(method, path, buf, t.fold); r >= 0 {
 		return r, v, true
 	}
 	return -1, buf, false
 }
 
-func (mn *methodNode) match(method, path string, buf []string) (int, []string) {
+func (mn *methodNode) match(method, path string, buf []string, fold bool) (int, []string) {
 	if n := mn.methods[method]; n != nil {
-		if r, v := n.match(path, buf); r >= 0 {
+		if r, v := n.match(path, buf, fold); r >= 0 {
 			return r, v
 		}
 	}
 	if method == "HEAD" {
 		if n := mn.methods["GET"]; n != nil {
-			if r, v := n.match(path, buf); r >= 0 {
+			if r, v := n.match(path, buf, fold); r >= 0 {
 				return r, v
 			}
 		}
 	}
 	if mn.anyMethod != nil {
-		return mn.anyMethod.match(path, buf)
+		return mn.anyMethod.match(path, buf, fold)
 	}
 	return -1, buf
 }
@@ -160,7 +171,9 @@ func (mn *methodNode) match(method, path string, buf []string) (int, []string) {
 // match mirrors ServeMux's routingNode.matchPath: literal children first,
 // then a single wildcard, then the rest-of-path wildcard. Conflict checking
 // at compile time guarantees the first match found is the most specific.
-func (n *node) match(path string, buf []string) (int, []string) {
+// With fold, literal children are looked up ignoring case; the values
+// recorded keep the path's own spelling.
+func (n *node) match(path string, buf []string, fold bool) (int, []string) {
 	if n == nil {
 		return -1, buf
 	}
@@ -168,13 +181,13 @@ func (n *node) match(path string, buf []string) (int, []string) {
 		return n.route, buf
 	}
 	seg, rest := firstSegment(path)
-	if c := n.children[seg]; c != nil {
-		if r, v := c.match(rest, buf); r >= 0 {
+	if c := n.child(seg, fold); c != nil {
+		if r, v := c.match(rest, buf, fold); r >= 0 {
 			return r, v
 		}
 	}
 	if seg != "/" && n.wild != nil {
-		if r, v := n.wild.match(rest, append(buf, seg)); r >= 0 {
+		if r, v := n.wild.match(rest, append(buf, seg), fold); r >= 0 {
 			return r, v
 		}
 	}

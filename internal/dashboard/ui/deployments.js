@@ -2,7 +2,7 @@
 // each behind a confirm step.
 
 import * as api from './api.js';
-import { h, when, setError } from './ui.js';
+import { h, when, setError, routeTargets } from './ui.js';
 
 const sel = { a: 0, b: 0 };
 let list = [];
@@ -96,14 +96,31 @@ function renderSwitches(status) {
   const routes = (status && status.routes) || [];
   tb.replaceChildren(...routes.map((r) => h('tr', { 'data-route': r.match },
     h('td', { class: 'tmpl' }, r.match),
-    h('td', {}, r.target, r.fallback ? h('span', { class: 'sub' }, 'fallback ' + r.fallback) : null),
+    h('td', { 'data-testid': 'route-targets-' + r.match }, routeTargets(r), r.fallback ? h('span', { class: 'sub' }, 'fallback ' + r.fallback) : null),
     h('td', {}, r.off ? h('span', { class: 'badge warn' }, 'off') : h('span', { class: 'badge ok' }, 'on')),
-    h('td', { class: 'num' }, h('button', {
-      type: 'button', class: r.off ? 'small' : 'small danger', 'data-testid': (r.off ? 'route-on-' : 'route-off-') + r.match,
-      onclick: () => r.off
-        ? confirmAction('Switch on', `Send ${r.match} back to ${r.target}?`, (message) => api.post('/routes/on', { match: r.match, message }))
-        : confirmAction('Switch off', `Send ${r.match} to ${r.fallback || 'the legacy origin'} instead of ${r.target}?`, (message) => api.post('/routes/off', { match: r.match, message })),
-    }, r.off ? 'Switch on' : 'Switch off')))));
+    h('td', { class: 'num' }, switchButton(r)))));
+}
+
+// switchButton offers what a switch would do, in its own words: on returns
+// the route to its target, off sends it to its fallback or the legacy
+// origin. A route that has nowhere else to go (its target is already where
+// off would send it) gets no Switch off.
+function switchButton(r) {
+  if (r.off) {
+    return h('button', {
+      type: 'button', class: 'small', 'data-testid': 'route-on-' + r.match,
+      onclick: () => confirmAction('Switch on', `Send ${r.match} back to ${r.when_on}? While off it goes to ${r.when_off || 'the legacy origin'}.`,
+        (message) => api.post('/routes/on', { match: r.match, message })),
+    }, 'Switch on');
+  }
+  if (!r.can_switch_off) {
+    return h('span', { class: 'muted small', 'data-testid': 'route-nowhere-' + r.match, title: 'Switching it off would send it where it already goes.' }, 'nowhere else to go');
+  }
+  return h('button', {
+    type: 'button', class: 'small danger', 'data-testid': 'route-off-' + r.match,
+    onclick: () => confirmAction('Switch off', `Send ${r.match} to ${r.when_off} instead of ${r.when_on}?`,
+      (message) => api.post('/routes/off', { match: r.match, message })),
+  }, 'Switch off');
 }
 
 async function showDiff(a, b) {

@@ -3,7 +3,7 @@
 // GET /api/v1/live polled every second and GET /api/v1/status.
 
 import * as api from './api.js';
-import { h, int, num, pct, ms, lineChart } from './ui.js';
+import { h, int, num, pct, ms, lineChart, routeTargets } from './ui.js';
 
 const WINDOW = 300;
 const FIELDS = ['requests', 'errors', 'fallbacks', 'throttles', 'breaker_open', 'client_closed', 'p50_ms', 'p99_ms'];
@@ -80,7 +80,8 @@ function routeCard(rt, cols, recent, targets) {
     h('span', { class: 'match' }, rt.match || '(no route matched)'),
     rt.target ? h('span', { class: 'target' }, '→ ' + rt.target) : null,
     rt.fallback ? h('span', { class: 'badge info' }, 'fallback ' + rt.fallback) : null,
-    rt.off ? h('span', { class: 'badge warn' }, 'switched off') : null,
+    rt.off ? h('span', { class: 'badge warn', title: routeTargets(rt) }, 'switched off') : null,
+    rt.off && rt.when_on ? h('span', { class: 'target' }, '(on → ' + rt.when_on + ')') : null,
     breakerBadge(rt.breaker),
     rt.stale ? h('span', { class: 'badge' }, 'not in the active deployment') : null,
     h('div', { class: 'figures' },

@@ -19,6 +19,15 @@ export function h(tag, attrs, ...children) {
 
 export function show(el, on) { el.hidden = !on; }
 
+// targets says where a route of /api/v1/status goes in both states, the
+// current one first: "off → legacy; on → function:user". A route that is on
+// and has nowhere else to go is its target alone (admin.RouteStatus.Targets).
+export function routeTargets(r) {
+  if (r.off) return `off → ${r.when_off || '(none)'}; on → ${r.when_on}`;
+  if (r.can_switch_off) return `on → ${r.when_on}; off → ${r.when_off}`;
+  return r.target;
+}
+
 export function setError(el, err) {
   if (!err) { el.hidden = true; el.textContent = ''; return; }
   let text = err.message || String(err);

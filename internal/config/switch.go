@@ -1,0 +1,36 @@
+package config
+
+// The two targets of a route, in the words `turnout status`, the admin API
+// and the dashboard use: an origin by its name ("legacy"), a function as
+// "function:NAME".
+
+// FunctionTarget names function name as a route target: "function:NAME".
+func FunctionTarget(name string) string { return "function:" + name }
+
+// OnTarget names what serves r when it is on: FunctionTarget(r.Function)
+// for a function route, else r.Origin.
+func (r Route) OnTarget() string {
+	if r.Function != "" {
+		return FunctionTarget(r.Function)
+	}
+	return r.Origin
+}
+
+// OffTarget names the origin that serves r when it is switched off: its
+// fallback, else legacy, the config's LegacyOrigin (which callers look up
+// once for all routes); "" when neither is known.
+func (r Route) OffTarget(legacy string) string {
+	if r.Fallback != "" {
+		return r.Fallback
+	}
+	return legacy
+}
+
+// CanSwitchOff reports whether switching r off sends it somewhere else.
+// A route whose target is already where off would send it (the catch-all
+// on the legacy origin, a route whose fallback is its own origin) has
+// nowhere else to go.
+func (r Route) CanSwitchOff(legacy string) bool {
+	off := r.OffTarget(legacy)
+	return off != "" && off != r.OnTarget()
+}
