@@ -62,8 +62,10 @@ func TestTimeouts(t *testing.T) {
 			if !errors.As(err, &oe) || oe.Kind != KindTimeout || oe.StatusCode() != 504 {
 				t.Fatalf("err = %v, want *Error KindTimeout (504)", err)
 			}
-			if elapsed < tt.want-10*time.Millisecond || elapsed > tt.want+400*time.Millisecond {
-				t.Fatalf("gave up after %v, want about %v", elapsed, tt.want)
+			// The upper bound tells "the timeout fired" from "the origin's
+			// 5 s answer came": generous, since CI machines are loaded.
+			if elapsed < tt.want-10*time.Millisecond || elapsed > tt.want+2*time.Second {
+				t.Fatalf("gave up after %v, want about %v (the origin answers after 5s)", elapsed, tt.want)
 			}
 		})
 	}

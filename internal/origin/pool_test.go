@@ -311,8 +311,10 @@ func TestConnectRefusedIsFast(t *testing.T) {
 	if !errors.As(err, &oe) || oe.Kind != KindConnect || oe.StatusCode() != 502 {
 		t.Fatalf("err = %v, want *Error KindConnect (502)", err)
 	}
-	if elapsed > 200*time.Millisecond {
-		t.Fatalf("refused connection took %v, want well under 1s", elapsed)
+	// A refusal is answered at once; only a dial timeout (2s) would take
+	// a second or more.
+	if elapsed > time.Second {
+		t.Fatalf("refused connection took %v, want well under the 2s dial timeout", elapsed)
 	}
 }
 
