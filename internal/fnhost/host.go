@@ -414,7 +414,6 @@ func (fn *function) runOn(in *instance, inv *invocation, cold bool, initDur time
 	defer timer.Stop()
 
 	id := inv.id
-	in.logReq.Store(&id)
 	select {
 	case in.next <- inv:
 	case <-in.exited:
@@ -423,8 +422,6 @@ func (fn *function) runOn(in *instance, inv *invocation, cold bool, initDur time
 		// The runtime never came back for work: treat as a timeout.
 		return fn.timedOut(in, inv, start, wantTail), nil, true
 	}
-	fn.ring.add(LogLine{Time: start, RequestID: id, Stream: "platform", Text: "START RequestId: " + id + " Version: $LATEST"})
-
 	var r result
 	select {
 	case r = <-inv.done:
@@ -450,6 +447,8 @@ func (fn *function) runOn(in *instance, inv *invocation, cold bool, initDur time
 			return resp, nil, true
 		}
 	}
+	// The runtime posted its result: what it wrote before is inv's.
+	in.out.sync()
 	fn.report(in, id, start, cold, initDur)
 	fn.putIdle(in)
 	if r.tooLarge {
@@ -469,6 +468,7 @@ func (fn *function) runOn(in *instance, inv *invocation, cold bool, initDur time
 func (fn *function) timedOut(in *instance, inv *invocation, start time.Time, wantTail bool) invoke.Response {
 	inv.finish(result{})
 	in.kill()
+	in.out.sync()
 	fn.timeouts.Add(1)
 	now := time.Now().UTC()
 	msg := fmt.Sprintf("%s %s Task timed out after %.2f seconds", now.Format("2006-01-02T15:04:05.000Z"), inv.id, fn.cfg.Timeout.D().Seconds())
