@@ -37,6 +37,13 @@
 //     but does not kill the instance: the invocation runs to completion or
 //     to its deadline and its result is discarded, as on Lambda. Only the
 //     function's timeout kills a running instance.
+//   - A failed init is a function error, as on Lambda: the invocation that
+//     waited for the instance gets FunctionError "Unhandled" and, as its
+//     payload, the document the runtime posted to /runtime/init/error (say
+//     Runtime.HandlerNotFound), or Runtime.ExitError when the process just
+//     exited, Sandbox.Timedout past init_timeout, Runtime.InvalidEntrypoint
+//     when the handler cannot be started. Its LogTail holds that instance's
+//     init output, INIT_REPORT and the invocation's own lines.
 //   - An instance that exits before it took the invocation (say, it exited
 //     right after the previous one) is replaced transparently; one that
 //     exits during an invocation yields Runtime.ExitError, like Lambda.

@@ -90,6 +90,20 @@ func (r *logRing) snapshot(requestID string) []LogLine {
 	return out
 }
 
+// instanceLines returns the lines of the instance with seq that no request
+// owns: its init output (and the host's INIT_REPORT for it).
+func (r *logRing) instanceLines(seq int) []LogLine {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []LogLine
+	for _, l := range r.lines[r.head:] {
+		if l.instance == seq && l.RequestID == "" {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
 // tail returns the last logTailBytes of requestID's lines as text.
 func (r *logRing) tail(requestID string) string {
 	r.mu.Lock()
