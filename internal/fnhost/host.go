@@ -92,6 +92,8 @@ type function struct {
 	slots chan struct{} // one token per invocation in flight
 	quit  chan struct{} // closed when drained
 
+	configured time.Time // when this configuration was applied (LastModified)
+
 	mu       sync.Mutex
 	idle     []*instance // LIFO: the last one is the hottest
 	all      map[*instance]struct{}
@@ -187,12 +189,13 @@ func (h *Host) Configure(fns []config.Function) error {
 		fn := &function{
 			host:  h,
 			cfg:   c,
-			arn:   fmt.Sprintf("arn:aws:lambda:%s:000000000000:function:%s", h.region, name),
+			arn:   invoke.FunctionARN(h.region, name),
 			ring:  ring,
 			slots: make(chan struct{}, c.Concurrency),
 			quit:  make(chan struct{}),
 			all:   map[*instance]struct{}{},
 		}
+		fn.configured = time.Now()
 		h.fns[name] = fn
 		start = append(start, fn)
 	}
