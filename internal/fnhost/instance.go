@@ -64,7 +64,7 @@ type instance struct {
 	mu  sync.Mutex
 	cur *invocation // the invocation the runtime holds
 
-	out      *output
+	out      *output // its stdout and stderr, read into the ring
 	spawned  time.Time
 	initDur  time.Duration
 	lastUsed time.Time // guarded by fn.mu
