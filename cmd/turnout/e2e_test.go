@@ -9,8 +9,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"github.com/turnout/turnout/internal/admin"
-	"github.com/turnout/turnout/internal/fnhost"
 	"io"
 	"net"
 	"net/http"
@@ -23,6 +21,14 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	lambdatypes "github.com/aws/aws-sdk-go-v2/service/lambda/types"
+
+	"github.com/turnout/turnout/internal/admin"
+	"github.com/turnout/turnout/internal/fnhost"
+	"github.com/turnout/turnout/internal/invoke/invoketest"
 )
 
 var turnoutBin string
@@ -584,6 +590,21 @@ routes:
 	}
 	if code := run([]string{"invoke", "--invoke-api", "http://" + invokeAddr, "nosuch"}, &out, &errb); code == 0 {
 		t.Error("invoking an unknown function succeeded")
+	}
+
+	// ListFunctions and GetFunction, which clients call before they invoke.
+	lc := invoketest.Client("http://" + invokeAddr)
+	lctx, lcancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer lcancel()
+	list, err := lc.ListFunctions(lctx, &lambda.ListFunctionsInput{})
+	if err != nil || len(list.Functions) != 2 || aws.ToString(list.Functions[0].FunctionName) != "hello2" ||
+		aws.ToString(list.Functions[1].FunctionName) != "remote" {
+		t.Errorf("ListFunctions: %+v %v", list, err)
+	}
+	fnOut, err := lc.GetFunction(lctx, &lambda.GetFunctionInput{FunctionName: aws.String("hello2")})
+	if err != nil || aws.ToString(fnOut.Configuration.FunctionArn) != "arn:aws:lambda:us-east-1:000000000000:function:hello2" ||
+		aws.ToInt32(fnOut.Configuration.Timeout) != 29 || fnOut.Configuration.State != lambdatypes.StateActive {
+		t.Errorf("GetFunction hello2: %+v %v", fnOut, err)
 	}
 
 	// A route to the aws: function: gateway → SDK → Invoke API → hosted.

@@ -241,7 +241,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	invokeSrv := &http.Server{
-		Handler:           invoke.NewServer(invoke.ServerOptions{Invoker: router, Functions: router.Functions, Logger: log}),
+		Handler:           invoke.NewServer(invoke.ServerOptions{Invoker: router, Functions: router.Functions, Configurations: router.Configurations, Logger: log}),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,

@@ -1,6 +1,6 @@
 // Package functions holds sample functions for turnout's hosted runtime
-// (internal/fnhost) and its tests. Each directory is a `package main` built
-// with the unmodified github.com/aws/aws-lambda-go library:
+// (internal/fnhost) and its tests. Each directory but node is a `package
+// main` built with the unmodified github.com/aws/aws-lambda-go library:
 //
 //	hello-v2   API Gateway HTTP API (payload 2.0): echoes path params, query and the Lambda env
 //	hello-v1   API Gateway REST API (payload 1.0): the same for the proxy request
@@ -13,4 +13,11 @@
 //	splitter   answers with a header or cookie holding CR, LF or NUL (?mode=…), for response-splitting tests
 //	initfail   fails before lambda.Start: INITFAIL_MODE=exit (default) prints and exits 1,
 //	           INITFAIL_MODE=hang never starts the runtime loop
+//	lastword   writes a line to stdout and one to stderr naming its request id right before it returns
+//
+// node is a Node.js function with a small custom runtime (bootstrap runs
+// runtime.js, which speaks the Runtime API as AWS's runtime interface client
+// does, and runs the handler named by _HANDLER): index.handler does what
+// lastword does; a handler that does not exist fails init with
+// Runtime.HandlerNotFound.
 package functions

@@ -37,17 +37,28 @@
 //     but does not kill the instance: the invocation runs to completion or
 //     to its deadline and its result is discarded, as on Lambda. Only the
 //     function's timeout kills a running instance.
+//   - A failed init is a function error, as on Lambda: the invocation that
+//     waited for the instance gets FunctionError "Unhandled" and, as its
+//     payload, the document the runtime posted to /runtime/init/error (say
+//     Runtime.HandlerNotFound), or Runtime.ExitError when the process just
+//     exited, Sandbox.Timedout past init_timeout, Runtime.InvalidEntrypoint
+//     when the handler cannot be started. Its LogTail holds that instance's
+//     init output, INIT_REPORT and the invocation's own lines.
 //   - An instance that exits before it took the invocation (say, it exited
 //     right after the previous one) is replaced transparently; one that
 //     exits during an invocation yields Runtime.ExitError, like Lambda.
 //   - Logs: stdout and stderr are read line by line (lines over 16 KiB are
-//     truncated with a marker) and attributed to the request the instance
-//     is running, or last ran (output read just after a response still
-//     belongs to it); "" during init. Lines go to a per-function ring bounded
-//     in bytes that overwrites the oldest lines, so a flooding function never
-//     blocks and never grows memory past the ring. Followers get lines
-//     through a buffered channel; a follower that cannot keep up loses lines
-//     (counted in FunctionStats.LogDropped) rather than slowing the function.
+//     truncated, ending in "…[truncated]"). A line belongs to the invocation the
+//     runtime had taken from /next when it wrote the line ("" during init),
+//     and an invocation's log (END, REPORT, the LogTail) is closed only
+//     once every line written before its result was posted has been read:
+//     turnout orders the two by marker lines it writes into the pipes
+//     itself (see output), not by when a reader goroutine got to a line.
+//     Lines go to a per-function ring bounded in bytes that overwrites the
+//     oldest lines, so a flooding function never blocks and never grows
+//     memory past the ring. Followers get lines through a buffered channel;
+//     a follower that cannot keep up loses lines (counted in
+//     FunctionStats.LogDropped) rather than slowing the function.
 //   - A response over MaxResponseBytes gets 413 from the Runtime API (as
 //     Lambda does) and the invocation fails with KindResponseTooLarge.
 package fnhost

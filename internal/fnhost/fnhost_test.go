@@ -2,6 +2,7 @@ package fnhost
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,6 +19,11 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 
 	"github.com/turnout/turnout/internal/config"
 	"github.com/turnout/turnout/internal/invoke"
@@ -420,30 +426,92 @@ func TestRuntimeAPIMisuse(t *testing.T) {
 	invokeOK(t, h, "hello", `{}`) // the instance is unharmed
 }
 
+// TestInitFailure: a function that fails its init answers as on Lambda —
+// 200 with X-Amz-Function-Error: Unhandled and the runtime's own error
+// document (or Runtime.ExitError, Sandbox.Timedout, Runtime.InvalidEntrypoint
+// when it posted none) — and its tail holds the output of that instance
+// only (issue 13, item 7). Seen through the real AWS SDK client.
 func TestInitFailure(t *testing.T) {
 	exit := fnConfig("exit", "initfail")
 	hang := fnConfig("hang", "initfail")
 	hang.Env = map[string]string{"INITFAIL_MODE": "hang"}
 	hang.InitTimeout = config.Duration(300 * time.Millisecond)
-	h := newHost(t, Options{}, exit, hang)
+	missing := fnConfig("missing", "no-such-binary")
+	h := newHost(t, Options{}, exit, hang, missing, nodeConfig("nohandler", "index.nothere"))
+	c := invokeAPI(t, h)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
 
-	_, err := h.Invoke(context.Background(), invoke.Request{Function: "exit"})
-	if invoke.KindOf(err) != invoke.KindInitFailed || !strings.Contains(err.Error(), "cannot connect to database") ||
-		!strings.Contains(err.Error(), "exit status 1") {
-		t.Errorf("init exit: %v", err)
+	type errorDoc struct {
+		ErrorType    string   `json:"errorType"`
+		ErrorMessage string   `json:"errorMessage"`
+		Trace        []string `json:"trace"`
 	}
+	invokeFailed := func(fn string) (errorDoc, string, string) {
+		t.Helper()
+		out, err := c.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String(fn), LogType: types.LogTypeTail})
+		if err != nil {
+			t.Fatalf("%s: %v, want a function error", fn, err)
+		}
+		var doc errorDoc
+		if out.StatusCode != 200 || aws.ToString(out.FunctionError) != "Unhandled" || json.Unmarshal(out.Payload, &doc) != nil {
+			t.Fatalf("%s: %d %q %s, want 200, Unhandled and an error document", fn, out.StatusCode, aws.ToString(out.FunctionError), out.Payload)
+		}
+		tail, _ := base64.StdEncoding.DecodeString(aws.ToString(out.LogResult))
+		id, _ := awsmiddleware.GetRequestIDMetadata(out.ResultMetadata)
+		return doc, string(tail), id
+	}
+
+	// The runtime posts Runtime.HandlerNotFound to /runtime/init/error.
+	doc, tail, _ := invokeFailed("nohandler")
+	if doc.ErrorType != "Runtime.HandlerNotFound" || doc.ErrorMessage != "index.nothere is undefined or not exported" || len(doc.Trace) == 0 {
+		t.Errorf("nohandler: %+v", doc)
+	}
+	if !strings.Contains(tail, "Uncaught Exception") || !strings.Contains(tail, "INIT_REPORT") {
+		t.Errorf("nohandler tail:\n%s", tail)
+	}
+
+	// The process exits: Runtime.ExitError; each tail has its instance's line.
+	pids := map[string]bool{}
+	for range 2 {
+		doc, tail, id := invokeFailed("exit")
+		if want := "RequestId: " + id + " Error: Runtime exited with error: exit status 1"; doc.ErrorType != "Runtime.ExitError" || doc.ErrorMessage != want {
+			t.Errorf("exit: %+v, want Runtime.ExitError %q", doc, want)
+		}
+		var lines []string
+		for _, l := range strings.Split(tail, "\n") {
+			if strings.Contains(l, "cannot connect to database") {
+				lines = append(lines, l)
+			}
+		}
+		if len(lines) != 1 || pids[lines[0]] {
+			t.Errorf("exit: the tail has init output %q, want its own instance's one line; tail:\n%s", lines, tail)
+		} else {
+			pids[lines[0]] = true
+		}
+		if !strings.Contains(tail, "START RequestId: "+id) || !strings.Contains(tail, "REPORT RequestId: "+id) {
+			t.Errorf("exit: tail without the invocation's START and REPORT:\n%s", tail)
+		}
+	}
+
 	start := time.Now()
-	_, err = h.Invoke(context.Background(), invoke.Request{Function: "hang"})
-	if invoke.KindOf(err) != invoke.KindInitFailed || !strings.Contains(err.Error(), "init timed out") ||
-		!strings.Contains(err.Error(), "hanging in init") {
-		t.Errorf("init hang: %v", err)
+	doc, tail, _ = invokeFailed("hang")
+	if doc.ErrorType != "Sandbox.Timedout" || !strings.Contains(doc.ErrorMessage, "init timed out after 0.30 seconds") ||
+		!strings.Contains(tail, "hanging in init") {
+		t.Errorf("hang: %+v; tail:\n%s", doc, tail)
 	}
 	if d := time.Since(start); d > 2*time.Second {
 		t.Errorf("init timeout took %v", d)
 	}
-	for _, name := range []string{"exit", "hang"} {
-		if s := statsOf(h, name); s.Instances != 0 || s.Errors != 1 {
-			t.Errorf("stats %+v", s)
+
+	doc, _, _ = invokeFailed("missing")
+	if doc.ErrorType != "Runtime.InvalidEntrypoint" || !strings.Contains(doc.ErrorMessage, "no-such-binary") {
+		t.Errorf("missing: %+v", doc)
+	}
+
+	for fn, errs := range map[string]uint64{"exit": 2, "hang": 1, "missing": 1, "nohandler": 1} {
+		if s := statsOf(h, fn); s.Instances != 0 || s.Errors != errs {
+			t.Errorf("stats %+v, want %d errors", s, errs)
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package fnhost
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -90,6 +91,8 @@ type function struct {
 	ring  *logRing
 	slots chan struct{} // one token per invocation in flight
 	quit  chan struct{} // closed when drained
+
+	configured time.Time // when this configuration was applied (LastModified)
 
 	mu       sync.Mutex
 	idle     []*instance // LIFO: the last one is the hottest
@@ -186,12 +189,13 @@ func (h *Host) Configure(fns []config.Function) error {
 		fn := &function{
 			host:  h,
 			cfg:   c,
-			arn:   fmt.Sprintf("arn:aws:lambda:%s:000000000000:function:%s", h.region, name),
+			arn:   invoke.FunctionARN(h.region, name),
 			ring:  ring,
 			slots: make(chan struct{}, c.Concurrency),
 			quit:  make(chan struct{}),
 			all:   map[*instance]struct{}{},
 		}
+		fn.configured = time.Now()
 		h.fns[name] = fn
 		start = append(start, fn)
 	}
@@ -313,6 +317,10 @@ func (fn *function) run(inv *invocation, wantTail bool) (invoke.Response, error)
 		in, cold, initDur, err := fn.instance()
 		if err != nil {
 			fn.errors.Add(1)
+			var f *initFailure
+			if errors.As(err, &f) {
+				return fn.initFailed(inv, f, wantTail), nil
+			}
 			return invoke.Response{}, err
 		}
 		resp, err, dispatched := fn.runOn(in, inv, cold, initDur, wantTail)
@@ -348,11 +356,13 @@ func (fn *function) instance() (in *instance, cold bool, initDur time.Duration, 
 	return in, true, in.initDur, nil
 }
 
-// start spawns an instance and waits for its first /next.
+// start spawns an instance and waits for its first /next. When the
+// instance fails its init the error is an *initFailure.
 func (fn *function) start(seq int) (*instance, error) {
 	in, err := fn.spawn(seq)
 	if err != nil {
-		return nil, &invoke.Error{Kind: invoke.KindInitFailed, Msg: "Runtime.InvalidEntrypoint: " + fn.cfg.Name, Err: err}
+		fn.host.log.Warn("function init failed", "function", fn.cfg.Name, "error", err)
+		return nil, &initFailure{errorType: "Runtime.InvalidEntrypoint", msg: err.Error()}
 	}
 	fn.mu.Lock()
 	fn.all[in] = struct{}{}
@@ -363,7 +373,7 @@ func (fn *function) start(seq int) (*instance, error) {
 	}
 	t := time.NewTimer(fn.cfg.InitTimeout.D())
 	defer t.Stop()
-	var msg string
+	f := &initFailure{instance: in.seq}
 	select {
 	case <-in.ready:
 		in.initDur = time.Since(in.spawned)
@@ -373,35 +383,99 @@ func (fn *function) start(seq int) (*instance, error) {
 		}
 		return in, nil
 	case body := <-in.initErr:
-		msg = "init error: " + string(body)
+		f.doc = body
 	case <-in.exited:
-		msg = "Runtime exited with error: " + in.exitErr.Error()
+		// A runtime that reports its init error exits right after.
+		select {
+		case body := <-in.initErr:
+			f.doc = body
+		default:
+			f.errorType, f.msg = "Runtime.ExitError", "Runtime exited with error: "+in.exitErr.Error()
+		}
 	case <-t.C:
-		msg = fmt.Sprintf("init timed out after %.2f seconds", fn.cfg.InitTimeout.D().Seconds())
+		f.errorType = "Sandbox.Timedout"
+		f.msg = fmt.Sprintf("init timed out after %.2f seconds", fn.cfg.InitTimeout.D().Seconds())
 	}
 	in.kill()
-	<-in.exited
-	fn.ring.add(LogLine{Time: time.Now(), Stream: "platform", Text: "INIT_REPORT Init Duration: " +
-		fmtMS(time.Since(in.spawned)) + " Phase: init Status: error Error Type: Runtime.InitError"})
-	tail := lastOutput(fn.ring.snapshot(""), in, 10)
-	fn.host.log.Warn("function init failed", "function", fn.cfg.Name, "error", msg)
-	return nil, &invoke.Error{Kind: invoke.KindInitFailed, Reason: "Runtime.InitError",
-		Msg: fmt.Sprintf("function %s failed to start: %s%s", fn.cfg.Name, msg, tail)}
+	<-in.exited // and so its output is all in the ring
+	if f.doc != nil {
+		var d struct{ ErrorType string }
+		json.Unmarshal(f.doc, &d)
+		f.errorType, f.msg = cmp.Or(d.ErrorType, "Runtime.InitError"), string(f.doc)
+	}
+	fn.ring.add(LogLine{Time: time.Now(), Stream: "platform", instance: in.seq, Text: "INIT_REPORT Init Duration: " +
+		fmtMS(time.Since(in.spawned)) + " Phase: init Status: error Error Type: " + f.errorType})
+	f.output = fn.ring.instanceLines(in.seq)
+	fn.host.log.Warn("function init failed", "function", fn.cfg.Name, "error", f.msg, "output", lastOutput(f.output, 10))
+	return nil, f
 }
 
-// lastOutput formats the last n init lines of output for an error message.
-func lastOutput(lines []LogLine, in *instance, n int) string {
+// initFailure is an instance that did not start. Lambda reports a failed
+// init to the invocation that waited for it as a function error, not as an
+// API error: 200, X-Amz-Function-Error: Unhandled and, as the payload, the
+// error document the runtime posted to /runtime/init/error, or one of
+// Lambda's own (Runtime.ExitError, Sandbox.Timedout, Runtime.InvalidEntrypoint).
+type initFailure struct {
+	instance  int       // the instance's seq; 0 when it never ran
+	errorType string    // the document's errorType
+	doc       []byte    // the runtime's error document, if it posted one
+	msg       string    // what went wrong, for Lambda's own documents and the host's log
+	output    []LogLine // the instance's init output and INIT_REPORT
+}
+
+func (f *initFailure) Error() string { return f.errorType + ": " + f.msg }
+
+// document is the invocation's payload: the runtime's document, or
+// Lambda's own, which names the request ("RequestId: ... Error: ...").
+func (f *initFailure) document(requestID string) []byte {
+	if f.doc != nil {
+		return f.doc
+	}
+	return errorJSON(f.errorType, "RequestId: "+requestID+" Error: "+f.msg)
+}
+
+// initFailed answers inv for an instance that failed its init, and logs
+// the invocation's platform lines, as Lambda does.
+func (fn *function) initFailed(inv *invocation, f *initFailure, wantTail bool) invoke.Response {
+	id := inv.id
+	now := time.Now()
+	payload := f.document(id)
+	fn.ring.add(LogLine{Time: now, RequestID: id, Stream: "platform", Text: "START RequestId: " + id + " Version: $LATEST"})
+	if f.doc == nil {
+		fn.ring.add(LogLine{Time: now, RequestID: id, Stream: "platform", Text: "RequestId: " + id + " Error: " + f.msg})
+	}
+	fn.ring.add(LogLine{Time: now, RequestID: id, Stream: "platform", Text: "END RequestId: " + id})
+	fn.ring.add(LogLine{Time: now, RequestID: id, Stream: "platform", Text: fmt.Sprintf(
+		"REPORT RequestId: %s\tDuration: 0.00 ms\tBilled Duration: 0 ms\tMemory Size: %d MB\tMax Memory Used: 0 MB\tStatus: error\tError Type: %s",
+		id, fn.cfg.MemoryMB, f.errorType)})
+	resp := invoke.Response{FunctionError: "Unhandled", ExecutedVersion: "$LATEST", Payload: payload}
+	if wantTail {
+		// The instance's own output first, then the invocation's lines.
+		var b strings.Builder
+		for _, l := range f.output {
+			b.WriteString(l.Text)
+			b.WriteByte('\n')
+		}
+		b.WriteString(fn.ring.tail(id))
+		tail := b.String()
+		if len(tail) > logTailBytes {
+			tail = tail[len(tail)-logTailBytes:]
+		}
+		resp.LogTail = tail
+	}
+	return resp
+}
+
+// lastOutput formats the last n lines of output for the host's log.
+func lastOutput(lines []LogLine, n int) string {
 	var out []string
 	for i := len(lines) - 1; i >= 0 && len(out) < n; i-- {
-		if lines[i].RequestID == "" && lines[i].Stream != "platform" {
+		if lines[i].Stream != "platform" {
 			out = append(out, lines[i].Text)
 		}
 	}
-	if len(out) == 0 {
-		return ""
-	}
 	slices.Reverse(out)
-	return "; output:\n" + strings.Join(out, "\n")
+	return strings.Join(out, "\n")
 }
 
 // runOn runs inv on in. dispatched is false when in died before taking inv
@@ -414,7 +488,6 @@ func (fn *function) runOn(in *instance, inv *invocation, cold bool, initDur time
 	defer timer.Stop()
 
 	id := inv.id
-	in.logReq.Store(&id)
 	select {
 	case in.next <- inv:
 	case <-in.exited:
@@ -423,8 +496,6 @@ func (fn *function) runOn(in *instance, inv *invocation, cold bool, initDur time
 		// The runtime never came back for work: treat as a timeout.
 		return fn.timedOut(in, inv, start, wantTail), nil, true
 	}
-	fn.ring.add(LogLine{Time: start, RequestID: id, Stream: "platform", Text: "START RequestId: " + id + " Version: $LATEST"})
-
 	var r result
 	select {
 	case r = <-inv.done:
@@ -450,6 +521,8 @@ func (fn *function) runOn(in *instance, inv *invocation, cold bool, initDur time
 			return resp, nil, true
 		}
 	}
+	// The runtime posted its result: what it wrote before is inv's.
+	in.out.sync()
 	fn.report(in, id, start, cold, initDur)
 	fn.putIdle(in)
 	if r.tooLarge {
@@ -469,6 +542,7 @@ func (fn *function) runOn(in *instance, inv *invocation, cold bool, initDur time
 func (fn *function) timedOut(in *instance, inv *invocation, start time.Time, wantTail bool) invoke.Response {
 	inv.finish(result{})
 	in.kill()
+	in.out.sync()
 	fn.timeouts.Add(1)
 	now := time.Now().UTC()
 	msg := fmt.Sprintf("%s %s Task timed out after %.2f seconds", now.Format("2006-01-02T15:04:05.000Z"), inv.id, fn.cfg.Timeout.D().Seconds())

@@ -64,7 +64,7 @@ type instance struct {
 	mu  sync.Mutex
 	cur *invocation // the invocation the runtime holds
 
-	logReq   atomic.Pointer[string] // request id for output attribution
+	out      *output // its stdout and stderr, read into the ring
 	spawned  time.Time
 	initDur  time.Duration
 	lastUsed time.Time // guarded by fn.mu
@@ -77,13 +77,6 @@ type instance struct {
 }
 
 const memEvery = time.Second
-
-func (in *instance) requestID() string {
-	if p := in.logReq.Load(); p != nil {
-		return *p
-	}
-	return ""
-}
 
 // spawn starts a process for fn with its own Runtime API listener.
 func (fn *function) spawn(seq int) (*instance, error) {
@@ -113,44 +106,38 @@ func (fn *function) spawn(seq int) (*instance, error) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	// Pipes we own: exec then passes the files straight to the child and
 	// Wait does not wait for grandchildren that keep them open.
-	outR, outW, err := os.Pipe()
+	out, outW, errW, err := newOutput(fn.ring, seq)
 	if err != nil {
 		ln.Close()
 		return nil, err
 	}
-	errR, errW, err := os.Pipe()
-	if err != nil {
-		ln.Close()
-		outR.Close()
-		outW.Close()
-		return nil, err
-	}
+	in.out = out
 	cmd.Stdout, cmd.Stderr = outW, errW
 	in.spawned = time.Now()
-	if err := cmd.Start(); err != nil {
-		ln.Close()
-		outR.Close()
-		outW.Close()
-		errR.Close()
-		errW.Close()
-		return nil, fmt.Errorf("start %s: %w", fn.cfg.Handler, err)
-	}
+	err = cmd.Start()
 	outW.Close()
 	errW.Close()
+	if err != nil {
+		ln.Close()
+		out.discard(nil)
+		return nil, fmt.Errorf("start %s: %w", fn.cfg.Handler, err)
+	}
 	in.cmd = cmd
 	in.pid = cmd.Process.Pid
 
 	h := fn.host
 	h.wg.Add(4)
 	go func() { defer h.wg.Done(); in.srv.Serve(ln) }()
-	go func() { defer h.wg.Done(); readLines(outR, "stdout", fn.ring, in.requestID); outR.Close() }()
-	go func() { defer h.wg.Done(); readLines(errR, "stderr", fn.ring, in.requestID); errR.Close() }()
+	go func() { defer h.wg.Done(); out.read(out.streams[0]) }()
+	go func() { defer h.wg.Done(); out.read(out.streams[1]) }()
 	go func() {
 		defer h.wg.Done()
 		in.exitErr = cmd.Wait()
 		if in.exitErr == nil {
 			in.exitErr = errors.New("exit status 0")
 		}
+		// Whoever sees exited finds everything the process wrote in the ring.
+		out.exited()
 		fn.instanceExited(in)
 		close(in.exited)
 		in.srv.Close()
@@ -313,6 +300,10 @@ func (in *instance) serveNext(w http.ResponseWriter, r *http.Request) {
 	in.mu.Lock()
 	in.cur = inv
 	in.mu.Unlock()
+	// START goes before anything the function writes for inv, and what it
+	// writes from now on is inv's (see output).
+	in.fn.ring.add(LogLine{Time: time.Now(), RequestID: inv.id, Stream: "platform", Text: "START RequestId: " + inv.id + " Version: $LATEST"})
+	in.out.begin(inv.id)
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("Lambda-Runtime-Aws-Request-Id", inv.id)

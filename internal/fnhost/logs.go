@@ -1,10 +1,7 @@
 package fnhost
 
 import (
-	"bufio"
 	"context"
-	"errors"
-	"io"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,6 +14,8 @@ type LogLine struct {
 	RequestID string    `json:"requestId"`
 	Stream    string    `json:"stream"` // "stdout", "stderr" or "platform"
 	Text      string    `json:"text"`
+
+	instance int // the seq of the instance that wrote it; 0 for platform lines
 }
 
 const (
@@ -91,6 +90,20 @@ func (r *logRing) snapshot(requestID string) []LogLine {
 	return out
 }
 
+// instanceLines returns the lines of the instance with seq that no request
+// owns: its init output (and the host's INIT_REPORT for it).
+func (r *logRing) instanceLines(seq int) []LogLine {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []LogLine
+	for _, l := range r.lines[r.head:] {
+		if l.instance == seq && l.RequestID == "" {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
 // tail returns the last logTailBytes of requestID's lines as text.
 func (r *logRing) tail(requestID string) string {
 	r.mu.Lock()
@@ -131,29 +144,6 @@ func (r *logRing) follow(ctx context.Context, done <-chan struct{}) <-chan LogLi
 		close(ch)
 	}()
 	return ch
-}
-
-// readLines copies r into the ring line by line until EOF, attributing each
-// line to the request id reqID returns at the time the line is read.
-func readLines(rd io.Reader, stream string, ring *logRing, reqID func() string) {
-	br := bufio.NewReaderSize(rd, maxLineBytes)
-	for {
-		b, err := br.ReadSlice('\n')
-		if len(b) > 0 {
-			text := string(trimEOL(b))
-			if errors.Is(err, bufio.ErrBufferFull) {
-				text += truncateMarker
-				// Discard the rest of the over-long line.
-				for errors.Is(err, bufio.ErrBufferFull) {
-					_, err = br.ReadSlice('\n')
-				}
-			}
-			ring.add(LogLine{Time: time.Now(), RequestID: reqID(), Stream: stream, Text: text})
-		}
-		if err != nil && !errors.Is(err, bufio.ErrBufferFull) {
-			return
-		}
-	}
 }
 
 func trimEOL(b []byte) []byte {

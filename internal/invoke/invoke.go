@@ -60,7 +60,9 @@ const (
 	KindInvalidRequest
 	// KindResponseTooLarge: the function's response is over the limit (502 on a route).
 	KindResponseTooLarge
-	// KindInitFailed: the function could not start (init error or init timeout).
+	// KindInitFailed: the function could not start (ResourceNotReadyException
+	// from AWS). Hosted functions report a failed init as Lambda does, as a
+	// Response with FunctionError set and the runtime's error document.
 	KindInitFailed
 	// KindService: anything else (the instance died, AWS failed, ...).
 	KindService

@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
+	"time"
 
 	"github.com/turnout/turnout/internal/config"
 )
@@ -14,6 +16,8 @@ type Hosted interface {
 	Invoker
 	// Configure makes the hosted functions exactly fns (those with a Handler).
 	Configure(fns []config.Function) error
+	// Configurations describes the hosted functions (ListFunctions).
+	Configurations() []FunctionConfiguration
 }
 
 // Router sends each invocation to where its function runs: the hosted pool
@@ -24,10 +28,11 @@ type Router struct {
 	// NewAWS builds the AWS invoker for the aws: functions; nil means NewAWS.
 	NewAWS func(ctx context.Context, fns []config.Function) (Invoker, error)
 
-	mu     sync.RWMutex
-	hosted map[string]bool
-	aws    map[string]bool
-	awsInv Invoker
+	mu        sync.RWMutex
+	hosted    map[string]bool
+	aws       map[string]bool
+	awsInv    Invoker
+	awsConfig []FunctionConfiguration
 }
 
 // Configure applies a deployment's functions.
@@ -63,13 +68,56 @@ func (r *Router) Configure(ctx context.Context, fns []config.Function) error {
 	for _, f := range hosted {
 		h[f.Name] = true
 	}
+	var awsConfig []FunctionConfiguration
+	now := time.Now().UTC().Format(LastModifiedLayout)
 	for _, f := range remote {
 		a[f.Name] = true
+		awsConfig = append(awsConfig, awsConfiguration(f, now))
 	}
 	r.mu.Lock()
-	r.hosted, r.aws, r.awsInv = h, a, awsInv
+	r.hosted, r.aws, r.awsInv, r.awsConfig = h, a, awsInv, awsConfig
 	r.mu.Unlock()
 	return nil
+}
+
+// awsConfiguration describes an aws: function as far as turnout knows it:
+// its own name and ARN here, and where it runs in Description. Runtime,
+// handler and memory are AWS's, which turnout does not ask for.
+func awsConfiguration(f config.Function, lastModified string) FunctionConfiguration {
+	region := f.AWS.Region
+	if region == "" {
+		region = arnRegion(f.AWS.Function)
+	}
+	if region == "" {
+		region = "us-east-1"
+	}
+	return FunctionConfiguration{
+		FunctionName:     f.Name,
+		FunctionArn:      FunctionARN(region, f.Name),
+		Description:      "invoked on AWS Lambda: " + f.AWS.Function,
+		Timeout:          int((f.Timeout.D() + time.Second - 1) / time.Second),
+		LastModified:     lastModified,
+		Version:          "$LATEST",
+		State:            "Active",
+		LastUpdateStatus: "Successful",
+		PackageType:      "Zip",
+	}
+}
+
+// Configurations describes every configured function, sorted by name: the
+// hosted ones as the hosted pool reports them, the aws: ones as far as
+// turnout knows them. The Invoke API answers ListFunctions and GetFunction
+// with it.
+func (r *Router) Configurations() []FunctionConfiguration {
+	var out []FunctionConfiguration
+	if r.Hosted != nil {
+		out = r.Hosted.Configurations()
+	}
+	r.mu.RLock()
+	out = append(out, r.awsConfig...)
+	r.mu.RUnlock()
+	slices.SortFunc(out, func(a, b FunctionConfiguration) int { return strings.Compare(a.FunctionName, b.FunctionName) })
+	return out
 }
 
 // Invoke runs req on the function's invoker.

@@ -47,13 +47,20 @@ type ServerOptions struct {
 	// 429 TooManyRequestsException instead of queueing without bound.
 	// Default 64.
 	MaxAsyncInvocations int
+	// Configurations describes the functions for ListFunctions,
+	// GetFunction and GetFunctionConfiguration, which the AWS CLI, the
+	// SDKs' waiters and IDE plugins call before they invoke. nil lists none.
+	Configurations func() []FunctionConfiguration
 	// Logger receives the outcome of Event invocations, which have no caller
 	// to report to. Default slog.Default().
 	Logger *slog.Logger
 }
 
 // NewServer returns the AWS Lambda Invoke API over opts.Invoker, so the AWS
-// CLI and SDKs (and AWS in this package) can invoke turnout's functions.
+// CLI and SDKs (and AWS in this package) can invoke turnout's functions,
+// with the read-only operations clients call before they invoke:
+// ListFunctions, GetFunction and GetFunctionConfiguration (from
+// opts.Configurations).
 //
 // The server does no authentication: SigV4 Authorization headers from SDKs
 // are accepted and ignored, so it must listen on loopback or a network only
@@ -61,7 +68,10 @@ type ServerOptions struct {
 //
 // Differences from Lambda: Event invocations are not retried and have no
 // dead-letter queue or destinations (their failures are logged); an empty
-// payload is passed to the function as "{}".
+// payload is passed to the function as "{}". A function has only $LATEST;
+// GetFunction's Code is empty (a hosted function is a local executable, with
+// nothing to download) and configurations carry no Environment, so that no
+// secret is handed to a client of this unauthenticated API.
 func NewServer(opts ServerOptions) http.Handler {
 	if opts.MaxRequestBytes <= 0 {
 		opts.MaxRequestBytes = DefaultMaxRequestBytes
@@ -86,10 +96,21 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	// Parse the escaped path: an SDK escapes the ':' of ARNs, and a name
 	// never contains '/'.
-	rest, ok := strings.CutPrefix(r.URL.EscapedPath(), invocationsPrefix)
+	path := r.URL.EscapedPath()
+	rest, ok := strings.CutPrefix(path, invocationsPrefix)
+	if r.Method == http.MethodGet {
+		switch name, op, _ := strings.Cut(rest, "/"); {
+		case path+"/" == invocationsPrefix || ok && rest == "":
+			s.serveListFunctions(w, r)
+			return
+		case ok && name != "" && !strings.Contains(op, "/") && (op == "" || op == "configuration"):
+			s.serveGetFunction(w, r, name, op == "configuration")
+			return
+		}
+	}
 	escName, ok2 := strings.CutSuffix(rest, "/invocations")
 	if !ok || !ok2 || escName == "" || strings.Contains(escName, "/") {
-		writeAPIError(w, http.StatusNotFound, "UnknownOperationException", fmt.Sprintf("unknown operation %s %s: this server only has POST %s{FunctionName}/invocations", r.Method, r.URL.Path, invocationsPrefix))
+		writeAPIError(w, http.StatusNotFound, "UnknownOperationException", fmt.Sprintf("unknown operation %s %s: this server has Invoke (POST %s{FunctionName}/invocations), ListFunctions, GetFunction and GetFunctionConfiguration", r.Method, r.URL.Path, invocationsPrefix))
 		return
 	}
 	if r.Method != http.MethodPost {

@@ -16,9 +16,10 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
+
+	"github.com/turnout/turnout/internal/invoke/invoketest"
 )
 
 // fakeInvoker behaves by function name; it records every request.
@@ -98,16 +99,6 @@ func startServer(t *testing.T, opts ServerOptions) (*fakeInvoker, *httptest.Serv
 	return inv, srv
 }
 
-// sdkClient is the real Lambda client pointed at url.
-func sdkClient(url string) *lambda.Client {
-	return lambda.New(lambda.Options{
-		Region:           "us-east-1",
-		BaseEndpoint:     aws.String(url),
-		Credentials:      credentials.NewStaticCredentialsProvider("AKID", "SECRET", ""),
-		RetryMaxAttempts: 1,
-	})
-}
-
 func testCtx(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	t.Cleanup(cancel)
@@ -116,7 +107,7 @@ func testCtx(t *testing.T) context.Context {
 
 func TestServerRequestResponse(t *testing.T) {
 	inv, srv := startServer(t, ServerOptions{})
-	c, ctx := sdkClient(srv.URL), testCtx(t)
+	c, ctx := invoketest.Client(srv.URL), testCtx(t)
 
 	out, err := c.Invoke(ctx, &lambda.InvokeInput{
 		FunctionName:  aws.String("echo"),
@@ -167,7 +158,7 @@ func TestServerRequestResponse(t *testing.T) {
 
 func TestServerFunctionError(t *testing.T) {
 	_, srv := startServer(t, ServerOptions{})
-	c, ctx := sdkClient(srv.URL), testCtx(t)
+	c, ctx := invoketest.Client(srv.URL), testCtx(t)
 	for _, tc := range []struct{ fn, fe, payload string }{
 		{"fail", "Handled", `{"errorType":"Oops","errorMessage":"boom"}`},
 		{"timeout", "Unhandled", `Task timed out after 1.00 seconds`},
@@ -185,7 +176,7 @@ func TestServerFunctionError(t *testing.T) {
 
 func TestServerNamesAndQualifiers(t *testing.T) {
 	inv, srv := startServer(t, ServerOptions{})
-	c, ctx := sdkClient(srv.URL), testCtx(t)
+	c, ctx := invoketest.Client(srv.URL), testCtx(t)
 	for _, tc := range []struct {
 		name, qualifier string
 		wantQualifier   string
@@ -243,7 +234,7 @@ func TestServerNamesAndQualifiers(t *testing.T) {
 
 func TestServerErrors(t *testing.T) {
 	_, srv := startServer(t, ServerOptions{MaxRequestBytes: 1024})
-	c, ctx := sdkClient(srv.URL), testCtx(t)
+	c, ctx := invoketest.Client(srv.URL), testCtx(t)
 	for _, tc := range []struct {
 		fn      string
 		payload string
@@ -283,7 +274,7 @@ func TestServerErrors(t *testing.T) {
 
 func TestServerEventAndDryRun(t *testing.T) {
 	inv, srv := startServer(t, ServerOptions{MaxAsyncInvocations: 1})
-	c, ctx := sdkClient(srv.URL), testCtx(t)
+	c, ctx := invoketest.Client(srv.URL), testCtx(t)
 
 	out, err := c.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String("async"), InvocationType: types.InvocationTypeEvent, Payload: []byte(`{"k":1}`)})
 	if err != nil {

@@ -1,6 +1,6 @@
 // Command initfail fails during init, before lambda.Start. INITFAIL_MODE=exit
-// (the default) prints an error and exits 1; INITFAIL_MODE=hang never asks
-// the runtime for work, to exercise the init timeout.
+// (the default) prints an error naming its pid and exits 1; INITFAIL_MODE=hang
+// never asks the runtime for work, to exercise the init timeout.
 package main
 
 import (
@@ -17,7 +17,7 @@ func main() {
 		fmt.Println("initfail: hanging in init")
 		time.Sleep(time.Hour)
 	default:
-		fmt.Fprintln(os.Stderr, "initfail: cannot connect to database: connection refused")
+		fmt.Fprintf(os.Stderr, "initfail (pid %d): cannot connect to database: connection refused\n", os.Getpid())
 		os.Exit(1)
 	}
 	lambda.Start(func() error { return nil })
