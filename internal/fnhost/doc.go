@@ -31,8 +31,13 @@
 //     sends SIGTERM to each group and SIGKILL after 2 s.
 //   - The pool hands out the most recently used idle instance (LIFO) so hot
 //     instances stay hot and the others age out after idle_timeout. At the
-//     concurrency limit an invocation waits up to queue_timeout for a slot,
-//     then fails with KindThrottled.
+//     concurrency limit an invocation waits in a bounded FIFO queue
+//     (queue_size, by default as many as the limit) for up to
+//     queue_timeout (1s by default), then fails with KindThrottled; with
+//     the queue full it fails at once. A waiter whose context ends leaves
+//     the queue at once. The defaults (config.DefaultConcurrency) absorb
+//     an ordinary burst, as the monolith a function replaces did, instead
+//     of answering 429 on the 11th concurrent request.
 //   - Cancelling the Invoke context (the client went away) returns at once
 //     but does not kill the instance: the invocation runs to completion or
 //     to its deadline and its result is discarded, as on Lambda. Only the

@@ -41,6 +41,8 @@ type FunctionStats struct {
 	Idle             int           `json:"idle"`
 	Concurrency      int           `json:"concurrency"` // the limit
 	InUse            int           `json:"inUse"`       // invocations holding a slot
+	QueueSize        int           `json:"queueSize"`   // invocations that may wait for a slot
+	Queued           int           `json:"queued"`      // invocations waiting for a slot
 	Invocations      uint64        `json:"invocations"`
 	Errors           uint64        `json:"errors"` // FunctionError set, init failures, too-large responses
 	Timeouts         uint64        `json:"timeouts"`
@@ -98,41 +100,32 @@ type function struct {
 	seq      int
 	draining bool
 
+	queued atomic.Int64 // invocations waiting in acquire
+
 	invocations, errors, timeouts, throttles, coldStarts atomic.Uint64
 	lastInit                                             atomic.Int64
 }
 
+// withDefaults applies config's documented defaults, then guards against
+// values a caller that bypassed config.Parse may have set.
 func withDefaults(c config.Function) config.Function {
 	c.Pos = config.Pos{}
-	if c.Timeout <= 0 {
-		c.Timeout = config.Duration(29 * time.Second)
+	for _, p := range []*config.Duration{&c.Timeout, &c.IdleTimeout, &c.InitTimeout, &c.QueueTimeout} {
+		*p = max(*p, 0)
 	}
-	if c.MemoryMB <= 0 {
-		c.MemoryMB = 128
-	}
-	if c.Concurrency <= 0 {
-		c.Concurrency = 10
+	c.MemoryMB = max(c.MemoryMB, 0)
+	c.Concurrency = max(c.Concurrency, 0)
+	c.MaxRequestBytes = max(c.MaxRequestBytes, 0)
+	c.MaxResponseBytes = max(c.MaxResponseBytes, 0)
+	c = c.WithDefaults()
+	if *c.QueueSize < 0 {
+		*c.QueueSize = 0
 	}
 	if c.MinInstances < 0 {
 		c.MinInstances = 0
 	}
 	if c.MinInstances > c.Concurrency {
 		c.MinInstances = c.Concurrency
-	}
-	if c.IdleTimeout <= 0 {
-		c.IdleTimeout = config.Duration(5 * time.Minute)
-	}
-	if c.InitTimeout <= 0 {
-		c.InitTimeout = config.Duration(10 * time.Second)
-	}
-	if c.QueueTimeout < 0 {
-		c.QueueTimeout = 0
-	}
-	if c.MaxRequestBytes <= 0 {
-		c.MaxRequestBytes = 6 << 20
-	}
-	if c.MaxResponseBytes <= 0 {
-		c.MaxResponseBytes = 6 << 20
 	}
 	return c
 }
@@ -281,27 +274,44 @@ func (h *Host) Invoke(ctx context.Context, req invoke.Request) (invoke.Response,
 	}
 }
 
-// acquire takes a concurrency slot, waiting up to queue_timeout.
+// acquire takes a concurrency slot. At the limit it waits in the queue,
+// if there is room (queue_size), for up to queue_timeout; a waiter whose
+// ctx ends (the client went away) leaves the queue at once.
+//
+// The queue is the slots channel's own queue of blocked senders, which the
+// runtime serves first come, first served: a freed slot goes straight to
+// the longest waiter, so a newcomer cannot take it ahead of the queue.
 func (fn *function) acquire(ctx context.Context) error {
 	select {
 	case fn.slots <- struct{}{}:
 		return nil
 	default:
 	}
-	if q := fn.cfg.QueueTimeout.D(); q > 0 {
-		t := time.NewTimer(q)
-		defer t.Stop()
-		select {
-		case fn.slots <- struct{}{}:
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-t.C:
+	size := *fn.cfg.QueueSize
+	if fn.queued.Add(1) > int64(size) {
+		fn.queued.Add(-1)
+		fn.throttles.Add(1)
+		msg := fmt.Sprintf("Rate Exceeded: function %s is at its concurrency limit (%d) and its queue (queue_size %d) is full", fn.cfg.Name, fn.cfg.Concurrency, size)
+		if size == 0 {
+			msg = fmt.Sprintf("Rate Exceeded: function %s is at its concurrency limit (%d)", fn.cfg.Name, fn.cfg.Concurrency)
 		}
+		return &invoke.Error{Kind: invoke.KindThrottled, Reason: "ReservedFunctionConcurrentInvocationLimitExceeded", Msg: msg}
+	}
+	defer fn.queued.Add(-1)
+	wait := fn.cfg.QueueTimeout.D()
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case fn.slots <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
 	}
 	fn.throttles.Add(1)
 	return &invoke.Error{Kind: invoke.KindThrottled, Reason: "ReservedFunctionConcurrentInvocationLimitExceeded",
-		Msg: fmt.Sprintf("Rate Exceeded: function %s is at its concurrency limit (%d)", fn.cfg.Name, fn.cfg.Concurrency)}
+		Msg: fmt.Sprintf("Rate Exceeded: function %s is at its concurrency limit (%d); no instance was free within queue_timeout %s",
+			fn.cfg.Name, fn.cfg.Concurrency, wait)}
 }
 
 func (fn *function) release() { <-fn.slots }
@@ -617,9 +627,11 @@ func (fn *function) stats() FunctionStats {
 		Instances:   len(fn.all),
 		Idle:        len(fn.idle),
 		Concurrency: fn.cfg.Concurrency,
+		QueueSize:   *fn.cfg.QueueSize,
 	}
 	fn.mu.Unlock()
 	s.InUse = len(fn.slots)
+	s.Queued = int(fn.queued.Load())
 	s.Busy = max(s.Instances-s.Idle, 0)
 	s.Invocations = fn.invocations.Load()
 	s.Errors = fn.errors.Load()
