@@ -26,9 +26,18 @@
 //     Nothing else of turnout's environment is passed on, so credentials and
 //     tokens in the gateway's environment never leak into functions.
 //     AWS_LAMBDA_MAX_CONCURRENCY is not set: one invocation per process.
-//   - Every instance runs in its own process group (Setpgid): a timeout
-//     SIGKILLs the whole group, so a handler's children die with it. Close
-//     sends SIGTERM to each group and SIGKILL after 2 s.
+//   - An instance dies whole, as Lambda tears down a sandbox: on a
+//     timeout, when its process exits and on Close, every process it
+//     started dies with it, including children that left its process
+//     group with setsid() or a double fork. Where the machine allows it
+//     (cgroup v2 writable, Linux 5.14+) each instance is started inside a
+//     cgroup of its own (clone3 with CLONE_INTO_CGROUP) and killed with
+//     cgroup.kill; elsewhere it leads its own process group (Setpgid),
+//     turnout is a child subreaper, and a tracker follows its descendants
+//     in /proc to kill and reap them. Options.Isolation, FunctionStats,
+//     `turnout status` and the log at start say which one is in use; see
+//     Isolation and sandbox.go for the layout and the trade-offs. Close
+//     sends SIGTERM to each process group and SIGKILL after 2 s.
 //   - The pool hands out the most recently used idle instance (LIFO) so hot
 //     instances stay hot and the others age out after idle_timeout. At the
 //     concurrency limit an invocation waits in a bounded FIFO queue

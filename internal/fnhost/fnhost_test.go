@@ -611,8 +611,16 @@ func TestFollow(t *testing.T) {
 }
 
 func TestCloseLeavesNothing(t *testing.T) {
+	// The default isolation (a cgroup where the machine allows it) and the
+	// fallback, whose tracker goroutine must stop too.
+	for _, iso := range []Isolation{"", IsolationProcessGroup} {
+		t.Run("isolation="+string(iso), func(t *testing.T) { testCloseLeavesNothing(t, iso) })
+	}
+}
+
+func testCloseLeavesNothing(t *testing.T, iso Isolation) {
 	before := runtime.NumGoroutine()
-	h, err := New(Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	h, err := New(Options{Isolation: iso, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os/exec"
 	"reflect"
 	"slices"
 	"strings"
@@ -27,6 +28,11 @@ type Options struct {
 	Region string
 	// LogRingBytes bounds each function's captured log. Default 1 MiB.
 	LogRingBytes int
+	// Isolation chooses how an instance's processes are kept together and
+	// killed together. "" (the default) picks IsolationCgroup where the
+	// machine allows it, else IsolationProcessGroup; IsolationCgroup makes
+	// New fail where it is not available. See Isolation.
+	Isolation Isolation
 	// OnInit, when set, is told of every instance that started, with its
 	// init duration (turnout serve feeds a metrics histogram). It runs on
 	// the invocation's goroutine, so it must be quick.
@@ -49,6 +55,7 @@ type FunctionStats struct {
 	Throttles        uint64        `json:"throttles"`
 	ColdStarts       uint64        `json:"coldStarts"`
 	LastInitDuration time.Duration `json:"lastInitDuration"`
+	Isolation        Isolation     `json:"isolation"` // how its instances are kept whole and killed whole
 	LogBytes         int           `json:"logBytes"`
 	LogDropped       uint64        `json:"logDropped"` // lines a Follow consumer missed
 }
@@ -63,6 +70,12 @@ type Host struct {
 	mu     sync.RWMutex
 	fns    map[string]*function
 	closed bool
+
+	cgTree    *cgroupTree // nil without cgroup isolation
+	useCgroup atomic.Bool // false once clone into a cgroup failed
+	autoIso   bool        // Options.Isolation was "": may fall back
+	trackOnce sync.Once
+	tr        *tracker
 
 	wg sync.WaitGroup // every goroutine the host starts
 }
@@ -81,7 +94,87 @@ func New(opts Options) (*Host, error) {
 	if h.ringMax <= 0 {
 		h.ringMax = 1 << 20
 	}
+	switch opts.Isolation {
+	case "", IsolationCgroup:
+		h.autoIso = opts.Isolation == ""
+		t, err := newCgroupTree()
+		if err != nil && !h.autoIso {
+			return nil, fmt.Errorf("fnhost: cgroup isolation unavailable: %w", err)
+		}
+		if err != nil {
+			h.log.Info("hosted functions: each instance in its own process group, turnout a child subreaper (cgroup v2 unavailable)",
+				"isolation", IsolationProcessGroup, "reason", err)
+			break
+		}
+		h.cgTree = t
+		h.useCgroup.Store(true)
+		sweepStale(h.log)
+		h.log.Info("hosted functions: each instance in its own cgroup, killed whole with cgroup.kill",
+			"isolation", IsolationCgroup, "cgroup", t.dir)
+	case IsolationProcessGroup:
+		h.log.Info("hosted functions: each instance in its own process group, turnout a child subreaper",
+			"isolation", IsolationProcessGroup)
+	default:
+		return nil, fmt.Errorf("fnhost: unknown isolation %q: use %q or %q", opts.Isolation, IsolationCgroup, IsolationProcessGroup)
+	}
 	return h, nil
+}
+
+// Isolation says how the host keeps each instance's processes together.
+func (h *Host) Isolation() Isolation {
+	if h.useCgroup.Load() {
+		return IsolationCgroup
+	}
+	return IsolationProcessGroup
+}
+
+// cgroupDir is the host's cgroup directory, "" without one.
+func (h *Host) cgroupDir() string {
+	if h.cgTree == nil {
+		return ""
+	}
+	return h.cgTree.dir
+}
+
+func (h *Host) tracker() *tracker {
+	h.trackOnce.Do(func() { h.tr = newTracker(h.log) })
+	return h.tr
+}
+
+// startIsolated starts the command newCmd makes in a cgroup of its own, or
+// in the process-group fallback (then cg is nil). If the kernel refuses to
+// start a process in a cgroup (clone3 blocked by a seccomp filter, say)
+// while it starts it without one, the host falls back for good.
+func (h *Host) startIsolated(function string, newCmd func() *exec.Cmd) (cmd *exec.Cmd, cg *cgroup, err error) {
+	if !h.useCgroup.Load() {
+		cmd = newCmd()
+		return cmd, nil, cmd.Start()
+	}
+	cg, err = h.cgTree.create(function)
+	if err != nil {
+		return nil, nil, err
+	}
+	cmd = newCmd()
+	cmd.SysProcAttr.UseCgroupFD = true
+	cmd.SysProcAttr.CgroupFD = cg.fd
+	err = cmd.Start()
+	cg.closeFD()
+	if err == nil {
+		return cmd, cg, nil
+	}
+	rmdirCgroup(cg.dir)
+	if !h.autoIso {
+		return nil, nil, err
+	}
+	cmd = newCmd()
+	if err2 := cmd.Start(); err2 != nil {
+		return nil, nil, err // not the cgroup's fault
+	}
+	if h.useCgroup.CompareAndSwap(true, false) {
+		h.log.Warn("hosted functions: cannot start a process in a cgroup; falling back to a process group and a child subreaper",
+			"isolation", IsolationProcessGroup, "error", err)
+	}
+	return cmd, nil, nil
 }
 
 // function is one configured function and its pool of instances.
@@ -639,6 +732,7 @@ func (fn *function) stats() FunctionStats {
 	s.Throttles = fn.throttles.Load()
 	s.ColdStarts = fn.coldStarts.Load()
 	s.LastInitDuration = time.Duration(fn.lastInit.Load())
+	s.Isolation = fn.host.Isolation()
 	s.LogBytes = fn.ring.size()
 	s.LogDropped = fn.ring.dropped.Load()
 	return s
@@ -704,6 +798,15 @@ func (h *Host) Close() error {
 	}
 	wg.Wait()
 	h.wg.Wait()
+	h.trackOnce.Do(func() {}) // h.tr is set, or never will be
+	if h.tr != nil {
+		h.tr.close()
+	}
+	if h.cgTree != nil {
+		if err := h.cgTree.remove(); err != nil {
+			h.log.Warn("function cgroups not removed", "cgroup", h.cgTree.dir, "error", err)
+		}
+	}
 	return nil
 }
 
