@@ -87,7 +87,7 @@ func statsOf(h *Host, fn string) FunctionStats {
 	return FunctionStats{}
 }
 
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for !cond() {

@@ -14,7 +14,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/prometheus/procfs"
 	"golang.org/x/sys/unix"
 )
 
@@ -148,7 +147,8 @@ func newCgroupTree() (*cgroupTree, error) {
 
 // create makes an instance's cgroup and opens it for CLONE_INTO_CGROUP.
 func (t *cgroupTree) create(function string) (*cgroup, error) {
-	dir := filepath.Join(t.dir, fmt.Sprintf("%s-%d", function, t.seq.Add(1)))
+	name := fmt.Sprintf("%s-%d", function, t.seq.Add(1))
+	dir := filepath.Join(t.dir, name)
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("cgroup v2: %w", err)
 	}
@@ -157,7 +157,7 @@ func (t *cgroupTree) create(function string) (*cgroup, error) {
 		os.Remove(dir)
 		return nil, fmt.Errorf("cgroup v2: open %s: %w", dir, err)
 	}
-	return &cgroup{dir: dir, fd: fd}, nil
+	return &cgroup{dir: dir, id: "/" + filepath.Base(t.dir) + "/" + name, fd: fd}, nil
 }
 
 // remove kills whatever is left in the Host's cgroups and removes them.
@@ -217,7 +217,8 @@ func countProcs(dir string) int {
 // cgroup is one instance's cgroup.
 type cgroup struct {
 	dir string
-	fd  int // for SysProcAttr.CgroupFD; closed once the process started
+	id  string // "/turnout-<pid>-<n>/<function>-<m>", the end of its path in /proc/<pid>/cgroup
+	fd  int    // for SysProcAttr.CgroupFD; closed once the process started
 }
 
 func (c *cgroup) closeFD() {
@@ -236,13 +237,40 @@ func (c *cgroup) kill() error {
 // the orphans that were re-parented to turnout, and removes the cgroup.
 func (c *cgroup) destroy(leader int) error {
 	c.closeFD()
-	pids := readPids(filepath.Join(c.dir, "cgroup.procs"))
 	c.kill()
 	if err := waitEmpty(c.dir, 5*time.Second); err != nil {
 		return err
 	}
-	reapAdopted(pids, leader)
+	c.reapAdopted(leader)
 	return rmdirCgroup(c.dir)
+}
+
+// reapAdopted waits for the processes of the cgroup (except the leader,
+// which its exec.Cmd waits for) that died as children of turnout: orphans
+// re-parented to it because it is a subreaper or PID 1. Nobody else would
+// reap them. A zombie's /proc/<pid>/cgroup still names its cgroup, so they
+// are found after cgroup.kill, when cgroup.procs no longer lists them.
+func (c *cgroup) reapAdopted(leader int) {
+	self := os.Getpid()
+	kids := childrenOf(self)
+	if !childrenFiles {
+		kids = allPids() // readProcStat checks the parent below
+	}
+	for _, pid := range kids {
+		if pid == leader {
+			continue
+		}
+		if st, err := readProcStat(pid); err != nil || st.ppid != self || st.state != 'Z' {
+			continue
+		}
+		b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cgroup")
+		for line := range strings.SplitSeq(string(b), "\n") {
+			if p, ok := strings.CutPrefix(line, "0::"); ok && strings.HasSuffix(p, c.id) {
+				var ws unix.WaitStatus
+				unix.Wait4(pid, &ws, unix.WNOHANG, nil)
+			}
+		}
+	}
 }
 
 func readPids(path string) []int {
@@ -284,27 +312,6 @@ func rmdirCgroup(dir string) error {
 		time.Sleep(10 * time.Millisecond)
 	}
 	return fmt.Errorf("remove cgroup %s: %w", dir, err)
-}
-
-// reapAdopted waits for the processes among pids (except the instance's
-// leader, which its exec.Cmd waits for) that died as children of turnout:
-// orphans re-parented to it because it is a subreaper or PID 1. Nobody
-// else would reap them.
-func reapAdopted(pids []int, leader int) {
-	self := os.Getpid()
-	for _, pid := range pids {
-		if pid == leader {
-			continue
-		}
-		p, err := procfs.NewProc(pid)
-		if err != nil {
-			continue
-		}
-		if st, err := p.Stat(); err == nil && st.PPID == self && st.State == "Z" {
-			var ws unix.WaitStatus
-			unix.Wait4(pid, &ws, unix.WNOHANG, nil)
-		}
-	}
 }
 
 // The process-group path.
@@ -380,22 +387,38 @@ func (t *tracker) add(in *instance) {
 	t.mu.Unlock()
 }
 
-// scan walks /proc: it records new descendants of every tracked instance
-// and reaps those that died as children of turnout. t.mu is held.
+// scan walks the process tree from turnout and from every tracked
+// instance: it records new descendants and reaps those that died as
+// children of turnout. t.mu is held.
+//
+// It reads only that tree, through /proc/<pid>/task/<tid>/children, not
+// every process on the machine: reading /proc/<pid>/stat costs the kernel
+// about 0.25 ms a process on the loaded 2-core test machine, so a full
+// scan of 157 processes took 13 ms of CPU, and would grow with the host.
+// Where the kernel lacks the children files (CONFIG_PROC_CHILDREN), it
+// falls back to reading every process.
 func (t *tracker) scan() {
-	procs, err := procfs.AllProcs()
-	if err != nil {
-		return
-	}
-	stats := make(map[int]procfs.ProcStat, len(procs))
-	kids := map[int][]int{}
-	for _, p := range procs {
-		st, err := p.Stat()
-		if err != nil {
-			continue
+	stats := map[int]procStat{}
+	stat := func(pid int) (procStat, bool) {
+		if st, ok := stats[pid]; ok {
+			return st, true
 		}
-		stats[p.PID] = st
-		kids[st.PPID] = append(kids[st.PPID], p.PID)
+		st, err := readProcStat(pid)
+		if err != nil {
+			return procStat{}, false
+		}
+		stats[pid] = st
+		return st, true
+	}
+	kidsOf := childrenOf
+	if !childrenFiles {
+		kids := map[int][]int{}
+		for _, pid := range allPids() {
+			if st, ok := stat(pid); ok {
+				kids[st.ppid] = append(kids[st.ppid], pid)
+			}
+		}
+		kidsOf = func(pid int) []int { return kids[pid] }
 	}
 	leaders := map[int]*instance{} // live leaders: their children are theirs
 	groups := map[int]*instance{}  // process groups: a pgid is not reused while a member lives
@@ -408,7 +431,7 @@ func (t *tracker) scan() {
 		groups[in.pid] = in
 		addrs[in.addr] = in
 		for pid, start := range rec {
-			if st, ok := stats[pid]; ok && st.Starttime == start {
+			if st, ok := stat(pid); ok && st.start == start {
 				owner[pid] = in
 			} else {
 				delete(rec, pid)
@@ -416,17 +439,18 @@ func (t *tracker) scan() {
 		}
 	}
 	// Orphans re-parented to turnout that are not yet attributed.
-	for pid, st := range stats {
-		if st.PPID != t.self || owner[pid] != nil || leaders[pid] != nil {
+	for _, pid := range kidsOf(t.self) {
+		st, ok := stat(pid)
+		if !ok || st.ppid != t.self || owner[pid] != nil || leaders[pid] != nil {
 			continue
 		}
-		in := groups[st.PGRP]
-		if in == nil && st.State != "Z" {
+		in := groups[st.pgrp]
+		if in == nil && st.state != 'Z' {
 			in = addrs[runtimeAPIOf(pid)]
 		}
 		if in != nil {
 			owner[pid] = in
-			t.insts[in][pid] = st.Starttime
+			t.insts[in][pid] = st.start
 		}
 	}
 	// Everything below a live leader or an attributed process.
@@ -436,12 +460,12 @@ func (t *tracker) scan() {
 	}
 	var queue []item
 	for pid, in := range leaders {
-		for _, k := range kids[pid] {
+		for _, k := range kidsOf(pid) {
 			queue = append(queue, item{k, in})
 		}
 	}
 	for pid, in := range owner {
-		for _, k := range kids[pid] {
+		for _, k := range kidsOf(pid) {
 			queue = append(queue, item{k, in})
 		}
 	}
@@ -451,15 +475,19 @@ func (t *tracker) scan() {
 		if owner[it.pid] != nil || leaders[it.pid] != nil {
 			continue
 		}
+		st, ok := stat(it.pid)
+		if !ok {
+			continue
+		}
 		owner[it.pid] = it.in
-		t.insts[it.in][it.pid] = stats[it.pid].Starttime
-		for _, k := range kids[it.pid] {
+		t.insts[it.in][it.pid] = st.start
+		for _, k := range kidsOf(it.pid) {
 			queue = append(queue, item{k, it.in})
 		}
 	}
 	// Reap the attributed ones that died as turnout's children.
 	for pid, in := range owner {
-		if st := stats[pid]; st.PPID == t.self && st.State == "Z" {
+		if st := stats[pid]; st.ppid == t.self && st.state == 'Z' {
 			var ws unix.WaitStatus
 			if n, _ := unix.Wait4(pid, &ws, unix.WNOHANG, nil); n == pid {
 				delete(t.insts[in], pid)
@@ -468,14 +496,80 @@ func (t *tracker) scan() {
 	}
 }
 
+// childrenFiles is whether the kernel lists a task's children in
+// /proc/<pid>/task/<tid>/children.
+var childrenFiles = func() bool {
+	_, err := os.Stat(fmt.Sprintf("/proc/self/task/%d/children", os.Getpid()))
+	return err == nil
+}()
+
+// childrenOf lists pid's children: those of each of its threads.
+func childrenOf(pid int) []int {
+	dir := "/proc/" + strconv.Itoa(pid) + "/task"
+	d, err := os.Open(dir)
+	if err != nil {
+		return nil
+	}
+	tids, _ := d.Readdirnames(-1)
+	d.Close()
+	var kids []int
+	for _, tid := range tids {
+		kids = append(kids, readPids(dir+"/"+tid+"/children")...)
+	}
+	return kids
+}
+
+func allPids() []int {
+	d, err := os.Open("/proc")
+	if err != nil {
+		return nil
+	}
+	names, _ := d.Readdirnames(-1)
+	d.Close()
+	pids := make([]int, 0, len(names))
+	for _, name := range names {
+		if pid, err := strconv.Atoi(name); err == nil {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// procStat is what the tracker reads of /proc/<pid>/stat (proc(5)).
+type procStat struct {
+	state      byte
+	ppid, pgrp int
+	start      uint64 // clock ticks after boot: with the pid, names one process
+}
+
+// readProcStat reads /proc/<pid>/stat (four fields of 52, by hand).
+func readProcStat(pid int) (procStat, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return procStat{}, err
+	}
+	// The command name, in parentheses, may hold spaces and parentheses.
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return procStat{}, fmt.Errorf("/proc/%d/stat: no command name", pid)
+	}
+	f := strings.Fields(string(b[i+1:]))
+	// After the name: state(3) ppid(4) pgrp(5) ... starttime(22).
+	if len(f) < 20 || len(f[0]) != 1 {
+		return procStat{}, fmt.Errorf("/proc/%d/stat: %d fields", pid, len(f))
+	}
+	var st procStat
+	st.state = f[0][0]
+	st.ppid, _ = strconv.Atoi(f[1])
+	st.pgrp, _ = strconv.Atoi(f[2])
+	st.start, err = strconv.ParseUint(f[19], 10, 64)
+	return st, err
+}
+
 // runtimeAPIOf returns the AWS_LAMBDA_RUNTIME_API in pid's environment.
 func runtimeAPIOf(pid int) string {
-	p, err := procfs.NewProc(pid)
-	if err != nil {
-		return ""
-	}
-	env, _ := p.Environ()
-	for _, kv := range env {
+	b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/environ")
+	for kv := range strings.SplitSeq(string(b), "\x00") {
 		if v, ok := strings.CutPrefix(kv, "AWS_LAMBDA_RUNTIME_API="); ok {
 			return v
 		}

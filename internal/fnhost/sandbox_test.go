@@ -51,6 +51,26 @@ func escapees(t *testing.T, h *Host, id string, want int) []int {
 	return pids
 }
 
+// waitDead waits for every pid to die, and says which did not.
+func waitDead(t *testing.T, pids []int, what string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !allDead(pids) {
+		if time.Now().After(deadline) {
+			var alive []string
+			for _, pid := range pids {
+				if !procDead(pid) {
+					b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+					c, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cgroup")
+					alive = append(alive, strings.TrimSpace(string(b))+" cgroup "+strings.TrimSpace(string(c)))
+				}
+			}
+			t.Fatalf("%s: still running: %s", what, strings.Join(alive, "; "))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 func allDead(pids []int) bool {
 	for _, pid := range pids {
 		if !procDead(pid) {
@@ -121,7 +141,7 @@ func testDiesWhole(t *testing.T, iso Isolation) {
 		t.Fatalf("want a timeout: %v %+v", err, resp)
 	}
 	pids := escapees(t, h, "slow", 4)
-	waitFor(t, 5*time.Second, "the timed-out instance's escaped children to die", func() bool { return allDead(pids) })
+	waitDead(t, pids, "the timed-out instance's escaped children")
 
 	// An instance that exits takes its children with it.
 	resp, err = h.Invoke(context.Background(), invoke.Request{Function: "orphan", RequestID: "exit",
@@ -130,7 +150,7 @@ func testDiesWhole(t *testing.T, iso Isolation) {
 		t.Fatalf("want Runtime.ExitError: %v %+v %s", err, resp, resp.Payload)
 	}
 	pids = escapees(t, h, "exit", 2)
-	waitFor(t, 5*time.Second, "the exited instance's escaped children to die", func() bool { return allDead(pids) })
+	waitDead(t, pids, "the exited instance's escaped children")
 
 	// Shutdown: Close returns (the children hold the instance's stdout
 	// open) and nothing survives it.
