@@ -3,8 +3,11 @@ package fnhost
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -185,5 +188,56 @@ func testDiesWhole(t *testing.T, iso Isolation) {
 		if _, err := os.Stat(dir); !os.IsNotExist(err) {
 			t.Errorf("cgroup %s left behind: %v", dir, err)
 		}
+	}
+}
+
+// The cgroups a turnout left behind when it was SIGKILLed are removed, with
+// the function processes still in them, by the next turnout to start.
+func TestStaleCgroupsSwept(t *testing.T) {
+	if err := CgroupAvailable(); err != nil {
+		if h := newHost(t, Options{}); h.cgroupDir() != "" {
+			t.Errorf("a cgroup %s without cgroup support (%v)", h.cgroupDir(), err)
+		}
+		return
+	}
+	// A pid that is no longer running: a process that exited.
+	gone := exec.Command("true")
+	if err := gone.Run(); err != nil {
+		t.Fatal(err)
+	}
+	parent, err := ownCgroupDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale := filepath.Join(parent, fmt.Sprintf("turnout-%d-1", gone.Process.Pid))
+	inst := filepath.Join(stale, "users-1")
+	if err := os.MkdirAll(inst, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	fd, err := syscall.Open(inst, syscall.O_RDONLY|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	left := exec.Command("sleep", "300")
+	left.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: fd, Setsid: true}
+	err = left.Start()
+	syscall.Close(fd)
+	if err != nil {
+		removeCgroupTree(stale)
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { left.Wait(); close(exited) }()
+
+	newHost(t, Options{})
+	select {
+	case <-exited:
+	case <-time.After(5 * time.Second):
+		left.Process.Kill()
+		t.Error("the process left in a stale cgroup survived")
+	}
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		removeCgroupTree(stale)
+		t.Errorf("stale cgroup %s not removed: %v", stale, err)
 	}
 }
