@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/turnout/turnout/internal/config"
@@ -141,6 +142,18 @@ func (h *Host) tracker() *tracker {
 	return h.tr
 }
 
+// cgroupRefusal is whether a failed start may be the kernel refusing
+// clone3 or CLONE_INTO_CGROUP (rather than, say, a missing handler or a
+// passing shortage of memory or pids, which must not switch isolation).
+func cgroupRefusal(err error) bool {
+	for _, e := range []syscall.Errno{syscall.ENOSYS, syscall.EPERM, syscall.EINVAL, syscall.EOPNOTSUPP, syscall.EACCES, syscall.EBUSY} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
 // startIsolated starts the command newCmd makes in a cgroup of its own, or
 // in the process-group fallback (then cg is nil). If the kernel refuses to
 // start a process in a cgroup (clone3 blocked by a seccomp filter, say)
@@ -163,7 +176,7 @@ func (h *Host) startIsolated(function string, newCmd func() *exec.Cmd) (cmd *exe
 		return cmd, cg, nil
 	}
 	rmdirCgroup(cg.dir)
-	if !h.autoIso {
+	if !h.autoIso || !cgroupRefusal(err) {
 		return nil, nil, err
 	}
 	cmd = newCmd()
