@@ -427,10 +427,10 @@ func cmdStatus(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintln(stdout)
 	tw = tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "FUNCTION	INSTANCES	IN USE	INVOCATIONS	ERRORS	TIMEOUTS	THROTTLES	COLD STARTS")
+	fmt.Fprintln(tw, "FUNCTION	INSTANCES	IN USE	QUEUED	INVOCATIONS	ERRORS	TIMEOUTS	THROTTLES	COLD STARTS	ISOLATION")
 	for _, f := range st.Functions {
-		fmt.Fprintf(tw, "%s\t%d (%d busy)\t%d/%d\t%d\t%d\t%d\t%d\t%d\n", f.Function, f.Instances, f.Busy, f.InUse, f.Concurrency,
-			f.Invocations, f.Errors, f.Timeouts, f.Throttles, f.ColdStarts)
+		fmt.Fprintf(tw, "%s\t%d (%d busy)\t%d/%d\t%d/%d\t%d\t%d\t%d\t%d\t%d\t%s\n", f.Function, f.Instances, f.Busy, f.InUse, f.Concurrency,
+			f.Queued, f.QueueSize, f.Invocations, f.Errors, f.Timeouts, f.Throttles, f.ColdStarts, cell(string(f.Isolation)))
 	}
 	return tw.Flush()
 }

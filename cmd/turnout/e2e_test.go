@@ -488,7 +488,13 @@ routes:
 	if code := run([]string{"status", "--admin", n.admin, "--token", testToken}, &out, &errb); code != 0 {
 		t.Fatalf("turnout status: %s", errb.String())
 	}
-	for _, want := range []string{"function:hello2", "FUNCTION", "sleep"} {
+	// It says how instances are kept whole: a cgroup each where this
+	// machine allows it, else the process-group fallback.
+	iso := fnhost.IsolationProcessGroup
+	if fnhost.CgroupAvailable() == nil {
+		iso = fnhost.IsolationCgroup
+	}
+	for _, want := range []string{"function:hello2", "FUNCTION", "sleep", "QUEUED", "ISOLATION", string(iso)} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("turnout status lacks %q:\n%s", want, out.String())
 		}
@@ -501,12 +507,16 @@ routes:
 		Functions []struct {
 			Function                      string
 			Invocations, Errors, Timeouts uint64
+			Isolation                     fnhost.Isolation
 		}
 	}
 	json.Unmarshal(body2, &st)
 	counts := map[string][3]uint64{}
 	for _, f := range st.Functions {
 		counts[f.Function] = [3]uint64{f.Invocations, f.Errors, f.Timeouts}
+		if f.Isolation != iso {
+			t.Errorf("function %s: isolation %q in the API, want %q", f.Function, f.Isolation, iso)
+		}
 	}
 	if counts["hello2"][0] != 2 || counts["panic"][1] != 1 || counts["sleep"][2] != 1 {
 		t.Errorf("function counters (invocations, errors, timeouts): %v", counts)

@@ -11,6 +11,7 @@
 //	flood      logs FLOOD_MB (default 50) MB of lines, then answers
 //	flaky      answers 200, or fails with a handler error while FLAG_FILE exists
 //	splitter   answers with a header or cookie holding CR, LF or NUL (?mode=…), for response-splitting tests
+//	orphan     starts `sleep 300` children that leave its process group (setsid, double fork)
 //	initfail   fails before lambda.Start: INITFAIL_MODE=exit (default) prints and exits 1,
 //	           INITFAIL_MODE=hang never starts the runtime loop
 //	lastword   writes a line to stdout and one to stderr naming its request id right before it returns

@@ -304,7 +304,9 @@ type Function struct {
 	Timeout Duration `yaml:"timeout" json:"timeout,omitempty"`
 	// MemoryMB is reported to the runtime (AWS_LAMBDA_FUNCTION_MEMORY_SIZE). Default 128.
 	MemoryMB int `yaml:"memory_mb" json:"memory_mb,omitempty"`
-	// Concurrency is the most invocations at once (one per instance). Default 10.
+	// Concurrency is the most invocations at once (one per instance).
+	// Default DefaultConcurrency(): 4 per CPU of the machine that serves
+	// the function, and at least 10.
 	Concurrency int `yaml:"concurrency" json:"concurrency,omitempty"`
 	// MinInstances are kept warm. Default 0.
 	MinInstances int `yaml:"min_instances" json:"min_instances,omitempty"`
@@ -312,8 +314,16 @@ type Function struct {
 	IdleTimeout Duration `yaml:"idle_timeout" json:"idle_timeout,omitempty"`
 	// InitTimeout bounds a cold start until the runtime asks for work. Default 10s.
 	InitTimeout Duration `yaml:"init_timeout" json:"init_timeout,omitempty"`
-	// QueueTimeout is how long an invocation may wait for a free instance
-	// at the concurrency limit before it is throttled. Default 0 (throttle at once).
+	// QueueSize is how many invocations may wait, first come first
+	// served, for a free instance at the concurrency limit; past it they
+	// are throttled (429). Default: as many as Concurrency, so a burst of
+	// twice the limit is absorbed. 0 turns the queue off (throttle at
+	// once, as AWS Lambda does); nil means the default.
+	QueueSize *int `yaml:"queue_size" json:"queue_size,omitempty"`
+	// QueueTimeout is how long a queued invocation may wait before it is
+	// throttled. Default 1s: a few handler durations of a typical API,
+	// and short enough that a route's fallback can still answer in time.
+	// A waiter whose client goes away leaves the queue at once.
 	QueueTimeout Duration `yaml:"queue_timeout" json:"queue_timeout,omitempty"`
 	// MaxRequestBytes and MaxResponseBytes bound payloads. Default 6 MB each.
 	MaxRequestBytes  int64 `yaml:"max_request_bytes" json:"max_request_bytes,omitempty"`

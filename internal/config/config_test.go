@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -449,9 +450,21 @@ func TestFunctionDefaults(t *testing.T) {
 	}
 	d := c.WithDefaults()
 	f := d.Functions[0]
-	if f.Timeout.D() != 29*time.Second || f.MemoryMB != 128 || f.Concurrency != 10 || f.IdleTimeout.D() != 5*time.Minute ||
-		f.InitTimeout.D() != 10*time.Second || f.QueueTimeout != 0 || f.MaxRequestBytes != 6<<20 || f.MaxResponseBytes != 6<<20 {
+	if f.Timeout.D() != 29*time.Second || f.MemoryMB != 128 || f.Concurrency != max(10, 4*runtime.NumCPU()) || f.IdleTimeout.D() != 5*time.Minute ||
+		f.InitTimeout.D() != 10*time.Second || f.QueueSize == nil || *f.QueueSize != f.Concurrency || f.QueueTimeout.D() != time.Second ||
+		f.MaxRequestBytes != 6<<20 || f.MaxResponseBytes != 6<<20 {
 		t.Errorf("function defaults: %+v", f)
+	}
+	if c.Functions[0].QueueSize != nil || c.Functions[0].Concurrency != 0 {
+		t.Errorf("WithDefaults changed the parsed config: %+v", c.Functions[0])
+	}
+	// queue_size: 0 is kept: it turns the queue off.
+	off, err := Parse("f.yaml", []byte("origins: {legacy: {url: http://127.0.0.1:9000}}\nfunctions:\n  f: {handler: ./f, concurrency: 3, queue_size: 0}\nroutes:\n  - {match: /, origin: legacy}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q := off.WithDefaults().Functions[0].QueueSize; q == nil || *q != 0 {
+		t.Errorf("queue_size 0 became %v", q)
 	}
 	if d.Functions[1].AWS.Region != "us-east-1" || c.Functions[1].AWS.Region != "" {
 		t.Errorf("aws region default %q (original %q)", d.Functions[1].AWS.Region, c.Functions[1].AWS.Region)

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"runtime"
 	"strconv"
 
 	"go.yaml.in/yaml/v3"
@@ -9,25 +10,28 @@ import (
 
 var (
 	functionKeys = []string{"handler", "args", "env", "timeout", "memory_mb", "concurrency", "min_instances",
-		"idle_timeout", "init_timeout", "queue_timeout", "max_request_bytes", "max_response_bytes", "aws"}
+		"idle_timeout", "init_timeout", "queue_size", "queue_timeout", "max_request_bytes", "max_response_bytes", "aws"}
 	awsKeys = []string{"function", "region", "endpoint"}
 )
 
 // Function defaults, applied by WithDefaults.
 const (
-	defaultFunctionTimeout  = Duration(29e9)
-	defaultMemoryMB         = 128
-	defaultConcurrency      = 10
-	defaultFunctionIdle     = Duration(300e9)
-	defaultInitTimeout      = Duration(10e9)
-	defaultMaxPayloadBytes  = 6 << 20 // 6 MiB, Lambda's synchronous payload limit
-	defaultFunctionPayload  = "2.0"
-	defaultFunctionRegion   = "us-east-1"
-	maxFunctionConcurrency  = 10000
-	functionExampleHosted   = `functions: {users: {handler: ./bin/users}}`
-	functionExampleOnAWS    = `functions: {users: {aws: {function: users-prod, region: eu-west-1}}}`
-	functionNeedsOneTarget  = "set handler: (an executable speaking the Lambda Runtime API, hosted by turnout) or aws: (a function on AWS Lambda), not both"
-	functionPayloadVersions = `payload must be "1.0" (REST API proxy format) or "2.0" (HTTP API format, the default)`
+	defaultFunctionTimeout   = Duration(29e9)
+	defaultMemoryMB          = 128
+	minDefaultConcurrency    = 10
+	defaultConcurrencyPerCPU = 4
+	defaultQueueTimeout      = Duration(1e9)
+	defaultConcurrencyText   = "omit it for the default, 4 per CPU and at least 10"
+	defaultFunctionIdle      = Duration(300e9)
+	defaultInitTimeout       = Duration(10e9)
+	defaultMaxPayloadBytes   = 6 << 20 // 6 MiB, Lambda's synchronous payload limit
+	defaultFunctionPayload   = "2.0"
+	defaultFunctionRegion    = "us-east-1"
+	maxFunctionConcurrency   = 10000
+	functionExampleHosted    = `functions: {users: {handler: ./bin/users}}`
+	functionExampleOnAWS     = `functions: {users: {aws: {function: users-prod, region: eu-west-1}}}`
+	functionNeedsOneTarget   = "set handler: (an executable speaking the Lambda Runtime API, hosted by turnout) or aws: (a function on AWS Lambda), not both"
+	functionPayloadVersions  = `payload must be "1.0" (REST API proxy format) or "2.0" (HTTP API format, the default)`
 )
 
 func (d *decoder) functions(v *yaml.Node) []Function {
@@ -87,7 +91,7 @@ func (d *decoder) function(k, v *yaml.Node) Function {
 		case "memory_mb":
 			d.intField(v, w, &f.MemoryMB, 1, "omit it for the default 128")
 		case "concurrency":
-			d.intField(v, w, &f.Concurrency, 1, "omit it for the default 10")
+			d.intField(v, w, &f.Concurrency, 1, defaultConcurrencyText)
 			if f.Concurrency > maxFunctionConcurrency {
 				d.errorf(v, "%s %d is more than %d instances on one machine: use an aws: function beyond that", w, f.Concurrency, maxFunctionConcurrency)
 			}
@@ -98,8 +102,15 @@ func (d *decoder) function(k, v *yaml.Node) Function {
 			d.duration(v, w, &f.IdleTimeout, "the default 5m")
 		case "init_timeout":
 			d.duration(v, w, &f.InitTimeout, "the default 10s")
+		case "queue_size":
+			var n int
+			d.intField(v, w, &n, 0, "use 0 to throttle at once, or omit it for as many as concurrency")
+			if n > maxFunctionConcurrency {
+				d.errorf(v, "%s %d is more than %d waiting invocations: lower it, or raise concurrency", w, n, maxFunctionConcurrency)
+			}
+			f.QueueSize = &n
 		case "queue_timeout":
-			d.duration(v, w, &f.QueueTimeout, "omit it to throttle at once")
+			d.duration(v, w, &f.QueueTimeout, "the default 1s, or set queue_size: 0 to throttle at once")
 		case "max_request_bytes":
 			if n, ok := d.integer(v, w, 64, 1, "omit it for the default 6 MiB"); ok {
 				f.MaxRequestBytes = n
@@ -135,8 +146,8 @@ func (d *decoder) function(k, v *yaml.Node) Function {
 	case f.Handler != "" && f.AWS != nil:
 		d.errorf(k, "%s: %s", what, functionNeedsOneTarget)
 	}
-	if minPos != nil && f.MinInstances > orDefault(f.Concurrency, defaultConcurrency) {
-		d.errorf(minPos, "%s.min_instances %d is more than its concurrency %d: lower it or raise concurrency", what, f.MinInstances, orDefault(f.Concurrency, defaultConcurrency))
+	if minPos != nil && f.MinInstances > orDefault(f.Concurrency, DefaultConcurrency()) {
+		d.errorf(minPos, "%s.min_instances %d is more than its concurrency %d: lower it or raise concurrency", what, f.MinInstances, orDefault(f.Concurrency, DefaultConcurrency()))
 	}
 	return f
 }
@@ -171,6 +182,29 @@ func (d *decoder) validateFunctionRoutes(c *Config) {
 	}
 }
 
+// DefaultConcurrency is a hosted function's concurrency when none is set:
+// 4 per CPU of this machine, and at least 10.
+//
+// Why: an instance serves one invocation at a time, and an API handler
+// spends most of its time waiting on a database or another service, not
+// on a CPU. One instance per CPU would leave the cores idle while every
+// instance waits; 4 per CPU keeps them busy when handlers wait up to
+// three quarters of the time, and bounds the processes (each tens of MB
+// for Go, more for Node) a machine runs for one function. The floor of 10
+// is the limit turnout had before, so no machine gets less than it did.
+// Bursts above the limit wait in the queue (QueueSize, QueueTimeout)
+// rather than get a 429 at once.
+func DefaultConcurrency() int {
+	return max(minDefaultConcurrency, defaultConcurrencyPerCPU*runtime.NumCPU())
+}
+
+// WithDefaults returns f with every documented default filled in. f is
+// not changed and the copy shares nothing with it.
+func (f Function) WithDefaults() Function {
+	functionDefaults(&f)
+	return f
+}
+
 // functionDefaults fills in a function's documented defaults.
 func functionDefaults(f *Function) {
 	f.Args = append([]string(nil), f.Args...)
@@ -188,7 +222,13 @@ func functionDefaults(f *Function) {
 	}
 	f.Timeout = orDefault(f.Timeout, defaultFunctionTimeout)
 	f.MemoryMB = orDefault(f.MemoryMB, defaultMemoryMB)
-	f.Concurrency = orDefault(f.Concurrency, defaultConcurrency)
+	f.Concurrency = orDefault(f.Concurrency, DefaultConcurrency())
+	queue := f.Concurrency
+	if f.QueueSize != nil {
+		queue = *f.QueueSize
+	}
+	f.QueueSize = &queue
+	f.QueueTimeout = orDefault(f.QueueTimeout, defaultQueueTimeout)
 	f.IdleTimeout = orDefault(f.IdleTimeout, defaultFunctionIdle)
 	f.InitTimeout = orDefault(f.InitTimeout, defaultInitTimeout)
 	f.MaxRequestBytes = orDefault(f.MaxRequestBytes, defaultMaxPayloadBytes)

@@ -5,6 +5,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -39,11 +40,24 @@ func BenchmarkInvokeWarm(b *testing.B) {
 
 // BenchmarkColdStart measures a cold start of hello-v2: spawn to its first
 // /next (ms/start), next to the time the same binary takes to start and
-// exit when it is not a Lambda runtime (exec-ms: the process's own start).
+// exit when it is not a Lambda runtime (exec-ms: the process's own start),
+// and the instance's teardown (stop-ms: SIGTERM until it and everything it
+// started are gone, its cgroup removed), for each isolation.
 func BenchmarkColdStart(b *testing.B) {
-	h := newHost(b, Options{}, fnConfig("hello", "hello-v2"))
+	for _, iso := range []Isolation{IsolationCgroup, IsolationProcessGroup} {
+		b.Run(string(iso), func(b *testing.B) {
+			if iso == IsolationCgroup && CgroupAvailable() != nil {
+				b.Fatalf("cgroup isolation unavailable here: %v", CgroupAvailable())
+			}
+			benchColdStart(b, iso)
+		})
+	}
+}
+
+func benchColdStart(b *testing.B, iso Isolation) {
+	h := newHost(b, Options{Isolation: iso}, fnConfig("hello", "hello-v2"))
 	fn, _ := h.function("hello")
-	var initTotal, execTotal time.Duration
+	var initTotal, execTotal, stopTotal time.Duration
 	bin := filepath.Join(binDir, "hello-v2")
 	for i := 0; i < b.N; i++ {
 		in, err := fn.start(1000 + i)
@@ -52,7 +66,9 @@ func BenchmarkColdStart(b *testing.B) {
 		}
 		initTotal += in.initDur
 		b.StopTimer()
+		stopStart := time.Now()
 		in.stop(2 * time.Second)
+		stopTotal += time.Since(stopStart)
 		// Without AWS_LAMBDA_RUNTIME_API, lambda.Start exits at once.
 		start := time.Now()
 		cmd := exec.Command(bin)
@@ -62,4 +78,39 @@ func BenchmarkColdStart(b *testing.B) {
 	}
 	b.ReportMetric(float64(initTotal.Microseconds())/1000/float64(b.N), "ms/start")
 	b.ReportMetric(float64(execTotal.Microseconds())/1000/float64(b.N), "exec-ms")
+	b.ReportMetric(float64(stopTotal.Microseconds())/1000/float64(b.N), "stop-ms")
+}
+
+// BenchmarkTrackerScan measures one pass of the process-group fallback's
+// tracker (every second, and before each kill) with 4 idle instances of
+// the orphan function, each having left 2 children outside its group.
+func BenchmarkTrackerScan(b *testing.B) {
+	c := fnConfig("orphan", "orphan")
+	c.MinInstances = 4
+	h := newHost(b, Options{Isolation: IsolationProcessGroup}, c)
+	fn, _ := h.function("orphan")
+	waitFor(b, 10*time.Second, "4 warm instances", func() bool { return statsOf(h, "orphan").Idle == 4 })
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() { defer wg.Done(); invokeOK(b, h, "orphan", `{"setsid":1,"double_fork":1}`) }()
+	}
+	wg.Wait()
+	t := h.tracker()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		t.mu.Lock()
+		t.scan()
+		t.mu.Unlock()
+	}
+	b.StopTimer()
+	n := 0
+	t.mu.Lock()
+	for _, rec := range t.insts {
+		n += len(rec)
+	}
+	t.mu.Unlock()
+	if n < 8 || fn == nil {
+		b.Fatalf("tracked %d descendants, want at least 8", n)
+	}
 }

@@ -26,13 +26,27 @@
 //     Nothing else of turnout's environment is passed on, so credentials and
 //     tokens in the gateway's environment never leak into functions.
 //     AWS_LAMBDA_MAX_CONCURRENCY is not set: one invocation per process.
-//   - Every instance runs in its own process group (Setpgid): a timeout
-//     SIGKILLs the whole group, so a handler's children die with it. Close
-//     sends SIGTERM to each group and SIGKILL after 2 s.
+//   - An instance dies whole, as Lambda tears down a sandbox: on a
+//     timeout, when its process exits and on Close, every process it
+//     started dies with it, including children that left its process
+//     group with setsid() or a double fork. Where the machine allows it
+//     (cgroup v2 writable, Linux 5.14+) each instance is started inside a
+//     cgroup of its own (clone3 with CLONE_INTO_CGROUP) and killed with
+//     cgroup.kill; elsewhere it leads its own process group (Setpgid),
+//     turnout is a child subreaper, and a tracker follows its descendants
+//     in /proc to kill and reap them. Options.Isolation, FunctionStats,
+//     `turnout status` and the log at start say which one is in use; see
+//     Isolation and sandbox.go for the layout and the trade-offs. Close
+//     sends SIGTERM to each process group and SIGKILL after 2 s.
 //   - The pool hands out the most recently used idle instance (LIFO) so hot
 //     instances stay hot and the others age out after idle_timeout. At the
-//     concurrency limit an invocation waits up to queue_timeout for a slot,
-//     then fails with KindThrottled.
+//     concurrency limit an invocation waits in a bounded FIFO queue
+//     (queue_size, by default as many as the limit) for up to
+//     queue_timeout (1s by default), then fails with KindThrottled; with
+//     the queue full it fails at once. A waiter whose context ends leaves
+//     the queue at once. The defaults (config.DefaultConcurrency) absorb
+//     an ordinary burst, as the monolith a function replaces did, instead
+//     of answering 429 on the 11th concurrent request.
 //   - Cancelling the Invoke context (the client went away) returns at once
 //     but does not kill the instance: the invocation runs to completion or
 //     to its deadline and its result is discarded, as on Lambda. Only the

@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -92,7 +93,7 @@ func statsOf(h *Host, fn string) FunctionStats {
 	return FunctionStats{}
 }
 
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for !cond() {
@@ -298,7 +299,10 @@ func TestThrottle(t *testing.T) {
 		t.Errorf("stats %+v, throttled %d", s, throttled)
 	}
 
-	// With a queue timeout, waiting invocations get the instance in turn.
+	// With room in the queue and time to wait, waiting invocations get
+	// the instance in turn.
+	three := 3
+	c.QueueSize = &three
 	c.QueueTimeout = config.Duration(5 * time.Second)
 	if err := h.Configure([]config.Function{c}); err != nil {
 		t.Fatal(err)
@@ -679,8 +683,16 @@ func TestFollow(t *testing.T) {
 }
 
 func TestCloseLeavesNothing(t *testing.T) {
+	// The default isolation (a cgroup where the machine allows it) and the
+	// fallback, whose tracker goroutine must stop too.
+	for _, iso := range []Isolation{"", IsolationProcessGroup} {
+		t.Run("isolation="+string(iso), func(t *testing.T) { testCloseLeavesNothing(t, iso) })
+	}
+}
+
+func testCloseLeavesNothing(t *testing.T, iso Isolation) {
 	before := runtime.NumGoroutine()
-	h, err := New(Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	h, err := New(Options{Isolation: iso, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -714,5 +726,187 @@ func TestCloseLeavesNothing(t *testing.T) {
 	}
 	if _, err := h.Invoke(context.Background(), invoke.Request{Function: "sleep"}); invoke.KindOf(err) != invoke.KindNotFound {
 		t.Errorf("invoke after Close: %v", err)
+	}
+}
+
+// burst runs n invocations of the sleep function at once and returns how
+// many succeeded and how many were throttled; any other error fails t.
+func burst(t *testing.T, h *Host, n int, payload string) (ok, throttled int) {
+	t.Helper()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, err := h.Invoke(context.Background(), invoke.Request{Function: "sleep", Payload: []byte(payload)})
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil && resp.FunctionError == "":
+				ok++
+			case invoke.KindOf(err) == invoke.KindThrottled:
+				throttled++
+			default:
+				t.Errorf("invoke: %v %s", err, resp.Payload)
+			}
+		}()
+	}
+	wg.Wait()
+	return ok, throttled
+}
+
+// With no concurrency or queue set, a burst a few invocations over the
+// default limit waits in the queue and is served, as the monolith served
+// it, instead of getting an immediate 429 (issue 13, item 10).
+func TestDefaultsAbsorbBurst(t *testing.T) {
+	h := newHost(t, Options{}, fnConfig("sleep", "sleep"))
+	limit := statsOf(h, "sleep").Concurrency
+	if want := config.DefaultConcurrency(); limit != want || limit < 10 {
+		t.Fatalf("default concurrency %d, want %d (at least 10)", limit, want)
+	}
+	// Warm the instances first, so the queued invocations wait for one
+	// 200 ms invocation, not for cold starts on a loaded machine.
+	if ok, thr := burst(t, h, limit, `{}`); ok != limit || thr != 0 {
+		t.Fatalf("warm-up: %d ok, %d throttled", ok, thr)
+	}
+	n := limit + 3
+	ok, thr := burst(t, h, n, `{"sleep_ms":200}`)
+	if ok != n || thr != 0 {
+		t.Errorf("burst of %d over a default limit of %d: %d ok, %d throttled; want all ok", n, limit, ok, thr)
+	}
+	if s := statsOf(h, "sleep"); s.Throttles != 0 || s.Queued != 0 || s.QueueSize != limit {
+		t.Errorf("stats %+v", s)
+	}
+}
+
+// Past the limit and a full queue, or after the queue wait, invocations
+// are still throttled.
+func TestQueueBounds(t *testing.T) {
+	one, q := 1, 1
+	c := fnConfig("sleep", "sleep")
+	c.Concurrency = one
+	c.QueueSize = &q
+	c.QueueTimeout = config.Duration(10 * time.Second)
+	h := newHost(t, Options{}, c)
+	invokeOK(t, h, "sleep", `{}`)
+
+	busy := make(chan error, 2)
+	go func() {
+		_, err := h.Invoke(context.Background(), invoke.Request{Function: "sleep", Payload: []byte(`{"sleep_ms":600}`)})
+		busy <- err
+	}()
+	waitFor(t, 5*time.Second, "the slot to be taken", func() bool { return statsOf(h, "sleep").InUse == 1 })
+	go func() {
+		_, err := h.Invoke(context.Background(), invoke.Request{Function: "sleep", Payload: []byte(`{}`)})
+		busy <- err
+	}()
+	waitFor(t, 5*time.Second, "one invocation to queue", func() bool { return statsOf(h, "sleep").Queued == 1 })
+	start := time.Now()
+	_, err := h.Invoke(context.Background(), invoke.Request{Function: "sleep", Payload: []byte(`{}`)})
+	var ie *invoke.Error
+	if !errors.As(err, &ie) || ie.Kind != invoke.KindThrottled || !strings.Contains(ie.Msg, "queue") {
+		t.Fatalf("with the slot and the queue full: %v, want throttled", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("a full queue throttled after %v, want at once", d)
+	}
+	for range 2 {
+		if err := <-busy; err != nil {
+			t.Errorf("the running or queued invocation: %v", err)
+		}
+	}
+
+	// A short wait: throttled once it passes.
+	c.QueueTimeout = config.Duration(100 * time.Millisecond)
+	if err := h.Configure([]config.Function{c}); err != nil {
+		t.Fatal(err)
+	}
+	invokeOK(t, h, "sleep", `{}`)
+	go func() {
+		_, err := h.Invoke(context.Background(), invoke.Request{Function: "sleep", Payload: []byte(`{"sleep_ms":1000}`)})
+		busy <- err
+	}()
+	waitFor(t, 5*time.Second, "the slot to be taken", func() bool { return statsOf(h, "sleep").InUse == 1 })
+	if _, err := h.Invoke(context.Background(), invoke.Request{Function: "sleep", Payload: []byte(`{}`)}); invoke.KindOf(err) != invoke.KindThrottled {
+		t.Errorf("after the queue wait: %v, want throttled", err)
+	}
+	if err := <-busy; err != nil {
+		t.Error(err)
+	}
+
+	// queue_size 0 throttles at once.
+	zero := 0
+	c.QueueSize = &zero
+	c.QueueTimeout = config.Duration(10 * time.Second)
+	if err := h.Configure([]config.Function{c}); err != nil {
+		t.Fatal(err)
+	}
+	invokeOK(t, h, "sleep", `{}`)
+	if ok, thr := burst(t, h, 3, `{"sleep_ms":500}`); ok == 0 || thr == 0 {
+		t.Errorf("queue_size 0: %d ok, %d throttled; want some of each", ok, thr)
+	}
+}
+
+// Queued invocations get the slot in the order they arrived, and one whose
+// client went away leaves the queue at once.
+func TestQueueFIFOAndAbandon(t *testing.T) {
+	one, q := 1, 8
+	c := fnConfig("sleep", "sleep")
+	c.Concurrency = one
+	c.QueueSize = &q
+	c.QueueTimeout = config.Duration(20 * time.Second)
+	h := newHost(t, Options{}, c)
+	invokeOK(t, h, "sleep", `{}`)
+
+	done := make(chan error, 1)
+	go func() {
+		_, err := h.Invoke(context.Background(), invoke.Request{Function: "sleep", Payload: []byte(`{"sleep_ms":500}`)})
+		done <- err
+	}()
+	waitFor(t, 5*time.Second, "the slot to be taken", func() bool { return statsOf(h, "sleep").InUse == 1 })
+
+	// One waiter whose client goes away while queued.
+	ctx, cancel := context.WithCancel(context.Background())
+	gone := make(chan error, 1)
+	go func() {
+		_, err := h.Invoke(ctx, invoke.Request{Function: "sleep", Payload: []byte(`{}`), RequestID: "gone"})
+		gone <- err
+	}()
+	waitFor(t, 5*time.Second, "the abandoned waiter to queue", func() bool { return statsOf(h, "sleep").Queued == 1 })
+	cancel()
+	if err := <-gone; !errors.Is(err, context.Canceled) {
+		t.Fatalf("abandoned waiter: %v", err)
+	}
+	waitFor(t, 2*time.Second, "the abandoned waiter to leave the queue", func() bool { return statsOf(h, "sleep").Queued == 0 })
+
+	const n = 5
+	var mu sync.Mutex
+	var order []int
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			invokeOK(t, h, "sleep", `{"sleep_ms":20}`)
+			mu.Lock()
+			order = append(order, i)
+			mu.Unlock()
+		}()
+		waitFor(t, 5*time.Second, "a waiter to queue", func() bool { return statsOf(h, "sleep").Queued == i+1 })
+	}
+	wg.Wait()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(order, []int{0, 1, 2, 3, 4}) {
+		t.Errorf("queued invocations ran in order %v, want arrival order", order)
+	}
+	logs, _ := h.Logs("sleep", "gone")
+	if len(logs) != 0 {
+		t.Errorf("the abandoned waiter ran: %v", logs)
+	}
+	if s := statsOf(h, "sleep"); s.Invocations != 2+n || s.Throttles != 0 {
+		t.Errorf("stats %+v", s)
 	}
 }

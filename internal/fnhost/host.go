@@ -8,11 +8,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os/exec"
 	"reflect"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/turnout/turnout/internal/config"
@@ -28,6 +30,11 @@ type Options struct {
 	Region string
 	// LogRingBytes bounds each function's captured log. Default 1 MiB.
 	LogRingBytes int
+	// Isolation chooses how an instance's processes are kept together and
+	// killed together. "" (the default) picks IsolationCgroup where the
+	// machine allows it, else IsolationProcessGroup; IsolationCgroup makes
+	// New fail where it is not available. See Isolation.
+	Isolation Isolation
 	// OnInit, when set, is told of every instance that started, with its
 	// init duration (turnout serve feeds a metrics histogram). It runs on
 	// the invocation's goroutine, so it must be quick.
@@ -42,12 +49,15 @@ type FunctionStats struct {
 	Idle             int           `json:"idle"`
 	Concurrency      int           `json:"concurrency"` // the limit
 	InUse            int           `json:"inUse"`       // invocations holding a slot
+	QueueSize        int           `json:"queueSize"`   // invocations that may wait for a slot
+	Queued           int           `json:"queued"`      // invocations waiting for a slot
 	Invocations      uint64        `json:"invocations"`
 	Errors           uint64        `json:"errors"` // FunctionError set, init failures, too-large responses
 	Timeouts         uint64        `json:"timeouts"`
 	Throttles        uint64        `json:"throttles"`
 	ColdStarts       uint64        `json:"coldStarts"`
 	LastInitDuration time.Duration `json:"lastInitDuration"`
+	Isolation        Isolation     `json:"isolation"` // how its instances are kept whole and killed whole
 	LogBytes         int           `json:"logBytes"`
 	LogDropped       uint64        `json:"logDropped"` // lines a Follow consumer missed
 }
@@ -62,6 +72,12 @@ type Host struct {
 	mu     sync.RWMutex
 	fns    map[string]*function
 	closed bool
+
+	cgTree    *cgroupTree // nil without cgroup isolation
+	useCgroup atomic.Bool // false once clone into a cgroup failed
+	autoIso   bool        // Options.Isolation was "": may fall back
+	trackOnce sync.Once
+	tr        *tracker
 
 	wg sync.WaitGroup // every goroutine the host starts
 }
@@ -80,7 +96,99 @@ func New(opts Options) (*Host, error) {
 	if h.ringMax <= 0 {
 		h.ringMax = 1 << 20
 	}
+	switch opts.Isolation {
+	case "", IsolationCgroup:
+		h.autoIso = opts.Isolation == ""
+		t, err := newCgroupTree()
+		if err != nil && !h.autoIso {
+			return nil, fmt.Errorf("fnhost: cgroup isolation unavailable: %w", err)
+		}
+		if err != nil {
+			h.log.Info("hosted functions: each instance in its own process group, turnout a child subreaper (cgroup v2 unavailable)",
+				"isolation", IsolationProcessGroup, "reason", err)
+			break
+		}
+		h.cgTree = t
+		h.useCgroup.Store(true)
+		sweepStale(h.log)
+		h.log.Info("hosted functions: each instance in its own cgroup, killed whole with cgroup.kill",
+			"isolation", IsolationCgroup, "cgroup", t.dir)
+	case IsolationProcessGroup:
+		h.log.Info("hosted functions: each instance in its own process group, turnout a child subreaper",
+			"isolation", IsolationProcessGroup)
+	default:
+		return nil, fmt.Errorf("fnhost: unknown isolation %q: use %q or %q", opts.Isolation, IsolationCgroup, IsolationProcessGroup)
+	}
 	return h, nil
+}
+
+// Isolation says how the host keeps each instance's processes together.
+func (h *Host) Isolation() Isolation {
+	if h.useCgroup.Load() {
+		return IsolationCgroup
+	}
+	return IsolationProcessGroup
+}
+
+// cgroupDir is the host's cgroup directory, "" without one.
+func (h *Host) cgroupDir() string {
+	if h.cgTree == nil {
+		return ""
+	}
+	return h.cgTree.dir
+}
+
+func (h *Host) tracker() *tracker {
+	h.trackOnce.Do(func() { h.tr = newTracker(h.log) })
+	return h.tr
+}
+
+// cgroupRefusal is whether a failed start may be the kernel refusing
+// clone3 or CLONE_INTO_CGROUP (rather than, say, a missing handler or a
+// passing shortage of memory or pids, which must not switch isolation).
+func cgroupRefusal(err error) bool {
+	for _, e := range []syscall.Errno{syscall.ENOSYS, syscall.EPERM, syscall.EINVAL, syscall.EOPNOTSUPP, syscall.EACCES, syscall.EBUSY} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+// startIsolated starts the command newCmd makes in a cgroup of its own, or
+// in the process-group fallback (then cg is nil). If the kernel refuses to
+// start a process in a cgroup (clone3 blocked by a seccomp filter, say)
+// while it starts it without one, the host falls back for good.
+func (h *Host) startIsolated(function string, newCmd func() *exec.Cmd) (cmd *exec.Cmd, cg *cgroup, err error) {
+	if !h.useCgroup.Load() {
+		cmd = newCmd()
+		return cmd, nil, cmd.Start()
+	}
+	cg, err = h.cgTree.create(function)
+	if err != nil {
+		return nil, nil, err
+	}
+	cmd = newCmd()
+	cmd.SysProcAttr.UseCgroupFD = true
+	cmd.SysProcAttr.CgroupFD = cg.fd
+	err = cmd.Start()
+	cg.closeFD()
+	if err == nil {
+		return cmd, cg, nil
+	}
+	rmdirCgroup(cg.dir)
+	if !h.autoIso || !cgroupRefusal(err) {
+		return nil, nil, err
+	}
+	cmd = newCmd()
+	if err2 := cmd.Start(); err2 != nil {
+		return nil, nil, err // not the cgroup's fault
+	}
+	if h.useCgroup.CompareAndSwap(true, false) {
+		h.log.Warn("hosted functions: cannot start a process in a cgroup; falling back to a process group and a child subreaper",
+			"isolation", IsolationProcessGroup, "error", err)
+	}
+	return cmd, nil, nil
 }
 
 // function is one configured function and its pool of instances.
@@ -101,41 +209,32 @@ type function struct {
 	seq      int
 	draining bool
 
+	queued atomic.Int64 // invocations waiting in acquire
+
 	invocations, errors, timeouts, throttles, coldStarts atomic.Uint64
 	lastInit                                             atomic.Int64
 }
 
+// withDefaults applies config's documented defaults, then guards against
+// values a caller that bypassed config.Parse may have set.
 func withDefaults(c config.Function) config.Function {
 	c.Pos = config.Pos{}
-	if c.Timeout <= 0 {
-		c.Timeout = config.Duration(29 * time.Second)
+	for _, p := range []*config.Duration{&c.Timeout, &c.IdleTimeout, &c.InitTimeout, &c.QueueTimeout} {
+		*p = max(*p, 0)
 	}
-	if c.MemoryMB <= 0 {
-		c.MemoryMB = 128
-	}
-	if c.Concurrency <= 0 {
-		c.Concurrency = 10
+	c.MemoryMB = max(c.MemoryMB, 0)
+	c.Concurrency = max(c.Concurrency, 0)
+	c.MaxRequestBytes = max(c.MaxRequestBytes, 0)
+	c.MaxResponseBytes = max(c.MaxResponseBytes, 0)
+	c = c.WithDefaults()
+	if *c.QueueSize < 0 {
+		*c.QueueSize = 0
 	}
 	if c.MinInstances < 0 {
 		c.MinInstances = 0
 	}
 	if c.MinInstances > c.Concurrency {
 		c.MinInstances = c.Concurrency
-	}
-	if c.IdleTimeout <= 0 {
-		c.IdleTimeout = config.Duration(5 * time.Minute)
-	}
-	if c.InitTimeout <= 0 {
-		c.InitTimeout = config.Duration(10 * time.Second)
-	}
-	if c.QueueTimeout < 0 {
-		c.QueueTimeout = 0
-	}
-	if c.MaxRequestBytes <= 0 {
-		c.MaxRequestBytes = 6 << 20
-	}
-	if c.MaxResponseBytes <= 0 {
-		c.MaxResponseBytes = 6 << 20
 	}
 	return c
 }
@@ -285,27 +384,44 @@ func (h *Host) Invoke(ctx context.Context, req invoke.Request) (invoke.Response,
 	}
 }
 
-// acquire takes a concurrency slot, waiting up to queue_timeout.
+// acquire takes a concurrency slot. At the limit it waits in the queue,
+// if there is room (queue_size), for up to queue_timeout; a waiter whose
+// ctx ends (the client went away) leaves the queue at once.
+//
+// The queue is the slots channel's own queue of blocked senders, which the
+// runtime serves first come, first served: a freed slot goes straight to
+// the longest waiter, so a newcomer cannot take it ahead of the queue.
 func (fn *function) acquire(ctx context.Context) error {
 	select {
 	case fn.slots <- struct{}{}:
 		return nil
 	default:
 	}
-	if q := fn.cfg.QueueTimeout.D(); q > 0 {
-		t := time.NewTimer(q)
-		defer t.Stop()
-		select {
-		case fn.slots <- struct{}{}:
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-t.C:
+	size := *fn.cfg.QueueSize
+	if fn.queued.Add(1) > int64(size) {
+		fn.queued.Add(-1)
+		fn.throttles.Add(1)
+		msg := fmt.Sprintf("Rate Exceeded: function %s is at its concurrency limit (%d) and its queue (queue_size %d) is full", fn.cfg.Name, fn.cfg.Concurrency, size)
+		if size == 0 {
+			msg = fmt.Sprintf("Rate Exceeded: function %s is at its concurrency limit (%d)", fn.cfg.Name, fn.cfg.Concurrency)
 		}
+		return &invoke.Error{Kind: invoke.KindThrottled, Reason: "ReservedFunctionConcurrentInvocationLimitExceeded", Msg: msg}
+	}
+	defer fn.queued.Add(-1)
+	wait := fn.cfg.QueueTimeout.D()
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case fn.slots <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
 	}
 	fn.throttles.Add(1)
 	return &invoke.Error{Kind: invoke.KindThrottled, Reason: "ReservedFunctionConcurrentInvocationLimitExceeded",
-		Msg: fmt.Sprintf("Rate Exceeded: function %s is at its concurrency limit (%d)", fn.cfg.Name, fn.cfg.Concurrency)}
+		Msg: fmt.Sprintf("Rate Exceeded: function %s is at its concurrency limit (%d); no instance was free within queue_timeout %s",
+			fn.cfg.Name, fn.cfg.Concurrency, wait)}
 }
 
 func (fn *function) release() { <-fn.slots }
@@ -691,9 +807,11 @@ func (fn *function) stats() FunctionStats {
 		Instances:   len(fn.all),
 		Idle:        len(fn.idle),
 		Concurrency: fn.cfg.Concurrency,
+		QueueSize:   *fn.cfg.QueueSize,
 	}
 	fn.mu.Unlock()
 	s.InUse = len(fn.slots)
+	s.Queued = int(fn.queued.Load())
 	s.Busy = max(s.Instances-s.Idle, 0)
 	s.Invocations = fn.invocations.Load()
 	s.Errors = fn.errors.Load()
@@ -701,6 +819,7 @@ func (fn *function) stats() FunctionStats {
 	s.Throttles = fn.throttles.Load()
 	s.ColdStarts = fn.coldStarts.Load()
 	s.LastInitDuration = time.Duration(fn.lastInit.Load())
+	s.Isolation = fn.host.Isolation()
 	s.LogBytes = fn.ring.size()
 	s.LogDropped = fn.ring.dropped.Load()
 	return s
@@ -766,6 +885,15 @@ func (h *Host) Close() error {
 	}
 	wg.Wait()
 	h.wg.Wait()
+	h.trackOnce.Do(func() {}) // h.tr is set, or never will be
+	if h.tr != nil {
+		h.tr.close()
+	}
+	if h.cgTree != nil {
+		if err := h.cgTree.remove(); err != nil {
+			h.log.Warn("function cgroups not removed", "cgroup", h.cgTree.dir, "error", err)
+		}
+	}
 	return nil
 }
 

@@ -64,6 +64,9 @@ type instance struct {
 	mu  sync.Mutex
 	cur *invocation // the invocation the runtime holds
 
+	cg     *cgroup     // nil: the process-group fallback (tracked by fn.host's tracker)
+	reaped atomic.Bool // the leader has been waited for: in.pid may be reused
+
 	out      *output // its stdout and stderr, read into the ring
 	spawned  time.Time
 	initDur  time.Duration
@@ -100,10 +103,6 @@ func (fn *function) spawn(seq int) (*instance, error) {
 		ln.Close()
 		return nil, err
 	}
-	cmd := exec.Command(handler, fn.cfg.Args...)
-	cmd.Dir = filepath.Dir(handler)
-	cmd.Env = fn.environ(in.addr, seq)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	// Pipes we own: exec then passes the files straight to the child and
 	// Wait does not wait for grandchildren that keep them open.
 	out, outW, errW, err := newOutput(fn.ring, seq)
@@ -112,9 +111,16 @@ func (fn *function) spawn(seq int) (*instance, error) {
 		return nil, err
 	}
 	in.out = out
-	cmd.Stdout, cmd.Stderr = outW, errW
+	env := fn.environ(in.addr, seq)
 	in.spawned = time.Now()
-	err = cmd.Start()
+	cmd, cg, err := fn.host.startIsolated(fn.cfg.Name, func() *exec.Cmd {
+		cmd := exec.Command(handler, fn.cfg.Args...)
+		cmd.Dir = filepath.Dir(handler)
+		cmd.Env = env
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		cmd.Stdout, cmd.Stderr = outW, errW
+		return cmd
+	})
 	outW.Close()
 	errW.Close()
 	if err != nil {
@@ -124,6 +130,10 @@ func (fn *function) spawn(seq int) (*instance, error) {
 	}
 	in.cmd = cmd
 	in.pid = cmd.Process.Pid
+	in.cg = cg
+	if cg == nil {
+		fn.host.tracker().add(in)
+	}
 
 	h := fn.host
 	h.wg.Add(4)
@@ -133,10 +143,15 @@ func (fn *function) spawn(seq int) (*instance, error) {
 	go func() {
 		defer h.wg.Done()
 		in.exitErr = cmd.Wait()
+		in.reaped.Store(true)
 		if in.exitErr == nil {
 			in.exitErr = errors.New("exit status 0")
 		}
-		// Whoever sees exited finds everything the process wrote in the ring.
+		// The sandbox goes with its leader: whatever it left running
+		// (a setsid() or double-forked child) is killed and reaped.
+		in.destroySandbox()
+		// Whoever sees exited finds everything the process (and what it
+		// left running, now killed) wrote in the ring.
 		out.exited()
 		fn.instanceExited(in)
 		close(in.exited)
@@ -186,17 +201,43 @@ func (fn *function) environ(api string, seq int) []string {
 	return out
 }
 
-// kill SIGKILLs the instance's process group.
+// kill SIGKILLs the instance: its whole cgroup, or its process group
+// (what left the group dies once the leader is reaped: destroySandbox).
 func (in *instance) kill() {
 	in.stopping.Store(true)
-	syscall.Kill(-in.pid, syscall.SIGKILL)
+	in.signal(syscall.SIGKILL)
 }
 
-// stop asks the process group to exit (SIGTERM), SIGKILLs it after grace,
-// and waits for the process to be reaped.
+func (in *instance) signal(sig syscall.Signal) {
+	if in.cg != nil && sig == syscall.SIGKILL {
+		if err := in.cg.kill(); err == nil {
+			return
+		}
+	}
+	// Once the leader is reaped, its pid (and so its group id) may be
+	// reused; what is left is destroySandbox's to kill.
+	if !in.reaped.Load() {
+		syscall.Kill(-in.pid, sig)
+	}
+}
+
+// destroySandbox kills and reaps whatever the instance left running once
+// its leader has exited, and removes its cgroup.
+func (in *instance) destroySandbox() {
+	if in.cg != nil {
+		if err := in.cg.destroy(in.pid); err != nil {
+			in.fn.host.log.Warn("function instance cgroup not removed", "function", in.fn.cfg.Name, "pid", in.pid, "error", err)
+		}
+		return
+	}
+	in.fn.host.tracker().release(in)
+}
+
+// stop asks the process group to exit (SIGTERM), SIGKILLs the instance
+// after grace, and waits for it to be reaped with everything it started.
 func (in *instance) stop(grace time.Duration) {
 	in.stopping.Store(true)
-	syscall.Kill(-in.pid, syscall.SIGTERM)
+	in.signal(syscall.SIGTERM)
 	t := time.NewTimer(grace)
 	defer t.Stop()
 	select {
@@ -204,7 +245,7 @@ func (in *instance) stop(grace time.Duration) {
 	case <-t.C:
 	}
 	// The leader may be gone while the group lives on.
-	syscall.Kill(-in.pid, syscall.SIGKILL)
+	in.signal(syscall.SIGKILL)
 	<-in.exited
 }
 

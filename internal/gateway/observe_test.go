@@ -65,18 +65,20 @@ func newFnHarness(t *testing.T) *fnHarness {
   dead: {url: %s}
 functions:
   flaky: {handler: %s, env: {FLAG_FILE: %s}}
-  busy: {handler: %s, concurrency: 1, env: {SLEEP_MS: "400"}}
+  busy: {handler: %s, concurrency: 1, queue_size: 0, env: {SLEEP_MS: "400"}}
   bad: {handler: %s}
+  burst: {handler: %s, env: {SLEEP_MS: "200"}}
 routes:
   - {match: "GET /flaky", function: flaky, fallback: legacy}
   - {match: "POST /flaky", function: flaky}
   - {match: "GET /busy", function: busy, fallback: legacy}
   - {match: "GET /busy-alone", function: busy}
   - {match: "GET /bad", function: bad, fallback: legacy}
+  - {match: "GET /burst", function: burst}
   - {match: "GET /limited", origin: legacy, rate_limit: {rps: 0.001, burst: 1, over: reject}}
   - {match: "/legacy/{id}", origin: legacy}
   - {match: "GET /dead", origin: dead}
-`, h.legacy.srv.URL, deadOrigin(t), bin("flaky"), h.flag, bin("sleep"), bin("malformed"))))
+`, h.legacy.srv.URL, deadOrigin(t), bin("flaky"), h.flag, bin("sleep"), bin("malformed"), bin("sleep"))))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -489,5 +491,46 @@ func TestInvocationResult(t *testing.T) {
 		if got := invocationResult(c.resp, c.err, c.f); got != c.want {
 			t.Errorf("%s: %q, want %q", c.name, got, c.want)
 		}
+	}
+}
+
+// A function with no concurrency or queue set answers a burst a few
+// requests over its default limit with 200s, as the monolith did, not with
+// 429s (issue 13, item 10): the excess waits in the queue.
+func TestDefaultsAbsorbBurst(t *testing.T) {
+	h := newFnHarness(t)
+	limit := 0
+	for _, s := range h.host.Stats() {
+		if s.Function == "burst" {
+			limit = s.Concurrency
+		}
+	}
+	if limit != config.DefaultConcurrency() {
+		t.Fatalf("burst's limit %d, want the default %d", limit, config.DefaultConcurrency())
+	}
+	round := func(n int) map[int]int {
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		codes := map[int]int{}
+		for range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				code := h.do(t, "GET", "/burst", "", nil)
+				mu.Lock()
+				codes[code]++
+				mu.Unlock()
+			}()
+		}
+		wg.Wait()
+		return codes
+	}
+	// Warm: the queued requests then wait for one 200 ms invocation, not
+	// for cold starts on a loaded machine.
+	if codes := round(limit); codes[200] != limit {
+		t.Fatalf("warm-up of %d: %v", limit, codes)
+	}
+	if codes := round(limit + 3); codes[200] != limit+3 {
+		t.Errorf("%d concurrent requests over a default limit of %d: %v, want all 200", limit+3, limit, codes)
 	}
 }
