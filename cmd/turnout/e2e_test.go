@@ -732,7 +732,7 @@ func TestFallbackToLegacy(t *testing.T) {
 functions:
   panic: {handler: %s}
   slow: {handler: %s, timeout: 200ms, env: {SLEEP_MS: "2000"}}
-  busy: {handler: %s, concurrency: 1, env: {SLEEP_MS: "100"}}
+  busy: {handler: %s, concurrency: 1, queue_size: 0, env: {SLEEP_MS: "100"}}
   malformed: {handler: %s}
 routes:
   - {match: "GET /fail", function: panic, fallback: legacy}

@@ -54,7 +54,7 @@ func TestClientHangUps(t *testing.T) {
   legacy: {url: %s}
   slow: {url: %s}
 functions:
-  sleep: {handler: %s, concurrency: 5, queue_timeout: 10s, env: {SLEEP_MS: "300"}}
+  sleep: {handler: %s, concurrency: 5, queue_size: 10000, queue_timeout: 10s, env: {SLEEP_MS: "300"}}
 routes:
   - match: "GET /slow"
     origin: slow

@@ -301,7 +301,7 @@ legacy: legacy
 origins:
   legacy: {url: %s}
 functions:
-  sleep: {handler: %s, concurrency: 5, queue_timeout: 10s, env: {SLEEP_MS: "300"}}
+  sleep: {handler: %s, concurrency: 5, queue_size: 40, queue_timeout: 10s, env: {SLEEP_MS: "300"}}
 routes:
   - match: "GET /sleep"
     function: sleep

@@ -54,7 +54,7 @@ origins:
   dead2: {url: %s}
   slow: {url: %s}
 functions:
-  busy: {handler: %s, concurrency: 1, env: {SLEEP_MS: "400"}}
+  busy: {handler: %s, concurrency: 1, queue_size: 0, env: {SLEEP_MS: "400"}}
 routes:
   - {match: "GET /legacy/", origin: legacy}
   - {match: "GET /off", origin: dead, fallback: legacy, off: true}
