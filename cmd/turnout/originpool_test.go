@@ -31,6 +31,10 @@ func TestDeploymentKeepsOriginPool(t *testing.T) {
 	}))
 	t.Cleanup(good.Close)
 	conns := func() int { mu.Lock(); defer mu.Unlock(); return len(ports) }
+	// Where GET /report goes while switched off (a route already on legacy
+	// has nowhere else to go); its connections are not counted.
+	spare := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "legacy") }))
+	t.Cleanup(spare.Close)
 	dead := freePort(t) // nothing listens there
 
 	// The dead instance is found unhealthy by the first checks; a pool built
@@ -40,10 +44,11 @@ func TestDeploymentKeepsOriginPool(t *testing.T) {
   legacy:
     urls: [%s, http://%s]
     health_check: {path: /health, interval: 200ms, timeout: 100ms, unhealthy_threshold: 2}
+  spare: {url: %s}
 routes:
-  - {match: "GET /report", origin: legacy}
+  - {match: "GET /report", origin: legacy, fallback: spare}
 %s  - {match: /, origin: legacy}
-`, good.URL, dead, extra)
+`, good.URL, dead, spare.URL, extra)
 	}
 	cfgPath := writeNodeConfig(t, dir, "off", body(""))
 	n := startNode(t, cfgPath)
