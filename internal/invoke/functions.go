@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -88,18 +87,9 @@ func (s *server) serveListFunctions(w http.ResponseWriter, r *http.Request) {
 // serveGetFunction answers GetFunction (GET /2015-03-31/functions/{name})
 // and, with configOnly, GetFunctionConfiguration (.../{name}/configuration).
 func (s *server) serveGetFunction(w http.ResponseWriter, r *http.Request, escName string, configOnly bool) {
-	rawName, err := url.PathUnescape(escName)
-	if err != nil {
-		writeAPIError(w, http.StatusBadRequest, "InvalidParameterValueException", "invalid function name encoding: "+err.Error())
+	name, qualifier, ok := functionFromPath(w, r, escName)
+	if !ok {
 		return
-	}
-	name, qualifier, err := ParseFunctionName(rawName)
-	if err != nil {
-		writeAPIError(w, http.StatusBadRequest, "InvalidParameterValueException", err.Error())
-		return
-	}
-	if q := r.URL.Query().Get("Qualifier"); q != "" {
-		qualifier = q
 	}
 	fns := s.configurations()
 	i, found := slices.BinarySearchFunc(fns, name, func(c FunctionConfiguration, n string) int { return strings.Compare(c.FunctionName, n) })

@@ -118,22 +118,9 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeAPIError(w, http.StatusMethodNotAllowed, "MethodNotAllowedException", fmt.Sprintf("method %s not allowed: invoke with POST", r.Method))
 		return
 	}
-	rawName, err := url.PathUnescape(escName)
-	if err != nil {
-		writeAPIError(w, http.StatusBadRequest, "InvalidParameterValueException", "invalid function name encoding: "+err.Error())
+	name, qualifier, ok := functionFromPath(w, r, escName)
+	if !ok {
 		return
-	}
-	name, qualifier, err := ParseFunctionName(rawName)
-	if err != nil {
-		writeAPIError(w, http.StatusBadRequest, "InvalidParameterValueException", err.Error())
-		return
-	}
-	if q := r.URL.Query().Get("Qualifier"); q != "" {
-		if qualifier != "" && qualifier != q {
-			writeAPIError(w, http.StatusBadRequest, "InvalidParameterValueException", fmt.Sprintf("the qualifier %q in the function name does not match the Qualifier parameter %q", qualifier, q))
-			return
-		}
-		qualifier = q
 	}
 
 	invType := r.Header.Get("X-Amz-Invocation-Type")
@@ -217,6 +204,31 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // readPayload reads at most MaxRequestBytes+1 bytes of the body and checks
 // that it is JSON. The errors are *Error of KindTooLarge or KindInvalidRequest.
+// functionFromPath reads the function name and qualifier of an operation on
+// one function from the path segment escName and the Qualifier query
+// parameter, as Lambda does for Invoke, GetFunction and
+// GetFunctionConfiguration. On a bad name it answers 400 and returns false.
+func functionFromPath(w http.ResponseWriter, r *http.Request, escName string) (name, qualifier string, ok bool) {
+	rawName, err := url.PathUnescape(escName)
+	if err != nil {
+		writeAPIError(w, http.StatusBadRequest, "InvalidParameterValueException", "invalid function name encoding: "+err.Error())
+		return "", "", false
+	}
+	name, qualifier, err = ParseFunctionName(rawName)
+	if err != nil {
+		writeAPIError(w, http.StatusBadRequest, "InvalidParameterValueException", err.Error())
+		return "", "", false
+	}
+	if q := r.URL.Query().Get("Qualifier"); q != "" {
+		if qualifier != "" && qualifier != q {
+			writeAPIError(w, http.StatusBadRequest, "InvalidParameterValueException", fmt.Sprintf("the qualifier %q in the function name does not match the Qualifier parameter %q", qualifier, q))
+			return "", "", false
+		}
+		qualifier = q
+	}
+	return name, qualifier, true
+}
+
 func (s *server) readPayload(r *http.Request) ([]byte, error) {
 	limit := s.opts.MaxRequestBytes
 	tooLarge := &Error{Kind: KindTooLarge, Msg: fmt.Sprintf("Request must be smaller than %d bytes for the Invoke operation", limit)}
