@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/turnout/turnout/internal/config"
+	"github.com/turnout/turnout/internal/origin/origintest"
 )
 
 // closingOrigin is a raw HTTP/1.1 origin that closes keep-alive
@@ -28,26 +29,10 @@ type closingOrigin struct {
 
 func newClosingOrigin(t *testing.T, perConn int, idle time.Duration) *closingOrigin {
 	o := &closingOrigin{}
-	o.rawOrigin = newRawOrigin(t, func(c net.Conn) {
-		br := bufio.NewReader(c)
-		for n := 0; perConn == 0 || n < perConn; n++ {
-			if idle > 0 {
-				c.SetReadDeadline(time.Now().Add(idle))
-			}
-			req, err := http.ReadRequest(br)
-			if err != nil {
-				return
-			}
-			c.SetReadDeadline(time.Time{})
-			body, err := io.ReadAll(req.Body)
-			if err != nil {
-				return
-			}
-			o.received.Add(1)
-			answer := req.Method + " " + string(body)
-			fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(answer), answer)
-		}
-	})
+	o.rawOrigin = newRawOrigin(t, origintest.ClosingConn(perConn, idle, func(req *http.Request, body []byte) []byte {
+		o.received.Add(1)
+		return append([]byte(req.Method+" "), body...)
+	}))
 	return o
 }
 

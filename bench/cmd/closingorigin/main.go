@@ -27,6 +27,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/turnout/turnout/internal/origin/origintest"
 )
 
 func main() {
@@ -88,30 +90,13 @@ func main() {
 // serveOrigin answers each request with its body, closing a connection
 // silently after perConn answers or idle without a request.
 func serveOrigin(ln net.Listener, perConn int, idle time.Duration) {
+	serve := origintest.ClosingConn(perConn, idle, func(_ *http.Request, body []byte) []byte { return body })
 	for {
 		c, err := ln.Accept()
 		if err != nil {
 			return
 		}
-		go func() {
-			defer c.Close()
-			br := bufio.NewReader(c)
-			for k := 0; perConn == 0 || k < perConn; k++ {
-				if idle > 0 {
-					c.SetReadDeadline(time.Now().Add(idle))
-				}
-				req, err := http.ReadRequest(br)
-				if err != nil {
-					return
-				}
-				c.SetReadDeadline(time.Time{})
-				b, err := io.ReadAll(req.Body)
-				if err != nil {
-					return
-				}
-				fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(b), b)
-			}
-		}()
+		go serve(c)
 	}
 }
 
