@@ -33,24 +33,8 @@ if (($(ulimit -n) < IDLE + 1024)); then
 	exit 1
 fi
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/turnout-idle.XXXXXX")
-pids=()
-cleanup() {
-	local pid
-	for pid in "${pids[@]}"; do
-		kill "$pid" 2>/dev/null || true
-	done
-	for pid in "${pids[@]}"; do
-		wait "$pid" 2>/dev/null || true
-	done
-	if [[ ${KEEP:-0} == 1 ]]; then
-		echo "kept $tmp" >&2
-	else
-		rm -rf "$tmp"
-	fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+. bench/lib.sh
+bench_tmp idle
 
 port_origin=$BASE_PORT
 port_turnout=$((BASE_PORT + 1))

@@ -44,24 +44,8 @@ if ((${#missing[@]})); then
 fi
 
 # --- temp dir and cleanup ---------------------------------------------------
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/turnout-peers.XXXXXX")
-pids=()
-cleanup() {
-	local pid
-	for pid in "${pids[@]}"; do
-		kill "$pid" 2>/dev/null || true
-	done
-	for pid in "${pids[@]}"; do
-		wait "$pid" 2>/dev/null || true
-	done
-	if [[ ${KEEP:-0} == 1 ]]; then
-		echo "kept $tmp" >&2
-	else
-		rm -rf "$tmp"
-	fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+. bench/lib.sh
+bench_tmp peers
 
 port_origin=$BASE_PORT
 port_turnout=$((BASE_PORT + 1))
