@@ -84,7 +84,14 @@ func (r DiffResult) Text() string {
 	if len(r.Settings) > 0 {
 		b.WriteString("\nsettings:\n")
 		for _, f := range r.Settings {
-			fmt.Fprintf(&b, "  ~ %s\n", f)
+			mark := "~"
+			switch {
+			case f.From == "":
+				mark = "+"
+			case f.To == "":
+				mark = "-"
+			}
+			fmt.Fprintf(&b, "  %s %s\n", mark, f)
 		}
 	}
 	if r.Unified != "" {
@@ -199,7 +206,8 @@ func diffConfigs(a, b *config.Config) DiffResult {
 	return r
 }
 
-// routeFields lists what a route does, in the words of `turnout status`.
+// routeFields lists what a route does: its target, fallback and switch in
+// the words of `turnout status`, then every other setting by YAML path.
 func routeFields(r config.Route) []field {
 	target := ""
 	switch {
@@ -209,10 +217,10 @@ func routeFields(r config.Route) []field {
 		target = "origin " + r.Origin
 	}
 	fs := []field{{"target", target}, {"fallback", r.Fallback}, {"off", strconv.FormatBool(r.Off)}}
-	if r.Timeout != 0 {
-		fs = append(fs, field{"timeout", r.Timeout.String()})
+	if r.NoBreaker {
+		fs = append(fs, field{"circuit_breaker", "off"})
 	}
-	return fs
+	return append(fs, flatten(r, "match", "origin", "function", "fallback", "off")...)
 }
 
 // addedRouteFields is routeFields without the default "off: false".
@@ -274,6 +282,17 @@ func flattenValue(v reflect.Value, prefix string, skip []string, out *[]field) {
 		path := prefix + name
 		fv := v.Field(i)
 		switch {
+		case fv.Kind() == reflect.Pointer:
+			// Optional settings (queue_size, rate_limit, auto_rollback):
+			// nil is unset; otherwise what it points to.
+			if fv.IsNil() {
+				continue
+			}
+			if e := fv.Elem(); e.Kind() == reflect.Struct && e.Type() != durationType {
+				flattenValue(e, path+".", nil, out)
+			} else {
+				*out = append(*out, field{path, fmt.Sprint(e.Interface())})
+			}
 		case fv.Type() == durationType:
 			if d := fv.Interface().(config.Duration); d != 0 {
 				*out = append(*out, field{path, d.String()})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -356,5 +357,52 @@ func TestDiffGolden(t *testing.T) {
 	}
 	if _, err := s.Diff(ctx, 1, 7); !errors.Is(err, deploy.ErrNotFound) {
 		t.Fatalf("Diff(1,7) err = %v", err)
+	}
+}
+
+// TestDiffSeesEverySetting: a diff names every route setting that changed
+// (auto_rollback, rate_limit, payload, …), not only target, fallback and
+// timeout, and prints a setting held by pointer (queue_size) by value.
+func TestDiffSeesEverySetting(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newService(t)
+	cfg := func(queue, rate int, maxErr string) []byte {
+		return []byte(fmt.Sprintf(`origins:
+  legacy: {url: http://127.0.0.1:9000}
+functions:
+  f: {handler: ./f, concurrency: 4, queue_size: %d}
+routes:
+  - match: "GET /x"
+    function: f
+    fallback: legacy
+    payload: "1.0"
+    rate_limit: {rps: %d, burst: 20}
+    auto_rollback: {max_error_rate: %s, window: 30s}
+  - {match: /, origin: legacy}
+`, queue, rate, maxErr))
+	}
+	if _, err := s.Apply(ctx, cfg(3, 10, "0.5"), "a.yaml", "ops", "a"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Apply(ctx, cfg(5, 20, "0.2"), "b.yaml", "ops", "b"); err != nil {
+		t.Fatal(err)
+	}
+	r, err := s.Diff(ctx, 1, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := r.Text()
+	for _, want := range []string{
+		"~ GET /x (changed)",
+		"rate_limit.rps: 10 → 20",
+		"auto_rollback.max_error_rate: 0.5 → 0.2",
+		"functions[f].queue_size: 3 → 5",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("diff lacks %q:\n%s", want, text)
+		}
+	}
+	if strings.Contains(text, "0x") {
+		t.Errorf("diff prints a pointer:\n%s", text)
 	}
 }
