@@ -203,7 +203,7 @@ func TestLimitsAndNotFound(t *testing.T) {
 
 // TestConcurrency shows that invocations run side by side up to the limit by
 // counting them in flight, not by timing them: each waits on a barrier file
-// that the test creates only once all n hold a slot at the same time. Run one
+// that the test creates only once all n run in their processes at once. Run one
 // after another, they would never all be in flight, and the test fails.
 func TestConcurrency(t *testing.T) {
 	const n = 32
@@ -211,8 +211,12 @@ func TestConcurrency(t *testing.T) {
 	c.Concurrency = n
 	h := newHost(t, Options{}, c)
 	round := func(name string) map[int]bool {
-		barrier := filepath.Join(t.TempDir(), "go")
-		payload, _ := json.Marshal(map[string]string{"until_file": barrier})
+		dir := t.TempDir()
+		barrier, arrived := filepath.Join(dir, "go"), filepath.Join(dir, "arrived")
+		if err := os.Mkdir(arrived, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		payload, _ := json.Marshal(map[string]string{"until_file": barrier, "arrive_dir": arrived})
 		var wg sync.WaitGroup
 		errs := make(chan error, n)
 		pids := make(chan int, n)
@@ -232,9 +236,15 @@ func TestConcurrency(t *testing.T) {
 		}
 		// A bound for a broken host, not a speed target: 32 cold starts on
 		// a loaded CI machine take a few seconds.
-		waitFor(t, 45*time.Second, fmt.Sprintf("%d %s invocations in flight at once", n, name), func() bool {
-			return statsOf(h, "sleep").InUse == n
+		// Each invocation, once running in its process, leaves a file
+		// named by its pid; n files means n processes run at once.
+		waitFor(t, 45*time.Second, fmt.Sprintf("%d %s invocations running at once", n, name), func() bool {
+			entries, _ := os.ReadDir(arrived)
+			return len(entries) == n
 		})
+		if s := statsOf(h, "sleep"); s.InUse != n {
+			t.Errorf("%d invocations running but %d slots in use", n, s.InUse)
+		}
 		if err := os.WriteFile(barrier, nil, 0o644); err != nil {
 			t.Fatal(err)
 		}
