@@ -24,6 +24,7 @@ import (
 	"github.com/turnout/turnout/internal/gateway"
 	"github.com/turnout/turnout/internal/invoke"
 	"github.com/turnout/turnout/internal/metrics"
+	"github.com/turnout/turnout/internal/store/bolt"
 	"github.com/turnout/turnout/internal/traffic"
 	"github.com/turnout/turnout/internal/upgrade"
 )
@@ -61,26 +62,24 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	node := cfg.WithDefaults()
 
 	// SIGHUP upgrades to the binary on disk without dropping a connection:
-	// the listening sockets are inherited (handoff.go).
+	// the listening sockets are inherited (package upgrade), the store file
+	// is handed over (bolt.Handover).
 	upg, err := upgrade.New(upgrade.Options{PIDFile: *pidFile})
 	if err != nil {
 		return err
 	}
 	defer upg.Stop()
-	upgrader = upg
 
-	st, err := openHandoffStore(node.Store.Path)
+	st, err := bolt.OpenHandover(node.Store.Path)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	svc := &deploy.Service{Store: st} // Activate is the gateway, below
 
 	m := metrics.New()
 	gwOpts := gateway.Options{Metrics: m, Logger: log, MaxBodyBytes: node.Limits.MaxBodyBytes}
-	gwOpts.OnBreaker = func(route, from, to string) {
-		st.Audit(context.Background(), deploy.AuditEvent{Actor: "turnout", Action: "breaker." + to, Result: "ok",
-			Detail: "route " + route + ": circuit breaker " + from + " → " + to})
-	}
+	gwOpts.OnBreaker = func(route, from, to string) { svc.AuditBreaker(context.Background(), route, from, to) }
 	switch *accessLog {
 	case "off":
 	case "-":
@@ -119,11 +118,14 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	svc := &deploy.Service{
-		Store: st,
-		// The admin API answers only once the new table is live here.
-		Activate: func(_ context.Context, d deploy.Deployment, c *config.Config) error { return gw.Apply(d.ID, c) },
-	}
+	// The admin API answers only once the new table is live here.
+	svc.Activate = func(_ context.Context, d deploy.Deployment, c *config.Config) error { return gw.Apply(d.ID, c) }
+	follower := &deploy.Follower{Store: st, Apply: gw.Apply, Log: log, Serving: func() uint64 {
+		if t := gw.Active(); t != nil {
+			return t.Deployment
+		}
+		return 0
+	}}
 	active, seeded, err := svc.Seed(ctx, data, name)
 	if err != nil {
 		return err
@@ -134,19 +136,12 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 		log.Info("serving the store's active deployment; the config file's routes and origins are not applied (use `turnout apply`)",
 			"deployment", active.ID, "store", node.Store.Path)
 	}
-	if gw.Active() == nil || gw.Active().Deployment != active.ID {
-		if err := activate(gw, active); err != nil {
-			return err
-		}
+	if err := follower.Activate(active); err != nil {
+		return err
 	}
-	go follow(ctx, st, gw, log)
+	go follower.Run(ctx)
 	go gw.RunAutoRollback(ctx, func(ctx context.Context, match, reason string) error {
-		d, err := svc.AutoRollback(ctx, match, reason)
-		ev := deploy.AuditEvent{Actor: "turnout", Action: "auto-rollback", Result: "ok", Detail: d.Cause, Deployment: d.ID}
-		if err != nil {
-			ev.Result, ev.Detail = "error", "auto-rollback "+match+": "+reason+": "+err.Error()
-		}
-		st.Audit(ctx, ev)
+		_, err := svc.AutoRollback(ctx, match, reason)
 		return err
 	})
 
@@ -212,7 +207,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	open := func(what, addr, hint string) (net.Listener, error) {
-		ln, err := listen(what, "tcp", addr)
+		ln, err := upg.ListenTracked(what, "tcp", addr, what == "HTTPS")
 		if err != nil {
 			closeAll()
 			return nil, fmt.Errorf("%s listener: %w%s", what, err, hint)
@@ -253,11 +248,8 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 		closeAll()
 		return err
 	}
-	if adminSrv.TLSConfig != nil {
-		go func() { errc <- adminSrv.ServeTLS(admLn, "", "") }()
-	} else {
-		go func() { errc <- adminSrv.Serve(admLn) }()
-	}
+	adminAPI := upgrade.NewServer(adminSrv, admLn, errc)
+	adminAPI.Serve()
 	invokeAddr := "off"
 	if invLn != nil {
 		go func() { errc <- invokeSrv.Serve(invLn) }()
@@ -272,19 +264,47 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	ho := &handoff{log: log, upg: upg, store: st, errc: errc, admin: adminSrv, adminLn: admLn,
-		follow: func() { go follow(ctx, st, gw, log) }}
+	// The store and the admin API that writes to it go to the new process
+	// of an upgrade and come back if it fails; the data plane keeps serving
+	// from memory meanwhile.
+	handoff := upgrade.Handoff{
+		Release: func() error {
+			if err := adminAPI.KeepSocket(); err != nil {
+				return fmt.Errorf("keep the admin socket: %w", err)
+			}
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := adminAPI.Shutdown(sctx); err != nil {
+				log.Warn("upgrade: admin requests still running were cut off", "error", err)
+			}
+			if err := st.Release(); err != nil { // ends follower.Run
+				return fmt.Errorf("close the store: %w", err)
+			}
+			return nil
+		},
+		Reclaim: func() error {
+			if err := st.Reclaim(); err != nil {
+				return fmt.Errorf("reopen the store: %w", err)
+			}
+			go follower.Run(ctx)
+			if err := adminAPI.Resume(); err != nil {
+				return fmt.Errorf("admin listener: %w", err)
+			}
+			log.Warn("upgrade: store and admin API taken back; certificate renewals resume at the next restart")
+			return nil
+		},
+	}
 	if err := upg.Ready(); err != nil {
 		log.Warn("could not tell the previous process (upgrade) that this one is ready", "error", err)
 	}
-	if _, err := ho.wait(ctx, hup, errc); err != nil {
+	if err := waitForEnd(ctx, log, upg, handoff, hup, errc); err != nil {
 		return err
 	}
 	log.Info("shutting down: draining in-flight requests", "drain_timeout", node.Limits.DrainTimeout.String())
 	sctx, cancel := context.WithTimeout(context.Background(), node.Limits.DrainTimeout.D())
 	defer cancel()
-	quiesceListeners(sctx)
-	ho.adminServer().Shutdown(sctx)
+	upg.Quiesce(sctx)
+	adminAPI.Shutdown(sctx)
 	invokeSrv.Shutdown(sctx)
 	if err := pub.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		log.Warn("drain deadline passed; closing remaining connections", "error", err)
@@ -292,30 +312,28 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// activate parses a stored deployment and swaps it in.
-func activate(gw *gateway.Gateway, d deploy.Deployment) error {
-	c, err := config.Parse(fmt.Sprintf("deployment %d", d.ID), []byte(d.Config))
-	if err != nil {
-		return fmt.Errorf("deployment %d does not parse: %w", d.ID, err)
-	}
-	return gw.Apply(d.ID, c)
-}
-
-// follow applies deployments activated elsewhere (another process on the
-// same store, or a fleet store) as the store reports them.
-func follow(ctx context.Context, st deploy.Store, gw *gateway.Gateway, log *slog.Logger) {
-	for id := range st.Watch(ctx) {
-		// Ids only grow (a rollback is a new deployment), so an id at or
-		// below the served one is an echo of what Activate already swapped in.
-		if t := gw.Active(); t != nil && t.Deployment >= id {
-			continue
-		}
-		d, err := st.Get(ctx, id)
-		if err == nil {
-			err = activate(gw, d)
-		}
-		if err != nil {
-			log.Error("cannot activate deployment from the store; still serving the previous one", "deployment", id, "error", err)
+// waitForEnd returns when ctx ends (SIGTERM), after an upgrade the new
+// process finished (SIGHUP), or with the first fatal error of a server. A
+// failed upgrade is logged and waiting goes on.
+func waitForEnd(ctx context.Context, log *slog.Logger, upg *upgrade.Upgrader, h upgrade.Handoff, hup <-chan os.Signal, errc <-chan error) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case err := <-errc:
+			if errors.Is(err, http.ErrServerClosed) {
+				continue // the admin server, stopped for an upgrade
+			}
+			return err
+		case <-hup:
+			log.Info("upgrade: starting the new binary with the listening sockets; the store and the admin API go to it", "binary", os.Args[0])
+			start := time.Now()
+			if err := upg.Upgrade(h); err != nil {
+				log.Error("upgrade failed: this process took the store and the admin API back and carries on serving", "error", err)
+				continue
+			}
+			log.Info("upgrade: the new process is ready; this one stops accepting and drains", "took", time.Since(start).Round(time.Millisecond).String())
+			return nil
 		}
 	}
 }
