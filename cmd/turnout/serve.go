@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	stdlog "log"
 	"log/slog"
 	"net"
 	"net/http"
@@ -47,19 +48,10 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 		debug.SetGCPercent(400)
 	}
 
-	name, data := "default.yaml (embedded)", config.Default()
-	if *file != "" {
-		var err error
-		if data, err = os.ReadFile(*file); err != nil {
-			return err
-		}
-		name = *file
-	}
-	cfg, err := config.Parse(name, data)
+	name, data, node, err := readServeConfig(*file)
 	if err != nil {
-		return fmt.Errorf("invalid config, nothing started:\n%w", err)
+		return err
 	}
-	node := cfg.WithDefaults()
 
 	// SIGHUP upgrades to the binary on disk without dropping a connection:
 	// the listening sockets are inherited (package upgrade), the store file
@@ -77,41 +69,34 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	defer st.Close()
 	svc := &deploy.Service{Store: st} // Activate is the gateway, below
 
-	m := metrics.New()
-	gwOpts := gateway.Options{Metrics: m, Logger: log, MaxBodyBytes: node.Limits.MaxBodyBytes}
-	gwOpts.OnBreaker = func(route, from, to string) { svc.AuditBreaker(context.Background(), route, from, to) }
-	switch *accessLog {
-	case "off":
-	case "-":
-		bw := gateway.NewBufferedWriter(stdout, 0)
-		defer bw.Close()
-		gwOpts.AccessLog = gateway.NewAccessLogger(bw)
-	default:
-		f, err := os.OpenFile(*accessLog, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		bw := gateway.NewBufferedWriter(f, 0)
-		defer bw.Close()
-		gwOpts.AccessLog = gateway.NewAccessLogger(bw)
+	accessLogger, closeAccessLog, err := openAccessLog(*accessLog, stdout)
+	if err != nil {
+		return err
 	}
+	defer closeAccessLog()
+	m := metrics.New()
 	host, err := fnhost.New(fnhost.Options{Logger: log, OnInit: m.ObserveInit})
 	if err != nil {
 		return err
 	}
 	defer host.Close()
 	router := &invoke.Router{Hosted: host}
-	gwOpts.Functions = router
 	// Every answered request feeds the traffic table (`turnout traffic`,
 	// the dashboard's Traffic page) and the dashboard's live series.
 	trafficTable := traffic.NewTable(traffic.Options{})
 	live := dashboard.NewLive(0)
-	gwOpts.Observe = func(o *traffic.Observation) {
-		trafficTable.Observe(o)
-		live.Observe(o)
-	}
-	gw := gateway.New(gwOpts)
+	gw := gateway.New(gateway.Options{
+		Metrics:      m,
+		Logger:       log,
+		MaxBodyBytes: node.Limits.MaxBodyBytes,
+		AccessLog:    accessLogger,
+		Functions:    router,
+		OnBreaker:    func(route, from, to string) { svc.AuditBreaker(context.Background(), route, from, to) },
+		Observe: func(o *traffic.Observation) {
+			trafficTable.Observe(o)
+			live.Observe(o)
+		},
+	})
 	defer gw.Close()
 	m.Registry.MustRegister(gw.HealthCollector(), metrics.FunctionCollector(host.Stats))
 
@@ -179,61 +164,9 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	m.Registry.MustRegister(pub.Collector())
-	adminSrv := &http.Server{
-		Handler:           adm.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       60 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          errLog,
-	}
-	adminScheme := "http://"
-	if t := node.Admin.TLS; t != nil {
-		if adminSrv.TLSConfig, err = edge.LoadCertificate(t.Cert, t.Key); err != nil {
-			return fmt.Errorf("admin.tls: %w", err)
-		}
-		adminScheme = "https://"
-	} else if !config.IsLoopback(node.Admin.Listen) {
-		// Parse refuses this unless insecure_no_tls says so; say it at
-		// every start, so nobody forgets.
-		log.Warn("INSECURE: the admin API listens on a non-loopback address without TLS (admin.insecure_no_tls: true); bearer tokens cross the network in clear",
-			"admin", node.Admin.Listen)
-	}
-
-	var lns []net.Listener
-	closeAll := func() {
-		for _, ln := range lns {
-			ln.Close()
-		}
-	}
-	open := func(what, addr, hint string) (net.Listener, error) {
-		ln, err := upg.ListenTracked(what, "tcp", addr, what == "HTTPS")
-		if err != nil {
-			closeAll()
-			return nil, fmt.Errorf("%s listener: %w%s", what, err, hint)
-		}
-		lns = append(lns, ln)
-		return ln, nil
-	}
-	pubLn, err := open("public", node.Listen, "")
+	adminSrv, adminScheme, err := newAdminServer(node.Admin, adm.Handler(), errLog, log)
 	if err != nil {
 		return err
-	}
-	var tlsLn net.Listener
-	if node.TLS != nil {
-		if tlsLn, err = open("HTTPS", node.TLS.Listen, " (set tls.listen)"); err != nil {
-			return err
-		}
-	}
-	admLn, err := open("admin", node.Admin.Listen, "")
-	if err != nil {
-		return err
-	}
-	var invLn net.Listener
-	if node.InvokeAPI.Listen != "off" {
-		if invLn, err = open("invoke API", node.InvokeAPI.Listen, ` (set invoke_api.listen, or "off")`); err != nil {
-			return err
-		}
 	}
 	invokeSrv := &http.Server{
 		Handler:           invoke.NewServer(invoke.ServerOptions{Invoker: router, Functions: router.Functions, Configurations: router.Configurations, Logger: log}),
@@ -242,32 +175,173 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          errLog,
 	}
-	errc := make(chan error, 4)
-	if err := pub.Serve(pubLn, tlsLn, errc); err != nil {
-		pub.Close()
-		closeAll()
+
+	lns, err := listenAll(upg, node)
+	if err != nil {
 		return err
 	}
-	adminAPI := upgrade.NewServer(adminSrv, admLn, errc)
+	errc := make(chan error, 4)
+	if err := pub.Serve(lns.public, lns.https, errc); err != nil {
+		pub.Close()
+		lns.close()
+		return err
+	}
+	adminAPI := upgrade.NewServer(adminSrv, lns.admin, errc)
 	adminAPI.Serve()
 	invokeAddr := "off"
-	if invLn != nil {
-		go func() { errc <- invokeSrv.Serve(invLn) }()
-		invokeAddr = "http://" + invLn.Addr().String()
+	if lns.invoke != nil {
+		go func() { errc <- invokeSrv.Serve(lns.invoke) }()
+		invokeAddr = "http://" + lns.invoke.Addr().String()
 	}
 	httpsAddr := "off"
-	if tlsLn != nil {
-		httpsAddr = tlsLn.Addr().String()
+	if lns.https != nil {
+		httpsAddr = lns.https.Addr().String()
 	}
-	log.Info("turnout listening", "public", pubLn.Addr().String(), "https", httpsAddr, "admin", adminScheme+admLn.Addr().String(), "invoke_api", invokeAddr, "deployment", active.ID)
+	log.Info("turnout listening", "public", lns.public.Addr().String(), "https", httpsAddr, "admin", adminScheme+lns.admin.Addr().String(), "invoke_api", invokeAddr, "deployment", active.ID)
 
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	// The store and the admin API that writes to it go to the new process
-	// of an upgrade and come back if it fails; the data plane keeps serving
-	// from memory meanwhile.
-	handoff := upgrade.Handoff{
+	if err := upg.Ready(); err != nil {
+		log.Warn("could not tell the previous process (upgrade) that this one is ready", "error", err)
+	}
+	if err := waitForEnd(ctx, log, upg, storeAndAdminHandoff(ctx, log, st, follower, adminAPI), hup, errc); err != nil {
+		return err
+	}
+	log.Info("shutting down: draining in-flight requests", "drain_timeout", node.Limits.DrainTimeout.String())
+	sctx, cancel := context.WithTimeout(context.Background(), node.Limits.DrainTimeout.D())
+	defer cancel()
+	upg.Quiesce(sctx)
+	adminAPI.Shutdown(sctx)
+	invokeSrv.Shutdown(sctx)
+	if err := pub.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		log.Warn("drain deadline passed; closing remaining connections", "error", err)
+	}
+	return nil
+}
+
+// readServeConfig reads the config file (the embedded default when file
+// is empty) and parses it, returning its name and source for seeding and
+// the node's settings with defaults applied.
+func readServeConfig(file string) (name string, data []byte, node *config.Config, err error) {
+	name, data = "default.yaml (embedded)", config.Default()
+	if file != "" {
+		if data, err = os.ReadFile(file); err != nil {
+			return "", nil, nil, err
+		}
+		name = file
+	}
+	cfg, err := config.Parse(name, data)
+	if err != nil {
+		return "", nil, nil, fmt.Errorf("invalid config, nothing started:\n%w", err)
+	}
+	return name, data, cfg.WithDefaults(), nil
+}
+
+// openAccessLog opens the -access-log destination: "-" is stdout, "off"
+// none (a nil logger), anything else a file appended to. close flushes and
+// closes it.
+func openAccessLog(dest string, stdout io.Writer) (logger *slog.Logger, close func(), err error) {
+	var w io.Writer
+	var f *os.File
+	switch dest {
+	case "off":
+		return nil, func() {}, nil
+	case "-":
+		w = stdout
+	default:
+		if f, err = os.OpenFile(dest, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644); err != nil {
+			return nil, nil, err
+		}
+		w = f
+	}
+	bw := gateway.NewBufferedWriter(w, 0)
+	return gateway.NewAccessLogger(bw), func() {
+		bw.Close()
+		if f != nil {
+			f.Close()
+		}
+	}, nil
+}
+
+// newAdminServer is the admin API's HTTP server, with TLS when admin.tls
+// is configured, and the scheme it serves.
+func newAdminServer(cfg config.Admin, h http.Handler, errLog *stdlog.Logger, log *slog.Logger) (*http.Server, string, error) {
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          errLog,
+	}
+	if t := cfg.TLS; t != nil {
+		var err error
+		if srv.TLSConfig, err = edge.LoadCertificate(t.Cert, t.Key); err != nil {
+			return nil, "", fmt.Errorf("admin.tls: %w", err)
+		}
+		return srv, "https://", nil
+	}
+	if !config.IsLoopback(cfg.Listen) {
+		// Parse refuses this unless insecure_no_tls says so; say it at
+		// every start, so nobody forgets.
+		log.Warn("INSECURE: the admin API listens on a non-loopback address without TLS (admin.insecure_no_tls: true); bearer tokens cross the network in clear",
+			"admin", cfg.Listen)
+	}
+	return srv, "http://", nil
+}
+
+// serveListeners are the sockets serve listens on; https and invoke are
+// nil when off.
+type serveListeners struct {
+	public, https, admin, invoke net.Listener
+	all                          []net.Listener
+}
+
+func (l *serveListeners) close() {
+	for _, ln := range l.all {
+		ln.Close()
+	}
+}
+
+// listenAll opens (or, after an upgrade, inherits) every listening socket
+// of node, or none.
+func listenAll(upg *upgrade.Upgrader, node *config.Config) (*serveListeners, error) {
+	l := &serveListeners{}
+	open := func(ln *net.Listener, what, addr, hint string) error {
+		t, err := upg.ListenTracked(what, "tcp", addr, what == "HTTPS")
+		if err != nil {
+			l.close()
+			return fmt.Errorf("%s listener: %w%s", what, err, hint)
+		}
+		*ln = t
+		l.all = append(l.all, t)
+		return nil
+	}
+	if err := open(&l.public, "public", node.Listen, ""); err != nil {
+		return nil, err
+	}
+	if node.TLS != nil {
+		if err := open(&l.https, "HTTPS", node.TLS.Listen, " (set tls.listen)"); err != nil {
+			return nil, err
+		}
+	}
+	if err := open(&l.admin, "admin", node.Admin.Listen, ""); err != nil {
+		return nil, err
+	}
+	if node.InvokeAPI.Listen != "off" {
+		if err := open(&l.invoke, "invoke API", node.InvokeAPI.Listen, ` (set invoke_api.listen, or "off")`); err != nil {
+			return nil, err
+		}
+	}
+	return l, nil
+}
+
+// storeAndAdminHandoff gives the store, and the admin API that writes to
+// it, to the new process of an upgrade and takes them back if it fails; the
+// data plane keeps serving from memory meanwhile.
+func storeAndAdminHandoff(ctx context.Context, log *slog.Logger, st *bolt.Handover, follower *deploy.Follower, adminAPI *upgrade.Server) upgrade.Handoff {
+	return upgrade.Handoff{
 		Release: func() error {
 			if err := adminAPI.KeepSocket(); err != nil {
 				return fmt.Errorf("keep the admin socket: %w", err)
@@ -294,22 +368,6 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 			return nil
 		},
 	}
-	if err := upg.Ready(); err != nil {
-		log.Warn("could not tell the previous process (upgrade) that this one is ready", "error", err)
-	}
-	if err := waitForEnd(ctx, log, upg, handoff, hup, errc); err != nil {
-		return err
-	}
-	log.Info("shutting down: draining in-flight requests", "drain_timeout", node.Limits.DrainTimeout.String())
-	sctx, cancel := context.WithTimeout(context.Background(), node.Limits.DrainTimeout.D())
-	defer cancel()
-	upg.Quiesce(sctx)
-	adminAPI.Shutdown(sctx)
-	invokeSrv.Shutdown(sctx)
-	if err := pub.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		log.Warn("drain deadline passed; closing remaining connections", "error", err)
-	}
-	return nil
 }
 
 // waitForEnd returns when ctx ends (SIGTERM), after an upgrade the new
