@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	stdlog "log"
 	"log/slog"
 	"net"
 	"net/http"
@@ -24,6 +25,7 @@ import (
 	"github.com/turnout/turnout/internal/gateway"
 	"github.com/turnout/turnout/internal/invoke"
 	"github.com/turnout/turnout/internal/metrics"
+	"github.com/turnout/turnout/internal/store/bolt"
 	"github.com/turnout/turnout/internal/traffic"
 	"github.com/turnout/turnout/internal/upgrade"
 )
@@ -46,84 +48,69 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 		debug.SetGCPercent(400)
 	}
 
-	name, data := "default.yaml (embedded)", config.Default()
-	if *file != "" {
-		var err error
-		if data, err = os.ReadFile(*file); err != nil {
-			return err
-		}
-		name = *file
-	}
-	cfg, err := config.Parse(name, data)
+	name, data, node, err := readServeConfig(*file)
 	if err != nil {
-		return fmt.Errorf("invalid config, nothing started:\n%w", err)
+		return err
 	}
-	node := cfg.WithDefaults()
 
 	// SIGHUP upgrades to the binary on disk without dropping a connection:
-	// the listening sockets are inherited (handoff.go).
+	// the listening sockets are inherited (package upgrade), the store file
+	// is handed over (bolt.Handover).
 	upg, err := upgrade.New(upgrade.Options{PIDFile: *pidFile})
 	if err != nil {
 		return err
 	}
 	defer upg.Stop()
-	upgrader = upg
 
-	st, err := openHandoffStore(node.Store.Path)
+	st, err := bolt.OpenHandover(node.Store.Path)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	svc := &deploy.Service{Store: st} // Activate is the gateway, below
 
+	accessLogger, closeAccessLog, err := openAccessLog(*accessLog, stdout)
+	if err != nil {
+		return err
+	}
+	defer closeAccessLog()
 	m := metrics.New()
-	gwOpts := gateway.Options{Metrics: m, Logger: log, MaxBodyBytes: node.Limits.MaxBodyBytes}
-	gwOpts.OnBreaker = func(route, from, to string) {
-		st.Audit(context.Background(), deploy.AuditEvent{Actor: "turnout", Action: "breaker." + to, Result: "ok",
-			Detail: "route " + route + ": circuit breaker " + from + " → " + to})
-	}
-	switch *accessLog {
-	case "off":
-	case "-":
-		bw := gateway.NewBufferedWriter(stdout, 0)
-		defer bw.Close()
-		gwOpts.AccessLog = gateway.NewAccessLogger(bw)
-	default:
-		f, err := os.OpenFile(*accessLog, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		bw := gateway.NewBufferedWriter(f, 0)
-		defer bw.Close()
-		gwOpts.AccessLog = gateway.NewAccessLogger(bw)
-	}
 	host, err := fnhost.New(fnhost.Options{Logger: log, OnInit: m.ObserveInit})
 	if err != nil {
 		return err
 	}
 	defer host.Close()
 	router := &invoke.Router{Hosted: host}
-	gwOpts.Functions = router
 	// Every answered request feeds the traffic table (`turnout traffic`,
 	// the dashboard's Traffic page) and the dashboard's live series.
 	trafficTable := traffic.NewTable(traffic.Options{})
 	live := dashboard.NewLive(0)
-	gwOpts.Observe = func(o *traffic.Observation) {
-		trafficTable.Observe(o)
-		live.Observe(o)
-	}
-	gw := gateway.New(gwOpts)
+	gw := gateway.New(gateway.Options{
+		Metrics:      m,
+		Logger:       log,
+		MaxBodyBytes: node.Limits.MaxBodyBytes,
+		AccessLog:    accessLogger,
+		Functions:    router,
+		OnBreaker:    func(route, from, to string) { svc.AuditBreaker(context.Background(), route, from, to) },
+		Observe: func(o *traffic.Observation) {
+			trafficTable.Observe(o)
+			live.Observe(o)
+		},
+	})
 	defer gw.Close()
 	m.Registry.MustRegister(gw.HealthCollector(), metrics.FunctionCollector(host.Stats))
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	svc := &deploy.Service{
-		Store: st,
-		// The admin API answers only once the new table is live here.
-		Activate: func(_ context.Context, d deploy.Deployment, c *config.Config) error { return gw.Apply(d.ID, c) },
-	}
+	// The admin API answers only once the new table is live here.
+	svc.Activate = func(_ context.Context, d deploy.Deployment, c *config.Config) error { return gw.Apply(d.ID, c) }
+	follower := &deploy.Follower{Store: st, Apply: gw.Apply, Log: log, Serving: func() uint64 {
+		if t := gw.Active(); t != nil {
+			return t.Deployment
+		}
+		return 0
+	}}
 	active, seeded, err := svc.Seed(ctx, data, name)
 	if err != nil {
 		return err
@@ -134,19 +121,12 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 		log.Info("serving the store's active deployment; the config file's routes and origins are not applied (use `turnout apply`)",
 			"deployment", active.ID, "store", node.Store.Path)
 	}
-	if gw.Active() == nil || gw.Active().Deployment != active.ID {
-		if err := activate(gw, active); err != nil {
-			return err
-		}
+	if err := follower.Activate(active); err != nil {
+		return err
 	}
-	go follow(ctx, st, gw, log)
+	go follower.Run(ctx)
 	go gw.RunAutoRollback(ctx, func(ctx context.Context, match, reason string) error {
-		d, err := svc.AutoRollback(ctx, match, reason)
-		ev := deploy.AuditEvent{Actor: "turnout", Action: "auto-rollback", Result: "ok", Detail: d.Cause, Deployment: d.ID}
-		if err != nil {
-			ev.Result, ev.Detail = "error", "auto-rollback "+match+": "+reason+": "+err.Error()
-		}
-		st.Audit(ctx, ev)
+		_, err := svc.AutoRollback(ctx, match, reason)
 		return err
 	})
 
@@ -184,61 +164,9 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	m.Registry.MustRegister(pub.Collector())
-	adminSrv := &http.Server{
-		Handler:           adm.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       60 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          errLog,
-	}
-	adminScheme := "http://"
-	if t := node.Admin.TLS; t != nil {
-		if adminSrv.TLSConfig, err = edge.LoadCertificate(t.Cert, t.Key); err != nil {
-			return fmt.Errorf("admin.tls: %w", err)
-		}
-		adminScheme = "https://"
-	} else if !config.IsLoopback(node.Admin.Listen) {
-		// Parse refuses this unless insecure_no_tls says so; say it at
-		// every start, so nobody forgets.
-		log.Warn("INSECURE: the admin API listens on a non-loopback address without TLS (admin.insecure_no_tls: true); bearer tokens cross the network in clear",
-			"admin", node.Admin.Listen)
-	}
-
-	var lns []net.Listener
-	closeAll := func() {
-		for _, ln := range lns {
-			ln.Close()
-		}
-	}
-	open := func(what, addr, hint string) (net.Listener, error) {
-		ln, err := listen(what, "tcp", addr)
-		if err != nil {
-			closeAll()
-			return nil, fmt.Errorf("%s listener: %w%s", what, err, hint)
-		}
-		lns = append(lns, ln)
-		return ln, nil
-	}
-	pubLn, err := open("public", node.Listen, "")
+	adminSrv, adminScheme, err := newAdminServer(node.Admin, adm.Handler(), errLog, log)
 	if err != nil {
 		return err
-	}
-	var tlsLn net.Listener
-	if node.TLS != nil {
-		if tlsLn, err = open("HTTPS", node.TLS.Listen, " (set tls.listen)"); err != nil {
-			return err
-		}
-	}
-	admLn, err := open("admin", node.Admin.Listen, "")
-	if err != nil {
-		return err
-	}
-	var invLn net.Listener
-	if node.InvokeAPI.Listen != "off" {
-		if invLn, err = open("invoke API", node.InvokeAPI.Listen, ` (set invoke_api.listen, or "off")`); err != nil {
-			return err
-		}
 	}
 	invokeSrv := &http.Server{
 		Handler:           invoke.NewServer(invoke.ServerOptions{Invoker: router, Functions: router.Functions, Configurations: router.Configurations, Logger: log}),
@@ -247,44 +175,44 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          errLog,
 	}
-	errc := make(chan error, 4)
-	if err := pub.Serve(pubLn, tlsLn, errc); err != nil {
-		pub.Close()
-		closeAll()
+
+	lns, err := listenAll(upg, node)
+	if err != nil {
 		return err
 	}
-	if adminSrv.TLSConfig != nil {
-		go func() { errc <- adminSrv.ServeTLS(admLn, "", "") }()
-	} else {
-		go func() { errc <- adminSrv.Serve(admLn) }()
+	errc := make(chan error, 4)
+	if err := pub.Serve(lns.public, lns.https, errc); err != nil {
+		pub.Close()
+		lns.close()
+		return err
 	}
+	adminAPI := upgrade.NewServer(adminSrv, lns.admin, errc)
+	adminAPI.Serve()
 	invokeAddr := "off"
-	if invLn != nil {
-		go func() { errc <- invokeSrv.Serve(invLn) }()
-		invokeAddr = "http://" + invLn.Addr().String()
+	if lns.invoke != nil {
+		go func() { errc <- invokeSrv.Serve(lns.invoke) }()
+		invokeAddr = "http://" + lns.invoke.Addr().String()
 	}
 	httpsAddr := "off"
-	if tlsLn != nil {
-		httpsAddr = tlsLn.Addr().String()
+	if lns.https != nil {
+		httpsAddr = lns.https.Addr().String()
 	}
-	log.Info("turnout listening", "public", pubLn.Addr().String(), "https", httpsAddr, "admin", adminScheme+admLn.Addr().String(), "invoke_api", invokeAddr, "deployment", active.ID)
+	log.Info("turnout listening", "public", lns.public.Addr().String(), "https", httpsAddr, "admin", adminScheme+lns.admin.Addr().String(), "invoke_api", invokeAddr, "deployment", active.ID)
 
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	ho := &handoff{log: log, upg: upg, store: st, errc: errc, admin: adminSrv, adminLn: admLn,
-		follow: func() { go follow(ctx, st, gw, log) }}
 	if err := upg.Ready(); err != nil {
 		log.Warn("could not tell the previous process (upgrade) that this one is ready", "error", err)
 	}
-	if _, err := ho.wait(ctx, hup, errc); err != nil {
+	if err := waitForEnd(ctx, log, upg, storeAndAdminHandoff(ctx, log, st, follower, adminAPI), hup, errc); err != nil {
 		return err
 	}
 	log.Info("shutting down: draining in-flight requests", "drain_timeout", node.Limits.DrainTimeout.String())
 	sctx, cancel := context.WithTimeout(context.Background(), node.Limits.DrainTimeout.D())
 	defer cancel()
-	quiesceListeners(sctx)
-	ho.adminServer().Shutdown(sctx)
+	upg.Quiesce(sctx)
+	adminAPI.Shutdown(sctx)
 	invokeSrv.Shutdown(sctx)
 	if err := pub.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		log.Warn("drain deadline passed; closing remaining connections", "error", err)
@@ -292,30 +220,178 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// activate parses a stored deployment and swaps it in.
-func activate(gw *gateway.Gateway, d deploy.Deployment) error {
-	c, err := config.Parse(fmt.Sprintf("deployment %d", d.ID), []byte(d.Config))
-	if err != nil {
-		return fmt.Errorf("deployment %d does not parse: %w", d.ID, err)
+// readServeConfig reads the config file (the embedded default when file
+// is empty) and parses it, returning its name and source for seeding and
+// the node's settings with defaults applied.
+func readServeConfig(file string) (name string, data []byte, node *config.Config, err error) {
+	name, data = "default.yaml (embedded)", config.Default()
+	if file != "" {
+		if data, err = os.ReadFile(file); err != nil {
+			return "", nil, nil, err
+		}
+		name = file
 	}
-	return gw.Apply(d.ID, c)
+	cfg, err := config.Parse(name, data)
+	if err != nil {
+		return "", nil, nil, fmt.Errorf("invalid config, nothing started:\n%w", err)
+	}
+	return name, data, cfg.WithDefaults(), nil
 }
 
-// follow applies deployments activated elsewhere (another process on the
-// same store, or a fleet store) as the store reports them.
-func follow(ctx context.Context, st deploy.Store, gw *gateway.Gateway, log *slog.Logger) {
-	for id := range st.Watch(ctx) {
-		// Ids only grow (a rollback is a new deployment), so an id at or
-		// below the served one is an echo of what Activate already swapped in.
-		if t := gw.Active(); t != nil && t.Deployment >= id {
-			continue
+// openAccessLog opens the -access-log destination: "-" is stdout, "off"
+// none (a nil logger), anything else a file appended to. close flushes and
+// closes it.
+func openAccessLog(dest string, stdout io.Writer) (logger *slog.Logger, close func(), err error) {
+	var w io.Writer
+	var f *os.File
+	switch dest {
+	case "off":
+		return nil, func() {}, nil
+	case "-":
+		w = stdout
+	default:
+		if f, err = os.OpenFile(dest, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644); err != nil {
+			return nil, nil, err
 		}
-		d, err := st.Get(ctx, id)
-		if err == nil {
-			err = activate(gw, d)
+		w = f
+	}
+	bw := gateway.NewBufferedWriter(w, 0)
+	return gateway.NewAccessLogger(bw), func() {
+		bw.Close()
+		if f != nil {
+			f.Close()
 		}
+	}, nil
+}
+
+// newAdminServer is the admin API's HTTP server, with TLS when admin.tls
+// is configured, and the scheme it serves.
+func newAdminServer(cfg config.Admin, h http.Handler, errLog *stdlog.Logger, log *slog.Logger) (*http.Server, string, error) {
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          errLog,
+	}
+	if t := cfg.TLS; t != nil {
+		var err error
+		if srv.TLSConfig, err = edge.LoadCertificate(t.Cert, t.Key); err != nil {
+			return nil, "", fmt.Errorf("admin.tls: %w", err)
+		}
+		return srv, "https://", nil
+	}
+	if !config.IsLoopback(cfg.Listen) {
+		// Parse refuses this unless insecure_no_tls says so; say it at
+		// every start, so nobody forgets.
+		log.Warn("INSECURE: the admin API listens on a non-loopback address without TLS (admin.insecure_no_tls: true); bearer tokens cross the network in clear",
+			"admin", cfg.Listen)
+	}
+	return srv, "http://", nil
+}
+
+// serveListeners are the sockets serve listens on; https and invoke are
+// nil when off.
+type serveListeners struct {
+	public, https, admin, invoke net.Listener
+	all                          []net.Listener
+}
+
+func (l *serveListeners) close() {
+	for _, ln := range l.all {
+		ln.Close()
+	}
+}
+
+// listenAll opens (or, after an upgrade, inherits) every listening socket
+// of node, or none.
+func listenAll(upg *upgrade.Upgrader, node *config.Config) (*serveListeners, error) {
+	l := &serveListeners{}
+	open := func(ln *net.Listener, what, addr, hint string) error {
+		t, err := upg.ListenTracked(what, "tcp", addr, what == "HTTPS")
 		if err != nil {
-			log.Error("cannot activate deployment from the store; still serving the previous one", "deployment", id, "error", err)
+			l.close()
+			return fmt.Errorf("%s listener: %w%s", what, err, hint)
+		}
+		*ln = t
+		l.all = append(l.all, t)
+		return nil
+	}
+	if err := open(&l.public, "public", node.Listen, ""); err != nil {
+		return nil, err
+	}
+	if node.TLS != nil {
+		if err := open(&l.https, "HTTPS", node.TLS.Listen, " (set tls.listen)"); err != nil {
+			return nil, err
+		}
+	}
+	if err := open(&l.admin, "admin", node.Admin.Listen, ""); err != nil {
+		return nil, err
+	}
+	if node.InvokeAPI.Listen != "off" {
+		if err := open(&l.invoke, "invoke API", node.InvokeAPI.Listen, ` (set invoke_api.listen, or "off")`); err != nil {
+			return nil, err
+		}
+	}
+	return l, nil
+}
+
+// storeAndAdminHandoff gives the store, and the admin API that writes to
+// it, to the new process of an upgrade and takes them back if it fails; the
+// data plane keeps serving from memory meanwhile.
+func storeAndAdminHandoff(ctx context.Context, log *slog.Logger, st *bolt.Handover, follower *deploy.Follower, adminAPI *upgrade.Server) upgrade.Handoff {
+	return upgrade.Handoff{
+		Release: func() error {
+			if err := adminAPI.KeepSocket(); err != nil {
+				return fmt.Errorf("keep the admin socket: %w", err)
+			}
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := adminAPI.Shutdown(sctx); err != nil {
+				log.Warn("upgrade: admin requests still running were cut off", "error", err)
+			}
+			if err := st.Release(); err != nil { // ends follower.Run
+				return fmt.Errorf("close the store: %w", err)
+			}
+			return nil
+		},
+		Reclaim: func() error {
+			if err := st.Reclaim(); err != nil {
+				return fmt.Errorf("reopen the store: %w", err)
+			}
+			go follower.Run(ctx)
+			if err := adminAPI.Resume(); err != nil {
+				return fmt.Errorf("admin listener: %w", err)
+			}
+			log.Warn("upgrade: store and admin API taken back; certificate renewals resume at the next restart")
+			return nil
+		},
+	}
+}
+
+// waitForEnd returns when ctx ends (SIGTERM), after an upgrade the new
+// process finished (SIGHUP), or with the first fatal error of a server. A
+// failed upgrade is logged and waiting goes on.
+func waitForEnd(ctx context.Context, log *slog.Logger, upg *upgrade.Upgrader, h upgrade.Handoff, hup <-chan os.Signal, errc <-chan error) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case err := <-errc:
+			if errors.Is(err, http.ErrServerClosed) {
+				continue // the admin server, stopped for an upgrade
+			}
+			return err
+		case <-hup:
+			log.Info("upgrade: starting the new binary with the listening sockets; the store and the admin API go to it", "binary", os.Args[0])
+			start := time.Now()
+			if err := upg.Upgrade(h); err != nil {
+				log.Error("upgrade failed: this process took the store and the admin API back and carries on serving", "error", err)
+				continue
+			}
+			log.Info("upgrade: the new process is ready; this one stops accepting and drains", "took", time.Since(start).Round(time.Millisecond).String())
+			return nil
 		}
 	}
 }

@@ -40,9 +40,12 @@ func (s *Service) RouteSwitch(ctx context.Context, match string, off bool, autho
 // AutoRollback switches a route off on turnout's own authority, as a
 // deployment whose cause is "auto-rollback: " + reason, so that the route
 // stays on its fallback across restarts and the history says why.
-// `turnout route on` (or a rollback) brings it back.
+// `turnout route on` (or a rollback) brings it back. The attempt, made or
+// failed, is recorded in the audit trail (no admin request records it).
 func (s *Service) AutoRollback(ctx context.Context, match, reason string) (Deployment, error) {
-	return s.routeSwitch(ctx, match, true, "turnout", reason, "auto-rollback: "+reason)
+	d, err := s.routeSwitch(ctx, match, true, "turnout", reason, "auto-rollback: "+reason)
+	s.Store.Audit(ctx, autoRollbackEvent(d, match, reason, err))
+	return d, err
 }
 
 func (s *Service) routeSwitch(ctx context.Context, match string, off bool, author, message, cause string) (Deployment, error) {

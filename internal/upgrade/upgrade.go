@@ -5,10 +5,12 @@
 package upgrade
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/cloudflare/tableflip"
@@ -45,6 +47,9 @@ type Handoff struct {
 // Upgrader hands listening sockets across an upgrade. One per process.
 type Upgrader struct {
 	tf *tableflip.Upgrader
+
+	mu      sync.Mutex
+	tracked []*Listener // from ListenTracked, for Quiesce
 }
 
 // New returns the process's Upgrader. In a process started by an upgrade
@@ -81,6 +86,39 @@ func (u *Upgrader) Listen(name, network, addr string) (net.Listener, error) {
 		return nil, fmt.Errorf("upgrade: keep %s listener for handing over: %w", name, err)
 	}
 	return ln, nil
+}
+
+// ListenTracked is Listen, with the listener wrapped for quiescing (Track,
+// or TrackTLS when the server terminates TLS on it) and kept, so that
+// Quiesce stops it together with the process's other listeners.
+func (u *Upgrader) ListenTracked(name, network, addr string, tls bool) (*Listener, error) {
+	ln, err := u.Listen(name, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	t := Track(ln)
+	if tls {
+		t = TrackTLS(ln)
+	}
+	u.mu.Lock()
+	u.tracked = append(u.tracked, t)
+	u.mu.Unlock()
+	return t, nil
+}
+
+// Quiesce quiesces every listener ListenTracked returned, at once, and
+// returns when all are quiet or ctx ends (see Listener.Quiesce); the
+// servers' Shutdown that follows then answers every accepted connection.
+func (u *Upgrader) Quiesce(ctx context.Context) {
+	u.mu.Lock()
+	lns := append([]*Listener(nil), u.tracked...)
+	u.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, ln := range lns {
+		wg.Add(1)
+		go func() { defer wg.Done(); ln.Quiesce(ctx) }()
+	}
+	wg.Wait()
 }
 
 // Ready tells the old process, if any, that this one serves, and writes

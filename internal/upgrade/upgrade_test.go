@@ -103,6 +103,29 @@ func TestUpgrade(t *testing.T) {
 		return func() error { mu.Lock(); steps = append(steps, s); mu.Unlock(); return nil }
 	}
 
+	t.Run("tracked listeners quiesce together", func(t *testing.T) {
+		plain, err := u.ListenTracked("tracked", "tcp", "127.0.0.1:0", false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		withTLS, err := u.ListenTracked("tracked TLS", "tcp", "127.0.0.1:0", true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if plain.tls || !withTLS.tls {
+			t.Fatalf("tls: plain %v, TLS %v", plain.tls, withTLS.tls)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		u.Quiesce(ctx)
+		for _, ln := range []*Listener{plain, withTLS} {
+			if c, err := ln.Accept(); err == nil {
+				c.Close()
+				t.Errorf("%s still accepts after Quiesce", ln.Addr())
+			}
+		}
+	})
+
 	t.Run("new process fails", func(t *testing.T) {
 		t.Setenv(childEnv, "fail")
 		err := u.Upgrade(Handoff{Release: step("release"), Reclaim: step("reclaim")})

@@ -1,6 +1,11 @@
 // Package bolt is turnout's embedded deployment store: one bbolt file holding
 // the deployments, the active pointer and the audit trail, implementing
 // deploy.Store for a single node.
+//
+// The file hand-over of a zero-downtime upgrade (Handover) lives here, not
+// in package upgrade: it exists because bbolt locks its file for one process,
+// which is this store's property (a fleet store needs no hand-over), while
+// upgrade only calls Release and Reclaim and knows nothing of stores.
 package bolt
 
 import (
