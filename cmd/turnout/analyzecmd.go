@@ -8,7 +8,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/turnout/turnout/internal/accesslog"
+	"github.com/turnout/turnout/internal/foreignlog"
 	"github.com/turnout/turnout/internal/traffic"
 )
 
@@ -42,7 +42,7 @@ func cmdAnalyze(args []string, stdout, stderr io.Writer) error {
 		fs.Usage()
 		return errUsage
 	}
-	f, err := accesslog.ParseFormat(*format)
+	f, err := foreignlog.ParseFormat(*format)
 	if err != nil {
 		return fmt.Errorf("--format: %w", err)
 	}
@@ -62,7 +62,7 @@ func cmdAnalyze(args []string, stdout, stderr io.Writer) error {
 
 	start := time.Now()
 	table := traffic.NewTable(traffic.Options{MaxTemplates: *maxTemplates})
-	var total accesslog.Stats
+	var total foreignlog.Stats
 	var latest time.Time
 	read := 0
 	for _, name := range files {
@@ -105,21 +105,21 @@ func cmdAnalyze(args []string, stdout, stderr io.Writer) error {
 // analyzeFile feeds one log into table, printing its first malformed
 // lines. It returns the file's counts, its latest request time, and an
 // error when the file could not be opened or read to the end.
-func analyzeFile(name string, format accesslog.Format, table *traffic.Table, stderr io.Writer) (accesslog.Stats, time.Time, error) {
+func analyzeFile(name string, format foreignlog.Format, table *traffic.Table, stderr io.Writer) (foreignlog.Stats, time.Time, error) {
 	var in io.Reader
 	if name == "-" {
 		in = analyzeStdin
 	} else {
 		file, err := os.Open(name)
 		if err != nil {
-			return accesslog.Stats{}, time.Time{}, err
+			return foreignlog.Stats{}, time.Time{}, err
 		}
 		defer file.Close()
 		in = file
 	}
-	r, err := accesslog.NewReader(in, accesslog.Options{Format: format})
+	r, err := foreignlog.NewReader(in, foreignlog.Options{Format: format})
 	if err != nil {
-		return accesslog.Stats{}, time.Time{}, err
+		return foreignlog.Stats{}, time.Time{}, err
 	}
 	defer r.Close()
 
@@ -137,7 +137,7 @@ func analyzeFile(name string, format accesslog.Format, table *traffic.Table, std
 		if err == io.EOF {
 			break
 		}
-		var le *accesslog.LineError
+		var le *foreignlog.LineError
 		if errors.As(err, &le) {
 			if r.Stats().Malformed <= malformedShown {
 				fmt.Fprintf(stderr, "%s:%d: malformed %s line: %s: %s\n", name, le.Line, r.Format(), le.Reason, le.Text)

@@ -13,7 +13,7 @@ import (
 	"github.com/turnout/turnout/internal/traffic"
 )
 
-const analyzeTestdata = "../../internal/accesslog/testdata/"
+const analyzeTestdata = "../../internal/foreignlog/testdata/"
 
 func runAnalyze(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	t.Helper()

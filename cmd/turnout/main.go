@@ -5,11 +5,16 @@
 //
 //	turnout serve [-c turnout.yaml]       run the gateway
 //	turnout validate FILE...              check config files offline
+//	turnout analyze FILE...               rank path templates in CloudFront/ALB/nginx logs
+//	turnout traffic                       the running gateway's path templates by calls
 //	turnout apply -f FILE -m MESSAGE      activate a new deployment
 //	turnout rollback [--to N]             re-activate an earlier deployment
 //	turnout route off|on MATCH            switch one route to its fallback and back
 //	turnout history | diff A B | status   inspect deployments and the node
 //	turnout logs FUNCTION | invoke FUNCTION   hosted functions
+//	turnout default-config                print the embedded default config
+//
+// The usage text below is the full list, with each verb's main flags.
 package main
 
 import (

@@ -245,8 +245,11 @@ type Route struct {
 	// fallback: the primary must answer within timeout − reserve. Default
 	// a quarter of the timeout.
 	FallbackReserve Duration `yaml:"fallback_reserve" json:"fallback_reserve,omitempty"`
-	// NoBreaker turns off the route's circuit breaker (circuit_breaker:
-	// false): every request then tries the primary first.
+	// NoBreaker turns off the route's circuit breaker: every request then
+	// tries the primary first. It is the YAML key circuit_breaker negated
+	// (circuit_breaker: false sets it), so it carries no yaml name: a
+	// circuit_breaker tag would read the key the wrong way round. Parse sets
+	// it (see decode.go), and the zero value keeps the breaker on.
 	NoBreaker bool `yaml:"-" json:"no_breaker,omitempty"`
 	// RateLimit bounds the requests per second the primary receives.
 	RateLimit *RateLimit `yaml:"rate_limit" json:"rate_limit,omitempty"`

@@ -246,8 +246,8 @@ func isEnvName(s string) bool {
 	return s != ""
 }
 
-// isOriginName reports whether s can name an origin: it appears in metric
-// labels, admin API paths and CLI arguments, so it is kept to one plain word.
+// isHeaderName reports whether s is a plain HTTP header name: letters,
+// digits and '-'.
 func isHeaderName(s string) bool {
 	for _, c := range s {
 		if !(c == '-' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
@@ -257,6 +257,8 @@ func isHeaderName(s string) bool {
 	return s != ""
 }
 
+// isOriginName reports whether s can name an origin: it appears in metric
+// labels, admin API paths and CLI arguments, so it is kept to one plain word.
 func isOriginName(s string) bool {
 	for i, r := range s {
 		if !('A' <= r && r <= 'Z' || 'a' <= r && r <= 'z' || '0' <= r && r <= '9' || i > 0 && (r == '-' || r == '_' || r == '.')) {

@@ -21,9 +21,10 @@ import (
 // returned *Config is nil.
 //
 // The file is walked as a yaml.Node tree rather than decoded into structs so
-// that every problem, not only the first, is reported with its line and
-// column: yaml's KnownFields mode stops at the first unknown key and gives
-// lines only.
+// that every problem is reported with its line and column and says which
+// key it is about. yaml's KnownFields mode does collect every unknown key
+// (and every type error), but as flat "line N: ..." strings: no column, no
+// key path, and nothing for the checks a struct tag cannot express.
 //
 // YAML anchors, aliases and merge keys ("<<: *defaults") are honoured. A
 // problem in an aliased value is reported once, where the anchor defines it.

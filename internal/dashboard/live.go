@@ -4,6 +4,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/turnout/turnout/internal/histogram"
 	"github.com/turnout/turnout/internal/metrics"
 	"github.com/turnout/turnout/internal/traffic"
 )
@@ -37,6 +38,8 @@ const (
 var latencyBounds = [...]float64{0.5, 1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000}
 
 const histBuckets = len(latencyBounds) + 1
+
+var latencyLayout = histogram.Bounds(latencyBounds[:])
 
 // bucket is one second of one series.
 type bucket struct {
@@ -142,13 +145,7 @@ func (l *Live) Observe(o *traffic.Observation) {
 }
 
 func latencyIndex(d time.Duration) int {
-	ms := float64(d) / float64(time.Millisecond)
-	for i, ub := range latencyBounds {
-		if ms <= ub {
-			return i
-		}
-	}
-	return len(latencyBounds)
+	return latencyLayout.Index(float64(d) / float64(time.Millisecond))
 }
 
 func (l *Live) seriesFor(k seriesKey) *series {
@@ -332,32 +329,23 @@ func columns(route, target string, all []bucket, skip int) SeriesPoints {
 // quantile estimates the q-quantile of a histogram in milliseconds,
 // interpolating linearly inside the bucket that holds it.
 func quantile(h *[histBuckets]uint32, q float64) float64 {
-	var total uint64
-	for _, c := range h {
-		total += uint64(c)
-	}
+	total := histogram.Total(h[:])
 	if total == 0 {
 		return 0
 	}
 	rank := q * float64(total)
-	var seen float64
-	for i, c := range h {
-		if c == 0 {
-			continue
-		}
-		if seen+float64(c) >= rank {
-			lo := 0.0
-			if i > 0 {
-				lo = latencyBounds[i-1]
-			}
-			if i == len(latencyBounds) {
-				return lo // unbounded bucket: report its floor
-			}
-			hi := latencyBounds[i]
-			v := lo + (hi-lo)*(rank-seen)/float64(c)
-			return float64(int64(v*1000+0.5)) / 1000
-		}
-		seen += float64(c)
+	i, below := histogram.Rank(h[:], rank)
+	if i == len(h) {
+		return latencyBounds[len(latencyBounds)-1]
 	}
-	return latencyBounds[len(latencyBounds)-1]
+	lo := 0.0
+	if i > 0 {
+		lo = latencyBounds[i-1]
+	}
+	if i == len(latencyBounds) {
+		return lo // unbounded bucket: report its floor
+	}
+	hi := latencyBounds[i]
+	v := lo + (hi-lo)*(rank-float64(below))/float64(h[i])
+	return float64(int64(v*1000+0.5)) / 1000
 }

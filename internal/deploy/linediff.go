@@ -3,12 +3,9 @@ package deploy
 import (
 	"fmt"
 	"strings"
-)
 
-// maxLCSCells bounds the LCS table (lines of a × lines of b, after trimming
-// the common prefix and suffix). Past it the differing middle is shown as
-// one replacement, which is still a correct diff, just not a minimal one.
-const maxLCSCells = 4 << 20
+	"github.com/aymanbagabas/go-udiff/lcs"
+)
 
 // contextLines is the number of unchanged lines around each hunk.
 const contextLines = 3
@@ -106,72 +103,28 @@ func splitLines(s string) []string {
 	return strings.Split(s, "\n")
 }
 
-// diffLines returns the edit script turning a into b: the common prefix and
-// suffix, and a longest-common-subsequence alignment of the middle.
+// diffLines returns the edit script turning a into b. The alignment is
+// Myers' (go-udiff's copy of x/tools' lcs package), which works in space
+// linear in the lines rather than the lines of a times the lines of b, and
+// gives up on minimality, not correctness, when the inputs differ a lot.
+// Each replacement lists its removed lines before its added ones.
 func diffLines(a, b []string) []lineOp {
-	var pre, suf int
-	for pre < len(a) && pre < len(b) && a[pre] == b[pre] {
-		pre++
-	}
-	for suf < len(a)-pre && suf < len(b)-pre && a[len(a)-1-suf] == b[len(b)-1-suf] {
-		suf++
-	}
-	var ops []lineOp
-	for _, l := range a[:pre] {
-		ops = append(ops, lineOp{' ', l})
-	}
-	ops = append(ops, lcsOps(a[pre:len(a)-suf], b[pre:len(b)-suf])...)
-	for _, l := range a[len(a)-suf:] {
-		ops = append(ops, lineOp{' ', l})
-	}
-	return ops
-}
-
-func lcsOps(a, b []string) []lineOp {
-	var ops []lineOp
-	n, m := len(a), len(b)
-	if n*m > maxLCSCells {
-		for _, l := range a {
+	ops := make([]lineOp, 0, max(len(a), len(b)))
+	i := 0 // next line of a not yet in ops
+	for _, d := range lcs.DiffLines(a, b) {
+		for ; i < d.Start; i++ {
+			ops = append(ops, lineOp{' ', a[i]})
+		}
+		for _, l := range a[d.Start:d.End] {
 			ops = append(ops, lineOp{'-', l})
 		}
-		for _, l := range b {
+		for _, l := range b[d.ReplStart:d.ReplEnd] {
 			ops = append(ops, lineOp{'+', l})
 		}
-		return ops
+		i = d.End
 	}
-	// t[i][j] is the LCS length of a[i:] and b[j:].
-	t := make([][]int32, n+1)
-	for i := range t {
-		t[i] = make([]int32, m+1)
-	}
-	for i := n - 1; i >= 0; i-- {
-		for j := m - 1; j >= 0; j-- {
-			if a[i] == b[j] {
-				t[i][j] = t[i+1][j+1] + 1
-			} else {
-				t[i][j] = max(t[i+1][j], t[i][j+1])
-			}
-		}
-	}
-	i, j := 0, 0
-	for i < n && j < m {
-		switch {
-		case a[i] == b[j]:
-			ops = append(ops, lineOp{' ', a[i]})
-			i, j = i+1, j+1
-		case t[i+1][j] >= t[i][j+1]:
-			ops = append(ops, lineOp{'-', a[i]})
-			i++
-		default:
-			ops = append(ops, lineOp{'+', b[j]})
-			j++
-		}
-	}
-	for ; i < n; i++ {
-		ops = append(ops, lineOp{'-', a[i]})
-	}
-	for ; j < m; j++ {
-		ops = append(ops, lineOp{'+', b[j]})
+	for ; i < len(a); i++ {
+		ops = append(ops, lineOp{' ', a[i]})
 	}
 	return ops
 }

@@ -1,6 +1,9 @@
 package deploy
 
 import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -53,5 +56,54 @@ func TestUnifiedDiff(t *testing.T) {
 				t.Errorf("got:\n%s\nwant:\n%s", got, tt.want)
 			}
 		})
+	}
+}
+
+// BenchmarkUnifiedDiff diffs two 2,000-line configs that differ in a line
+// every 50, the size the issue that replaced the LCS table named (#14).
+func BenchmarkUnifiedDiff(b *testing.B) {
+	var x, y strings.Builder
+	for i := range 2000 {
+		fmt.Fprintf(&x, "  - path: /api/v1/resource%d\n", i)
+		if i%50 == 25 {
+			fmt.Fprintf(&y, "  - path: /api/v2/resource%d\n", i)
+			continue
+		}
+		fmt.Fprintf(&y, "  - path: /api/v1/resource%d\n", i)
+	}
+	a, c := x.String(), y.String()
+	b.ReportAllocs()
+	for b.Loop() {
+		UnifiedDiff("a", "b", a, c)
+	}
+}
+
+// TestDiffLinesRoundTrip checks that the edit script, whatever equal-cost
+// alignment the Myers diff picks, rebuilds both sides and keeps every line
+// the two sides share at the start and end as context.
+func TestDiffLinesRoundTrip(t *testing.T) {
+	rng := rand.New(rand.NewPCG(14, 14))
+	words := []string{"", "a", "b", "c", "  x: 1", "  y: 2"}
+	side := func() []string {
+		s := make([]string, rng.IntN(40))
+		for i := range s {
+			s[i] = words[rng.IntN(len(words))]
+		}
+		return s
+	}
+	for range 500 {
+		a, b := side(), side()
+		var gotA, gotB []string
+		for _, op := range diffLines(a, b) {
+			if op.kind != '+' {
+				gotA = append(gotA, op.text)
+			}
+			if op.kind != '-' {
+				gotB = append(gotB, op.text)
+			}
+		}
+		if !slices.Equal(gotA, a) || !slices.Equal(gotB, b) {
+			t.Fatalf("diffLines(%q, %q) rebuilds %q, %q", a, b, gotA, gotB)
+		}
 	}
 }

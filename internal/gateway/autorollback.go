@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/turnout/turnout/internal/config"
+	"github.com/turnout/turnout/internal/histogram"
 )
 
 // latencyBuckets are the upper bounds of the latency histogram a health
@@ -18,6 +19,16 @@ var latencyBuckets = func() (b [64]time.Duration) {
 	for i := range b {
 		b[i] = time.Duration(d * float64(time.Microsecond))
 		d *= 1.25
+	}
+	return b
+}()
+
+// latencyBounds place a latency (in nanoseconds) among latencyBuckets; the
+// last bucket also holds everything above it.
+var latencyBounds = func() histogram.Bounds {
+	b := make(histogram.Bounds, len(latencyBuckets)-1)
+	for i := range b {
+		b[i] = float64(latencyBuckets[i])
 	}
 	return b
 }()
@@ -50,10 +61,7 @@ func newHealthWindow(rule config.AutoRollback, match, what string, now time.Time
 }
 
 func (h *healthWindow) record(ok bool, d time.Duration, now time.Time) {
-	i := 0
-	for i < len(latencyBuckets)-1 && d > latencyBuckets[i] {
-		i++
-	}
+	i := latencyBounds.Index(float64(d))
 	sec := now.Unix()
 	h.mu.Lock()
 	b := &h.buckets[sec%int64(len(h.buckets))]
@@ -96,14 +104,9 @@ func (h *healthWindow) breach(now time.Time) string {
 		return fmt.Sprintf("%s %.1f%% > %s%% over %s", h.what, 100*r, trimFloat(100*h.rule.MaxErrorRate), window)
 	}
 	if h.rule.MaxP99 > 0 {
-		rank := uint64(math.Ceil(0.99 * float64(total)))
-		var seen uint64
-		for i, c := range lat {
-			if seen += c; seen >= rank {
-				if p99 := latencyBuckets[i]; p99 > h.rule.MaxP99.D() {
-					return fmt.Sprintf("p99 %s > %s over %s", p99.Round(time.Millisecond), h.rule.MaxP99.D(), window)
-				}
-				break
+		if i, _ := histogram.Rank(lat[:], math.Ceil(0.99*float64(total))); i < len(lat) {
+			if p99 := latencyBuckets[i]; p99 > h.rule.MaxP99.D() {
+				return fmt.Sprintf("p99 %s > %s over %s", p99.Round(time.Millisecond), h.rule.MaxP99.D(), window)
 			}
 		}
 	}

@@ -31,7 +31,9 @@ type Metrics struct {
 	// ("rate_limited").
 	Rejected *prometheus.CounterVec
 	// OriginErrors counts failed origin exchanges by origin and kind
-	// ("connect", "timeout", "protocol", "no_instance").
+	// ("connect", "timeout", "protocol"; origin.Kind's names). A client
+	// whose body could not be read is not counted: the origin is not at
+	// fault.
 	OriginErrors *prometheus.CounterVec
 	// Invocations counts function invocations the gateway made, by
 	// function, platform ("hosted", "aws") and result (see FunctionResult).

@@ -103,10 +103,6 @@ const (
 	// origin sent a malformed response (bad status line, bad framing headers,
 	// a refused upgrade). The origin may have seen the request.
 	KindProtocol
-	// KindNoInstance means no instance could be tried. With the current
-	// policy (an all-down pool is tried anyway, see Pool.Forward) Forward does
-	// not return it; it is kept for callers that switch on every kind.
-	KindNoInstance
 	// KindClient means the client's request body could not be read while it
 	// was sent: malformed chunked framing, a body shorter than its
 	// Content-Length, or a stall past the server's read deadline. The client
@@ -123,8 +119,6 @@ func (k Kind) String() string {
 		return "timeout"
 	case KindProtocol:
 		return "protocol"
-	case KindNoInstance:
-		return "no instance"
 	case KindClient:
 		return "client"
 	}

@@ -1,6 +1,10 @@
 package traffic
 
-import "math"
+import (
+	"math"
+
+	"github.com/turnout/turnout/internal/histogram"
+)
 
 // histRatio is the width of one histogram bucket: bucket i ≥ 1 holds
 // [r^(i-1), r^i). A quantile is reported as its bucket's geometric midpoint
@@ -77,15 +81,10 @@ func (h *hist) quantile(q float64) float64 {
 	if h.n == 0 {
 		return 0
 	}
-	rank := uint64(math.Ceil(q * float64(h.n)))
-	rank = max(rank, 1)
-	var seen uint64
-	for j, c := range h.counts {
-		seen += c
-		if seen >= rank {
-			v := bucketValue(h.lo + int32(j))
-			return math.Min(math.Max(v, float64(h.min)), float64(h.max))
-		}
+	j, _ := histogram.Rank(h.counts, max(math.Ceil(q*float64(h.n)), 1))
+	if j == len(h.counts) {
+		return float64(h.max)
 	}
-	return float64(h.max)
+	v := bucketValue(h.lo + int32(j))
+	return math.Min(math.Max(v, float64(h.min)), float64(h.max))
 }

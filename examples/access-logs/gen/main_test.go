@@ -8,7 +8,7 @@ import (
 	"os"
 	"testing"
 
-	"github.com/turnout/turnout/internal/accesslog"
+	"github.com/turnout/turnout/internal/foreignlog"
 	"github.com/turnout/turnout/internal/traffic"
 )
 
@@ -37,11 +37,11 @@ func TestSampleIsGenerated(t *testing.T) {
 		t.Fatal("examples/access-logs/cloudfront.log.gz is not what the generator writes: run go generate ./examples/access-logs/gen")
 	}
 
-	r, err := accesslog.NewReader(bytes.NewReader(got), accesslog.Options{})
+	r, err := foreignlog.NewReader(bytes.NewReader(got), foreignlog.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.Format() != accesslog.CloudFront {
+	if r.Format() != foreignlog.CloudFront {
 		t.Errorf("detected as %s", r.Format())
 	}
 	var o traffic.Observation
