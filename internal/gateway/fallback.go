@@ -217,12 +217,8 @@ func (g *Gateway) serveGuarded(w http.ResponseWriter, r *http.Request, tg *targe
 	if tg.servedByHeader != "" {
 		w.Header()[tg.servedByHeader] = []string{tg.fbName + "; fallback=" + f.reason}
 	}
-	rec := recorderPool.Get().(*recorder)
-	rec.ResponseWriter, rec.code, rec.bytes = w, 0, 0
-	ferr := fb.pool.Forward(rec, r)
-	a.code, a.n = rec.code, rec.bytes
-	rec.ResponseWriter = nil
-	recorderPool.Put(rec)
+	var ferr error
+	a.code, a.n, ferr = forward(fb.pool, w, r)
 	if ferr != nil && clientGone(r.Context(), ferr) {
 		// The client left while the fallback worked: not the fallback's
 		// failure either. The reason stays the primary's.
@@ -269,12 +265,7 @@ func (g *Gateway) primary(w http.ResponseWriter, r *http.Request, tg *target, re
 		out = gate
 	}
 	g.servedBy(out, tg)
-	rec := recorderPool.Get().(*recorder)
-	rec.ResponseWriter, rec.code, rec.bytes = out, 0, 0
-	ferr := tg.pool.Forward(rec, r)
-	code, n = rec.code, rec.bytes
-	rec.ResponseWriter = nil
-	recorderPool.Put(rec)
+	code, n, ferr := forward(tg.pool, out, r)
 	var oe *origin.Error
 	switch {
 	case ferr != nil && clientGone(r.Context(), ferr):

@@ -471,12 +471,8 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if tg.servedByHeader != "" {
 		w.Header()[tg.servedByHeader] = tg.servedByValue
 	}
-	rec := recorderPool.Get().(*recorder)
-	rec.ResponseWriter, rec.code, rec.bytes = w, 0, 0
-	ferr := tg.pool.Forward(rec, r)
-	a := answer{code: rec.code, n: rec.bytes, err: ferr}
-	rec.ResponseWriter = nil
-	recorderPool.Put(rec)
+	code, n, ferr := forward(tg.pool, w, r)
+	a := answer{code: code, n: n, err: ferr}
 	if ferr != nil && clientGone(r.Context(), ferr) {
 		// Nothing to answer and nobody to blame but the client.
 		a.outcome = metrics.ClientClosed
