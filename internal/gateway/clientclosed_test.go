@@ -19,6 +19,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/turnout/turnout/internal/breaker"
 	"github.com/turnout/turnout/internal/fnhost"
 	"github.com/turnout/turnout/internal/invoke"
 	"github.com/turnout/turnout/internal/metrics"
@@ -154,7 +155,7 @@ func checkHungUp(t *testing.T, gw *Gateway, m *metrics.Metrics, logBuf *bytes.Bu
 			tg = x
 		}
 	}
-	if s := tg.breaker.State(); s != "closed" {
+	if s := tg.breaker.State(); s != breaker.Closed {
 		t.Errorf("%s: breaker %s after %d client hang-ups, want closed", route, s, n)
 	}
 	if total, failed := healthCounts(tg.health); total != 0 || failed != 0 {

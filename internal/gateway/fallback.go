@@ -10,9 +10,9 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
-	"sync"
 	"time"
 
+	"github.com/turnout/turnout/internal/breaker"
 	"github.com/turnout/turnout/internal/metrics"
 	"github.com/turnout/turnout/internal/origin"
 )
@@ -56,6 +56,38 @@ func (f *failure) clientSide() bool {
 		return true
 	}
 	return false
+}
+
+// reasonBreakerOpen is the failure of a request the route's breaker kept
+// from its primary.
+const reasonBreakerOpen = "breaker_open"
+
+// record tells the route's breaker and its auto-rollback window, the two
+// that judge the primary, what one request said about it: f is nil when
+// the primary answered, else why it did not; took is how long the primary
+// had the request.
+//
+// A throttle says the function is busy, not broken (spillover handles it),
+// a bad request says nothing about the function, and neither does a client
+// that went away: none moves the breaker or the auto-rollback window. A
+// request the open breaker kept from the primary is, for auto-rollback, one
+// the primary failed (it cannot be trusted with requests); the breaker
+// itself is not told, as it never let the request through.
+func (tg *target) record(f *failure, took time.Duration) {
+	res := breaker.Success
+	switch {
+	case f == nil:
+	case f.clientSide():
+		res = breaker.Inconclusive
+	default:
+		res = breaker.Failure
+	}
+	if tg.breaker != nil && (f == nil || f.reason != reasonBreakerOpen) {
+		tg.breaker.Record(res)
+	}
+	if tg.health != nil && res != breaker.Inconclusive {
+		tg.health.record(res == breaker.Success, took, time.Now())
+	}
 }
 
 // serveGuarded serves a function route, or an origin route with a fallback:
@@ -125,34 +157,16 @@ func (g *Gateway) serveGuarded(w http.ResponseWriter, r *http.Request, tg *targe
 		// Over the limit: the primary is not called, so this is not a
 		// replay and any method may go to the fallback.
 		f, replay = &failure{reason: "rate_limited"}, true
-	} else if tg.breaker != nil && !tg.breaker.allow(time.Now()) {
+	} else if tg.breaker != nil && !tg.breaker.OK() {
 		// The primary is not called at all, so even an unsafe request may
 		// go to the fallback: it is not a replay.
-		f, replay = &failure{reason: "breaker_open"}, fb != nil
-		// For auto-rollback, a request the primary cannot be trusted with
-		// is one it failed.
-		if tg.health != nil {
-			tg.health.record(false, 0, time.Now())
-		}
+		f, replay = &failure{reason: reasonBreakerOpen}, fb != nil
+		tg.record(f, 0)
 	} else {
 		var done bool
 		t0 := time.Now()
 		a.code, a.n, done, f = g.primary(w, pr, tg, replay, body, id, path, values, start)
-		// A throttle says the function is busy, not broken (spillover
-		// handles it), a bad request says nothing about the function, and
-		// neither does a client that went away: none moves the breaker or
-		// the auto-rollback window.
-		if f == nil || !f.clientSide() {
-			now := time.Now()
-			if tg.breaker != nil {
-				tg.breaker.record(f == nil, now)
-			}
-			if tg.health != nil {
-				tg.health.record(f == nil, now.Sub(t0), now)
-			}
-		} else if tg.breaker != nil {
-			tg.breaker.skip()
-		}
+		tg.record(f, time.Since(t0))
 		if f != nil && f.reason == reasonClientClosed {
 			// Nobody is left to answer, on the fallback or otherwise.
 			a.outcome, a.err = metrics.ClientClosed, f.err
@@ -190,7 +204,7 @@ func (g *Gateway) serveGuarded(w http.ResponseWriter, r *http.Request, tg *targe
 	switch f.reason {
 	case "throttled", "rate_limited":
 		a.outcome = metrics.Throttled
-	case "breaker_open":
+	case reasonBreakerOpen:
 		a.outcome = metrics.BreakerOpen
 	default:
 		a.outcome = metrics.Fallback
@@ -203,12 +217,8 @@ func (g *Gateway) serveGuarded(w http.ResponseWriter, r *http.Request, tg *targe
 	if tg.servedByHeader != "" {
 		w.Header()[tg.servedByHeader] = []string{tg.fbName + "; fallback=" + f.reason}
 	}
-	rec := recorderPool.Get().(*recorder)
-	rec.ResponseWriter, rec.code, rec.bytes = w, 0, 0
-	ferr := fb.pool.Forward(rec, r)
-	a.code, a.n = rec.code, rec.bytes
-	rec.ResponseWriter = nil
-	recorderPool.Put(rec)
+	var ferr error
+	a.code, a.n, ferr = forward(fb.pool, w, r)
 	if ferr != nil && clientGone(r.Context(), ferr) {
 		// The client left while the fallback worked: not the fallback's
 		// failure either. The reason stays the primary's.
@@ -255,12 +265,7 @@ func (g *Gateway) primary(w http.ResponseWriter, r *http.Request, tg *target, re
 		out = gate
 	}
 	g.servedBy(out, tg)
-	rec := recorderPool.Get().(*recorder)
-	rec.ResponseWriter, rec.code, rec.bytes = out, 0, 0
-	ferr := tg.pool.Forward(rec, r)
-	code, n = rec.code, rec.bytes
-	rec.ResponseWriter = nil
-	recorderPool.Put(rec)
+	code, n, ferr := forward(tg.pool, out, r)
 	var oe *origin.Error
 	switch {
 	case ferr != nil && clientGone(r.Context(), ferr):
@@ -362,148 +367,3 @@ func (s *statusGate) Write(p []byte) (int, error) {
 }
 
 func (s *statusGate) Unwrap() http.ResponseWriter { return s.ResponseWriter }
-
-// Breaker states.
-const (
-	breakerClosed = iota
-	breakerOpen
-	breakerHalfOpen
-)
-
-// breaker is a route's circuit breaker. It opens when the primary fails
-// consecutiveMax times in a row, or when at least minRequests in the last
-// window failed at failureRate or more (Envoy's consecutive-5xx and a
-// 50 %-over-10 s rate, the common defaults). After cooldown it lets probes
-// requests through one at a time; probes successes in a row close it, one
-// failure opens it again.
-type breaker struct {
-	mu          sync.Mutex
-	state       int
-	openedAt    time.Time
-	consecutive int
-	buckets     [10]bucket // one per second of the window
-	probing     bool
-	probeOK     int
-	onChange    func(from, to int)
-}
-
-type bucket struct {
-	sec        int64
-	ok, failed int
-}
-
-const (
-	breakerConsecutive = 5
-	breakerMinRequests = 20
-	breakerFailureRate = 0.5
-	breakerCooldown    = 5 * time.Second
-	breakerProbes      = 3
-)
-
-func (b *breaker) allow(now time.Time) bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	switch b.state {
-	case breakerClosed:
-		return true
-	case breakerOpen:
-		if now.Sub(b.openedAt) < breakerCooldown {
-			return false
-		}
-		b.set(breakerHalfOpen)
-		b.probeOK = 0
-		fallthrough
-	default: // half-open: one probe at a time
-		if b.probing {
-			return false
-		}
-		b.probing = true
-		return true
-	}
-}
-
-func (b *breaker) record(ok bool, now time.Time) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.state == breakerHalfOpen {
-		b.probing = false
-		if !ok {
-			b.open(now)
-			return
-		}
-		if b.probeOK++; b.probeOK >= breakerProbes {
-			b.set(breakerClosed)
-			b.consecutive = 0
-			b.buckets = [10]bucket{}
-		}
-		return
-	}
-	sec := now.Unix()
-	bk := &b.buckets[sec%int64(len(b.buckets))]
-	if bk.sec != sec {
-		*bk = bucket{sec: sec}
-	}
-	if ok {
-		bk.ok++
-		b.consecutive = 0
-		return
-	}
-	bk.failed++
-	b.consecutive++
-	if b.state != breakerClosed {
-		return
-	}
-	total, failed := 0, 0
-	for _, x := range b.buckets {
-		if sec-x.sec < int64(len(b.buckets)) {
-			total += x.ok + x.failed
-			failed += x.failed
-		}
-	}
-	if b.consecutive >= breakerConsecutive || total >= breakerMinRequests && float64(failed) >= breakerFailureRate*float64(total) {
-		b.open(now)
-	}
-}
-
-// skip ends a request that reached the primary but says nothing about it:
-// the client went away, the function was at its limit, the request was
-// bad. Nothing is counted; in half-open the probe slot is freed, so the
-// next request probes instead (without it the breaker would wait for a
-// verdict that never comes and keep the route on its fallback for good).
-func (b *breaker) skip() {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.state == breakerHalfOpen {
-		b.probing = false
-	}
-}
-
-func (b *breaker) open(now time.Time) {
-	b.openedAt = now
-	b.set(breakerOpen)
-}
-
-func (b *breaker) set(state int) {
-	if b.state != state && b.onChange != nil {
-		b.onChange(b.state, state)
-	}
-	b.state = state
-}
-
-// current returns the state: breakerClosed, breakerOpen or breakerHalfOpen.
-func (b *breaker) current() int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.state
-}
-
-// State returns "closed", "open" or "half-open".
-func (b *breaker) State() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return breakerStateName(b.state)
-}
-
-func breakerStateName(s int) string {
-	return [...]string{"closed", "open", "half-open"}[s]
-}

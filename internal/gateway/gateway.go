@@ -21,6 +21,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/turnout/turnout/internal/breaker"
 	"github.com/turnout/turnout/internal/config"
 	"github.com/turnout/turnout/internal/metrics"
 	"github.com/turnout/turnout/internal/origin"
@@ -67,8 +68,8 @@ type Gateway struct {
 
 	mu       sync.Mutex // guards pools and breakers; control plane only
 	pools    map[string]*sharedPool
-	breakers map[string]*breaker // by route pattern and primary, kept across tables
-	wg       sync.WaitGroup      // retirements in progress
+	breakers map[string]*breaker.Breaker // by route pattern and primary, kept across tables
+	wg       sync.WaitGroup              // retirements in progress
 }
 
 // sharedPool lets consecutive tables share an origin pool (and its
@@ -89,7 +90,7 @@ func New(opts Options) *Gateway {
 	if opts.RetireGrace == 0 {
 		opts.RetireGrace = time.Second
 	}
-	return &Gateway{opts: opts, log: opts.Logger, pools: map[string]*sharedPool{}, breakers: map[string]*breaker{},
+	return &Gateway{opts: opts, log: opts.Logger, pools: map[string]*sharedPool{}, breakers: map[string]*breaker.Breaker{},
 		unrouted: opts.Metrics.Unrouted()}
 }
 
@@ -120,7 +121,7 @@ type target struct {
 	names   []string  // wildcard names
 	fn      *fnTarget // set for a function route that is on
 	fb      *fallbackPlan
-	breaker *breaker
+	breaker *breaker.Breaker
 	health  *healthWindow // set for a route with auto_rollback
 	limiter *rate.Limiter // set for a route with rate_limit
 	spill   bool          // past the limit: to the fallback, not 429
@@ -470,12 +471,8 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if tg.servedByHeader != "" {
 		w.Header()[tg.servedByHeader] = tg.servedByValue
 	}
-	rec := recorderPool.Get().(*recorder)
-	rec.ResponseWriter, rec.code, rec.bytes = w, 0, 0
-	ferr := tg.pool.Forward(rec, r)
-	a := answer{code: rec.code, n: rec.bytes, err: ferr}
-	rec.ResponseWriter = nil
-	recorderPool.Put(rec)
+	code, n, ferr := forward(tg.pool, w, r)
+	a := answer{code: code, n: n, err: ferr}
 	if ferr != nil && clientGone(r.Context(), ferr) {
 		// Nothing to answer and nobody to blame but the client.
 		a.outcome = metrics.ClientClosed
@@ -626,16 +623,16 @@ func (g *Gateway) originErrorFor(w http.ResponseWriter, tg *target, name, fellBa
 // breakerLocked returns the breaker of a route and its primary, creating it
 // on first use. Breakers outlive tables so that a deployment touching other
 // routes does not reset them. g.mu is held.
-func (g *Gateway) breakerLocked(pattern string, r config.Route) *breaker {
+func (g *Gateway) breakerLocked(pattern string, r config.Route) *breaker.Breaker {
 	key := pattern + "|" + r.Origin + "|" + r.Function
 	b := g.breakers[key]
 	if b == nil {
-		b = &breaker{onChange: func(from, to int) {
-			g.log.Warn("circuit breaker "+breakerStateName(to), "route", pattern, "from", breakerStateName(from))
+		b = breaker.New(func(from, to breaker.State) {
+			g.log.Warn("circuit breaker "+to.String(), "route", pattern, "from", from.String())
 			if g.opts.OnBreaker != nil {
-				go g.opts.OnBreaker(pattern, breakerStateName(from), breakerStateName(to))
+				go g.opts.OnBreaker(pattern, from.String(), to.String())
 			}
-		}}
+		})
 		g.breakers[key] = b
 	}
 	return b

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+
+	"github.com/turnout/turnout/internal/origin"
 )
 
 // requestID returns the client's X-Request-Id when it is a sane token
@@ -64,6 +66,20 @@ type recorder struct {
 }
 
 var recorderPool = sync.Pool{New: func() any { return new(recorder) }}
+
+// forward proxies r to pool, answering on w, and returns the status and
+// the number of body bytes written. code is 0 when nothing was written: the
+// exchange failed before the response, or the connection was hijacked (an
+// upgrade).
+func forward(pool *origin.Pool, w http.ResponseWriter, r *http.Request) (code int, n int64, err error) {
+	rec := recorderPool.Get().(*recorder)
+	rec.ResponseWriter, rec.code, rec.bytes = w, 0, 0
+	err = pool.Forward(rec, r)
+	code, n = rec.code, rec.bytes
+	rec.ResponseWriter = nil
+	recorderPool.Put(rec)
+	return code, n, err
+}
 
 func (r *recorder) WriteHeader(code int) {
 	if r.code == 0 || r.code < 200 {

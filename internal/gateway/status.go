@@ -51,7 +51,7 @@ func (g *Gateway) Status() Status {
 		rs := RouteStatus{Match: r.Match, Target: target, Primary: r.OnTarget(), WhenOff: r.OffTarget(legacy), Fallback: r.Fallback, Off: r.Off,
 			CanSwitchOff: r.CanSwitchOff(legacy)}
 		if b := t.targets[i].breaker; b != nil {
-			rs.Breaker = b.State()
+			rs.Breaker = b.State().String()
 		}
 		st.Routes = append(st.Routes, rs)
 	}
@@ -91,7 +91,7 @@ func (c healthCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for _, tg := range t.targets {
 		if tg.breaker != nil {
-			ch <- prometheus.MustNewConstMetric(metrics.BreakerState, prometheus.GaugeValue, float64(tg.breaker.current()), tg.pattern)
+			ch <- prometheus.MustNewConstMetric(metrics.BreakerState, prometheus.GaugeValue, float64(tg.breaker.State()), tg.pattern)
 		}
 	}
 }
