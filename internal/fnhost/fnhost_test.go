@@ -890,18 +890,19 @@ func TestQueueFIFOAndAbandon(t *testing.T) {
 	}
 	waitFor(t, 2*time.Second, "the abandoned waiter to leave the queue", func() bool { return statsOf(h, "sleep").Queued == 0 })
 
+	// The order they ran in is read from the host's own START lines (one
+	// slot: each starts after the one before it ends), not from when the
+	// client goroutines got scheduled after their answers.
 	const n = 5
-	var mu sync.Mutex
-	var order []int
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			invokeOK(t, h, "sleep", `{"sleep_ms":20}`)
-			mu.Lock()
-			order = append(order, i)
-			mu.Unlock()
+			resp, err := h.Invoke(context.Background(), invoke.Request{Function: "sleep", Payload: []byte(`{"sleep_ms":20}`), RequestID: fmt.Sprintf("q%d", i)})
+			if err != nil || resp.FunctionError != "" {
+				t.Errorf("q%d: %v %s", i, err, resp.Payload)
+			}
 		}()
 		waitFor(t, 5*time.Second, "a waiter to queue", func() bool { return statsOf(h, "sleep").Queued == i+1 })
 	}
@@ -909,8 +910,24 @@ func TestQueueFIFOAndAbandon(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(order, []int{0, 1, 2, 3, 4}) {
-		t.Errorf("queued invocations ran in order %v, want arrival order", order)
+	started := func(id string) time.Time {
+		lines, _ := h.Logs("sleep", id)
+		for _, l := range lines {
+			if strings.HasPrefix(l.Text, "START") {
+				return l.Time
+			}
+		}
+		t.Fatalf("no START line for %s: %v", id, lines)
+		return time.Time{}
+	}
+	var order []string
+	for i := range n {
+		order = append(order, fmt.Sprintf("q%d", i))
+	}
+	ran := slices.Clone(order)
+	slices.SortStableFunc(ran, func(a, b string) int { return started(a).Compare(started(b)) })
+	if !slices.Equal(ran, order) {
+		t.Errorf("queued invocations ran in order %v, want arrival order %v", ran, order)
 	}
 	logs, _ := h.Logs("sleep", "gone")
 	if len(logs) != 0 {
