@@ -258,35 +258,44 @@ func (g *Gateway) primary(w http.ResponseWriter, r *http.Request, tg *target, re
 		return out.Status, int64(len(out.Body)), true, nil
 	}
 
-	out := w
-	var gate *statusGate
-	if replay && len(tg.fb.onStatus) > 0 {
-		gate = &statusGate{ResponseWriter: w, on: tg.fb.onStatus, header: http.Header{}}
-		out = gate
+	g.servedBy(w, tg)
+	resp, err := tg.pool.RoundTrip(w, r)
+	if err != nil {
+		return 0, 0, false, g.originFailure(r, tg, err)
 	}
-	g.servedBy(out, tg)
-	code, n, ferr := forward(tg.pool, out, r)
+	if replay && resp.Status >= 200 && slices.Contains(tg.fb.onStatus, resp.Status) {
+		// fallback_on_status: the answer is dropped unsent.
+		c := resp.Status
+		resp.Discard()
+		return 0, 0, false, &failure{reason: "status", code: c, msg: "origin " + tg.origin + " answered " + http.StatusText(c)}
+	}
+	code, n, err = send(resp, w)
+	if err != nil && code == 0 { // a WebSocket hand-over failed before the 101
+		return 0, 0, false, g.originFailure(r, tg, err)
+	}
+	if err != nil && clientGone(r.Context(), err) {
+		return code, n, true, clientClosed(err) // mid-response
+	}
+	// Any other error means the response had started and the origin
+	// package aborted it.
+	return code, n, true, nil
+}
+
+// originFailure maps an origin exchange that failed before writing anything
+// (an *origin.Error) to the primary's failure.
+func (g *Gateway) originFailure(r *http.Request, tg *target, err error) *failure {
 	var oe *origin.Error
 	switch {
-	case ferr != nil && clientGone(r.Context(), ferr):
-		if !errors.As(ferr, &oe) {
-			return code, n, true, clientClosed(ferr) // mid-response
-		}
-		return 0, 0, false, clientClosed(ferr)
-	case ferr != nil && errors.As(ferr, &oe) && oe.Kind == origin.KindClient:
-		return 0, 0, false, &failure{reason: "bad_request", code: oe.StatusCode(), msg: clientBodyMessage(oe), err: ferr}
-	case ferr != nil && errors.As(ferr, &oe):
+	case clientGone(r.Context(), err):
+		return clientClosed(err)
+	case errors.As(err, &oe) && oe.Kind == origin.KindClient:
+		return &failure{reason: "bad_request", code: oe.StatusCode(), msg: clientBodyMessage(oe), err: err}
+	case errors.As(err, &oe):
 		g.opts.Metrics.OriginErrors.WithLabelValues(tg.origin, oe.Kind.String()).Inc()
-		c := oe.StatusCode()
-		return 0, 0, false, &failure{reason: "origin_" + oe.Kind.String(), code: c, msg: "origin " + tg.origin + ": " + oe.Kind.String(), err: ferr}
-	case gate != nil && gate.tripped:
-		return 0, 0, false, &failure{reason: "status", code: gate.code, msg: "origin " + tg.origin + " answered " + http.StatusText(gate.code)}
-	case ferr != nil: // the response had started; the origin package aborted it
-		return code, n, true, nil
-	case code == 0:
-		code = http.StatusSwitchingProtocols
+		return &failure{reason: "origin_" + oe.Kind.String(), code: oe.StatusCode(), msg: "origin " + tg.origin + ": " + oe.Kind.String(), err: err}
 	}
-	return code, n, true, nil
+	// Not reached: RoundTrip fails with *origin.Error only.
+	return &failure{reason: "origin_protocol", code: http.StatusBadGateway, msg: "origin " + tg.origin + ": protocol", err: err}
 }
 
 // servedBy sets the served-by header to tg's own target, unless it is
@@ -323,47 +332,3 @@ type readCloser struct {
 }
 
 func (rc readCloser) Close() error { return rc.c.Close() }
-
-// statusGate holds back a primary origin's response whose status is one of
-// on, so that the fallback can answer instead. Headers are staged in its own
-// map and copied out only for a response that passes.
-type statusGate struct {
-	http.ResponseWriter
-	on      []int
-	header  http.Header
-	tripped bool
-	passed  bool
-	code    int
-}
-
-func (s *statusGate) Header() http.Header { return s.header }
-
-func (s *statusGate) WriteHeader(code int) {
-	if s.tripped || s.passed {
-		return
-	}
-	if code >= 200 && slices.Contains(s.on, code) {
-		s.tripped, s.code = true, code
-		return
-	}
-	dst := s.ResponseWriter.Header()
-	for k, v := range s.header {
-		dst[k] = v
-	}
-	if code >= 200 {
-		s.passed = true
-	}
-	s.ResponseWriter.WriteHeader(code)
-}
-
-func (s *statusGate) Write(p []byte) (int, error) {
-	if !s.passed && !s.tripped {
-		s.WriteHeader(http.StatusOK)
-	}
-	if s.tripped {
-		return len(p), nil
-	}
-	return s.ResponseWriter.Write(p)
-}
-
-func (s *statusGate) Unwrap() http.ResponseWriter { return s.ResponseWriter }

@@ -2,10 +2,10 @@ package gateway
 
 import (
 	"encoding/json"
+	"errors"
 	"math/rand/v2"
 	"net/http"
 	"strconv"
-	"sync"
 
 	"github.com/turnout/turnout/internal/origin"
 )
@@ -56,45 +56,26 @@ func writeError(w http.ResponseWriter, code int, msg, id string) {
 	w.Write(body)
 }
 
-// recorder notes the status and size of a response for metrics and the
-// access log. Unwrap lets http.ResponseController reach the Flusher and
-// Hijacker underneath.
-type recorder struct {
-	http.ResponseWriter
-	code  int
-	bytes int64
+// forward proxies r to pool, answering on w, and returns the status and
+// the number of body bytes written. code is 0 when nothing was written (the
+// exchange failed before the response; err is then an *origin.Error).
+func forward(pool *origin.Pool, w http.ResponseWriter, r *http.Request) (code int, n int64, err error) {
+	resp, err := pool.RoundTrip(w, r)
+	if err != nil {
+		return 0, 0, err
+	}
+	return send(resp, w)
 }
 
-var recorderPool = sync.Pool{New: func() any { return new(recorder) }}
-
-// forward proxies r to pool, answering on w, and returns the status and
-// the number of body bytes written. code is 0 when nothing was written: the
-// exchange failed before the response, or the connection was hijacked (an
-// upgrade).
-func forward(pool *origin.Pool, w http.ResponseWriter, r *http.Request) (code int, n int64, err error) {
-	rec := recorderPool.Get().(*recorder)
-	rec.ResponseWriter, rec.code, rec.bytes = w, 0, 0
-	err = pool.Forward(rec, r)
-	code, n = rec.code, rec.bytes
-	rec.ResponseWriter = nil
-	recorderPool.Put(rec)
+// send sends resp on w and returns the status and the number of body bytes
+// written, as forward does.
+func send(resp *origin.Response, w http.ResponseWriter) (code int, n int64, err error) {
+	code = resp.Status
+	n, err = resp.Send(w)
+	if err != nil {
+		if oe := (*origin.Error)(nil); errors.As(err, &oe) {
+			return 0, 0, err // an upgrade whose hand-over failed: nothing written
+		}
+	}
 	return code, n, err
 }
-
-func (r *recorder) WriteHeader(code int) {
-	if r.code == 0 || r.code < 200 {
-		r.code = code
-	}
-	r.ResponseWriter.WriteHeader(code)
-}
-
-func (r *recorder) Write(p []byte) (int, error) {
-	if r.code == 0 {
-		r.code = http.StatusOK
-	}
-	n, err := r.ResponseWriter.Write(p)
-	r.bytes += int64(n)
-	return n, err
-}
-
-func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }

@@ -11,10 +11,27 @@ import (
 	"net/textproto"
 	"os"
 	"strings"
+	"sync"
 	"time"
 )
 
-// Forward proxies r to one instance and streams the response to w.
+// Forward proxies r to one instance and streams the response to w: a
+// RoundTrip followed by Send. See both for the errors; a *Error means
+// nothing but 1xx interim responses was written to w.
+func (p *Pool) Forward(w http.ResponseWriter, r *http.Request) error {
+	resp, err := p.RoundTrip(w, r)
+	if err != nil {
+		return err
+	}
+	_, err = resp.Send(w)
+	return err
+}
+
+// RoundTrip sends r to one instance and reads the head of its answer: the
+// final status and the header fields to pass on, as a value. The caller
+// decides what to do with it — Send it to the client, or Discard it and
+// answer otherwise (fallback_on_status) — and must do exactly one of the
+// two, which returns the connection to the pool.
 //
 // The instance is chosen round-robin among the healthy, non-ejected ones;
 // when all are down one is tried anyway (see pick). The exchange is bounded by
@@ -24,28 +41,141 @@ import (
 // deadline is left alone when it fires at most 1/64 of the timeout early, so
 // timeouts are exact to within that.
 //
-// Forward returns a *Error when nothing has been written to w: the caller
-// picks the response (Error.StatusCode, or a fallback). Any other non-nil
-// error means the status and perhaps part of the body were already sent when
-// the exchange broke (the origin died mid-body, the overall timeout passed,
-// the client went away). Forward has then already aborted the response, so
-// the client sees a broken connection or reset stream, never a short body
-// that looks complete; the caller only records the error and must not write.
+// w is the client's ResponseWriter, and RoundTrip writes to it only the 1xx
+// interim responses (103 Early Hints) that precede the final one, as
+// httputil.ReverseProxy does from its Got1xxResponse hook. A failed round
+// trip returns a *Error: the caller picks the response (Error.StatusCode,
+// or a fallback).
 //
 // Requests to http instances use turnout's own HTTP/1.1 client (the fast
 // path). https instances go through net/http's Transport (the slow path,
-// about half the throughput). WebSocket upgrades are spliced through after a
-// hijack of w; other upgrades (h2c) are not forwarded.
-func (p *Pool) Forward(w http.ResponseWriter, r *http.Request) error {
+// about half the throughput). A WebSocket upgrade the origin accepts has
+// Status 101, and Send hijacks w and splices the two connections; other
+// upgrades (h2c) are not forwarded.
+func (p *Pool) RoundTrip(w http.ResponseWriter, r *http.Request) (*Response, error) {
 	in := p.pick()
 	if up := websocketUpgrade(r); up != "" {
-		return p.forwardUpgrade(w, r, in, up)
+		return p.roundTripUpgrade(w, r, in, up)
 	}
 	if in.tls {
-		return p.forwardStd(w, r, in)
+		return p.roundTripStd(r, in)
 	}
-	return p.forward(w, r, in)
+	return p.roundTrip(w, r, in)
 }
+
+// Response is the head of an origin's answer whose body has not been read
+// yet. Status and Header are for the caller to read (and Header to change)
+// before Send; after Send or Discard the Response must not be used.
+type Response struct {
+	// Status is the final status code (never 1xx, but 101 for an accepted
+	// WebSocket upgrade).
+	Status int
+	// Header holds the end-to-end fields to send: hop-by-hop fields and
+	// fields named by Connection are gone. A Content-Type of nil keeps
+	// net/http from sniffing one for a response that had none.
+	Header http.Header
+
+	p   *Pool
+	in  *instance
+	r   *http.Request
+	w   http.ResponseWriter // the client's, for the request-body bookkeeping
+	out counter             // w as Send writes it, counting body bytes
+
+	// The fast path (and a refused upgrade, with upgrade set).
+	cc       *upConn
+	stop     func() bool
+	body     *bodyCopy
+	hasBody  bool
+	upgrade  string // the accepted or refused upgrade; "" for none
+	accepted bool   // the origin answered 101 to upgrade
+
+	// The https slow path.
+	std       *http.Response
+	stdCancel context.CancelFunc
+}
+
+var responses = sync.Pool{New: func() any { return &Response{Header: make(http.Header, 8)} }}
+
+func newResponse(p *Pool, in *instance, w http.ResponseWriter, r *http.Request) *Response {
+	resp := responses.Get().(*Response)
+	resp.p, resp.in, resp.w, resp.r = p, in, w, r
+	return resp
+}
+
+// release puts resp back for reuse. The Header's value slices were handed
+// to the client's header map, so only the map is kept.
+func (resp *Response) release() {
+	h := resp.Header
+	clear(h)
+	*resp = Response{Header: h}
+	responses.Put(resp)
+}
+
+// Send writes the response to w (the ResponseWriter given to RoundTrip) and
+// returns how many body bytes it wrote. Header fields already in w's header
+// map are kept, the response's are added. The body is never buffered
+// whole: data is written as it arrives, and w is flushed whenever the next
+// upstream read would block, which streams chunked and event-stream
+// responses with no delay.
+//
+// A non-nil error other than a *Error means the status and perhaps part of
+// the body were already sent when the exchange broke (the origin died
+// mid-body, the overall timeout passed, the client went away). Send has
+// then already aborted the response, so the client sees a broken connection
+// or reset stream, never a short body that looks complete; the caller only
+// records the error and must not write. A *Error (only from a WebSocket
+// hand-over that failed before the 101 was sent) means nothing was written.
+func (resp *Response) Send(w http.ResponseWriter) (int64, error) {
+	resp.out = counter{ResponseWriter: w}
+	var err error
+	switch {
+	case resp.std != nil:
+		err = resp.sendStd(&resp.out)
+	case resp.accepted:
+		err = resp.splice(w)
+	default:
+		err = resp.send(&resp.out)
+	}
+	n := resp.out.n
+	resp.release()
+	return n, err
+}
+
+// Discard drops the response without sending it, reading a body that is
+// already on its way to the end when that keeps the connection reusable.
+func (resp *Response) Discard() {
+	switch {
+	case resp.std != nil:
+		resp.sendStd(discard{})
+	case resp.accepted:
+		resp.cc.close()
+	default:
+		resp.send(discard{})
+	}
+	resp.release()
+}
+
+// counter counts the body bytes written to the client. Unwrap lets
+// http.ResponseController reach the Flusher and Hijacker underneath.
+type counter struct {
+	http.ResponseWriter
+	n int64
+}
+
+func (c *counter) Write(b []byte) (int, error) {
+	n, err := c.ResponseWriter.Write(b)
+	c.n += int64(n)
+	return n, err
+}
+
+func (c *counter) Unwrap() http.ResponseWriter { return c.ResponseWriter }
+
+// discard is where Discard sends a body: nowhere, without a flush.
+type discard struct{}
+
+func (discard) Header() http.Header         { return http.Header{} }
+func (discard) WriteHeader(int)             {}
+func (discard) Write(b []byte) (int, error) { return len(b), nil }
 
 // deadlines returns the overall deadline (also bounded by ctx) and the
 // response-header deadline of an exchange starting now.
@@ -61,10 +191,10 @@ func (p *Pool) deadlines(ctx context.Context, now time.Time) (overall, head time
 	return overall, head
 }
 
-func (p *Pool) forward(w http.ResponseWriter, r *http.Request, in *instance) error {
+func (p *Pool) roundTrip(w http.ResponseWriter, r *http.Request, in *instance) (*Response, error) {
 	ctx := r.Context()
 	if err := ctx.Err(); err != nil {
-		return &Error{Kind: KindTimeout, Instance: in.url, Err: err}
+		return nil, &Error{Kind: KindTimeout, Instance: in.url, Err: err}
 	}
 	now := time.Now()
 	deadline, headDeadline := p.deadlines(ctx, now)
@@ -81,7 +211,7 @@ func (p *Pool) forward(w http.ResponseWriter, r *http.Request, in *instance) err
 		var err error
 		cc, reused, err = in.get(ctx, now, deadline, attempt > 0, replayable)
 		if err != nil {
-			return p.dialError(in, ctx, deadline, err)
+			return nil, p.dialError(in, ctx, deadline, err)
 		}
 		if !reused {
 			in.connected()
@@ -119,7 +249,7 @@ func (p *Pool) forward(w http.ResponseWriter, r *http.Request, in *instance) err
 			// A body that failed on its own (the client sent a broken
 			// one, the origin stopped reading) explains the failure
 			// better than the closed connection it left behind.
-			if berr, _ := body.finish(cc, w, false); berr != nil && body.own.Load() {
+			if berr, _ := body.finish(cc, w, false, true); berr != nil && body.own.Load() {
 				phase, err = "send request body", berr
 			}
 		}
@@ -135,7 +265,7 @@ func (p *Pool) forward(w http.ResponseWriter, r *http.Request, in *instance) err
 			p.log.Debug("retrying on a fresh connection", "instance", in.url, "err", err)
 			continue
 		}
-		return p.exchangeError(in, ctxErr, phase, err)
+		return nil, p.exchangeError(in, ctxErr, phase, err)
 	}
 
 	h := &cc.head
@@ -146,22 +276,59 @@ func (p *Pool) forward(w http.ResponseWriter, r *http.Request, in *instance) err
 		// path stays free of the timer update too.)
 		cc.setDeadlines(deadline, cc.wd, deadline.Sub(now)/64)
 	}
-	dst := w.Header()
-	copyResponseFields(dst, h)
+	resp := newResponse(p, in, w, r)
+	resp.cc, resp.stop, resp.body, resp.hasBody = cc, stop, body, hasBody
+	resp.setHead(h)
 	if !h.hasType && hasBody {
-		dst["Content-Type"] = nil // keep net/http from sniffing one
+		resp.Header["Content-Type"] = nil // keep net/http from sniffing one
 	}
-	if h.chunked {
-		delete(dst, "Content-Length")
-	}
-	w.WriteHeader(h.status)
+	return resp, nil
+}
 
+// setHead fills Status and Header from the response head h.
+func (resp *Response) setHead(h *responseHead) {
+	resp.Status = h.status
+	copyResponseFields(resp.Header, h)
+	if h.chunked {
+		delete(resp.Header, "Content-Length")
+	}
+}
+
+// writeHeader adds resp.Header to w's and writes the status.
+func (resp *Response) writeHeader(w http.ResponseWriter) {
+	dst := w.Header()
+	for k, vs := range resp.Header {
+		if old, ok := dst[k]; ok && vs != nil {
+			dst[k] = append(old, vs...)
+		} else {
+			dst[k] = vs
+		}
+	}
+	w.WriteHeader(resp.Status)
+}
+
+// send writes the head and copies the body of a fast-path response to w,
+// then pools or closes its connection.
+func (resp *Response) send(w http.ResponseWriter) error {
+	p, in, cc, h := resp.p, resp.in, resp.cc, &resp.cc.head
+	resp.writeHeader(w)
 	reusable, err := true, error(nil)
-	if hasBody {
+	if resp.hasBody {
 		reusable, err = p.copyBody(w, cc, h)
 	}
-	bodyErr, connOK := body.finish(cc, w, err == nil)
-	if !stop() {
+	if resp.upgrade != "" {
+		// A refused upgrade: the connection asked for an upgrade and so
+		// cannot be reused.
+		resp.stop()
+		cc.close()
+		if err != nil {
+			return abortResponse(w, in, err)
+		}
+		return nil
+	}
+	_, discarding := w.(discard)
+	bodyErr, connOK := resp.body.finish(cc, resp.w, err == nil, !discarding)
+	if !resp.stop() {
 		reusable = false // ctx ended: the abort poisoned the deadline
 	}
 	if err == nil && bodyErr == nil && connOK && reusable && !h.close {
@@ -171,7 +338,7 @@ func (p *Pool) forward(w http.ResponseWriter, r *http.Request, in *instance) err
 	}
 	// A body error alone (the client stopped uploading after the origin
 	// answered in full) only costs the connection.
-	if err != nil {
+	if err != nil && !discarding {
 		return abortResponse(w, in, err)
 	}
 	return nil

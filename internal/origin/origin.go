@@ -1,7 +1,10 @@
 // Package origin proxies requests to legacy HTTP origins: a Pool holds the
 // instances of one origin, picks one round-robin among the healthy ones, and
 // forwards each request over a purpose-built HTTP/1.1 client that runs the whole
-// exchange in the caller's goroutine.
+// exchange in the caller's goroutine. Pool.RoundTrip returns the answer's
+// status and header as a Response before its body is read, so the caller
+// decides (send it, or drop it for a fallback) without intercepting writes;
+// Pool.Forward is a RoundTrip sent straight on.
 //
 // # Keep-alive connections the origin closes
 //
@@ -83,7 +86,8 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// Kind classifies why Forward failed before writing anything to the client.
+// Kind classifies why RoundTrip or Forward failed before writing anything to
+// the client.
 type Kind uint8
 
 const (
@@ -125,10 +129,11 @@ func (k Kind) String() string {
 	return fmt.Sprintf("Kind(%d)", uint8(k))
 }
 
-// Error is returned by Forward when nothing has been written to the
-// ResponseWriter yet, so the caller chooses the response: an error page now,
-// a fallback backend later. Any other error from Forward means the response
-// was already (partly) sent.
+// Error is returned by RoundTrip, Send and Forward when nothing (but 1xx
+// interim responses) has been written to the ResponseWriter yet, so the
+// caller chooses the response: an error page, or a fallback backend. Any
+// other error from Send or Forward means the response was already (partly)
+// sent.
 type Error struct {
 	Kind Kind
 	// Instance is the URL of the instance that failed, as configured.

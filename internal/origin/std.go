@@ -49,11 +49,10 @@ func (p *Pool) clientTLS(in *instance) *tls.Config {
 	return cfg
 }
 
-func (p *Pool) forwardStd(w http.ResponseWriter, r *http.Request, in *instance) error {
+func (p *Pool) roundTripStd(r *http.Request, in *instance) (*Response, error) {
 	ctx := r.Context()
 	deadline, _ := p.deadlines(ctx, time.Now())
 	ctx, cancel := context.WithDeadline(ctx, deadline)
-	defer cancel()
 
 	var target strings.Builder
 	target.WriteString(in.prefix)
@@ -88,23 +87,26 @@ func (p *Pool) forwardStd(w http.ResponseWriter, r *http.Request, in *instance) 
 	}
 	out = out.WithContext(ctx)
 
-	resp, err := p.std.RoundTrip(out)
+	sr, err := p.std.RoundTrip(out)
 	if err != nil {
+		cancel()
 		var op *net.OpError
 		if errors.As(err, &op) && op.Op == "dial" {
-			return p.dialError(in, r.Context(), deadline, err)
+			return nil, p.dialError(in, r.Context(), deadline, err)
 		}
 		if errors.Is(err, context.DeadlineExceeded) && r.Context().Err() == nil {
-			return &Error{Kind: KindTimeout, Instance: in.url, Err: fmt.Errorf("round trip: overall timeout: %w", err)}
+			return nil, &Error{Kind: KindTimeout, Instance: in.url, Err: fmt.Errorf("round trip: overall timeout: %w", err)}
 		}
-		return p.exchangeError(in, r.Context().Err(), "round trip", err)
+		return nil, p.exchangeError(in, r.Context().Err(), "round trip", err)
 	}
 	in.connected()
-	defer resp.Body.Close()
 
-	dst := w.Header()
-	conn := strings.Join(resp.Header["Connection"], ", ")
-	for k, vs := range resp.Header {
+	resp := newResponse(p, in, nil, r)
+	resp.std, resp.stdCancel = sr, cancel
+	resp.Status = sr.StatusCode
+	dst := resp.Header
+	conn := strings.Join(sr.Header["Connection"], ", ")
+	for k, vs := range sr.Header {
 		if isHopByHop(k) || (conn != "" && hasToken(conn, k)) {
 			continue
 		}
@@ -114,21 +116,30 @@ func (p *Pool) forwardStd(w http.ResponseWriter, r *http.Request, in *instance) 
 			}
 		}
 	}
-	hasBody := bodyAllowed(r.Method, resp.StatusCode)
-	if _, ok := resp.Header["Content-Type"]; !ok && hasBody {
+	resp.hasBody = bodyAllowed(r.Method, sr.StatusCode)
+	if _, ok := sr.Header["Content-Type"]; !ok && resp.hasBody {
 		dst["Content-Type"] = nil
 	}
-	w.WriteHeader(resp.StatusCode)
-	if !hasBody {
+	return resp, nil
+}
+
+// sendStd writes a slow-path response to w.
+func (resp *Response) sendStd(w http.ResponseWriter) error {
+	sr, in := resp.std, resp.in
+	defer resp.stdCancel()
+	defer sr.Body.Close()
+	resp.writeHeader(w)
+	if !resp.hasBody {
 		return nil
 	}
-	streaming := resp.ContentLength < 0 || strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream")
+	dst := w.Header()
+	streaming := sr.ContentLength < 0 || strings.HasPrefix(sr.Header.Get("Content-Type"), "text/event-stream")
 	f := flusher{w: w}
 	bp := copyBuffers.Get().(*[]byte)
 	defer copyBuffers.Put(bp)
 	buf := *bp
 	for {
-		n, rerr := resp.Body.Read(buf)
+		n, rerr := sr.Body.Read(buf)
 		if n > 0 {
 			if _, err := w.Write(buf[:n]); err != nil {
 				return abortResponse(w, in, &clientWriteError{err})
@@ -146,7 +157,7 @@ func (p *Pool) forwardStd(w http.ResponseWriter, r *http.Request, in *instance) 
 			return abortResponse(w, in, readBodyError(rerr))
 		}
 	}
-	for k, vs := range resp.Trailer {
+	for k, vs := range sr.Trailer {
 		dst[http.TrailerPrefix+k] = append(dst[http.TrailerPrefix+k], vs...)
 	}
 	return nil

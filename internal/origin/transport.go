@@ -435,7 +435,10 @@ func (bc *bodyCopy) send(cc *upConn, r *http.Request, mode bodyMode) error {
 // in the past, so the handler never returns while the goroutine still reads
 // r.Body. It returns the goroutine's error and whether the conn survived;
 // bc.own tells whether an error is the copy's own or finish's doing.
-func (bc *bodyCopy) finish(cc *upConn, w http.ResponseWriter, responseDone bool) (error, bool) {
+// markClose also tells the client, with Connection: close on w's header,
+// when its connection is spent before the response was sent; Discard,
+// which sends no response, passes false.
+func (bc *bodyCopy) finish(cc *upConn, w http.ResponseWriter, responseDone, markClose bool) (error, bool) {
 	if bc == nil {
 		return nil, true
 	}
@@ -449,7 +452,7 @@ func (bc *bodyCopy) finish(cc *upConn, w http.ResponseWriter, responseDone bool)
 		cc.close()
 		// The client connection cannot carry another request after
 		// this: its read deadline is spent and its body unread.
-		if !responseDone {
+		if !responseDone && markClose {
 			w.Header().Set("Connection", "close")
 		}
 		http.NewResponseController(w).SetReadDeadline(aLongTimeAgo)

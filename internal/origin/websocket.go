@@ -9,27 +9,27 @@ import (
 	"time"
 )
 
-// forwardUpgrade proxies a WebSocket handshake on a fresh connection and, when
-// the origin answers 101, hijacks the client connection and splices bytes both
-// ways until either side closes. The response-header timeout bounds the
-// handshake; the overall timeout does not apply once the upgrade is done (a
-// WebSocket lives as long as its peers want). An origin that refuses the
-// upgrade has its response proxied as is. Inbound HTTP/2 cannot be hijacked
-// (RFC 8441 WebSockets over HTTP/2 are not supported): such a request gets a
-// KindProtocol error.
-func (p *Pool) forwardUpgrade(w http.ResponseWriter, r *http.Request, in *instance, upgrade string) error {
+// roundTripUpgrade sends a WebSocket handshake on a fresh connection and
+// reads the origin's answer. When it is 101, Send hijacks the client
+// connection and splices bytes both ways until either side closes. The
+// response-header timeout bounds the handshake; the overall timeout does not
+// apply once the upgrade is done (a WebSocket lives as long as its peers
+// want). An origin that refuses the upgrade has its response proxied as is.
+// Inbound HTTP/2 cannot be hijacked (RFC 8441 WebSockets over HTTP/2 are not
+// supported): such a request gets a KindProtocol error.
+func (p *Pool) roundTripUpgrade(w http.ResponseWriter, r *http.Request, in *instance, upgrade string) (*Response, error) {
 	ctx := r.Context()
 	if err := ctx.Err(); err != nil {
-		return &Error{Kind: KindTimeout, Instance: in.url, Err: err}
+		return nil, &Error{Kind: KindTimeout, Instance: in.url, Err: err}
 	}
 	if r.ProtoMajor != 1 {
-		return &Error{Kind: KindProtocol, Instance: in.url, Err: fmt.Errorf("websocket upgrade over HTTP/%d is not supported", r.ProtoMajor)}
+		return nil, &Error{Kind: KindProtocol, Instance: in.url, Err: fmt.Errorf("websocket upgrade over HTTP/%d is not supported", r.ProtoMajor)}
 	}
 	now := time.Now()
 	deadline, headDeadline := p.deadlines(ctx, now)
 	cc, err := in.dial(ctx, deadline)
 	if err != nil {
-		return p.dialError(in, ctx, deadline, err)
+		return nil, p.dialError(in, ctx, deadline, err)
 	}
 	in.connected()
 	stop := context.AfterFunc(ctx, cc.abort)
@@ -44,12 +44,12 @@ func (p *Pool) forwardUpgrade(w http.ResponseWriter, r *http.Request, in *instan
 	cc.nc.SetDeadline(headDeadline)
 	p.writeHead(cc.bw, r, in, bodyNone, upgrade)
 	if err := cc.bw.Flush(); err != nil {
-		return fail(0, err)
+		return nil, fail(0, err)
 	}
 	h := &cc.head
 	for {
 		if err := readHead(cc.br, h); err != nil {
-			return fail(0, err)
+			return nil, fail(0, err)
 		}
 		if h.status >= 200 || h.status == http.StatusSwitchingProtocols {
 			break
@@ -57,34 +57,34 @@ func (p *Pool) forwardUpgrade(w http.ResponseWriter, r *http.Request, in *instan
 	}
 
 	if h.status != http.StatusSwitchingProtocols {
-		// Refused: proxy the answer, then drop the connection, which asked
-		// for an upgrade and so cannot be reused.
+		// Refused: Send proxies the answer, then drops the connection,
+		// which asked for an upgrade and so cannot be reused.
 		cc.nc.SetReadDeadline(deadline)
-		copyResponseFields(w.Header(), h)
-		if h.chunked {
-			w.Header().Del("Content-Length")
-		}
-		w.WriteHeader(h.status)
-		var err error
-		if bodyAllowed(r.Method, h.status) {
-			_, err = p.copyBody(w, cc, h)
-		}
-		stop()
-		cc.close()
-		if err != nil {
-			return abortResponse(w, in, err)
-		}
-		return nil
+		resp := newResponse(p, in, w, r)
+		resp.cc, resp.stop, resp.upgrade = cc, stop, upgrade
+		resp.hasBody = bodyAllowed(r.Method, h.status)
+		resp.setHead(h)
+		return resp, nil
 	}
 	if !strings.EqualFold(h.upgrade, upgrade) || !hasToken(h.connection, "upgrade") {
-		return fail(KindProtocol, malformed("101 response upgrades to %q, want %q", h.upgrade, upgrade))
+		return nil, fail(KindProtocol, malformed("101 response upgrades to %q, want %q", h.upgrade, upgrade))
 	}
 	if !stop() {
 		cc.close()
-		return &Error{Kind: KindTimeout, Instance: in.url, Err: fmt.Errorf("websocket handshake: %w", context.Cause(ctx))}
+		return nil, &Error{Kind: KindTimeout, Instance: in.url, Err: fmt.Errorf("websocket handshake: %w", context.Cause(ctx))}
 	}
 	cc.nc.SetDeadline(time.Time{})
+	resp := newResponse(p, in, w, r)
+	resp.cc, resp.upgrade, resp.accepted = cc, upgrade, true
+	resp.Status = h.status
+	copyResponseFields(resp.Header, h)
+	return resp, nil
+}
 
+// splice hands an accepted upgrade over: it hijacks w, writes the 101 and
+// copies bytes both ways until either side closes.
+func (resp *Response) splice(w http.ResponseWriter) error {
+	in, cc, h := resp.in, resp.cc, &resp.cc.head
 	client, brw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
 		cc.close()
@@ -93,7 +93,9 @@ func (p *Pool) forwardUpgrade(w http.ResponseWriter, r *http.Request, in *instan
 	client.SetDeadline(time.Time{})
 
 	dst := w.Header()
-	copyResponseFields(dst, h)
+	for k, vs := range resp.Header {
+		dst[k] = append(dst[k], vs...)
+	}
 	brw.WriteString("HTTP/1.1 101 Switching Protocols\r\n")
 	dst.Write(brw)
 	brw.WriteString("Connection: Upgrade\r\nUpgrade: ")
