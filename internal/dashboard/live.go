@@ -4,19 +4,19 @@ import (
 	"sync"
 	"time"
 
+	"github.com/turnout/turnout"
 	"github.com/turnout/turnout/internal/histogram"
-	"github.com/turnout/turnout/internal/metrics"
 	"github.com/turnout/turnout/internal/traffic"
 )
 
 // The outcomes the live series tell apart (traffic.Observation.Outcome
-// holds metrics.Outcome's names).
+// holds turnout.Outcome's names).
 var (
-	outcomeRejected     = metrics.Rejected.String()
-	outcomeFallback     = metrics.Fallback.String()
-	outcomeThrottled    = metrics.Throttled.String()
-	outcomeBreakerOpen  = metrics.BreakerOpen.String()
-	outcomeClientClosed = metrics.ClientClosed.String()
+	outcomeRejected     = turnout.Rejected.String()
+	outcomeFallback     = turnout.Fallback.String()
+	outcomeThrottled    = turnout.Throttled.String()
+	outcomeBreakerOpen  = turnout.BreakerOpen.String()
+	outcomeClientClosed = turnout.ClientClosed.String()
 )
 
 const (

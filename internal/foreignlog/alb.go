@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"time"
 
+	"github.com/turnout/turnout"
 	"github.com/turnout/turnout/internal/traffic"
 )
 
@@ -121,9 +122,9 @@ func (p *albParser) parse(line []byte, o *traffic.Observation) error {
 		}
 		o.Target = p.targets.get(f[4])
 	}
-	o.Outcome = "served"
+	o.Outcome = turnout.Served.String()
 	if noTarget && o.Status >= 500 {
-		o.Outcome, o.Reason = "error", "no_target"
+		o.Outcome, o.Reason = turnout.Error.String(), "no_target"
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/turnout/turnout"
 	"github.com/turnout/turnout/internal/traffic"
 )
 
@@ -225,15 +226,15 @@ func (p *cloudFrontParser) parse(line []byte, o *traffic.Observation) error {
 		}
 	}
 	o.Target = "cloudfront"
-	o.Outcome = "served"
+	o.Outcome = turnout.Served.String()
 	switch string(v[cfResult]) {
 	case "LimitExceeded":
-		o.Outcome, o.Reason = "throttled", "limit_exceeded"
+		o.Outcome, o.Reason = turnout.Throttled.String(), "limit_exceeded"
 	case "CapacityExceeded":
-		o.Outcome, o.Reason = "throttled", "capacity_exceeded"
+		o.Outcome, o.Reason = turnout.Throttled.String(), "capacity_exceeded"
 	case "Error":
 		if o.Status >= 500 {
-			o.Outcome = "error"
+			o.Outcome = turnout.Error.String()
 			if d := v[cfDetailed]; len(d) > 0 && !dash(d) && string(d) != "Error" {
 				o.Reason = p.hosts.get(d)
 			}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"time"
 
+	"github.com/turnout/turnout"
 	"github.com/turnout/turnout/internal/traffic"
 )
 
@@ -145,7 +146,7 @@ func (p *nginxParser) parse(line []byte, o *traffic.Observation) error {
 	if len(query) > 0 {
 		o.RawQuery = string(query)
 	}
-	o.Outcome = "served"
+	o.Outcome = turnout.Served.String()
 	return nil
 }
 

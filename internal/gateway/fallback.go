@@ -12,8 +12,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/turnout/turnout"
 	"github.com/turnout/turnout/internal/breaker"
-	"github.com/turnout/turnout/internal/metrics"
 	"github.com/turnout/turnout/internal/origin"
 )
 
@@ -107,7 +107,7 @@ func (g *Gateway) serveGuarded(w http.ResponseWriter, r *http.Request, tg *targe
 		if body, f = g.readFunctionBody(r, tg.fn); f != nil {
 			answeredByGateway(w, tg.servedByHeader, f.reason, tg.name, "")
 			writeError(w, f.code, f.msg, id)
-			a.outcome, a.reason, a.code, a.err = metrics.Error, f.reason, f.code, f.err
+			a.outcome, a.reason, a.code, a.err = turnout.Error, f.reason, f.code, f.err
 			return
 		}
 		a.body, a.buffered = body, true
@@ -116,7 +116,7 @@ func (g *Gateway) serveGuarded(w http.ResponseWriter, r *http.Request, tg *targe
 		if err != nil {
 			answeredByGateway(w, tg.servedByHeader, "bad_request", tg.name, "")
 			writeError(w, http.StatusBadRequest, "reading the request body: "+err.Error(), id)
-			a.outcome, a.reason, a.code, a.err = metrics.Error, "bad_request", http.StatusBadRequest, err
+			a.outcome, a.reason, a.code, a.err = turnout.Error, "bad_request", http.StatusBadRequest, err
 			return
 		}
 		if len(buf) > maxReplayBody {
@@ -151,7 +151,7 @@ func (g *Gateway) serveGuarded(w http.ResponseWriter, r *http.Request, tg *targe
 			w.Header().Set("Retry-After", strconv.Itoa(max(secs, 1)))
 			answeredByGateway(w, tg.servedByHeader, "rate_limited", tg.name, "")
 			writeError(w, http.StatusTooManyRequests, "route "+tg.pattern+" is over its rate limit", id)
-			a.outcome, a.reason, a.code = metrics.Throttled, "rate_limited", http.StatusTooManyRequests
+			a.outcome, a.reason, a.code = turnout.Throttled, "rate_limited", http.StatusTooManyRequests
 			return
 		}
 		// Over the limit: the primary is not called, so this is not a
@@ -169,14 +169,14 @@ func (g *Gateway) serveGuarded(w http.ResponseWriter, r *http.Request, tg *targe
 		tg.record(f, time.Since(t0))
 		if f != nil && f.reason == reasonClientClosed {
 			// Nobody is left to answer, on the fallback or otherwise.
-			a.outcome, a.err = metrics.ClientClosed, f.err
+			a.outcome, a.err = turnout.ClientClosed, f.err
 			if !done {
-				a.code, a.n = metrics.StatusClientClosed, 0
+				a.code, a.n = turnout.StatusClientClosed, 0
 			}
 			return
 		}
 		if done {
-			a.outcome = metrics.Served
+			a.outcome = turnout.Served
 			return
 		}
 	}
@@ -185,13 +185,13 @@ func (g *Gateway) serveGuarded(w http.ResponseWriter, r *http.Request, tg *targe
 		if f.code == 0 { // breaker open with nowhere to go: cannot happen, breakers need a fallback
 			f.code, f.msg = http.StatusServiceUnavailable, "route unavailable"
 		}
-		a.outcome = metrics.Error
+		a.outcome = turnout.Error
 		if f.reason == "bad_request" {
-			a.outcome = metrics.Rejected
+			a.outcome = turnout.Rejected
 		}
 		if f.reason == "throttled" {
 			w.Header().Set("Retry-After", "1")
-			a.outcome = metrics.Throttled
+			a.outcome = turnout.Throttled
 		}
 		answeredByGateway(w, tg.servedByHeader, f.reason, tg.name, "")
 		writeError(w, f.code, f.msg, id)
@@ -203,11 +203,11 @@ func (g *Gateway) serveGuarded(w http.ResponseWriter, r *http.Request, tg *targe
 	g.opts.Metrics.Fallbacks.WithLabelValues(tg.pattern, f.reason).Inc()
 	switch f.reason {
 	case "throttled", "rate_limited":
-		a.outcome = metrics.Throttled
+		a.outcome = turnout.Throttled
 	case reasonBreakerOpen:
-		a.outcome = metrics.BreakerOpen
+		a.outcome = turnout.BreakerOpen
 	default:
-		a.outcome = metrics.Fallback
+		a.outcome = turnout.Fallback
 	}
 	a.fellBack = true
 	if body != nil {
@@ -222,9 +222,9 @@ func (g *Gateway) serveGuarded(w http.ResponseWriter, r *http.Request, tg *targe
 	if ferr != nil && clientGone(r.Context(), ferr) {
 		// The client left while the fallback worked: not the fallback's
 		// failure either. The reason stays the primary's.
-		a.outcome, a.err = metrics.ClientClosed, errors.Join(f.fellBack(), ferr)
+		a.outcome, a.err = turnout.ClientClosed, errors.Join(f.fellBack(), ferr)
 		if a.code == 0 {
-			a.code = metrics.StatusClientClosed
+			a.code = turnout.StatusClientClosed
 		}
 		return
 	}
@@ -232,7 +232,7 @@ func (g *Gateway) serveGuarded(w http.ResponseWriter, r *http.Request, tg *targe
 		// The fallback failed too: nothing answered usefully. The reason
 		// stays the primary's; the access log has both errors.
 		a.code = g.originErrorFor(w, tg, fb.name, f.reason, ferr, id, a.code)
-		a.outcome, a.err = metrics.Error, errors.Join(f.fellBack(), ferr)
+		a.outcome, a.err = turnout.Error, errors.Join(f.fellBack(), ferr)
 		return
 	}
 	a.err = f.fellBack()

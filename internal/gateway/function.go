@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/turnout/turnout"
 	"github.com/turnout/turnout/internal/apigw"
 	"github.com/turnout/turnout/internal/config"
 	"github.com/turnout/turnout/internal/invoke"
@@ -66,11 +67,11 @@ type failure struct {
 
 // reasonClientClosed is the failure reason of a backend call the client
 // abandoned: the outcome of the same name.
-var reasonClientClosed = metrics.ClientClosed.String()
+var reasonClientClosed = turnout.ClientClosed.String()
 
 // clientClosed is the failure of a backend call whose client went away.
 func clientClosed(err error) *failure {
-	return &failure{reason: reasonClientClosed, code: metrics.StatusClientClosed, msg: "the client closed the request", err: err}
+	return &failure{reason: reasonClientClosed, code: turnout.StatusClientClosed, msg: "the client closed the request", err: err}
 }
 
 // clientGone reports that a backend call failed because its client went

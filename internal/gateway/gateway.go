@@ -21,6 +21,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/turnout/turnout"
 	"github.com/turnout/turnout/internal/breaker"
 	"github.com/turnout/turnout/internal/config"
 	"github.com/turnout/turnout/internal/metrics"
@@ -414,7 +415,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// No deployment, so no served_by_header setting yet: the default.
 		answeredByGateway(w, config.DefaultServedByHeader, "no_deployment", "", "")
 		writeError(w, http.StatusServiceUnavailable, "no deployment is active yet", id)
-		g.finish(r, id, "", nil, start, &answer{outcome: metrics.Rejected, reason: "no_deployment", code: http.StatusServiceUnavailable})
+		g.finish(r, id, "", nil, start, &answer{outcome: turnout.Rejected, reason: "no_deployment", code: http.StatusServiceUnavailable})
 		return
 	}
 	t.refs.Add(1)
@@ -438,7 +439,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		answeredByGateway(w, t.servedBy, reason, "", "")
 		writeError(w, code, err.Error(), id)
-		g.finish(r, id, path, nil, start, &answer{outcome: metrics.Rejected, reason: reason, code: code, err: err})
+		g.finish(r, id, path, nil, start, &answer{outcome: turnout.Rejected, reason: reason, code: code, err: err})
 		return
 	}
 
@@ -449,7 +450,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		answeredByGateway(w, t.servedBy, "no_route", "", "")
 		writeError(w, http.StatusNotFound, "no route matches "+r.Method+" "+path, id)
 		g.opts.Metrics.Rejected.WithLabelValues("no_route").Inc()
-		g.finish(r, id, path, nil, start, &answer{outcome: metrics.Rejected, reason: "no_route", code: http.StatusNotFound})
+		g.finish(r, id, path, nil, start, &answer{outcome: turnout.Rejected, reason: "no_route", code: http.StatusNotFound})
 		return
 	}
 	tg := t.targets[idx]
@@ -475,15 +476,15 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	a := answer{code: code, n: n, err: ferr}
 	if ferr != nil && clientGone(r.Context(), ferr) {
 		// Nothing to answer and nobody to blame but the client.
-		a.outcome = metrics.ClientClosed
+		a.outcome = turnout.ClientClosed
 		if a.code == 0 {
-			a.code = metrics.StatusClientClosed
+			a.code = turnout.StatusClientClosed
 		}
 	} else if ferr != nil {
 		a.code = g.originError(w, tg, ferr, id, a.code)
-		a.outcome, a.reason = metrics.Error, originReason(ferr)
+		a.outcome, a.reason = turnout.Error, originReason(ferr)
 		if isClientError(ferr) {
-			a.outcome = metrics.Rejected
+			a.outcome = turnout.Rejected
 		}
 	} else if a.code == 0 {
 		a.code = http.StatusSwitchingProtocols // hijacked: an upgraded connection
@@ -494,7 +495,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // answer is how a request was answered, for metrics, the access log and
 // the Observe hook.
 type answer struct {
-	outcome  metrics.Outcome
+	outcome  turnout.Outcome
 	reason   string // why not served by the primary ("" when it was)
 	code     int
 	n        int64 // response body bytes

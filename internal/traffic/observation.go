@@ -24,7 +24,7 @@ type Observation struct {
 	// Outcome says how the request was answered: "served" (by the route's
 	// primary), "fallback", "throttled", "breaker_open", "rejected" (refused
 	// before routing), "error" (no backend answered), "client_closed" (the
-	// client went away first; Status 499): metrics.Outcome's names. Reason
+	// client went away first; Status 499): turnout.Outcome's names. Reason
 	// is the fallback's or error's reason ("timeout", "function_error", ...).
 	Outcome string
 	Reason  string

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/turnout/turnout"
 )
 
 // Options configure a Table.
@@ -183,16 +185,24 @@ func (t *Table) insert(s *shard, key []byte, hostLen, tmplAt int) *row {
 	return r
 }
 
+// The outcomes a row counts apart (Observation.Outcome holds
+// turnout.Outcome's names).
+var (
+	outcomeError     = turnout.Error.String()
+	outcomeFallback  = turnout.Fallback.String()
+	outcomeThrottled = turnout.Throttled.String()
+)
+
 func (r *row) add(o *Observation, rk risks, now int64) {
 	r.calls++
 	r.methods[methodIndex(o.Method)]++
-	if o.Status >= 500 || o.Outcome == "error" {
+	if o.Status >= 500 || o.Outcome == outcomeError {
 		r.errors++
 	}
 	switch o.Outcome {
-	case "fallback":
+	case outcomeFallback:
 		r.fallbacks++
-	case "throttled":
+	case outcomeThrottled:
 		r.thrtl++
 	}
 	r.dur.add(int64(o.Duration))
