@@ -113,7 +113,7 @@ type Table struct {
 // target is where one route's requests go.
 type target struct {
 	pattern string // canonical route pattern
-	name    string // "origin:NAME" or "function:NAME"
+	name    string // "origin:NAME" or "function:NAME" (turnout.OriginTarget, FunctionTarget)
 	fbName  string // the fallback's "origin:NAME", "" without one
 	origin  string
 	pool    *origin.Pool
@@ -236,7 +236,7 @@ func (g *Gateway) Build(id uint64, cfg *config.Config) (*Table, error) {
 			delete(g.breakers, tg.pattern+"|"+r.Origin+"|"+r.Function)
 		}
 		if !r.Off && r.Fallback != "" && r.Fallback != r.Origin {
-			tg.fbName = "origin:" + r.Fallback
+			tg.fbName = turnout.OriginTarget(r.Fallback)
 			tg.fb = &fallbackPlan{name: r.Fallback, pool: t.pools[r.Fallback], onStatus: r.FallbackOn, unsafe: r.FallbackUnsafe,
 				timeout: r.Timeout.D(), reserve: r.FallbackReserve.D()}
 			if tg.fb.reserve == 0 || tg.fb.reserve >= tg.fb.timeout {
@@ -263,7 +263,7 @@ func (g *Gateway) Build(id uint64, cfg *config.Config) (*Table, error) {
 		}
 		if r.Function != "" && !r.Off {
 			tg.fn = newFnTarget(rt.Pattern(i), r, fns[r.Function])
-			tg.name, tg.timeout, tg.metrics = "function:"+r.Function, 0, g.opts.Metrics
+			tg.name, tg.timeout, tg.metrics = turnout.FunctionTarget(r.Function), 0, g.opts.Metrics
 			tg.servedByValue = []string{tg.name}
 			t.targets = append(t.targets, tg)
 			continue
@@ -280,7 +280,7 @@ func (g *Gateway) Build(id uint64, cfg *config.Config) (*Table, error) {
 			}
 			return nil, fmt.Errorf("deployment %d: route %q: unknown origin %q", id, r.Match, name)
 		}
-		tg.origin, tg.pool, tg.name = name, p, "origin:"+name
+		tg.origin, tg.pool, tg.name = name, p, turnout.OriginTarget(name)
 		tg.servedByValue = []string{tg.name}
 		// The origin enforces its own overall timeout; a route deadline is
 		// only worth a context when it is shorter.
@@ -604,7 +604,7 @@ func (g *Gateway) originErrorFor(w http.ResponseWriter, tg *target, name, fellBa
 		}
 		return written
 	}
-	answeredByGateway(w, tg.servedByHeader, originReason(err), "origin:"+name, fellBackFor)
+	answeredByGateway(w, tg.servedByHeader, originReason(err), turnout.OriginTarget(name), fellBackFor)
 	code := oe.StatusCode()
 	msg := "origin " + name + ": " + oe.Kind.String()
 	switch {

@@ -3,7 +3,7 @@ package gateway
 import (
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/turnout/turnout/internal/config"
+	"github.com/turnout/turnout"
 	"github.com/turnout/turnout/internal/metrics"
 	"github.com/turnout/turnout/internal/origin"
 )
@@ -46,7 +46,7 @@ func (g *Gateway) Status() Status {
 	for i, r := range t.Config.Routes {
 		target := t.targets[i].origin
 		if fn := t.targets[i].fn; fn != nil {
-			target = config.FunctionTarget(fn.name)
+			target = turnout.FunctionTarget(fn.name)
 		}
 		rs := RouteStatus{Match: r.Match, Target: target, Primary: r.OnTarget(), WhenOff: r.OffTarget(legacy), Fallback: r.Fallback, Off: r.Off,
 			CanSwitchOff: r.CanSwitchOff(legacy)}
