@@ -399,20 +399,9 @@ func waitForEnd(ctx context.Context, log *slog.Logger, upg *upgrade.Upgrader, h 
 func statusFunc(gw *gateway.Gateway, st deploy.Store, host *fnhost.Host) func(context.Context) (admin.Status, error) {
 	return func(ctx context.Context) (admin.Status, error) {
 		s := gw.Status()
-		out := admin.Status{Functions: host.Stats()}
+		out := admin.Status{Routes: s.Routes, Origins: s.Origins, Functions: host.Stats()}
 		if d, err := st.Get(ctx, s.Deployment); err == nil {
 			out.Active = admin.Summarize(d)
-		}
-		for _, r := range s.Routes {
-			out.Routes = append(out.Routes, admin.RouteStatus{Match: r.Match, Target: r.Target, WhenOn: r.Primary, WhenOff: r.WhenOff,
-				Fallback: r.Fallback, Off: r.Off, CanSwitchOff: r.CanSwitchOff, Breaker: r.Breaker})
-		}
-		for _, o := range s.Origins {
-			os := admin.OriginStatus{Name: o.Name}
-			for _, in := range o.Instances {
-				os.Instances = append(os.Instances, admin.InstanceStatus{URL: in.URL, Healthy: in.Healthy, Ejected: in.Ejected, ConsecutiveFailures: in.ConsecutiveFailures, LastError: in.LastError})
-			}
-			out.Origins = append(out.Origins, os)
 		}
 		return out, nil
 	}
