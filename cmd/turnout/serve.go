@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/turnout/turnout"
 	"github.com/turnout/turnout/internal/admin"
 	"github.com/turnout/turnout/internal/config"
 	"github.com/turnout/turnout/internal/dashboard"
@@ -92,7 +93,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 		AccessLog:    accessLogger,
 		Functions:    router,
 		OnBreaker:    func(route, from, to string) { svc.AuditBreaker(context.Background(), route, from, to) },
-		Observe: func(o *traffic.Observation) {
+		Observe: func(o *turnout.Observation) {
 			trafficTable.Observe(o)
 			live.Observe(o)
 		},

@@ -6,10 +6,9 @@ import (
 
 	"github.com/turnout/turnout"
 	"github.com/turnout/turnout/internal/histogram"
-	"github.com/turnout/turnout/internal/traffic"
 )
 
-// The outcomes the live series tell apart (traffic.Observation.Outcome
+// The outcomes the live series tell apart (turnout.Observation.Outcome
 // holds turnout.Outcome's names).
 var (
 	outcomeRejected     = turnout.Rejected.String()
@@ -96,7 +95,7 @@ func NewLive(maxKeys int) *Live {
 }
 
 // Observe counts one answered request. o is not retained.
-func (l *Live) Observe(o *traffic.Observation) {
+func (l *Live) Observe(o *turnout.Observation) {
 	if o == nil || o.Outcome == outcomeRejected {
 		return // refused before routing: no route to chart
 	}

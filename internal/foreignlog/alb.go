@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/turnout/turnout"
-	"github.com/turnout/turnout/internal/traffic"
 )
 
 // An Application Load Balancer access log line is space-separated:
@@ -50,7 +49,7 @@ func newALBParser() *albParser {
 // albTypes are the documented values of the type field.
 var albTypes = map[string]bool{"http": true, "https": true, "h2": true, "grpcs": true, "ws": true, "wss": true}
 
-func (p *albParser) parse(line []byte, o *traffic.Observation) error {
+func (p *albParser) parse(line []byte, o *turnout.Observation) error {
 	var f [12][]byte
 	rest := line
 	for i := range f {

@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"github.com/turnout/turnout"
-	"github.com/turnout/turnout/internal/traffic"
 )
 
 // CloudFront standard logs are tab-separated, one request per line, with
@@ -127,7 +126,7 @@ func (p *cloudFrontParser) setFields(names []string) {
 	}
 }
 
-func (p *cloudFrontParser) parse(line []byte, o *traffic.Observation) error {
+func (p *cloudFrontParser) parse(line []byte, o *turnout.Observation) error {
 	if line[0] == '#' {
 		if rest, ok := bytes.CutPrefix(line, []byte("#Fields:")); ok {
 			p.setFields(strings.Fields(string(rest)))

@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/turnout/turnout"
-	"github.com/turnout/turnout/internal/traffic"
 )
 
 // nginx's predefined "combined" format is
@@ -42,7 +41,7 @@ func newNginxParser() *nginxParser {
 	return &nginxParser{hosts: newInterner(1024)}
 }
 
-func (p *nginxParser) parse(line []byte, o *traffic.Observation) error {
+func (p *nginxParser) parse(line []byte, o *turnout.Observation) error {
 	rest := line
 	var ok bool
 	if _, rest, ok = nextToken(rest); !ok { // $remote_addr

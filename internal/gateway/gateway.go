@@ -27,7 +27,6 @@ import (
 	"github.com/turnout/turnout/internal/metrics"
 	"github.com/turnout/turnout/internal/origin"
 	"github.com/turnout/turnout/internal/route"
-	"github.com/turnout/turnout/internal/traffic"
 )
 
 // Options configure a Gateway.
@@ -56,7 +55,7 @@ type Options struct {
 	// done, on the request's goroutine: keep it quick. The Observation is
 	// reused for the next request, so the callee must copy what it keeps
 	// and not retain the pointer. See observe for how each field is set.
-	Observe func(o *traffic.Observation)
+	Observe func(o *turnout.Observation)
 }
 
 // Gateway serves requests from the active Table.

@@ -105,7 +105,7 @@ type riskStat struct {
 // Observe counts o in its (host, template) row. It is safe for concurrent
 // use and does not retain o; for a template already in the table it does
 // not allocate, unless o brings a new route, target or risk to the row.
-func (t *Table) Observe(o *Observation) {
+func (t *Table) Observe(o *turnout.Observation) {
 	if o == nil {
 		return
 	}
@@ -185,7 +185,7 @@ func (t *Table) insert(s *shard, key []byte, hostLen, tmplAt int) *row {
 	return r
 }
 
-// The outcomes a row counts apart (Observation.Outcome holds
+// The outcomes a row counts apart (turnout.Observation.Outcome holds
 // turnout.Outcome's names).
 var (
 	outcomeError     = turnout.Error.String()
