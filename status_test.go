@@ -72,3 +72,13 @@ func TestTargetNames(t *testing.T) {
 		t.Errorf("FunctionTarget = %q", got)
 	}
 }
+
+// Reasons shared with outcomes are spelled the same.
+func TestReasonNames(t *testing.T) {
+	if ReasonBreakerOpen != BreakerOpen.String() || ReasonThrottled != Throttled.String() || ReasonClientClosed != ClientClosed.String() {
+		t.Error("a reason named after an outcome is spelled differently")
+	}
+	if got := OriginReason("connect"); got != "origin_connect" {
+		t.Errorf("OriginReason = %q", got)
+	}
+}

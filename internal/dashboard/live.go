@@ -128,10 +128,10 @@ func (l *Live) Observe(o *turnout.Observation) {
 	if o.Outcome == outcomeFallback || o.Outcome == outcomeBreakerOpen {
 		b.fallbacks++
 	}
-	if o.Outcome == outcomeThrottled || o.Reason == outcomeThrottled {
+	if o.Outcome == outcomeThrottled || o.Reason == turnout.ReasonThrottled {
 		b.throttles++
 	}
-	if o.Outcome == outcomeBreakerOpen || o.Reason == outcomeBreakerOpen {
+	if o.Outcome == outcomeBreakerOpen || o.Reason == turnout.ReasonBreakerOpen {
 		b.breakerOpen++
 	}
 	// A client that went away is its own figure: not an error (status

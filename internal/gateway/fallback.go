@@ -52,15 +52,11 @@ func (f *failure) fellBack() error {
 // clientSide reports failures that do not count against the primary.
 func (f *failure) clientSide() bool {
 	switch f.reason {
-	case "throttled", "request_too_large", "too_large", "bad_request", "invalid_request", reasonClientClosed:
+	case turnout.ReasonThrottled, "request_too_large", turnout.ReasonTooLarge, turnout.ReasonBadRequest, "invalid_request", turnout.ReasonClientClosed:
 		return true
 	}
 	return false
 }
-
-// reasonBreakerOpen is the failure of a request the route's breaker kept
-// from its primary.
-const reasonBreakerOpen = "breaker_open"
 
 // record tells the route's breaker and its auto-rollback window, the two
 // that judge the primary, what one request said about it: f is nil when
@@ -82,7 +78,7 @@ func (tg *target) record(f *failure, took time.Duration) {
 	default:
 		res = breaker.Failure
 	}
-	if tg.breaker != nil && (f == nil || f.reason != reasonBreakerOpen) {
+	if tg.breaker != nil && (f == nil || f.reason != turnout.ReasonBreakerOpen) {
 		tg.breaker.Record(res)
 	}
 	if tg.health != nil && res != breaker.Inconclusive {
@@ -114,9 +110,9 @@ func (g *Gateway) serveGuarded(w http.ResponseWriter, r *http.Request, tg *targe
 	case replay && r.Body != nil && r.Body != http.NoBody:
 		buf, err := io.ReadAll(io.LimitReader(r.Body, maxReplayBody+1))
 		if err != nil {
-			answeredByGateway(w, tg.servedByHeader, "bad_request", tg.name, "")
+			answeredByGateway(w, tg.servedByHeader, turnout.ReasonBadRequest, tg.name, "")
 			writeError(w, http.StatusBadRequest, "reading the request body: "+err.Error(), id)
-			a.outcome, a.reason, a.code, a.err = turnout.Error, "bad_request", http.StatusBadRequest, err
+			a.outcome, a.reason, a.code, a.err = turnout.Error, turnout.ReasonBadRequest, http.StatusBadRequest, err
 			return
 		}
 		if len(buf) > maxReplayBody {
@@ -144,30 +140,30 @@ func (g *Gateway) serveGuarded(w http.ResponseWriter, r *http.Request, tg *targe
 	var f *failure
 	if tg.limiter != nil && !tg.limiter.Allow() {
 		if !tg.spill {
-			g.opts.Metrics.Rejected.WithLabelValues("rate_limited").Inc()
+			g.opts.Metrics.Rejected.WithLabelValues(turnout.ReasonRateLimited).Inc()
 			wait := tg.limiter.Reserve()
 			secs := int(math.Ceil(wait.Delay().Seconds()))
 			wait.Cancel()
 			w.Header().Set("Retry-After", strconv.Itoa(max(secs, 1)))
-			answeredByGateway(w, tg.servedByHeader, "rate_limited", tg.name, "")
+			answeredByGateway(w, tg.servedByHeader, turnout.ReasonRateLimited, tg.name, "")
 			writeError(w, http.StatusTooManyRequests, "route "+tg.pattern+" is over its rate limit", id)
-			a.outcome, a.reason, a.code = turnout.Throttled, "rate_limited", http.StatusTooManyRequests
+			a.outcome, a.reason, a.code = turnout.Throttled, turnout.ReasonRateLimited, http.StatusTooManyRequests
 			return
 		}
 		// Over the limit: the primary is not called, so this is not a
 		// replay and any method may go to the fallback.
-		f, replay = &failure{reason: "rate_limited"}, true
+		f, replay = &failure{reason: turnout.ReasonRateLimited}, true
 	} else if tg.breaker != nil && !tg.breaker.OK() {
 		// The primary is not called at all, so even an unsafe request may
 		// go to the fallback: it is not a replay.
-		f, replay = &failure{reason: reasonBreakerOpen}, fb != nil
+		f, replay = &failure{reason: turnout.ReasonBreakerOpen}, fb != nil
 		tg.record(f, 0)
 	} else {
 		var done bool
 		t0 := time.Now()
 		a.code, a.n, done, f = g.primary(w, pr, tg, replay, body, id, path, values, start)
 		tg.record(f, time.Since(t0))
-		if f != nil && f.reason == reasonClientClosed {
+		if f != nil && f.reason == turnout.ReasonClientClosed {
 			// Nobody is left to answer, on the fallback or otherwise.
 			a.outcome, a.err = turnout.ClientClosed, f.err
 			if !done {
@@ -181,15 +177,15 @@ func (g *Gateway) serveGuarded(w http.ResponseWriter, r *http.Request, tg *targe
 		}
 	}
 	a.reason = f.reason
-	if !replay || f.reason == "bad_request" {
+	if !replay || f.reason == turnout.ReasonBadRequest {
 		if f.code == 0 { // breaker open with nowhere to go: cannot happen, breakers need a fallback
 			f.code, f.msg = http.StatusServiceUnavailable, "route unavailable"
 		}
 		a.outcome = turnout.Error
-		if f.reason == "bad_request" {
+		if f.reason == turnout.ReasonBadRequest {
 			a.outcome = turnout.Rejected
 		}
-		if f.reason == "throttled" {
+		if f.reason == turnout.ReasonThrottled {
 			w.Header().Set("Retry-After", "1")
 			a.outcome = turnout.Throttled
 		}
@@ -202,9 +198,9 @@ func (g *Gateway) serveGuarded(w http.ResponseWriter, r *http.Request, tg *targe
 	// The fallback.
 	g.opts.Metrics.Fallbacks.WithLabelValues(tg.pattern, f.reason).Inc()
 	switch f.reason {
-	case "throttled", "rate_limited":
+	case turnout.ReasonThrottled, turnout.ReasonRateLimited:
 		a.outcome = turnout.Throttled
-	case reasonBreakerOpen:
+	case turnout.ReasonBreakerOpen:
 		a.outcome = turnout.BreakerOpen
 	default:
 		a.outcome = turnout.Fallback
@@ -248,7 +244,7 @@ func (g *Gateway) primary(w http.ResponseWriter, r *http.Request, tg *target, re
 	if tg.fn != nil {
 		out, f := g.callFunction(r, tg, body, id, path, values, start)
 		if f == nil && replay && slices.Contains(tg.fb.onStatus, out.Status) {
-			f = &failure{reason: "status", code: out.Status, msg: "function " + tg.fn.name + " answered " + http.StatusText(out.Status)}
+			f = &failure{reason: turnout.ReasonStatus, code: out.Status, msg: "function " + tg.fn.name + " answered " + http.StatusText(out.Status)}
 		}
 		if f != nil {
 			return 0, 0, false, f
@@ -274,13 +270,13 @@ func (g *Gateway) primary(w http.ResponseWriter, r *http.Request, tg *target, re
 		}
 		return 0, 0, false, clientClosed(ferr)
 	case ferr != nil && errors.As(ferr, &oe) && oe.Kind == origin.KindClient:
-		return 0, 0, false, &failure{reason: "bad_request", code: oe.StatusCode(), msg: clientBodyMessage(oe), err: ferr}
+		return 0, 0, false, &failure{reason: turnout.ReasonBadRequest, code: oe.StatusCode(), msg: clientBodyMessage(oe), err: ferr}
 	case ferr != nil && errors.As(ferr, &oe):
 		g.opts.Metrics.OriginErrors.WithLabelValues(tg.origin, oe.Kind.String()).Inc()
 		c := oe.StatusCode()
-		return 0, 0, false, &failure{reason: "origin_" + oe.Kind.String(), code: c, msg: "origin " + tg.origin + ": " + oe.Kind.String(), err: ferr}
+		return 0, 0, false, &failure{reason: turnout.OriginReason(oe.Kind.String()), code: c, msg: "origin " + tg.origin + ": " + oe.Kind.String(), err: ferr}
 	case gate != nil && gate.tripped:
-		return 0, 0, false, &failure{reason: "status", code: gate.code, msg: "origin " + tg.origin + " answered " + http.StatusText(gate.code)}
+		return 0, 0, false, &failure{reason: turnout.ReasonStatus, code: gate.code, msg: "origin " + tg.origin + " answered " + http.StatusText(gate.code)}
 	case ferr != nil: // the response had started; the origin package aborted it
 		return code, n, true, nil
 	case code == 0:

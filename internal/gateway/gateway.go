@@ -412,9 +412,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	t := g.cur.Load()
 	if t == nil {
 		// No deployment, so no served_by_header setting yet: the default.
-		answeredByGateway(w, config.DefaultServedByHeader, "no_deployment", "", "")
+		answeredByGateway(w, config.DefaultServedByHeader, turnout.ReasonNoDeployment, "", "")
 		writeError(w, http.StatusServiceUnavailable, "no deployment is active yet", id)
-		g.finish(r, id, "", nil, start, &answer{outcome: turnout.Rejected, reason: "no_deployment", code: http.StatusServiceUnavailable})
+		g.finish(r, id, "", nil, start, &answer{outcome: turnout.Rejected, reason: turnout.ReasonNoDeployment, code: http.StatusServiceUnavailable})
 		return
 	}
 	t.refs.Add(1)
@@ -433,7 +433,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		g.opts.Metrics.Rejected.WithLabelValues(reason).Inc()
 		code := http.StatusBadRequest
-		if reason == "connect" {
+		if reason == turnout.ReasonConnect {
 			code = http.StatusMethodNotAllowed
 		}
 		answeredByGateway(w, t.servedBy, reason, "", "")
@@ -446,10 +446,10 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var buf [8]string
 	idx, values, ok := t.routes.Match(host, r.Method, path, buf[:0])
 	if !ok {
-		answeredByGateway(w, t.servedBy, "no_route", "", "")
+		answeredByGateway(w, t.servedBy, turnout.ReasonNoRoute, "", "")
 		writeError(w, http.StatusNotFound, "no route matches "+r.Method+" "+path, id)
-		g.opts.Metrics.Rejected.WithLabelValues("no_route").Inc()
-		g.finish(r, id, path, nil, start, &answer{outcome: turnout.Rejected, reason: "no_route", code: http.StatusNotFound})
+		g.opts.Metrics.Rejected.WithLabelValues(turnout.ReasonNoRoute).Inc()
+		g.finish(r, id, path, nil, start, &answer{outcome: turnout.Rejected, reason: turnout.ReasonNoRoute, code: http.StatusNotFound})
 		return
 	}
 	tg := t.targets[idx]
@@ -541,20 +541,20 @@ func clientBodyMessage(oe *origin.Error) string {
 func originReason(err error) string {
 	var oe *origin.Error
 	if errors.As(err, &oe) {
-		return "origin_" + oe.Kind.String()
+		return turnout.OriginReason(oe.Kind.String())
 	}
-	return "origin_aborted"
+	return turnout.ReasonOriginAborted
 }
 
 // check enforces the request policy docs/routing.md documents under "Request
 // policy and path normalisation" and returns the path to match and forward.
 func (g *Gateway) check(t *Table, r *http.Request) (path, reason string, err error) {
 	if r.Method == http.MethodConnect {
-		return "", "connect", errors.New("CONNECT is not supported")
+		return "", turnout.ReasonConnect, errors.New("CONNECT is not supported")
 	}
 	for k := range r.Header {
 		if strings.IndexByte(k, '_') >= 0 {
-			return "", "underscore_header", fmt.Errorf("header name %q contains an underscore", k)
+			return "", turnout.ReasonUnderscoreHeader, fmt.Errorf("header name %q contains an underscore", k)
 		}
 	}
 	raw := r.RequestURI
@@ -562,7 +562,7 @@ func (g *Gateway) check(t *Table, r *http.Request) (path, reason string, err err
 		// Absolute form ("GET http://host/path"): the client names the host.
 		// Accept it only for a host some route declares.
 		if !t.routes.HasHost(route.NormalizeHost(r.URL.Host)) {
-			return "", "absolute_form", fmt.Errorf("request target %q names a host no route serves", raw)
+			return "", turnout.ReasonAbsoluteForm, fmt.Errorf("request target %q names a host no route serves", raw)
 		}
 		raw = r.URL.EscapedPath()
 	} else if i := strings.IndexByte(raw, '?'); i >= 0 {
@@ -570,13 +570,13 @@ func (g *Gateway) check(t *Table, r *http.Request) (path, reason string, err err
 	}
 	path, err = route.NormalizePath(raw)
 	if err != nil {
-		return raw, "bad_path", err
+		return raw, turnout.ReasonBadPath, err
 	}
 	if path != raw {
 		// Forward exactly what was matched.
 		dec, derr := url.PathUnescape(path)
 		if derr != nil {
-			return raw, "bad_path", route.ErrPathEscape
+			return raw, turnout.ReasonBadPath, route.ErrPathEscape
 		}
 		r.URL.Path, r.URL.RawPath = dec, path
 		if dec == path {
