@@ -15,6 +15,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/turnout/turnout"
 	"github.com/turnout/turnout/internal/admin"
 	"github.com/turnout/turnout/internal/config"
 	"github.com/turnout/turnout/internal/deploy"
@@ -162,11 +163,11 @@ func TestCLIWorkflow(t *testing.T) {
 	if r.err != nil || json.Unmarshal([]byte(r.stdout), &offStatus) != nil || len(offStatus.Routes) != 2 {
 		t.Fatalf("status json: %+v", r)
 	}
-	if got, want := offStatus.Routes[0], (admin.RouteStatus{Match: "GET /user/{id}", Target: "legacy", WhenOn: "users", WhenOff: "legacy",
+	if got, want := offStatus.Routes[0], (turnout.RouteStatus{Match: "GET /user/{id}", Target: "legacy", WhenOn: "users", WhenOff: "legacy",
 		Fallback: "legacy", Off: true, CanSwitchOff: true}); got != want {
 		t.Errorf("status json, the route off: %+v, want %+v", got, want)
 	}
-	if got, want := offStatus.Routes[1], (admin.RouteStatus{Match: "/", Target: "legacy", WhenOn: "legacy", WhenOff: "legacy"}); got != want {
+	if got, want := offStatus.Routes[1], (turnout.RouteStatus{Match: "/", Target: "legacy", WhenOn: "legacy", WhenOff: "legacy"}); got != want {
 		t.Errorf("status json, the catch-all: %+v, want %+v", got, want)
 	}
 	// The catch-all already goes to the legacy origin: nowhere else to go.

@@ -8,6 +8,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/turnout/turnout"
 	"github.com/turnout/turnout/internal/foreignlog"
 	"github.com/turnout/turnout/internal/traffic"
 )
@@ -123,7 +124,7 @@ func analyzeFile(name string, format foreignlog.Format, table *traffic.Table, st
 	}
 	defer r.Close()
 
-	var o traffic.Observation // reused: Observe does not retain it
+	var o turnout.Observation // reused: Observe does not retain it
 	var latest time.Time
 	for {
 		err := r.Next(&o)

@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/turnout/turnout"
 	"github.com/turnout/turnout/internal/admin"
 	"github.com/turnout/turnout/internal/config"
 	"github.com/turnout/turnout/internal/dashboard"
@@ -92,7 +93,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 		AccessLog:    accessLogger,
 		Functions:    router,
 		OnBreaker:    func(route, from, to string) { svc.AuditBreaker(context.Background(), route, from, to) },
-		Observe: func(o *traffic.Observation) {
+		Observe: func(o *turnout.Observation) {
 			trafficTable.Observe(o)
 			live.Observe(o)
 		},
@@ -399,20 +400,9 @@ func waitForEnd(ctx context.Context, log *slog.Logger, upg *upgrade.Upgrader, h 
 func statusFunc(gw *gateway.Gateway, st deploy.Store, host *fnhost.Host) func(context.Context) (admin.Status, error) {
 	return func(ctx context.Context) (admin.Status, error) {
 		s := gw.Status()
-		out := admin.Status{Functions: host.Stats()}
+		out := admin.Status{Routes: s.Routes, Origins: s.Origins, Functions: host.Stats()}
 		if d, err := st.Get(ctx, s.Deployment); err == nil {
 			out.Active = admin.Summarize(d)
-		}
-		for _, r := range s.Routes {
-			out.Routes = append(out.Routes, admin.RouteStatus{Match: r.Match, Target: r.Target, WhenOn: r.Primary, WhenOff: r.WhenOff,
-				Fallback: r.Fallback, Off: r.Off, CanSwitchOff: r.CanSwitchOff, Breaker: r.Breaker})
-		}
-		for _, o := range s.Origins {
-			os := admin.OriginStatus{Name: o.Name}
-			for _, in := range o.Instances {
-				os.Instances = append(os.Instances, admin.InstanceStatus{URL: in.URL, Healthy: in.Healthy, Ejected: in.Ejected, ConsecutiveFailures: in.ConsecutiveFailures, LastError: in.LastError})
-			}
-			out.Origins = append(out.Origins, os)
 		}
 		return out, nil
 	}

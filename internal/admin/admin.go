@@ -21,6 +21,7 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"github.com/turnout/turnout"
 	"github.com/turnout/turnout/internal/config"
 	"github.com/turnout/turnout/internal/dashboard"
 	"github.com/turnout/turnout/internal/deploy"
@@ -464,7 +465,7 @@ func (s *Server) status(r *http.Request) (any, error) {
 			if cfg, err := config.Parse("active.yaml", []byte(d.Config)); err == nil {
 				legacy := cfg.LegacyOrigin()
 				for _, rt := range cfg.Routes {
-					rs := RouteStatus{Match: route.Canonical(rt.Match), Target: rt.OnTarget(), WhenOn: rt.OnTarget(), WhenOff: rt.OffTarget(legacy),
+					rs := turnout.RouteStatus{Match: route.Canonical(rt.Match), Target: rt.OnTarget(), WhenOn: rt.OnTarget(), WhenOff: rt.OffTarget(legacy),
 						Fallback: rt.Fallback, Off: rt.Off, CanSwitchOff: rt.CanSwitchOff(legacy)}
 					if rt.Off {
 						rs.Target = rs.WhenOff

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/turnout/turnout"
 	"github.com/turnout/turnout/internal/config"
 	"github.com/turnout/turnout/internal/deploy"
 	"github.com/turnout/turnout/internal/store/bolt"
@@ -383,7 +384,7 @@ func TestClientReads(t *testing.T) {
 		t.Fatalf("status = %+v, %v", st, err)
 	}
 	// Targets in the words of a serving node: origins by name.
-	if got, want := st.Routes[0], (RouteStatus{Match: "GET /user/{id}", Target: "users", WhenOn: "users", WhenOff: "legacy", Fallback: "legacy", CanSwitchOff: true}); got != want {
+	if got, want := st.Routes[0], (turnout.RouteStatus{Match: "GET /user/{id}", Target: "users", WhenOn: "users", WhenOff: "legacy", Fallback: "legacy", CanSwitchOff: true}); got != want {
 		t.Errorf("status route = %+v, want %+v", got, want)
 	}
 	if got := st.Routes[0].Targets(); got != "on → users; off → legacy" {
@@ -417,7 +418,7 @@ func TestClientReads(t *testing.T) {
 func TestStatusFromGateway(t *testing.T) {
 	f := newFixture(t, func(o *Options) {
 		o.Status = func(ctx context.Context) (Status, error) {
-			return Status{Origins: []OriginStatus{{Name: "legacy", Instances: []InstanceStatus{{URL: "http://127.0.0.1:9000", Healthy: true}}}}}, nil
+			return Status{Origins: []turnout.OriginStatus{{Name: "legacy", Instances: []turnout.InstanceStatus{{URL: "http://127.0.0.1:9000", Healthy: true}}}}}, nil
 		}
 		o.Metrics = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "up 1\n") })
 	})

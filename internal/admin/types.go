@@ -1,20 +1,20 @@
 package admin
 
 import (
-	"github.com/turnout/turnout/internal/fnhost"
-
 	"strings"
 	"time"
 
+	"github.com/turnout/turnout"
 	"github.com/turnout/turnout/internal/deploy"
+	"github.com/turnout/turnout/internal/fnhost"
 )
 
 // Status is what GET /api/v1/status reports: the active deployment and what
 // the data plane makes of it.
 type Status struct {
-	Active  DeploymentSummary `json:"active"`
-	Routes  []RouteStatus     `json:"routes"`
-	Origins []OriginStatus    `json:"origins"`
+	Active  DeploymentSummary      `json:"active"`
+	Routes  []turnout.RouteStatus  `json:"routes"`
+	Origins []turnout.OriginStatus `json:"origins"`
 	// Functions are the hosted functions' pools and counters.
 	Functions []fnhost.FunctionStats `json:"functions,omitempty"`
 }
@@ -31,62 +31,6 @@ type DeploymentSummary struct {
 // Summarize drops d's config.
 func Summarize(d deploy.Deployment) DeploymentSummary {
 	return DeploymentSummary{ID: d.ID, Author: d.Author, Message: d.Message, Cause: d.Cause, Time: d.Time}
-}
-
-// RouteStatus is one route as served. Targets are origin names ("legacy")
-// or "function:NAME".
-type RouteStatus struct {
-	Match string `json:"match"`
-	// Target is what serves the route now: WhenOff while it is off,
-	// WhenOn otherwise.
-	Target string `json:"target"`
-	// WhenOn is what serves it switched on: where `route on` returns it.
-	WhenOn string `json:"when_on"`
-	// WhenOff is what serves it switched off: its fallback or the legacy
-	// origin; "" when neither is known.
-	WhenOff  string `json:"when_off,omitempty"`
-	Fallback string `json:"fallback,omitempty"`
-	Off      bool   `json:"off,omitempty"`
-	// CanSwitchOff is false for a route that has nowhere else to go: its
-	// target is already where switching it off would send it.
-	CanSwitchOff bool `json:"can_switch_off"`
-	// Breaker is the route's circuit breaker: closed, open or half-open.
-	Breaker string `json:"breaker,omitempty"`
-}
-
-// Targets describes where the route goes in both states, the current one
-// first: "off → legacy; on → function:user". A route that has nowhere else
-// to go and is on is described by its target alone.
-func (r RouteStatus) Targets() string {
-	switch {
-	case r.Off:
-		return "off → " + orNone(r.WhenOff) + "; on → " + r.WhenOn
-	case r.CanSwitchOff:
-		return "on → " + r.WhenOn + "; off → " + r.WhenOff
-	}
-	return r.Target
-}
-
-func orNone(s string) string {
-	if s == "" {
-		return "(none)"
-	}
-	return s
-}
-
-// OriginStatus is one origin and the health of its instances.
-type OriginStatus struct {
-	Name      string           `json:"name"`
-	Instances []InstanceStatus `json:"instances"`
-}
-
-// InstanceStatus is one origin instance.
-type InstanceStatus struct {
-	URL                 string `json:"url"`
-	Healthy             bool   `json:"healthy"`
-	Ejected             bool   `json:"ejected,omitempty"`
-	ConsecutiveFailures int    `json:"consecutive_failures,omitempty"`
-	LastError           string `json:"last_error,omitempty"`
 }
 
 // ApplyRequest is the body of POST /api/v1/deployments.

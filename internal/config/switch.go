@@ -1,17 +1,16 @@
 package config
 
+import "github.com/turnout/turnout"
+
 // The two targets of a route, in the words `turnout status`, the admin API
-// and the dashboard use: an origin by its name ("legacy"), a function as
-// "function:NAME".
+// and the dashboard use (turnout.RouteStatus): an origin by its name
+// ("legacy"), a function as turnout.FunctionTarget ("function:NAME").
 
-// FunctionTarget names function name as a route target: "function:NAME".
-func FunctionTarget(name string) string { return "function:" + name }
-
-// OnTarget names what serves r when it is on: FunctionTarget(r.Function)
-// for a function route, else r.Origin.
+// OnTarget names what serves r when it is on:
+// turnout.FunctionTarget(r.Function) for a function route, else r.Origin.
 func (r Route) OnTarget() string {
 	if r.Function != "" {
-		return FunctionTarget(r.Function)
+		return turnout.FunctionTarget(r.Function)
 	}
 	return r.Origin
 }

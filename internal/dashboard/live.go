@@ -4,19 +4,18 @@ import (
 	"sync"
 	"time"
 
+	"github.com/turnout/turnout"
 	"github.com/turnout/turnout/internal/histogram"
-	"github.com/turnout/turnout/internal/metrics"
-	"github.com/turnout/turnout/internal/traffic"
 )
 
-// The outcomes the live series tell apart (traffic.Observation.Outcome
-// holds metrics.Outcome's names).
+// The outcomes the live series tell apart (turnout.Observation.Outcome
+// holds turnout.Outcome's names).
 var (
-	outcomeRejected     = metrics.Rejected.String()
-	outcomeFallback     = metrics.Fallback.String()
-	outcomeThrottled    = metrics.Throttled.String()
-	outcomeBreakerOpen  = metrics.BreakerOpen.String()
-	outcomeClientClosed = metrics.ClientClosed.String()
+	outcomeRejected     = turnout.Rejected.String()
+	outcomeFallback     = turnout.Fallback.String()
+	outcomeThrottled    = turnout.Throttled.String()
+	outcomeBreakerOpen  = turnout.BreakerOpen.String()
+	outcomeClientClosed = turnout.ClientClosed.String()
 )
 
 const (
@@ -96,7 +95,7 @@ func NewLive(maxKeys int) *Live {
 }
 
 // Observe counts one answered request. o is not retained.
-func (l *Live) Observe(o *traffic.Observation) {
+func (l *Live) Observe(o *turnout.Observation) {
 	if o == nil || o.Outcome == outcomeRejected {
 		return // refused before routing: no route to chart
 	}
@@ -129,10 +128,10 @@ func (l *Live) Observe(o *traffic.Observation) {
 	if o.Outcome == outcomeFallback || o.Outcome == outcomeBreakerOpen {
 		b.fallbacks++
 	}
-	if o.Outcome == outcomeThrottled || o.Reason == outcomeThrottled {
+	if o.Outcome == outcomeThrottled || o.Reason == turnout.ReasonThrottled {
 		b.throttles++
 	}
-	if o.Outcome == outcomeBreakerOpen || o.Reason == outcomeBreakerOpen {
+	if o.Outcome == outcomeBreakerOpen || o.Reason == turnout.ReasonBreakerOpen {
 		b.breakerOpen++
 	}
 	// A client that went away is its own figure: not an error (status

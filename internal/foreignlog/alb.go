@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"time"
 
-	"github.com/turnout/turnout/internal/traffic"
+	"github.com/turnout/turnout"
 )
 
 // An Application Load Balancer access log line is space-separated:
@@ -49,7 +49,7 @@ func newALBParser() *albParser {
 // albTypes are the documented values of the type field.
 var albTypes = map[string]bool{"http": true, "https": true, "h2": true, "grpcs": true, "ws": true, "wss": true}
 
-func (p *albParser) parse(line []byte, o *traffic.Observation) error {
+func (p *albParser) parse(line []byte, o *turnout.Observation) error {
 	var f [12][]byte
 	rest := line
 	for i := range f {
@@ -121,9 +121,9 @@ func (p *albParser) parse(line []byte, o *traffic.Observation) error {
 		}
 		o.Target = p.targets.get(f[4])
 	}
-	o.Outcome = "served"
+	o.Outcome = turnout.Served.String()
 	if noTarget && o.Status >= 500 {
-		o.Outcome, o.Reason = "error", "no_target"
+		o.Outcome, o.Reason = turnout.Error.String(), "no_target"
 	}
 	return nil
 }

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/turnout/turnout/internal/traffic"
+	"github.com/turnout/turnout"
 )
 
 // CloudFront standard logs are tab-separated, one request per line, with
@@ -126,7 +126,7 @@ func (p *cloudFrontParser) setFields(names []string) {
 	}
 }
 
-func (p *cloudFrontParser) parse(line []byte, o *traffic.Observation) error {
+func (p *cloudFrontParser) parse(line []byte, o *turnout.Observation) error {
 	if line[0] == '#' {
 		if rest, ok := bytes.CutPrefix(line, []byte("#Fields:")); ok {
 			p.setFields(strings.Fields(string(rest)))
@@ -225,15 +225,15 @@ func (p *cloudFrontParser) parse(line []byte, o *traffic.Observation) error {
 		}
 	}
 	o.Target = "cloudfront"
-	o.Outcome = "served"
+	o.Outcome = turnout.Served.String()
 	switch string(v[cfResult]) {
 	case "LimitExceeded":
-		o.Outcome, o.Reason = "throttled", "limit_exceeded"
+		o.Outcome, o.Reason = turnout.Throttled.String(), "limit_exceeded"
 	case "CapacityExceeded":
-		o.Outcome, o.Reason = "throttled", "capacity_exceeded"
+		o.Outcome, o.Reason = turnout.Throttled.String(), "capacity_exceeded"
 	case "Error":
 		if o.Status >= 500 {
-			o.Outcome = "error"
+			o.Outcome = turnout.Error.String()
 			if d := v[cfDetailed]; len(d) > 0 && !dash(d) && string(d) != "Error" {
 				o.Reason = p.hosts.get(d)
 			}

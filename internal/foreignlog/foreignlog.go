@@ -14,7 +14,7 @@ import (
 	"io"
 	"strings"
 
-	"github.com/turnout/turnout/internal/traffic"
+	"github.com/turnout/turnout"
 )
 
 // Format names an access-log format.
@@ -102,7 +102,7 @@ type Reader struct {
 // lineParser parses one non-blank line. A parser that understands
 // directives (CloudFront's "#Fields:") reports them with errDirective.
 type lineParser interface {
-	parse(line []byte, o *traffic.Observation) error
+	parse(line []byte, o *turnout.Observation) error
 }
 
 // errDirective marks a line that is not a request but was understood.
@@ -202,7 +202,7 @@ func (r *Reader) Stats() Stats { return r.stats }
 //
 // o is reused by the caller from line to line; strings put into it are
 // never aliased to the read buffer, so o's values stay valid.
-func (r *Reader) Next(o *traffic.Observation) error {
+func (r *Reader) Next(o *turnout.Observation) error {
 	if r.err != nil {
 		return r.err
 	}
@@ -283,8 +283,8 @@ func (r *Reader) Close() error {
 	return nil
 }
 
-func resetObservation(o *traffic.Observation) {
-	*o = traffic.Observation{RequestBytes: -1}
+func resetObservation(o *turnout.Observation) {
+	*o = turnout.Observation{RequestBytes: -1}
 }
 
 func trimCR(b []byte) []byte {
@@ -338,7 +338,7 @@ func Detect(firstLines [][]byte) (Format, error) {
 		}
 	}
 	best, bestN := Auto, 0
-	var o traffic.Observation
+	var o turnout.Observation
 	for _, f := range Formats {
 		var p lineParser
 		switch f {

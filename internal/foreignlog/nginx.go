@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"time"
 
-	"github.com/turnout/turnout/internal/traffic"
+	"github.com/turnout/turnout"
 )
 
 // nginx's predefined "combined" format is
@@ -41,7 +41,7 @@ func newNginxParser() *nginxParser {
 	return &nginxParser{hosts: newInterner(1024)}
 }
 
-func (p *nginxParser) parse(line []byte, o *traffic.Observation) error {
+func (p *nginxParser) parse(line []byte, o *turnout.Observation) error {
 	rest := line
 	var ok bool
 	if _, rest, ok = nextToken(rest); !ok { // $remote_addr
@@ -145,7 +145,7 @@ func (p *nginxParser) parse(line []byte, o *traffic.Observation) error {
 	if len(query) > 0 {
 		o.RawQuery = string(query)
 	}
-	o.Outcome = "served"
+	o.Outcome = turnout.Served.String()
 	return nil
 }
 

@@ -12,8 +12,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/turnout/turnout"
 	"github.com/turnout/turnout/internal/breaker"
-	"github.com/turnout/turnout/internal/metrics"
 	"github.com/turnout/turnout/internal/origin"
 )
 
@@ -52,15 +52,11 @@ func (f *failure) fellBack() error {
 // clientSide reports failures that do not count against the primary.
 func (f *failure) clientSide() bool {
 	switch f.reason {
-	case "throttled", "request_too_large", "too_large", "bad_request", "invalid_request", reasonClientClosed:
+	case turnout.ReasonThrottled, "request_too_large", turnout.ReasonTooLarge, turnout.ReasonBadRequest, "invalid_request", turnout.ReasonClientClosed:
 		return true
 	}
 	return false
 }
-
-// reasonBreakerOpen is the failure of a request the route's breaker kept
-// from its primary.
-const reasonBreakerOpen = "breaker_open"
 
 // record tells the route's breaker and its auto-rollback window, the two
 // that judge the primary, what one request said about it: f is nil when
@@ -82,7 +78,7 @@ func (tg *target) record(f *failure, took time.Duration) {
 	default:
 		res = breaker.Failure
 	}
-	if tg.breaker != nil && (f == nil || f.reason != reasonBreakerOpen) {
+	if tg.breaker != nil && (f == nil || f.reason != turnout.ReasonBreakerOpen) {
 		tg.breaker.Record(res)
 	}
 	if tg.health != nil && res != breaker.Inconclusive {
@@ -107,16 +103,16 @@ func (g *Gateway) serveGuarded(w http.ResponseWriter, r *http.Request, tg *targe
 		if body, f = g.readFunctionBody(r, tg.fn); f != nil {
 			answeredByGateway(w, tg.servedByHeader, f.reason, tg.name, "")
 			writeError(w, f.code, f.msg, id)
-			a.outcome, a.reason, a.code, a.err = metrics.Error, f.reason, f.code, f.err
+			a.outcome, a.reason, a.code, a.err = turnout.Error, f.reason, f.code, f.err
 			return
 		}
 		a.body, a.buffered = body, true
 	case replay && r.Body != nil && r.Body != http.NoBody:
 		buf, err := io.ReadAll(io.LimitReader(r.Body, maxReplayBody+1))
 		if err != nil {
-			answeredByGateway(w, tg.servedByHeader, "bad_request", tg.name, "")
+			answeredByGateway(w, tg.servedByHeader, turnout.ReasonBadRequest, tg.name, "")
 			writeError(w, http.StatusBadRequest, "reading the request body: "+err.Error(), id)
-			a.outcome, a.reason, a.code, a.err = metrics.Error, "bad_request", http.StatusBadRequest, err
+			a.outcome, a.reason, a.code, a.err = turnout.Error, turnout.ReasonBadRequest, http.StatusBadRequest, err
 			return
 		}
 		if len(buf) > maxReplayBody {
@@ -144,54 +140,54 @@ func (g *Gateway) serveGuarded(w http.ResponseWriter, r *http.Request, tg *targe
 	var f *failure
 	if tg.limiter != nil && !tg.limiter.Allow() {
 		if !tg.spill {
-			g.opts.Metrics.Rejected.WithLabelValues("rate_limited").Inc()
+			g.opts.Metrics.Rejected.WithLabelValues(turnout.ReasonRateLimited).Inc()
 			wait := tg.limiter.Reserve()
 			secs := int(math.Ceil(wait.Delay().Seconds()))
 			wait.Cancel()
 			w.Header().Set("Retry-After", strconv.Itoa(max(secs, 1)))
-			answeredByGateway(w, tg.servedByHeader, "rate_limited", tg.name, "")
+			answeredByGateway(w, tg.servedByHeader, turnout.ReasonRateLimited, tg.name, "")
 			writeError(w, http.StatusTooManyRequests, "route "+tg.pattern+" is over its rate limit", id)
-			a.outcome, a.reason, a.code = metrics.Throttled, "rate_limited", http.StatusTooManyRequests
+			a.outcome, a.reason, a.code = turnout.Throttled, turnout.ReasonRateLimited, http.StatusTooManyRequests
 			return
 		}
 		// Over the limit: the primary is not called, so this is not a
 		// replay and any method may go to the fallback.
-		f, replay = &failure{reason: "rate_limited"}, true
+		f, replay = &failure{reason: turnout.ReasonRateLimited}, true
 	} else if tg.breaker != nil && !tg.breaker.OK() {
 		// The primary is not called at all, so even an unsafe request may
 		// go to the fallback: it is not a replay.
-		f, replay = &failure{reason: reasonBreakerOpen}, fb != nil
+		f, replay = &failure{reason: turnout.ReasonBreakerOpen}, fb != nil
 		tg.record(f, 0)
 	} else {
 		var done bool
 		t0 := time.Now()
 		a.code, a.n, done, f = g.primary(w, pr, tg, replay, body, id, path, values, start)
 		tg.record(f, time.Since(t0))
-		if f != nil && f.reason == reasonClientClosed {
+		if f != nil && f.reason == turnout.ReasonClientClosed {
 			// Nobody is left to answer, on the fallback or otherwise.
-			a.outcome, a.err = metrics.ClientClosed, f.err
+			a.outcome, a.err = turnout.ClientClosed, f.err
 			if !done {
-				a.code, a.n = metrics.StatusClientClosed, 0
+				a.code, a.n = turnout.StatusClientClosed, 0
 			}
 			return
 		}
 		if done {
-			a.outcome = metrics.Served
+			a.outcome = turnout.Served
 			return
 		}
 	}
 	a.reason = f.reason
-	if !replay || f.reason == "bad_request" {
+	if !replay || f.reason == turnout.ReasonBadRequest {
 		if f.code == 0 { // breaker open with nowhere to go: cannot happen, breakers need a fallback
 			f.code, f.msg = http.StatusServiceUnavailable, "route unavailable"
 		}
-		a.outcome = metrics.Error
-		if f.reason == "bad_request" {
-			a.outcome = metrics.Rejected
+		a.outcome = turnout.Error
+		if f.reason == turnout.ReasonBadRequest {
+			a.outcome = turnout.Rejected
 		}
-		if f.reason == "throttled" {
+		if f.reason == turnout.ReasonThrottled {
 			w.Header().Set("Retry-After", "1")
-			a.outcome = metrics.Throttled
+			a.outcome = turnout.Throttled
 		}
 		answeredByGateway(w, tg.servedByHeader, f.reason, tg.name, "")
 		writeError(w, f.code, f.msg, id)
@@ -202,12 +198,12 @@ func (g *Gateway) serveGuarded(w http.ResponseWriter, r *http.Request, tg *targe
 	// The fallback.
 	g.opts.Metrics.Fallbacks.WithLabelValues(tg.pattern, f.reason).Inc()
 	switch f.reason {
-	case "throttled", "rate_limited":
-		a.outcome = metrics.Throttled
-	case reasonBreakerOpen:
-		a.outcome = metrics.BreakerOpen
+	case turnout.ReasonThrottled, turnout.ReasonRateLimited:
+		a.outcome = turnout.Throttled
+	case turnout.ReasonBreakerOpen:
+		a.outcome = turnout.BreakerOpen
 	default:
-		a.outcome = metrics.Fallback
+		a.outcome = turnout.Fallback
 	}
 	a.fellBack = true
 	if body != nil {
@@ -222,9 +218,9 @@ func (g *Gateway) serveGuarded(w http.ResponseWriter, r *http.Request, tg *targe
 	if ferr != nil && clientGone(r.Context(), ferr) {
 		// The client left while the fallback worked: not the fallback's
 		// failure either. The reason stays the primary's.
-		a.outcome, a.err = metrics.ClientClosed, errors.Join(f.fellBack(), ferr)
+		a.outcome, a.err = turnout.ClientClosed, errors.Join(f.fellBack(), ferr)
 		if a.code == 0 {
-			a.code = metrics.StatusClientClosed
+			a.code = turnout.StatusClientClosed
 		}
 		return
 	}
@@ -232,7 +228,7 @@ func (g *Gateway) serveGuarded(w http.ResponseWriter, r *http.Request, tg *targe
 		// The fallback failed too: nothing answered usefully. The reason
 		// stays the primary's; the access log has both errors.
 		a.code = g.originErrorFor(w, tg, fb.name, f.reason, ferr, id, a.code)
-		a.outcome, a.err = metrics.Error, errors.Join(f.fellBack(), ferr)
+		a.outcome, a.err = turnout.Error, errors.Join(f.fellBack(), ferr)
 		return
 	}
 	a.err = f.fellBack()
@@ -248,7 +244,7 @@ func (g *Gateway) primary(w http.ResponseWriter, r *http.Request, tg *target, re
 	if tg.fn != nil {
 		out, f := g.callFunction(r, tg, body, id, path, values, start)
 		if f == nil && replay && slices.Contains(tg.fb.onStatus, out.Status) {
-			f = &failure{reason: "status", code: out.Status, msg: "function " + tg.fn.name + " answered " + http.StatusText(out.Status)}
+			f = &failure{reason: turnout.ReasonStatus, code: out.Status, msg: "function " + tg.fn.name + " answered " + http.StatusText(out.Status)}
 		}
 		if f != nil {
 			return 0, 0, false, f
@@ -267,7 +263,7 @@ func (g *Gateway) primary(w http.ResponseWriter, r *http.Request, tg *target, re
 		// fallback_on_status: the answer is dropped unsent.
 		c := resp.Status
 		resp.Discard()
-		return 0, 0, false, &failure{reason: "status", code: c, msg: "origin " + tg.origin + " answered " + http.StatusText(c)}
+		return 0, 0, false, &failure{reason: turnout.ReasonStatus, code: c, msg: "origin " + tg.origin + " answered " + http.StatusText(c)}
 	}
 	code, n, err = send(resp, w)
 	if err != nil && code == 0 { // a WebSocket hand-over failed before the 101
@@ -289,13 +285,13 @@ func (g *Gateway) originFailure(r *http.Request, tg *target, err error) *failure
 	case clientGone(r.Context(), err):
 		return clientClosed(err)
 	case errors.As(err, &oe) && oe.Kind == origin.KindClient:
-		return &failure{reason: "bad_request", code: oe.StatusCode(), msg: clientBodyMessage(oe), err: err}
+		return &failure{reason: turnout.ReasonBadRequest, code: oe.StatusCode(), msg: clientBodyMessage(oe), err: err}
 	case errors.As(err, &oe):
 		g.opts.Metrics.OriginErrors.WithLabelValues(tg.origin, oe.Kind.String()).Inc()
-		return &failure{reason: "origin_" + oe.Kind.String(), code: oe.StatusCode(), msg: "origin " + tg.origin + ": " + oe.Kind.String(), err: err}
+		return &failure{reason: turnout.OriginReason(oe.Kind.String()), code: oe.StatusCode(), msg: "origin " + tg.origin + ": " + oe.Kind.String(), err: err}
 	}
 	// Not reached: RoundTrip fails with *origin.Error only.
-	return &failure{reason: "origin_protocol", code: http.StatusBadGateway, msg: "origin " + tg.origin + ": protocol", err: err}
+	return &failure{reason: turnout.OriginReason("protocol"), code: http.StatusBadGateway, msg: "origin " + tg.origin + ": protocol", err: err}
 }
 
 // servedBy sets the served-by header to tg's own target, unless it is

@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/turnout/turnout"
 	"github.com/turnout/turnout/internal/breaker"
 	"github.com/turnout/turnout/internal/config"
 )
@@ -27,14 +28,14 @@ func TestRecord(t *testing.T) {
 		{"fallback_on_status", fail("status"), breaker.Open, 5, 5},
 		// The breaker kept them from the primary: it is not told (it
 		// would open), auto-rollback counts them as failed.
-		{"breaker open", fail(reasonBreakerOpen), breaker.Closed, 5, 5},
+		{"breaker open", fail(turnout.ReasonBreakerOpen), breaker.Closed, 5, 5},
 		// The client's or the throttle's doing: nobody counts them.
 		{"throttled", fail("throttled"), breaker.Closed, 0, 0},
 		{"bad request", fail("bad_request"), breaker.Closed, 0, 0},
 		{"invalid request", fail("invalid_request"), breaker.Closed, 0, 0},
 		{"request too large", fail("request_too_large"), breaker.Closed, 0, 0},
 		{"response too large", fail("too_large"), breaker.Closed, 0, 0},
-		{"client closed", fail(reasonClientClosed), breaker.Closed, 0, 0},
+		{"client closed", fail(turnout.ReasonClientClosed), breaker.Closed, 0, 0},
 	}
 	rule := config.AutoRollback{MaxErrorRate: 0.5, Window: config.Duration(time.Minute)}
 	for _, tt := range tests {
@@ -67,7 +68,7 @@ func TestRecordFreesProbe(t *testing.T) {
 		t.Fatal("the breaker let a request through after 5 failures")
 	}
 	time.Sleep(5 * time.Second) // the cooldown
-	for _, reason := range []string{"throttled", "bad_request", "invalid_request", "request_too_large", "too_large", reasonClientClosed} {
+	for _, reason := range []string{"throttled", "bad_request", "invalid_request", "request_too_large", "too_large", turnout.ReasonClientClosed} {
 		if !tg.breaker.OK() {
 			t.Fatalf("no probe slot before a %s probe", reason)
 		}

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/turnout/turnout"
 	"github.com/turnout/turnout/internal/apigw"
 	"github.com/turnout/turnout/internal/config"
 	"github.com/turnout/turnout/internal/invoke"
@@ -58,19 +59,15 @@ func newFnTarget(p *route.Pattern, r config.Route, f config.Function) *fnTarget 
 // anything was written to the client: the request can still go to the
 // fallback, or be answered with code and msg.
 type failure struct {
-	reason string // metrics and the served-by header: "throttled", "timeout", ...
+	reason string // metrics and the served-by header: a turnout.Reason… constant or an invoke.ErrorKind name
 	code   int
 	msg    string
 	err    error // for the access log
 }
 
-// reasonClientClosed is the failure reason of a backend call the client
-// abandoned: the outcome of the same name.
-var reasonClientClosed = metrics.ClientClosed.String()
-
 // clientClosed is the failure of a backend call whose client went away.
 func clientClosed(err error) *failure {
-	return &failure{reason: reasonClientClosed, code: metrics.StatusClientClosed, msg: "the client closed the request", err: err}
+	return &failure{reason: turnout.ReasonClientClosed, code: turnout.StatusClientClosed, msg: "the client closed the request", err: err}
 }
 
 // clientGone reports that a backend call failed because its client went
@@ -94,11 +91,11 @@ func (g *Gateway) readFunctionBody(r *http.Request, ft *fnTarget) ([]byte, *fail
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
 	if err != nil {
-		return nil, &failure{reason: "bad_request", code: http.StatusBadRequest, msg: "reading the request body: " + err.Error(), err: err}
+		return nil, &failure{reason: turnout.ReasonBadRequest, code: http.StatusBadRequest, msg: "reading the request body: " + err.Error(), err: err}
 	}
 	if int64(len(body)) > limit {
 		msg := fmt.Sprintf("request body is over the %s limit of %d bytes", whose, limit)
-		return nil, &failure{reason: "too_large", code: http.StatusRequestEntityTooLarge, msg: msg, err: errors.New(msg)}
+		return nil, &failure{reason: turnout.ReasonTooLarge, code: http.StatusRequestEntityTooLarge, msg: msg, err: errors.New(msg)}
 	}
 	return body, nil
 }
@@ -127,7 +124,7 @@ func (g *Gateway) callFunction(r *http.Request, tg *target, body []byte, id, pat
 		event, err = apigw.EventV2(r, body, in)
 	}
 	if err != nil {
-		return nil, &failure{reason: "bad_request", code: http.StatusBadRequest, msg: "cannot build the function event: " + err.Error(), err: err}
+		return nil, &failure{reason: turnout.ReasonBadRequest, code: http.StatusBadRequest, msg: "cannot build the function event: " + err.Error(), err: err}
 	}
 	t0 := time.Now()
 	resp, err := g.opts.Functions.Invoke(r.Context(), invoke.Request{
@@ -149,17 +146,17 @@ func (g *Gateway) callFunction(r *http.Request, tg *target, body []byte, id, pat
 // response, or why there is none.
 func parseInvocation(ft *fnTarget, resp invoke.Response, err error) (*apigw.Response, *failure) {
 	if errors.Is(err, context.DeadlineExceeded) {
-		return nil, &failure{reason: "timeout", code: http.StatusGatewayTimeout, msg: "function " + ft.name + " did not answer within the route's deadline", err: err}
+		return nil, &failure{reason: turnout.ReasonTimeout, code: http.StatusGatewayTimeout, msg: "function " + ft.name + " did not answer within the route's deadline", err: err}
 	}
 	if err != nil {
 		code, msg := functionErrorStatus(ft.name, err)
 		return nil, &failure{reason: invoke.KindOf(err).String(), code: code, msg: msg, err: err}
 	}
 	if resp.FunctionError != "" {
-		f := &failure{reason: "function_error", code: http.StatusBadGateway, msg: "function " + ft.name + " failed",
+		f := &failure{reason: turnout.ReasonFunctionError, code: http.StatusBadGateway, msg: "function " + ft.name + " failed",
 			err: fmt.Errorf("function %s: %s: %s", ft.name, resp.FunctionError, clip(resp.Payload, 512))}
 		if resp.TimedOut {
-			f.reason, f.code, f.msg = "timeout", http.StatusGatewayTimeout, fmt.Sprintf("function %s timed out after %s", ft.name, ft.timeout)
+			f.reason, f.code, f.msg = turnout.ReasonTimeout, http.StatusGatewayTimeout, fmt.Sprintf("function %s timed out after %s", ft.name, ft.timeout)
 		}
 		return nil, f
 	}
@@ -170,7 +167,7 @@ func parseInvocation(ft *fnTarget, resp invoke.Response, err error) (*apigw.Resp
 		out, err = apigw.ParseV2(resp.Payload)
 	}
 	if err != nil {
-		return nil, &failure{reason: "malformed_response", code: http.StatusBadGateway,
+		return nil, &failure{reason: turnout.ReasonMalformedResponse, code: http.StatusBadGateway,
 			msg: "function " + ft.name + " returned a malformed response: " + err.Error(),
 			err: fmt.Errorf("%w; raw response: %s", err, clip(resp.Payload, 1024))}
 	}
@@ -217,7 +214,7 @@ func invocationResult(resp invoke.Response, err error, f *failure) string {
 	switch {
 	case f == nil:
 		return metrics.ResultSuccess
-	case f.reason == reasonClientClosed:
+	case f.reason == turnout.ReasonClientClosed:
 		return metrics.ResultClientClosed
 	case err != nil:
 		return f.reason // "timeout" or the error kind

@@ -21,12 +21,12 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/turnout/turnout"
 	"github.com/turnout/turnout/internal/breaker"
 	"github.com/turnout/turnout/internal/config"
 	"github.com/turnout/turnout/internal/metrics"
 	"github.com/turnout/turnout/internal/origin"
 	"github.com/turnout/turnout/internal/route"
-	"github.com/turnout/turnout/internal/traffic"
 )
 
 // Options configure a Gateway.
@@ -55,7 +55,7 @@ type Options struct {
 	// done, on the request's goroutine: keep it quick. The Observation is
 	// reused for the next request, so the callee must copy what it keeps
 	// and not retain the pointer. See observe for how each field is set.
-	Observe func(o *traffic.Observation)
+	Observe func(o *turnout.Observation)
 }
 
 // Gateway serves requests from the active Table.
@@ -112,7 +112,7 @@ type Table struct {
 // target is where one route's requests go.
 type target struct {
 	pattern string // canonical route pattern
-	name    string // "origin:NAME" or "function:NAME"
+	name    string // "origin:NAME" or "function:NAME" (turnout.OriginTarget, FunctionTarget)
 	fbName  string // the fallback's "origin:NAME", "" without one
 	origin  string
 	pool    *origin.Pool
@@ -235,7 +235,7 @@ func (g *Gateway) Build(id uint64, cfg *config.Config) (*Table, error) {
 			delete(g.breakers, tg.pattern+"|"+r.Origin+"|"+r.Function)
 		}
 		if !r.Off && r.Fallback != "" && r.Fallback != r.Origin {
-			tg.fbName = "origin:" + r.Fallback
+			tg.fbName = turnout.OriginTarget(r.Fallback)
 			tg.fb = &fallbackPlan{name: r.Fallback, pool: t.pools[r.Fallback], onStatus: r.FallbackOn, unsafe: r.FallbackUnsafe,
 				timeout: r.Timeout.D(), reserve: r.FallbackReserve.D()}
 			if tg.fb.reserve == 0 || tg.fb.reserve >= tg.fb.timeout {
@@ -262,7 +262,7 @@ func (g *Gateway) Build(id uint64, cfg *config.Config) (*Table, error) {
 		}
 		if r.Function != "" && !r.Off {
 			tg.fn = newFnTarget(rt.Pattern(i), r, fns[r.Function])
-			tg.name, tg.timeout, tg.metrics = "function:"+r.Function, 0, g.opts.Metrics
+			tg.name, tg.timeout, tg.metrics = turnout.FunctionTarget(r.Function), 0, g.opts.Metrics
 			tg.servedByValue = []string{tg.name}
 			t.targets = append(t.targets, tg)
 			continue
@@ -279,7 +279,7 @@ func (g *Gateway) Build(id uint64, cfg *config.Config) (*Table, error) {
 			}
 			return nil, fmt.Errorf("deployment %d: route %q: unknown origin %q", id, r.Match, name)
 		}
-		tg.origin, tg.pool, tg.name = name, p, "origin:"+name
+		tg.origin, tg.pool, tg.name = name, p, turnout.OriginTarget(name)
 		tg.servedByValue = []string{tg.name}
 		// The origin enforces its own overall timeout; a route deadline is
 		// only worth a context when it is shorter.
@@ -412,9 +412,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	t := g.cur.Load()
 	if t == nil {
 		// No deployment, so no served_by_header setting yet: the default.
-		answeredByGateway(w, config.DefaultServedByHeader, "no_deployment", "", "")
+		answeredByGateway(w, config.DefaultServedByHeader, turnout.ReasonNoDeployment, "", "")
 		writeError(w, http.StatusServiceUnavailable, "no deployment is active yet", id)
-		g.finish(r, id, "", nil, start, &answer{outcome: metrics.Rejected, reason: "no_deployment", code: http.StatusServiceUnavailable})
+		g.finish(r, id, "", nil, start, &answer{outcome: turnout.Rejected, reason: turnout.ReasonNoDeployment, code: http.StatusServiceUnavailable})
 		return
 	}
 	t.refs.Add(1)
@@ -433,12 +433,12 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		g.opts.Metrics.Rejected.WithLabelValues(reason).Inc()
 		code := http.StatusBadRequest
-		if reason == "connect" {
+		if reason == turnout.ReasonConnect {
 			code = http.StatusMethodNotAllowed
 		}
 		answeredByGateway(w, t.servedBy, reason, "", "")
 		writeError(w, code, err.Error(), id)
-		g.finish(r, id, path, nil, start, &answer{outcome: metrics.Rejected, reason: reason, code: code, err: err})
+		g.finish(r, id, path, nil, start, &answer{outcome: turnout.Rejected, reason: reason, code: code, err: err})
 		return
 	}
 
@@ -446,10 +446,10 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var buf [8]string
 	idx, values, ok := t.routes.Match(host, r.Method, path, buf[:0])
 	if !ok {
-		answeredByGateway(w, t.servedBy, "no_route", "", "")
+		answeredByGateway(w, t.servedBy, turnout.ReasonNoRoute, "", "")
 		writeError(w, http.StatusNotFound, "no route matches "+r.Method+" "+path, id)
-		g.opts.Metrics.Rejected.WithLabelValues("no_route").Inc()
-		g.finish(r, id, path, nil, start, &answer{outcome: metrics.Rejected, reason: "no_route", code: http.StatusNotFound})
+		g.opts.Metrics.Rejected.WithLabelValues(turnout.ReasonNoRoute).Inc()
+		g.finish(r, id, path, nil, start, &answer{outcome: turnout.Rejected, reason: turnout.ReasonNoRoute, code: http.StatusNotFound})
 		return
 	}
 	tg := t.targets[idx]
@@ -475,15 +475,15 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	a := answer{code: code, n: n, err: ferr}
 	if ferr != nil && clientGone(r.Context(), ferr) {
 		// Nothing to answer and nobody to blame but the client.
-		a.outcome = metrics.ClientClosed
+		a.outcome = turnout.ClientClosed
 		if a.code == 0 {
-			a.code = metrics.StatusClientClosed
+			a.code = turnout.StatusClientClosed
 		}
 	} else if ferr != nil {
 		a.code = g.originError(w, tg, ferr, id, a.code)
-		a.outcome, a.reason = metrics.Error, originReason(ferr)
+		a.outcome, a.reason = turnout.Error, originReason(ferr)
 		if isClientError(ferr) {
-			a.outcome = metrics.Rejected
+			a.outcome = turnout.Rejected
 		}
 	} else if a.code == 0 {
 		a.code = http.StatusSwitchingProtocols // hijacked: an upgraded connection
@@ -494,7 +494,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // answer is how a request was answered, for metrics, the access log and
 // the Observe hook.
 type answer struct {
-	outcome  metrics.Outcome
+	outcome  turnout.Outcome
 	reason   string // why not served by the primary ("" when it was)
 	code     int
 	n        int64 // response body bytes
@@ -541,20 +541,20 @@ func clientBodyMessage(oe *origin.Error) string {
 func originReason(err error) string {
 	var oe *origin.Error
 	if errors.As(err, &oe) {
-		return "origin_" + oe.Kind.String()
+		return turnout.OriginReason(oe.Kind.String())
 	}
-	return "origin_aborted"
+	return turnout.ReasonOriginAborted
 }
 
 // check enforces the request policy docs/routing.md documents under "Request
 // policy and path normalisation" and returns the path to match and forward.
 func (g *Gateway) check(t *Table, r *http.Request) (path, reason string, err error) {
 	if r.Method == http.MethodConnect {
-		return "", "connect", errors.New("CONNECT is not supported")
+		return "", turnout.ReasonConnect, errors.New("CONNECT is not supported")
 	}
 	for k := range r.Header {
 		if strings.IndexByte(k, '_') >= 0 {
-			return "", "underscore_header", fmt.Errorf("header name %q contains an underscore", k)
+			return "", turnout.ReasonUnderscoreHeader, fmt.Errorf("header name %q contains an underscore", k)
 		}
 	}
 	raw := r.RequestURI
@@ -562,7 +562,7 @@ func (g *Gateway) check(t *Table, r *http.Request) (path, reason string, err err
 		// Absolute form ("GET http://host/path"): the client names the host.
 		// Accept it only for a host some route declares.
 		if !t.routes.HasHost(route.NormalizeHost(r.URL.Host)) {
-			return "", "absolute_form", fmt.Errorf("request target %q names a host no route serves", raw)
+			return "", turnout.ReasonAbsoluteForm, fmt.Errorf("request target %q names a host no route serves", raw)
 		}
 		raw = r.URL.EscapedPath()
 	} else if i := strings.IndexByte(raw, '?'); i >= 0 {
@@ -570,13 +570,13 @@ func (g *Gateway) check(t *Table, r *http.Request) (path, reason string, err err
 	}
 	path, err = route.NormalizePath(raw)
 	if err != nil {
-		return raw, "bad_path", err
+		return raw, turnout.ReasonBadPath, err
 	}
 	if path != raw {
 		// Forward exactly what was matched.
 		dec, derr := url.PathUnescape(path)
 		if derr != nil {
-			return raw, "bad_path", route.ErrPathEscape
+			return raw, turnout.ReasonBadPath, route.ErrPathEscape
 		}
 		r.URL.Path, r.URL.RawPath = dec, path
 		if dec == path {
@@ -603,7 +603,7 @@ func (g *Gateway) originErrorFor(w http.ResponseWriter, tg *target, name, fellBa
 		}
 		return written
 	}
-	answeredByGateway(w, tg.servedByHeader, originReason(err), "origin:"+name, fellBackFor)
+	answeredByGateway(w, tg.servedByHeader, originReason(err), turnout.OriginTarget(name), fellBackFor)
 	code := oe.StatusCode()
 	msg := "origin " + name + ": " + oe.Kind.String()
 	switch {

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/turnout/turnout"
 	"github.com/turnout/turnout/internal/config"
 	"github.com/turnout/turnout/internal/metrics"
 )
@@ -268,9 +269,9 @@ func TestStatusTargets(t *testing.T) {
 	h := newHarness(t, fmt.Sprintf("origins: {legacy: {url: %s}, users: {url: %s}}\nroutes:\n  - {match: \"GET /u/{id}\", origin: users, off: true}\n  - {match: /, origin: legacy}\n",
 		legacy.srv.URL, users.srv.URL))
 	st := h.gw.Status()
-	want := []RouteStatus{
-		{Match: "GET /u/{id}", Target: "legacy", Primary: "users", WhenOff: "legacy", Off: true, CanSwitchOff: true},
-		{Match: "/", Target: "legacy", Primary: "legacy", WhenOff: "legacy"},
+	want := []turnout.RouteStatus{
+		{Match: "GET /u/{id}", Target: "legacy", WhenOn: "users", WhenOff: "legacy", Off: true, CanSwitchOff: true},
+		{Match: "/", Target: "legacy", WhenOn: "legacy", WhenOff: "legacy"},
 	}
 	if !slices.Equal(st.Routes, want) {
 		t.Errorf("Status().Routes = %+v, want %+v", st.Routes, want)

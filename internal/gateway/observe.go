@@ -9,10 +9,10 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/turnout/turnout/internal/traffic"
+	"github.com/turnout/turnout"
 )
 
-var observationPool = sync.Pool{New: func() any { return new(traffic.Observation) }}
+var observationPool = sync.Pool{New: func() any { return new(turnout.Observation) }}
 
 // observe hands the Observe hook one request:
 //
@@ -27,8 +27,8 @@ var observationPool = sync.Pool{New: func() any { return new(traffic.Observation
 //     routes with a fallback) is binary when it is not valid UTF-8; a
 //     streamed body is judged by its Content-Type (see binaryType).
 func (g *Gateway) observe(r *http.Request, tg *target, start time.Time, d time.Duration, a *answer) {
-	o := observationPool.Get().(*traffic.Observation)
-	*o = traffic.Observation{
+	o := observationPool.Get().(*turnout.Observation)
+	*o = turnout.Observation{
 		Time: start, Method: r.Method, Host: r.Host, Path: rawPath(r), RawQuery: r.URL.RawQuery,
 		Outcome: a.outcome.String(), Reason: a.reason, Status: a.code, Bytes: a.n,
 		RequestBytes: r.ContentLength, Duration: d,
@@ -46,7 +46,7 @@ func (g *Gateway) observe(r *http.Request, tg *target, start time.Time, d time.D
 		o.BinaryBody = binaryType(r.Header.Get("Content-Type"))
 	}
 	g.opts.Observe(o)
-	*o = traffic.Observation{}
+	*o = turnout.Observation{}
 	observationPool.Put(o)
 }
 

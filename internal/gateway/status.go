@@ -3,36 +3,16 @@ package gateway
 import (
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/turnout/turnout/internal/config"
+	"github.com/turnout/turnout"
 	"github.com/turnout/turnout/internal/metrics"
-	"github.com/turnout/turnout/internal/origin"
 )
 
-// Status describes what this node serves right now.
+// Status describes what this node serves right now: the admin API's
+// route and origin status, and the deployment they come from.
 type Status struct {
 	Deployment uint64
-	Routes     []RouteStatus
-	Origins    []OriginStatus
-}
-
-// RouteStatus is one route of the active table.
-type RouteStatus struct {
-	Match    string
-	Target   string // what serves it now: an origin name, or "function:NAME"
-	Primary  string // what serves it when on (config.Route.OnTarget)
-	WhenOff  string // what serves it when off (config.Route.OffTarget)
-	Fallback string
-	Off      bool
-	// CanSwitchOff is false when WhenOff is Primary (or unknown): the
-	// route has nowhere else to go (config.Route.CanSwitchOff).
-	CanSwitchOff bool
-	Breaker      string // "closed", "open" or "half-open"; "" without a fallback
-}
-
-// OriginStatus is one origin and the health of its instances.
-type OriginStatus struct {
-	Name      string
-	Instances []origin.InstanceStatus
+	Routes     []turnout.RouteStatus
+	Origins    []turnout.OriginStatus
 }
 
 // Status reports the active table; the zero Status before the first Swap.
@@ -46,9 +26,9 @@ func (g *Gateway) Status() Status {
 	for i, r := range t.Config.Routes {
 		target := t.targets[i].origin
 		if fn := t.targets[i].fn; fn != nil {
-			target = config.FunctionTarget(fn.name)
+			target = turnout.FunctionTarget(fn.name)
 		}
-		rs := RouteStatus{Match: r.Match, Target: target, Primary: r.OnTarget(), WhenOff: r.OffTarget(legacy), Fallback: r.Fallback, Off: r.Off,
+		rs := turnout.RouteStatus{Match: r.Match, Target: target, WhenOn: r.OnTarget(), WhenOff: r.OffTarget(legacy), Fallback: r.Fallback, Off: r.Off,
 			CanSwitchOff: r.CanSwitchOff(legacy)}
 		if b := t.targets[i].breaker; b != nil {
 			rs.Breaker = b.State().String()
@@ -56,7 +36,7 @@ func (g *Gateway) Status() Status {
 		st.Routes = append(st.Routes, rs)
 	}
 	for _, o := range t.Config.Origins {
-		st.Origins = append(st.Origins, OriginStatus{Name: o.Name, Instances: t.pools[o.Name].Instances()})
+		st.Origins = append(st.Origins, turnout.OriginStatus{Name: o.Name, Instances: t.pools[o.Name].Instances()})
 	}
 	return st
 }

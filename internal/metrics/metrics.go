@@ -12,6 +12,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/turnout/turnout"
 )
 
 // Metrics holds turnout's collectors in their own registry.
@@ -19,7 +21,7 @@ type Metrics struct {
 	Registry *prometheus.Registry
 
 	// Requests counts answered requests by route pattern, target, status
-	// class ("2xx", …) and outcome (see Outcome). Target is what answered:
+	// class ("2xx", …) and outcome (turnout.Outcome). Target is what answered:
 	// the fallback's "origin:NAME" when it did. Requests no route matched,
 	// or refused before routing, have route and target "".
 	Requests *prometheus.CounterVec
@@ -202,51 +204,6 @@ func classIndex(code int) int {
 	return len(classes) - 1
 }
 
-// Outcome says how a request was answered; it is the outcome label of
-// turnout_requests_total and traffic.Observation.Outcome.
-type Outcome uint8
-
-const (
-	// Served: the route's primary answered.
-	Served Outcome = iota
-	// Fallback: the primary failed (reason: timeout, function_error, ...)
-	// and the fallback answered.
-	Fallback
-	// Throttled: the primary was at its concurrency or rate limit; the
-	// fallback answered, or the client got a 429.
-	Throttled
-	// BreakerOpen: the route's circuit breaker kept the request off the
-	// primary; the fallback answered.
-	BreakerOpen
-	// Rejected: refused before reaching a backend (bad request, no route).
-	Rejected
-	// Error: no backend answered usefully (the gateway wrote an error, or
-	// the origin aborted a response it had started).
-	Error
-	// ClientClosed: the client went away (closed its connection or reset
-	// its HTTP/2 stream) before the answer was complete, nginx's 499. It
-	// says nothing about the backend: it never counts against a route's
-	// breaker or auto-rollback window, and the request is not sent to the
-	// fallback. Status is StatusClientClosed when nothing had been sent,
-	// else the status already sent.
-	ClientClosed
-	numOutcomes
-)
-
-// StatusClientClosed is the status recorded (metrics, access log) for a
-// request whose client went away before any answer was sent: nginx's 499
-// "Client Closed Request". Nothing is sent to the client.
-const StatusClientClosed = 499
-
-var outcomeNames = [numOutcomes]string{"served", "fallback", "throttled", "breaker_open", "rejected", "error", "client_closed"}
-
-func (o Outcome) String() string {
-	if o < numOutcomes {
-		return outcomeNames[o]
-	}
-	return "error"
-}
-
 // Target is the set of children for one route and target, resolved once per
 // route table so the request path does no label hashing. Served children
 // are created up front (so their rates start at zero); the other outcomes'
@@ -254,7 +211,7 @@ func (o Outcome) String() string {
 type Target struct {
 	vec           *prometheus.CounterVec
 	route, target string
-	counts        [numOutcomes][len(classes)]atomic.Pointer[prometheus.Counter]
+	counts        [turnout.NumOutcomes][len(classes)]atomic.Pointer[prometheus.Counter]
 	duration      prometheus.Observer
 }
 
@@ -262,7 +219,7 @@ type Target struct {
 func (m *Metrics) For(route, target string) *Target {
 	t := m.ForFallback(route, target)
 	for i := range classes {
-		t.child(Served, i)
+		t.child(turnout.Served, i)
 	}
 	return t
 }
@@ -280,7 +237,7 @@ func (m *Metrics) Unrouted() *Target {
 	return &Target{vec: m.Requests, duration: m.Duration.WithLabelValues("", "")}
 }
 
-func (t *Target) child(o Outcome, class int) prometheus.Counter {
+func (t *Target) child(o turnout.Outcome, class int) prometheus.Counter {
 	if p := t.counts[o][class].Load(); p != nil {
 		return *p
 	}
@@ -290,9 +247,9 @@ func (t *Target) child(o Outcome, class int) prometheus.Counter {
 }
 
 // Observe records one request.
-func (t *Target) Observe(o Outcome, code int, seconds float64) {
-	if o >= numOutcomes {
-		o = Error
+func (t *Target) Observe(o turnout.Outcome, code int, seconds float64) {
+	if o >= turnout.NumOutcomes {
+		o = turnout.Error
 	}
 	t.child(o, classIndex(code)).Inc()
 	t.duration.Observe(seconds)

@@ -6,6 +6,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/turnout/turnout"
 	"github.com/turnout/turnout/internal/fnhost"
 )
 
@@ -39,10 +40,10 @@ turnout_function_cold_starts_total{function="user"} 5
 func TestTargetOutcomes(t *testing.T) {
 	m := New()
 	tg := m.For("GET /a", "function:f")
-	tg.Observe(Served, 200, 0.01)
-	tg.Observe(Throttled, 429, 0.001)
-	tg.Observe(Throttled, 429, 0.001)
-	tg.Observe(Outcome(200), 999, 0.001) // out of range: error, other
+	tg.Observe(turnout.Served, 200, 0.01)
+	tg.Observe(turnout.Throttled, 429, 0.001)
+	tg.Observe(turnout.Throttled, 429, 0.001)
+	tg.Observe(turnout.Outcome(200), 999, 0.001) // out of range: error, other
 	if v := testutil.ToFloat64(m.Requests.WithLabelValues("GET /a", "function:f", "2xx", "served")); v != 1 {
 		t.Errorf("served 2xx %v", v)
 	}

@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/turnout/turnout"
 	"github.com/turnout/turnout/internal/config"
 )
 
@@ -89,23 +90,6 @@ type instance struct {
 	mu        sync.Mutex // guards lastErr, lastCheck
 	lastErr   string
 	lastCheck time.Time
-}
-
-// InstanceStatus is a snapshot of one instance for the admin API and tests.
-type InstanceStatus struct {
-	URL string
-	// Healthy is the active health-check verdict; always true without a
-	// health check. Instances start healthy.
-	Healthy bool
-	// Ejected is true while passive ejection skips the instance.
-	Ejected bool
-	// ConsecutiveFailures counts connect failures since the last successful
-	// connection (the passive-ejection counter).
-	ConsecutiveFailures int
-	// LastError is the most recent connect or health-check error, "" if none.
-	LastError string
-	// LastCheck is when the last active health check finished; zero without one.
-	LastCheck time.Time
 }
 
 // NewPool builds the pool for origin o and starts one health-check goroutine
@@ -262,12 +246,12 @@ func (p *Pool) Close() {
 }
 
 // Instances returns a snapshot of every instance, in configuration order.
-func (p *Pool) Instances() []InstanceStatus {
+func (p *Pool) Instances() []turnout.InstanceStatus {
 	now := time.Now().UnixNano()
-	out := make([]InstanceStatus, len(p.instances))
+	out := make([]turnout.InstanceStatus, len(p.instances))
 	for i, in := range p.instances {
 		in.mu.Lock()
-		out[i] = InstanceStatus{
+		out[i] = turnout.InstanceStatus{
 			URL:                 in.url,
 			Healthy:             in.healthy.Load(),
 			Ejected:             in.ejectedUntil.Load() > now,

@@ -4,6 +4,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/turnout/turnout"
 )
 
 // Limits a request must fit to be served by a function behind an API
@@ -36,7 +38,7 @@ const numRisks = 5
 // risks is a bit set indexed like riskKinds.
 type risks uint8
 
-func risksOf(o *Observation) risks {
+func risksOf(o *turnout.Observation) risks {
 	var r risks
 	if o.Bytes > MaxFunctionResponseBytes {
 		r |= 1 << 0

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/turnout/turnout"
 )
 
 // Options configure a Table.
@@ -103,7 +105,7 @@ type riskStat struct {
 // Observe counts o in its (host, template) row. It is safe for concurrent
 // use and does not retain o; for a template already in the table it does
 // not allocate, unless o brings a new route, target or risk to the row.
-func (t *Table) Observe(o *Observation) {
+func (t *Table) Observe(o *turnout.Observation) {
 	if o == nil {
 		return
 	}
@@ -183,16 +185,24 @@ func (t *Table) insert(s *shard, key []byte, hostLen, tmplAt int) *row {
 	return r
 }
 
+// The outcomes a row counts apart (turnout.Observation.Outcome holds
+// turnout.Outcome's names).
+var (
+	outcomeError     = turnout.Error.String()
+	outcomeFallback  = turnout.Fallback.String()
+	outcomeThrottled = turnout.Throttled.String()
+)
+
 func (r *row) add(o *Observation, rk risks, now int64) {
 	r.calls++
 	r.methods[methodIndex(o.Method)]++
-	if o.Status >= 500 || o.Outcome == "error" {
+	if o.Status >= 500 || o.Outcome == outcomeError {
 		r.errors++
 	}
 	switch o.Outcome {
-	case "fallback":
+	case outcomeFallback:
 		r.fallbacks++
-	case "throttled":
+	case outcomeThrottled:
 		r.thrtl++
 	}
 	r.dur.add(int64(o.Duration))
