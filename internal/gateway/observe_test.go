@@ -23,6 +23,7 @@ import (
 	"github.com/turnout/turnout/internal/fnhost"
 	"github.com/turnout/turnout/internal/invoke"
 	"github.com/turnout/turnout/internal/metrics"
+	"github.com/turnout/turnout/internal/testkit"
 	"github.com/turnout/turnout/internal/traffic"
 )
 
@@ -78,7 +79,7 @@ routes:
   - {match: "GET /limited", origin: legacy, rate_limit: {rps: 0.001, burst: 1, over: reject}}
   - {match: "/legacy/{id}", origin: legacy}
   - {match: "GET /dead", origin: dead}
-`, h.legacy.srv.URL, deadOrigin(t), bin("flaky"), h.flag, bin("sleep"), bin("malformed"), bin("sleep"))))
+`, h.legacy.srv.URL, testkit.RefusedURL(t), bin("flaky"), h.flag, bin("sleep"), bin("malformed"), bin("sleep"))))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -423,17 +424,6 @@ func TestMetricsAfterTraffic(t *testing.T) {
 	for _, p := range problems {
 		t.Errorf("lint: %s: %s", p.Metric, p.Text)
 	}
-}
-
-// deadOrigin returns the URL of a loopback port nothing listens on.
-func deadOrigin(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return "http://" + addr
 }
 
 func TestBinaryType(t *testing.T) {

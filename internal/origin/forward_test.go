@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/turnout/turnout/internal/config"
+	"github.com/turnout/turnout/internal/testkit"
 )
 
 func TestTimeouts(t *testing.T) {
@@ -288,12 +289,8 @@ func TestResponseHeaderInjection(t *testing.T) {
 			})
 			p := newTestPool(t, config.Origin{}, Options{}, o.URL())
 			f := front(t, p)
-			c, err := net.Dial("tcp", f.Listener.Addr().String())
-			if err != nil {
-				t.Fatal(err)
-			}
+			c := testkit.Dial(t, f.Listener.Addr().String(), 5*time.Second)
 			defer c.Close()
-			c.SetDeadline(time.Now().Add(5 * time.Second))
 			io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
 			raw, _ := io.ReadAll(c)
 			head, _, _ := bytes.Cut(raw, []byte("\r\n\r\n")) // the test's 502 page may quote the bad line
@@ -339,12 +336,8 @@ func TestChunkedRequestStreamed(t *testing.T) {
 	p := newTestPool(t, config.Origin{}, Options{}, o.URL)
 	f := front(t, p)
 
-	c, err := net.Dial("tcp", f.Listener.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := testkit.Dial(t, f.Listener.Addr().String(), 5*time.Second)
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(5 * time.Second))
 	io.WriteString(c, "POST /upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sum\r\n\r\n5\r\nfirst\r\n")
 	select {
 	case <-gotFirst:
@@ -635,12 +628,8 @@ func TestEarlyHintsForwarded(t *testing.T) {
 	})
 	p := newTestPool(t, config.Origin{}, Options{}, o.URL())
 	f := front(t, p)
-	c, err := net.Dial("tcp", f.Listener.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := testkit.Dial(t, f.Listener.Addr().String(), 5*time.Second)
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(5 * time.Second))
 	io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
 	raw, _ := io.ReadAll(c)
 	s := string(raw)
@@ -691,12 +680,8 @@ func TestEarlyResponseDuringUpload(t *testing.T) {
 		done <- p.Forward(w, r)
 	}))
 	defer f.Close()
-	c, err := net.Dial("tcp", f.Listener.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := testkit.Dial(t, f.Listener.Addr().String(), 5*time.Second)
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(5 * time.Second))
 	io.WriteString(c, "POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 10000000\r\n\r\n"+strings.Repeat("x", 1000))
 	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
 	if err != nil {

@@ -70,18 +70,6 @@ func origin(t testing.TB, h http.HandlerFunc) *httptest.Server {
 	return srv
 }
 
-// refusedURL returns an http URL on 127.0.0.1 where nothing listens.
-func refusedURL(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return "http://" + addr
-}
-
 // rawOrigin accepts connections on 127.0.0.1 and hands each to serve.
 // It counts connections.
 type rawOrigin struct {
@@ -183,18 +171,6 @@ func get(t testing.TB, url string) (*http.Response, string) {
 		t.Fatalf("GET %s: read body: %v", url, err)
 	}
 	return resp, string(b)
-}
-
-// eventually polls cond every 5ms until it holds or d passes.
-func eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	end := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(end) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 func dur(d time.Duration) config.Duration { return config.Duration(d) }
