@@ -85,6 +85,13 @@ func invokeOK(t testing.TB, h *Host, fn string, payload string) invoke.Response 
 	return resp
 }
 
+// invokeInto invokes fn with payload and sends the error to done: the way
+// a test keeps an invocation running (go invokeInto(...)) while it looks.
+func invokeInto(done chan<- error, h *Host, fn, payload string) {
+	_, err := h.Invoke(context.Background(), invoke.Request{Function: fn, Payload: []byte(payload)})
+	done <- err
+}
+
 func statsOf(h *Host, fn string) FunctionStats {
 	for _, s := range h.Stats() {
 		if s.Function == fn {
@@ -792,15 +799,9 @@ func TestQueueBounds(t *testing.T) {
 	invokeOK(t, h, "sleep", `{}`)
 
 	busy := make(chan error, 2)
-	go func() {
-		_, err := h.Invoke(context.Background(), invoke.Request{Function: "sleep", Payload: []byte(`{"sleep_ms":600}`)})
-		busy <- err
-	}()
+	go invokeInto(busy, h, "sleep", `{"sleep_ms":600}`)
 	testkit.Eventually(t, 5*time.Second, "the slot to be taken", func() bool { return statsOf(h, "sleep").InUse == 1 })
-	go func() {
-		_, err := h.Invoke(context.Background(), invoke.Request{Function: "sleep", Payload: []byte(`{}`)})
-		busy <- err
-	}()
+	go invokeInto(busy, h, "sleep", `{}`)
 	testkit.Eventually(t, 5*time.Second, "one invocation to queue", func() bool { return statsOf(h, "sleep").Queued == 1 })
 	start := time.Now()
 	_, err := h.Invoke(context.Background(), invoke.Request{Function: "sleep", Payload: []byte(`{}`)})
@@ -823,10 +824,7 @@ func TestQueueBounds(t *testing.T) {
 		t.Fatal(err)
 	}
 	invokeOK(t, h, "sleep", `{}`)
-	go func() {
-		_, err := h.Invoke(context.Background(), invoke.Request{Function: "sleep", Payload: []byte(`{"sleep_ms":1000}`)})
-		busy <- err
-	}()
+	go invokeInto(busy, h, "sleep", `{"sleep_ms":1000}`)
 	testkit.Eventually(t, 5*time.Second, "the slot to be taken", func() bool { return statsOf(h, "sleep").InUse == 1 })
 	if _, err := h.Invoke(context.Background(), invoke.Request{Function: "sleep", Payload: []byte(`{}`)}); invoke.KindOf(err) != invoke.KindThrottled {
 		t.Errorf("after the queue wait: %v, want throttled", err)
@@ -860,10 +858,7 @@ func TestQueueFIFOAndAbandon(t *testing.T) {
 	invokeOK(t, h, "sleep", `{}`)
 
 	done := make(chan error, 1)
-	go func() {
-		_, err := h.Invoke(context.Background(), invoke.Request{Function: "sleep", Payload: []byte(`{"sleep_ms":500}`)})
-		done <- err
-	}()
+	go invokeInto(done, h, "sleep", `{"sleep_ms":500}`)
 	testkit.Eventually(t, 5*time.Second, "the slot to be taken", func() bool { return statsOf(h, "sleep").InUse == 1 })
 
 	// One waiter whose client goes away while queued.

@@ -282,13 +282,7 @@ func TestResponseHeaderInjection(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			o := newRawOrigin(t, func(c net.Conn) {
-				if _, err := readRequestHead(bufio.NewReader(c)); err == nil {
-					io.WriteString(c, tt.response)
-				}
-			})
-			p := newTestPool(t, config.Origin{}, Options{}, o.URL())
-			f := front(t, p)
+			f := frontOfAnswer(t, tt.response)
 			c := testkit.Dial(t, f.Listener.Addr().String(), 5*time.Second)
 			defer c.Close()
 			io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
@@ -620,14 +614,8 @@ func TestStaleConnRetry(t *testing.T) {
 }
 
 func TestEarlyHintsForwarded(t *testing.T) {
-	o := newRawOrigin(t, func(c net.Conn) {
-		if _, err := readRequestHead(bufio.NewReader(c)); err == nil {
-			io.WriteString(c, "HTTP/1.1 103 Early Hints\r\nLink: </app.css>; rel=preload\r\n\r\n"+
-				"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-		}
-	})
-	p := newTestPool(t, config.Origin{}, Options{}, o.URL())
-	f := front(t, p)
+	f := frontOfAnswer(t, "HTTP/1.1 103 Early Hints\r\nLink: </app.css>; rel=preload\r\n\r\n"+
+		"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
 	c := testkit.Dial(t, f.Listener.Addr().String(), 5*time.Second)
 	defer c.Close()
 	io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
@@ -712,13 +700,7 @@ func TestBrokenResponseIsAborted(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			// The origin dies in the middle of the body.
-			o := newRawOrigin(t, func(c net.Conn) {
-				if _, err := readRequestHead(bufio.NewReader(c)); err == nil {
-					io.WriteString(c, tt.head)
-				}
-			})
-			p := newTestPool(t, config.Origin{}, Options{}, o.URL())
-			f := front(t, p)
+			f := frontOfAnswer(t, tt.head)
 			resp, err := http.Get(f.URL + "/")
 			if err != nil {
 				return // aborted before the header reached the client: fine

@@ -174,3 +174,34 @@ func get(t testing.TB, url string) (*http.Response, string) {
 }
 
 func dur(d time.Duration) config.Duration { return config.Duration(d) }
+
+// frontOfAnswer runs a front over a raw origin that reads the first
+// request head on each connection and writes answer, byte for byte.
+func frontOfAnswer(t testing.TB, answer string) *httptest.Server {
+	t.Helper()
+	o := newRawOrigin(t, func(c net.Conn) {
+		if _, err := readRequestHead(bufio.NewReader(c)); err == nil {
+			io.WriteString(c, answer)
+		}
+	})
+	return front(t, newTestPool(t, config.Origin{}, Options{}, o.URL()))
+}
+
+// eachRequest serves a raw origin's connection: it reads each request,
+// drains its body and hands it to answer, until the client goes or answer
+// returns false (the connection is then dropped without a word).
+func eachRequest(answer func(c net.Conn, req *http.Request) bool) func(net.Conn) {
+	return func(c net.Conn) {
+		br := bufio.NewReader(c)
+		for {
+			req, err := http.ReadRequest(br)
+			if err != nil {
+				return
+			}
+			io.Copy(io.Discard, req.Body)
+			if !answer(c, req) {
+				return
+			}
+		}
+	}
+}
