@@ -664,12 +664,13 @@ routes:
 	}
 }
 
-// TestFunctionBodyLimit: a body over limits.max_body_bytes gets 413 on a
-// function route, and the function never runs.
-func TestFunctionBodyLimit(t *testing.T) {
-	dir := t.TempDir()
+// startHelloNode starts a node with the given limits that sends
+// POST /hello/{name} to the hello-v2 function and the rest to a legacy
+// origin answering "legacy".
+func startHelloNode(t *testing.T, limits string) *node {
+	t.Helper()
 	legacy := namedOrigin(t, "legacy")
-	cfgPath := writeNodeConfig(t, dir, "off", fmt.Sprintf(`limits: {max_body_bytes: 1024}
+	return startNode(t, writeNodeConfig(t, t.TempDir(), "off", fmt.Sprintf(`limits: %s
 origins:
   legacy: {url: %s}
 functions:
@@ -677,8 +678,13 @@ functions:
 routes:
   - {match: "POST /hello/{name}", function: hello2}
   - {match: /, origin: legacy}
-`, legacy.URL, filepath.Join(functionDir, "hello-v2")))
-	n := startNode(t, cfgPath)
+`, limits, legacy.URL, filepath.Join(functionDir, "hello-v2"))))
+}
+
+// TestFunctionBodyLimit: a body over limits.max_body_bytes gets 413 on a
+// function route, and the function never runs.
+func TestFunctionBodyLimit(t *testing.T) {
+	n := startHelloNode(t, "{max_body_bytes: 1024}")
 	for _, tc := range []struct {
 		size int
 		code int

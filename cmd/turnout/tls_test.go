@@ -450,17 +450,7 @@ origins:
 // listener: an oversized header gets 431, a buffered (function) body over
 // max_body_bytes gets 413, a stalled body gets 408.
 func TestPublicLimitsRaw(t *testing.T) {
-	dir := t.TempDir()
-	legacy := namedOrigin(t, "legacy")
-	n := startNode(t, writeNodeConfig(t, dir, "off", fmt.Sprintf(`limits: {max_body_bytes: 1024, max_header_bytes: 2048, body_timeout: 300ms}
-origins:
-  legacy: {url: %s}
-functions:
-  hello2: {handler: %s}
-routes:
-  - {match: "POST /hello/{name}", function: hello2}
-  - {match: /, origin: legacy}
-`, legacy.URL, filepath.Join(functionDir, "hello-v2"))))
+	n := startHelloNode(t, "{max_body_bytes: 1024, max_header_bytes: 2048, body_timeout: 300ms}")
 	exchange := func(req string) string {
 		c := testkit.Dial(t, n.public, 15*time.Second)
 		defer c.Close()

@@ -84,14 +84,8 @@ func newHarnessWith(t *testing.T, opts Options, yaml string) *harness {
 	gw := New(opts)
 	h := &harness{gw: gw, m: m}
 	h.apply(t, 1, yaml)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: gw, ReadHeaderTimeout: 5 * time.Second}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close(); gw.Close() })
-	h.addr = ln.Addr().String()
+	t.Cleanup(func() { gw.Close() })
+	h.addr = testkit.Serve(t, gw)
 	return h
 }
 

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -86,14 +85,8 @@ routes:
 	if err := h.gw.Apply(1, cfg); err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: h.gw, ReadHeaderTimeout: 5 * time.Second}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close(); h.gw.Close(); h.host.Close() })
-	h.addr = ln.Addr().String()
+	t.Cleanup(func() { h.gw.Close(); h.host.Close() })
+	h.addr = testkit.Serve(t, h.gw)
 	return h
 }
 

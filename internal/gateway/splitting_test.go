@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -15,6 +13,7 @@ import (
 	"github.com/turnout/turnout/internal/fnhost"
 	"github.com/turnout/turnout/internal/invoke"
 	"github.com/turnout/turnout/internal/metrics"
+	"github.com/turnout/turnout/internal/testkit"
 )
 
 // TestResponseSplitting has an origin (raw bytes) and a real function process
@@ -62,14 +61,8 @@ func TestResponseSplitting(t *testing.T) {
 	gw := New(Options{Metrics: metrics.New(), Logger: slog.New(slog.DiscardHandler), Functions: &invoke.Router{Hosted: host}})
 	h := &harness{gw: gw}
 	h.apply(t, 1, yaml.String())
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: gw, ReadHeaderTimeout: 5 * time.Second}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close(); gw.Close() })
-	addr := ln.Addr().String()
+	t.Cleanup(func() { gw.Close() })
+	addr := testkit.Serve(t, gw)
 
 	check := func(t *testing.T, path string, want ...int) {
 		t.Helper()
