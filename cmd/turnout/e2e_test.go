@@ -54,24 +54,8 @@ func TestMain(m *testing.M) {
 		}
 	}
 	// The example functions, unmodified aws-lambda-go binaries.
-	var wg sync.WaitGroup
-	var buildErr error
-	var mu sync.Mutex
-	for _, fn := range exampleFunctions {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			out, err := exec.Command("go", "build", "-o", filepath.Join(dir, fn), "../../examples/functions/"+fn).CombinedOutput()
-			if err != nil {
-				mu.Lock()
-				buildErr = fmt.Errorf("build %s: %v\n%s", fn, err, out)
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
-	if buildErr != nil {
-		fmt.Fprintln(os.Stderr, buildErr)
+	if err := testkit.BuildFunctionsInto(dir, exampleFunctions...); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
 	functionDir = dir

@@ -30,7 +30,7 @@ func TestAutoRollbackMaxP99(t *testing.T) {
 		t.Cleanup(srv.Close)
 		return srv.URL
 	}
-	dir := buildFunctions(t, "sleep")
+	dir := testkit.BuildFunctions(t, "sleep")
 	host, err := fnhost.New(fnhost.Options{Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -44,7 +43,7 @@ type fnHarness struct {
 
 func newFnHarness(t *testing.T) *fnHarness {
 	t.Helper()
-	dir := buildFunctions(t, "flaky", "sleep", "malformed")
+	dir := testkit.BuildFunctions(t, "flaky", "sleep", "malformed")
 	var err error
 	h := &fnHarness{m: metrics.New(), legacy: newOrigin(t, "legacy"), flag: filepath.Join(dir, "broken"),
 		client: &http.Client{Timeout: 10 * time.Second}}
@@ -88,21 +87,6 @@ routes:
 	t.Cleanup(func() { h.gw.Close(); h.host.Close() })
 	h.addr = testkit.Serve(t, h.gw)
 	return h
-}
-
-// buildFunctions builds the named examples/functions into a temporary
-// directory and returns it: unmodified aws-lambda-go binaries.
-func buildFunctions(t *testing.T, names ...string) string {
-	t.Helper()
-	dir := t.TempDir()
-	args := []string{"build", "-o", dir + string(os.PathSeparator)}
-	for _, n := range names {
-		args = append(args, "../../examples/functions/"+n)
-	}
-	if out, err := exec.Command("go", args...).CombinedOutput(); err != nil {
-		t.Fatalf("building example functions: %v\n%s", err, out)
-	}
-	return dir
 }
 
 // do sends one request and returns its status.

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"log/slog"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -25,10 +24,7 @@ import (
 // that a bare LF or a fold would split is refused with 502; a function
 // response with any such header or cookie is malformed, so 502.
 func TestResponseSplitting(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "splitter")
-	if out, err := exec.Command("go", "build", "-o", bin, "../../examples/functions/splitter").CombinedOutput(); err != nil {
-		t.Fatalf("build examples/functions/splitter: %v\n%s", err, out)
-	}
+	bin := filepath.Join(testkit.BuildFunctions(t, "splitter"), "splitter")
 
 	origins := map[string]*rawOrigin{}
 	originCases := []struct{ name, head string }{

@@ -10,10 +10,15 @@ package testkit
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -141,4 +146,39 @@ func Serve(t testing.TB, h http.Handler) (addr string) {
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
 	return ln.Addr().String()
+}
+
+// BuildFunctions builds the named examples/functions into a temporary
+// directory of t's and returns it: unmodified aws-lambda-go binaries, each
+// named as its folder.
+func BuildFunctions(t testing.TB, names ...string) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := BuildFunctionsInto(dir, names...); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// BuildFunctionsInto builds the named examples/functions (every one, with
+// no names) into dir with one go build, which builds them in parallel. It
+// is BuildFunctions for a TestMain, which has no t.
+func BuildFunctionsInto(dir string, names ...string) error {
+	_, self, _, ok := runtime.Caller(0)
+	if !ok {
+		return fmt.Errorf("building example functions: cannot locate the module")
+	}
+	args := []string{"build", "-o", dir + string(os.PathSeparator)}
+	if len(names) == 0 {
+		args = append(args, "./examples/functions/...")
+	}
+	for _, n := range names {
+		args = append(args, "./examples/functions/"+n)
+	}
+	cmd := exec.Command("go", args...)
+	cmd.Dir = filepath.Join(filepath.Dir(self), "..", "..") // the module root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("building example functions: %v\n%s", err, out)
+	}
+	return nil
 }
