@@ -1,7 +1,10 @@
 // Package testkit holds the scaffolding turnout's tests share across
-// packages: a condition to wait for, a port nothing listens on, a load of
-// requests kept up while something changes, a logger that says nothing, and
-// the small gateway configuration the admin and CLI tests start from.
+// packages: building the example functions, serving a handler on a
+// loopback port, a raw TCP dial for hand-written bytes, a port nothing
+// listens on, a condition to wait for, a load of requests kept up while
+// something changes, a buffer a subprocess and the test share, a logger
+// that says nothing, and the small gateway configuration the admin and CLI
+// tests start from.
 //
 // It imports only the standard library, so that any package's in-package
 // tests can use it without an import cycle. Stand-ins for one domain stay
