@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"log/slog"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -19,22 +18,12 @@ import (
 	"github.com/turnout/turnout/internal/admin"
 	"github.com/turnout/turnout/internal/config"
 	"github.com/turnout/turnout/internal/deploy"
+	"github.com/turnout/turnout/internal/deploy/deploytest"
 	"github.com/turnout/turnout/internal/store/bolt"
+	"github.com/turnout/turnout/internal/testkit"
 )
 
-const cliConfigV1 = `# test gateway
-origins:
-  legacy:
-    url: http://127.0.0.1:9000
-  users:
-    url: http://127.0.0.1:9100
-routes:
-  - match: "GET /user/{id}"
-    origin: users
-    fallback: legacy
-  - match: /
-    origin: legacy
-`
+const cliConfigV1 = "# test gateway\n" + testkit.RoutingConfig
 
 const cliToken = "cli-test-token"
 
@@ -42,28 +31,25 @@ const cliToken = "cli-test-token"
 // cliConfigV1 and returns the flags that reach it.
 func cliServer(t *testing.T) (flags []string, st *bolt.Store) {
 	t.Helper()
-	dir := t.TempDir()
-	st, err := bolt.Open(filepath.Join(dir, "turnout.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	svc := &deploy.Service{Store: st}
-	if _, _, err := svc.Seed(context.Background(), []byte(cliConfigV1), "turnout.yaml"); err != nil {
-		t.Fatal(err)
-	}
+	st, svc := deploytest.Seeded(t, cliConfigV1)
+	return adminServer(t, admin.Options{Service: svc}, "ops", "admin"), st
+}
+
+// adminServer runs the real admin API with opts and cliToken as token
+// name with role,
+// and returns the flags that reach it.
+func adminServer(t *testing.T, opts admin.Options, name, role string) []string {
+	t.Helper()
 	h := sha256.Sum256([]byte(cliToken))
-	srv, err := admin.New(admin.Options{
-		Service: svc,
-		Tokens:  []config.Token{{Name: "ops", Role: "admin", SHA256: hex.EncodeToString(h[:])}},
-		Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
+	opts.Tokens = []config.Token{{Name: name, Role: role, SHA256: hex.EncodeToString(h[:])}}
+	opts.Logger = testkit.QuietLogger()
+	srv, err := admin.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(hs.Close)
-	return []string{"--admin", hs.URL, "--token", cliToken}, st
+	return []string{"--admin", hs.URL, "--token", cliToken}
 }
 
 type cliResult struct {

@@ -16,6 +16,7 @@ import (
 
 	cdpruntime "github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+	"github.com/turnout/turnout/internal/testkit"
 )
 
 // browser starts a headless Chromium for the test and returns its context,
@@ -172,28 +173,19 @@ routes:
 	waitJS(t, ctx, "the active deployment in the header", `document.getElementById('active-deployment').dataset.id === '1'`)
 
 	// Drive traffic at the public listener until the route's counter moves.
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		client := &http.Client{Timeout: 5 * time.Second}
-		for i := 0; ; i++ {
-			select {
-			case <-stop:
-				return
-			default:
+	client := &http.Client{Timeout: 5 * time.Second}
+	i := 0
+	defer testkit.Load(1, func(int) bool {
+		for _, p := range []string{fmt.Sprintf("/hello/n%d", i%7), fmt.Sprintf("/items/%d", i), "/", "/search?ids=1;2"} {
+			if resp, err := client.Get("http://" + n.public + p); err == nil {
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
 			}
-			for _, p := range []string{fmt.Sprintf("/hello/n%d", i%7), fmt.Sprintf("/items/%d", i), "/", "/search?ids=1;2"} {
-				if resp, err := client.Get("http://" + n.public + p); err == nil {
-					io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-				}
-			}
-			time.Sleep(20 * time.Millisecond)
 		}
-	}()
-	defer func() { close(stop); wg.Wait() }()
+		i++
+		time.Sleep(20 * time.Millisecond)
+		return true
+	})()
 
 	total := func(route string) string {
 		return `(() => { const c = [...document.querySelectorAll('[data-testid=route-card]')].find((c) => c.dataset.route === ` + jsString(route) + `);

@@ -29,6 +29,7 @@ import (
 	"github.com/turnout/turnout/internal/admin"
 	"github.com/turnout/turnout/internal/fnhost"
 	"github.com/turnout/turnout/internal/invoke/invoketest"
+	"github.com/turnout/turnout/internal/testkit"
 )
 
 var turnoutBin string
@@ -53,24 +54,8 @@ func TestMain(m *testing.M) {
 		}
 	}
 	// The example functions, unmodified aws-lambda-go binaries.
-	var wg sync.WaitGroup
-	var buildErr error
-	var mu sync.Mutex
-	for _, fn := range exampleFunctions {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			out, err := exec.Command("go", "build", "-o", filepath.Join(dir, fn), "../../examples/functions/"+fn).CombinedOutput()
-			if err != nil {
-				mu.Lock()
-				buildErr = fmt.Errorf("build %s: %v\n%s", fn, err, out)
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
-	if buildErr != nil {
-		fmt.Fprintln(os.Stderr, buildErr)
+	if err := testkit.BuildFunctionsInto(dir, exampleFunctions...); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
 	functionDir = dir
@@ -185,6 +170,19 @@ func writeNodeConfig(t *testing.T, dir, invokeAPI, body string) string {
 	return p
 }
 
+// abConfig writes, in a fresh directory, the nodeConfig of two origins that
+// answer "a" and "b", with the route on a, and returns them all.
+func abConfig(t *testing.T) (dir, cfgPath string, a, b *httptest.Server) {
+	t.Helper()
+	dir = t.TempDir()
+	a, b = namedOrigin(t, "a"), namedOrigin(t, "b")
+	cfgPath = filepath.Join(dir, "turnout.yaml")
+	if err := os.WriteFile(cfgPath, []byte(nodeConfig(dir, a.URL, b.URL, "a")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir, cfgPath, a, b
+}
+
 func nodeConfig(dir, a, b, target string) string {
 	return fmt.Sprintf(`listen: 127.0.0.1:0
 invoke_api: {listen: 127.0.0.1:0}
@@ -215,10 +213,7 @@ func get(t *testing.T, url string) string {
 // in the middle, restarts it, and checks the store opens with its history
 // intact and the last acknowledged deployment (or a later one) served.
 func TestCrashSafety(t *testing.T) {
-	dir := t.TempDir()
-	a, b := namedOrigin(t, "a"), namedOrigin(t, "b")
-	cfgPath := filepath.Join(dir, "turnout.yaml")
-	os.WriteFile(cfgPath, []byte(nodeConfig(dir, a.URL, b.URL, "a")), 0o644)
+	dir, cfgPath, a, b := abConfig(t)
 	n := startNode(t, cfgPath)
 
 	targets := map[uint64]string{1: "a"}
@@ -293,48 +288,33 @@ func TestCrashSafety(t *testing.T) {
 // while 50 applies and 50 rollbacks go through the admin API, and asserts
 // that no request fails and each change is served by the next request.
 func TestApplyRollbackUnderLoad(t *testing.T) {
-	dir := t.TempDir()
-	a, b := namedOrigin(t, "a"), namedOrigin(t, "b")
-	cfgPath := filepath.Join(dir, "turnout.yaml")
-	os.WriteFile(cfgPath, []byte(nodeConfig(dir, a.URL, b.URL, "a")), 0o644)
+	dir, cfgPath, a, b := abConfig(t)
 	n := startNode(t, cfgPath)
 	base := "http://" + n.public
 
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 8}}
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
 	var mu sync.Mutex
 	total, failed := 0, []string{}
-	for i := 0; i < 4; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				resp, err := client.Get(base + "/load")
-				msg := ""
-				if err != nil {
-					msg = err.Error()
-				} else {
-					body, _ := io.ReadAll(resp.Body)
-					resp.Body.Close()
-					if resp.StatusCode != 200 || (string(body) != "a" && string(body) != "b") {
-						msg = fmt.Sprintf("%d %s", resp.StatusCode, body)
-					}
-				}
-				mu.Lock()
-				total++
-				if msg != "" {
-					failed = append(failed, msg)
-				}
-				mu.Unlock()
+	stop := testkit.Load(4, func(int) bool {
+		resp, err := client.Get(base + "/load")
+		msg := ""
+		if err != nil {
+			msg = err.Error()
+		} else {
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 || (string(body) != "a" && string(body) != "b") {
+				msg = fmt.Sprintf("%d %s", resp.StatusCode, body)
 			}
-		}()
-	}
+		}
+		mu.Lock()
+		total++
+		if msg != "" {
+			failed = append(failed, msg)
+		}
+		mu.Unlock()
+		return true
+	})
 	served := func() string { return get(t, base+"/probe") }
 	for i := 0; i < 50; i++ {
 		resp, body, err := n.api("POST", "/deployments", map[string]string{"config": nodeConfig(dir, a.URL, b.URL, "b"), "message": "move"})
@@ -352,8 +332,7 @@ func TestApplyRollbackUnderLoad(t *testing.T) {
 			t.Fatalf("rollback %d: next request served by %q, want a", i, got)
 		}
 	}
-	close(stop)
-	wg.Wait()
+	stop()
 	if len(failed) > 0 || total < 100 {
 		t.Fatalf("%d of %d requests failed during 50 applies and 50 rollbacks: %q", len(failed), total, failed[:min(len(failed), 5)])
 	}
@@ -363,10 +342,7 @@ func TestApplyRollbackUnderLoad(t *testing.T) {
 // TestServeSeedsOnlyAnEmptyStore: the file given to serve seeds deployment 1;
 // on a restart with a different file the store's active deployment wins.
 func TestServeSeedsOnlyAnEmptyStore(t *testing.T) {
-	dir := t.TempDir()
-	a, b := namedOrigin(t, "a"), namedOrigin(t, "b")
-	cfgPath := filepath.Join(dir, "turnout.yaml")
-	os.WriteFile(cfgPath, []byte(nodeConfig(dir, a.URL, b.URL, "a")), 0o644)
+	dir, cfgPath, a, b := abConfig(t)
 	n := startNode(t, cfgPath)
 	if got := get(t, "http://"+n.public+"/"); got != "a" {
 		t.Fatalf("seeded node serves %q, want a", got)
@@ -672,12 +648,13 @@ routes:
 	}
 }
 
-// TestFunctionBodyLimit: a body over limits.max_body_bytes gets 413 on a
-// function route, and the function never runs.
-func TestFunctionBodyLimit(t *testing.T) {
-	dir := t.TempDir()
+// startHelloNode starts a node with the given limits that sends
+// POST /hello/{name} to the hello-v2 function and the rest to a legacy
+// origin answering "legacy".
+func startHelloNode(t *testing.T, limits string) *node {
+	t.Helper()
 	legacy := namedOrigin(t, "legacy")
-	cfgPath := writeNodeConfig(t, dir, "off", fmt.Sprintf(`limits: {max_body_bytes: 1024}
+	return startNode(t, writeNodeConfig(t, t.TempDir(), "off", fmt.Sprintf(`limits: %s
 origins:
   legacy: {url: %s}
 functions:
@@ -685,8 +662,13 @@ functions:
 routes:
   - {match: "POST /hello/{name}", function: hello2}
   - {match: /, origin: legacy}
-`, legacy.URL, filepath.Join(functionDir, "hello-v2")))
-	n := startNode(t, cfgPath)
+`, limits, legacy.URL, filepath.Join(functionDir, "hello-v2"))))
+}
+
+// TestFunctionBodyLimit: a body over limits.max_body_bytes gets 413 on a
+// function route, and the function never runs.
+func TestFunctionBodyLimit(t *testing.T) {
+	n := startHelloNode(t, "{max_body_bytes: 1024}")
 	for _, tc := range []struct {
 		size int
 		code int
@@ -881,39 +863,26 @@ routes:
 	var total int
 	var failures []string
 	servedBy := map[string]int{}
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}}
-	for i := 0; i < 4; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				resp, err := client.Get(url)
-				mu.Lock()
-				total++
-				if err != nil {
-					failures = append(failures, err.Error())
-				} else {
-					b, _ := io.ReadAll(resp.Body)
-					resp.Body.Close()
-					by := resp.Header.Get("X-Turnout-Served-By")
-					servedBy[strings.SplitN(by, ";", 2)[0]]++
-					if resp.StatusCode != 200 || (string(b) != "flaky ok" && string(b) != "legacy") {
-						failures = append(failures, fmt.Sprintf("%d %s", resp.StatusCode, b))
-					}
-				}
-				mu.Unlock()
-				time.Sleep(5 * time.Millisecond)
+	defer testkit.Load(4, func(int) bool {
+		resp, err := client.Get(url)
+		mu.Lock()
+		total++
+		if err != nil {
+			failures = append(failures, err.Error())
+		} else {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			by := resp.Header.Get("X-Turnout-Served-By")
+			servedBy[strings.SplitN(by, ";", 2)[0]]++
+			if resp.StatusCode != 200 || (string(b) != "flaky ok" && string(b) != "legacy") {
+				failures = append(failures, fmt.Sprintf("%d %s", resp.StatusCode, b))
 			}
-		}()
-	}
-	defer func() { close(stop); wg.Wait() }()
+		}
+		mu.Unlock()
+		time.Sleep(5 * time.Millisecond)
+		return true
+	})()
 
 	status := func() (breaker string, causes []string) {
 		_, body, _ := n.api("GET", "/status", nil)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -21,29 +20,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/turnout/turnout/internal/testkit"
 )
-
-// lockedBuffer collects a subprocess's output for inspection while it runs.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // writeSelfSigned writes a self-signed CA certificate for names, with its
 // key, into dir as name.crt and name.key.
@@ -93,7 +75,7 @@ func needTool(t *testing.T, name, install string) string {
 
 // startProcess runs a helper process with its output in out until the
 // test ends.
-func startProcess(t *testing.T, out *lockedBuffer, env []string, name string, args ...string) {
+func startProcess(t *testing.T, out *testkit.SyncBuffer, env []string, name string, args ...string) {
 	t.Helper()
 	cmd := exec.Command(name, args...)
 	cmd.Stdout, cmd.Stderr = out, out
@@ -108,7 +90,7 @@ func startProcess(t *testing.T, out *lockedBuffer, env []string, name string, ar
 }
 
 // waitDial waits until addr accepts TCP connections.
-func waitDial(t *testing.T, addr, what string, out *lockedBuffer) {
+func waitDial(t *testing.T, addr, what string, out *testkit.SyncBuffer) {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for {
@@ -155,7 +137,7 @@ type pebbleRun struct {
 	roots               *x509.CertPool // Pebble's issuing root
 	httpAddr, httpsAddr string
 	httpsPort           string
-	pebbleOut           *lockedBuffer
+	pebbleOut           *testkit.SyncBuffer
 }
 
 // startPebble starts pebble-challtestsrv (DNS: every name is 127.0.0.1),
@@ -171,7 +153,7 @@ func startPebble(t *testing.T, challenge string) *pebbleRun {
 	pebbleCert, pebbleKey := writeSelfSigned(t, dir, "pebble", "localhost", "127.0.0.1")
 	acmeAddr, mgmtAddr := freePort(t), freePort(t)
 	dnsAddr, dnsMgmtAddr := freePort(t), freePort(t)
-	r := &pebbleRun{httpAddr: freePort(t), httpsAddr: freePort(t), pebbleOut: &lockedBuffer{}}
+	r := &pebbleRun{httpAddr: freePort(t), httpsAddr: freePort(t), pebbleOut: &testkit.SyncBuffer{}}
 	_, httpPort, _ := net.SplitHostPort(r.httpAddr)
 	_, r.httpsPort, _ = net.SplitHostPort(r.httpsAddr)
 
@@ -189,7 +171,7 @@ func startPebble(t *testing.T, challenge string) *pebbleRun {
 	pcfgPath := filepath.Join(dir, "pebble.json")
 	os.WriteFile(pcfgPath, pcfg, 0o600)
 
-	var dnsOut lockedBuffer
+	var dnsOut testkit.SyncBuffer
 	startProcess(t, &dnsOut, nil, challsrv, "-dns01", dnsAddr, "-management", dnsMgmtAddr,
 		"-http01", "", "-https01", "", "-tlsalpn01", "", "-defaultIPv4", "127.0.0.1", "-defaultIPv6", "")
 	waitDial(t, dnsMgmtAddr, "pebble-challtestsrv", &dnsOut)
@@ -468,24 +450,10 @@ origins:
 // listener: an oversized header gets 431, a buffered (function) body over
 // max_body_bytes gets 413, a stalled body gets 408.
 func TestPublicLimitsRaw(t *testing.T) {
-	dir := t.TempDir()
-	legacy := namedOrigin(t, "legacy")
-	n := startNode(t, writeNodeConfig(t, dir, "off", fmt.Sprintf(`limits: {max_body_bytes: 1024, max_header_bytes: 2048, body_timeout: 300ms}
-origins:
-  legacy: {url: %s}
-functions:
-  hello2: {handler: %s}
-routes:
-  - {match: "POST /hello/{name}", function: hello2}
-  - {match: /, origin: legacy}
-`, legacy.URL, filepath.Join(functionDir, "hello-v2"))))
+	n := startHelloNode(t, "{max_body_bytes: 1024, max_header_bytes: 2048, body_timeout: 300ms}")
 	exchange := func(req string) string {
-		c, err := net.Dial("tcp", n.public)
-		if err != nil {
-			t.Fatal(err)
-		}
+		c := testkit.Dial(t, n.public, 15*time.Second)
 		defer c.Close()
-		c.SetDeadline(time.Now().Add(15 * time.Second))
 		io.WriteString(c, req)
 		line, err := bufio.NewReader(c).ReadString('\n')
 		if err != nil {

@@ -2,26 +2,18 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/csv"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/turnout/turnout/internal/admin"
-	"github.com/turnout/turnout/internal/config"
-	"github.com/turnout/turnout/internal/deploy"
-	"github.com/turnout/turnout/internal/store/bolt"
+	"github.com/turnout/turnout/internal/deploy/deploytest"
 	"github.com/turnout/turnout/internal/traffic"
 )
 
@@ -30,15 +22,7 @@ import (
 // /health 5 times, and /old/report once, two hours ago.
 func trafficServer(t *testing.T) []string {
 	t.Helper()
-	st, err := bolt.Open(filepath.Join(t.TempDir(), "turnout.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	svc := &deploy.Service{Store: st}
-	if _, _, err := svc.Seed(context.Background(), []byte(cliConfigV1), "turnout.yaml"); err != nil {
-		t.Fatal(err)
-	}
+	_, svc := deploytest.Seeded(t, cliConfigV1)
 	table := traffic.NewTable(traffic.Options{})
 	now := time.Now()
 	observe := func(n int, path, query string, at time.Time) {
@@ -55,19 +39,7 @@ func trafficServer(t *testing.T) []string {
 	observe(3, "/user/%d", "ids=1;2", now)
 	observe(5, "/health", "", now)
 	observe(1, "/old/report", "", now.Add(-2*time.Hour))
-	h := sha256.Sum256([]byte(cliToken))
-	srv, err := admin.New(admin.Options{
-		Service: svc,
-		Tokens:  []config.Token{{Name: "viewer", Role: "viewer", SHA256: hex.EncodeToString(h[:])}},
-		Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Traffic: table,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(srv.Handler())
-	t.Cleanup(hs.Close)
-	return []string{"--admin", hs.URL, "--token", cliToken}
+	return adminServer(t, admin.Options{Service: svc, Traffic: table}, "viewer", "viewer")
 }
 
 func TestTrafficCommand(t *testing.T) {

@@ -324,14 +324,9 @@ routes:
 // and goes on serving traffic and admin calls (including writes) until
 // SIGTERM, then exits 0.
 func TestUpgradeToBrokenBinary(t *testing.T) {
-	dir := t.TempDir()
+	dir, cfgPath, a, b := abConfig(t)
 	bin := filepath.Join(dir, "turnout")
 	installBinary(t, turnoutBin, bin)
-	a, b := namedOrigin(t, "a"), namedOrigin(t, "b")
-	cfgPath := filepath.Join(dir, "turnout.yaml")
-	if err := os.WriteFile(cfgPath, []byte(nodeConfig(dir, a.URL, b.URL, "a")), 0o644); err != nil {
-		t.Fatal(err)
-	}
 	s := startServed(t, bin, cfgPath)
 	before := s.activeDeployment(t)
 

@@ -19,21 +19,12 @@ import (
 	"github.com/turnout/turnout"
 	"github.com/turnout/turnout/internal/config"
 	"github.com/turnout/turnout/internal/deploy"
+	"github.com/turnout/turnout/internal/deploy/deploytest"
 	"github.com/turnout/turnout/internal/store/bolt"
+	"github.com/turnout/turnout/internal/testkit"
 )
 
-const v1 = `origins:
-  legacy:
-    url: http://127.0.0.1:9000
-  users:
-    url: http://127.0.0.1:9100
-routes:
-  - match: "GET /user/{id}"
-    origin: users
-    fallback: legacy
-  - match: /
-    origin: legacy
-`
+const v1 = testkit.RoutingConfig
 
 // v2 is v1 with the users origin moved: a change to apply.
 var v2 = strings.Replace(v1, "9100", "9101", 1)
@@ -68,19 +59,9 @@ type fixture struct {
 	handler http.Handler // the server's handler, for requests from other addresses
 }
 
-func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
-
 func newFixture(t *testing.T, mod func(*Options)) *fixture {
 	t.Helper()
-	st, err := bolt.Open(filepath.Join(t.TempDir(), "turnout.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	svc := &deploy.Service{Store: st}
-	if _, _, err := svc.Seed(context.Background(), []byte(v1), "turnout.yaml"); err != nil {
-		t.Fatal(err)
-	}
+	st, svc := deploytest.Seeded(t, v1)
 	t.Setenv("TEST_ADMIN_TOKEN", adminToken)
 	opts := Options{
 		Service: svc,
@@ -89,7 +70,7 @@ func newFixture(t *testing.T, mod func(*Options)) *fixture {
 			{Name: "ci", Role: "deployer", SHA256: hash(deployerToken)},
 			{Name: "ops", Role: "admin", Env: "TEST_ADMIN_TOKEN"},
 		},
-		Logger: quietLogger(),
+		Logger: testkit.QuietLogger(),
 	}
 	if mod != nil {
 		mod(&opts)
@@ -511,7 +492,7 @@ func TestTokenConfigErrors(t *testing.T) {
 		{config.Token{Name: "a", Role: "admin"}, "set sha256 or env"},
 	}
 	for _, c := range cases {
-		_, err := New(Options{Service: svc, Tokens: []config.Token{c.tok}, Logger: quietLogger()})
+		_, err := New(Options{Service: svc, Tokens: []config.Token{c.tok}, Logger: testkit.QuietLogger()})
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("token %+v: err = %v, want %q", c.tok, err, c.want)
 		}

@@ -155,14 +155,7 @@ func TestEventKeepsWhatAWSLoses(t *testing.T) {
 	r.Header.Add("X-Multi", "two")
 	in := Info{Route: "GET /items", Time: fixedTime}
 
-	b, err := EventV1(r, nil, in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var v1 events.APIGatewayProxyRequest
-	if err := json.Unmarshal(b, &v1); err != nil {
-		t.Fatal(err)
-	}
+	v1, b := decodeV1(t, r, in)
 	wantMulti := map[string][]string{
 		"id": {"1", "2"}, "idList": {"1;2;3"}, "q": {"a b c"}, "bad": {"%zz"}, "flag": {""},
 	}
@@ -179,14 +172,7 @@ func TestEventKeepsWhatAWSLoses(t *testing.T) {
 		t.Errorf("1.0 empty body must be null: %s", b)
 	}
 
-	b, err = EventV2(r, nil, in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var v2 events.APIGatewayV2HTTPRequest
-	if err := json.Unmarshal(b, &v2); err != nil {
-		t.Fatal(err)
-	}
+	v2, b := decodeV2(t, r, in)
 	if v2.RawQueryString != r.URL.RawQuery {
 		t.Errorf("rawQueryString = %q, want %q", v2.RawQueryString, r.URL.RawQuery)
 	}
@@ -284,14 +270,7 @@ func TestEventPathKeepsEncoding(t *testing.T) {
 
 	for _, stage := range []string{"", "prod"} {
 		in.Stage = stage
-		b, err := EventV1(r, nil, in)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var v1 events.APIGatewayProxyRequest
-		if err := json.Unmarshal(b, &v1); err != nil {
-			t.Fatal(err)
-		}
+		v1, _ := decodeV1(t, r, in)
 		wantCtx := sent
 		if stage != "" {
 			wantCtx = "/prod" + sent
@@ -305,18 +284,37 @@ func TestEventPathKeepsEncoding(t *testing.T) {
 	}
 
 	in.Stage = ""
-	b, err := EventV2(r, nil, in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var v2 events.APIGatewayV2HTTPRequest
-	if err := json.Unmarshal(b, &v2); err != nil {
-		t.Fatal(err)
-	}
+	v2, _ := decodeV2(t, r, in)
 	if v2.RawPath != sent || v2.RequestContext.HTTP.Path != decoded {
 		t.Errorf("2.0 rawPath %q, requestContext.http.path %q; want %q and %q", v2.RawPath, v2.RequestContext.HTTP.Path, sent, decoded)
 	}
 	if got := v2.PathParameters["name"]; got != "Jürgen a+b+100%" {
 		t.Errorf("2.0 pathParameters.name = %q, want it decoded", got)
 	}
+}
+
+// decodeV1 builds r's 1.0 event and decodes it; b is its JSON.
+func decodeV1(t *testing.T, r *http.Request, in Info) (v1 events.APIGatewayProxyRequest, b []byte) {
+	t.Helper()
+	b, err := EventV1(r, nil, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &v1); err != nil {
+		t.Fatal(err)
+	}
+	return v1, b
+}
+
+// decodeV2 builds r's 2.0 event and decodes it; b is its JSON.
+func decodeV2(t *testing.T, r *http.Request, in Info) (v2 events.APIGatewayV2HTTPRequest, b []byte) {
+	t.Helper()
+	b, err := EventV2(r, nil, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &v2); err != nil {
+		t.Fatal(err)
+	}
+	return v2, b
 }

@@ -1,7 +1,6 @@
 package deploy_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"path/filepath"
@@ -13,6 +12,7 @@ import (
 	"github.com/turnout/turnout/internal/config"
 	"github.com/turnout/turnout/internal/deploy"
 	"github.com/turnout/turnout/internal/store/bolt"
+	"github.com/turnout/turnout/internal/testkit"
 )
 
 // dataPlane stands in for the gateway: it serves the highest deployment
@@ -46,36 +46,6 @@ func (p *dataPlane) Swaps() []uint64 {
 	return append([]uint64(nil), p.swaps...)
 }
 
-// syncBuffer is a log destination the follower's goroutine and the test
-// share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // TestFollower: a node serves what its store says is active, whether this
 // node made the deployment (an echo, not swapped again), another writer on
 // the store did, or the deployment cannot be served (logged, the previous
@@ -89,7 +59,7 @@ func TestFollower(t *testing.T) {
 	}
 	defer st.Close()
 	dp := &dataPlane{}
-	var logs syncBuffer
+	var logs testkit.SyncBuffer
 	f := &deploy.Follower{Store: st, Apply: dp.Apply, Serving: dp.Serving, Log: slog.New(slog.NewJSONHandler(&logs, nil))}
 	local := &deploy.Service{Store: st, Activate: func(_ context.Context, d deploy.Deployment, c *config.Config) error { return dp.Apply(d.ID, c) }}
 	elsewhere := &deploy.Service{Store: st} // another process on the same store
@@ -110,14 +80,14 @@ func TestFollower(t *testing.T) {
 	if _, err := elsewhere.Rollback(ctx, 1, "ops", ""); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "deployment 3 from another writer", func() bool { return dp.Serving() == 3 })
+	testkit.Eventually(t, 5*time.Second, "deployment 3 from another writer", func() bool { return dp.Serving() == 3 })
 
 	// A config that does not parse never reaches a Service, but a store is
 	// not obliged to hold only those.
 	if _, err := st.Create(ctx, deploy.Deployment{Config: "routes: [", Author: "other"}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the refusal logged", func() bool { return strings.Contains(logs.String(), "cannot activate deployment") })
+	testkit.Eventually(t, 5*time.Second, "the refusal logged", func() bool { return strings.Contains(logs.String(), "cannot activate deployment") })
 	if got := dp.Serving(); got != 3 {
 		t.Fatalf("serving %d after an unparsable deployment, want 3", got)
 	}
@@ -127,7 +97,7 @@ func TestFollower(t *testing.T) {
 	if _, err := elsewhere.Rollback(ctx, 2, "ops", ""); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "deployment 5", func() bool { return dp.Serving() == 5 })
+	testkit.Eventually(t, 5*time.Second, "deployment 5", func() bool { return dp.Serving() == 5 })
 
 	cancel()
 	select {
@@ -171,7 +141,7 @@ func TestFollowerStopsWhenHandedOver(t *testing.T) {
 	}
 	done := make(chan struct{})
 	go func() { defer close(done); f.Run(ctx) }()
-	waitFor(t, "deployment 1", func() bool { return dp.Serving() == 1 })
+	testkit.Eventually(t, 5*time.Second, "deployment 1", func() bool { return dp.Serving() == 1 })
 
 	if err := h.Release(); err != nil {
 		t.Fatal(err)
@@ -195,7 +165,7 @@ func TestFollowerStopsWhenHandedOver(t *testing.T) {
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go f.Run(rctx)
-	waitFor(t, "deployment 2 after reclaim", func() bool { return dp.Serving() == 2 })
+	testkit.Eventually(t, 5*time.Second, "deployment 2 after reclaim", func() bool { return dp.Serving() == 2 })
 }
 
 func TestFollowerActivateInvalid(t *testing.T) {

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/net/http2"
 
 	"github.com/turnout/turnout/internal/config"
+	"github.com/turnout/turnout/internal/testkit"
 )
 
 // keepAlive is an HTTP/1.1 client connection kept open between requests,
@@ -104,16 +105,6 @@ func connGauges(t *testing.T, e *Edge) map[string]float64 {
 	return got
 }
 
-// waitFor polls cond until it holds or 10 s pass.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting until %s", what)
-		}
-	}
-}
-
 // TestIdleConnectionsMakeRoom: with max_connections held by idle keep-alive
 // clients, each new client is served, and the connection idle the longest
 // is the one closed to make room for it.
@@ -123,7 +114,7 @@ func TestIdleConnectionsMakeRoom(t *testing.T) {
 	// idle: wait for that after each request, so the order is known.
 	idleAfter := func(k *keepAlive, path string, n int) {
 		k.get(t, path)
-		waitFor(t, fmt.Sprintf("%d connections are idle", n), func() bool { return r.e.plainConns.idle() == n })
+		testkit.Eventually(t, 10*time.Second, fmt.Sprintf("%d connections are idle", n), func() bool { return r.e.plainConns.idle() == n })
 	}
 	var idle []*keepAlive
 	for i := range 3 {
@@ -180,7 +171,7 @@ func TestMaxConnections(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The server has read those bytes when no connection counts as idle.
-	waitFor(t, "the half-sent request is read", func() bool { return r.e.plainConns.idle() == 0 })
+	testkit.Eventually(t, 10*time.Second, "the half-sent request is read", func() bool { return r.e.plainConns.idle() == 0 })
 
 	third := dialKeepAlive(t, r.plain)
 	third.send(t, "/")
@@ -258,7 +249,7 @@ func TestHTTP2IdleConnectionsMakeRoom(t *testing.T) {
 	if err := get(idle, "/"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the hold request is in its handler", func() bool { return r.e.secureConns.busy() == 1 })
+	testkit.Eventually(t, 10*time.Second, "the hold request is in its handler", func() bool { return r.e.secureConns.busy() == 1 })
 
 	// A new client, HTTP/1.1 this time, is served: the idle HTTP/2
 	// connection makes room, the busy one is kept.
@@ -272,7 +263,7 @@ func TestHTTP2IdleConnectionsMakeRoom(t *testing.T) {
 	if string(b) != "HTTP/1.1" {
 		t.Fatalf("new client: %q", b)
 	}
-	waitFor(t, "the idle HTTP/2 connection is closed", func() bool { return idle.State().Closed })
+	testkit.Eventually(t, 10*time.Second, "the idle HTTP/2 connection is closed", func() bool { return idle.State().Closed })
 	close(release)
 	if err := <-held; err != nil {
 		t.Fatalf("the request on the busy HTTP/2 connection: %v", err)

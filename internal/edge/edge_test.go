@@ -32,6 +32,7 @@ import (
 
 	"github.com/turnout/turnout/internal/config"
 	"github.com/turnout/turnout/internal/store/bolt"
+	"github.com/turnout/turnout/internal/testkit"
 )
 
 // testCA is a throwaway certificate authority for static certificates.
@@ -185,12 +186,8 @@ var echoBody = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 // everything the server sends until it closes the connection (bounded).
 func rawExchange(t *testing.T, addr string, req string, drip func(net.Conn)) string {
 	t.Helper()
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := testkit.Dial(t, addr, 10*time.Second)
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(10 * time.Second))
 	if _, err := io.WriteString(c, req); err != nil {
 		t.Fatal(err)
 	}
@@ -445,12 +442,8 @@ func TestHTTP2Settings(t *testing.T) {
 	}
 
 	// The plain listener answers the HTTP/2 preface as HTTP/1.1.
-	pc, err := net.Dial("tcp", r.plain)
-	if err != nil {
-		t.Fatal(err)
-	}
+	pc := testkit.Dial(t, r.plain, 10*time.Second)
 	defer pc.Close()
-	pc.SetDeadline(time.Now().Add(10 * time.Second))
 	io.WriteString(pc, http2.ClientPreface)
 	line, _ := bufio.NewReader(pc).ReadString('\n')
 	if !strings.HasPrefix(line, "HTTP/1.1 ") {

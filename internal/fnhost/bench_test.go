@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/turnout/turnout/internal/invoke"
+	"github.com/turnout/turnout/internal/testkit"
 )
 
 // BenchmarkInvokeWarm measures one warm invocation of hello-v2, in
@@ -89,7 +90,7 @@ func BenchmarkTrackerScan(b *testing.B) {
 	c.MinInstances = 4
 	h := newHost(b, Options{Isolation: IsolationProcessGroup}, c)
 	fn, _ := h.function("orphan")
-	waitFor(b, 10*time.Second, "4 warm instances", func() bool { return statsOf(h, "orphan").Idle == 4 })
+	testkit.Eventually(b, 10*time.Second, "4 warm instances", func() bool { return statsOf(h, "orphan").Idle == 4 })
 	var wg sync.WaitGroup
 	for range 4 {
 		wg.Add(1)

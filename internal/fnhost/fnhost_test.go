@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -28,6 +27,7 @@ import (
 
 	"github.com/turnout/turnout/internal/config"
 	"github.com/turnout/turnout/internal/invoke"
+	"github.com/turnout/turnout/internal/testkit"
 )
 
 // binDir holds the example functions, built once for the package.
@@ -39,11 +39,8 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	// One go build builds every example in parallel.
-	cmd := exec.Command("go", "build", "-o", dir+"/", "./examples/functions/...")
-	cmd.Dir = filepath.Join("..", "..")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "building example functions: %v\n%s", err, out)
+	if err := testkit.BuildFunctionsInto(dir); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		os.RemoveAll(dir)
 		os.Exit(1)
 	}
@@ -84,6 +81,13 @@ func invokeOK(t testing.TB, h *Host, fn string, payload string) invoke.Response 
 	return resp
 }
 
+// invokeInto invokes fn with payload and sends the error to done: the way
+// a test keeps an invocation running (go invokeInto(...)) while it looks.
+func invokeInto(done chan<- error, h *Host, fn, payload string) {
+	_, err := h.Invoke(context.Background(), invoke.Request{Function: fn, Payload: []byte(payload)})
+	done <- err
+}
+
 func statsOf(h *Host, fn string) FunctionStats {
 	for _, s := range h.Stats() {
 		if s.Function == fn {
@@ -91,17 +95,6 @@ func statsOf(h *Host, fn string) FunctionStats {
 		}
 	}
 	return FunctionStats{}
-}
-
-func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 func pidGone(pid int) bool { return syscall.Kill(pid, 0) == syscall.ESRCH }
@@ -238,7 +231,7 @@ func TestConcurrency(t *testing.T) {
 		// a loaded CI machine take a few seconds.
 		// Each invocation, once running in its process, leaves a file
 		// named by its pid; n files means n processes run at once.
-		waitFor(t, 45*time.Second, fmt.Sprintf("%d %s invocations running at once", n, name), func() bool {
+		testkit.Eventually(t, 45*time.Second, fmt.Sprintf("%d %s invocations running at once", n, name), func() bool {
 			entries, _ := os.ReadDir(arrived)
 			return len(entries) == n
 		})
@@ -383,7 +376,7 @@ func TestTimeout(t *testing.T) {
 	if !strings.Contains(resp.LogTail, "sleeping 5000 ms") {
 		t.Errorf("log tail %q", resp.LogTail)
 	}
-	waitFor(t, 2*time.Second, "the timed-out process to be gone", func() bool { return pidGone(r.PID) })
+	testkit.Eventually(t, 2*time.Second, "the timed-out process to be gone", func() bool { return pidGone(r.PID) })
 	invokeOK(t, h, "sleep", `{}`)
 	if s := statsOf(h, "sleep"); s.Timeouts != 1 || s.ColdStarts != 2 {
 		t.Errorf("stats %+v", s)
@@ -399,7 +392,7 @@ func TestContextCancelKeepsInstance(t *testing.T) {
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("err %v", err)
 	}
-	waitFor(t, 2*time.Second, "the abandoned invocation to finish", func() bool { return statsOf(h, "sleep").InUse == 0 })
+	testkit.Eventually(t, 2*time.Second, "the abandoned invocation to finish", func() bool { return statsOf(h, "sleep").InUse == 0 })
 	invokeOK(t, h, "sleep", `{}`)
 	if s := statsOf(h, "sleep"); s.ColdStarts != 1 {
 		t.Errorf("the instance was replaced: %+v", s)
@@ -563,7 +556,7 @@ func TestFloodBounded(t *testing.T) {
 	if grown := int64(after.HeapInuse) - int64(before.HeapInuse); grown > 32<<20 {
 		t.Errorf("heap grew %d MB during the flood", grown>>20)
 	}
-	waitFor(t, 5*time.Second, "the truncated line", func() bool {
+	testkit.Eventually(t, 5*time.Second, "the truncated line", func() bool {
 		lines, _ := h.Logs("flood", "")
 		for _, l := range lines {
 			if l.Stream == "stderr" && strings.HasSuffix(l.Text, truncateMarker) && len(l.Text) <= maxLineBytes+len(truncateMarker) {
@@ -582,7 +575,7 @@ func TestIdleTimeoutAndMinInstances(t *testing.T) {
 	warm.IdleTimeout = config.Duration(100 * time.Millisecond)
 	h := newHost(t, Options{}, idle, warm)
 
-	waitFor(t, 5*time.Second, "min_instances warm", func() bool { return statsOf(h, "warm").Idle == 2 })
+	testkit.Eventually(t, 5*time.Second, "min_instances warm", func() bool { return statsOf(h, "warm").Idle == 2 })
 	invokeOK(t, h, "warm", `{}`)
 	if s := statsOf(h, "warm"); s.ColdStarts != 0 {
 		t.Errorf("invocation on a warm function was cold: %+v", s)
@@ -591,8 +584,8 @@ func TestIdleTimeoutAndMinInstances(t *testing.T) {
 	resp := invokeOK(t, h, "idle", `{}`)
 	var r struct{ PID int }
 	json.Unmarshal(resp.Payload, &r)
-	waitFor(t, 3*time.Second, "the idle instance to stop", func() bool { return statsOf(h, "idle").Instances == 0 })
-	waitFor(t, 2*time.Second, "the idle process to be gone", func() bool { return pidGone(r.PID) })
+	testkit.Eventually(t, 3*time.Second, "the idle instance to stop", func() bool { return statsOf(h, "idle").Instances == 0 })
+	testkit.Eventually(t, 2*time.Second, "the idle process to be gone", func() bool { return pidGone(r.PID) })
 	// min_instances survive idle_timeout, and a dead one is replaced.
 	time.Sleep(300 * time.Millisecond)
 	if s := statsOf(h, "warm"); s.Instances != 2 {
@@ -603,7 +596,7 @@ func TestIdleTimeoutAndMinInstances(t *testing.T) {
 	victim := fn.idle[0].pid
 	fn.mu.Unlock()
 	syscall.Kill(victim, syscall.SIGKILL)
-	waitFor(t, 5*time.Second, "a replacement warm instance", func() bool {
+	testkit.Eventually(t, 5*time.Second, "a replacement warm instance", func() bool {
 		fn.mu.Lock()
 		defer fn.mu.Unlock()
 		if len(fn.idle) != 2 {
@@ -638,7 +631,7 @@ func TestConfigure(t *testing.T) {
 	if got := pid("a"); got != pa {
 		t.Errorf("unchanged function lost its instance: %d != %d", got, pa)
 	}
-	waitFor(t, 3*time.Second, "the old b instance to stop", func() bool { return pidGone(pb) })
+	testkit.Eventually(t, 3*time.Second, "the old b instance to stop", func() bool { return pidGone(pb) })
 	if got := pid("b"); got == pb {
 		t.Errorf("changed function kept its old instance")
 	}
@@ -650,7 +643,7 @@ func TestConfigure(t *testing.T) {
 	if err := h.Configure([]config.Function{b2}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 3*time.Second, "the removed function's process to stop", func() bool { return pidGone(pa) })
+	testkit.Eventually(t, 3*time.Second, "the removed function's process to stop", func() bool { return pidGone(pa) })
 	if _, err := h.Invoke(context.Background(), invoke.Request{Function: "a"}); invoke.KindOf(err) != invoke.KindNotFound {
 		t.Errorf("removed function: %v", err)
 	}
@@ -802,16 +795,10 @@ func TestQueueBounds(t *testing.T) {
 	invokeOK(t, h, "sleep", `{}`)
 
 	busy := make(chan error, 2)
-	go func() {
-		_, err := h.Invoke(context.Background(), invoke.Request{Function: "sleep", Payload: []byte(`{"sleep_ms":600}`)})
-		busy <- err
-	}()
-	waitFor(t, 5*time.Second, "the slot to be taken", func() bool { return statsOf(h, "sleep").InUse == 1 })
-	go func() {
-		_, err := h.Invoke(context.Background(), invoke.Request{Function: "sleep", Payload: []byte(`{}`)})
-		busy <- err
-	}()
-	waitFor(t, 5*time.Second, "one invocation to queue", func() bool { return statsOf(h, "sleep").Queued == 1 })
+	go invokeInto(busy, h, "sleep", `{"sleep_ms":600}`)
+	testkit.Eventually(t, 5*time.Second, "the slot to be taken", func() bool { return statsOf(h, "sleep").InUse == 1 })
+	go invokeInto(busy, h, "sleep", `{}`)
+	testkit.Eventually(t, 5*time.Second, "one invocation to queue", func() bool { return statsOf(h, "sleep").Queued == 1 })
 	start := time.Now()
 	_, err := h.Invoke(context.Background(), invoke.Request{Function: "sleep", Payload: []byte(`{}`)})
 	var ie *invoke.Error
@@ -833,11 +820,8 @@ func TestQueueBounds(t *testing.T) {
 		t.Fatal(err)
 	}
 	invokeOK(t, h, "sleep", `{}`)
-	go func() {
-		_, err := h.Invoke(context.Background(), invoke.Request{Function: "sleep", Payload: []byte(`{"sleep_ms":1000}`)})
-		busy <- err
-	}()
-	waitFor(t, 5*time.Second, "the slot to be taken", func() bool { return statsOf(h, "sleep").InUse == 1 })
+	go invokeInto(busy, h, "sleep", `{"sleep_ms":1000}`)
+	testkit.Eventually(t, 5*time.Second, "the slot to be taken", func() bool { return statsOf(h, "sleep").InUse == 1 })
 	if _, err := h.Invoke(context.Background(), invoke.Request{Function: "sleep", Payload: []byte(`{}`)}); invoke.KindOf(err) != invoke.KindThrottled {
 		t.Errorf("after the queue wait: %v, want throttled", err)
 	}
@@ -870,11 +854,8 @@ func TestQueueFIFOAndAbandon(t *testing.T) {
 	invokeOK(t, h, "sleep", `{}`)
 
 	done := make(chan error, 1)
-	go func() {
-		_, err := h.Invoke(context.Background(), invoke.Request{Function: "sleep", Payload: []byte(`{"sleep_ms":500}`)})
-		done <- err
-	}()
-	waitFor(t, 5*time.Second, "the slot to be taken", func() bool { return statsOf(h, "sleep").InUse == 1 })
+	go invokeInto(done, h, "sleep", `{"sleep_ms":500}`)
+	testkit.Eventually(t, 5*time.Second, "the slot to be taken", func() bool { return statsOf(h, "sleep").InUse == 1 })
 
 	// One waiter whose client goes away while queued.
 	ctx, cancel := context.WithCancel(context.Background())
@@ -883,12 +864,12 @@ func TestQueueFIFOAndAbandon(t *testing.T) {
 		_, err := h.Invoke(ctx, invoke.Request{Function: "sleep", Payload: []byte(`{}`), RequestID: "gone"})
 		gone <- err
 	}()
-	waitFor(t, 5*time.Second, "the abandoned waiter to queue", func() bool { return statsOf(h, "sleep").Queued == 1 })
+	testkit.Eventually(t, 5*time.Second, "the abandoned waiter to queue", func() bool { return statsOf(h, "sleep").Queued == 1 })
 	cancel()
 	if err := <-gone; !errors.Is(err, context.Canceled) {
 		t.Fatalf("abandoned waiter: %v", err)
 	}
-	waitFor(t, 2*time.Second, "the abandoned waiter to leave the queue", func() bool { return statsOf(h, "sleep").Queued == 0 })
+	testkit.Eventually(t, 2*time.Second, "the abandoned waiter to leave the queue", func() bool { return statsOf(h, "sleep").Queued == 0 })
 
 	// The order they ran in is read from the host's own START lines (one
 	// slot: each starts after the one before it ends), not from when the
@@ -904,7 +885,7 @@ func TestQueueFIFOAndAbandon(t *testing.T) {
 				t.Errorf("q%d: %v %s", i, err, resp.Payload)
 			}
 		}()
-		waitFor(t, 5*time.Second, "a waiter to queue", func() bool { return statsOf(h, "sleep").Queued == i+1 })
+		testkit.Eventually(t, 5*time.Second, "a waiter to queue", func() bool { return statsOf(h, "sleep").Queued == i+1 })
 	}
 	wg.Wait()
 	if err := <-done; err != nil {

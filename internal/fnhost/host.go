@@ -3,7 +3,6 @@ package fnhost
 import (
 	"cmp"
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -343,7 +342,7 @@ func (h *Host) Invoke(ctx context.Context, req invoke.Request) (invoke.Response,
 	}
 	id := req.RequestID
 	if id == "" {
-		id = newRequestID()
+		id = invoke.NewRequestID()
 	}
 	payload := req.Payload
 	if len(payload) == 0 {
@@ -895,13 +894,4 @@ func (h *Host) Close() error {
 		}
 	}
 	return nil
-}
-
-// newRequestID returns a random UUID (version 4), like Lambda's request ids.
-func newRequestID() string {
-	var b [16]byte
-	rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/turnout/turnout/internal/config"
 	"github.com/turnout/turnout/internal/invoke"
+	"github.com/turnout/turnout/internal/testkit"
 )
 
 // procDead reports whether pid no longer runs: gone, or a zombie waiting
@@ -40,7 +41,7 @@ var escapedRE = regexp.MustCompile(`escaped pid (\d+)`)
 func escapees(t *testing.T, h *Host, id string, want int) []int {
 	t.Helper()
 	var pids []int
-	waitFor(t, 5*time.Second, "the escaped pids in the log", func() bool {
+	testkit.Eventually(t, 5*time.Second, "the escaped pids in the log", func() bool {
 		lines, _ := h.Logs("orphan", id)
 		pids = pids[:0]
 		for _, l := range lines {

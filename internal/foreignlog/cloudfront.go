@@ -126,6 +126,19 @@ func (p *cloudFrontParser) setFields(names []string) {
 	}
 }
 
+// decoded returns s percent-decoded (into p.buf, which the next call
+// reuses) when it has escapes and the decoded form is still valid, or s as
+// it stands (see "What an Observation gets" at the top of this file).
+func (p *cloudFrontParser) decoded(s []byte, valid func([]byte) bool) []byte {
+	if bytes.IndexByte(s, '%') >= 0 {
+		if d, ok := percentDecode(p.buf[:0], s); ok && valid(d) {
+			p.buf = d
+			return d
+		}
+	}
+	return s
+}
+
 func (p *cloudFrontParser) parse(line []byte, o *turnout.Observation) error {
 	if line[0] == '#' {
 		if rest, ok := bytes.CutPrefix(line, []byte("#Fields:")); ok {
@@ -180,24 +193,13 @@ func (p *cloudFrontParser) parse(line []byte, o *turnout.Observation) error {
 		o.Host = p.hosts.get(host)
 	}
 
-	path := v[cfStem]
-	if bytes.IndexByte(path, '%') >= 0 {
-		if d, ok := percentDecode(p.buf[:0], path); ok && validPath(d) {
-			p.buf = d
-			path = d
-		}
-	}
+	path := p.decoded(v[cfStem], validPath)
 	if !validPath(path) {
 		return reason("cs-uri-stem: not a request path")
 	}
 	o.Path = string(path)
 	if q := v[cfQuery]; len(q) > 0 && !dash(q) {
-		if bytes.IndexByte(q, '%') >= 0 {
-			if d, ok := percentDecode(p.buf[:0], q); ok && validQuery(d) {
-				p.buf = d
-				q = d
-			}
-		}
+		q = p.decoded(q, validQuery)
 		if !validQuery(q) {
 			return reason("cs-uri-query: contains spaces or control bytes")
 		}

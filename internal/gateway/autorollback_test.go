@@ -15,6 +15,7 @@ import (
 
 	"github.com/turnout/turnout/internal/fnhost"
 	"github.com/turnout/turnout/internal/invoke"
+	"github.com/turnout/turnout/internal/testkit"
 )
 
 // TestAutoRollbackMaxP99: a route whose primary answers slower than its
@@ -29,7 +30,7 @@ func TestAutoRollbackMaxP99(t *testing.T) {
 		t.Cleanup(srv.Close)
 		return srv.URL
 	}
-	dir := buildFunctions(t, "sleep")
+	dir := testkit.BuildFunctions(t, "sleep")
 	host, err := fnhost.New(fnhost.Options{Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
@@ -86,33 +87,23 @@ routes:
 
 	// Every route gets steady traffic until both slow routes are rolled
 	// back: the quick ones are judged on the same ticks, on more requests.
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for _, path := range []string{"/slow", "/quick", "/slowfn", "/quickfn"} {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			client := &http.Client{Timeout: 10 * time.Second}
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				resp, err := client.Get("http://" + h.addr + path)
-				if err != nil {
-					t.Errorf("GET %s: %v", path, err)
-					return
-				}
-				io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode != 200 {
-					t.Errorf("GET %s: %d", path, resp.StatusCode)
-					return
-				}
-			}
-		}()
-	}
+	paths := []string{"/slow", "/quick", "/slowfn", "/quickfn"}
+	client := &http.Client{Timeout: 10 * time.Second}
+	stop := testkit.Load(len(paths), func(i int) bool {
+		path := paths[i]
+		resp, err := client.Get("http://" + h.addr + path)
+		if err != nil {
+			t.Errorf("GET %s: %v", path, err)
+			return false
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Errorf("GET %s: %d", path, resp.StatusCode)
+			return false
+		}
+		return true
+	})
 	deadline := time.Now().Add(15 * time.Second)
 	for time.Now().Before(deadline) {
 		_, slow := rolledBack("GET /slow")
@@ -124,8 +115,7 @@ routes:
 	}
 	// One more tick of traffic for the quick routes.
 	time.Sleep(1100 * time.Millisecond)
-	close(stop)
-	wg.Wait()
+	stop()
 
 	for _, match := range []string{"GET /slow", "GET /slowfn"} {
 		cause, ok := rolledBack(match)

@@ -23,6 +23,7 @@ import (
 	"github.com/turnout/turnout/internal/fnhost"
 	"github.com/turnout/turnout/internal/invoke"
 	"github.com/turnout/turnout/internal/metrics"
+	"github.com/turnout/turnout/internal/testkit"
 	"github.com/turnout/turnout/internal/traffic"
 )
 
@@ -284,7 +285,7 @@ routes:
 // queued for a slot, are client_closed: no breaker, no auto-rollback, no
 // fallback, and the invocations run to completion.
 func TestClientHangUpsOnSlowFunction(t *testing.T) {
-	dir := buildFunctions(t, "sleep")
+	dir := testkit.BuildFunctions(t, "sleep")
 	legacy := newOrigin(t, "legacy")
 	quiet := slog.New(slog.DiscardHandler)
 	m := metrics.New()

@@ -19,6 +19,7 @@ import (
 	"github.com/turnout/turnout"
 	"github.com/turnout/turnout/internal/config"
 	"github.com/turnout/turnout/internal/metrics"
+	"github.com/turnout/turnout/internal/testkit"
 )
 
 // recordingOrigin is a stand-in origin that remembers the request targets it saw.
@@ -84,14 +85,8 @@ func newHarnessWith(t *testing.T, opts Options, yaml string) *harness {
 	gw := New(opts)
 	h := &harness{gw: gw, m: m}
 	h.apply(t, 1, yaml)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: gw, ReadHeaderTimeout: 5 * time.Second}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close(); gw.Close() })
-	h.addr = ln.Addr().String()
+	t.Cleanup(func() { gw.Close() })
+	h.addr = testkit.Serve(t, gw)
 	return h
 }
 
@@ -327,35 +322,23 @@ func TestSwapUnderLoad(t *testing.T) {
 	}
 	h := newHarness(t, cfg("a"))
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var total, failed int
-	for i := 0; i < 8; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				resp, err := client.Get("http://" + h.addr + "/load")
-				ok := err == nil && resp.StatusCode == 200
-				if err == nil {
-					io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-				}
-				mu.Lock()
-				total++
-				if !ok {
-					failed++
-				}
-				mu.Unlock()
-			}
-		}()
-	}
+	stop := testkit.Load(8, func(int) bool {
+		resp, err := client.Get("http://" + h.addr + "/load")
+		ok := err == nil && resp.StatusCode == 200
+		if err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+		mu.Lock()
+		total++
+		if !ok {
+			failed++
+		}
+		mu.Unlock()
+		return true
+	})
 	for i := 0; i < 50; i++ {
 		target := []string{"b", "a"}[i%2]
 		h.apply(t, uint64(i+2), cfg(target))
@@ -370,8 +353,7 @@ func TestSwapUnderLoad(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	close(stop)
-	wg.Wait()
+	stop()
 	if failed != 0 || total < 100 {
 		t.Fatalf("%d of %d requests failed during 50 swaps", failed, total)
 	}
@@ -422,12 +404,8 @@ func TestWebSocketThroughGateway(t *testing.T) {
 	}))
 	defer ws.Close()
 	h := newHarness(t, fmt.Sprintf("origins: {ws: {url: %s}}\nroutes: [{match: /, origin: ws}]\n", ws.URL))
-	c, err := net.Dial("tcp", h.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := testkit.Dial(t, h.addr, 3*time.Second)
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(3 * time.Second))
 	io.WriteString(c, "GET /chat HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
 	br := bufio.NewReader(c)
 	resp, err := http.ReadResponse(br, nil)
@@ -517,12 +495,7 @@ routes:
 // TestFallbackDownToo: primary and fallback both refuse connections. The
 // client gets one clear 502, and nothing leaks.
 func TestFallbackDownToo(t *testing.T) {
-	refusedURL := func() string {
-		ln, _ := net.Listen("tcp", "127.0.0.1:0")
-		defer ln.Close()
-		return "http://" + ln.Addr().String()
-	}
-	h := newHarness(t, fmt.Sprintf("legacy: legacy\norigins:\n  legacy: {url: %s}\n  primary: {url: %s}\nroutes:\n  - {match: /, origin: primary, fallback: legacy}\n", refusedURL(), refusedURL()))
+	h := newHarness(t, fmt.Sprintf("legacy: legacy\norigins:\n  legacy: {url: %s}\n  primary: {url: %s}\nroutes:\n  - {match: /, origin: primary, fallback: legacy}\n", testkit.RefusedURL(t), testkit.RefusedURL(t)))
 	client := &http.Client{Transport: &http.Transport{}}
 	get := func() (int, string) {
 		resp, err := client.Get("http://" + h.addr + "/x")

@@ -5,11 +5,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -23,6 +21,7 @@ import (
 	"github.com/turnout/turnout/internal/fnhost"
 	"github.com/turnout/turnout/internal/invoke"
 	"github.com/turnout/turnout/internal/metrics"
+	"github.com/turnout/turnout/internal/testkit"
 	"github.com/turnout/turnout/internal/traffic"
 )
 
@@ -44,7 +43,7 @@ type fnHarness struct {
 
 func newFnHarness(t *testing.T) *fnHarness {
 	t.Helper()
-	dir := buildFunctions(t, "flaky", "sleep", "malformed")
+	dir := testkit.BuildFunctions(t, "flaky", "sleep", "malformed")
 	var err error
 	h := &fnHarness{m: metrics.New(), legacy: newOrigin(t, "legacy"), flag: filepath.Join(dir, "broken"),
 		client: &http.Client{Timeout: 10 * time.Second}}
@@ -78,37 +77,16 @@ routes:
   - {match: "GET /limited", origin: legacy, rate_limit: {rps: 0.001, burst: 1, over: reject}}
   - {match: "/legacy/{id}", origin: legacy}
   - {match: "GET /dead", origin: dead}
-`, h.legacy.srv.URL, deadOrigin(t), bin("flaky"), h.flag, bin("sleep"), bin("malformed"), bin("sleep"))))
+`, h.legacy.srv.URL, testkit.RefusedURL(t), bin("flaky"), h.flag, bin("sleep"), bin("malformed"), bin("sleep"))))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := h.gw.Apply(1, cfg); err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: h.gw, ReadHeaderTimeout: 5 * time.Second}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close(); h.gw.Close(); h.host.Close() })
-	h.addr = ln.Addr().String()
+	t.Cleanup(func() { h.gw.Close(); h.host.Close() })
+	h.addr = testkit.Serve(t, h.gw)
 	return h
-}
-
-// buildFunctions builds the named examples/functions into a temporary
-// directory and returns it: unmodified aws-lambda-go binaries.
-func buildFunctions(t *testing.T, names ...string) string {
-	t.Helper()
-	dir := t.TempDir()
-	args := []string{"build", "-o", dir + string(os.PathSeparator)}
-	for _, n := range names {
-		args = append(args, "../../examples/functions/"+n)
-	}
-	if out, err := exec.Command("go", args...).CombinedOutput(); err != nil {
-		t.Fatalf("building example functions: %v\n%s", err, out)
-	}
-	return dir
 }
 
 // do sends one request and returns its status.
@@ -423,17 +401,6 @@ func TestMetricsAfterTraffic(t *testing.T) {
 	for _, p := range problems {
 		t.Errorf("lint: %s: %s", p.Metric, p.Text)
 	}
-}
-
-// deadOrigin returns the URL of a loopback port nothing listens on.
-func deadOrigin(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return "http://" + addr
 }
 
 func TestBinaryType(t *testing.T) {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/turnout/turnout/internal/fnhost"
 	"github.com/turnout/turnout/internal/invoke"
+	"github.com/turnout/turnout/internal/testkit"
 )
 
 // TestServedByEveryAnswer: every answer says where it came from — the
@@ -39,7 +40,7 @@ func TestServedByEveryAnswer(t *testing.T) {
 	}))
 	t.Cleanup(slow.Close)
 	legacy := newOrigin(t, "legacy")
-	dir := buildFunctions(t, "sleep")
+	dir := testkit.BuildFunctions(t, "sleep")
 	host, err := fnhost.New(fnhost.Options{Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)

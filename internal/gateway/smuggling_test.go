@@ -18,6 +18,7 @@ import (
 	"github.com/turnout/turnout/internal/config"
 	"github.com/turnout/turnout/internal/edge"
 	"github.com/turnout/turnout/internal/metrics"
+	"github.com/turnout/turnout/internal/testkit"
 )
 
 // rawOrigin is a backend on a bare TCP listener that keeps every byte it
@@ -112,10 +113,7 @@ func (o *rawOrigin) reset() {
 // closes it or wait passes. closed says whether the server closed it.
 func exchange(t *testing.T, addr, req string, wait time.Duration) (resp string, closed bool) {
 	t.Helper()
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := testkit.Dial(t, addr, 0)
 	defer c.Close()
 	if _, err := io.WriteString(c, req); err != nil {
 		t.Fatal(err)
@@ -301,38 +299,25 @@ routes: [{match: /api/, origin: backend}]
 	addr := ln.Addr().String()
 
 	// A normal client keeps sending requests while the slow ones hang on.
-	stop := make(chan struct{})
 	var served, failed int
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		client := &http.Client{Timeout: 2 * time.Second}
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			resp, err := client.Get("http://" + addr + "/api/ok")
-			if err == nil {
-				io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-			}
-			if err != nil || resp.StatusCode != 200 {
-				failed++
-			} else {
-				served++
-			}
-			time.Sleep(20 * time.Millisecond)
+	client := &http.Client{Timeout: 2 * time.Second}
+	stop := testkit.Load(1, func(int) bool {
+		resp, err := client.Get("http://" + addr + "/api/ok")
+		if err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
 		}
-	}()
+		if err != nil || resp.StatusCode != 200 {
+			failed++
+		} else {
+			served++
+		}
+		time.Sleep(20 * time.Millisecond)
+		return true
+	})
 
 	t.Run("slowloris head", func(t *testing.T) {
-		c, err := net.Dial("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
+		c := testkit.Dial(t, addr, 0)
 		defer c.Close()
 		head := "GET /api/slow HTTP/1.1\r\nHost: x\r\nX-Pad: " + strings.Repeat("a", 200) + "\r\n\r\n"
 		start := time.Now()
@@ -360,10 +345,7 @@ routes: [{match: /api/, origin: backend}]
 	})
 
 	t.Run("stalled body", func(t *testing.T) {
-		c, err := net.Dial("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
+		c := testkit.Dial(t, addr, 0)
 		defer c.Close()
 		start := time.Now()
 		// 3 of 10 bytes, then nothing.
@@ -382,10 +364,7 @@ routes: [{match: /api/, origin: backend}]
 	})
 
 	t.Run("idle connection", func(t *testing.T) {
-		c, err := net.Dial("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
+		c := testkit.Dial(t, addr, 0)
 		defer c.Close()
 		// Nothing is sent: a connection that never starts a request is
 		// closed by the header timeout too.
@@ -397,8 +376,7 @@ routes: [{match: /api/, origin: backend}]
 		}
 	})
 
-	close(stop)
-	wg.Wait()
+	stop()
 	if failed > 0 || served == 0 {
 		t.Fatalf("normal client during the slow ones: %d served, %d failed", served, failed)
 	}

@@ -4,9 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -15,6 +12,7 @@ import (
 	"github.com/turnout/turnout/internal/fnhost"
 	"github.com/turnout/turnout/internal/invoke"
 	"github.com/turnout/turnout/internal/metrics"
+	"github.com/turnout/turnout/internal/testkit"
 )
 
 // TestResponseSplitting has an origin (raw bytes) and a real function process
@@ -26,10 +24,7 @@ import (
 // that a bare LF or a fold would split is refused with 502; a function
 // response with any such header or cookie is malformed, so 502.
 func TestResponseSplitting(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "splitter")
-	if out, err := exec.Command("go", "build", "-o", bin, "../../examples/functions/splitter").CombinedOutput(); err != nil {
-		t.Fatalf("build examples/functions/splitter: %v\n%s", err, out)
-	}
+	bin := filepath.Join(testkit.BuildFunctions(t, "splitter"), "splitter")
 
 	origins := map[string]*rawOrigin{}
 	originCases := []struct{ name, head string }{
@@ -62,14 +57,8 @@ func TestResponseSplitting(t *testing.T) {
 	gw := New(Options{Metrics: metrics.New(), Logger: slog.New(slog.DiscardHandler), Functions: &invoke.Router{Hosted: host}})
 	h := &harness{gw: gw}
 	h.apply(t, 1, yaml.String())
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: gw, ReadHeaderTimeout: 5 * time.Second}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close(); gw.Close() })
-	addr := ln.Addr().String()
+	t.Cleanup(func() { gw.Close() })
+	addr := testkit.Serve(t, gw)
 
 	check := func(t *testing.T, path string, want ...int) {
 		t.Helper()

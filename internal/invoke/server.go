@@ -91,7 +91,7 @@ type server struct {
 }
 
 func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	reqID := newRequestID()
+	reqID := NewRequestID()
 	w.Header().Set("X-Amzn-RequestId", reqID)
 
 	// Parse the escaped path: an SDK escapes the ':' of ARNs, and a name
@@ -411,8 +411,10 @@ func validName(s string, qualifier bool) bool {
 	return true
 }
 
-// newRequestID returns a random UUID (version 4), the form of Lambda's ids.
-func newRequestID() string {
+// NewRequestID returns a random UUID (version 4), the form of Lambda's
+// request ids: the Invoke API and the function host give one to each
+// invocation that arrives without one.
+func NewRequestID() string {
 	var b [16]byte
 	rand.Read(b[:])
 	b[6] = b[6]&0x0f | 0x40

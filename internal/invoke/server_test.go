@@ -20,6 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 
 	"github.com/turnout/turnout/internal/invoke/invoketest"
+	"github.com/turnout/turnout/internal/testkit"
 )
 
 // fakeInvoker behaves by function name; it records every request.
@@ -294,7 +295,7 @@ func TestServerEventAndDryRun(t *testing.T) {
 
 	// Over MaxAsyncInvocations: 429. The slot of "async" is freed just after
 	// it sent its request, so wait for it.
-	waitFor(t, func() bool {
+	testkit.Eventually(t, time.Second, "condition", func() bool {
 		out, err = c.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String("block"), InvocationType: types.InvocationTypeEvent})
 		return err == nil
 	})
@@ -331,17 +332,6 @@ func TestServerEventAndDryRun(t *testing.T) {
 	if _, err = c.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String("ghost"), InvocationType: types.InvocationTypeDryRun}); !errors.As(err, &rnf) {
 		t.Errorf("DryRun ghost: got %v", err)
 	}
-}
-
-func waitFor(t *testing.T, ok func() bool) {
-	t.Helper()
-	for range 200 {
-		if ok() {
-			return
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	t.Fatal("condition never held")
 }
 
 // TestServerWire checks what is not visible through the SDK: the error

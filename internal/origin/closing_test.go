@@ -114,21 +114,14 @@ func TestOriginsThatCloseKeepAlive(t *testing.T) {
 // connection was a reused keep-alive one that died without an answer.
 func TestPostReceivedIsNotReplayed(t *testing.T) {
 	var received atomic.Int64
-	o := newRawOrigin(t, func(c net.Conn) {
-		br := bufio.NewReader(c)
-		for {
-			req, err := http.ReadRequest(br)
-			if err != nil {
-				return
-			}
-			io.Copy(io.Discard, req.Body)
-			if req.Method == "POST" {
-				received.Add(1)
-				return // read it, acted on it, died before answering
-			}
-			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+	o := newRawOrigin(t, eachRequest(func(c net.Conn, req *http.Request) bool {
+		if req.Method == "POST" {
+			received.Add(1)
+			return false // read it, acted on it, died before answering
 		}
-	})
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		return true
+	}))
 	p := newTestPool(t, config.Origin{}, Options{}, o.URL())
 	srv := front(t, p)
 	if resp, _ := get(t, srv.URL+"/warm"); resp.StatusCode != 200 {
@@ -154,17 +147,10 @@ func TestPostReceivedIsNotReplayed(t *testing.T) {
 // TestKeepAliveTimeoutHonoured: a connection is not reused once the
 // origin's announced Keep-Alive timeout is nearly over, whatever the method.
 func TestKeepAliveTimeoutHonoured(t *testing.T) {
-	o := newRawOrigin(t, func(c net.Conn) {
-		br := bufio.NewReader(c)
-		for {
-			req, err := http.ReadRequest(br)
-			if err != nil {
-				return
-			}
-			io.Copy(io.Discard, req.Body)
-			io.WriteString(c, "HTTP/1.1 200 OK\r\nKeep-Alive: timeout=1, max=100\r\nContent-Length: 2\r\n\r\nok")
-		}
-	})
+	o := newRawOrigin(t, eachRequest(func(c net.Conn, _ *http.Request) bool {
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nKeep-Alive: timeout=1, max=100\r\nContent-Length: 2\r\n\r\nok")
+		return true
+	}))
 	p := newTestPool(t, config.Origin{}, Options{}, o.URL())
 	srv := front(t, p)
 	send := func(method string) {

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/turnout/turnout/internal/config"
+	"github.com/turnout/turnout/internal/testkit"
 )
 
 func TestTimeouts(t *testing.T) {
@@ -281,19 +282,9 @@ func TestResponseHeaderInjection(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			o := newRawOrigin(t, func(c net.Conn) {
-				if _, err := readRequestHead(bufio.NewReader(c)); err == nil {
-					io.WriteString(c, tt.response)
-				}
-			})
-			p := newTestPool(t, config.Origin{}, Options{}, o.URL())
-			f := front(t, p)
-			c, err := net.Dial("tcp", f.Listener.Addr().String())
-			if err != nil {
-				t.Fatal(err)
-			}
+			f := frontOfAnswer(t, tt.response)
+			c := testkit.Dial(t, f.Listener.Addr().String(), 5*time.Second)
 			defer c.Close()
-			c.SetDeadline(time.Now().Add(5 * time.Second))
 			io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
 			raw, _ := io.ReadAll(c)
 			head, _, _ := bytes.Cut(raw, []byte("\r\n\r\n")) // the test's 502 page may quote the bad line
@@ -339,12 +330,8 @@ func TestChunkedRequestStreamed(t *testing.T) {
 	p := newTestPool(t, config.Origin{}, Options{}, o.URL)
 	f := front(t, p)
 
-	c, err := net.Dial("tcp", f.Listener.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := testkit.Dial(t, f.Listener.Addr().String(), 5*time.Second)
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(5 * time.Second))
 	io.WriteString(c, "POST /upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sum\r\n\r\n5\r\nfirst\r\n")
 	select {
 	case <-gotFirst:
@@ -627,20 +614,10 @@ func TestStaleConnRetry(t *testing.T) {
 }
 
 func TestEarlyHintsForwarded(t *testing.T) {
-	o := newRawOrigin(t, func(c net.Conn) {
-		if _, err := readRequestHead(bufio.NewReader(c)); err == nil {
-			io.WriteString(c, "HTTP/1.1 103 Early Hints\r\nLink: </app.css>; rel=preload\r\n\r\n"+
-				"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-		}
-	})
-	p := newTestPool(t, config.Origin{}, Options{}, o.URL())
-	f := front(t, p)
-	c, err := net.Dial("tcp", f.Listener.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
+	f := frontOfAnswer(t, "HTTP/1.1 103 Early Hints\r\nLink: </app.css>; rel=preload\r\n\r\n"+
+		"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+	c := testkit.Dial(t, f.Listener.Addr().String(), 5*time.Second)
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(5 * time.Second))
 	io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
 	raw, _ := io.ReadAll(c)
 	s := string(raw)
@@ -691,12 +668,8 @@ func TestEarlyResponseDuringUpload(t *testing.T) {
 		done <- p.Forward(w, r)
 	}))
 	defer f.Close()
-	c, err := net.Dial("tcp", f.Listener.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := testkit.Dial(t, f.Listener.Addr().String(), 5*time.Second)
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(5 * time.Second))
 	io.WriteString(c, "POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 10000000\r\n\r\n"+strings.Repeat("x", 1000))
 	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
 	if err != nil {
@@ -727,13 +700,7 @@ func TestBrokenResponseIsAborted(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			// The origin dies in the middle of the body.
-			o := newRawOrigin(t, func(c net.Conn) {
-				if _, err := readRequestHead(bufio.NewReader(c)); err == nil {
-					io.WriteString(c, tt.head)
-				}
-			})
-			p := newTestPool(t, config.Origin{}, Options{}, o.URL())
-			f := front(t, p)
+			f := frontOfAnswer(t, tt.head)
 			resp, err := http.Get(f.URL + "/")
 			if err != nil {
 				return // aborted before the header reached the client: fine

@@ -70,18 +70,6 @@ func origin(t testing.TB, h http.HandlerFunc) *httptest.Server {
 	return srv
 }
 
-// refusedURL returns an http URL on 127.0.0.1 where nothing listens.
-func refusedURL(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return "http://" + addr
-}
-
 // rawOrigin accepts connections on 127.0.0.1 and hands each to serve.
 // It counts connections.
 type rawOrigin struct {
@@ -185,16 +173,35 @@ func get(t testing.TB, url string) (*http.Response, string) {
 	return resp, string(b)
 }
 
-// eventually polls cond every 5ms until it holds or d passes.
-func eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
+func dur(d time.Duration) config.Duration { return config.Duration(d) }
+
+// frontOfAnswer runs a front over a raw origin that reads the first
+// request head on each connection and writes answer, byte for byte.
+func frontOfAnswer(t testing.TB, answer string) *httptest.Server {
 	t.Helper()
-	end := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(end) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
+	o := newRawOrigin(t, func(c net.Conn) {
+		if _, err := readRequestHead(bufio.NewReader(c)); err == nil {
+			io.WriteString(c, answer)
 		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	})
+	return front(t, newTestPool(t, config.Origin{}, Options{}, o.URL()))
 }
 
-func dur(d time.Duration) config.Duration { return config.Duration(d) }
+// eachRequest serves a raw origin's connection: it reads each request,
+// drains its body and hands it to answer, until the client goes or answer
+// returns false (the connection is then dropped without a word).
+func eachRequest(answer func(c net.Conn, req *http.Request) bool) func(net.Conn) {
+	return func(c net.Conn) {
+		br := bufio.NewReader(c)
+		for {
+			req, err := http.ReadRequest(br)
+			if err != nil {
+				return
+			}
+			io.Copy(io.Discard, req.Body)
+			if !answer(c, req) {
+				return
+			}
+		}
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/turnout/turnout/internal/config"
+	"github.com/turnout/turnout/internal/testkit"
 )
 
 func TestNewPoolRejects(t *testing.T) {
@@ -102,7 +103,7 @@ func TestRoundRobin(t *testing.T) {
 
 func TestPassiveEjectionAndRecovery(t *testing.T) {
 	good := origin(t, func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "good") })
-	bad := refusedURL(t)
+	bad := testkit.RefusedURL(t)
 	p := newTestPool(t, config.Origin{
 		Passive: config.Passive{MaxConnectFailures: 2, EjectFor: dur(300 * time.Millisecond)},
 	}, Options{}, good.URL, bad)
@@ -142,7 +143,7 @@ func TestPassiveEjectionAndRecovery(t *testing.T) {
 	go back.Serve(ln)
 	defer back.Close()
 
-	eventually(t, 2*time.Second, "the instance to serve again", func() bool {
+	testkit.Eventually(t, 2*time.Second, "the instance to serve again", func() bool {
 		_, body := get(t, f.URL+"/")
 		return body == "back"
 	})
@@ -153,7 +154,7 @@ func TestPassiveEjectionAndRecovery(t *testing.T) {
 }
 
 func TestPassiveEjectionDisabled(t *testing.T) {
-	p := newTestPool(t, config.Origin{Passive: config.Passive{MaxConnectFailures: -1}}, Options{}, refusedURL(t))
+	p := newTestPool(t, config.Origin{Passive: config.Passive{MaxConnectFailures: -1}}, Options{}, testkit.RefusedURL(t))
 	for i := 0; i < 5; i++ {
 		rec := httptest.NewRecorder()
 		p.Forward(rec, httptest.NewRequest("GET", "/", nil))
@@ -177,7 +178,7 @@ func TestAllDownStillTried(t *testing.T) {
 	p := newTestPool(t, config.Origin{HealthCheck: config.HealthCheck{
 		Path: "/healthz", Interval: dur(10 * time.Millisecond), UnhealthyThreshold: 1,
 	}}, Options{}, a.URL, b.URL)
-	eventually(t, 2*time.Second, "both instances unhealthy", func() bool {
+	testkit.Eventually(t, 2*time.Second, "both instances unhealthy", func() bool {
 		st := p.Instances()
 		return !st[0].Healthy && !st[1].Healthy
 	})
@@ -216,14 +217,14 @@ func TestActiveHealthCheck(t *testing.T) {
 				Path: "/healthz", Interval: dur(15 * time.Millisecond), Timeout: dur(time.Second),
 				HealthyThreshold: tt.healthy, UnhealthyThreshold: tt.unhealthy, ExpectStatus: tt.expect,
 			}}, Options{}, o.URL+"/base", other.URL)
-			eventually(t, 2*time.Second, "a first check", func() bool { return !p.Instances()[0].LastCheck.IsZero() })
+			testkit.Eventually(t, 2*time.Second, "a first check", func() bool { return !p.Instances()[0].LastCheck.IsZero() })
 			if !p.Instances()[0].Healthy {
 				t.Fatal("instance unhealthy while its check passes")
 			}
 
 			code.Store(int32(tt.badCode))
 			before := checks.Load()
-			eventually(t, 2*time.Second, "unhealthy", func() bool { return !p.Instances()[0].Healthy })
+			testkit.Eventually(t, 2*time.Second, "unhealthy", func() bool { return !p.Instances()[0].Healthy })
 			if n := checks.Load() - before; n < int32(tt.wantChecksToUnhealth) {
 				t.Fatalf("unhealthy after %d failed checks, want at least %d", n, tt.wantChecksToUnhealth)
 			}
@@ -240,7 +241,7 @@ func TestActiveHealthCheck(t *testing.T) {
 
 			code.Store(int32(tt.goodCode))
 			before = checks.Load()
-			eventually(t, 2*time.Second, "healthy again", func() bool { return p.Instances()[0].Healthy })
+			testkit.Eventually(t, 2*time.Second, "healthy again", func() bool { return p.Instances()[0].Healthy })
 			if n := checks.Load() - before; n < int32(tt.healthy) {
 				t.Fatalf("healthy after %d passing checks, want at least %d", n, tt.healthy)
 			}
@@ -271,7 +272,7 @@ func TestCloseStopsGoroutines(t *testing.T) {
 		t.Fatalf("%d goroutines with health checks running, %d before: checks not running?", during, before)
 	}
 	p.Close()
-	eventually(t, 2*time.Second, fmt.Sprintf("goroutines back to %d", before), func() bool {
+	testkit.Eventually(t, 2*time.Second, fmt.Sprintf("goroutines back to %d", before), func() bool {
 		return runtime.NumGoroutine() <= before
 	})
 }
@@ -303,7 +304,7 @@ func TestCloseLetsInFlightFinish(t *testing.T) {
 }
 
 func TestConnectRefusedIsFast(t *testing.T) {
-	p := newTestPool(t, config.Origin{}, Options{}, refusedURL(t))
+	p := newTestPool(t, config.Origin{}, Options{}, testkit.RefusedURL(t))
 	start := time.Now()
 	err := p.Forward(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil))
 	elapsed := time.Since(start)

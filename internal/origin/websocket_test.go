@@ -5,13 +5,13 @@ import (
 	"crypto/sha1"
 	"encoding/base64"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/turnout/turnout/internal/config"
+	"github.com/turnout/turnout/internal/testkit"
 )
 
 func wsAccept(key string) string {
@@ -44,12 +44,8 @@ func TestWebSocketEcho(t *testing.T) {
 	p := newTestPool(t, config.Origin{Timeouts: config.OriginTimeouts{Overall: dur(100 * time.Millisecond)}}, Options{}, wsEchoOrigin(t))
 	f := front(t, p)
 
-	c, err := net.Dial("tcp", f.Listener.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := testkit.Dial(t, f.Listener.Addr().String(), 5*time.Second)
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(5 * time.Second))
 	const key = "dGhlIHNhbXBsZSBub25jZQ=="
 	// The first message rides in the same write as the handshake: it is
 	// buffered by the gateway's server and must still reach the origin.

@@ -11,6 +11,8 @@ import (
 	"net"
 	"testing"
 	"time"
+
+	"github.com/turnout/turnout/internal/testkit"
 )
 
 func selfSigned(t *testing.T) tls.Certificate {
@@ -75,10 +77,7 @@ func TestQuiesceWaitsForTLSHandshake(t *testing.T) {
 
 	t.Run("TLS, ClientHello only", func(t *testing.T) {
 		ln := listen(true)
-		c, err := net.Dial("tcp", ln.Addr().String())
-		if err != nil {
-			t.Fatal(err)
-		}
+		c := testkit.Dial(t, ln.Addr().String(), 0)
 		defer c.Close()
 		c.Write(partialHello)
 		time.Sleep(100 * time.Millisecond) // the server has read it
@@ -101,10 +100,7 @@ func TestQuiesceWaitsForTLSHandshake(t *testing.T) {
 	})
 	t.Run("plain, first bytes", func(t *testing.T) {
 		ln := listen(false)
-		c, err := net.Dial("tcp", ln.Addr().String())
-		if err != nil {
-			t.Fatal(err)
-		}
+		c := testkit.Dial(t, ln.Addr().String(), 0)
 		defer c.Close()
 		c.Write(partialHello)
 		time.Sleep(100 * time.Millisecond)

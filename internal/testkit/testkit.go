@@ -1,0 +1,187 @@
+// Package testkit holds the scaffolding turnout's tests share across
+// packages: building the example functions, serving a handler on a
+// loopback port, a raw TCP dial for hand-written bytes, a port nothing
+// listens on, a condition to wait for, a load of requests kept up while
+// something changes, a buffer a subprocess and the test share, a logger
+// that says nothing, and the small gateway configuration the admin and CLI
+// tests start from.
+//
+// It imports only the standard library, so that any package's in-package
+// tests can use it without an import cycle. Stand-ins for one domain stay
+// with that domain (origintest, invoketest, deploytest).
+package testkit
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+)
+
+// RoutingConfig is a valid gateway configuration with two origins and a
+// route that falls back from one to the other. Nothing listens at its URLs:
+// it is for tests that store, diff and validate configurations.
+const RoutingConfig = `origins:
+  legacy:
+    url: http://127.0.0.1:9000
+  users:
+    url: http://127.0.0.1:9100
+routes:
+  - match: "GET /user/{id}"
+    origin: users
+    fallback: legacy
+  - match: /
+    origin: legacy
+`
+
+// Eventually polls cond every 5 ms until it holds, and fails the test if it
+// still does not after d.
+func Eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", d, what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// RefusedURL returns an http URL on 127.0.0.1 where nothing listens: a
+// port that was free a moment ago.
+func RefusedURL(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return "http://" + addr
+}
+
+// Load runs do over and over in workers goroutines, numbered from 0, until
+// the returned stop is called or do returns false (that worker ends); stop
+// waits for the last calls to return and may be called more than once. do
+// does its own counting: it runs concurrently with itself.
+func Load(workers int, do func(worker int) (more bool)) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				if !do(i) {
+					return
+				}
+			}
+		}()
+	}
+	var once sync.Once
+	return func() {
+		once.Do(func() { close(done); wg.Wait() })
+	}
+}
+
+// QuietLogger returns a logger that discards everything.
+func QuietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// Dial opens a raw TCP connection to addr for a test that writes its own
+// bytes, failing the test if it cannot. A deadline other than 0 bounds every
+// read and write on it from now. The caller closes it.
+func Dial(t testing.TB, addr string, deadline time.Duration) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if deadline != 0 {
+		c.SetDeadline(time.Now().Add(deadline))
+	}
+	return c
+}
+
+// SyncBuffer is a bytes.Buffer that a writer in another goroutine (a
+// subprocess's output, a logger) and the test can share.
+type SyncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *SyncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+// String returns what has been written so far.
+func (s *SyncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// Serve serves h over HTTP/1.1 on a fresh loopback port until the test
+// ends, and returns its host:port. Cleanups registered before Serve run
+// after the server is closed.
+func Serve(t testing.TB, h http.Handler) (addr string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return ln.Addr().String()
+}
+
+// BuildFunctions builds the named examples/functions into a temporary
+// directory of t's and returns it: unmodified aws-lambda-go binaries, each
+// named as its folder.
+func BuildFunctions(t testing.TB, names ...string) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := BuildFunctionsInto(dir, names...); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// BuildFunctionsInto builds the named examples/functions (every one, with
+// no names) into dir with one go build, which builds them in parallel. It
+// is BuildFunctions for a TestMain, which has no t.
+func BuildFunctionsInto(dir string, names ...string) error {
+	_, self, _, ok := runtime.Caller(0)
+	if !ok {
+		return fmt.Errorf("building example functions: cannot locate the module")
+	}
+	args := []string{"build", "-o", dir + string(os.PathSeparator)}
+	if len(names) == 0 {
+		args = append(args, "./examples/functions/...")
+	}
+	for _, n := range names {
+		args = append(args, "./examples/functions/"+n)
+	}
+	cmd := exec.Command("go", args...)
+	cmd.Dir = filepath.Join(filepath.Dir(self), "..", "..") // the module root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("building example functions: %v\n%s", err, out)
+	}
+	return nil
+}
