@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bufio"
+	"context"
 	"io"
 	"log/slog"
 	"sync"
@@ -62,4 +63,45 @@ func (b *BufferedWriter) Close() error {
 // NewAccessLogger returns the JSON access logger writing to w.
 func NewAccessLogger(w io.Writer) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, nil))
+}
+
+// logAccess writes the access-log record of one answered request, which
+// took d. Its outcome and reason are those of turnout_requests_total; a
+// client that went away is outcome client_closed with status 499 (nginx's),
+// unless a status had already been sent. target is the route's own target,
+// also when its fallback answered (the reason says why).
+func (g *Gateway) logAccess(x *exchange, d time.Duration) {
+	if g.opts.AccessLog == nil {
+		return
+	}
+	r := x.r
+	attrs := make([]slog.Attr, 0, 14)
+	attrs = append(attrs,
+		slog.String("request_id", x.id),
+		slog.String("method", r.Method),
+		slog.String("host", r.Host),
+		slog.String("path", x.path),
+	)
+	if p := x.plan; p != nil {
+		attrs = append(attrs, slog.String("route", p.pattern), slog.String("target", p.primary.target()))
+		if p.off {
+			attrs = append(attrs, slog.Bool("route_off", true))
+		}
+	}
+	attrs = append(attrs,
+		slog.Int("status", x.code),
+		slog.String("outcome", x.outcome.String()),
+	)
+	if x.reason != "" {
+		attrs = append(attrs, slog.String("reason", x.reason))
+	}
+	attrs = append(attrs,
+		slog.Int64("bytes", x.n),
+		slog.Float64("duration_ms", float64(d.Microseconds())/1000),
+		slog.String("remote", r.RemoteAddr),
+	)
+	if x.err != nil {
+		attrs = append(attrs, slog.String("error", x.err.Error()))
+	}
+	g.opts.AccessLog.LogAttrs(context.Background(), slog.LevelInfo, "request", attrs...)
 }

@@ -140,8 +140,8 @@ func (g *Gateway) RunAutoRollback(ctx context.Context, rollback func(ctx context
 			if tab == nil {
 				continue
 			}
-			for _, tg := range tab.targets {
-				h := tg.health
+			for _, p := range tab.plans {
+				h := p.health
 				if h == nil || h.fired.Load() {
 					continue
 				}

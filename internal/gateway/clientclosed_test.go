@@ -150,8 +150,8 @@ func checkHungUp(t *testing.T, gw *Gateway, m *metrics.Metrics, logBuf *bytes.Bu
 	if got := testutil.CollectAndCount(m.Fallbacks); got != 0 {
 		t.Errorf("%s: %d turnout_fallbacks_total series after client hang-ups, want none", route, got)
 	}
-	var tg *target
-	for _, x := range gw.Active().targets {
+	var tg *plan
+	for _, x := range gw.Active().plans {
 		if x.pattern == route {
 			tg = x
 		}

@@ -40,7 +40,7 @@ func TestRecord(t *testing.T) {
 	rule := config.AutoRollback{MaxErrorRate: 0.5, Window: config.Duration(time.Minute)}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			tg := &target{breaker: breaker.New(nil), health: newHealthWindow(rule, "GET /x", "origin errors", time.Now())}
+			tg := &plan{breaker: breaker.New(nil), health: newHealthWindow(rule, "GET /x", "origin errors", time.Now())}
 			for range 5 {
 				tg.record(tt.f, time.Millisecond)
 			}
@@ -60,7 +60,7 @@ func TestRecord(t *testing.T) {
 // the route staying on its fallback for good.
 func TestRecordFreesProbe(t *testing.T) {
 	t.Parallel() // it waits out the breaker's 5 s cooldown
-	tg := &target{breaker: breaker.New(nil)}
+	tg := &plan{breaker: breaker.New(nil)}
 	for range 5 {
 		tg.record(&failure{reason: "origin_connect"}, 0)
 	}

@@ -5,10 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/turnout/turnout"
@@ -27,148 +27,158 @@ type Functions interface {
 	Configure(ctx context.Context, fns []config.Function) error
 }
 
-// fnTarget is a route's function.
-type fnTarget struct {
+// fnBackend is a route's function, hosted or on AWS Lambda. Its requests
+// become API Gateway proxy events (payload 1.0 or 2.0, as the route says);
+// its answers, parsed from the function's response, come whole.
+type fnBackend struct {
 	name     string
-	payload  string // "1.0" or "2.0"
-	resource string // API Gateway resource template, "/user/{id}"
-	routeKey string // "GET /user/{id}", "$default" for the catch-all
+	payload  string   // "1.0" or "2.0"
+	resource string   // API Gateway resource template, "/user/{id}"
+	routeKey string   // "GET /user/{id}", "$default" for the catch-all
+	names    []string // the route's wildcard names, for pathParameters
 	maxBody  int64
 	timeout  time.Duration
 	platform string // metrics: "hosted" or "aws"
+	tname    string // its target name, "function:NAME"
+
+	functions Functions
+	metrics   *metrics.Metrics
+	observer  atomic.Pointer[metrics.Function] // resolved on first use
 }
 
-func newFnTarget(p *route.Pattern, r config.Route, f config.Function) *fnTarget {
+func newFnBackend(p *route.Pattern, r config.Route, f config.Function, fns Functions, m *metrics.Metrics) *fnBackend {
 	method := p.Method
 	if method == "" {
 		method = "ANY"
 	}
-	ft := &fnTarget{name: f.Name, payload: r.Payload, resource: p.Template(), maxBody: f.MaxRequestBytes, timeout: f.Timeout.D()}
-	ft.routeKey = method + " " + ft.resource
-	ft.platform = "hosted"
+	b := &fnBackend{name: f.Name, payload: r.Payload, resource: p.Template(), names: p.Names(), maxBody: f.MaxRequestBytes,
+		timeout: f.Timeout.D(), platform: "hosted", tname: turnout.FunctionTarget(f.Name), functions: fns, metrics: m}
+	b.routeKey = method + " " + b.resource
 	if f.AWS != nil {
-		ft.platform = "aws"
+		b.platform = "aws"
 	}
-	if p.Method == "" && p.Host == "" && ft.resource == "/" {
-		ft.routeKey = "$default"
+	if p.Method == "" && p.Host == "" && b.resource == "/" {
+		b.routeKey = "$default"
 	}
-	return ft
+	return b
 }
 
-// failure is a primary backend that did not answer usefully, before
-// anything was written to the client: the request can still go to the
-// fallback, or be answered with code and msg.
-type failure struct {
-	reason string // metrics and the served-by header: a turnout.Reason… constant or an invoke.ErrorKind name
-	code   int
-	msg    string
-	err    error // for the access log
-}
+func (b *fnBackend) target() string { return b.tname }
 
-// clientClosed is the failure of a backend call whose client went away.
-func clientClosed(err error) *failure {
-	return &failure{reason: turnout.ReasonClientClosed, code: turnout.StatusClientClosed, msg: "the client closed the request", err: err}
-}
-
-// clientGone reports that a backend call failed because its client went
-// away: err is a cancellation and ctx, the context the call ran under,
-// was canceled rather than past a deadline. net/http cancels a request's
-// context when the client closes its connection or resets its HTTP/2
-// stream, and nothing in the gateway cancels one before the handler
-// returns, so a canceled ctx means the client left. A route deadline that
-// passed first leaves ctx at DeadlineExceeded for good: that stays the
-// backend's timeout.
-func clientGone(ctx context.Context, err error) bool {
-	return err != nil && errors.Is(err, context.Canceled) && errors.Is(ctx.Err(), context.Canceled)
-}
-
-// readFunctionBody reads the request body for a function event, bounded by
-// the function's and the gateway's limits.
-func (g *Gateway) readFunctionBody(r *http.Request, ft *fnTarget) ([]byte, *failure) {
-	limit, whose := ft.maxBody, "function's"
-	if m := g.opts.MaxBodyBytes; m > 0 && m < limit {
-		limit, whose = m, "gateway's"
+// invocations returns the function's turnout_function_invocations_total and
+// duration children, resolved on first use as route metrics are.
+func (b *fnBackend) invocations() *metrics.Function {
+	f := b.observer.Load()
+	if f == nil {
+		f = b.metrics.Function(b.name, b.platform)
+		b.observer.Store(f)
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
-	if err != nil {
-		return nil, &failure{reason: turnout.ReasonBadRequest, code: http.StatusBadRequest, msg: "reading the request body: " + err.Error(), err: err}
-	}
-	if int64(len(body)) > limit {
-		msg := fmt.Sprintf("request body is over the %s limit of %d bytes", whose, limit)
-		return nil, &failure{reason: turnout.ReasonTooLarge, code: http.StatusRequestEntityTooLarge, msg: msg, err: errors.New(msg)}
-	}
-	return body, nil
+	return f
 }
 
-// callFunction invokes tg's function with r (whose body is body) and
-// returns its parsed response, or why there is none.
-func (g *Gateway) callFunction(r *http.Request, tg *target, body []byte, id, path string, values []string, start time.Time) (*apigw.Response, *failure) {
-	ft := tg.fn
+// bodyLimit is how much of a request body the function accepts: its own
+// max_request_bytes, or the gateway's max_body_bytes when lower; whose
+// names the one that applies.
+func (b *fnBackend) bodyLimit(gateway int64) (limit int64, whose string) {
+	limit, whose = b.maxBody, "function's"
+	if gateway > 0 && gateway < limit {
+		limit, whose = gateway, "gateway's"
+	}
+	return limit, whose
+}
+
+// roundTrip invokes the function with r, whose body x holds (the gateway
+// reads a function route's body whole before the attempt), and returns its
+// parsed response.
+func (b *fnBackend) roundTrip(x *exchange, r *http.Request) (reply, *failure) {
 	in := apigw.Info{
-		Route: ft.routeKey, Resource: ft.resource, Stage: "$default", RequestID: id,
-		SourceIP: peerIP(r.RemoteAddr), Time: start, DomainName: route.NormalizeHost(r.Host), Path: path,
+		Route: b.routeKey, Resource: b.resource, Stage: "$default", RequestID: x.id,
+		SourceIP: peerIP(r.RemoteAddr), Time: x.start, DomainName: route.NormalizeHost(r.Host), Path: x.path,
 	}
-	if len(tg.names) > 0 {
-		in.PathParams = make(map[string]string, len(tg.names))
-		for i, n := range tg.names {
-			if i < len(values) {
-				in.PathParams[n] = values[i]
+	if len(b.names) > 0 {
+		in.PathParams = make(map[string]string, len(b.names))
+		for i, n := range b.names {
+			if i < len(x.values) {
+				in.PathParams[n] = x.values[i]
 			}
 		}
 	}
 	var event []byte
 	var err error
-	if ft.payload == "1.0" {
-		event, err = apigw.EventV1(r, body, in)
+	if b.payload == "1.0" {
+		event, err = apigw.EventV1(r, x.body, in)
 	} else {
-		event, err = apigw.EventV2(r, body, in)
+		event, err = apigw.EventV2(r, x.body, in)
 	}
 	if err != nil {
 		return nil, &failure{reason: turnout.ReasonBadRequest, code: http.StatusBadRequest, msg: "cannot build the function event: " + err.Error(), err: err}
 	}
 	t0 := time.Now()
-	resp, err := g.opts.Functions.Invoke(r.Context(), invoke.Request{
-		Function: ft.name, Payload: event, RequestID: id, TraceID: r.Header.Get("X-Amzn-Trace-Id"),
+	resp, err := b.functions.Invoke(r.Context(), invoke.Request{
+		Function: b.name, Payload: event, RequestID: x.id, TraceID: r.Header.Get("X-Amzn-Trace-Id"),
 	})
 	took := time.Since(t0)
 	var out *apigw.Response
 	var f *failure
-	if clientGone(r.Context(), err) {
-		f = clientClosed(err)
+	if err != nil {
+		f = b.failure(r, err)
 	} else {
-		out, f = parseInvocation(ft, resp, err)
+		out, f = b.parse(resp)
 	}
-	tg.fnMetrics().Observe(invocationResult(resp, err, f), took.Seconds())
-	return out, f
+	b.invocations().Observe(invocationResult(resp, err, f), took.Seconds())
+	if f != nil {
+		return nil, f
+	}
+	return fnReply{out}, nil
 }
 
-// parseInvocation turns an invocation's outcome into the function's HTTP
-// response, or why there is none.
-func parseInvocation(ft *fnTarget, resp invoke.Response, err error) (*apigw.Response, *failure) {
+// failure says why an invocation that did not complete failed: the client
+// went away, the route's deadline passed, or the invoke.ErrorKind.
+func (b *fnBackend) failure(r *http.Request, err error) *failure {
+	if clientGone(r.Context(), err) {
+		return clientClosed(err)
+	}
 	if errors.Is(err, context.DeadlineExceeded) {
-		return nil, &failure{reason: turnout.ReasonTimeout, code: http.StatusGatewayTimeout, msg: "function " + ft.name + " did not answer within the route's deadline", err: err}
+		return &failure{reason: turnout.ReasonTimeout, code: http.StatusGatewayTimeout, msg: "function " + b.name + " did not answer within the route's deadline", err: err}
 	}
-	if err != nil {
-		code, msg := functionErrorStatus(ft.name, err)
-		return nil, &failure{reason: invoke.KindOf(err).String(), code: code, msg: msg, err: err}
-	}
+	code, msg := functionErrorStatus(b.name, err)
+	return &failure{reason: invoke.KindOf(err).String(), code: code, msg: msg, err: err}
+}
+
+// fnReply is a function's answer, parsed whole.
+type fnReply struct{ *apigw.Response }
+
+func (f fnReply) StatusCode() int { return f.Status }
+
+func (f fnReply) Send(w http.ResponseWriter) (int64, error) {
+	f.Write(w)
+	return int64(len(f.Body)), nil
+}
+
+func (f fnReply) Discard() {}
+
+// parse turns a completed invocation into the function's HTTP response,
+// or why there is none (the function failed, timed out, or answered
+// something that is not an API Gateway proxy response).
+func (b *fnBackend) parse(resp invoke.Response) (*apigw.Response, *failure) {
 	if resp.FunctionError != "" {
-		f := &failure{reason: turnout.ReasonFunctionError, code: http.StatusBadGateway, msg: "function " + ft.name + " failed",
-			err: fmt.Errorf("function %s: %s: %s", ft.name, resp.FunctionError, clip(resp.Payload, 512))}
+		f := &failure{reason: turnout.ReasonFunctionError, code: http.StatusBadGateway, msg: "function " + b.name + " failed",
+			err: fmt.Errorf("function %s: %s: %s", b.name, resp.FunctionError, clip(resp.Payload, 512))}
 		if resp.TimedOut {
-			f.reason, f.code, f.msg = turnout.ReasonTimeout, http.StatusGatewayTimeout, fmt.Sprintf("function %s timed out after %s", ft.name, ft.timeout)
+			f.reason, f.code, f.msg = turnout.ReasonTimeout, http.StatusGatewayTimeout, fmt.Sprintf("function %s timed out after %s", b.name, b.timeout)
 		}
 		return nil, f
 	}
 	var out *apigw.Response
-	if ft.payload == "1.0" {
+	var err error
+	if b.payload == "1.0" {
 		out, err = apigw.ParseV1(resp.Payload)
 	} else {
 		out, err = apigw.ParseV2(resp.Payload)
 	}
 	if err != nil {
 		return nil, &failure{reason: turnout.ReasonMalformedResponse, code: http.StatusBadGateway,
-			msg: "function " + ft.name + " returned a malformed response: " + err.Error(),
+			msg: "function " + b.name + " returned a malformed response: " + err.Error(),
 			err: fmt.Errorf("%w; raw response: %s", err, clip(resp.Payload, 1024))}
 	}
 	return out, nil

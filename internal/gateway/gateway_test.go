@@ -105,7 +105,7 @@ func (h *harness) apply(t *testing.T, id uint64, yaml string) {
 // server wrote before closing or going quiet.
 func raw(t *testing.T, addr, req string) string {
 	t.Helper()
-	resp, _ := exchange(t, addr, req, 2*time.Second)
+	resp, _ := rawExchange(t, addr, req, 2*time.Second)
 	return resp
 }
 

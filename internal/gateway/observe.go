@@ -26,22 +26,23 @@ var observationPool = sync.Pool{New: func() any { return new(turnout.Observation
 //   - BinaryBody: a buffered body (function routes, replayable requests on
 //     routes with a fallback) is binary when it is not valid UTF-8; a
 //     streamed body is judged by its Content-Type (see binaryType).
-func (g *Gateway) observe(r *http.Request, tg *target, start time.Time, d time.Duration, a *answer) {
+func (g *Gateway) observe(x *exchange, d time.Duration) {
+	r := x.r
 	o := observationPool.Get().(*turnout.Observation)
 	*o = turnout.Observation{
-		Time: start, Method: r.Method, Host: r.Host, Path: rawPath(r), RawQuery: r.URL.RawQuery,
-		Outcome: a.outcome.String(), Reason: a.reason, Status: a.code, Bytes: a.n,
+		Time: x.start, Method: r.Method, Host: r.Host, Path: rawPath(r), RawQuery: r.URL.RawQuery,
+		Outcome: x.outcome.String(), Reason: x.reason, Status: x.code, Bytes: x.n,
 		RequestBytes: r.ContentLength, Duration: d,
 	}
-	if tg != nil {
-		o.Route, o.Target = tg.pattern, tg.name
-		if a.fellBack {
-			o.Target = tg.fbName
+	if p := x.plan; p != nil {
+		o.Route, o.Target = p.pattern, p.primary.target()
+		if x.fellBack {
+			o.Target = p.fallback.backend.target()
 		}
 	}
 	switch {
-	case a.buffered:
-		o.RequestBytes, o.BinaryBody = int64(len(a.body)), !utf8.Valid(a.body)
+	case x.buffered:
+		o.RequestBytes, o.BinaryBody = int64(len(x.body)), !utf8.Valid(x.body)
 	case o.RequestBytes != 0:
 		o.BinaryBody = binaryType(r.Header.Get("Content-Type"))
 	}

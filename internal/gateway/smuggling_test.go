@@ -109,9 +109,9 @@ func (o *rawOrigin) reset() {
 	o.mu.Unlock()
 }
 
-// exchange writes req on a fresh connection and reads until the server
+// rawExchange writes req on a fresh connection and reads until the server
 // closes it or wait passes. closed says whether the server closed it.
-func exchange(t *testing.T, addr, req string, wait time.Duration) (resp string, closed bool) {
+func rawExchange(t *testing.T, addr, req string, wait time.Duration) (resp string, closed bool) {
 	t.Helper()
 	c := testkit.Dial(t, addr, 0)
 	defer c.Close()
@@ -188,7 +188,7 @@ func TestRequestSmuggling(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			be.reset()
-			resp, closed := exchange(t, h.addr, tc.req, 3*time.Second)
+			resp, closed := rawExchange(t, h.addr, tc.req, 3*time.Second)
 			// Give a smuggled request that did slip through time to arrive.
 			time.Sleep(100 * time.Millisecond)
 			reqs, got := be.seen()
@@ -238,7 +238,7 @@ func TestRequestSmuggling(t *testing.T) {
 			// The upstream connection a broken body was cut on must not be
 			// reused: a clean request next must reach the backend intact.
 			be.reset()
-			after, _ := exchange(t, h.addr, "GET /api/after HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 3*time.Second)
+			after, _ := rawExchange(t, h.addr, "GET /api/after HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 3*time.Second)
 			if reqs, got := be.seen(); status(after) != 200 || len(reqs) != 1 || reqs[0] != "GET /api/after" {
 				t.Fatalf("next clean request: client got %q, backend got %q", after, got)
 			}

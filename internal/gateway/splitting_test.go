@@ -62,7 +62,7 @@ func TestResponseSplitting(t *testing.T) {
 
 	check := func(t *testing.T, path string, want ...int) {
 		t.Helper()
-		resp, _ := exchange(t, addr, "GET "+path+" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 15*time.Second)
+		resp, _ := rawExchange(t, addr, "GET "+path+" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 15*time.Second)
 		head, _, found := strings.Cut(resp, "\r\n\r\n")
 		if !found {
 			t.Fatalf("no complete response head: %q", resp)
@@ -122,7 +122,7 @@ func TestResponseSplitting(t *testing.T) {
 
 	// The clean answers did come through, so the checks above saw real
 	// responses, not an empty pipe.
-	resp, _ := exchange(t, addr, "GET /fn?mode=clean HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 15*time.Second)
+	resp, _ := rawExchange(t, addr, "GET /fn?mode=clean HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 15*time.Second)
 	if !strings.Contains(resp, "X-Split: clean") || !bytes.HasSuffix([]byte(resp), []byte("split")) {
 		t.Fatalf("clean function answer lost its header or body: %q", resp)
 	}

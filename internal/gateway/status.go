@@ -24,13 +24,14 @@ func (g *Gateway) Status() Status {
 	st := Status{Deployment: t.Deployment}
 	legacy := t.Config.LegacyOrigin()
 	for i, r := range t.Config.Routes {
-		target := t.targets[i].origin
-		if fn := t.targets[i].fn; fn != nil {
-			target = turnout.FunctionTarget(fn.name)
+		p := t.plans[i]
+		target := p.primary.target()
+		if o, ok := p.primary.(*originBackend); ok {
+			target = o.name // the admin API names an origin bare
 		}
 		rs := turnout.RouteStatus{Match: r.Match, Target: target, WhenOn: r.OnTarget(), WhenOff: r.OffTarget(legacy), Fallback: r.Fallback, Off: r.Off,
 			CanSwitchOff: r.CanSwitchOff(legacy)}
-		if b := t.targets[i].breaker; b != nil {
+		if b := p.breaker; b != nil {
 			rs.Breaker = b.State().String()
 		}
 		st.Routes = append(st.Routes, rs)
@@ -69,9 +70,9 @@ func (c healthCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(metrics.OriginUp, prometheus.GaugeValue, v, o.Name, in.URL)
 		}
 	}
-	for _, tg := range t.targets {
-		if tg.breaker != nil {
-			ch <- prometheus.MustNewConstMetric(metrics.BreakerState, prometheus.GaugeValue, float64(tg.breaker.State()), tg.pattern)
+	for _, p := range t.plans {
+		if p.breaker != nil {
+			ch <- prometheus.MustNewConstMetric(metrics.BreakerState, prometheus.GaugeValue, float64(p.breaker.State()), p.pattern)
 		}
 	}
 }

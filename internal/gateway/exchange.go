@@ -1,0 +1,160 @@
+package gateway
+
+import (
+	"encoding/json"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/turnout/turnout"
+)
+
+// exchange is one request on its way through the gateway: who asked for
+// what, the plan of the route it matched, and how it was answered.
+// ServeHTTP takes one from a pool, the steps it calls fill it in, and end
+// records it (metrics, the access log, the Observe hook).
+type exchange struct {
+	w      http.ResponseWriter
+	r      *http.Request
+	id     string // X-Request-Id
+	start  time.Time
+	path   string   // the normalised path, matched and forwarded
+	values []string // the route's wildcard values, in valueBuf
+	plan   *plan    // nil until a route matched
+	// servedBy is the canonical name of the served-by header, "" for none.
+	servedBy string
+
+	// body is the request body when it was buffered (function routes,
+	// replayable requests on routes with a fallback); buffered says so.
+	body     []byte
+	buffered bool
+
+	// How the request was answered.
+	outcome  turnout.Outcome
+	reason   string // why not served by the primary ("" when it was)
+	code     int    // the status sent (turnout.StatusClientClosed when none was)
+	n        int64  // response body bytes
+	err      error  // for the access log
+	fellBack bool   // the fallback answered
+
+	valueBuf [8]string
+}
+
+var exchanges = sync.Pool{New: func() any { return new(exchange) }}
+
+// begin starts the exchange of r: it gets its request id, on the request
+// (for the backend) and on the response (for the client).
+func (g *Gateway) begin(w http.ResponseWriter, r *http.Request) *exchange {
+	x := exchanges.Get().(*exchange)
+	x.w, x.r, x.start = w, r, time.Now()
+	x.id = requestID(r)
+	r.Header["X-Request-Id"] = []string{x.id}
+	w.Header()["X-Request-Id"] = []string{x.id}
+	return x
+}
+
+// end records an answered exchange: the route's (or the unrouted)
+// request metrics, the access log and the Observe hook. The exchange goes
+// back to the pool.
+func (g *Gateway) end(x *exchange) {
+	d := time.Since(x.start)
+	if x.plan != nil {
+		x.plan.observerFor(x.fellBack).Observe(x.outcome, x.code, d.Seconds())
+	} else {
+		g.unrouted.Observe(x.outcome, x.code, d.Seconds())
+	}
+	g.logAccess(x, d)
+	if g.opts.Observe != nil {
+		g.observe(x, d)
+	}
+	*x = exchange{}
+	exchanges.Put(x)
+}
+
+// refuse answers a request turnout will not serve (no deployment, a
+// request the policy refuses, no route): outcome rejected.
+func (x *exchange) refuse(code int, reason, msg string, err error) {
+	answeredByGateway(x.w, x.servedBy, reason, "", "")
+	writeError(x.w, code, msg, x.id)
+	x.outcome, x.reason, x.code, x.err = turnout.Rejected, reason, code, err
+}
+
+// fail answers with f's error because no backend answered usefully.
+// target is the backend that failed (or refused the request), fellBackFor
+// the primary's failure when target was the fallback. The exchange's
+// reason stays the primary's when it has one.
+func (x *exchange) fail(outcome turnout.Outcome, f *failure, target, fellBackFor string) {
+	answeredByGateway(x.w, x.servedBy, f.reason, target, fellBackFor)
+	writeError(x.w, f.code, f.msg, x.id)
+	if x.reason == "" {
+		x.reason = f.reason
+	}
+	x.outcome, x.code, x.n, x.err = outcome, f.code, 0, f.err
+}
+
+// answeredByGateway sets the served-by header (named header, "" when off)
+// of an answer turnout writes itself: "turnout; reason=REASON", then
+// "; target=T" for the target that failed or was refused, then
+// "; fallback=WHY" when that target was the fallback, sent there because
+// the primary failed with WHY.
+func answeredByGateway(w http.ResponseWriter, header, reason, target, fellBackFor string) {
+	if header == "" {
+		return
+	}
+	v := "turnout; reason=" + reason
+	if target != "" {
+		v += "; target=" + target
+	}
+	if fellBackFor != "" {
+		v += "; fallback=" + fellBackFor
+	}
+	w.Header()[header] = []string{v}
+}
+
+// requestID returns the client's X-Request-Id when it is a sane token
+// (1–128 bytes of letters, digits and ._:-), or a new random one.
+func requestID(r *http.Request) string {
+	if v := r.Header["X-Request-Id"]; len(v) == 1 && validID(v[0]) {
+		return v[0]
+	}
+	var b [32]byte
+	hex := "0123456789abcdef"
+	x, y := rand.Uint64(), rand.Uint64()
+	for i := 0; i < 16; i++ {
+		b[i] = hex[x>>(4*i)&15]
+		b[16+i] = hex[y>>(4*i)&15]
+	}
+	return string(b[:])
+}
+
+func validID(s string) bool {
+	if len(s) == 0 || len(s) > 128 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == ':' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// writeError answers with a small JSON error that carries the request id,
+// so a user's report can be found in the access log.
+func writeError(w http.ResponseWriter, code int, msg, id string) {
+	body, _ := json.Marshal(struct {
+		Error     string `json:"error"`
+		Detail    string `json:"detail"`
+		RequestID string `json:"request_id"`
+	}{http.StatusText(code), msg, id})
+	body = append(body, '\n')
+	h := w.Header()
+	h["Content-Type"] = []string{"application/json"}
+	h["Content-Length"] = []string{strconv.Itoa(len(body))}
+	h["X-Content-Type-Options"] = []string{"nosniff"}
+	w.WriteHeader(code)
+	w.Write(body)
+}

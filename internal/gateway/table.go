@@ -1,0 +1,230 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"net/http"
+	"net/netip"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/turnout/turnout/internal/breaker"
+	"github.com/turnout/turnout/internal/config"
+	"github.com/turnout/turnout/internal/origin"
+	"github.com/turnout/turnout/internal/route"
+)
+
+// Table is one deployment compiled for serving: the route matcher and one
+// plan per route, in the matcher's order. It is immutable once built.
+type Table struct {
+	// Deployment is the id of the deployment the table serves.
+	Deployment uint64
+	Config     *config.Config
+
+	routes *route.Table
+	plans  []*plan
+	// servedBy is the canonical name of the served-by header, "" for none.
+	servedBy string
+	pools    map[string]*origin.Pool // by origin name
+	keys     []string                // shared pool keys held
+	refs     atomic.Int64            // requests in flight
+}
+
+// sharedPool lets consecutive tables share an origin pool (and its
+// keep-alive connections and health state) when the origin is unchanged.
+type sharedPool struct {
+	pool *origin.Pool
+	refs int // tables holding it
+}
+
+// Build compiles cfg (already validated) into a Table for deployment id,
+// creating or reusing origin pools. The Table serves nothing until Swap.
+func (g *Gateway) Build(id uint64, cfg *config.Config) (*Table, error) {
+	cfg = cfg.WithDefaults()
+	trusted, err := parsePrefixes(cfg.TrustedProxies)
+	if err != nil {
+		return nil, err
+	}
+	patterns := make([]string, len(cfg.Routes))
+	for i, r := range cfg.Routes {
+		patterns[i] = r.Match
+	}
+	rt, opts := cfg.RouteTable(), cfg.RouteOptions()
+	if rt == nil || rt.Len() != len(patterns) || rt.CaseInsensitive() != opts.CaseInsensitive {
+		if rt, err = opts.Compile(patterns); err != nil {
+			return nil, fmt.Errorf("deployment %d: %w", id, err)
+		}
+	}
+	t := &Table{Deployment: id, Config: cfg, routes: rt, pools: map[string]*origin.Pool{}}
+	if h := cfg.ServedBy(); h != "" {
+		t.servedBy = http.CanonicalHeaderKey(h)
+	}
+
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, o := range cfg.Origins {
+		opts := origin.Options{TrustedProxies: trusted, Logger: g.log}
+		key := origin.Key(o, opts)
+		sp := g.pools[key]
+		if sp == nil {
+			p, err := origin.NewPool(o, opts)
+			if err != nil {
+				g.releaseLocked(t.keys)
+				return nil, fmt.Errorf("deployment %d: origin %s: %w", id, o.Name, err)
+			}
+			sp = &sharedPool{pool: p}
+			g.pools[key] = sp
+		}
+		sp.refs++
+		t.keys = append(t.keys, key)
+		t.pools[o.Name] = sp.pool
+	}
+	if len(cfg.Functions) > 0 {
+		if g.opts.Functions == nil {
+			g.releaseLocked(t.keys)
+			return nil, fmt.Errorf("deployment %d declares functions, but this node runs none", id)
+		}
+		// New and changed functions start before the table that uses them
+		// is swapped in.
+		if err := g.opts.Functions.Configure(context.Background(), cfg.Functions); err != nil {
+			g.releaseLocked(t.keys)
+			return nil, fmt.Errorf("deployment %d: %w", id, err)
+		}
+	}
+	in := sources{legacy: cfg.LegacyOrigin(), functions: map[string]config.Function{}, origins: map[string]config.Origin{}}
+	for _, f := range cfg.Functions {
+		in.functions[f.Name] = f
+	}
+	for _, o := range cfg.Origins {
+		in.origins[o.Name] = o
+	}
+	for i, r := range cfg.Routes {
+		p, err := g.planLocked(t, in, rt.Pattern(i), r)
+		if err != nil {
+			g.releaseLocked(t.keys)
+			return nil, fmt.Errorf("deployment %d: %w", id, err)
+		}
+		t.plans = append(t.plans, p)
+	}
+	return t, nil
+}
+
+// sources is what a deployment declares that its routes name.
+type sources struct {
+	legacy    string // the legacy origin's name
+	functions map[string]config.Function
+	origins   map[string]config.Origin
+}
+
+// planLocked compiles route r (pattern pat) into its plan, with the pools
+// t holds. g.mu is held.
+func (g *Gateway) planLocked(t *Table, in sources, pat *route.Pattern, r config.Route) (*plan, error) {
+	m := g.opts.Metrics
+	p := &plan{pattern: pat.Canonical, off: r.Off, timeout: r.Timeout.D(), servedBy: t.servedBy, metrics: m}
+	if r.Off {
+		// A route switched off starts with a closed breaker when it is
+		// switched on again.
+		delete(g.breakers, p.pattern+"|"+r.Origin+"|"+r.Function)
+	}
+
+	// The primary: the route's function or origin; for a route switched
+	// off, its fallback or the legacy origin.
+	switch {
+	case r.Function != "" && !r.Off:
+		fb := newFnBackend(pat, r, in.functions[r.Function], g.opts.Functions, m)
+		p.primary, p.timeout = fb, 0
+		p.bodyLimit, p.bodyWhose = fb.bodyLimit(g.opts.MaxBodyBytes)
+	default:
+		name := r.Origin
+		if r.Off {
+			name = r.OffTarget(in.legacy)
+		}
+		pool := t.pools[name]
+		if pool == nil {
+			if r.Off {
+				return nil, fmt.Errorf("route %q is off but has no fallback and there is no legacy origin", r.Match)
+			}
+			return nil, fmt.Errorf("route %q: unknown origin %q", r.Match, name)
+		}
+		p.primary = newOriginBackend(pool, m)
+		// The origin enforces its own overall timeout; a route deadline is
+		// only worth a context when it is shorter.
+		if o, ok := in.origins[name]; ok && p.timeout >= o.Timeouts.Overall.D() {
+			p.timeout = 0
+		}
+	}
+	p.servedByValue = []string{p.primary.target()}
+	if r.Off {
+		return p, nil
+	}
+
+	if r.Fallback != "" && r.Fallback != r.Origin {
+		fb := &fallback{backend: newOriginBackend(t.pools[r.Fallback], m), onStatus: r.FallbackOn, unsafe: r.FallbackUnsafe,
+			timeout: r.Timeout.D(), reserve: r.FallbackReserve.D()}
+		if fb.reserve == 0 || fb.reserve >= fb.timeout {
+			fb.reserve = fb.timeout / 4
+		}
+		p.fallback = fb
+		if !r.NoBreaker {
+			p.breaker = g.breakerLocked(p.pattern, r)
+		}
+	}
+	if rl := r.RateLimit; rl != nil {
+		burst := rl.Burst
+		if burst == 0 {
+			burst = int(math.Ceil(rl.RPS))
+		}
+		p.limiter = rate.NewLimiter(rate.Limit(rl.RPS), burst)
+		p.spill = rl.Over != "reject" && p.fallback != nil
+	}
+	if a := r.AutoRollback; a != nil {
+		what := "origin errors"
+		if r.Function != "" {
+			what = "function errors"
+		}
+		p.health = newHealthWindow(*a, r.Match, what, time.Now())
+	}
+	return p, nil
+}
+
+// breakerLocked returns the breaker of a route and its primary, creating it
+// on first use. Breakers outlive tables so that a deployment touching other
+// routes does not reset them. g.mu is held.
+func (g *Gateway) breakerLocked(pattern string, r config.Route) *breaker.Breaker {
+	key := pattern + "|" + r.Origin + "|" + r.Function
+	b := g.breakers[key]
+	if b == nil {
+		b = breaker.New(func(from, to breaker.State) {
+			g.log.Warn("circuit breaker "+to.String(), "route", pattern, "from", from.String())
+			if g.opts.OnBreaker != nil {
+				go g.opts.OnBreaker(pattern, from.String(), to.String())
+			}
+		})
+		g.breakers[key] = b
+	}
+	return b
+}
+
+func parsePrefixes(ss []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, s := range ss {
+		if strings.Contains(s, "/") {
+			p, err := netip.ParsePrefix(s)
+			if err != nil {
+				return nil, fmt.Errorf("trusted_proxies: %w", err)
+			}
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("trusted_proxies: %w", err)
+		}
+		out = append(out, netip.PrefixFrom(a, a.BitLen()))
+	}
+	return out, nil
+}
