@@ -29,7 +29,11 @@ func (g *Gateway) serve(x *exchange) {
 	fb := p.fallback
 	replay := fb != nil && fb.replayable(x.r)
 	if f := g.readBody(x, &replay); f != nil {
-		x.fail(turnout.Error, f, p.primary.target(), "")
+		outcome := turnout.Error // too large for the backend
+		if f.reason == turnout.ReasonBadRequest {
+			outcome = turnout.Rejected // unreadable, as on every route
+		}
+		x.fail(outcome, f, p.primary.target(), "")
 		return
 	}
 
