@@ -21,12 +21,12 @@ type Observation struct {
 	// log's upstream address.
 	Route  string
 	Target string
-	// Outcome says how the request was answered: "served" (by the route's
-	// primary), "fallback", "throttled", "breaker_open", "rejected" (refused
-	// before routing), "error" (no backend answered), "client_closed" (the
-	// client went away first; Status 499): Outcome's names. Reason
-	// is the fallback's or error's reason ("timeout", "function_error", ...).
-	Outcome string
+	// Outcome says how the request was answered: Served (by the route's
+	// primary), Fallback, Throttled, BreakerOpen, Rejected (refused before
+	// routing), Error (no backend answered), ClientClosed (the client went
+	// away first; Status 499). Reason is the fallback's or error's reason
+	// ("timeout", "function_error", ...).
+	Outcome Outcome
 	Reason  string
 	Status  int
 	// Bytes is the response body size; RequestBytes the request body size

@@ -16,6 +16,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/turnout/turnout"
 )
 
 // hangUpCount is how many client hang-ups TestClientHangUps sends to each
@@ -183,7 +185,7 @@ routes:
 				Path, Outcome string
 				Status        int
 			}
-			if json.Unmarshal([]byte(line), &rec) == nil && rec.Status == 499 && rec.Outcome == "client_closed" {
+			if json.Unmarshal([]byte(line), &rec) == nil && rec.Status == 499 && rec.Outcome == turnout.ClientClosed.String() {
 				closed[rec.Path]++
 			}
 		}

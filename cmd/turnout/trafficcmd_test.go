@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/turnout/turnout"
 	"github.com/turnout/turnout/internal/admin"
 	"github.com/turnout/turnout/internal/deploy/deploytest"
 	"github.com/turnout/turnout/internal/traffic"
@@ -31,8 +32,8 @@ func trafficServer(t *testing.T) []string {
 			if strings.Contains(p, "%d") {
 				p = fmt.Sprintf(path, i)
 			}
-			table.Observe(&traffic.Observation{Time: at, Method: "GET", Host: "api.example.com", Path: p, RawQuery: query,
-				Route: "GET /user/{id}", Target: "origin:users", Outcome: "served", Status: 200, Duration: time.Millisecond, RequestBytes: -1})
+			table.Observe(&turnout.Observation{Time: at, Method: "GET", Host: "api.example.com", Path: p, RawQuery: query,
+				Route: "GET /user/{id}", Target: "origin:users", Outcome: turnout.Served, Status: 200, Duration: time.Millisecond, RequestBytes: -1})
 		}
 	}
 	observe(30, "/user/%d", "", now)

@@ -21,11 +21,9 @@ import (
 
 	"golang.org/x/time/rate"
 
-	"github.com/turnout/turnout"
 	"github.com/turnout/turnout/internal/config"
 	"github.com/turnout/turnout/internal/dashboard"
 	"github.com/turnout/turnout/internal/deploy"
-	"github.com/turnout/turnout/internal/route"
 )
 
 // DefaultMaxBodyBytes limits request bodies when Options.MaxBodyBytes is 0.
@@ -465,12 +463,7 @@ func (s *Server) status(r *http.Request) (any, error) {
 			if cfg, err := config.Parse("active.yaml", []byte(d.Config)); err == nil {
 				legacy := cfg.LegacyOrigin()
 				for _, rt := range cfg.Routes {
-					rs := turnout.RouteStatus{Match: route.Canonical(rt.Match), Target: rt.OnTarget(), WhenOn: rt.OnTarget(), WhenOff: rt.OffTarget(legacy),
-						Fallback: rt.Fallback, Off: rt.Off, CanSwitchOff: rt.CanSwitchOff(legacy)}
-					if rt.Off {
-						rs.Target = rs.WhenOff
-					}
-					st.Routes = append(st.Routes, rs)
+					st.Routes = append(st.Routes, rt.Status(legacy))
 				}
 			}
 		}

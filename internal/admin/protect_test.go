@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/turnout/turnout"
 	"github.com/turnout/turnout/internal/dashboard"
 	"github.com/turnout/turnout/internal/traffic"
 )
@@ -159,13 +160,13 @@ func TestDashboardRoutes(t *testing.T) {
 
 	now := time.Now()
 	for i := range 5 {
-		o := &traffic.Observation{Time: now.Add(-2 * time.Second), Method: "GET", Host: "api.example.com", Path: "/user/" + string(rune('1'+i)),
-			Route: "GET /user/{id}", Target: "function:user", Outcome: "served", Status: 200, Duration: time.Millisecond, RequestBytes: -1}
+		o := &turnout.Observation{Time: now.Add(-2 * time.Second), Method: "GET", Host: "api.example.com", Path: "/user/" + string(rune('1'+i)),
+			Route: "GET /user/{id}", Target: "function:user", Outcome: turnout.Served, Status: 200, Duration: time.Millisecond, RequestBytes: -1}
 		live.Observe(o)
 		table.Observe(o)
 	}
-	table.Observe(&traffic.Observation{Time: now, Method: "GET", Host: "api.example.com", Path: "/search", RawQuery: "ids=1;2",
-		Route: "/", Target: "origin:legacy", Outcome: "served", Status: 200, RequestBytes: -1})
+	table.Observe(&turnout.Observation{Time: now, Method: "GET", Host: "api.example.com", Path: "/search", RawQuery: "ids=1;2",
+		Route: "/", Target: "origin:legacy", Outcome: turnout.Served, Status: 200, RequestBytes: -1})
 
 	resp, body = f.request(t, "GET", "/api/v1/live?since=0", viewerToken, nil)
 	var pts dashboard.Points

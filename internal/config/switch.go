@@ -33,3 +33,16 @@ func (r Route) CanSwitchOff(legacy string) bool {
 	off := r.OffTarget(legacy)
 	return off != "" && off != r.OnTarget()
 }
+
+// Status is r as `turnout status`, the admin API and the dashboard show it,
+// from its configuration: where it goes now (Target) and when switched on
+// or off. legacy is the config's LegacyOrigin. The serving node adds the
+// breaker state, which only it knows.
+func (r Route) Status(legacy string) turnout.RouteStatus {
+	rs := turnout.RouteStatus{Match: r.Match, Target: r.OnTarget(), WhenOn: r.OnTarget(), WhenOff: r.OffTarget(legacy),
+		Fallback: r.Fallback, Off: r.Off, CanSwitchOff: r.CanSwitchOff(legacy)}
+	if r.Off {
+		rs.Target = rs.WhenOff
+	}
+	return rs
+}

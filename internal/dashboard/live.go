@@ -8,16 +8,6 @@ import (
 	"github.com/turnout/turnout/internal/histogram"
 )
 
-// The outcomes the live series tell apart (turnout.Observation.Outcome
-// holds turnout.Outcome's names).
-var (
-	outcomeRejected     = turnout.Rejected.String()
-	outcomeFallback     = turnout.Fallback.String()
-	outcomeThrottled    = turnout.Throttled.String()
-	outcomeBreakerOpen  = turnout.BreakerOpen.String()
-	outcomeClientClosed = turnout.ClientClosed.String()
-)
-
 const (
 	// Window is how far back the live series reach: one bucket per second.
 	Window = 300
@@ -96,7 +86,7 @@ func NewLive(maxKeys int) *Live {
 
 // Observe counts one answered request. o is not retained.
 func (l *Live) Observe(o *turnout.Observation) {
-	if o == nil || o.Outcome == outcomeRejected {
+	if o == nil || o.Outcome == turnout.Rejected {
 		return // refused before routing: no route to chart
 	}
 	end := l.now()
@@ -125,18 +115,18 @@ func (l *Live) Observe(o *turnout.Observation) {
 	// A request the breaker kept from the primary, or a throttled one that
 	// spilled over, was answered by the fallback: it counts as a fallback
 	// and under its reason.
-	if o.Outcome == outcomeFallback || o.Outcome == outcomeBreakerOpen {
+	if o.Outcome == turnout.Fallback || o.Outcome == turnout.BreakerOpen {
 		b.fallbacks++
 	}
-	if o.Outcome == outcomeThrottled || o.Reason == turnout.ReasonThrottled {
+	if o.Outcome == turnout.Throttled || o.Reason == turnout.ReasonThrottled {
 		b.throttles++
 	}
-	if o.Outcome == outcomeBreakerOpen || o.Reason == turnout.ReasonBreakerOpen {
+	if o.Outcome == turnout.BreakerOpen || o.Reason == turnout.ReasonBreakerOpen {
 		b.breakerOpen++
 	}
 	// A client that went away is its own figure: not an error (status
 	// 499 is below 500) and not the backend's doing.
-	if o.Outcome == outcomeClientClosed {
+	if o.Outcome == turnout.ClientClosed {
 		b.clientClosed++
 	}
 	b.hist[latencyIndex(o.Duration)]++

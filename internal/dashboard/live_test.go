@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/turnout/turnout/internal/traffic"
+	"github.com/turnout/turnout"
 )
 
 // clock is a settable time source for Live.
@@ -31,8 +31,8 @@ func newTestLive(maxKeys int) (*Live, *clock) {
 	return l, c
 }
 
-func obs(route, target, outcome, reason string, status int, d time.Duration) *traffic.Observation {
-	return &traffic.Observation{Route: route, Target: target, Outcome: outcome, Reason: reason, Status: status, Duration: d}
+func obs(route, target string, outcome turnout.Outcome, reason string, status int, d time.Duration) *turnout.Observation {
+	return &turnout.Observation{Route: route, Target: target, Outcome: outcome, Reason: reason, Status: status, Duration: d}
 }
 
 func find(ps []SeriesPoints, route, target string) *SeriesPoints {
@@ -48,14 +48,14 @@ func TestLiveCountsPerSecond(t *testing.T) {
 	l, c := newTestLive(0)
 	t0 := c.now()
 	// Second t0: 3 served by the function, one 502, one fallback, one throttle.
-	l.Observe(obs("GET /user/{id}", "function:user", "served", "", 200, 2*time.Millisecond))
-	l.Observe(obs("GET /user/{id}", "function:user", "served", "", 502, 3*time.Millisecond))
-	l.Observe(obs("GET /user/{id}", "origin:legacy", "fallback", "timeout", 200, 40*time.Millisecond))
-	l.Observe(obs("GET /user/{id}", "origin:legacy", "fallback", "throttled", 200, 1*time.Millisecond))
-	l.Observe(obs("GET /user/{id}", "origin:legacy", "breaker_open", "", 200, 1*time.Millisecond))
-	l.Observe(obs("", "", "rejected", "bad_path", 400, 0)) // not charted
+	l.Observe(obs("GET /user/{id}", "function:user", turnout.Served, "", 200, 2*time.Millisecond))
+	l.Observe(obs("GET /user/{id}", "function:user", turnout.Served, "", 502, 3*time.Millisecond))
+	l.Observe(obs("GET /user/{id}", "origin:legacy", turnout.Fallback, "timeout", 200, 40*time.Millisecond))
+	l.Observe(obs("GET /user/{id}", "origin:legacy", turnout.Fallback, "throttled", 200, 1*time.Millisecond))
+	l.Observe(obs("GET /user/{id}", "origin:legacy", turnout.BreakerOpen, "", 200, 1*time.Millisecond))
+	l.Observe(obs("", "", turnout.Rejected, "bad_path", 400, 0)) // not charted
 	c.set(t0.Add(time.Second))
-	l.Observe(obs("/", "origin:legacy", "served", "", 200, 700*time.Microsecond))
+	l.Observe(obs("/", "origin:legacy", turnout.Served, "", 200, 700*time.Microsecond))
 	c.set(t0.Add(2 * time.Second))
 
 	p := l.Points(0)
@@ -115,9 +115,9 @@ func TestLiveCountsPerSecond(t *testing.T) {
 func TestLiveClientClosed(t *testing.T) {
 	l, c := newTestLive(0)
 	t0 := c.now()
-	l.Observe(obs("GET /slow", "origin:slow", "served", "", 200, 2*time.Second))
+	l.Observe(obs("GET /slow", "origin:slow", turnout.Served, "", 200, 2*time.Second))
 	for range 3 {
-		l.Observe(obs("GET /slow", "origin:slow", "client_closed", "", 499, 50*time.Millisecond))
+		l.Observe(obs("GET /slow", "origin:slow", turnout.ClientClosed, "", 499, 50*time.Millisecond))
 	}
 	c.set(t0.Add(time.Second))
 	p := l.Points(0)
@@ -142,7 +142,7 @@ func TestLiveSince(t *testing.T) {
 	for i := range 5 {
 		c.set(t0.Add(time.Duration(i) * time.Second))
 		for range i + 1 {
-			l.Observe(obs("/a", "origin:a", "served", "", 200, time.Millisecond))
+			l.Observe(obs("/a", "origin:a", turnout.Served, "", 200, time.Millisecond))
 		}
 	}
 	c.set(t0.Add(5 * time.Second))
@@ -170,7 +170,7 @@ func TestLiveKeysBounded(t *testing.T) {
 	l, c := newTestLive(10)
 	t0 := c.now()
 	for i := range 50 {
-		l.Observe(obs(fmt.Sprintf("/r%d", i), "origin:a", "served", "", 200, time.Millisecond))
+		l.Observe(obs(fmt.Sprintf("/r%d", i), "origin:a", turnout.Served, "", 200, time.Millisecond))
 	}
 	c.set(t0.Add(time.Second))
 	p := l.Points(0)
@@ -193,7 +193,7 @@ func TestLiveConcurrent(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			o := obs(fmt.Sprintf("/r%d", g%3), "origin:a", "served", "", 200, time.Millisecond)
+			o := obs(fmt.Sprintf("/r%d", g%3), "origin:a", turnout.Served, "", 200, time.Millisecond)
 			for range 1000 {
 				l.Observe(o)
 			}
@@ -289,7 +289,7 @@ func BenchmarkLiveObserve(b *testing.B) {
 	routes := []string{"GET /user/{id}", "/", "POST /orders", "GET /items/{id}"}
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
-		o := &traffic.Observation{Target: "origin:legacy", Outcome: "served", Status: 200, Duration: 3 * time.Millisecond}
+		o := &turnout.Observation{Target: "origin:legacy", Outcome: turnout.Served, Status: 200, Duration: 3 * time.Millisecond}
 		i := 0
 		for pb.Next() {
 			o.Route = routes[i%len(routes)]
@@ -310,7 +310,7 @@ func BenchmarkLivePoints(b *testing.B) {
 		c.set(t0.Add(time.Duration(s) * time.Second))
 		for r := range 50 {
 			for _, tg := range []string{"function:f", "origin:legacy"} {
-				l.Observe(obs(fmt.Sprintf("GET /r%d/{id}", r), tg, "served", "", 200, time.Duration(r)*time.Millisecond))
+				l.Observe(obs(fmt.Sprintf("GET /r%d/{id}", r), tg, turnout.Served, "", 200, time.Duration(r)*time.Millisecond))
 			}
 		}
 	}

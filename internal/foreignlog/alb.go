@@ -121,9 +121,9 @@ func (p *albParser) parse(line []byte, o *turnout.Observation) error {
 		}
 		o.Target = p.targets.get(f[4])
 	}
-	o.Outcome = turnout.Served.String()
+	o.Outcome = turnout.Served
 	if noTarget && o.Status >= 500 {
-		o.Outcome, o.Reason = turnout.Error.String(), "no_target"
+		o.Outcome, o.Reason = turnout.Error, "no_target"
 	}
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/turnout/turnout"
 	"github.com/turnout/turnout/internal/traffic"
 )
 
@@ -83,7 +84,7 @@ func benchFormat(b *testing.B, format Format) {
 	const lines = 10_000
 	data := genLog(format, lines)
 	table := traffic.NewTable(traffic.Options{})
-	var o traffic.Observation
+	var o turnout.Observation
 	b.SetBytes(int64(len(data)))
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -162,7 +163,7 @@ func TestMemoryBounded(t *testing.T) {
 		t.Fatal(err)
 	}
 	table := traffic.NewTable(traffic.Options{MaxTemplates: 1000})
-	var o traffic.Observation
+	var o turnout.Observation
 	var ms runtime.MemStats
 	var peak uint64
 	n := 0
@@ -212,7 +213,7 @@ func TestMalformed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var o traffic.Observation
+	var o turnout.Observation
 	var bad []int64
 	parsed := 0
 	for {

@@ -227,15 +227,15 @@ func (p *cloudFrontParser) parse(line []byte, o *turnout.Observation) error {
 		}
 	}
 	o.Target = "cloudfront"
-	o.Outcome = turnout.Served.String()
+	o.Outcome = turnout.Served
 	switch string(v[cfResult]) {
 	case "LimitExceeded":
-		o.Outcome, o.Reason = turnout.Throttled.String(), "limit_exceeded"
+		o.Outcome, o.Reason = turnout.Throttled, "limit_exceeded"
 	case "CapacityExceeded":
-		o.Outcome, o.Reason = turnout.Throttled.String(), "capacity_exceeded"
+		o.Outcome, o.Reason = turnout.Throttled, "capacity_exceeded"
 	case "Error":
 		if o.Status >= 500 {
-			o.Outcome = turnout.Error.String()
+			o.Outcome = turnout.Error
 			if d := v[cfDetailed]; len(d) > 0 && !dash(d) && string(d) != "Error" {
 				o.Reason = p.hosts.get(d)
 			}

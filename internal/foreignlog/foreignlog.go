@@ -1,6 +1,6 @@
 // Package foreignlog streams the access logs of the products in front of an
 // API before turnout is — CloudFront standard, AWS ALB and nginx combined,
-// plain or gzip — into traffic.Observations one line at a time, so
+// plain or gzip — into turnout.Observations one line at a time, so
 // `turnout analyze` can rank templates in bounded memory. turnout's own
 // access log is written by the gateway (gateway/accesslog.go).
 package foreignlog

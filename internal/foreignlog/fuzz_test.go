@@ -12,7 +12,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/turnout/turnout/internal/traffic"
+	"github.com/turnout/turnout"
 )
 
 // The fuzz targets feed arbitrary bytes to a Reader of one format. They
@@ -67,7 +67,7 @@ func fuzzFormat(t *testing.T, format Format, data []byte) {
 		return
 	}
 	defer r.Close()
-	var o traffic.Observation
+	var o turnout.Observation
 	var lastLine int64
 	for i := 0; ; i++ {
 		if i > len(data)+2 {
@@ -100,7 +100,7 @@ func fuzzFormat(t *testing.T, format Format, data []byte) {
 }
 
 // checkSane holds for every observation any parser returns.
-func checkSane(t *testing.T, o *traffic.Observation) {
+func checkSane(t *testing.T, o *turnout.Observation) {
 	t.Helper()
 	switch {
 	case o.Time.IsZero() || o.Time.Location() != time.UTC:
@@ -117,7 +117,7 @@ func checkSane(t *testing.T, o *traffic.Observation) {
 		t.Fatalf("status %d", o.Status)
 	case o.Bytes < 0 || o.RequestBytes < -1 || o.Duration < 0:
 		t.Fatalf("bytes %d, request bytes %d, duration %v", o.Bytes, o.RequestBytes, o.Duration)
-	case o.Outcome != "served" && o.Outcome != "error" && o.Outcome != "throttled":
+	case o.Outcome != turnout.Served && o.Outcome != turnout.Error && o.Outcome != turnout.Throttled:
 		t.Fatalf("outcome %q", o.Outcome)
 	case strings.ContainsAny(o.Host, " \t\r\n"):
 		t.Fatalf("host %q", o.Host)

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/turnout/turnout/internal/traffic"
+	"github.com/turnout/turnout"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -52,7 +52,7 @@ func readAll(t testing.TB, data []byte, opt Options) goldenFile {
 	}
 	defer r.Close()
 	g := goldenFile{Format: r.Format()}
-	var o traffic.Observation
+	var o turnout.Observation
 	for {
 		err := r.Next(&o)
 		if err == io.EOF {
@@ -71,7 +71,7 @@ func readAll(t testing.TB, data []byte, opt Options) goldenFile {
 		}
 		e := goldenEntry{
 			Line: r.Stats().Lines, Time: o.Time.Format(time.RFC3339Nano), Method: o.Method, Host: o.Host,
-			Path: o.Path, RawQuery: o.RawQuery, Target: o.Target, Outcome: o.Outcome, Reason: o.Reason,
+			Path: o.Path, RawQuery: o.RawQuery, Target: o.Target, Outcome: o.Outcome.String(), Reason: o.Reason,
 			Status: o.Status, Bytes: o.Bytes, Duration: o.Duration.String(),
 		}
 		if o.RequestBytes >= 0 {
@@ -168,7 +168,7 @@ func TestGzip(t *testing.T) {
 	corrupt[len(corrupt)/3] ^= 0xff
 	r, err := NewReader(bytes.NewReader(corrupt), Options{Format: Nginx})
 	if err == nil {
-		var o traffic.Observation
+		var o turnout.Observation
 		var le *LineError
 		for err = r.Next(&o); err == nil || errors.As(err, &le); err = r.Next(&o) {
 		}
@@ -210,7 +210,7 @@ func TestDetect(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var o traffic.Observation
+	var o turnout.Observation
 	if err := r.Next(&o); err != io.EOF {
 		t.Errorf("empty input: Next = %v, want io.EOF", err)
 	}

@@ -145,7 +145,7 @@ func (p *nginxParser) parse(line []byte, o *turnout.Observation) error {
 	if len(query) > 0 {
 		o.RawQuery = string(query)
 	}
-	o.Outcome = turnout.Served.String()
+	o.Outcome = turnout.Served
 	return nil
 }
 

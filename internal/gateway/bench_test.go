@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/turnout/turnout"
 	"github.com/turnout/turnout/internal/config"
 	"github.com/turnout/turnout/internal/metrics"
-	"github.com/turnout/turnout/internal/traffic"
 )
 
 // BenchmarkSwap measures making a built table active: the only step of a
@@ -58,7 +58,7 @@ routes:
 	}
 	// The same gateway with an Observe hook, to show what the hook costs.
 	var seen int
-	observed := New(Options{Metrics: metrics.New(), Logger: slog.New(slog.DiscardHandler), Observe: func(o *traffic.Observation) { seen += len(o.Path) }})
+	observed := New(Options{Metrics: metrics.New(), Logger: slog.New(slog.DiscardHandler), Observe: func(o *turnout.Observation) { seen += len(o.Path) }})
 	defer observed.Close()
 	if err := observed.Apply(1, cfg); err != nil {
 		b.Fatal(err)

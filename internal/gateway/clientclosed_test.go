@@ -19,12 +19,12 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/turnout/turnout"
 	"github.com/turnout/turnout/internal/breaker"
 	"github.com/turnout/turnout/internal/fnhost"
 	"github.com/turnout/turnout/internal/invoke"
 	"github.com/turnout/turnout/internal/metrics"
 	"github.com/turnout/turnout/internal/testkit"
-	"github.com/turnout/turnout/internal/traffic"
 )
 
 // hangUps sends n GETs for path over fresh TCP connections, parallel at a
@@ -135,7 +135,7 @@ func accessLines(t *testing.T, buf *bytes.Buffer, mu *sync.Mutex, path string) [
 // one counted as client_closed (499) in metrics, the access log and the
 // Observe hook, none as an origin error or a fallback, a closed breaker
 // and an auto-rollback window that saw nothing.
-func checkHungUp(t *testing.T, gw *Gateway, m *metrics.Metrics, logBuf *bytes.Buffer, logMu *sync.Mutex, obs func() []traffic.Observation,
+func checkHungUp(t *testing.T, gw *Gateway, m *metrics.Metrics, logBuf *bytes.Buffer, logMu *sync.Mutex, obs func() []turnout.Observation,
 	route, answerer, path string, n int, rollbacks *atomic.Int64) {
 	t.Helper()
 	closed := func() float64 {
@@ -177,7 +177,7 @@ func checkHungUp(t *testing.T, gw *Gateway, m *metrics.Metrics, logBuf *bytes.Bu
 	}
 	seen := 0
 	for _, o := range obs() {
-		if o.Route == route && o.Outcome == "client_closed" && o.Status == 499 {
+		if o.Route == route && o.Outcome == turnout.ClientClosed && o.Status == 499 {
 			seen++
 		}
 	}
@@ -189,19 +189,19 @@ func checkHungUp(t *testing.T, gw *Gateway, m *metrics.Metrics, logBuf *bytes.Bu
 // observations collects a copy of every Observation.
 type observations struct {
 	mu  sync.Mutex
-	obs []traffic.Observation
+	obs []turnout.Observation
 }
 
-func (o *observations) add(x *traffic.Observation) {
+func (o *observations) add(x *turnout.Observation) {
 	o.mu.Lock()
 	o.obs = append(o.obs, *x)
 	o.mu.Unlock()
 }
 
-func (o *observations) all() []traffic.Observation {
+func (o *observations) all() []turnout.Observation {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	return append([]traffic.Observation(nil), o.obs...)
+	return append([]turnout.Observation(nil), o.obs...)
 }
 
 // runAutoRollback runs the gateway's auto-rollback loop until the test

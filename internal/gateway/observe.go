@@ -31,7 +31,7 @@ func (g *Gateway) observe(x *exchange, d time.Duration) {
 	o := observationPool.Get().(*turnout.Observation)
 	*o = turnout.Observation{
 		Time: x.start, Method: r.Method, Host: r.Host, Path: rawPath(r), RawQuery: r.URL.RawQuery,
-		Outcome: x.outcome.String(), Reason: x.reason, Status: x.code, Bytes: x.n,
+		Outcome: x.outcome, Reason: x.reason, Status: x.code, Bytes: x.n,
 		RequestBytes: r.ContentLength, Duration: d,
 	}
 	if p := x.plan; p != nil {

@@ -17,12 +17,12 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/turnout/turnout"
 	"github.com/turnout/turnout/internal/config"
 	"github.com/turnout/turnout/internal/fnhost"
 	"github.com/turnout/turnout/internal/invoke"
 	"github.com/turnout/turnout/internal/metrics"
 	"github.com/turnout/turnout/internal/testkit"
-	"github.com/turnout/turnout/internal/traffic"
 )
 
 // fnHarness is a gateway with hosted functions (real processes built from
@@ -38,7 +38,7 @@ type fnHarness struct {
 	client *http.Client
 
 	mu  sync.Mutex
-	obs []traffic.Observation
+	obs []turnout.Observation
 }
 
 func newFnHarness(t *testing.T) *fnHarness {
@@ -52,7 +52,7 @@ func newFnHarness(t *testing.T) *fnHarness {
 		t.Fatal(err)
 	}
 	h.gw = New(Options{Metrics: h.m, Logger: quiet, RetireGrace: 10 * time.Millisecond,
-		Functions: &invoke.Router{Hosted: h.host}, Observe: func(o *traffic.Observation) {
+		Functions: &invoke.Router{Hosted: h.host}, Observe: func(o *turnout.Observation) {
 			h.mu.Lock()
 			h.obs = append(h.obs, *o)
 			h.mu.Unlock()
@@ -113,14 +113,14 @@ func (h *fnHarness) do(t *testing.T, method, target, contentType string, body []
 }
 
 // observed returns the observation of the request whose query was q.
-func (h *fnHarness) observed(t *testing.T, q string) traffic.Observation {
+func (h *fnHarness) observed(t *testing.T, q string) turnout.Observation {
 	t.Helper()
 	// The hook runs after the response is written, so the client can see
 	// the response a moment before the observation lands.
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
 		h.mu.Lock()
-		i := slices.IndexFunc(h.obs, func(o traffic.Observation) bool { return o.RawQuery == q })
-		var o traffic.Observation
+		i := slices.IndexFunc(h.obs, func(o turnout.Observation) bool { return o.RawQuery == q })
+		var o turnout.Observation
 		if i >= 0 {
 			o = h.obs[i]
 		}
@@ -154,10 +154,10 @@ func (h *fnHarness) scenario(t *testing.T) {
 		outcome, reason, route, target string
 		status                         int
 	}
-	check := func(q string, got int, w want) traffic.Observation {
+	check := func(q string, got int, w want) turnout.Observation {
 		t.Helper()
 		o := h.observed(t, q)
-		if got != w.status || o.Status != w.status || o.Outcome != w.outcome || o.Reason != w.reason || o.Route != w.route || o.Target != w.target {
+		if got != w.status || o.Status != w.status || o.Outcome.String() != w.outcome || o.Reason != w.reason || o.Route != w.route || o.Target != w.target {
 			t.Errorf("request ?%s: client got %d; observed outcome=%q reason=%q route=%q target=%q status=%d; want %+v",
 				q, got, o.Outcome, o.Reason, o.Route, o.Target, o.Status, w)
 		}

@@ -24,14 +24,8 @@ func (g *Gateway) Status() Status {
 	st := Status{Deployment: t.Deployment}
 	legacy := t.Config.LegacyOrigin()
 	for i, r := range t.Config.Routes {
-		p := t.plans[i]
-		target := p.primary.target()
-		if o, ok := p.primary.(*originBackend); ok {
-			target = o.name // the admin API names an origin bare
-		}
-		rs := turnout.RouteStatus{Match: r.Match, Target: target, WhenOn: r.OnTarget(), WhenOff: r.OffTarget(legacy), Fallback: r.Fallback, Off: r.Off,
-			CanSwitchOff: r.CanSwitchOff(legacy)}
-		if b := p.breaker; b != nil {
+		rs := r.Status(legacy)
+		if b := t.plans[i].breaker; b != nil {
 			rs.Breaker = b.State().String()
 		}
 		st.Routes = append(st.Routes, rs)

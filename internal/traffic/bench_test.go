@@ -5,6 +5,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/turnout/turnout"
 )
 
 var benchPaths = []string{
@@ -26,11 +28,11 @@ func BenchmarkTemplate(b *testing.B) {
 
 // benchObservation is a request of a template the table already holds,
 // with a realistic query and duration.
-func benchObservation() *Observation {
-	return &Observation{
+func benchObservation() *turnout.Observation {
+	return &turnout.Observation{
 		Time: time.Now(), Method: "GET", Host: "api.example.com",
 		Path: "/api/v1/users/42/orders", RawQuery: "page=2&sort=asc&limit=50",
-		Route: "/api/v1/users/{id}/orders", Target: "function:orders", Outcome: "served",
+		Route: "/api/v1/users/{id}/orders", Target: "function:orders", Outcome: turnout.Served,
 		Status: 200, Bytes: 5120, RequestBytes: 0, Duration: 3 * time.Millisecond,
 	}
 }
@@ -39,7 +41,7 @@ func BenchmarkObserve(b *testing.B) {
 	tb := NewTable(Options{})
 	o := benchObservation()
 	for i := range 1000 { // a table with other rows in it
-		tb.Observe(&Observation{Path: "/warm/" + strconv.Itoa(i) + "/x" + strconv.Itoa(i)})
+		tb.Observe(&turnout.Observation{Path: "/warm/" + strconv.Itoa(i) + "/x" + strconv.Itoa(i)})
 	}
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/turnout/turnout"
 )
 
 // TestCardinalityIsBounded observes a million distinct IDs that inference
@@ -20,7 +22,7 @@ func TestCardinalityIsBounded(t *testing.T) {
 
 	tb := NewTable(Options{})
 	rng := rand.New(rand.NewPCG(1, 2))
-	o := &Observation{Method: "GET", Host: "api.example.com", Status: 200, Outcome: "served", Target: "origin:legacy", RequestBytes: -1}
+	o := &turnout.Observation{Method: "GET", Host: "api.example.com", Status: 200, Outcome: turnout.Served, Target: "origin:legacy", RequestBytes: -1}
 	word := make([]byte, 10)
 	for i := range n {
 		o.Time = t0.Add(time.Duration(i) * time.Millisecond)

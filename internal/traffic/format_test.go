@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/turnout/turnout"
 )
 
 func sampleReport() Report {
@@ -135,7 +137,7 @@ func FuzzObserve(f *testing.F) {
 		}
 		tb := NewTable(Options{MaxTemplates: 2})
 		for i := range 3 {
-			tb.Observe(&Observation{Time: t0, Host: host, Method: method, Path: path + strings.Repeat("/x", i),
+			tb.Observe(&turnout.Observation{Time: t0, Host: host, Method: method, Path: path + strings.Repeat("/x", i),
 				RawQuery: query, Bytes: size, Duration: time.Duration(size), Status: int(size % 600)})
 		}
 		rep := tb.Report(Query{Risky: size%2 == 0})

@@ -120,7 +120,7 @@ func hasRepeatedKeyMap(q string) bool {
 const maxExampleLen = 256
 
 // riskExample describes the first request that showed risk kind i.
-func riskExample(o *Observation, i int) string {
+func riskExample(o *turnout.Observation, i int) string {
 	var b strings.Builder
 	b.WriteString(o.Method)
 	b.WriteByte(' ')

@@ -1,6 +1,10 @@
 package traffic
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/turnout/turnout"
+)
 
 func TestRouteTemplate(t *testing.T) {
 	cases := []struct{ route, path, want string }{
@@ -28,9 +32,9 @@ func TestRouteTemplate(t *testing.T) {
 func TestObserveUsesRoutePattern(t *testing.T) {
 	tb := NewTable(Options{})
 	for _, name := range []string{"n0", "n1", "alice", "bob"} {
-		tb.Observe(&Observation{Method: "GET", Path: "/hello/" + name, Route: "GET /hello/{name}", Status: 200})
+		tb.Observe(&turnout.Observation{Method: "GET", Path: "/hello/" + name, Route: "GET /hello/{name}", Status: 200})
 	}
-	tb.Observe(&Observation{Method: "GET", Path: "/hello/carol"}) // a log line: no route
+	tb.Observe(&turnout.Observation{Method: "GET", Path: "/hello/carol"}) // a log line: no route
 	rep := tb.Report(Query{})
 	if len(rep.Rows) != 2 || rep.Rows[0].Template != "/hello/{name}" || rep.Rows[0].Calls != 4 {
 		t.Fatalf("rows %+v, want /hello/{name} with 4 calls and /hello/carol", rep.Rows)
@@ -44,14 +48,14 @@ func TestHostsAreOneRow(t *testing.T) {
 	}
 	for in, want := range cases {
 		tb := NewTable(Options{})
-		tb.Observe(&Observation{Method: "GET", Host: in, Path: "/a"})
+		tb.Observe(&turnout.Observation{Method: "GET", Host: in, Path: "/a"})
 		if got := tb.Report(Query{}).Rows[0].Host; got != want {
 			t.Errorf("host %q: row host %q, want %q", in, got, want)
 		}
 	}
 	tb := NewTable(Options{})
 	for _, h := range []string{"api.example.com", "API.example.com:443", "api.example.com."} {
-		tb.Observe(&Observation{Method: "GET", Host: h, Path: "/a"})
+		tb.Observe(&turnout.Observation{Method: "GET", Host: h, Path: "/a"})
 	}
 	if rows := tb.Report(Query{}).Rows; len(rows) != 1 || rows[0].Calls != 3 {
 		t.Fatalf("rows %+v, want one row with 3 calls", rows)

@@ -1,3 +1,8 @@
+// Package traffic counts requests by route and by a template inferred from
+// each raw path (/user/42/orders → /user/{id}/orders), with the figures a
+// team needs to pick what to migrate next and to spot function-readiness
+// risks. The live gateway and `turnout analyze` both feed it
+// turnout.Observations.
 package traffic
 
 import (
@@ -185,24 +190,16 @@ func (t *Table) insert(s *shard, key []byte, hostLen, tmplAt int) *row {
 	return r
 }
 
-// The outcomes a row counts apart (turnout.Observation.Outcome holds
-// turnout.Outcome's names).
-var (
-	outcomeError     = turnout.Error.String()
-	outcomeFallback  = turnout.Fallback.String()
-	outcomeThrottled = turnout.Throttled.String()
-)
-
-func (r *row) add(o *Observation, rk risks, now int64) {
+func (r *row) add(o *turnout.Observation, rk risks, now int64) {
 	r.calls++
 	r.methods[methodIndex(o.Method)]++
-	if o.Status >= 500 || o.Outcome == outcomeError {
+	if o.Status >= 500 || o.Outcome == turnout.Error {
 		r.errors++
 	}
 	switch o.Outcome {
-	case outcomeFallback:
+	case turnout.Fallback:
 		r.fallbacks++
-	case outcomeThrottled:
+	case turnout.Throttled:
 		r.thrtl++
 	}
 	r.dur.add(int64(o.Duration))

@@ -9,13 +9,15 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/turnout/turnout"
 )
 
 var t0 = time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
 
-func obs(method, path string, status int, d time.Duration, at time.Time) *Observation {
-	return &Observation{Time: at, Method: method, Path: path, Status: status, Duration: d,
-		Outcome: "served", Route: "/user/{id}/orders", Target: "origin:legacy", Bytes: 100, RequestBytes: -1}
+func obs(method, path string, status int, d time.Duration, at time.Time) *turnout.Observation {
+	return &turnout.Observation{Time: at, Method: method, Path: path, Status: status, Duration: d,
+		Outcome: turnout.Served, Route: "/user/{id}/orders", Target: "origin:legacy", Bytes: 100, RequestBytes: -1}
 }
 
 func findRow(t *testing.T, r Report, host, tmpl string) Row {
@@ -39,7 +41,7 @@ func TestObserveCountsByHostAndTemplate(t *testing.T) {
 	tb.Observe(obs("POST", "/user/7/orders", 502, time.Millisecond, t0.Add(-time.Minute))) // no host
 	o := obs("BREW", "/user/8/orders", 200, time.Millisecond, t0)
 	o.Host = "api.example.com"
-	o.Outcome, o.Target, o.Route = "fallback", "function:orders", "/user/{id}/orders"
+	o.Outcome, o.Target, o.Route = turnout.Fallback, "function:orders", "/user/{id}/orders"
 	tb.Observe(o)
 	tb.Observe(nil)
 
@@ -84,9 +86,9 @@ func mapsEqual(a, b map[string]int64) bool {
 func TestObserveOutcomes(t *testing.T) {
 	tb := NewTable(Options{})
 	for _, c := range []struct {
-		outcome string
+		outcome turnout.Outcome
 		status  int
-	}{{"served", 200}, {"served", 503}, {"error", 0}, {"throttled", 429}, {"throttled", 429}, {"fallback", 200}, {"breaker_open", 200}} {
+	}{{turnout.Served, 200}, {turnout.Served, 503}, {turnout.Error, 0}, {turnout.Throttled, 429}, {turnout.Throttled, 429}, {turnout.Fallback, 200}, {turnout.BreakerOpen, 200}} {
 		o := obs("GET", "/x", c.status, time.Millisecond, t0)
 		o.Outcome = c.outcome
 		tb.Observe(o)

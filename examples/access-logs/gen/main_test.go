@@ -8,8 +8,8 @@ import (
 	"os"
 	"testing"
 
+	"github.com/turnout/turnout"
 	"github.com/turnout/turnout/internal/foreignlog"
-	"github.com/turnout/turnout/internal/traffic"
 )
 
 // TestSampleIsGenerated keeps the committed sample equal to what this
@@ -44,7 +44,7 @@ func TestSampleIsGenerated(t *testing.T) {
 	if r.Format() != foreignlog.CloudFront {
 		t.Errorf("detected as %s", r.Format())
 	}
-	var o traffic.Observation
+	var o turnout.Observation
 	for {
 		err := r.Next(&o)
 		if errors.Is(err, io.EOF) {
