@@ -13,7 +13,11 @@
 # Environment: DURATION (10s), ROUNDS (3), CONNS (64), THREADS (1),
 # URLPATH (/bench), BASE_PORT (18400; uses BASE_PORT..BASE_PORT+6),
 # PROXIES ("nginx haproxy caddy turnout"; "core" adds bench/cmd/benchproxy,
-# the origin package behind a bare http.Server), KEEP=1 keeps the temp dir.
+# the origin package behind a bare http.Server), KEEP=1 keeps the temp dir,
+# BASELINE=REV also measures turnout as built at git revision REV (shown as
+# "before"; uses BASE_PORT+7 and +8), to tell a change's cost from noise.
+# CPU per request is the proxy's own (its process and children, from
+# /proc/PID/stat) over each round, divided by the requests wrk counted.
 # GOGC/GOMAXPROCS set by the caller reach every Go process (origin too);
 # TURNOUT_ENV="GOGC=400" applies only to turnout and core.
 set -euo pipefail
@@ -54,8 +58,10 @@ port_nginx=$((BASE_PORT + 3))
 port_caddy=$((BASE_PORT + 4))
 port_haproxy=$((BASE_PORT + 5))
 port_core=$((BASE_PORT + 6))
+port_before=$((BASE_PORT + 7))
+port_before_admin=$((BASE_PORT + 8))
 
-for p in $(seq "$BASE_PORT" $((BASE_PORT + 6))); do
+for p in $(seq "$BASE_PORT" $((BASE_PORT + 8))); do
 	if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
 		echo "port $p is in use; set BASE_PORT" >&2
 		exit 1
@@ -77,12 +83,27 @@ wait_http() {
 }
 
 # start NAME CMD...: run CMD in the background with its output in $tmp/NAME.log.
+declare -A pid_of
 start() {
 	local name=$1
 	shift
 	"$@" >"$tmp/$name.log" 2>&1 &
 	pids+=($!)
+	pid_of[$name]=$!
 }
+
+# tree_ticks PID: CPU time (user + system, in clock ticks) used so far by
+# PID and its living descendants (nginx's and HAProxy's workers).
+tree_ticks() {
+	{ cat /proc/[0-9]*/stat 2>/dev/null || true; } | awk -v root="$1" '{
+		line = $0; sub(/\(.*\)/, "x", line); split(line, f, " ")
+		parent[f[1]] = f[4]; ticks[f[1]] = f[14] + f[15]
+	} END {
+		for (p in ticks) { q = p; while (q != root && q in parent && q > 1) q = parent[q]; if (q == root) sum += ticks[p] }
+		print sum + 0
+	}'
+}
+hz=$(getconf CLK_TCK)
 
 # --- build --------------------------------------------------------------------
 echo "building in $tmp ..." >&2
@@ -94,6 +115,12 @@ if ! go build -o "$tmp/turnout" ./cmd/turnout 2>"$tmp/turnout-build.log"; then
 	turnout_kind=core
 fi
 go build -o "$tmp/benchproxy" ./bench/cmd/benchproxy
+if [[ -n ${BASELINE:-} ]]; then
+	mkdir "$tmp/before-src"
+	git archive "$BASELINE" | tar -x -C "$tmp/before-src"
+	(cd "$tmp/before-src" && go build -o "$tmp/turnout-before" ./cmd/turnout)
+	PROXIES+=" before"
+fi
 
 # --- origin -------------------------------------------------------------------
 start legacy "$tmp/legacy" -listen "127.0.0.1:$port_origin"
@@ -208,6 +235,12 @@ for p in $PROXIES; do
 			port[$p]=$port_turnout
 		fi
 		;;
+	before)
+		sed -e "s/:$port_turnout\$/:$port_before/" -e "s/:$port_admin}/:$port_before_admin}/" \
+			-e "s|turnout.db|turnout-before.db|" "$tmp/turnout.yaml" >"$tmp/turnout-before.yaml"
+		start before env ${TURNOUT_ENV:-} "$tmp/turnout-before" serve -c "$tmp/turnout-before.yaml" -access-log off
+		port[before]=$port_before
+		;;
 	core)
 		start core env ${TURNOUT_ENV:-} "$tmp/benchproxy" -listen "127.0.0.1:$port_core" -origin "http://127.0.0.1:$port_origin"
 		port[core]=$port_core
@@ -234,7 +267,7 @@ to_ms() {
 }
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else printf "%.2f\n", (a[NR/2]+a[NR/2+1])/2}'; }
 
-declare -A rps p50 p99 errs
+declare -A rps p50 p99 cpu errs
 run() { # run NAME DURATION
 	wrk -t"$THREADS" -c"$CONNS" -d"$2" --latency "http://127.0.0.1:${port[$1]}$URLPATH"
 }
@@ -246,14 +279,18 @@ done
 
 for r in $(seq "$ROUNDS"); do
 	for p in "${names[@]}"; do
+		t0=$(tree_ticks "${pid_of[${p%\*}]}")
 		out=$(run "$p" "$DURATION")
+		t1=$(tree_ticks "${pid_of[${p%\*}]}")
+		n=$(awk '/requests in/ {print $1}' <<<"$out")
+		cpu[$p]+=" $(awk -v d=$((t1 - t0)) -v n="$n" -v hz="$hz" 'BEGIN {printf "%.1f", d / hz * 1e6 / n}')"
 		rps[$p]+=" $(awk '/^Requests\/sec/ {print $2}' <<<"$out")"
 		p50[$p]+=" $(to_ms "$(awk '$1 == "50%" {print $2}' <<<"$out")")"
 		p99[$p]+=" $(to_ms "$(awk '$1 == "99%" {print $2}' <<<"$out")")"
 		e=$(awk '/Non-2xx|Socket errors/ {printf "%s%s", sep, $0; sep="; "}' <<<"$out")
 		[[ -n $e ]] && errs[$p]+="round $r: $e. "
-		printf 'round %d %-9s %10s req/s  p99 %s\n' "$r" "$p" "$(awk '/^Requests\/sec/ {print $2}' <<<"$out")" \
-			"$(awk '$1 == "99%" {print $2}' <<<"$out")" >&2
+		printf 'round %d %-9s %10s req/s  p99 %s  cpu %s µs/req\n' "$r" "$p" "$(awk '/^Requests\/sec/ {print $2}' <<<"$out")" \
+			"$(awk '$1 == "99%" {print $2}' <<<"$out")" "${cpu[$p]##* }" >&2
 	done
 done
 
@@ -272,15 +309,17 @@ echo "turnout: env ${TURNOUT_ENV:-(none)}, access log off"
 [[ $turnout_kind == core ]] && echo "turnout*: bench/cmd/benchproxy (origin.Pool behind http.Server); cmd/turnout did not build"
 echo
 
-declare -A mr m50 m99
+[[ -n ${BASELINE:-} ]] && echo "before:  turnout built at $BASELINE ($(git rev-parse --short "$BASELINE"))"
+declare -A mr m50 m99 mc
 for p in "${names[@]}"; do
+	mc[$p]=$(median <<<"${cpu[$p]}")
 	mr[$p]=$(median <<<"${rps[$p]}")
 	m50[$p]=$(median <<<"${p50[$p]}")
 	m99[$p]=$(median <<<"${p99[$p]}")
 done
 ref_rps=${mr[nginx]:-}
 ref_p99=${m99[nginx]:-}
-printf '%-9s %10s %9s %9s %12s %12s\n' proxy req/s p50_ms p99_ms "req/s÷nginx" "p99÷nginx"
+printf '%-9s %10s %9s %9s %11s %12s %12s\n' proxy req/s p50_ms p99_ms "cpu_µs/req" "req/s÷nginx" "p99÷nginx"
 for p in "${names[@]}"; do
 	if [[ -n $ref_rps ]]; then
 		rr=$(awk -v a="${mr[$p]}" -v b="$ref_rps" 'BEGIN {printf "%.2f", a / b}')
@@ -288,7 +327,7 @@ for p in "${names[@]}"; do
 	else
 		rr=- pr=-
 	fi
-	printf '%-9s %10.0f %9s %9s %12s %12s\n' "$p" "${mr[$p]}" "${m50[$p]}" "${m99[$p]}" "$rr" "$pr"
+	printf '%-9s %10.0f %9s %9s %11s %12s %12s\n' "$p" "${mr[$p]}" "${m50[$p]}" "${m99[$p]}" "${mc[$p]}" "$rr" "$pr"
 done
 for p in "${names[@]}"; do
 	[[ -n ${errs[$p]:-} ]] && echo "errors $p: ${errs[$p]}"
