@@ -1,6 +1,7 @@
 // Package gateway is turnout's data plane: it checks and normalises each
-// request, matches it against the active route table, and hands it to the
-// route's backend. Tables are immutable and swapped through an atomic
+// request, matches it to its route's plan (primary, fallback, guards) and
+// carries the plan out on backends — origins and functions behind one
+// interface. Tables of plans are immutable and swapped through an atomic
 // pointer, so a deployment never blocks or drops a request.
 package gateway
 
