@@ -43,18 +43,23 @@ func TestCheck(t *testing.T) {
 		{"all errors at once", []string{"/a", "/a", "bad", "/b/{x", "/a"}, []string{"1/0: duplicate", "2/-1: invalid", "3/-1: invalid", "4/0: duplicate"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			errs := Check(tc.patterns)
-			if len(errs) != len(tc.want) {
-				t.Fatalf("got %d errors %v, want %d", len(errs), errs, len(tc.want))
-			}
-			for i, e := range errs {
-				got := fmt.Sprintf("%d/%d: %s", e.Index, e.Other, e.Msg)
-				idx, sub, _ := strings.Cut(tc.want[i], ": ")
-				if !strings.HasPrefix(got, idx+": ") || !strings.Contains(got, sub) {
-					t.Errorf("error %d = %q, want %q", i, got, tc.want[i])
-				}
-			}
+			checkErrors(t, Check(tc.patterns), tc.want)
 		})
+	}
+}
+
+// checkErrors holds Check's errors to want, each "index/other: substring".
+func checkErrors(t *testing.T, errs []*PatternError, want []string) {
+	t.Helper()
+	if len(errs) != len(want) {
+		t.Fatalf("got %d errors %v, want %d", len(errs), errs, len(want))
+	}
+	for i, e := range errs {
+		got := fmt.Sprintf("%d/%d: %s", e.Index, e.Other, e.Msg)
+		idx, sub, _ := strings.Cut(want[i], ": ")
+		if !strings.HasPrefix(got, idx+": ") || !strings.Contains(got, sub) {
+			t.Errorf("error %d = %q, want %q", i, got, want[i])
+		}
 	}
 }
 
@@ -491,15 +496,8 @@ func TestCheckCaseInsensitive(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			errs := ci.Check(tc.patterns)
-			if len(errs) != len(tc.want) {
-				t.Fatalf("got %d errors %v, want %d", len(errs), errs, len(tc.want))
-			}
+			checkErrors(t, errs, tc.want)
 			for i, e := range errs {
-				got := fmt.Sprintf("%d/%d: %s", e.Index, e.Other, e.Msg)
-				idx, sub, _ := strings.Cut(tc.want[i], ": ")
-				if !strings.HasPrefix(got, idx+": ") || !strings.Contains(got, sub) {
-					t.Errorf("error %d = %q, want %q", i, got, tc.want[i])
-				}
 				if e.CaseOnly != tc.caseOnly {
 					t.Errorf("error %d CaseOnly = %v, want %v", i, e.CaseOnly, tc.caseOnly)
 				}
