@@ -470,11 +470,7 @@ routes:
 	if fnhost.CgroupAvailable() == nil {
 		iso = fnhost.IsolationCgroup
 	}
-	for _, want := range []string{"function:hello2", "FUNCTION", "sleep", "QUEUED", "ISOLATION", string(iso)} {
-		if !strings.Contains(out.String(), want) {
-			t.Errorf("turnout status lacks %q:\n%s", want, out.String())
-		}
-	}
+	testkit.ContainsAll(t, "turnout status", out.String(), "function:hello2", "FUNCTION", "sleep", "QUEUED", "ISOLATION", string(iso))
 	resp, body2, err := n.api("GET", "/status", nil)
 	if err != nil || resp.StatusCode != 200 {
 		t.Fatal(err)

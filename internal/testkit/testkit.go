@@ -3,8 +3,8 @@
 // loopback port, a raw TCP dial for hand-written bytes, a port nothing
 // listens on, a condition to wait for, a load of requests kept up while
 // something changes, a buffer a subprocess and the test share, a logger
-// that says nothing, and the small gateway configuration the admin and CLI
-// tests start from.
+// that says nothing, the small gateway configuration the admin and CLI
+// tests start from, and a check that a text holds each of some strings.
 //
 // It imports only the standard library, so that any package's in-package
 // tests can use it without an import cycle. Stand-ins for one domain stay
@@ -22,6 +22,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -184,4 +185,15 @@ func BuildFunctionsInto(dir string, names ...string) error {
 		return fmt.Errorf("building example functions: %v\n%s", err, out)
 	}
 	return nil
+}
+
+// ContainsAll reports, as errors of t, each of wants that text does not
+// contain; what names text in the message ("stderr", "the log").
+func ContainsAll(t testing.TB, what, text string, wants ...string) {
+	t.Helper()
+	for _, want := range wants {
+		if !strings.Contains(text, want) {
+			t.Errorf("%s lacks %q:\n%s", what, want, text)
+		}
+	}
 }
