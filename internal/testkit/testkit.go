@@ -1,10 +1,10 @@
 // Package testkit holds the scaffolding turnout's tests share across
 // packages: building the example functions, serving a handler on a
 // loopback port, a raw TCP dial for hand-written bytes, a port nothing
-// listens on, a condition to wait for, a load of requests kept up while
-// something changes, a buffer a subprocess and the test share, a logger
-// that says nothing, the small gateway configuration the admin and CLI
-// tests start from, and a check that a text holds each of some strings.
+// listens on, a condition or a value to wait for, a load of requests kept
+// up while something changes, a buffer a subprocess and the test share, a
+// logger that says nothing, the small gateway configuration the admin and
+// CLI tests start from, and a check that a text holds each of some strings.
 //
 // It imports only the standard library, so that any package's in-package
 // tests can use it without an import cycle. Stand-ins for one domain stay
@@ -55,6 +55,21 @@ func Eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// Receive waits up to d for a value from ch and returns it (the zero value
+// once ch is closed), failing the test if none comes: what says what the
+// test waited for.
+func Receive[T any](t testing.TB, ch <-chan T, d time.Duration, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(d):
+	}
+	t.Fatalf("timed out after %v waiting for %s", d, what)
+	var zero T
+	return zero
 }
 
 // RefusedURL returns an http URL on 127.0.0.1 where nothing listens: a
