@@ -1,10 +1,11 @@
 // Package testkit holds the scaffolding turnout's tests share across
 // packages: building the example functions, serving a handler on a
-// loopback port, a raw TCP dial for hand-written bytes, a port nothing
-// listens on, a condition or a value to wait for, a load of requests kept
-// up while something changes, a buffer a subprocess and the test share, a
-// logger that says nothing, the small gateway configuration the admin and
-// CLI tests start from, and a check that a text holds each of some strings.
+// loopback port, a raw TCP dial for hand-written bytes, clients that hang
+// up before their answer, a port nothing listens on, a condition or a
+// value to wait for, a load of requests kept up while something changes, a
+// buffer a subprocess and the test share, a logger that says nothing, the
+// small gateway configuration the admin and CLI tests start from, and a
+// check that a text holds each of some strings.
 //
 // It imports only the standard library, so that any package's in-package
 // tests can use it without an import cycle. Stand-ins for one domain stay
@@ -24,6 +25,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -112,6 +114,39 @@ func Load(workers int, do func(worker int) (more bool)) (stop func()) {
 	return func() {
 		once.Do(func() { close(done); wg.Wait() })
 	}
+}
+
+// HangUps sends n clients to addr, at most parallel at a time, each of
+// which writes a GET for path on a fresh connection and hangs up after
+// wait, and returns how many of them got any answer before hanging up.
+func HangUps(t testing.TB, addr, path string, n, parallel int, wait time.Duration) (answered int) {
+	t.Helper()
+	var got atomic.Int64
+	sem := make(chan struct{}, parallel)
+	var wg sync.WaitGroup
+	for range n {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer c.Close()
+			if _, err := io.WriteString(c, "GET "+path+" HTTP/1.1\r\nHost: hangup.test\r\n\r\n"); err != nil {
+				t.Error(err)
+				return
+			}
+			c.SetReadDeadline(time.Now().Add(wait))
+			if b, _ := io.ReadAll(c); len(b) > 0 {
+				got.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	return int(got.Load())
 }
 
 // QuietLogger returns a logger that discards everything.
