@@ -39,23 +39,7 @@ bench_tmp idle
 port_origin=$BASE_PORT
 port_turnout=$((BASE_PORT + 1))
 port_admin=$((BASE_PORT + 2))
-for p in $port_origin $port_turnout $port_admin; do
-	if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-		echo "port $p is in use; set BASE_PORT" >&2
-		exit 1
-	fi
-done
-
-wait_http() { # wait_http URL NAME
-	local i
-	for i in $(seq 100); do
-		curl -fsS -o /dev/null "$1" 2>/dev/null && return 0
-		sleep 0.1
-	done
-	echo "$2 did not come up at $1; logs in $tmp (run with KEEP=1)" >&2
-	tail -n 20 "$tmp/$2.log" >&2 || true
-	exit 1
-}
+bench_ports_free "$BASE_PORT" $((BASE_PORT + 2))
 
 echo "building in $tmp ..." >&2
 go build -o "$tmp/legacy" ./examples/legacy
@@ -63,20 +47,11 @@ go build -o "$tmp/idleclients" ./bench/cmd/idleclients
 turnout=${TURNOUT_BIN:-$tmp/turnout}
 [[ -n ${TURNOUT_BIN:-} ]] || go build -o "$turnout" ./cmd/turnout
 
-cat >"$tmp/turnout.yaml" <<CONF
-listen: 127.0.0.1:$port_turnout
-admin: {listen: 127.0.0.1:$port_admin}
-invoke_api: {listen: "off"}
-store: {path: $tmp/turnout.db}
-origins: {legacy: {urls: [http://127.0.0.1:$port_origin]}}
-routes: [{match: /, origin: legacy}]
-CONF
+bench_turnout_config "$port_turnout" "$port_admin" "$port_origin"
 
-"$tmp/legacy" -listen "127.0.0.1:$port_origin" >"$tmp/legacy.log" 2>&1 &
-pids+=($!)
+start legacy "$tmp/legacy" -listen "127.0.0.1:$port_origin"
 wait_http "http://127.0.0.1:$port_origin/bench" legacy
-"$turnout" serve -c "$tmp/turnout.yaml" -access-log off >"$tmp/turnout.log" 2>&1 &
-pids+=($!)
+start turnout "$turnout" serve -c "$tmp/turnout.yaml" -access-log off
 wait_http "http://127.0.0.1:$port_turnout/bench" turnout
 
 echo "ulimit -n $(ulimit -n); $(nproc) cores; $(uname -sr); $(go version | cut -d' ' -f3)"

@@ -61,36 +61,7 @@ port_core=$((BASE_PORT + 6))
 port_before=$((BASE_PORT + 7))
 port_before_admin=$((BASE_PORT + 8))
 
-for p in $(seq "$BASE_PORT" $((BASE_PORT + 8))); do
-	if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-		echo "port $p is in use; set BASE_PORT" >&2
-		exit 1
-	fi
-done
-
-# wait_http PORT NAME: wait until the port answers HTTP (10 s).
-wait_http() {
-	local i
-	for i in $(seq 100); do
-		if curl -fsS -o /dev/null "http://127.0.0.1:$1$URLPATH" 2>/dev/null; then
-			return 0
-		fi
-		sleep 0.1
-	done
-	echo "$2 did not come up on port $1; logs in $tmp (run with KEEP=1)" >&2
-	tail -n 20 "$tmp/$2.log" >&2 || true
-	exit 1
-}
-
-# start NAME CMD...: run CMD in the background with its output in $tmp/NAME.log.
-declare -A pid_of
-start() {
-	local name=$1
-	shift
-	"$@" >"$tmp/$name.log" 2>&1 &
-	pids+=($!)
-	pid_of[$name]=$!
-}
+bench_ports_free "$BASE_PORT" $((BASE_PORT + 8))
 
 # tree_ticks PID: CPU time (user + system, in clock ticks) used so far by
 # PID and its living descendants (nginx's and HAProxy's workers).
@@ -124,7 +95,7 @@ fi
 
 # --- origin -------------------------------------------------------------------
 start legacy "$tmp/legacy" -listen "127.0.0.1:$port_origin"
-wait_http "$port_origin" legacy
+wait_http "http://127.0.0.1:$port_origin$URLPATH" legacy
 
 # --- proxies ------------------------------------------------------------------
 # All: keep-alive to the client and to the origin, no access log, no request
@@ -199,14 +170,7 @@ backend legacy
 	server legacy 127.0.0.1:$port_origin
 EOF
 
-cat >"$tmp/turnout.yaml" <<EOF
-listen: 127.0.0.1:$port_turnout
-admin: {listen: 127.0.0.1:$port_admin}
-invoke_api: {listen: "off"}
-store: {path: $tmp/turnout.db}
-origins: {legacy: {urls: [http://127.0.0.1:$port_origin]}}
-routes: [{match: /, origin: legacy}]
-EOF
+bench_turnout_config "$port_turnout" "$port_admin" "$port_origin"
 
 declare -A port
 names=()
@@ -253,7 +217,7 @@ for p in $PROXIES; do
 	names+=("$p")
 done
 for p in "${names[@]}"; do
-	wait_http "${port[$p]}" "${p%\*}"
+	wait_http "http://127.0.0.1:${port[$p]}$URLPATH" "${p%\*}"
 done
 
 # --- measure ------------------------------------------------------------------

@@ -106,32 +106,49 @@ func printJSON(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
-// apiFailure prints an invalid config's problems, one "file:line:col: msg"
-// per line, and returns the error for main to report.
-// deploy runs one call that creates a deployment and prints the result:
-// the shared tail of apply, rollback and route off|on.
-func (cf *clientFlags) deploy(stdout, stderr io.Writer, call func(context.Context, *admin.Client) (deploy.Deployment, error)) error {
+// call runs fn with the admin API client, all its requests bounded by one
+// clientTimeout; an error fn returns is reported as apiFailure does.
+func (cf *clientFlags) call(stderr io.Writer, fn func(context.Context, *admin.Client) error) error {
 	c, err := cf.client()
 	if err != nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), clientTimeout)
 	defer cancel()
-	d, err := call(ctx, c)
-	if errors.Is(err, deploy.ErrUnchanged) {
+	if err := fn(ctx, c); err != nil {
+		return apiFailure(stderr, err)
+	}
+	return nil
+}
+
+// deploy runs one call that creates a deployment and prints the result:
+// the shared tail of apply, rollback and route off|on.
+func (cf *clientFlags) deploy(stdout, stderr io.Writer, create func(context.Context, *admin.Client) (deploy.Deployment, error)) error {
+	var d deploy.Deployment
+	var unchanged error
+	err := cf.call(stderr, func(ctx context.Context, c *admin.Client) (err error) {
+		d, err = create(ctx, c)
+		if errors.Is(err, deploy.ErrUnchanged) {
+			unchanged, err = err, nil
+		}
+		return err
+	})
+	switch {
+	case err != nil:
+		return err
+	case unchanged != nil:
 		// Not a failure: the config is what the active deployment serves.
 		if cf.output == "json" {
-			return printJSON(stdout, admin.Unchanged{Deployment: d, Unchanged: true, Detail: err.Error()})
+			return printJSON(stdout, admin.Unchanged{Deployment: d, Unchanged: true, Detail: unchanged.Error()})
 		}
-		fmt.Fprintln(stdout, err)
+		fmt.Fprintln(stdout, unchanged)
 		return nil
-	}
-	if err != nil {
-		return apiFailure(stderr, err)
 	}
 	return printDeployment(stdout, cf.output, d)
 }
 
+// apiFailure prints an invalid config's problems, one "file:line:col: msg"
+// per line, and returns the error for main to report.
 func apiFailure(stderr io.Writer, err error) error {
 	var ae *admin.APIError
 	if !errors.As(err, &ae) {
@@ -252,37 +269,35 @@ func cmdHistory(args []string, stdout, stderr io.Writer) error {
 	if err := parseNoArgs(fs, args); err != nil {
 		return err
 	}
-	c, err := cf.client()
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), clientTimeout)
-	defer cancel()
-	list, err := c.Deployments(ctx, *before, *limit)
-	if err != nil {
-		return apiFailure(stderr, err)
-	}
-	var activeID uint64
-	if len(list) > 0 {
-		act, err := c.ActiveDeployment(ctx)
-		if err != nil {
-			return apiFailure(stderr, err)
-		}
-		activeID = act.ID
-	}
 	var (
+		list     []admin.DeploymentSummary
+		activeID uint64
 		events   []deploy.AuditEvent
 		auditErr error
 	)
-	if !*noAudit {
+	err := cf.call(stderr, func(ctx context.Context, c *admin.Client) (err error) {
+		if list, err = c.Deployments(ctx, *before, *limit); err != nil {
+			return err
+		}
+		if len(list) > 0 {
+			act, err := c.ActiveDeployment(ctx)
+			if err != nil {
+				return err
+			}
+			activeID = act.ID
+		}
+		if *noAudit {
+			return nil
+		}
 		events, err = c.Audit(ctx, *limit)
 		var ae *admin.APIError
-		switch {
-		case errors.As(err, &ae) && ae.Status == http.StatusForbidden:
-			auditErr = err // the trail needs an admin token; show the rest
-		case err != nil:
-			return apiFailure(stderr, err)
+		if errors.As(err, &ae) && ae.Status == http.StatusForbidden {
+			auditErr, err = err, nil // the trail needs an admin token; show the rest
 		}
+		return err
+	})
+	if err != nil {
+		return err
 	}
 
 	if cf.output == "json" {
@@ -345,22 +360,20 @@ func cmdDiff(args []string, stdout, stderr io.Writer) error {
 		}
 		ids[i] = n
 	}
-	c, err := cf.client()
+	var r deploy.DiffResult
+	err = cf.call(stderr, func(ctx context.Context, c *admin.Client) (err error) {
+		if len(pos) == 1 {
+			act, err := c.ActiveDeployment(ctx)
+			if err != nil {
+				return err
+			}
+			ids[1] = act.ID
+		}
+		r, err = c.Diff(ctx, ids[0], ids[1])
+		return err
+	})
 	if err != nil {
 		return err
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), clientTimeout)
-	defer cancel()
-	if len(pos) == 1 {
-		act, err := c.ActiveDeployment(ctx)
-		if err != nil {
-			return apiFailure(stderr, err)
-		}
-		ids[1] = act.ID
-	}
-	r, err := c.Diff(ctx, ids[0], ids[1])
-	if err != nil {
-		return apiFailure(stderr, err)
 	}
 	if cf.output == "json" {
 		return printJSON(stdout, r)
@@ -375,15 +388,13 @@ func cmdStatus(args []string, stdout, stderr io.Writer) error {
 	if err := parseNoArgs(fs, args); err != nil {
 		return err
 	}
-	c, err := cf.client()
+	var st admin.Status
+	err := cf.call(stderr, func(ctx context.Context, c *admin.Client) (err error) {
+		st, err = c.Status(ctx)
+		return err
+	})
 	if err != nil {
 		return err
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), clientTimeout)
-	defer cancel()
-	st, err := c.Status(ctx)
-	if err != nil {
-		return apiFailure(stderr, err)
 	}
 	if cf.output == "json" {
 		return printJSON(stdout, st)

@@ -221,17 +221,30 @@ routes:
 	if label != "Roll back to #1" {
 		t.Errorf("rollback button says %q, want \"Roll back to #1\"", label)
 	}
-	err = chromedp.Do(ctx,
-		chromedp.Click(chromedp.ID("rollback-button")),
-		chromedp.WaitVisible(chromedp.ID("confirm-ok")),
-	)
-	if err != nil {
-		t.Fatal(err)
+	// askConfirm clicks what asks for a confirmation and returns the
+	// question; confirm answers it, with message when there is one.
+	askConfirm := func(click chromedp.Action[chromedp.Void]) string {
+		if err := chromedp.Do(ctx, click, chromedp.WaitVisible(chromedp.ID("confirm-ok"))); err != nil {
+			t.Fatal(err)
+		}
+		text, err := chromedp.Run(ctx, chromedp.Text(chromedp.ID("confirm-text")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return text
 	}
+	confirm := func(message string) {
+		steps := []chromedp.Action[chromedp.Void]{chromedp.Click(chromedp.ID("confirm-ok"))}
+		if message != "" {
+			steps = append([]chromedp.Action[chromedp.Void]{chromedp.SendKeys(chromedp.ID("confirm-message"), message)}, steps...)
+		}
+		if err := chromedp.Do(ctx, steps...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	askConfirm(chromedp.Click(chromedp.ID("rollback-button")))
 	shot(t, ctx, shots, "2-confirm")
-	if err := chromedp.Do(ctx, chromedp.Click(chromedp.ID("confirm-ok"))); err != nil {
-		t.Fatal(err)
-	}
+	confirm("")
 	waitJS(t, ctx, "the active deployment to become the rollback, 3", `document.getElementById('active-deployment').dataset.id === '3'`)
 	waitJS(t, ctx, "the history to show it", `document.querySelector('[data-testid=deployment-row]').dataset.id === '3'`)
 	resp, body, err = n.api("GET", "/deployments/active", nil)
@@ -265,33 +278,13 @@ routes:
 		waitJS(t, ctx, r+" with nowhere else to go and no Switch off",
 			`!document.querySelector('[data-testid="route-off-`+r+`"]') && !!document.querySelector('[data-testid="route-nowhere-`+r+`"]') && `+targetsOf(r)+` === 'legacy'`)
 	}
-	confirmText := func() string {
-		text, err := chromedp.Run(ctx, chromedp.Text(chromedp.ID("confirm-text")))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return text
-	}
 
 	// Switch the function route off with one click (and a confirm):
 	// deployment 4.
-	err = chromedp.Do(ctx,
-		chromedp.Click(chromedp.CSS(`[data-testid="route-off-GET /hello/{name}"]`)),
-		chromedp.WaitVisible(chromedp.ID("confirm-ok")),
-	)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got, want := confirmText(), "Send GET /hello/{name} to legacy instead of function:hello?"; got != want {
+	if got, want := askConfirm(chromedp.Click(chromedp.CSS(`[data-testid="route-off-GET /hello/{name}"]`))), "Send GET /hello/{name} to legacy instead of function:hello?"; got != want {
 		t.Errorf("Switch off asks %q, want %q", got, want)
 	}
-	err = chromedp.Do(ctx,
-		chromedp.SendKeys(chromedp.ID("confirm-message"), "hello misbehaves"),
-		chromedp.Click(chromedp.ID("confirm-ok")),
-	)
-	if err != nil {
-		t.Fatal(err)
-	}
+	confirm("hello misbehaves")
 	waitJS(t, ctx, "route off to become deployment 4", `document.getElementById('active-deployment').dataset.id === '4'`)
 	waitJS(t, ctx, "the route shown as off, with where it returns", `!!document.querySelector('[data-testid="route-on-GET /hello/{name}"]') && `+
 		targetsOf("GET /hello/{name}")+` === 'off → legacy; on → function:hello'`)
@@ -319,20 +312,11 @@ routes:
 	}
 
 	// Switch on asks to send it back to the function, not to legacy.
-	err = chromedp.Do(ctx,
-		chromedp.Click(chromedp.CSS(`[data-testid="route-on-GET /hello/{name}"]`)),
-		chromedp.WaitVisible(chromedp.ID("confirm-ok")),
-	)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got, want := confirmText(), "Send GET /hello/{name} back to function:hello? While off it goes to legacy."; got != want {
+	if got, want := askConfirm(chromedp.Click(chromedp.CSS(`[data-testid="route-on-GET /hello/{name}"]`))), "Send GET /hello/{name} back to function:hello? While off it goes to legacy."; got != want {
 		t.Errorf("Switch on asks %q, want %q", got, want)
 	}
 	shot(t, ctx, shots, "3b-switch-on")
-	if err := chromedp.Do(ctx, chromedp.Click(chromedp.ID("confirm-ok"))); err != nil {
-		t.Fatal(err)
-	}
+	confirm("")
 	waitJS(t, ctx, "route on to become deployment 5", `document.getElementById('active-deployment').dataset.id === '5'`)
 	waitJS(t, ctx, "the route shown as on", `!!document.querySelector('[data-testid="route-off-GET /hello/{name}"]')`)
 	resp, body, err = n.api("GET", "/deployments/active", nil)

@@ -161,10 +161,8 @@ func namedOrigin(t *testing.T, name string) *httptest.Server {
 // (origins, functions, routes, ...).
 func writeNodeConfig(t *testing.T, dir, invokeAPI, body string) string {
 	t.Helper()
-	cfg := fmt.Sprintf("listen: 127.0.0.1:0\ninvoke_api: {listen: %q}\nadmin:\n  listen: 127.0.0.1:0\n  tokens: [{name: e2e, role: admin, sha256: %s}]\nstore: {path: %s}\n%s",
-		invokeAPI, tokenHash(), filepath.Join(dir, "turnout.db"), body)
 	p := filepath.Join(dir, "turnout.yaml")
-	if err := os.WriteFile(p, []byte(cfg), 0o644); err != nil {
+	if err := os.WriteFile(p, []byte(nodeYAML(dir, invokeAPI, body)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	return p
@@ -183,19 +181,17 @@ func abConfig(t *testing.T) (dir, cfgPath string, a, b *httptest.Server) {
 	return dir, cfgPath, a, b
 }
 
+// nodeYAML is a node's configuration: listeners on free loopback ports
+// (the Invoke API on invokeAPI), the test token, the store in dir, then
+// body.
+func nodeYAML(dir, invokeAPI, body string) string {
+	return fmt.Sprintf("listen: 127.0.0.1:0\ninvoke_api: {listen: %q}\nadmin:\n  listen: 127.0.0.1:0\n  tokens: [{name: e2e, role: admin, sha256: %s}]\nstore: {path: %s}\n%s",
+		invokeAPI, tokenHash(), filepath.Join(dir, "turnout.db"), body)
+}
+
+// nodeConfig is nodeYAML with origins a and b and the route on target.
 func nodeConfig(dir, a, b, target string) string {
-	return fmt.Sprintf(`listen: 127.0.0.1:0
-invoke_api: {listen: 127.0.0.1:0}
-admin:
-  listen: 127.0.0.1:0
-  tokens: [{name: e2e, role: admin, sha256: %s}]
-store: {path: %s}
-origins:
-  a: {url: %s}
-  b: {url: %s}
-routes:
-  - {match: /, origin: %s}
-`, tokenHash(), filepath.Join(dir, "turnout.db"), a, b, target)
+	return nodeYAML(dir, "127.0.0.1:0", fmt.Sprintf("origins:\n  a: {url: %s}\n  b: {url: %s}\nroutes:\n  - {match: /, origin: %s}\n", a, b, target))
 }
 
 func get(t *testing.T, url string) string {
@@ -470,11 +466,7 @@ routes:
 	if fnhost.CgroupAvailable() == nil {
 		iso = fnhost.IsolationCgroup
 	}
-	for _, want := range []string{"function:hello2", "FUNCTION", "sleep", "QUEUED", "ISOLATION", string(iso)} {
-		if !strings.Contains(out.String(), want) {
-			t.Errorf("turnout status lacks %q:\n%s", want, out.String())
-		}
-	}
+	testkit.ContainsAll(t, "turnout status", out.String(), "function:hello2", "FUNCTION", "sleep", "QUEUED", "ISOLATION", string(iso))
 	resp, body2, err := n.api("GET", "/status", nil)
 	if err != nil || resp.StatusCode != 200 {
 		t.Fatal(err)

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -12,12 +11,11 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/turnout/turnout"
+	"github.com/turnout/turnout/internal/testkit"
 )
 
 // hangUpCount is how many client hang-ups TestClientHangUps sends to each
@@ -74,35 +72,17 @@ routes:
 
 	want := hangUpCount(t)
 	sent := map[string]int{}
-	var answered atomic.Int64
+	answered := 0
 	for _, path := range []string{"/slow", "/sleep"} {
 		// At least want clients, and for at least three windows.
 		start := time.Now()
 		for sent[path] < want || time.Since(start) < 3*time.Second {
 			k := min(50, max(want-sent[path], 10))
-			var wg sync.WaitGroup
-			for range k {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					c, err := net.Dial("tcp", n.public)
-					if err != nil {
-						t.Error(err)
-						return
-					}
-					defer c.Close()
-					io.WriteString(c, "GET "+path+" HTTP/1.1\r\nHost: hangup.test\r\n\r\n")
-					c.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
-					if b, _ := io.ReadAll(c); len(b) > 0 {
-						answered.Add(1)
-					}
-				}()
-			}
-			wg.Wait()
+			answered += testkit.HangUps(t, n.public, path, k, k, 50*time.Millisecond)
 			sent[path] += k
 		}
 	}
-	if a := answered.Load(); a != 0 {
+	if a := answered; a != 0 {
 		t.Errorf("%d clients got an answer within 50 ms; both backends are slower", a)
 	}
 	time.Sleep(2 * time.Second) // two more auto-rollback checks

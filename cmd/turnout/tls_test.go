@@ -114,13 +114,8 @@ func stopNode(t *testing.T, n *node) {
 	n.cmd.Process.Signal(syscall.SIGTERM)
 	done := make(chan error, 1)
 	go func() { done <- n.cmd.Wait() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("turnout exited with %v after SIGTERM, want a clean exit\n%s", err, n.logs())
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("turnout did not exit after SIGTERM")
+	if err := testkit.Receive(t, done, 30*time.Second, "turnout to exit after SIGTERM"); err != nil {
+		t.Errorf("turnout exited with %v after SIGTERM, want a clean exit\n%s", err, n.logs())
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/turnout/turnout/internal/admin"
 	"github.com/turnout/turnout/internal/traffic"
 )
 
@@ -40,15 +41,13 @@ func cmdTraffic(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	cf.output = "text" // the format is --output's; -o only chose its default
-	c, err := cf.client()
+	var rep traffic.Report
+	err := cf.call(stderr, func(ctx context.Context, c *admin.Client) (err error) {
+		rep, err = c.Traffic(ctx, q)
+		return err
+	})
 	if err != nil {
 		return err
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), clientTimeout)
-	defer cancel()
-	rep, err := c.Traffic(ctx, q)
-	if err != nil {
-		return apiFailure(stderr, err)
 	}
 	return write(stdout, rep)
 }

@@ -18,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/turnout/turnout/internal/testkit"
 )
 
 // served is a turnout process started by a test whose stderr is an OS
@@ -312,11 +314,7 @@ routes:
 			t.Log(line)
 		}
 	}
-	for _, want := range []string{"upgrade: the new process is ready", "shutting down: draining"} {
-		if !strings.Contains(s.log(), want) {
-			t.Errorf("log lacks %q:\n%s", want, s.log())
-		}
-	}
+	testkit.ContainsAll(t, "log", s.log(), "upgrade: the new process is ready", "shutting down: draining")
 }
 
 // TestUpgradeToBrokenBinary installs a binary that exits at once and sends

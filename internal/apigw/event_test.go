@@ -294,27 +294,27 @@ func TestEventPathKeepsEncoding(t *testing.T) {
 }
 
 // decodeV1 builds r's 1.0 event and decodes it; b is its JSON.
-func decodeV1(t *testing.T, r *http.Request, in Info) (v1 events.APIGatewayProxyRequest, b []byte) {
+func decodeV1(t *testing.T, r *http.Request, in Info) (events.APIGatewayProxyRequest, []byte) {
 	t.Helper()
-	b, err := EventV1(r, nil, in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(b, &v1); err != nil {
-		t.Fatal(err)
-	}
-	return v1, b
+	return decode[events.APIGatewayProxyRequest](t, EventV1, r, nil, in)
 }
 
 // decodeV2 builds r's 2.0 event and decodes it; b is its JSON.
-func decodeV2(t *testing.T, r *http.Request, in Info) (v2 events.APIGatewayV2HTTPRequest, b []byte) {
+func decodeV2(t *testing.T, r *http.Request, in Info) (events.APIGatewayV2HTTPRequest, []byte) {
 	t.Helper()
-	b, err := EventV2(r, nil, in)
+	return decode[events.APIGatewayV2HTTPRequest](t, EventV2, r, nil, in)
+}
+
+// decode builds the event of r with body by build (EventV1 or EventV2)
+// and decodes it into an E; b is its JSON.
+func decode[E any](t *testing.T, build func(*http.Request, []byte, Info) ([]byte, error), r *http.Request, body []byte, in Info) (e E, b []byte) {
+	t.Helper()
+	b, err := build(r, body, in)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := json.Unmarshal(b, &v2); err != nil {
-		t.Fatal(err)
+	if err := json.Unmarshal(b, &e); err != nil {
+		t.Fatalf("%v: %s", err, b)
 	}
-	return v2, b
+	return e, b
 }

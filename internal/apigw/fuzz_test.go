@@ -1,7 +1,6 @@
 package apigw
 
 import (
-	"encoding/json"
 	"net/http"
 	"net/url"
 	"strings"
@@ -61,14 +60,7 @@ func FuzzEventV2(f *testing.F) {
 		r.Header.Add(name, value)
 		in := Info{Route: "POST /x", Time: fixedTime}
 
-		b, err := EventV2(r, body, in)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var e events.APIGatewayV2HTTPRequest
-		if err := json.Unmarshal(b, &e); err != nil {
-			t.Fatalf("%v: %s", err, b)
-		}
+		e, _ := decode[events.APIGatewayV2HTTPRequest](t, EventV2, r, body, in)
 		if utf8.ValidString(query) && e.RawQueryString != query {
 			t.Fatalf("rawQueryString %q, want %q", e.RawQueryString, query)
 		}
@@ -76,14 +68,7 @@ func FuzzEventV2(f *testing.F) {
 			t.Fatalf("text body changed: %q -> %q", body, e.Body)
 		}
 
-		b, err = EventV1(r, body, in)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var e1 events.APIGatewayProxyRequest
-		if err := json.Unmarshal(b, &e1); err != nil {
-			t.Fatalf("%v: %s", err, b)
-		}
+		e1, _ := decode[events.APIGatewayProxyRequest](t, EventV1, r, body, in)
 		pairs := 0
 		for p := range strings.SplitSeq(query, "&") {
 			if p != "" {
@@ -118,25 +103,11 @@ func FuzzEventPath(f *testing.F) {
 			RemoteAddr: "192.0.2.1:1",
 		}
 		in := Info{Route: "GET /{rest...}", Time: fixedTime, Path: path}
-		b, err := EventV1(r, nil, in)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var e1 events.APIGatewayProxyRequest
-		if err := json.Unmarshal(b, &e1); err != nil {
-			t.Fatalf("%v: %s", err, b)
-		}
+		e1, _ := decodeV1(t, r, in)
 		if e1.Path != path || e1.RequestContext.Path != path {
 			t.Fatalf("1.0 path %q, requestContext.path %q; want %q", e1.Path, e1.RequestContext.Path, path)
 		}
-		b, err = EventV2(r, nil, in)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var e2 events.APIGatewayV2HTTPRequest
-		if err := json.Unmarshal(b, &e2); err != nil {
-			t.Fatalf("%v: %s", err, b)
-		}
+		e2, _ := decodeV2(t, r, in)
 		dec, err := url.PathUnescape(path)
 		if err != nil {
 			t.Fatalf("normalised path %q does not decode: %v", path, err)

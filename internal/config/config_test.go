@@ -44,16 +44,24 @@ func testdata(t testing.TB, dir string) []string {
 	return files
 }
 
+// parseFile reads the file at path and parses it as the file name; data
+// is what it read.
+func parseFile(t *testing.T, path, name string) (c *Config, data []byte, err error) {
+	t.Helper()
+	data, err = os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err = Parse(name, data)
+	return c, data, err
+}
+
 // TestParseValid parses every testdata/valid/*.yaml and compares the result
 // with its *.json golden file.
 func TestParseValid(t *testing.T) {
 	for _, file := range testdata(t, "valid") {
 		t.Run(filepath.Base(file), func(t *testing.T) {
-			data, err := os.ReadFile(file)
-			if err != nil {
-				t.Fatal(err)
-			}
-			c, err := Parse(filepath.Base(file), data)
+			c, _, err := parseFile(t, file, filepath.Base(file))
 			if err != nil {
 				t.Fatalf("Parse: %v", err)
 			}
@@ -71,11 +79,7 @@ func TestParseValid(t *testing.T) {
 func TestParseInvalid(t *testing.T) {
 	for _, file := range testdata(t, "invalid") {
 		t.Run(filepath.Base(file), func(t *testing.T) {
-			data, err := os.ReadFile(file)
-			if err != nil {
-				t.Fatal(err)
-			}
-			c, err := Parse(filepath.Base(file), data)
+			c, _, err := parseFile(t, file, filepath.Base(file))
 			if err == nil {
 				t.Fatal("Parse succeeded; want errors")
 			}
@@ -154,11 +158,7 @@ func TestSyntaxErrorPositions(t *testing.T) {
 // TestPositions checks the positions kept in the Config for later messages
 // (a route switched off by name, an origin failing its health check).
 func TestPositions(t *testing.T) {
-	data, err := os.ReadFile("testdata/valid/full.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := Parse("full.yaml", data)
+	c, data, err := parseFile(t, "testdata/valid/full.yaml", "full.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -261,11 +261,7 @@ routes:
 		t.Error("WithDefaults shares slices with its receiver")
 	}
 	// Set values are kept.
-	full, err := os.ReadFile("testdata/valid/full.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	fc, err := Parse("full.yaml", full)
+	fc, _, err := parseFile(t, "testdata/valid/full.yaml", "full.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -477,11 +473,7 @@ func TestFunctionDefaults(t *testing.T) {
 // TestExampleConfigs keeps the configs the README and docs/ point at valid.
 func TestExampleConfigs(t *testing.T) {
 	for _, name := range []string{"../../examples/turnout.yaml"} {
-		data, err := os.ReadFile(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := Parse(name, data); err != nil {
+		if _, _, err := parseFile(t, name, name); err != nil {
 			t.Errorf("%v", err)
 		}
 	}

@@ -323,16 +323,31 @@ func (d *decoder) trustedProxies(v *yaml.Node) []string {
 }
 
 func (d *decoder) origins(v *yaml.Node) []Origin {
+	return named(d, v, "origins", "origin", `origins: {legacy: {url: "http://10.0.0.5:8080"}}`, d.origin)
+}
+
+// named decodes a section that maps names to settings (origins:,
+// functions:), each entry with one, in the file's order; kind is what one
+// entry is, example a short section to show when v is not a mapping.
+func named[T any](d *decoder, v *yaml.Node, section, kind, example string, one func(k, v *yaml.Node) T) []T {
 	if n := deref(v); n.Kind != yaml.MappingNode {
-		d.errorf(n, "origins must map each origin's name to its settings, like origins: {legacy: {url: \"http://10.0.0.5:8080\"}}, got %s", describe(n))
+		d.errorf(n, "%s must map each %s's name to its settings, like %s, got %s", section, kind, example, describe(n))
 		return nil
 	}
-	es, _ := d.entries(v, "origins", "origin")
-	out := make([]Origin, 0, len(es))
+	es, _ := d.entries(v, section, kind)
+	out := make([]T, 0, len(es))
 	for _, e := range es {
-		out = append(out, d.origin(e.k, e.v))
+		out = append(out, one(e.k, e.v))
 	}
 	return out
+}
+
+// checkName reports a name under origins: or functions: (kind) that
+// isOriginName refuses.
+func (d *decoder) checkName(k *yaml.Node, kind string) {
+	if !isOriginName(k.Value) {
+		d.errorf(k, "%s name %q must start with a letter or digit and use only letters, digits, '-', '_' and '.'", kind, k.Value)
+	}
 }
 
 // origin decodes the origin declared as key k with settings v.
@@ -341,9 +356,7 @@ func (d *decoder) origin(k, v *yaml.Node) Origin {
 	hp := healthPos{}
 	defer func() { d.health = append(d.health, hp) }()
 	what := "origins." + o.Name
-	if !isOriginName(o.Name) {
-		d.errorf(k, "origin name %q must start with a letter or digit and use only letters, digits, '-', '_' and '.'", o.Name)
-	}
+	d.checkName(k, "origin")
 	v = deref(v)
 	if isNull(v) {
 		d.errorf(k, "origin %q has no urls: add url: http://host:port (or urls: [...] for several instances)", o.Name)

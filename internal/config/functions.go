@@ -35,24 +35,13 @@ const (
 )
 
 func (d *decoder) functions(v *yaml.Node) []Function {
-	if n := deref(v); n.Kind != yaml.MappingNode {
-		d.errorf(n, "functions must map each function's name to its settings, like %s, got %s", functionExampleHosted, describe(n))
-		return nil
-	}
-	es, _ := d.entries(v, "functions", "function")
-	out := make([]Function, 0, len(es))
-	for _, e := range es {
-		out = append(out, d.function(e.k, e.v))
-	}
-	return out
+	return named(d, v, "functions", "function", functionExampleHosted, d.function)
 }
 
 func (d *decoder) function(k, v *yaml.Node) Function {
 	f := Function{Name: k.Value, Pos: d.pos(k)}
 	what := "functions." + f.Name
-	if !isOriginName(f.Name) {
-		d.errorf(k, "function name %q must start with a letter or digit and use only letters, digits, '-', '_' and '.'", f.Name)
-	}
+	d.checkName(k, "function")
 	v = deref(v)
 	if isNull(v) || v.Kind != yaml.MappingNode {
 		d.errorf(k, "%s needs settings: %s; like %s or %s", what, functionNeedsOneTarget, functionExampleHosted, functionExampleOnAWS)

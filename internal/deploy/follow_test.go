@@ -100,11 +100,7 @@ func TestFollower(t *testing.T) {
 	testkit.Eventually(t, 5*time.Second, "deployment 5", func() bool { return dp.Serving() == 5 })
 
 	cancel()
-	select {
-	case <-done:
-	case <-time.After(5 * time.Second):
-		t.Fatal("Run did not return when its context ended")
-	}
+	testkit.Receive(t, done, 5*time.Second, "Run to return when its context ended")
 	want := []uint64{1, 2, 3, 5}
 	if got := dp.Swaps(); !equal(got, want) {
 		t.Fatalf("swaps = %v, want %v", got, want)
@@ -146,11 +142,7 @@ func TestFollowerStopsWhenHandedOver(t *testing.T) {
 	if err := h.Release(); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case <-done:
-	case <-time.After(5 * time.Second):
-		t.Fatal("Run did not return when the store was handed over")
-	}
+	testkit.Receive(t, done, 5*time.Second, "Run to return when the store was handed over")
 	next, err := bolt.Open(path)
 	if err != nil {
 		t.Fatal(err)

@@ -37,9 +37,7 @@ func TestApplyUnchanged(t *testing.T) {
 		if d.ID != 3 {
 			t.Errorf("%s: returned deployment %d, want the active one, 3", name, d.ID)
 		}
-		if id := activeID(t, s); id != 3 {
-			t.Fatalf("%s: active = %d, want 3: nothing stored", name, id)
-		}
+		wantActive(t, s, 3, name+": nothing stored")
 	}
 	list, err := s.Store.List(ctx, 0, 100)
 	if err != nil {

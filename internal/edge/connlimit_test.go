@@ -149,18 +149,24 @@ func TestIdleConnectionsMakeRoom(t *testing.T) {
 	}
 }
 
+// holding answers each request with answer(r), a request for /hold only
+// once release is closed: a connection in the middle of a request.
+func holding(release <-chan struct{}, answer func(*http.Request) string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/hold" {
+			<-release
+		}
+		fmt.Fprint(w, answer(r))
+	})
+}
+
 // TestMaxConnections: connections in the middle of a request — waiting for
 // their answer, or partway through sending the next one — are never
 // closed to make room: a new client over the cap waits until one of them
 // finishes its request and goes idle, and only then takes its place.
 func TestMaxConnections(t *testing.T) {
 	release := make(chan struct{})
-	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/hold" {
-			<-release
-		}
-		fmt.Fprint(w, "ok")
-	})
+	h := holding(release, func(*http.Request) string { return "ok" })
 	r := start(t, Options{Handler: h, Limits: limits(func(l *config.Limits) { l.MaxConnections = 2 })})
 
 	held := dialKeepAlive(t, r.plain) // waiting for its answer
@@ -205,12 +211,7 @@ func TestMaxConnections(t *testing.T) {
 // is closed for a new client; one with a stream open is not.
 func TestHTTP2IdleConnectionsMakeRoom(t *testing.T) {
 	release := make(chan struct{})
-	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/hold" {
-			<-release
-		}
-		fmt.Fprint(w, r.Proto)
-	})
+	h := holding(release, func(r *http.Request) string { return r.Proto })
 	ca, dir := newCA(t), t.TempDir()
 	tc := &config.TLS{Certificates: []config.CertificateFiles{ca.issue(t, dir, "api.test")}}
 	r := start(t, Options{Handler: h, Limits: limits(func(l *config.Limits) { l.MaxConnections = 2 }), TLS: tc})

@@ -2,7 +2,6 @@ package fnhost
 
 import (
 	"context"
-	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -11,8 +10,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 
 	"github.com/turnout/turnout/internal/config"
-	"github.com/turnout/turnout/internal/invoke"
-	"github.com/turnout/turnout/internal/invoke/invoketest"
 )
 
 // TestConfigurations: the Invoke API lists the hosted functions with their
@@ -22,9 +19,7 @@ func TestConfigurations(t *testing.T) {
 	big.MemoryMB = 1024
 	big.Timeout = config.Duration(1500 * time.Millisecond)
 	h := newHost(t, Options{Region: "eu-west-1"}, big, fnConfig("hello", "hello-v2"), nodeConfig("node", "index.handler"))
-	srv := httptest.NewServer(invoke.NewServer(invoke.ServerOptions{Invoker: h, Configurations: h.Configurations}))
-	t.Cleanup(srv.Close)
-	c := invoketest.Client(srv.URL)
+	c := invokeAPI(t, h)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 

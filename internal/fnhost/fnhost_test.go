@@ -59,7 +59,7 @@ func fnConfig(name, bin string) config.Function {
 func newHost(t testing.TB, opts Options, fns ...config.Function) *Host {
 	t.Helper()
 	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+		opts.Logger = testkit.QuietLogger()
 	}
 	h, err := New(opts)
 	if err != nil {
@@ -152,11 +152,7 @@ func TestHelloV2(t *testing.T) {
 		texts = append(texts, l.Text)
 	}
 	all := strings.Join(texts, "\n")
-	for _, want := range []string{"START RequestId: req-1 Version: $LATEST", "END RequestId: req-1", "REPORT RequestId: req-1", "Memory Size: 256 MB", "Init Duration:"} {
-		if !strings.Contains(all, want) {
-			t.Errorf("logs lack %q:\n%s", want, all)
-		}
-	}
+	testkit.ContainsAll(t, "logs", all, "START RequestId: req-1 Version: $LATEST", "END RequestId: req-1", "REPORT RequestId: req-1", "Memory Size: 256 MB", "Init Duration:")
 	s := statsOf(h, "hello")
 	if s.Invocations != 1 || s.ColdStarts != 1 || s.Instances != 1 || s.Idle != 1 || s.LastInitDuration <= 0 {
 		t.Errorf("stats %+v", s)
@@ -783,20 +779,34 @@ func TestDefaultsAbsorbBurst(t *testing.T) {
 	}
 }
 
+// oneSlotHost hosts the sleep example with one slot and a queue of q
+// waiting at most wait, and warms its instance with one invocation; it
+// returns the host and the function's config, to change and Configure.
+func oneSlotHost(t *testing.T, q int, wait time.Duration) (*Host, config.Function) {
+	t.Helper()
+	c := fnConfig("sleep", "sleep")
+	c.Concurrency = 1
+	c.QueueSize = &q
+	c.QueueTimeout = config.Duration(wait)
+	h := newHost(t, Options{}, c)
+	invokeOK(t, h, "sleep", `{}`)
+	return h, c
+}
+
+// takeSlot starts an invocation of sleep with payload, its result sent to
+// done, and waits until it holds the function's one slot.
+func takeSlot(t *testing.T, h *Host, done chan<- error, payload string) {
+	t.Helper()
+	go invokeInto(done, h, "sleep", payload)
+	testkit.Eventually(t, 5*time.Second, "the slot to be taken", func() bool { return statsOf(h, "sleep").InUse == 1 })
+}
+
 // Past the limit and a full queue, or after the queue wait, invocations
 // are still throttled.
 func TestQueueBounds(t *testing.T) {
-	one, q := 1, 1
-	c := fnConfig("sleep", "sleep")
-	c.Concurrency = one
-	c.QueueSize = &q
-	c.QueueTimeout = config.Duration(10 * time.Second)
-	h := newHost(t, Options{}, c)
-	invokeOK(t, h, "sleep", `{}`)
-
+	h, c := oneSlotHost(t, 1, 10*time.Second)
 	busy := make(chan error, 2)
-	go invokeInto(busy, h, "sleep", `{"sleep_ms":600}`)
-	testkit.Eventually(t, 5*time.Second, "the slot to be taken", func() bool { return statsOf(h, "sleep").InUse == 1 })
+	takeSlot(t, h, busy, `{"sleep_ms":600}`)
 	go invokeInto(busy, h, "sleep", `{}`)
 	testkit.Eventually(t, 5*time.Second, "one invocation to queue", func() bool { return statsOf(h, "sleep").Queued == 1 })
 	start := time.Now()
@@ -820,8 +830,7 @@ func TestQueueBounds(t *testing.T) {
 		t.Fatal(err)
 	}
 	invokeOK(t, h, "sleep", `{}`)
-	go invokeInto(busy, h, "sleep", `{"sleep_ms":1000}`)
-	testkit.Eventually(t, 5*time.Second, "the slot to be taken", func() bool { return statsOf(h, "sleep").InUse == 1 })
+	takeSlot(t, h, busy, `{"sleep_ms":1000}`)
 	if _, err := h.Invoke(context.Background(), invoke.Request{Function: "sleep", Payload: []byte(`{}`)}); invoke.KindOf(err) != invoke.KindThrottled {
 		t.Errorf("after the queue wait: %v, want throttled", err)
 	}
@@ -845,17 +854,9 @@ func TestQueueBounds(t *testing.T) {
 // Queued invocations get the slot in the order they arrived, and one whose
 // client went away leaves the queue at once.
 func TestQueueFIFOAndAbandon(t *testing.T) {
-	one, q := 1, 8
-	c := fnConfig("sleep", "sleep")
-	c.Concurrency = one
-	c.QueueSize = &q
-	c.QueueTimeout = config.Duration(20 * time.Second)
-	h := newHost(t, Options{}, c)
-	invokeOK(t, h, "sleep", `{}`)
-
+	h, _ := oneSlotHost(t, 8, 20*time.Second)
 	done := make(chan error, 1)
-	go invokeInto(done, h, "sleep", `{"sleep_ms":500}`)
-	testkit.Eventually(t, 5*time.Second, "the slot to be taken", func() bool { return statsOf(h, "sleep").InUse == 1 })
+	takeSlot(t, h, done, `{"sleep_ms":500}`)
 
 	// One waiter whose client goes away while queued.
 	ctx, cancel := context.WithCancel(context.Background())

@@ -34,11 +34,11 @@ func nodeConfig(name, handler string) config.Function {
 		Env: map[string]string{"_HANDLER": handler}}
 }
 
-// invokeAPI serves the Invoke API over h on 127.0.0.1 and returns the real
-// AWS SDK client for it.
+// invokeAPI serves the Invoke API over h (invocations and the function
+// configurations) on 127.0.0.1 and returns the real AWS SDK client for it.
 func invokeAPI(t testing.TB, h *Host) *lambda.Client {
 	t.Helper()
-	srv := httptest.NewServer(invoke.NewServer(invoke.ServerOptions{Invoker: h}))
+	srv := httptest.NewServer(invoke.NewServer(invoke.ServerOptions{Invoker: h, Configurations: h.Configurations}))
 	t.Cleanup(srv.Close)
 	return invoketest.Client(srv.URL)
 }

@@ -52,22 +52,13 @@ func readAll(t testing.TB, data []byte, opt Options) goldenFile {
 	}
 	defer r.Close()
 	g := goldenFile{Format: r.Format()}
-	var o turnout.Observation
-	for {
-		err := r.Next(&o)
-		if err == io.EOF {
-			break
-		}
-		var le *LineError
-		if errors.As(err, &le) {
+	eachLine(t, r, func(o *turnout.Observation, le *LineError) {
+		if le != nil {
 			if le.Line != r.Stats().Lines {
 				t.Errorf("LineError.Line %d, Stats().Lines %d", le.Line, r.Stats().Lines)
 			}
 			g.Entries = append(g.Entries, goldenEntry{Line: le.Line, Malformed: le.Reason})
-			continue
-		}
-		if err != nil {
-			t.Fatalf("Next: %v", err)
+			return
 		}
 		e := goldenEntry{
 			Line: r.Stats().Lines, Time: o.Time.Format(time.RFC3339Nano), Method: o.Method, Host: o.Host,
@@ -79,9 +70,32 @@ func readAll(t testing.TB, data []byte, opt Options) goldenFile {
 			e.RequestBytes = &rb
 		}
 		g.Entries = append(g.Entries, e)
-	}
+	})
 	g.Stats = r.Stats()
 	return g
+}
+
+// eachLine reads r to its end and calls line for every line: with the
+// observation it parsed, or with the *LineError that reports it malformed.
+// Any other error fails tb.
+func eachLine(tb testing.TB, r *Reader, line func(o *turnout.Observation, le *LineError)) {
+	tb.Helper()
+	var o turnout.Observation
+	var le *LineError // outside the loop: errors.As would move one to the heap per line
+	for {
+		err := r.Next(&o)
+		if err == io.EOF {
+			return
+		}
+		switch {
+		case errors.As(err, &le):
+			line(nil, le)
+		case err != nil:
+			tb.Fatalf("Next: %v", err)
+		default:
+			line(&o, nil)
+		}
+	}
 }
 
 func TestGolden(t *testing.T) {

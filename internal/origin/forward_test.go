@@ -333,11 +333,7 @@ func TestChunkedRequestStreamed(t *testing.T) {
 	c := testkit.Dial(t, f.Listener.Addr().String(), 5*time.Second)
 	defer c.Close()
 	io.WriteString(c, "POST /upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sum\r\n\r\n5\r\nfirst\r\n")
-	select {
-	case <-gotFirst:
-	case <-time.After(2 * time.Second):
-		t.Fatal("origin did not receive the first chunk before the client finished: request body is buffered")
-	}
+	testkit.Receive(t, gotFirst, 2*time.Second, "the origin to receive the first chunk before the client finished (else the request body is buffered)")
 	io.WriteString(c, "7\r\n-second\r\n0\r\nX-Sum: 42\r\n\r\n")
 	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
 	if err != nil {
@@ -678,13 +674,8 @@ func TestEarlyResponseDuringUpload(t *testing.T) {
 	if resp.StatusCode != http.StatusRequestEntityTooLarge {
 		t.Fatalf("status %d, want 413", resp.StatusCode)
 	}
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("Forward: %v", err)
-		}
-	case <-time.After(2 * time.Second):
-		t.Fatal("Forward still waits for the upload the origin refused")
+	if err := testkit.Receive(t, done, 2*time.Second, "Forward to return (not wait for the upload the origin refused)"); err != nil {
+		t.Fatalf("Forward: %v", err)
 	}
 }
 

@@ -110,19 +110,6 @@ func (p *Pattern) folded() string {
 		b.WriteByte(' ')
 	}
 	b.WriteString(p.Host)
-	for _, s := range p.segs {
-		b.WriteByte('/')
-		switch {
-		case s.multi && s.name == "":
-		case s.multi:
-			b.WriteString("{" + s.name + "...}")
-		case s.wild:
-			b.WriteString("{" + s.name + "}")
-		case s.lit == "/":
-			b.WriteString("{$}")
-		default:
-			b.WriteString(url.PathEscape(foldKey(s.lit)))
-		}
-	}
+	p.writePath(&b, "...", "{$}", func(lit string) string { return url.PathEscape(foldKey(lit)) })
 	return b.String()
 }

@@ -223,21 +223,29 @@ var ErrPatterns = errors.New("invalid route patterns")
 // "GET /user/{id}" gives "/user/{id}" and "/api/{proxy...}" "/api/{proxy+}".
 func (p *Pattern) Template() string {
 	var b strings.Builder
+	p.writePath(&b, "+", "", func(lit string) string { return lit })
+	if b.Len() == 0 {
+		return "/"
+	}
+	return b.String()
+}
+
+// writePath writes the pattern's path to b a segment at a time: a
+// wildcard as "{name}", a multi-segment one as "{name" + multi + "}", the
+// trailing "{$}" as end, and a literal segment as lit spells it.
+func (p *Pattern) writePath(b *strings.Builder, multi, end string, lit func(string) string) {
 	for _, s := range p.segs {
 		b.WriteByte('/')
 		switch {
 		case s.multi && s.name == "":
 		case s.multi:
-			b.WriteString("{" + s.name + "+}")
+			b.WriteString("{" + s.name + multi + "}")
 		case s.wild:
 			b.WriteString("{" + s.name + "}")
 		case s.lit == "/":
+			b.WriteString(end)
 		default:
-			b.WriteString(s.lit)
+			b.WriteString(lit(s.lit))
 		}
 	}
-	if b.Len() == 0 {
-		return "/"
-	}
-	return b.String()
 }

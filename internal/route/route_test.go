@@ -43,18 +43,23 @@ func TestCheck(t *testing.T) {
 		{"all errors at once", []string{"/a", "/a", "bad", "/b/{x", "/a"}, []string{"1/0: duplicate", "2/-1: invalid", "3/-1: invalid", "4/0: duplicate"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			errs := Check(tc.patterns)
-			if len(errs) != len(tc.want) {
-				t.Fatalf("got %d errors %v, want %d", len(errs), errs, len(tc.want))
-			}
-			for i, e := range errs {
-				got := fmt.Sprintf("%d/%d: %s", e.Index, e.Other, e.Msg)
-				idx, sub, _ := strings.Cut(tc.want[i], ": ")
-				if !strings.HasPrefix(got, idx+": ") || !strings.Contains(got, sub) {
-					t.Errorf("error %d = %q, want %q", i, got, tc.want[i])
-				}
-			}
+			checkErrors(t, Check(tc.patterns), tc.want)
 		})
+	}
+}
+
+// checkErrors holds Check's errors to want, each "index/other: substring".
+func checkErrors(t *testing.T, errs []*PatternError, want []string) {
+	t.Helper()
+	if len(errs) != len(want) {
+		t.Fatalf("got %d errors %v, want %d", len(errs), errs, len(want))
+	}
+	for i, e := range errs {
+		got := fmt.Sprintf("%d/%d: %s", e.Index, e.Other, e.Msg)
+		idx, sub, _ := strings.Cut(want[i], ": ")
+		if !strings.HasPrefix(got, idx+": ") || !strings.Contains(got, sub) {
+			t.Errorf("error %d = %q, want %q", i, got, want[i])
+		}
 	}
 }
 
@@ -130,66 +135,105 @@ func checkMatches(t *testing.T, tab *Table, cases []matchCase) {
 }
 
 // TestMatchAgreesWithServeMux holds Table to ServeMux's precedence on random
-// pattern sets and paths (outside the redirects that Table deliberately omits).
+// pattern sets and paths (outside the redirects that Table deliberately
+// omits); its case-insensitive run holds a case-insensitive Table to
+// ServeMux given the folded patterns and the folded path: ignoring case is
+// exactly matching the folded spellings.
 func TestMatchAgreesWithServeMux(t *testing.T) {
-	rng := rand.New(rand.NewPCG(1, 2))
-	for round := 0; round < 300; round++ {
-		checkAgainstServeMux(t, rng, 12, 60)
+	for _, tc := range agreements {
+		t.Run(tc.name, func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(tc.seed[0], tc.seed[1]))
+			for round := 0; round < 300; round++ {
+				tc.check(t, rng, 12, 60)
+			}
+		})
 	}
+}
+
+// agreements are the checks of Table against ServeMux, each with the seed
+// of its test run.
+var agreements = []struct {
+	name  string
+	check func(t *testing.T, rng *rand.Rand, npat, nreq int)
+	seed  [2]uint64
+}{
+	{"case-sensitive", checkAgainstServeMux, [2]uint64{1, 2}},
+	{"case-insensitive", checkFoldedAgainstServeMux, [2]uint64{3, 4}},
 }
 
 func FuzzMatchAgreesWithServeMux(f *testing.F) {
-	f.Add(uint64(1), uint64(2))
-	f.Add(uint64(7), uint64(99))
-	f.Fuzz(func(t *testing.T, a, b uint64) {
-		checkAgainstServeMux(t, rand.New(rand.NewPCG(a, b)), 10, 30)
-	})
-}
-
-// TestCaseInsensitiveAgreesWithServeMux holds a case-insensitive Table to
-// ServeMux given the folded patterns and the folded path: ignoring case is
-// exactly matching the folded spellings.
-func TestCaseInsensitiveAgreesWithServeMux(t *testing.T) {
-	rng := rand.New(rand.NewPCG(3, 4))
-	for round := 0; round < 300; round++ {
-		checkFoldedAgainstServeMux(t, rng, 12, 60)
-	}
+	fuzzAgreement(f, checkAgainstServeMux, [2]uint64{1, 2}, [2]uint64{7, 99})
 }
 
 func FuzzCaseInsensitiveAgreesWithServeMux(f *testing.F) {
-	f.Add(uint64(3), uint64(4))
+	fuzzAgreement(f, checkFoldedAgainstServeMux, [2]uint64{3, 4})
+}
+
+func fuzzAgreement(f *testing.F, check func(t *testing.T, rng *rand.Rand, npat, nreq int), seeds ...[2]uint64) {
+	for _, s := range seeds {
+		f.Add(s[0], s[1])
+	}
 	f.Fuzz(func(t *testing.T, a, b uint64) {
-		checkFoldedAgainstServeMux(t, rand.New(rand.NewPCG(a, b)), 10, 30)
+		check(t, rand.New(rand.NewPCG(a, b)), 10, 30)
 	})
+}
+
+// randPath returns a random path of up to three segments from lits. With
+// patternEnd it is a pattern: a segment is a wildcard one time in three,
+// and patternEnd writes its end given the segment count; otherwise it is a
+// request path, which ends in "/" one time in three.
+func randPath(rng *rand.Rand, lits []string, patternEnd func(sb *strings.Builder, n int)) string {
+	n := rng.IntN(4)
+	var sb strings.Builder
+	for i := 0; i < n; i++ {
+		sb.WriteByte('/')
+		if patternEnd != nil && rng.IntN(3) == 0 {
+			fmt.Fprintf(&sb, "{w%d}", i)
+			continue
+		}
+		sb.WriteString(lits[rng.IntN(len(lits))])
+	}
+	if patternEnd != nil {
+		patternEnd(&sb, n)
+	} else if rng.IntN(3) == 0 {
+		sb.WriteString("/")
+	}
+	if sb.Len() == 0 {
+		return "/"
+	}
+	return sb.String()
+}
+
+// matchBoth matches a request for path on host with tab, and the same
+// request at muxPath with mux: it returns the canonical pattern tab chose
+// ("" for none) and the one ServeMux chose, or redirect when ServeMux
+// answers with a redirect of its own, which Table falls through on purpose.
+func matchBoth(tab *Table, mux *http.ServeMux, method, host, path, muxPath string) (got, pat string, redirect bool) {
+	req := httptest.NewRequest(method, "http://"+host+muxPath, nil)
+	h, pat := mux.Handler(req)
+	if _, ours := h.(marker); pat != "" && !ours {
+		return "", "", true
+	}
+	if r, _, ok := tab.Match(host, method, path, nil); ok {
+		got = tab.Pattern(r).Canonical
+	}
+	return got, pat, false
 }
 
 func checkFoldedAgainstServeMux(t *testing.T, rng *rand.Rand, npat, nreq int) {
 	t.Helper()
 	lits := []string{"a", "A", "user", "User", "USER", "%C3%A9", "%C3%89", "adm%C4%B1n", "ADMIN"}
-	randPath := func(pattern bool) string {
-		var sb strings.Builder
-		for i := range rng.IntN(4) {
-			sb.WriteByte('/')
-			if pattern && rng.IntN(3) == 0 {
-				fmt.Fprintf(&sb, "{w%d}", i)
-				continue
-			}
-			sb.WriteString(lits[rng.IntN(len(lits))])
-		}
-		if pattern && rng.IntN(4) == 0 {
+	end := func(sb *strings.Builder, _ int) {
+		if rng.IntN(4) == 0 {
 			sb.WriteString("/{rest...}")
 		} else if rng.IntN(3) == 0 {
 			sb.WriteString("/")
 		}
-		if sb.Len() == 0 {
-			return "/"
-		}
-		return sb.String()
 	}
 	ci := Options{CaseInsensitive: true}
 	var accepted []string
 	for range npat {
-		p := []string{"", "GET "}[rng.IntN(2)] + randPath(true)
+		p := []string{"", "GET "}[rng.IntN(2)] + randPath(rng, lits, end)
 		if len(ci.Check(append(accepted, p))) == 0 {
 			accepted = append(accepted, p)
 		}
@@ -212,20 +256,14 @@ func checkFoldedAgainstServeMux(t *testing.T, rng *rand.Rand, npat, nreq int) {
 	}
 	for range nreq {
 		method := []string{"GET", "POST"}[rng.IntN(2)]
-		path := randPath(false)
+		path := randPath(rng, lits, nil)
 		var fp strings.Builder
 		for _, seg := range strings.Split(path, "/")[1:] {
 			fp.WriteString("/" + url.PathEscape(foldKey(unescape(seg))))
 		}
-		req := httptest.NewRequest(method, "http://h.test"+fp.String(), nil)
-		h, pat := mux.Handler(req)
-		if _, ours := h.(marker); pat != "" && !ours {
-			continue // a ServeMux redirect: Table falls through on purpose
-		}
-		r, _, ok := tab.Match("h.test", method, path, nil)
-		got := ""
-		if ok {
-			got = tab.Pattern(r).Canonical
+		got, pat, redirect := matchBoth(tab, mux, method, "h.test", path, fp.String())
+		if redirect {
+			continue
 		}
 		if got != folded[pat] {
 			t.Fatalf("patterns %q\n%s %s: table %q, ServeMux on %s %q", accepted, method, path, got, fp.String(), folded[pat])
@@ -236,42 +274,24 @@ func checkFoldedAgainstServeMux(t *testing.T, rng *rand.Rand, npat, nreq int) {
 func checkAgainstServeMux(t *testing.T, rng *rand.Rand, npat, nreq int) {
 	t.Helper()
 	lits := []string{"a", "b", "user", "%C3%A9"}
-	randPath := func(pattern bool) string {
-		n := rng.IntN(4)
-		var sb strings.Builder
-		for i := 0; i < n; i++ {
-			sb.WriteByte('/')
-			if pattern && rng.IntN(3) == 0 {
-				fmt.Fprintf(&sb, "{w%d}", i)
-				continue
-			}
-			sb.WriteString(lits[rng.IntN(len(lits))])
-		}
-		if pattern {
-			switch rng.IntN(5) {
-			case 0:
-				sb.WriteString("/")
-			case 1:
-				sb.WriteString("/{rest...}")
-			case 2:
-				if n > 0 {
-					sb.WriteString("/{$}")
-				}
-			}
-		} else if rng.IntN(3) == 0 {
+	end := func(sb *strings.Builder, n int) {
+		switch rng.IntN(5) {
+		case 0:
 			sb.WriteString("/")
+		case 1:
+			sb.WriteString("/{rest...}")
+		case 2:
+			if n > 0 {
+				sb.WriteString("/{$}")
+			}
 		}
-		if sb.Len() == 0 {
-			return "/"
-		}
-		return sb.String()
 	}
 	methods := []string{"", "", "GET ", "POST "}
 	hosts := []string{"", "", "h.test"}
 	mux := http.NewServeMux()
 	var accepted []string
 	for i := 0; i < npat; i++ {
-		p := methods[rng.IntN(len(methods))] + hosts[rng.IntN(len(hosts))] + randPath(true)
+		p := methods[rng.IntN(len(methods))] + hosts[rng.IntN(len(hosts))] + randPath(rng, lits, end)
 		if registerMarker(mux, p) == nil {
 			accepted = append(accepted, p)
 		}
@@ -283,16 +303,10 @@ func checkAgainstServeMux(t *testing.T, rng *rand.Rand, npat, nreq int) {
 	for i := 0; i < nreq; i++ {
 		method := []string{"GET", "HEAD", "POST", "PUT"}[rng.IntN(4)]
 		host := []string{"h.test", "x.test"}[rng.IntN(2)]
-		path := randPath(false)
-		req := httptest.NewRequest(method, "http://"+host+path, nil)
-		h, pat := mux.Handler(req)
-		if _, ours := h.(marker); pat != "" && !ours {
-			continue // a ServeMux redirect: Table falls through on purpose
-		}
-		r, _, ok := tab.Match(host, method, path, nil)
-		got := ""
-		if ok {
-			got = tab.Pattern(r).Canonical
+		path := randPath(rng, lits, nil)
+		got, pat, redirect := matchBoth(tab, mux, method, host, path, path)
+		if redirect {
+			continue
 		}
 		if got != pat {
 			t.Fatalf("patterns %q\n%s %s%s: table %q, ServeMux %q", accepted, method, host, path, got, pat)
@@ -482,15 +496,8 @@ func TestCheckCaseInsensitive(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			errs := ci.Check(tc.patterns)
-			if len(errs) != len(tc.want) {
-				t.Fatalf("got %d errors %v, want %d", len(errs), errs, len(tc.want))
-			}
+			checkErrors(t, errs, tc.want)
 			for i, e := range errs {
-				got := fmt.Sprintf("%d/%d: %s", e.Index, e.Other, e.Msg)
-				idx, sub, _ := strings.Cut(tc.want[i], ": ")
-				if !strings.HasPrefix(got, idx+": ") || !strings.Contains(got, sub) {
-					t.Errorf("error %d = %q, want %q", i, got, tc.want[i])
-				}
 				if e.CaseOnly != tc.caseOnly {
 					t.Errorf("error %d CaseOnly = %v, want %v", i, e.CaseOnly, tc.caseOnly)
 				}

@@ -1,10 +1,11 @@
 // Package testkit holds the scaffolding turnout's tests share across
 // packages: building the example functions, serving a handler on a
-// loopback port, a raw TCP dial for hand-written bytes, a port nothing
-// listens on, a condition to wait for, a load of requests kept up while
-// something changes, a buffer a subprocess and the test share, a logger
-// that says nothing, and the small gateway configuration the admin and CLI
-// tests start from.
+// loopback port, a raw TCP dial for hand-written bytes, clients that hang
+// up before their answer, a port nothing listens on, a condition or a
+// value to wait for, a load of requests kept up while something changes, a
+// buffer a subprocess and the test share, a logger that says nothing, the
+// small gateway configuration the admin and CLI tests start from, and a
+// check that a text holds each of some strings.
 //
 // It imports only the standard library, so that any package's in-package
 // tests can use it without an import cycle. Stand-ins for one domain stay
@@ -22,7 +23,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -54,6 +57,21 @@ func Eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// Receive waits up to d for a value from ch and returns it (the zero value
+// once ch is closed), failing the test if none comes: what says what the
+// test waited for.
+func Receive[T any](t testing.TB, ch <-chan T, d time.Duration, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(d):
+	}
+	t.Fatalf("timed out after %v waiting for %s", d, what)
+	var zero T
+	return zero
 }
 
 // RefusedURL returns an http URL on 127.0.0.1 where nothing listens: a
@@ -96,6 +114,39 @@ func Load(workers int, do func(worker int) (more bool)) (stop func()) {
 	return func() {
 		once.Do(func() { close(done); wg.Wait() })
 	}
+}
+
+// HangUps sends n clients to addr, at most parallel at a time, each of
+// which writes a GET for path on a fresh connection and hangs up after
+// wait, and returns how many of them got any answer before hanging up.
+func HangUps(t testing.TB, addr, path string, n, parallel int, wait time.Duration) (answered int) {
+	t.Helper()
+	var got atomic.Int64
+	sem := make(chan struct{}, parallel)
+	var wg sync.WaitGroup
+	for range n {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer c.Close()
+			if _, err := io.WriteString(c, "GET "+path+" HTTP/1.1\r\nHost: hangup.test\r\n\r\n"); err != nil {
+				t.Error(err)
+				return
+			}
+			c.SetReadDeadline(time.Now().Add(wait))
+			if b, _ := io.ReadAll(c); len(b) > 0 {
+				got.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	return int(got.Load())
 }
 
 // QuietLogger returns a logger that discards everything.
@@ -184,4 +235,15 @@ func BuildFunctionsInto(dir string, names ...string) error {
 		return fmt.Errorf("building example functions: %v\n%s", err, out)
 	}
 	return nil
+}
+
+// ContainsAll reports, as errors of t, each of wants that text does not
+// contain; what names text in the message ("stderr", "the log").
+func ContainsAll(t testing.TB, what, text string, wants ...string) {
+	t.Helper()
+	for _, want := range wants {
+		if !strings.Contains(text, want) {
+			t.Errorf("%s lacks %q:\n%s", what, want, text)
+		}
+	}
 }

@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/turnout/turnout/internal/testkit"
 )
 
 // TestServerResume: a server stopped for an upgrade serves again on the
@@ -74,13 +76,8 @@ func TestServerResume(t *testing.T) {
 			if err := s.Resume(); err != nil {
 				t.Fatal(err)
 			}
-			select {
-			case err := <-answered:
-				if err != nil {
-					t.Fatalf("the request made while stopped: %v", err)
-				}
-			case <-time.After(5 * time.Second):
-				t.Fatal("the request made while stopped was not answered after Resume")
+			if err := testkit.Receive(t, answered, 5*time.Second, "the request made while stopped to be answered after Resume"); err != nil {
+				t.Fatalf("the request made while stopped: %v", err)
 			}
 			if err := get(); err != nil {
 				t.Fatal(err)

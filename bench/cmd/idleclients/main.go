@@ -52,34 +52,21 @@ func main() {
 	conns := make([]*client, *idle)
 	var failed atomic.Int64
 	var firstErr atomic.Value
-	var wg sync.WaitGroup
-	next := atomic.Int64{}
-	for range *parallel {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= *idle {
-					return
-				}
-				c, err := dial(u.Host)
-				if err == nil {
-					err = c.do(req, 30*time.Second)
-				}
-				if err != nil {
-					failed.Add(1)
-					firstErr.CompareAndSwap(nil, kind(err))
-					if c != nil {
-						c.conn.Close()
-					}
-					continue
-				}
-				conns[i] = c
+	inParallel(*idle, *parallel, func(i int) {
+		c, err := dial(u.Host)
+		if err == nil {
+			err = c.do(req, 30*time.Second)
+		}
+		if err != nil {
+			failed.Add(1)
+			firstErr.CompareAndSwap(nil, kind(err))
+			if c != nil {
+				c.conn.Close()
 			}
-		}()
-	}
-	wg.Wait()
+			return
+		}
+		conns[i] = c
+	})
 	fmt.Printf("idle: %d connections opened with one request each in %.1fs (%d failed", *idle-int(failed.Load()), time.Since(start).Seconds(), failed.Load())
 	if e := firstErr.Load(); e != nil {
 		fmt.Printf("; first error: %s", e)
@@ -137,31 +124,21 @@ func main() {
 	var closed, open atomic.Int64
 	var closedMu sync.Mutex
 	var closedIdx []int
-	next.Store(0)
-	for range *parallel {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= len(conns) {
-					return
-				}
-				if c := conns[i]; c != nil {
-					if c.closedByServer() {
-						closed.Add(1)
-						closedMu.Lock()
-						closedIdx = append(closedIdx, i)
-						closedMu.Unlock()
-					} else {
-						open.Add(1)
-					}
-					c.conn.Close()
-				}
-			}
-		}()
-	}
-	wg.Wait()
+	inParallel(len(conns), *parallel, func(i int) {
+		c := conns[i]
+		if c == nil {
+			return
+		}
+		if c.closedByServer() {
+			closed.Add(1)
+			closedMu.Lock()
+			closedIdx = append(closedIdx, i)
+			closedMu.Unlock()
+		} else {
+			open.Add(1)
+		}
+		c.conn.Close()
+	})
 	fmt.Printf("idle after: %d closed by the server, %d still open\n", closed.Load(), open.Load())
 	if n := len(closedIdx); n > 0 {
 		// Connections were opened in about this order, so the ones the
@@ -170,6 +147,27 @@ func main() {
 		fmt.Printf("  closed: numbers %d..%d in the order opened (of 0..%d)\n", closedIdx[0], closedIdx[n-1], len(conns)-1)
 	}
 
+}
+
+// inParallel calls do for every number below n, from parallel goroutines
+// taking the next number as they finish one, and returns when all are done.
+func inParallel(n, parallel int, do func(i int)) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range parallel {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					return
+				}
+				do(i)
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 type client struct {
