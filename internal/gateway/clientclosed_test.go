@@ -27,39 +27,6 @@ import (
 	"github.com/turnout/turnout/internal/testkit"
 )
 
-// hangUps sends n GETs for path over fresh TCP connections, parallel at a
-// time, and closes each connection after wait without reading: clients
-// that give up. It returns how many got an answer before hanging up.
-func hangUps(t *testing.T, addr, path string, n, parallel int, wait time.Duration) int {
-	t.Helper()
-	var answered atomic.Int64
-	sem := make(chan struct{}, parallel)
-	var wg sync.WaitGroup
-	for range n {
-		sem <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			c, err := net.Dial("tcp", addr)
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			defer c.Close()
-			if _, err := io.WriteString(c, "GET "+path+" HTTP/1.1\r\nHost: hangup.test\r\n\r\n"); err != nil {
-				t.Error(err)
-				return
-			}
-			c.SetReadDeadline(time.Now().Add(wait))
-			if b, _ := io.ReadAll(c); len(b) > 0 {
-				answered.Add(1)
-			}
-		}()
-	}
-	wg.Wait()
-	return int(answered.Load())
-}
-
 // h2HangUps sends n GETs for path as HTTP/2 streams (h2c, one connection)
 // to gw, each cancelled after wait: the client resets the stream.
 func h2HangUps(t *testing.T, gw *Gateway, path string, n int, wait time.Duration) {
@@ -254,7 +221,7 @@ routes:
 	rollbacks := runAutoRollback(t, h.gw)
 
 	const n = 40
-	if answered := hangUps(t, h.addr, "/slow", n, 10, 50*time.Millisecond); answered != 0 {
+	if answered := testkit.HangUps(t, h.addr, "/slow", n, 10, 50*time.Millisecond); answered != 0 {
 		t.Errorf("%d of %d clients got an answer within 50 ms; the slow origin takes 2 s", answered, n)
 	}
 	h2HangUps(t, h.gw, "/slow", 10, 50*time.Millisecond) // RST_STREAM, not a closed connection
@@ -269,7 +236,7 @@ routes:
 	}
 
 	// A route without a fallback (no breaker) counts them the same way.
-	if answered := hangUps(t, h.addr, "/plain", 10, 10, 50*time.Millisecond); answered != 0 {
+	if answered := testkit.HangUps(t, h.addr, "/plain", 10, 10, 50*time.Millisecond); answered != 0 {
 		t.Errorf("%d of 10 clients got an answer within 50 ms", answered)
 	}
 	plain := func() float64 {
@@ -314,7 +281,7 @@ routes:
 	rollbacks := runAutoRollback(t, h.gw)
 
 	const n = 40
-	if answered := hangUps(t, h.addr, "/sleep", n, 10, 50*time.Millisecond); answered != 0 {
+	if answered := testkit.HangUps(t, h.addr, "/sleep", n, 10, 50*time.Millisecond); answered != 0 {
 		t.Errorf("%d of %d clients got an answer within 50 ms; the function takes 300 ms", answered, n)
 	}
 	checkHungUp(t, h.gw, m, &buf, &mu, obs.all, "GET /sleep", "function:sleep", "/sleep", n, rollbacks)
