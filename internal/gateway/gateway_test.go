@@ -90,6 +90,22 @@ func newHarnessWith(t *testing.T, opts Options, yaml string) *harness {
 	return h
 }
 
+// withLegacy is a config whose legacy origin, "legacy", is at legacyURL,
+// beside more origins given as name, URL pairs, and routes: one YAML flow
+// mapping each.
+func withLegacy(legacyURL string, origins []string, routes ...string) string {
+	var b strings.Builder
+	b.WriteString("legacy: legacy\norigins:\n  legacy: {url: " + legacyURL + "}\n")
+	for i := 0; i+1 < len(origins); i += 2 {
+		fmt.Fprintf(&b, "  %s: {url: %s}\n", origins[i], origins[i+1])
+	}
+	b.WriteString("routes:\n")
+	for _, r := range routes {
+		b.WriteString("  - " + r + "\n")
+	}
+	return b.String()
+}
+
 func (h *harness) apply(t *testing.T, id uint64, yaml string) {
 	t.Helper()
 	cfg, err := config.Parse("test.yaml", []byte(yaml))
@@ -453,16 +469,9 @@ func TestOriginFallback(t *testing.T) {
 		fmt.Fprintf(w, "legacy got %s %q", r.URL.Path, b)
 	}))
 	defer legacy.Close()
-	h := newHarness(t, fmt.Sprintf(`
-legacy: legacy
-origins:
-  legacy: {url: %s}
-  primary: {url: %s}
-  down: {url: %s}
-routes:
-  - {match: "/s/", origin: primary, fallback: legacy, fallback_on_status: [503]}
-  - {match: "/down/", origin: down, fallback: legacy}
-`, legacy.URL, primary.URL, refused))
+	h := newHarness(t, withLegacy(legacy.URL, []string{"primary", primary.URL, "down", refused},
+		`{match: "/s/", origin: primary, fallback: legacy, fallback_on_status: [503]}`,
+		`{match: "/down/", origin: down, fallback: legacy}`))
 	for _, tc := range []struct {
 		method, path, body string
 		code               int
@@ -523,15 +532,9 @@ func TestFallbackDownToo(t *testing.T) {
 // fallback, or get 429 with Retry-After when the route says reject.
 func TestRateLimit(t *testing.T) {
 	primary, legacy := newOrigin(t, "primary"), newOrigin(t, "legacy")
-	h := newHarness(t, fmt.Sprintf(`
-legacy: legacy
-origins:
-  legacy: {url: %s}
-  primary: {url: %s}
-routes:
-  - {match: "/spill/", origin: primary, fallback: legacy, rate_limit: {rps: 0.001, burst: 2}}
-  - {match: "/reject/", origin: primary, fallback: legacy, rate_limit: {rps: 0.001, burst: 2, over: reject}}
-`, legacy.srv.URL, primary.srv.URL))
+	h := newHarness(t, withLegacy(legacy.srv.URL, []string{"primary", primary.srv.URL},
+		`{match: "/spill/", origin: primary, fallback: legacy, rate_limit: {rps: 0.001, burst: 2}}`,
+		`{match: "/reject/", origin: primary, fallback: legacy, rate_limit: {rps: 0.001, burst: 2, over: reject}}`))
 	for _, tc := range []struct {
 		path  string
 		codes []int
@@ -568,14 +571,8 @@ func TestFallbackReserve(t *testing.T) {
 	}))
 	defer slow.Close()
 	legacy := newOrigin(t, "legacy")
-	h := newHarness(t, fmt.Sprintf(`
-legacy: legacy
-origins:
-  legacy: {url: %s}
-  slow: {url: %s}
-routes:
-  - {match: /, origin: slow, fallback: legacy, timeout: 3s, fallback_reserve: 2s}
-`, legacy.srv.URL, slow.URL))
+	h := newHarness(t, withLegacy(legacy.srv.URL, []string{"slow", slow.URL},
+		`{match: /, origin: slow, fallback: legacy, timeout: 3s, fallback_reserve: 2s}`))
 	start := time.Now()
 	resp, err := http.Get("http://" + h.addr + "/x")
 	if err != nil {

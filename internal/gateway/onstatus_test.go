@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -29,14 +28,8 @@ func TestFallbackOnStatusSlowBody(t *testing.T) {
 		io.WriteString(w, "legacy")
 	}))
 	defer legacy.Close()
-	h := newHarness(t, fmt.Sprintf(`
-legacy: legacy
-origins:
-  legacy: {url: %s}
-  primary: {url: %s}
-routes:
-  - {match: "/", origin: primary, fallback: legacy, fallback_on_status: [503]}
-`, legacy.URL, primary.URL))
+	h := newHarness(t, withLegacy(legacy.URL, []string{"primary", primary.URL},
+		`{match: "/", origin: primary, fallback: legacy, fallback_on_status: [503]}`))
 	for range 3 {
 		resp, err := http.Get("http://" + h.addr + "/x")
 		if err != nil {

@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"bytes"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -34,15 +33,9 @@ func TestAbortedAnswerEveryRoute(t *testing.T) {
 	var logBuf bytes.Buffer
 	var logMu sync.Mutex
 	m := metrics.New()
-	h := newHarnessWith(t, Options{Metrics: m, AccessLog: NewAccessLogger(lockedWriter{&logBuf, &logMu})}, fmt.Sprintf(`
-legacy: legacy
-origins:
-  legacy: {url: %s}
-  broken: {url: %s}
-routes:
-  - {match: /plain/, origin: broken}
-  - {match: /guarded/, origin: broken, fallback: legacy, auto_rollback: {max_error_rate: 0.5, window: 1m}}
-`, legacy.srv.URL, aborting.URL))
+	h := newHarnessWith(t, Options{Metrics: m, AccessLog: NewAccessLogger(lockedWriter{&logBuf, &logMu})}, withLegacy(legacy.srv.URL, []string{"broken", aborting.URL},
+		`{match: /plain/, origin: broken}`,
+		`{match: /guarded/, origin: broken, fallback: legacy, auto_rollback: {max_error_rate: 0.5, window: 1m}}`))
 	const n = 8 // more than the breaker's 5 consecutive failures
 	for _, path := range []string{"/plain/x", "/guarded/x"} {
 		for range n {
