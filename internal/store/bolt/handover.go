@@ -87,12 +87,12 @@ func (h *Handover) CertStorage() *CertStorage {
 	return st.CertStorage()
 }
 
-func (h *Handover) Create(ctx context.Context, d deploy.Deployment) (deploy.Deployment, error) {
+func (h *Handover) Create(ctx context.Context, prev uint64, d deploy.Deployment) (deploy.Deployment, error) {
 	st, err := h.cur()
 	if err != nil {
 		return deploy.Deployment{}, err
 	}
-	return st.Create(ctx, d)
+	return st.Create(ctx, prev, d)
 }
 
 func (h *Handover) Get(ctx context.Context, id uint64) (deploy.Deployment, error) {
@@ -145,6 +145,22 @@ func (h *Handover) Watch(ctx context.Context) <-chan uint64 {
 		return ch
 	}
 	return st.Watch(ctx)
+}
+
+func (h *Handover) Ack(ctx context.Context, n deploy.Node) error {
+	st, err := h.cur()
+	if err != nil {
+		return err
+	}
+	return st.Ack(ctx, n)
+}
+
+func (h *Handover) Nodes(ctx context.Context) ([]deploy.Node, error) {
+	st, err := h.cur()
+	if err != nil {
+		return nil, err
+	}
+	return st.Nodes(ctx)
 }
 
 // Close releases the store for good.

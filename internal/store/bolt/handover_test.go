@@ -20,7 +20,7 @@ func TestHandover(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { h.Close() })
-	if _, err := h.Create(ctx, deploy.Deployment{Config: "one", Author: "test"}); err != nil {
+	if _, err := h.Create(ctx, 0, deploy.Deployment{Config: "one", Author: "test"}); err != nil {
 		t.Fatal(err)
 	}
 	if h.CertStorage() == nil {
@@ -46,7 +46,9 @@ func TestHandover(t *testing.T) {
 		t.Fatal("CertStorage of a released store is not nil")
 	}
 	calls := map[string]error{}
-	_, calls["Create"] = h.Create(ctx, deploy.Deployment{Config: "lost"})
+	_, calls["Create"] = h.Create(ctx, 1, deploy.Deployment{Config: "lost"})
+	calls["Ack"] = h.Ack(ctx, deploy.Node{Name: "edge-1"})
+	_, calls["Nodes"] = h.Nodes(ctx)
 	_, calls["Get"] = h.Get(ctx, 1)
 	_, calls["Active"] = h.Active(ctx)
 	_, calls["List"] = h.List(ctx, 0, 10)
@@ -63,7 +65,7 @@ func TestHandover(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Open after Release: %v", err)
 	}
-	if _, err := next.Create(ctx, deploy.Deployment{Config: "two", Author: "new"}); err != nil {
+	if _, err := next.Create(ctx, 1, deploy.Deployment{Config: "two", Author: "new"}); err != nil {
 		t.Fatal(err)
 	}
 	if err := h.Reclaim(); err == nil {
