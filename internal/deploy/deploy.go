@@ -43,6 +43,12 @@ type AuditEvent struct {
 // ErrNotFound is returned for a deployment id the store does not hold.
 var ErrNotFound = errors.New("deployment not found")
 
+// ErrUnavailable is wrapped in the errors of a store that could not reach
+// its backend in time: a fleet store whose etcd cluster is down or has lost
+// its quorum. The data plane does not need the store and keeps serving;
+// changes wait until it is back.
+var ErrUnavailable = errors.New("store unavailable")
+
 // ConflictError is what Store.Create returns when the active deployment is
 // no longer the one the change was based on: another node (or process)
 // created a deployment first. Nothing was stored. It matches ErrConflict

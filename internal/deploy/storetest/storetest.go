@@ -136,12 +136,15 @@ func Conflict(t *testing.T, s deploy.Store) {
 	}
 }
 
-// ConcurrentCreates starts n Creates at once, spread over stores (several
-// clients of one fleet store, or one store several times), each based on
-// the active deployment it read. Each either wins with an id of its own or
-// gets a *deploy.ConflictError; the history holds exactly the winners, with
+// ConcurrentCreates starts n writers at once, spread over stores (several
+// clients of one fleet store, or one store several times). Each reads the
+// active deployment and creates one based on it, and on a conflict tries
+// again, up to 5 attempts in all, as an operator would retry. Every
+// attempt either wins with an id of its own or gets a *deploy.ConflictError
+// naming a later deployment; the history holds exactly the winners, with
 // ids following the first without gaps.
 func ConcurrentCreates(t *testing.T, stores []deploy.Store, n int) {
+	const attempts = 5
 	ctx := context.Background()
 	base := Create(t, stores[0], "base")
 	var (
@@ -158,28 +161,33 @@ func ConcurrentCreates(t *testing.T, stores []deploy.Store, n int) {
 			s := stores[i%len(stores)]
 			cfg := "create " + strconv.Itoa(i)
 			<-start
-			act, err := s.Active(ctx)
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			d, err := s.Create(ctx, act.ID, deploy.Deployment{Config: cfg, Author: "client " + strconv.Itoa(i%len(stores)), Cause: "apply"})
-			mu.Lock()
-			defer mu.Unlock()
-			var conflict *deploy.ConflictError
-			switch {
-			case err == nil:
-				if prev, dup := won[d.ID]; dup {
-					t.Errorf("id %d given to %q and %q", d.ID, prev, cfg)
+			for try := 0; try < attempts; try++ {
+				act, err := s.Active(ctx)
+				if err != nil {
+					t.Error(err)
+					return
 				}
-				won[d.ID] = cfg
-			case errors.As(err, &conflict) && errors.Is(err, deploy.ErrConflict):
-				if conflict.Active.ID <= act.ID {
-					t.Errorf("conflict names deployment %d, not after %d: %v", conflict.Active.ID, act.ID, err)
+				d, err := s.Create(ctx, act.ID, deploy.Deployment{Config: cfg, Author: "client " + strconv.Itoa(i%len(stores)), Cause: "apply"})
+				var conflict *deploy.ConflictError
+				mu.Lock()
+				switch {
+				case err == nil:
+					if prev, dup := won[d.ID]; dup {
+						t.Errorf("id %d given to %q and %q", d.ID, prev, cfg)
+					}
+					won[d.ID] = cfg
+				case errors.As(err, &conflict) && errors.Is(err, deploy.ErrConflict):
+					if conflict.Active.ID <= act.ID {
+						t.Errorf("conflict names deployment %d, not after %d: %v", conflict.Active.ID, act.ID, err)
+					}
+					conflicts++
+				default:
+					t.Errorf("create %d: %v", i, err)
 				}
-				conflicts++
-			default:
-				t.Errorf("create %d: %v", i, err)
+				mu.Unlock()
+				if err == nil || conflict == nil {
+					return
+				}
 			}
 		}()
 	}
@@ -207,7 +215,7 @@ func ConcurrentCreates(t *testing.T, stores []deploy.Store, n int) {
 	if act, err := stores[0].Active(ctx); err != nil || act.ID != l[0].ID {
 		t.Fatalf("Active = %d, %v; want the last winner %d", act.ID, err, l[0].ID)
 	}
-	t.Logf("%d Creates: %d won, %d conflicts", n, len(won), conflicts)
+	t.Logf("%d writers: %d Creates won, %d conflicts", n, len(won), conflicts)
 }
 
 // WatchDeliversLatest: Watch sends the active id at start and ends on the
