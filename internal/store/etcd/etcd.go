@@ -78,6 +78,7 @@ type Store struct {
 	client    *clientv3.Client
 	prefix    string
 	endpoints string // for error messages
+	hint      string // what to check when etcd does not answer
 	timeout   time.Duration
 	leaseTTL  int64 // seconds
 
@@ -140,8 +141,14 @@ func Open(o Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("etcd store at %s: %w", strings.Join(o.Endpoints, ", "), err)
 	}
+	hint := "is a majority of its members up and reachable?"
+	if o.TLS != nil {
+		// A refused handshake looks the same from here: say so.
+		hint = "is a majority of its members up and reachable, and do they accept this node's TLS certificate?"
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Store{
+		hint:      hint,
 		client:    client,
 		prefix:    o.Prefix,
 		endpoints: strings.Join(o.Endpoints, ", "),
@@ -174,8 +181,8 @@ func (s *Store) request(ctx context.Context) (context.Context, context.CancelFun
 // deploy.ErrUnavailable.
 func (s *Store) fail(op string, err error) error {
 	if unavailable(err) {
-		return fmt.Errorf("%s: etcd at %s did not answer within %v (is a majority of its members up and reachable?): %w: %v",
-			op, s.endpoints, s.timeout, deploy.ErrUnavailable, err)
+		return fmt.Errorf("%s: etcd at %s did not answer within %v (%s): %w: %v",
+			op, s.endpoints, s.timeout, s.hint, deploy.ErrUnavailable, err)
 	}
 	return fmt.Errorf("%s: %w", op, err)
 }

@@ -11,6 +11,7 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/turnout/turnout/internal/config"
 	"github.com/turnout/turnout/internal/deploy"
 	"github.com/turnout/turnout/internal/deploy/storetest"
 	"github.com/turnout/turnout/internal/store/etcd/etcdtest"
@@ -269,4 +270,101 @@ func TestOpenRefusesBadOptions(t *testing.T) {
 			t.Errorf("Open(%+v) succeeded", o)
 		}
 	}
+}
+
+// TestTLSFromSettings: store.etcd settings with tls {ca, cert, key}, as a
+// node reads them, reach a cluster that requires client certificates; with
+// the CA alone etcd refuses the node, and the store says etcd did not
+// answer rather than hanging.
+func TestTLSFromSettings(t *testing.T) {
+	c, files := etcdtest.StartTLS(t, 1)
+	settings := func(tls string) *config.Etcd {
+		t.Helper()
+		src := fmt.Sprintf("store:\n  etcd:\n    endpoints: [%s]\n    dial_timeout: 2s\n    tls: %s\norigins: {legacy: {url: http://127.0.0.1:9000}}\n", c.Endpoints()[0], tls)
+		cfg, err := config.Parse("node.yaml", []byte(src))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cfg.WithDefaults().Store.Etcd
+	}
+	o, err := OptionsFrom(settings(fmt.Sprintf("{ca: %s, cert: %s, key: %s}", files.CA, files.Cert, files.Key)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.Prefix != "/turnout/" || o.Timeout != 2*time.Second {
+		t.Fatalf("options = %+v", o)
+	}
+	s, err := Open(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if d := storetest.Create(t, s, "over TLS"); d.ID != 1 {
+		t.Fatalf("id = %d", d.ID)
+	}
+
+	o, err = OptionsFrom(settings(fmt.Sprintf("{ca: %s}", files.CA)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	anon, err := Open(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer anon.Close()
+	if _, err := anon.Active(context.Background()); !errors.Is(err, deploy.ErrUnavailable) {
+		t.Fatalf("Active without a client certificate: err = %v, want deploy.ErrUnavailable", err)
+	} else {
+		t.Logf("without a client certificate: %v", err)
+	}
+
+	if _, err := OptionsFrom(settings("{ca: /nonexistent/ca.pem}")); err == nil || !strings.Contains(err.Error(), "store.etcd.tls.ca") {
+		t.Fatalf("missing CA file: err = %v", err)
+	}
+	if _, err := OptionsFrom(settings(fmt.Sprintf("{ca: %s, cert: %s, key: %s}", files.CA, files.Key, files.Cert))); err == nil || !strings.Contains(err.Error(), "client certificate") {
+		t.Fatalf("cert and key swapped: err = %v", err)
+	}
+}
+
+// TestAuth: with etcd's auth enabled, a user whose role may read and write
+// the prefix runs the store; a wrong password is refused at Open.
+func TestAuth(t *testing.T) {
+	c := etcdtest.Start(t, 1)
+	ctx := context.Background()
+	admin := client(t, c)
+	steps := []func() error{
+		func() error { _, err := admin.UserAdd(ctx, "root", "root-pw"); return err },
+		func() error { _, err := admin.UserGrantRole(ctx, "root", "root"); return err },
+		func() error { _, err := admin.RoleAdd(ctx, "fleet"); return err },
+		func() error {
+			_, err := admin.RoleGrantPermission(ctx, "fleet", "/turnout/", clientv3.GetPrefixRangeEnd("/turnout/"), clientv3.PermissionType(clientv3.PermReadWrite))
+			return err
+		},
+		func() error { _, err := admin.UserAdd(ctx, "turnout", "node-pw"); return err },
+		func() error { _, err := admin.UserGrantRole(ctx, "turnout", "fleet"); return err },
+		func() error { _, err := admin.AuthEnable(ctx); return err },
+	}
+	for i, step := range steps {
+		if err := step(); err != nil {
+			t.Fatalf("auth setup step %d: %v", i, err)
+		}
+	}
+	s := open(t, c, "/turnout/", func(o *Options) { o.Username, o.Password = "turnout", "node-pw" })
+	storetest.Create(t, s, "with a login")
+	if err := s.Ack(ctx, deploy.Node{Name: "edge-1", Deployment: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if nodes, err := s.Nodes(ctx); err != nil || len(nodes) != 1 {
+		t.Fatalf("Nodes = %v, %v", nodes, err)
+	}
+
+	wrong, err := Open(Options{Endpoints: c.Endpoints(), Username: "turnout", Password: "guess", Timeout: 2 * time.Second})
+	if err == nil {
+		wrong.Close()
+		t.Fatal("Open with a wrong password succeeded")
+	}
+	if !strings.Contains(err.Error(), "authentication failed") {
+		t.Fatalf("wrong password: err = %v", err)
+	}
+	t.Logf("wrong password: %v", err)
 }

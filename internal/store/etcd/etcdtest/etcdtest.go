@@ -28,6 +28,7 @@ const StartTimeout = 30 * time.Second
 type Cluster struct {
 	t       testing.TB
 	members []*Member
+	http    *http.Client // for /health, with the client certificate of a TLS cluster
 }
 
 // Member is one etcd process of a Cluster.
@@ -48,6 +49,31 @@ type Member struct {
 // etcd binary.
 func Start(t testing.TB, n int) *Cluster {
 	t.Helper()
+	return start(t, n, nil, nil)
+}
+
+// TLSFiles are the PEM files of a cluster started by StartTLS: the CA that
+// signed every certificate, and a client certificate it accepts.
+type TLSFiles struct {
+	CA, Cert, Key string
+}
+
+// StartTLS runs an n-member cluster whose clients must connect over TLS
+// (https endpoints) with a client certificate signed by the cluster's CA
+// (etcd's --client-cert-auth). Members talk to each other in plain HTTP.
+func StartTLS(t testing.TB, n int) (*Cluster, TLSFiles) {
+	t.Helper()
+	files, server, err := writeCerts(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return start(t, n, &server, &files), files
+}
+
+// start runs the cluster: plain, or with server's certificate when set,
+// checked from the test with client's.
+func start(t testing.TB, n int, server, client *TLSFiles) *Cluster {
+	t.Helper()
 	bin, err := exec.LookPath("etcd")
 	if err != nil {
 		t.Fatalf("etcd is not installed (the fleet store's tests run a real etcd cluster): run scripts/install-test-deps.sh, or apt-get install etcd-server: %v", err)
@@ -57,12 +83,20 @@ func Start(t testing.TB, n int) *Cluster {
 		t.Fatal(err)
 	}
 	root := t.TempDir()
-	c := &Cluster{t: t}
+	hc, err := httpClient(client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &Cluster{t: t, http: hc}
+	scheme := "http"
+	if server != nil {
+		scheme = "https"
+	}
 	var initial []string
 	for i := 0; i < n; i++ {
 		m := &Member{
 			Name:      fmt.Sprintf("m%d", i),
-			ClientURL: fmt.Sprintf("http://127.0.0.1:%d", ports[2*i]),
+			ClientURL: fmt.Sprintf("%s://127.0.0.1:%d", scheme, ports[2*i]),
 			PeerURL:   fmt.Sprintf("http://127.0.0.1:%d", ports[2*i+1]),
 			dir:       filepath.Join(root, fmt.Sprintf("m%d", i)),
 		}
@@ -83,6 +117,10 @@ func Start(t testing.TB, n int) *Cluster {
 			"--initial-cluster-token", token,
 			"--logger", "zap",
 			"--log-level", "warn",
+		}
+		if server != nil {
+			m.args = append(m.args, "--cert-file", server.Cert, "--key-file", server.Key,
+				"--trusted-ca-file", server.CA, "--client-cert-auth")
 		}
 		if err := os.MkdirAll(m.dir, 0o700); err != nil {
 			t.Fatal(err)
@@ -149,7 +187,7 @@ func (c *Cluster) Restart(i int) {
 func (c *Cluster) WaitHealthy() {
 	c.t.Helper()
 	deadline := time.Now().Add(StartTimeout)
-	client := &http.Client{Timeout: 2 * time.Second}
+	client := c.http
 	for _, m := range c.members {
 		if !m.running() {
 			continue
