@@ -176,11 +176,12 @@ func (s *Store) request(ctx context.Context) (context.Context, context.CancelFun
 	return context.WithTimeout(ctx, s.timeout)
 }
 
-// fail wraps err from an etcd call made for op. A call that ran out of
-// time or found no member to talk to says so and wraps
-// deploy.ErrUnavailable.
-func (s *Store) fail(op string, err error) error {
-	if unavailable(err) {
+// fail wraps err from an etcd call made for op under the request context
+// rctx. A call that ran out of time — rctx's deadline passed, whichever
+// way etcd or gRPC words it — or found no member to talk to says so and
+// wraps deploy.ErrUnavailable.
+func (s *Store) fail(rctx context.Context, op string, err error) error {
+	if errors.Is(rctx.Err(), context.DeadlineExceeded) || unavailable(err) {
 		return fmt.Errorf("%s: etcd at %s did not answer within %v (%s): %w: %v",
 			op, s.endpoints, s.timeout, s.hint, deploy.ErrUnavailable, err)
 	}
@@ -237,7 +238,7 @@ func (s *Store) Create(ctx context.Context, prev uint64, d deploy.Deployment) (d
 		Else(clientv3.OpGet(s.activeKey())).
 		Commit()
 	if err != nil {
-		err = s.fail(fmt.Sprintf("store deployment %d", d.ID), err)
+		err = s.fail(rctx, fmt.Sprintf("store deployment %d", d.ID), err)
 		if errors.Is(err, deploy.ErrUnavailable) {
 			err = fmt.Errorf("%w; it may be stored all the same when etcd answers: see `turnout history` before trying again", err)
 		}
@@ -265,7 +266,7 @@ func (s *Store) Get(ctx context.Context, id uint64) (deploy.Deployment, error) {
 	defer cancel()
 	resp, err := s.client.Get(rctx, s.deploymentKey(id))
 	if err != nil {
-		return deploy.Deployment{}, s.fail(fmt.Sprintf("read deployment %d", id), err)
+		return deploy.Deployment{}, s.fail(rctx, fmt.Sprintf("read deployment %d", id), err)
 	}
 	if len(resp.Kvs) == 0 {
 		return deploy.Deployment{}, fmt.Errorf("deployment %d: %w", id, deploy.ErrNotFound)
@@ -301,7 +302,7 @@ func (s *Store) activeID(ctx context.Context) (uint64, int64, error) {
 	defer cancel()
 	resp, err := s.client.Get(rctx, s.activeKey())
 	if err != nil {
-		return 0, 0, s.fail("read the active deployment", err)
+		return 0, 0, s.fail(rctx, "read the active deployment", err)
 	}
 	if len(resp.Kvs) == 0 {
 		return 0, resp.Header.Revision, nil
@@ -329,7 +330,7 @@ func (s *Store) List(ctx context.Context, before uint64, limit int) ([]deploy.De
 	defer cancel()
 	resp, err := s.client.Get(rctx, s.deploymentsPrefix(), opts...)
 	if err != nil {
-		return nil, s.fail("list deployments", err)
+		return nil, s.fail(rctx, "list deployments", err)
 	}
 	out := make([]deploy.Deployment, 0, len(resp.Kvs))
 	for _, kv := range resp.Kvs {
@@ -355,7 +356,7 @@ func (s *Store) Audit(ctx context.Context, e deploy.AuditEvent) error {
 	for {
 		resp, err := s.client.Get(rctx, s.auditSeqKey())
 		if err != nil {
-			return s.fail("append audit event", err)
+			return s.fail(rctx, "append audit event", err)
 		}
 		var last uint64
 		var rev int64
@@ -376,7 +377,7 @@ func (s *Store) Audit(ctx context.Context, e deploy.AuditEvent) error {
 			).
 			Commit()
 		if err != nil {
-			return s.fail("append audit event", err)
+			return s.fail(rctx, "append audit event", err)
 		}
 		if txn.Succeeded {
 			return nil
@@ -395,7 +396,7 @@ func (s *Store) AuditLog(ctx context.Context, limit int) ([]deploy.AuditEvent, e
 	defer cancel()
 	resp, err := s.client.Get(rctx, s.auditPrefix(), opts...)
 	if err != nil {
-		return nil, s.fail("read the audit trail", err)
+		return nil, s.fail(rctx, "read the audit trail", err)
 	}
 	out := make([]deploy.AuditEvent, 0, len(resp.Kvs))
 	for _, kv := range resp.Kvs {

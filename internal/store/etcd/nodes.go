@@ -38,7 +38,7 @@ func (s *Store) Ack(ctx context.Context, n deploy.Node) error {
 	defer cancel()
 	if lease == 0 {
 		if lease, err = s.renew(rctx, 0); err != nil {
-			return s.fail("ack", err)
+			return s.fail(rctx, "ack", err)
 		}
 	}
 	_, err = s.client.Put(rctx, s.nodesPrefix()+n.Name, string(v), clientv3.WithLease(lease))
@@ -49,7 +49,7 @@ func (s *Store) Ack(ctx context.Context, n deploy.Node) error {
 		}
 	}
 	if err != nil {
-		return s.fail(fmt.Sprintf("ack deployment %d", n.Deployment), err)
+		return s.fail(rctx, fmt.Sprintf("ack deployment %d", n.Deployment), err)
 	}
 	return nil
 }
@@ -124,7 +124,7 @@ func (s *Store) Nodes(ctx context.Context) ([]deploy.Node, error) {
 	defer cancel()
 	resp, err := s.client.Get(rctx, s.nodesPrefix(), clientv3.WithPrefix(), clientv3.WithSort(clientv3.SortByKey, clientv3.SortAscend))
 	if err != nil {
-		return nil, s.fail("list nodes", err)
+		return nil, s.fail(rctx, "list nodes", err)
 	}
 	out := make([]deploy.Node, 0, len(resp.Kvs))
 	for _, kv := range resp.Kvs {
