@@ -341,3 +341,27 @@ func ids(l []deploy.Deployment) []uint64 {
 	}
 	return out
 }
+
+// BenchmarkCreateSeen measures one change as a fleet sees it: a Create on
+// writer, until a Watch on watcher (another node's store, or the same one)
+// has delivered it. It reports the Create alone as create-ns/op.
+func BenchmarkCreateSeen(b *testing.B, writer, watcher deploy.Store) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	prev := Create(b, writer, "base").ID
+	ch := watcher.Watch(ctx)
+	WaitFor(b, ch, prev, 10*time.Second)
+	var creating time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		start := time.Now()
+		d, err := writer.Create(ctx, prev, deploy.Deployment{Config: "bench " + strconv.Itoa(i), Author: "bench", Cause: "apply"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		creating += time.Since(start)
+		WaitFor(b, ch, d.ID, 10*time.Second)
+		prev = d.ID
+	}
+	b.ReportMetric(float64(creating.Nanoseconds())/float64(b.N), "create-ns/op")
+}

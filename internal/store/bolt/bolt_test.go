@@ -37,6 +37,17 @@ func TestContract(t *testing.T) {
 	})
 }
 
+// BenchmarkCreateSeen: a Create on the bbolt file (fsynced), until a Watch
+// on the same store has seen it; compare with the etcd store's.
+func BenchmarkCreateSeen(b *testing.B) {
+	s, err := Open(filepath.Join(b.TempDir(), "turnout.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	storetest.BenchmarkCreateSeen(b, s, s)
+}
+
 func TestWatchClosedOnStoreClose(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "turnout.db")
 	s, err := Open(path)

@@ -19,7 +19,7 @@ import (
 )
 
 // open opens a Store on cluster c under prefix, closed when the test ends.
-func open(t *testing.T, c *etcdtest.Cluster, prefix string, opts ...func(*Options)) *Store {
+func open(t testing.TB, c *etcdtest.Cluster, prefix string, opts ...func(*Options)) *Store {
 	t.Helper()
 	o := Options{Endpoints: c.Endpoints(), Prefix: prefix}
 	for _, f := range opts {
@@ -258,6 +258,13 @@ func TestNodesLease(t *testing.T) {
 	if got := names(); got != "" {
 		t.Fatalf("nodes after a closed = %q, want none", got)
 	}
+}
+
+// BenchmarkCreateSeen: a Create through one client of a 3-member cluster
+// on loopback, until another client's Watch has seen it.
+func BenchmarkCreateSeen(b *testing.B) {
+	c := etcdtest.Start(b, 3)
+	storetest.BenchmarkCreateSeen(b, open(b, c, "/turnout/"), open(b, c, "/turnout/"))
 }
 
 func TestOpenRefusesBadOptions(t *testing.T) {

@@ -60,6 +60,9 @@ func (s *Store) Ack(ctx context.Context, n deploy.Node) error {
 func (s *Store) renew(ctx context.Context, old clientv3.LeaseID) (clientv3.LeaseID, error) {
 	s.renewMu.Lock()
 	defer s.renewMu.Unlock()
+	if s.ctx.Err() != nil {
+		return 0, errors.New("the store is closed")
+	}
 	s.mu.Lock()
 	cur := s.lease
 	s.mu.Unlock()
