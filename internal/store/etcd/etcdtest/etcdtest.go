@@ -71,23 +71,48 @@ func StartTLS(t testing.TB, n int) (*Cluster, TLSFiles) {
 }
 
 // start runs the cluster: plain, or with server's certificate when set,
-// checked from the test with client's.
+// checked from the test with client's. Ports are picked free, then bound
+// by etcd a moment later; when another process took one in between, the
+// cluster is started again on new ports (three tries in all).
 func start(t testing.TB, n int, server, client *TLSFiles) *Cluster {
 	t.Helper()
 	bin, err := exec.LookPath("etcd")
 	if err != nil {
 		t.Fatalf("etcd is not installed (the fleet store's tests run a real etcd cluster): run scripts/install-test-deps.sh, or apt-get install etcd-server: %v", err)
 	}
-	ports, err := freePorts(2 * n)
-	if err != nil {
-		t.Fatal(err)
-	}
-	root := t.TempDir()
 	hc, err := httpClient(client)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &Cluster{t: t, http: hc}
+	for try := 1; ; try++ {
+		c := &Cluster{t: t, http: hc}
+		t.Cleanup(c.stop)
+		err := c.launch(bin, n, server, t.TempDir())
+		if err == nil {
+			err = c.waitHealthy()
+		}
+		for _, m := range c.members {
+			if err == nil && !m.running() {
+				err = fmt.Errorf("etcd member %s exited:\n%s", m.Name, m.logTail())
+			}
+		}
+		if err == nil {
+			return c
+		}
+		c.stop()
+		if try == 3 || !c.portTaken() {
+			t.Fatal(err)
+		}
+		t.Logf("etcd cluster, try %d: a port was taken before etcd bound it; starting again on new ports", try)
+	}
+}
+
+// launch starts n members with data under root.
+func (c *Cluster) launch(bin string, n int, server *TLSFiles, root string) error {
+	ports, err := pickPorts(2 * n)
+	if err != nil {
+		return err
+	}
 	scheme := "http"
 	if server != nil {
 		scheme = "https"
@@ -123,17 +148,23 @@ func start(t testing.TB, n int, server, client *TLSFiles) *Cluster {
 				"--trusted-ca-file", server.CA, "--client-cert-auth")
 		}
 		if err := os.MkdirAll(m.dir, 0o700); err != nil {
-			t.Fatal(err)
+			return err
 		}
-	}
-	t.Cleanup(c.stop)
-	for _, m := range c.members {
 		if err := m.start(); err != nil {
-			t.Fatal(err)
+			return err
 		}
 	}
-	c.WaitHealthy()
-	return c
+	return nil
+}
+
+// portTaken reports whether a member failed because its port was in use.
+func (c *Cluster) portTaken() bool {
+	for _, m := range c.members {
+		if strings.Contains(m.logTail(), "address already in use") {
+			return true
+		}
+	}
+	return false
 }
 
 // Endpoints returns every member's client URL, for clientv3.Config.
@@ -186,26 +217,32 @@ func (c *Cluster) Restart(i int) {
 // fails the test otherwise.
 func (c *Cluster) WaitHealthy() {
 	c.t.Helper()
+	if err := c.waitHealthy(); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+func (c *Cluster) waitHealthy() error {
 	deadline := time.Now().Add(StartTimeout)
-	client := c.http
 	for _, m := range c.members {
 		if !m.running() {
 			continue
 		}
 		for {
-			err := m.health(client)
+			err := m.health(c.http)
 			if err == nil {
 				break
 			}
 			if !m.running() {
-				c.t.Fatalf("etcd member %s exited:\n%s", m.Name, m.logTail())
+				return fmt.Errorf("etcd member %s exited:\n%s", m.Name, m.logTail())
 			}
 			if time.Now().After(deadline) {
-				c.t.Fatalf("etcd member %s not healthy after %v: %v\n%s", m.Name, StartTimeout, err, m.logTail())
+				return fmt.Errorf("etcd member %s not healthy after %v: %v\n%s", m.Name, StartTimeout, err, m.logTail())
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
 	}
+	return nil
 }
 
 // health asks the member's /health endpoint, which etcd answers
@@ -309,6 +346,9 @@ func (c *Cluster) stop() {
 		m.kill()
 	}
 }
+
+// pickPorts is freePorts, replaced by a test that takes a port first.
+var pickPorts = freePorts
 
 // freePorts returns n distinct loopback ports that were free a moment ago.
 // All are held open together so that none is handed out twice.
