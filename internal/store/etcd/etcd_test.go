@@ -267,6 +267,43 @@ func BenchmarkCreateSeen(b *testing.B) {
 	storetest.BenchmarkCreateSeen(b, open(b, c, "/turnout/"), open(b, c, "/turnout/"))
 }
 
+// TestUnreachable: a node opens its store while etcd is down (it serves
+// what it had meanwhile); every call then fails within the timeout, saying
+// etcd is unavailable, and a Watch waits for it with its channel open.
+func TestUnreachable(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(Options{Endpoints: []string{testkit.RefusedURL(t)}, Timeout: time.Second})
+	if err != nil {
+		t.Fatalf("Open with etcd down: %v", err)
+	}
+	defer s.Close()
+	ch := s.Watch(ctx)
+	calls := map[string]func() error{
+		"Create":   func() error { _, err := s.Create(ctx, 0, deploy.Deployment{Config: "x"}); return err },
+		"Active":   func() error { _, err := s.Active(ctx); return err },
+		"List":     func() error { _, err := s.List(ctx, 0, 10); return err },
+		"Audit":    func() error { return s.Audit(ctx, deploy.AuditEvent{Actor: "ops"}) },
+		"AuditLog": func() error { _, err := s.AuditLog(ctx, 10); return err },
+		"Ack":      func() error { return s.Ack(ctx, deploy.Node{Name: "edge-1"}) },
+		"Nodes":    func() error { _, err := s.Nodes(ctx); return err },
+	}
+	for name, call := range calls {
+		start := time.Now()
+		err := call()
+		if !errors.Is(err, deploy.ErrUnavailable) || !strings.Contains(err.Error(), "did not answer within 1s") {
+			t.Errorf("%s with etcd down: err = %v, want deploy.ErrUnavailable naming the timeout", name, err)
+		}
+		if took := time.Since(start); took > 5*time.Second {
+			t.Errorf("%s with etcd down took %v, timeout 1s", name, took)
+		}
+	}
+	select {
+	case id, ok := <-ch:
+		t.Fatalf("Watch with etcd down sent %d (open %v)", id, ok)
+	default:
+	}
+}
+
 func TestOpenRefusesBadOptions(t *testing.T) {
 	for _, o := range []Options{
 		{},
