@@ -23,7 +23,8 @@ var ErrHandedOver = errors.New("the store is handed to a new turnout process dur
 type Handover struct {
 	path string
 	mu   sync.RWMutex
-	st   *Store // nil while handed over
+	st   *Store                 // nil while handed over
+	acks map[string]deploy.Node // this node's acks, written again after Reclaim
 }
 
 var _ deploy.Store = (*Handover)(nil)
@@ -34,7 +35,7 @@ func OpenHandover(path string) (*Handover, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Handover{path: path, st: st}, nil
+	return &Handover{path: path, st: st, acks: make(map[string]deploy.Node)}, nil
 }
 
 func (h *Handover) cur() (*Store, error) {
@@ -70,6 +71,10 @@ func (h *Handover) Reclaim() error {
 	st, err := Open(h.path)
 	if err != nil {
 		return err
+	}
+	// Acks live in memory, with the Store value: the new one has none.
+	for _, n := range h.acks {
+		st.Ack(context.Background(), n)
 	}
 	h.st = st
 	return nil
@@ -148,11 +153,16 @@ func (h *Handover) Watch(ctx context.Context) <-chan uint64 {
 }
 
 func (h *Handover) Ack(ctx context.Context, n deploy.Node) error {
-	st, err := h.cur()
-	if err != nil {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.st == nil {
+		return ErrHandedOver
+	}
+	if err := h.st.Ack(ctx, n); err != nil {
 		return err
 	}
-	return st.Ack(ctx, n)
+	h.acks[n.Name] = n
+	return nil
 }
 
 func (h *Handover) Nodes(ctx context.Context) ([]deploy.Node, error) {

@@ -26,6 +26,9 @@ func TestHandover(t *testing.T) {
 	if h.CertStorage() == nil {
 		t.Fatal("CertStorage of an open store is nil")
 	}
+	if err := h.Ack(ctx, deploy.Node{Name: "edge-1", Deployment: 1}); err != nil {
+		t.Fatal(err)
+	}
 	watch := h.Watch(ctx)
 	if id := <-watch; id != 1 {
 		t.Fatalf("watch sent %d, want 1", id)
@@ -85,5 +88,9 @@ func TestHandover(t *testing.T) {
 	}
 	if id := <-h.Watch(ctx); id != 2 {
 		t.Fatalf("watch after Reclaim sent %d, want 2", id)
+	}
+	// The node is still listed: its ack outlived the hand-over.
+	if nodes, err := h.Nodes(ctx); err != nil || len(nodes) != 1 || nodes[0].Name != "edge-1" || nodes[0].Deployment != 1 {
+		t.Fatalf("Nodes after Reclaim = %+v, %v", nodes, err)
 	}
 }
