@@ -4,8 +4,9 @@
 # The tests run real programs, not stand-ins: Chromium (the dashboard's
 # browser test), Pebble and pebble-challtestsrv (the ACME test CA), Node.js
 # (functions on AWS's Node runtime client), the AWS CLI (the Invoke API seen
-# through AWS's own client), and a C compiler with the C library headers
-# (the race detector needs cgo). `make test` and .ci/run call this first.
+# through AWS's own client), etcd (the fleet store's tests start a
+# cluster of Debian's etcd-server), and a C compiler with the C library
+# headers (the race detector needs cgo). `make test` and .ci/run call this first.
 #
 # As root on a machine with apt-get, whatever is missing is installed. Anywhere
 # else the script says what to install and exits 1, so a test never fails later
@@ -19,6 +20,7 @@ pebble:pebble
 pebble-challtestsrv:pebble
 node:nodejs
 aws:awscli
+etcd:etcd-server
 gcc:gcc
 "
 

@@ -353,6 +353,8 @@ func statusOf(err error) int {
 		return http.StatusConflict
 	case errors.Is(err, deploy.ErrInvalid):
 		return http.StatusBadRequest
+	case errors.Is(err, deploy.ErrUnavailable):
+		return http.StatusServiceUnavailable
 	}
 	return http.StatusInternalServerError
 }

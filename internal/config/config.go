@@ -12,7 +12,7 @@ import (
 
 // Config is one turnout configuration file.
 //
-// Two kinds of settings live in it. Node settings (Listen, Admin, Store, Limits)
+// Two kinds of settings live in it. Node settings (Listen, Admin, Store, Node, Limits)
 // belong to one running process and are read from the file given to
 // `turnout serve -c` at start; a deployment carries them but a running node
 // ignores changes to them until it restarts. Traffic settings (TrustedProxies,
@@ -27,6 +27,8 @@ type Config struct {
 	InvokeAPI InvokeAPI `yaml:"invoke_api" json:"invoke_api"`
 	// Store configures where deployments are kept.
 	Store Store `yaml:"store" json:"store"`
+	// Node names this node among a fleet's.
+	Node Node `yaml:"node" json:"node,omitzero"`
 	// Limits bounds what a client may send on the public listener.
 	Limits Limits `yaml:"limits" json:"limits"`
 	// TLS serves HTTPS with ACME or static certificates (node setting);
@@ -122,12 +124,6 @@ type InvokeAPI struct {
 	// Listen is its address. Default "127.0.0.1:9001"; "off" disables it.
 	// It has no authentication: keep it on loopback.
 	Listen string `yaml:"listen" json:"listen,omitempty"`
-}
-
-// Store configures the deployment store.
-type Store struct {
-	// Path is the bbolt file. Default "turnout.db" in the working directory.
-	Path string `yaml:"path" json:"path,omitempty"`
 }
 
 // Limits bounds client input on the public listener. Zero values take the

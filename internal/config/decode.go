@@ -14,10 +14,9 @@ import (
 
 // The valid keys of each mapping, in the order the reference documents them.
 var (
-	topKeys     = []string{"listen", "admin", "invoke_api", "store", "limits", "tls", "trusted_proxies", "legacy", "served_by_header", "origins", "functions", "routing", "routes"}
+	topKeys     = []string{"listen", "admin", "invoke_api", "store", "node", "limits", "tls", "trusted_proxies", "legacy", "served_by_header", "origins", "functions", "routing", "routes"}
 	adminKeys   = []string{"listen", "tokens", "max_body_bytes", "tls", "insecure_no_tls", "hosts"}
 	tokenKeys   = []string{"name", "role", "sha256", "env"}
-	storeKeys   = []string{"path"}
 	limitsKeys  = []string{"read_header_timeout", "idle_timeout", "max_header_bytes", "max_body_bytes", "drain_timeout", "body_timeout", "max_connections", "max_concurrent_streams"}
 	originKeys  = []string{"url", "urls", "host_header", "timeouts", "health_check", "passive", "max_idle_conns"}
 	timeoutKeys = []string{"dial", "response_header", "overall"}
@@ -49,9 +48,9 @@ func (d *decoder) config(root *yaml.Node) (*Config, bool) {
 				}
 			})
 		case "store":
-			d.fields(v, "store", storeKeys, func(_ string, _, v *yaml.Node) {
-				c.Store.Path, _ = d.name(v, "store.path")
-			})
+			d.store(v, &c.Store)
+		case "node":
+			d.node(v, &c.Node)
 		case "limits":
 			d.limits(v, &c.Limits)
 		case "tls":

@@ -93,7 +93,7 @@ func (c *Config) WithDefaults() *Config {
 	out.Listen = orDefault(out.Listen, defaultListen)
 	out.Admin.Listen = orDefault(out.Admin.Listen, defaultAdminListen)
 	out.Admin.MaxBodyBytes = orDefault(out.Admin.MaxBodyBytes, defaultAdminMaxBodyBytes)
-	out.Store.Path = orDefault(out.Store.Path, defaultStorePath)
+	out.Store = storeDefaults(c.Store)
 	out.ServedByHeader = orDefault(out.ServedByHeader, DefaultServedByHeader)
 	out.InvokeAPI.Listen = orDefault(out.InvokeAPI.Listen, defaultInvokeAPIListen)
 

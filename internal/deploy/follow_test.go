@@ -84,7 +84,7 @@ func TestFollower(t *testing.T) {
 
 	// A config that does not parse never reaches a Service, but a store is
 	// not obliged to hold only those.
-	if _, err := st.Create(ctx, deploy.Deployment{Config: "routes: [", Author: "other"}); err != nil {
+	if _, err := st.Create(ctx, 3, deploy.Deployment{Config: "routes: [", Author: "other"}); err != nil {
 		t.Fatal(err)
 	}
 	testkit.Eventually(t, 5*time.Second, "the refusal logged", func() bool { return strings.Contains(logs.String(), "cannot activate deployment") })

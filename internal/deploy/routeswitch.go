@@ -124,7 +124,7 @@ func (s *Service) routeSwitch(ctx context.Context, match string, off bool, autho
 	if cause == "" {
 		cause = "route " + state[off] + " " + route.Canonical(cfg.Routes[idx].Match)
 	}
-	return s.create(ctx, string(newSrc), author, message, cause, newCfg)
+	return s.create(ctx, active.ID, string(newSrc), author, message, cause, newCfg)
 }
 
 // findRoute returns the mapping node of the route whose match is want.

@@ -18,7 +18,9 @@ import (
 // errors.Is. An invalid config is reported as a config.ErrorList instead.
 var (
 	// ErrConflict: the requested change is already in effect (the route is
-	// already off, the deployment is already active).
+	// already off, the deployment is already active), or another deployment
+	// was made since the one the change was based on (a *ConflictError,
+	// which names it; retry).
 	ErrConflict = errors.New("already in effect")
 	// ErrUnknownRoute: no route of the active config has the given match.
 	ErrUnknownRoute = errors.New("unknown route")
@@ -107,10 +109,11 @@ func (s *Service) now() time.Time {
 	return time.Now().UTC()
 }
 
-// create stores a deployment of source (already validated as cfg) and
-// activates it. The caller holds s.mu, so activations happen in id order.
-func (s *Service) create(ctx context.Context, source, author, message, cause string, cfg *config.Config) (Deployment, error) {
-	d, err := s.Store.Create(ctx, Deployment{
+// create stores a deployment of source (already validated as cfg), made
+// from deployment prev, and activates it. The caller holds s.mu, so
+// activations happen in id order.
+func (s *Service) create(ctx context.Context, prev uint64, source, author, message, cause string, cfg *config.Config) (Deployment, error) {
+	d, err := s.Store.Create(ctx, prev, Deployment{
 		Config:  source,
 		Author:  author,
 		Message: message,
@@ -149,9 +152,11 @@ func (s *Service) Apply(ctx context.Context, source []byte, fileName, author, me
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	active, err := s.Store.Active(ctx)
+	if errors.Is(err, ErrNotFound) {
+		return s.create(ctx, 0, string(source), author, message, "apply", cfg)
+	}
 	if err != nil {
-		// None yet (or the store fails, and create says so): a change.
-		return s.create(ctx, string(source), author, message, "apply", cfg)
+		return Deployment{}, fmt.Errorf("apply: %w", err)
 	}
 	next := settings(cfg)
 	if string(source) == active.Config || next != nil && bytes.Equal(next, s.settings(active)) {
@@ -162,7 +167,7 @@ func (s *Service) Apply(ctx context.Context, source []byte, fileName, author, me
 		}
 		return active, Unchanged(active.ID)
 	}
-	d, err := s.create(ctx, string(source), author, message, "apply", cfg)
+	d, err := s.create(ctx, active.ID, string(source), author, message, "apply", cfg)
 	if d.ID != 0 {
 		s.applied.id, s.applied.settings = d.ID, next
 	}
@@ -239,7 +244,7 @@ func (s *Service) Rollback(ctx context.Context, to uint64, author, message strin
 	if err != nil {
 		return Deployment{}, err
 	}
-	return s.create(ctx, target.Config, author, message, "rollback to "+strconv.FormatUint(to, 10), cfg)
+	return s.create(ctx, active.ID, target.Config, author, message, "rollback to "+strconv.FormatUint(to, 10), cfg)
 }
 
 // configName names a stored deployment's config in error positions.
@@ -248,7 +253,9 @@ func configName(id uint64) string { return "deployment-" + strconv.FormatUint(id
 // Seed makes source deployment 1, with cause "seed from FILE", when the
 // store is empty, returning it and true. Otherwise it returns the active
 // deployment and false, leaving the store alone: once a store holds
-// deployments, they, not the file, are what a node serves.
+// deployments, they, not the file, are what a node serves. Nodes of a
+// fleet starting together on an empty store all seed: one wins, and the
+// others return its deployment as the active one.
 //
 // Seed does not call Activate in either case; the caller (turnout serve)
 // activates the returned deployment when it starts its data plane.
@@ -265,12 +272,16 @@ func (s *Service) Seed(ctx context.Context, source []byte, fileName string) (Dep
 	if _, err := config.Parse(fileName, source); err != nil {
 		return Deployment{}, false, err
 	}
-	d, err := s.Store.Create(ctx, Deployment{
+	d, err := s.Store.Create(ctx, 0, Deployment{
 		Config: string(source),
 		Author: "turnout",
 		Cause:  "seed from " + fileName,
 		Time:   s.now(),
 	})
+	var conflict *ConflictError
+	if errors.As(err, &conflict) && conflict.Active.ID != 0 {
+		return conflict.Active, false, nil
+	}
 	if err != nil {
 		return Deployment{}, false, err
 	}

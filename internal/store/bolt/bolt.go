@@ -14,6 +14,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -50,6 +52,7 @@ type Store struct {
 
 	mu       sync.Mutex
 	watchers map[chan struct{}]struct{} // poked after every Create
+	nodes    map[string]deploy.Node     // acknowledgements, by name
 	closed   chan struct{}
 	wg       sync.WaitGroup // watcher goroutines
 }
@@ -82,6 +85,7 @@ func Open(path string) (*Store, error) {
 		db:       db,
 		path:     path,
 		watchers: make(map[chan struct{}]struct{}),
+		nodes:    make(map[string]deploy.Node),
 		closed:   make(chan struct{}),
 	}, nil
 }
@@ -102,30 +106,41 @@ func btoi(b []byte) uint64 {
 	return binary.BigEndian.Uint64(b)
 }
 
-// Create stores d under the next id and makes it active in one transaction.
-func (s *Store) Create(ctx context.Context, d deploy.Deployment) (deploy.Deployment, error) {
+// Create stores d under id prev+1 and makes it active in one transaction,
+// or returns a *deploy.ConflictError when prev is not the active id. In
+// one process the deploy.Service serialises its changes, so that happens
+// only to a caller that read the active id before another change.
+func (s *Store) Create(ctx context.Context, prev uint64, d deploy.Deployment) (deploy.Deployment, error) {
 	if err := ctx.Err(); err != nil {
 		return deploy.Deployment{}, err
 	}
 	if d.Time.IsZero() {
 		d.Time = time.Now().UTC()
 	}
+	var conflict *deploy.ConflictError
 	err := s.db.Update(func(tx *bbolt.Tx) error {
+		if active := btoi(tx.Bucket(bucketMeta).Get(keyActive)); active != prev {
+			conflict = &deploy.ConflictError{Based: prev}
+			conflict.Active, _ = getDeployment(tx, active)
+			return conflict
+		}
 		b := tx.Bucket(bucketDeployments)
-		id, err := b.NextSequence()
-		if err != nil {
+		d.ID = prev + 1
+		if err := b.SetSequence(d.ID); err != nil {
 			return err
 		}
-		d.ID = id
 		v, err := json.Marshal(d)
 		if err != nil {
 			return err
 		}
-		if err := b.Put(itob(id), v); err != nil {
+		if err := b.Put(itob(d.ID), v); err != nil {
 			return err
 		}
-		return tx.Bucket(bucketMeta).Put(keyActive, itob(id))
+		return tx.Bucket(bucketMeta).Put(keyActive, itob(d.ID))
 	})
+	if conflict != nil {
+		return deploy.Deployment{}, conflict
+	}
 	if err != nil {
 		return deploy.Deployment{}, fmt.Errorf("store deployment: %w", err)
 	}
@@ -319,6 +334,31 @@ func (s *Store) Watch(ctx context.Context) <-chan uint64 {
 		}
 	}()
 	return out
+}
+
+// Ack records what node n serves. A bolt store is a fleet of one: the
+// node that has it open, whose record lives as long as this Store value.
+func (s *Store) Ack(ctx context.Context, n deploy.Node) error {
+	if n.Name == "" {
+		return errors.New("ack: the node has no name")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.nodes[n.Name] = n
+	return nil
+}
+
+// Nodes returns the nodes acknowledged through this Store: the node
+// itself, once it has acked.
+func (s *Store) Nodes(ctx context.Context) ([]deploy.Node, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]deploy.Node, 0, len(s.nodes))
+	for _, n := range s.nodes {
+		out = append(out, n)
+	}
+	slices.SortFunc(out, func(a, b deploy.Node) int { return strings.Compare(a.Name, b.Name) })
+	return out, nil
 }
 
 // Close stops every watcher and closes the file.

@@ -3,21 +3,19 @@ package bolt
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/turnout/turnout/internal/deploy"
+	"github.com/turnout/turnout/internal/deploy/storetest"
 )
 
 func openTemp(t *testing.T) (*Store, string) {
@@ -31,122 +29,23 @@ func openTemp(t *testing.T) (*Store, string) {
 	return s, path
 }
 
-func mustCreate(t *testing.T, s *Store, cfg string) deploy.Deployment {
-	t.Helper()
-	d, err := s.Create(context.Background(), deploy.Deployment{Config: cfg, Author: "test", Cause: "apply"})
+// TestContract runs the contract every deploy.Store keeps.
+func TestContract(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) deploy.Store {
+		s, _ := openTemp(t)
+		return s
+	})
+}
+
+// BenchmarkCreateSeen: a Create on the bbolt file (fsynced), until a Watch
+// on the same store has seen it; compare with the etcd store's.
+func BenchmarkCreateSeen(b *testing.B) {
+	s, err := Open(filepath.Join(b.TempDir(), "turnout.db"))
 	if err != nil {
-		t.Fatal(err)
+		b.Fatal(err)
 	}
-	return d
-}
-
-func TestCreateGetListActive(t *testing.T) {
-	ctx := context.Background()
-	s, _ := openTemp(t)
-
-	if _, err := s.Active(ctx); !errors.Is(err, deploy.ErrNotFound) {
-		t.Fatalf("Active on empty store: err = %v, want ErrNotFound", err)
-	}
-	if l, err := s.List(ctx, 0, 10); err != nil || len(l) != 0 {
-		t.Fatalf("List on empty store = %v, %v", l, err)
-	}
-
-	for i := 1; i <= 5; i++ {
-		d := mustCreate(t, s, fmt.Sprintf("cfg %d", i))
-		if d.ID != uint64(i) {
-			t.Fatalf("id = %d, want %d", d.ID, i)
-		}
-		if d.Time.IsZero() {
-			t.Fatal("Create left Time zero")
-		}
-	}
-	got, err := s.Get(ctx, 3)
-	if err != nil || got.Config != "cfg 3" || got.Author != "test" || got.Cause != "apply" {
-		t.Fatalf("Get(3) = %+v, %v", got, err)
-	}
-	if _, err := s.Get(ctx, 99); !errors.Is(err, deploy.ErrNotFound) {
-		t.Fatalf("Get(99) err = %v, want ErrNotFound", err)
-	}
-	act, err := s.Active(ctx)
-	if err != nil || act.ID != 5 {
-		t.Fatalf("Active = %d, %v; want 5", act.ID, err)
-	}
-
-	tests := []struct {
-		before uint64
-		limit  int
-		want   []uint64
-	}{
-		{0, 10, []uint64{5, 4, 3, 2, 1}},
-		{0, 2, []uint64{5, 4}},
-		{4, 2, []uint64{3, 2}},
-		{2, 10, []uint64{1}},
-		{1, 10, nil},
-		{100, 3, []uint64{5, 4, 3}},
-		{0, 0, []uint64{5, 4, 3, 2, 1}},
-	}
-	for _, tt := range tests {
-		l, err := s.List(ctx, tt.before, tt.limit)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var ids []uint64
-		for _, d := range l {
-			ids = append(ids, d.ID)
-		}
-		if fmt.Sprint(ids) != fmt.Sprint(tt.want) {
-			t.Errorf("List(before=%d, limit=%d) = %v, want %v", tt.before, tt.limit, ids, tt.want)
-		}
-	}
-}
-
-func TestWatchDeliversLatest(t *testing.T) {
-	s, _ := openTemp(t)
-	mustCreate(t, s, "a")
-	ctx, cancel := context.WithCancel(context.Background())
-	ch := s.Watch(ctx)
-
-	recv := func() uint64 {
-		t.Helper()
-		select {
-		case id, ok := <-ch:
-			if !ok {
-				t.Fatal("watch channel closed")
-			}
-			return id
-		case <-time.After(2 * time.Second):
-			t.Fatal("no id from Watch")
-		}
-		return 0
-	}
-	if id := recv(); id != 1 {
-		t.Fatalf("first id = %d, want 1", id)
-	}
-	// Several creates without reading: the receiver must end on the latest.
-	for i := 0; i < 5; i++ {
-		mustCreate(t, s, "b")
-	}
-	deadline := time.After(2 * time.Second)
-	for last := uint64(0); last != 6; {
-		select {
-		case id := <-ch:
-			if id < last {
-				t.Fatalf("watch went backwards: %d after %d", id, last)
-			}
-			last = id
-		case <-deadline:
-			t.Fatalf("Watch never delivered 6 (last %d)", last)
-		}
-	}
-	cancel()
-	select {
-	case _, ok := <-ch:
-		for ok {
-			_, ok = <-ch
-		}
-	case <-time.After(2 * time.Second):
-		t.Fatal("channel not closed after cancel")
-	}
+	defer s.Close()
+	storetest.BenchmarkCreateSeen(b, s, s)
 }
 
 func TestWatchClosedOnStoreClose(t *testing.T) {
@@ -171,8 +70,8 @@ func TestReopenKeepsEverything(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mustCreate(t, s, "one")
-	mustCreate(t, s, "two")
+	storetest.Create(t, s, "one")
+	storetest.Create(t, s, "two")
 	if err := s.Audit(ctx, deploy.AuditEvent{Actor: "ops", Action: "apply", Result: "ok"}); err != nil {
 		t.Fatal(err)
 	}
@@ -189,7 +88,7 @@ func TestReopenKeepsEverything(t *testing.T) {
 	if err != nil || act.ID != 2 || act.Config != "two" {
 		t.Fatalf("Active after reopen = %+v, %v", act, err)
 	}
-	if d := mustCreate(t, s, "three"); d.ID != 3 {
+	if d := storetest.Create(t, s, "three"); d.ID != 3 {
 		t.Fatalf("id after reopen = %d, want 3", d.ID)
 	}
 	log, err := s.AuditLog(ctx, 10)
@@ -216,71 +115,6 @@ func TestOpenLockedFails(t *testing.T) {
 	}
 }
 
-func TestConcurrentCreateDenseIDs(t *testing.T) {
-	ctx := context.Background()
-	s, _ := openTemp(t)
-	const workers, each = 8, 10
-	var (
-		wg  sync.WaitGroup
-		mu  sync.Mutex
-		ids []uint64
-	)
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; i < each; i++ {
-				d, err := s.Create(ctx, deploy.Deployment{Config: "x", Cause: "apply"})
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				mu.Lock()
-				ids = append(ids, d.ID)
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
-	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
-	if len(ids) != workers*each {
-		t.Fatalf("got %d ids", len(ids))
-	}
-	for i, id := range ids {
-		if id != uint64(i+1) {
-			t.Fatalf("ids not dense and unique: position %d has %d", i, id)
-		}
-	}
-	act, err := s.Active(ctx)
-	if err != nil || act.ID != workers*each {
-		t.Fatalf("Active = %d, %v", act.ID, err)
-	}
-}
-
-func TestAuditAppendList(t *testing.T) {
-	ctx := context.Background()
-	s, _ := openTemp(t)
-	for i := 1; i <= 4; i++ {
-		e := deploy.AuditEvent{Actor: "ops", Action: "apply", Result: "ok", Detail: strconv.Itoa(i), Remote: "127.0.0.1:1"}
-		if err := s.Audit(ctx, e); err != nil {
-			t.Fatal(err)
-		}
-	}
-	log, err := s.AuditLog(ctx, 3)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(log) != 3 {
-		t.Fatalf("len = %d, want 3", len(log))
-	}
-	for i, e := range log {
-		wantSeq := uint64(4 - i)
-		if e.Seq != wantSeq || e.Detail != strconv.Itoa(int(wantSeq)) || e.Time.IsZero() {
-			t.Errorf("event %d = %+v, want seq %d", i, e, wantSeq)
-		}
-	}
-}
-
 // crashEnv makes the test binary act as the crash-test writer.
 const crashEnv = "TURNOUT_BOLT_CRASH_WRITER"
 
@@ -301,12 +135,14 @@ func crashWriter(path string) {
 		os.Exit(2)
 	}
 	w := bufio.NewWriter(os.Stdout)
+	var prev uint64
 	for i := 0; ; i++ {
-		d, err := s.Create(context.Background(), deploy.Deployment{Config: strings.Repeat("x", i%4096), Cause: "apply"})
+		d, err := s.Create(context.Background(), prev, deploy.Deployment{Config: strings.Repeat("x", i%4096), Cause: "apply"})
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(2)
 		}
+		prev = d.ID
 		fmt.Fprintln(w, d.ID)
 		w.Flush()
 	}

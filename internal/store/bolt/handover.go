@@ -23,7 +23,8 @@ var ErrHandedOver = errors.New("the store is handed to a new turnout process dur
 type Handover struct {
 	path string
 	mu   sync.RWMutex
-	st   *Store // nil while handed over
+	st   *Store                 // nil while handed over
+	acks map[string]deploy.Node // this node's acks, written again after Reclaim
 }
 
 var _ deploy.Store = (*Handover)(nil)
@@ -34,7 +35,7 @@ func OpenHandover(path string) (*Handover, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Handover{path: path, st: st}, nil
+	return &Handover{path: path, st: st, acks: make(map[string]deploy.Node)}, nil
 }
 
 func (h *Handover) cur() (*Store, error) {
@@ -71,6 +72,10 @@ func (h *Handover) Reclaim() error {
 	if err != nil {
 		return err
 	}
+	// Acks live in memory, with the Store value: the new one has none.
+	for _, n := range h.acks {
+		st.Ack(context.Background(), n)
+	}
 	h.st = st
 	return nil
 }
@@ -87,12 +92,12 @@ func (h *Handover) CertStorage() *CertStorage {
 	return st.CertStorage()
 }
 
-func (h *Handover) Create(ctx context.Context, d deploy.Deployment) (deploy.Deployment, error) {
+func (h *Handover) Create(ctx context.Context, prev uint64, d deploy.Deployment) (deploy.Deployment, error) {
 	st, err := h.cur()
 	if err != nil {
 		return deploy.Deployment{}, err
 	}
-	return st.Create(ctx, d)
+	return st.Create(ctx, prev, d)
 }
 
 func (h *Handover) Get(ctx context.Context, id uint64) (deploy.Deployment, error) {
@@ -145,6 +150,27 @@ func (h *Handover) Watch(ctx context.Context) <-chan uint64 {
 		return ch
 	}
 	return st.Watch(ctx)
+}
+
+func (h *Handover) Ack(ctx context.Context, n deploy.Node) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.st == nil {
+		return ErrHandedOver
+	}
+	if err := h.st.Ack(ctx, n); err != nil {
+		return err
+	}
+	h.acks[n.Name] = n
+	return nil
+}
+
+func (h *Handover) Nodes(ctx context.Context) ([]deploy.Node, error) {
+	st, err := h.cur()
+	if err != nil {
+		return nil, err
+	}
+	return st.Nodes(ctx)
 }
 
 // Close releases the store for good.

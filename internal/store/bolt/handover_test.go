@@ -20,11 +20,14 @@ func TestHandover(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { h.Close() })
-	if _, err := h.Create(ctx, deploy.Deployment{Config: "one", Author: "test"}); err != nil {
+	if _, err := h.Create(ctx, 0, deploy.Deployment{Config: "one", Author: "test"}); err != nil {
 		t.Fatal(err)
 	}
 	if h.CertStorage() == nil {
 		t.Fatal("CertStorage of an open store is nil")
+	}
+	if err := h.Ack(ctx, deploy.Node{Name: "edge-1", Deployment: 1}); err != nil {
+		t.Fatal(err)
 	}
 	watch := h.Watch(ctx)
 	if id := <-watch; id != 1 {
@@ -46,7 +49,9 @@ func TestHandover(t *testing.T) {
 		t.Fatal("CertStorage of a released store is not nil")
 	}
 	calls := map[string]error{}
-	_, calls["Create"] = h.Create(ctx, deploy.Deployment{Config: "lost"})
+	_, calls["Create"] = h.Create(ctx, 1, deploy.Deployment{Config: "lost"})
+	calls["Ack"] = h.Ack(ctx, deploy.Node{Name: "edge-1"})
+	_, calls["Nodes"] = h.Nodes(ctx)
 	_, calls["Get"] = h.Get(ctx, 1)
 	_, calls["Active"] = h.Active(ctx)
 	_, calls["List"] = h.List(ctx, 0, 10)
@@ -63,7 +68,7 @@ func TestHandover(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Open after Release: %v", err)
 	}
-	if _, err := next.Create(ctx, deploy.Deployment{Config: "two", Author: "new"}); err != nil {
+	if _, err := next.Create(ctx, 1, deploy.Deployment{Config: "two", Author: "new"}); err != nil {
 		t.Fatal(err)
 	}
 	if err := h.Reclaim(); err == nil {
@@ -83,5 +88,9 @@ func TestHandover(t *testing.T) {
 	}
 	if id := <-h.Watch(ctx); id != 2 {
 		t.Fatalf("watch after Reclaim sent %d, want 2", id)
+	}
+	// The node is still listed: its ack outlived the hand-over.
+	if nodes, err := h.Nodes(ctx); err != nil || len(nodes) != 1 || nodes[0].Name != "edge-1" || nodes[0].Deployment != 1 {
+		t.Fatalf("Nodes after Reclaim = %+v, %v", nodes, err)
 	}
 }
