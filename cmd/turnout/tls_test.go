@@ -3,17 +3,10 @@ package main
 import (
 	"bufio"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/json"
-	"encoding/pem"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -26,85 +19,6 @@ import (
 
 	"github.com/turnout/turnout/internal/testkit"
 )
-
-// writeSelfSigned writes a self-signed CA certificate for names, with its
-// key, into dir as name.crt and name.key.
-func writeSelfSigned(t *testing.T, dir, name string, names ...string) (certFile, keyFile string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(time.Now().UnixNano()),
-		Subject:               pkix.Name{CommonName: names[0]},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	for _, n := range names {
-		if ip := net.ParseIP(n); ip != nil {
-			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
-		} else {
-			tmpl.DNSNames = append(tmpl.DNSNames, n)
-		}
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, _ := x509.MarshalECPrivateKey(key)
-	certFile, keyFile = filepath.Join(dir, name+".crt"), filepath.Join(dir, name+".key")
-	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
-	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600)
-	return certFile, keyFile
-}
-
-// needTool fails the test with what to install when a binary is missing.
-func needTool(t *testing.T, name, install string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		t.Fatalf("%s is not installed: %s", name, install)
-	}
-	return p
-}
-
-// startProcess runs a helper process with its output in out until the
-// test ends.
-func startProcess(t *testing.T, out *testkit.SyncBuffer, env []string, name string, args ...string) {
-	t.Helper()
-	cmd := exec.Command(name, args...)
-	cmd.Stdout, cmd.Stderr = out, out
-	cmd.Env = append(os.Environ(), env...)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
-}
-
-// waitDial waits until addr accepts TCP connections.
-func waitDial(t *testing.T, addr, what string, out *testkit.SyncBuffer) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			c.Close()
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s did not listen on %s: %v\n%s", what, addr, err, out)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
 
 // stopNode stops a node with SIGTERM and waits for it to exit cleanly (a
 // graceful shutdown of every server, HTTPS and redirect included), so that
@@ -127,12 +41,11 @@ func (n *node) logs() string {
 
 // pebbleRun is a Pebble CA and a turnout node using it, on loopback.
 type pebbleRun struct {
+	*testkit.Pebble
 	n                   *node
 	cfgPath             string
-	roots               *x509.CertPool // Pebble's issuing root
 	httpAddr, httpsAddr string
 	httpsPort           string
-	pebbleOut           *testkit.SyncBuffer
 }
 
 // startPebble starts pebble-challtestsrv (DNS: every name is 127.0.0.1),
@@ -140,39 +53,11 @@ type pebbleRun struct {
 // turnout node managing turnout.test with the given ACME challenge only.
 func startPebble(t *testing.T, challenge string) *pebbleRun {
 	t.Helper()
-	pebble := needTool(t, "pebble", "run scripts/install-test-deps.sh as root, or apt-get install -y pebble (Let's Encrypt's test ACME server)")
-	challsrv := needTool(t, "pebble-challtestsrv", "run scripts/install-test-deps.sh as root, or apt-get install -y pebble (it ships pebble-challtestsrv)")
-	dir := t.TempDir()
-
-	// Pebble's own HTTPS certificate, which turnout trusts through ca_root.
-	pebbleCert, pebbleKey := writeSelfSigned(t, dir, "pebble", "localhost", "127.0.0.1")
-	acmeAddr, mgmtAddr := freePort(t), freePort(t)
-	dnsAddr, dnsMgmtAddr := freePort(t), freePort(t)
-	r := &pebbleRun{httpAddr: freePort(t), httpsAddr: freePort(t), pebbleOut: &testkit.SyncBuffer{}}
+	r := &pebbleRun{httpAddr: freePort(t), httpsAddr: freePort(t)}
 	_, httpPort, _ := net.SplitHostPort(r.httpAddr)
 	_, r.httpsPort, _ = net.SplitHostPort(r.httpsAddr)
-
-	pcfg, _ := json.Marshal(map[string]any{"pebble": map[string]any{
-		"listenAddress":           acmeAddr,
-		"managementListenAddress": mgmtAddr,
-		"certificate":             pebbleCert,
-		"privateKey":              pebbleKey,
-		// The validation authority checks challenges on turnout's ports.
-		"httpPort":                       atoiT(t, httpPort),
-		"tlsPort":                        atoiT(t, r.httpsPort),
-		"ocspResponderURL":               "",
-		"externalAccountBindingRequired": false,
-	}})
-	pcfgPath := filepath.Join(dir, "pebble.json")
-	os.WriteFile(pcfgPath, pcfg, 0o600)
-
-	var dnsOut testkit.SyncBuffer
-	startProcess(t, &dnsOut, nil, challsrv, "-dns01", dnsAddr, "-management", dnsMgmtAddr,
-		"-http01", "", "-https01", "", "-tlsalpn01", "", "-defaultIPv4", "127.0.0.1", "-defaultIPv6", "")
-	waitDial(t, dnsMgmtAddr, "pebble-challtestsrv", &dnsOut)
-	startProcess(t, r.pebbleOut, []string{"PEBBLE_VA_NOSLEEP=1", "PEBBLE_WFE_NONCEREJECT=0", "PEBBLE_AUTHZREUSE=0"},
-		pebble, "-config", pcfgPath, "-dnsserver", dnsAddr)
-	waitDial(t, acmeAddr, "pebble", r.pebbleOut)
+	r.Pebble = testkit.StartPebble(t, atoiT(t, httpPort), atoiT(t, r.httpsPort))
+	dir := t.TempDir()
 
 	legacy := namedOrigin(t, "legacy")
 	r.cfgPath = filepath.Join(dir, "turnout.yaml")
@@ -181,7 +66,7 @@ tls:
   listen: %s
   domains: [turnout.test]
   email: ops@example.com
-  ca: https://%s/dir
+  ca: %s
   ca_root: %s
   challenges: [%s]
 invoke_api: {listen: "off"}
@@ -193,25 +78,9 @@ origins:
   legacy: {url: %s}
 routes:
   - {match: /, origin: legacy}
-`, r.httpAddr, r.httpsAddr, acmeAddr, pebbleCert, challenge, tokenHash(), filepath.Join(dir, "turnout.db"), legacy.URL)), 0o600)
+`, r.httpAddr, r.httpsAddr, r.Directory, r.CARoot, challenge, tokenHash(), filepath.Join(dir, "turnout.db"), legacy.URL)), 0o600)
 
 	r.n = startNode(t, r.cfgPath)
-
-	// Pebble's issuing root, from its management interface.
-	pebblePool := x509.NewCertPool()
-	pem, _ := os.ReadFile(pebbleCert)
-	pebblePool.AppendCertsFromPEM(pem)
-	mgmt := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pebblePool}}}
-	resp, err := mgmt.Get("https://" + mgmtAddr + "/roots/0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	rootPEM, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	r.roots = x509.NewCertPool()
-	if !r.roots.AppendCertsFromPEM(rootPEM) {
-		t.Fatalf("Pebble's /roots/0 is not PEM: %q", rootPEM)
-	}
 	return r
 }
 
@@ -219,7 +88,7 @@ routes:
 // only Pebble's root.
 func (r *pebbleRun) handshake(serverName string) (*tls.ConnectionState, error) {
 	c, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", r.httpsAddr,
-		&tls.Config{RootCAs: r.roots, ServerName: serverName, NextProtos: []string{"h2", "http/1.1"}})
+		&tls.Config{RootCAs: r.Roots, ServerName: serverName, NextProtos: []string{"h2", "http/1.1"}})
 	if err != nil {
 		return nil, err
 	}
@@ -242,22 +111,17 @@ func (r *pebbleRun) waitCertificate(t *testing.T) *tls.ConnectionState {
 			return st
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("no verified certificate for turnout.test after 90s: %v\nturnout:\n%s\npebble:\n%s", err, r.n.logs(), r.pebbleOut)
+			t.Fatalf("no verified certificate for turnout.test after 90s: %v\nturnout:\n%s\npebble:\n%s", err, r.n.logs(), r.Out)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-}
-
-// issued counts the certificates Pebble issued.
-func (r *pebbleRun) issued() int {
-	return strings.Count(r.pebbleOut.String(), "Issued certificate serial")
 }
 
 // get fetches path from turnout over HTTPS as turnout.test.
 func (r *pebbleRun) get(t *testing.T, path string) (*http.Response, string) {
 	t.Helper()
 	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
-		TLSClientConfig:   &tls.Config{RootCAs: r.roots},
+		TLSClientConfig:   &tls.Config{RootCAs: r.Roots},
 		ForceAttemptHTTP2: true,
 		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
 			return (&net.Dialer{}).DialContext(ctx, network, r.httpsAddr)
@@ -289,8 +153,8 @@ func TestTLSWithPebble(t *testing.T) {
 		if st.NegotiatedProtocol != "h2" {
 			t.Errorf("ALPN negotiated %q, want h2", st.NegotiatedProtocol)
 		}
-		if got := r.issued(); got != 1 {
-			t.Errorf("Pebble issued %d certificates, want 1\n%s", got, r.pebbleOut)
+		if got := r.Issued(); got != 1 {
+			t.Errorf("Pebble issued %d certificates, want 1\n%s", got, r.Out)
 		}
 		if !strings.Contains(r.n.logs(), `"msg":"certificate obtained successfully"`) {
 			t.Errorf("turnout's log does not record the certificate it obtained:\n%s", r.n.logs())
@@ -320,8 +184,8 @@ func TestTLSWithPebble(t *testing.T) {
 			t.Error("handshake for other.test succeeded")
 		}
 		time.Sleep(500 * time.Millisecond) // an on-demand order would have started by now
-		if strings.Contains(r.pebbleOut.String(), "other.test") || r.issued() != 1 {
-			t.Errorf("an unknown SNI reached the CA:\n%s", r.pebbleOut)
+		if strings.Contains(r.Out.String(), "other.test") || r.Issued() != 1 {
+			t.Errorf("an unknown SNI reached the CA:\n%s", r.Out)
 		}
 
 		// /metrics tells when the obtained certificate expires, and counts
@@ -350,7 +214,7 @@ func TestTLSWithPebble(t *testing.T) {
 			t.Errorf("after restart turnout serves certificate %v, want the stored %v", st2.PeerCertificates[0].SerialNumber, first)
 		}
 		time.Sleep(time.Second) // a background order would reach Pebble by now
-		if got := r.issued(); got != 1 {
+		if got := r.Issued(); got != 1 {
 			t.Errorf("after restart Pebble issued %d certificates in all, want still 1", got)
 		}
 		if strings.Contains(n2.logs(), "obtaining certificate") {
@@ -363,8 +227,8 @@ func TestTLSWithPebble(t *testing.T) {
 		if resp, body := r.get(t, "/"); resp.ProtoMajor != 2 || body != "legacy" {
 			t.Errorf("HTTPS: %s %q, want HTTP/2 and the legacy origin's answer", resp.Proto, body)
 		}
-		if got := r.issued(); got != 1 {
-			t.Errorf("Pebble issued %d certificates, want 1\n%s", got, r.pebbleOut)
+		if got := r.Issued(); got != 1 {
+			t.Errorf("Pebble issued %d certificates, want 1\n%s", got, r.Out)
 		}
 	})
 }
@@ -406,7 +270,7 @@ origins:
 	}
 
 	// With admin.tls: HTTPS, and the CLI's API answers over it.
-	certFile, keyFile := writeSelfSigned(t, dir, "admin", "127.0.0.1")
+	certFile, keyFile := testkit.WriteSelfSigned(t, dir, "admin", "127.0.0.1")
 	n := startNode(t, write(fmt.Sprintf("  listen: 127.0.0.1:0\n  tls: {cert: %s, key: %s}", certFile, keyFile)))
 	if !strings.HasPrefix(n.admin, "https://") {
 		t.Fatalf("admin address %q, want https://", n.admin)

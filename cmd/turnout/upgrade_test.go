@@ -170,7 +170,7 @@ func TestZeroDowntimeUpgrade(t *testing.T) {
 	bin := filepath.Join(dir, "turnout")
 	installBinary(t, turnoutBin, bin)
 	legacy := namedOrigin(t, "legacy")
-	certFile, keyFile := writeSelfSigned(t, dir, "public", "127.0.0.1")
+	certFile, keyFile := testkit.WriteSelfSigned(t, dir, "public", "127.0.0.1")
 	cfg := writeNodeConfig(t, dir, "127.0.0.1:0", fmt.Sprintf(`
 tls:
   listen: 127.0.0.1:0

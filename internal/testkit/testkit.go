@@ -4,8 +4,10 @@
 // up before their answer, a port nothing listens on, a condition or a
 // value to wait for, a load of requests kept up while something changes, a
 // buffer a subprocess and the test share, a logger that says nothing, the
-// small gateway configuration the admin and CLI tests start from, and a
-// check that a text holds each of some strings.
+// small gateway configuration the admin and CLI tests start from, a check
+// that a text holds each of some strings, and Pebble — Let's Encrypt's
+// test CA — with the helpers that run it (a self-signed certificate, a
+// helper process, a tool that must be installed).
 //
 // It imports only the standard library, so that any package's in-package
 // tests can use it without an import cycle. Stand-ins for one domain stay
@@ -78,13 +80,7 @@ func Receive[T any](t testing.TB, ch <-chan T, d time.Duration, what string) T {
 // port that was free a moment ago.
 func RefusedURL(t testing.TB) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return "http://" + addr
+	return "http://" + FreeAddr(t)
 }
 
 // Load runs do over and over in workers goroutines, numbered from 0, until

@@ -93,7 +93,8 @@ func (c *CertStorage) get(tx *bbolt.Tx, key string) []byte {
 }
 
 // Delete removes key and, like removing a directory, every key below it.
-// Deleting a key that does not exist is an error wrapping fs.ErrNotExist.
+// Deleting a key that does not exist is not an error, as certmagic.Storage
+// asks.
 func (c *CertStorage) Delete(ctx context.Context, key string) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -101,7 +102,7 @@ func (c *CertStorage) Delete(ctx context.Context, key string) error {
 	return c.db.Update(func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bucketCerts)
 		if b == nil {
-			return fmt.Errorf("cert storage: %s: %w", key, fs.ErrNotExist)
+			return nil
 		}
 		var del [][]byte
 		if b.Get([]byte(key)) != nil {
@@ -111,9 +112,6 @@ func (c *CertStorage) Delete(ctx context.Context, key string) error {
 		cur := b.Cursor()
 		for k, _ := cur.Seek(prefix); k != nil && strings.HasPrefix(string(k), string(prefix)); k, _ = cur.Next() {
 			del = append(del, slices.Clone(k))
-		}
-		if len(del) == 0 {
-			return fmt.Errorf("cert storage: %s: %w", key, fs.ErrNotExist)
 		}
 		for _, k := range del {
 			if err := b.Delete(k); err != nil {

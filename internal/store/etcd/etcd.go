@@ -11,6 +11,9 @@
 //	audit-seq           the last audit seq, in decimal
 //	nodes/<name>        a node's deploy.Node (its ack) as JSON, attached to
 //	                    that node's lease: it goes when the node stops
+//	certmagic/<key>     certmagic's certificates, keys and ACME account
+//	                    (CertStorage), shared by the fleet
+//	certmagic-locks/    certmagic's locks, each held under a lease
 //
 // Create is one transaction comparing the active key with the deployment
 // the change was based on, so two nodes never take one id. Only the KV,
