@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync"
+	"time"
 
 	"github.com/turnout/turnout/internal/config"
 )
@@ -13,6 +15,12 @@ import (
 // another process on the same store, or another node of a fleet store.
 // Deployments made through this node's Service are already served when the
 // store reports them; the Follower sees they are and skips them.
+//
+// With Node.Name set, the Follower acknowledges in the store every
+// deployment it swaps in (Store.Ack: the deployment and when), and one it
+// cannot compile (Refused and the error, still serving the previous one),
+// so that `turnout nodes` and `apply --wait` know where each deployment is
+// live.
 type Follower struct {
 	// Store is watched for a new active deployment. Required.
 	Store Store
@@ -25,15 +33,78 @@ type Follower struct {
 	// Log receives the deployments that could not be activated. Default
 	// slog.Default().
 	Log *slog.Logger
+	// Node is this node's record in the store (Name, AdminURL, Version);
+	// the Follower fills in the rest. No acks when Name is "".
+	Node Node
+	// Served, when set, is told of each deployment this node starts
+	// serving and when (metrics, the local cache of a fleet node).
+	Served func(d Deployment, at time.Time)
+
+	serving sync.Mutex // one activation at a time
+	mu      sync.Mutex
+	last    Node // the last ack written
 }
 
-// Activate parses d's config and applies it.
+// Activate parses d's config and serves it.
 func (f *Follower) Activate(d Deployment) error {
 	c, err := config.Parse(fmt.Sprintf("deployment %d", d.ID), []byte(d.Config))
 	if err != nil {
-		return fmt.Errorf("deployment %d does not parse: %w", d.ID, err)
+		err = fmt.Errorf("deployment %d does not parse: %w", d.ID, err)
+		f.ack(d, err)
+		return err
 	}
-	return f.Apply(d.ID, c)
+	return f.Serve(d, c)
+}
+
+// Serve swaps in d, whose config is c, and acknowledges it. The Service's
+// Activate is this for deployments made through this node.
+// A deployment at or below the one served is an echo (the store's watch
+// reporting what the Service already swapped in) and changes nothing.
+func (f *Follower) Serve(d Deployment, c *config.Config) error {
+	f.serving.Lock()
+	defer f.serving.Unlock()
+	if d.ID <= f.Serving() {
+		return nil
+	}
+	err := f.Apply(d.ID, c)
+	f.ack(d, err)
+	return err
+}
+
+// ack records in the store that this node serves d, or, with err, that it
+// refused d and serves what it served before. A store that cannot be
+// reached is logged: the node keeps serving, and acks again with the next
+// deployment (and a fleet store rewrites the record when it reconnects).
+func (f *Follower) ack(d Deployment, err error) {
+	now := time.Now()
+	if err == nil && f.Served != nil {
+		f.Served(d, now)
+	}
+	if f.Node.Name == "" {
+		return
+	}
+	f.mu.Lock()
+	n := f.last
+	n.Name, n.AdminURL, n.Version = f.Node.Name, f.Node.AdminURL, f.Node.Version
+	if err == nil {
+		n.Deployment, n.AppliedAt, n.Refused, n.Error = max(d.ID, n.Deployment), now, 0, ""
+	} else {
+		n.Refused, n.Error = d.ID, err.Error()
+	}
+	f.last = n
+	f.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if aerr := f.Store.Ack(ctx, n); aerr != nil {
+		f.log().Warn("could not acknowledge the deployment in the store; serving it regardless", "deployment", d.ID, "error", aerr)
+	}
+}
+
+func (f *Follower) log() *slog.Logger {
+	if f.Log == nil {
+		return slog.Default()
+	}
+	return f.Log
 }
 
 // Run activates each deployment the store reports active, until ctx ends
@@ -41,10 +112,7 @@ func (f *Follower) Activate(d Deployment) error {
 // upgrade; Run again to resume). A deployment that cannot be activated is
 // logged and the previous one stays served.
 func (f *Follower) Run(ctx context.Context) {
-	log := f.Log
-	if log == nil {
-		log = slog.Default()
-	}
+	log := f.log()
 	for id := range f.Store.Watch(ctx) {
 		// Ids only grow (a rollback is a new deployment), so an id at or
 		// below the served one is an echo of what Activate already swapped in.

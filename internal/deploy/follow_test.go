@@ -60,8 +60,25 @@ func TestFollower(t *testing.T) {
 	defer st.Close()
 	dp := &dataPlane{}
 	var logs testkit.SyncBuffer
-	f := &deploy.Follower{Store: st, Apply: dp.Apply, Serving: dp.Serving, Log: slog.New(slog.NewJSONHandler(&logs, nil))}
-	local := &deploy.Service{Store: st, Activate: func(_ context.Context, d deploy.Deployment, c *config.Config) error { return dp.Apply(d.ID, c) }}
+	var servedMu sync.Mutex
+	var served []uint64
+	f := &deploy.Follower{Store: st, Apply: dp.Apply, Serving: dp.Serving, Log: slog.New(slog.NewJSONHandler(&logs, nil)),
+		Node: deploy.Node{Name: "edge-1", AdminURL: "http://127.0.0.1:9001", Version: "test"},
+		Served: func(d deploy.Deployment, _ time.Time) {
+			servedMu.Lock()
+			served = append(served, d.ID)
+			servedMu.Unlock()
+		}}
+	local := &deploy.Service{Store: st, Activate: func(_ context.Context, d deploy.Deployment, c *config.Config) error { return f.Serve(d, c) }}
+	// ack is this node's record in the store.
+	ack := func() deploy.Node {
+		t.Helper()
+		nodes, err := st.Nodes(ctx)
+		if err != nil || len(nodes) != 1 {
+			t.Fatalf("nodes %v, %v; want this one", nodes, err)
+		}
+		return nodes[0]
+	}
 	elsewhere := &deploy.Service{Store: st} // another process on the same store
 
 	first, _, err := local.Seed(ctx, readFile(t, "v1.yaml"), "v1.yaml")
@@ -81,6 +98,10 @@ func TestFollower(t *testing.T) {
 		t.Fatal(err)
 	}
 	testkit.Eventually(t, 5*time.Second, "deployment 3 from another writer", func() bool { return dp.Serving() == 3 })
+	testkit.Eventually(t, 5*time.Second, "deployment 3 acknowledged", func() bool { return ack().Deployment == 3 })
+	if n := ack(); n.Name != "edge-1" || n.AdminURL != "http://127.0.0.1:9001" || n.Version != "test" || n.AppliedAt.IsZero() || n.Refused != 0 {
+		t.Fatalf("ack %+v", n)
+	}
 
 	// A config that does not parse never reaches a Service, but a store is
 	// not obliged to hold only those.
@@ -94,16 +115,25 @@ func TestFollower(t *testing.T) {
 	if !strings.Contains(logs.String(), `"deployment":4`) {
 		t.Fatalf("log does not name deployment 4:\n%s", logs.String())
 	}
+	if n := ack(); n.Deployment != 3 || n.Refused != 4 || !strings.Contains(n.Error, "does not parse") {
+		t.Fatalf("after an unparsable deployment the ack is %+v; want deployment 3, refused 4 with the parse error", n)
+	}
 	if _, err := elsewhere.Rollback(ctx, 2, "ops", ""); err != nil {
 		t.Fatal(err)
 	}
 	testkit.Eventually(t, 5*time.Second, "deployment 5", func() bool { return dp.Serving() == 5 })
+	testkit.Eventually(t, 5*time.Second, "deployment 5 acknowledged", func() bool { n := ack(); return n.Deployment == 5 && n.Refused == 0 && n.Error == "" })
 
 	cancel()
 	testkit.Receive(t, done, 5*time.Second, "Run to return when its context ended")
 	want := []uint64{1, 2, 3, 5}
 	if got := dp.Swaps(); !equal(got, want) {
 		t.Fatalf("swaps = %v, want %v", got, want)
+	}
+	servedMu.Lock()
+	defer servedMu.Unlock()
+	if !equal(served, want) {
+		t.Fatalf("Served told of %v, want %v", served, want)
 	}
 }
 

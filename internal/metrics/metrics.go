@@ -53,6 +53,17 @@ type Metrics struct {
 	ActiveDeployment prometheus.Gauge
 	// Deployments counts route tables swapped in.
 	Deployments prometheus.Counter
+	// NodeActiveDeployment is the deployment this node serves, labelled
+	// with the node's name (node.name), so a fleet's series tell nodes apart
+	// in one query.
+	NodeActiveDeployment *prometheus.GaugeVec
+	// Propagation observes, for each deployment this node swaps in after
+	// it started, the time from the deployment's creation (on any node) to
+	// this node serving it.
+	Propagation prometheus.Histogram
+	// StoreConnected is 1 while the deployment store answers (always, for
+	// the embedded bolt store), 0 while a fleet's etcd cannot be reached.
+	StoreConnected prometheus.Gauge
 }
 
 // Scrape-time series: collected from live state by the gateway's and the
@@ -126,9 +137,22 @@ func New() *Metrics {
 			Name: "turnout_route_table_swaps_total",
 			Help: "Route tables swapped in since start.",
 		}),
+		NodeActiveDeployment: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "turnout_node_active_deployment",
+			Help: "Id of the deployment this node serves, by node name.",
+		}, []string{"node"}),
+		Propagation: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "turnout_deployment_propagation_seconds",
+			Help:    "From a deployment's creation (on any node) to this node serving it.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
+		}),
+		StoreConnected: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "turnout_store_connected",
+			Help: "1 while the deployment store answers, 0 while it cannot be reached (the data plane keeps serving).",
+		}),
 	}
 	m.Registry.MustRegister(m.Requests, m.Duration, m.Rejected, m.OriginErrors, m.Invocations, m.InvocationDuration,
-		m.InitDuration, m.Fallbacks, m.ActiveDeployment, m.Deployments,
+		m.InitDuration, m.Fallbacks, m.ActiveDeployment, m.Deployments, m.NodeActiveDeployment, m.Propagation, m.StoreConnected,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -154,6 +178,9 @@ func Families() []Family {
 		{"turnout_fallbacks_total", []string{"route", "reason"}},
 		{"turnout_active_deployment", nil},
 		{"turnout_route_table_swaps_total", nil},
+		{"turnout_node_active_deployment", []string{"node"}},
+		{"turnout_deployment_propagation_seconds", nil},
+		{"turnout_store_connected", nil},
 		{"turnout_origin_up", []string{"origin", "address"}},
 		{"turnout_breaker_state", []string{"route"}},
 		{"turnout_function_instances", []string{"function", "state"}},
