@@ -26,7 +26,6 @@ import (
 	"github.com/turnout/turnout/internal/gateway"
 	"github.com/turnout/turnout/internal/invoke"
 	"github.com/turnout/turnout/internal/metrics"
-	"github.com/turnout/turnout/internal/store/bolt"
 	"github.com/turnout/turnout/internal/traffic"
 	"github.com/turnout/turnout/internal/upgrade"
 )
@@ -55,15 +54,15 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	}
 
 	// SIGHUP upgrades to the binary on disk without dropping a connection:
-	// the listening sockets are inherited (package upgrade), the store file
-	// is handed over (bolt.Handover).
+	// the listening sockets are inherited (package upgrade), the bolt store
+	// file is handed over (bolt.Handover); a fleet's etcd store is shared.
 	upg, err := upgrade.New(upgrade.Options{PIDFile: *pidFile})
 	if err != nil {
 		return err
 	}
 	defer upg.Stop()
 
-	st, err := bolt.OpenHandover(node.Store.Path)
+	st, err := openStore(node)
 	if err != nil {
 		return err
 	}
@@ -76,6 +75,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	}
 	defer closeAccessLog()
 	m := metrics.New()
+	m.StoreConnected(st.connected)
 	host, err := fnhost.New(fnhost.Options{Logger: log, OnInit: m.ObserveInit})
 	if err != nil {
 		return err
@@ -104,28 +104,40 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	// The admin API answers only once the new table is live here.
-	svc.Activate = func(_ context.Context, d deploy.Deployment, c *config.Config) error { return gw.Apply(d.ID, c) }
-	follower := &deploy.Follower{Store: st, Apply: gw.Apply, Log: log, Serving: func() uint64 {
+	// Every deployment this node swaps in — from its own admin API or from
+	// the store's watch — is acknowledged in the store under the node's
+	// name, counted, and (for a fleet node) cached on local disk.
+	serving := func() uint64 {
 		if t := gw.Active(); t != nil {
 			return t.Deployment
 		}
 		return 0
-	}}
-	active, seeded, err := svc.Seed(ctx, data, name)
+	}
+	started, nodeName := time.Now(), node.NodeName()
+	follower := &deploy.Follower{Store: st, Apply: gw.Apply, Log: log, Serving: serving,
+		Node: deploy.Node{Name: nodeName, AdminURL: adminURL(node.Admin), Version: version()},
+		Served: func(d deploy.Deployment, at time.Time) {
+			m.NodeActiveDeployment.WithLabelValues(nodeName).Set(float64(d.ID))
+			if d.Time.After(started) {
+				m.Propagation.Observe(at.Sub(d.Time).Seconds())
+			}
+			if st.cache != "" {
+				if err := deploy.SaveCache(st.cache, d); err != nil {
+					log.Warn("could not cache the deployment on local disk", "deployment", d.ID, "error", err)
+				}
+			}
+		}}
+	// The admin API answers only once the new table is live here.
+	svc.Activate = func(_ context.Context, d deploy.Deployment, c *config.Config) error { return follower.Serve(d, c) }
+	active, err := st.seed(ctx, log, svc, data, name)
 	if err != nil {
 		return err
-	}
-	if seeded {
-		log.Info("store was empty: seeded deployment 1 from the config file", "file", name, "store", node.Store.Path)
-	} else {
-		log.Info("serving the store's active deployment; the config file's routes and origins are not applied (use `turnout apply`)",
-			"deployment", active.ID, "store", node.Store.Path)
 	}
 	if err := follower.Activate(active); err != nil {
 		return err
 	}
 	go follower.Run(ctx)
+	go st.watchConnection(ctx, log, serving)
 	go gw.RunAutoRollback(ctx, func(ctx context.Context, match, reason string) error {
 		_, err := svc.AutoRollback(ctx, match, reason)
 		return err
@@ -157,7 +169,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 		Handler:  gw,
 		Limits:   node.Limits,
 		TLS:      node.TLS,
-		Storage:  st.CertStorage(),
+		Storage:  st.certs,
 		Logger:   log,
 		ErrorLog: errLog,
 	})
@@ -341,7 +353,7 @@ func listenAll(upg *upgrade.Upgrader, node *config.Config) (*serveListeners, err
 // storeAndAdminHandoff gives the store, and the admin API that writes to
 // it, to the new process of an upgrade and takes them back if it fails; the
 // data plane keeps serving from memory meanwhile.
-func storeAndAdminHandoff(ctx context.Context, log *slog.Logger, st *bolt.Handover, follower *deploy.Follower, adminAPI *upgrade.Server) upgrade.Handoff {
+func storeAndAdminHandoff(ctx context.Context, log *slog.Logger, st *nodeStore, follower *deploy.Follower, adminAPI *upgrade.Server) upgrade.Handoff {
 	return upgrade.Handoff{
 		Release: func() error {
 			if err := adminAPI.KeepSocket(); err != nil {
@@ -352,16 +364,18 @@ func storeAndAdminHandoff(ctx context.Context, log *slog.Logger, st *bolt.Handov
 			if err := adminAPI.Shutdown(sctx); err != nil {
 				log.Warn("upgrade: admin requests still running were cut off", "error", err)
 			}
-			if err := st.Release(); err != nil { // ends follower.Run
+			if err := st.release(); err != nil { // ends follower.Run on a bolt store
 				return fmt.Errorf("close the store: %w", err)
 			}
 			return nil
 		},
 		Reclaim: func() error {
-			if err := st.Reclaim(); err != nil {
+			if err := st.reclaim(); err != nil {
 				return fmt.Errorf("reopen the store: %w", err)
 			}
-			go follower.Run(ctx)
+			if st.kind == "bolt" {
+				go follower.Run(ctx)
+			}
 			if err := adminAPI.Resume(); err != nil {
 				return fmt.Errorf("admin listener: %w", err)
 			}
@@ -406,4 +420,33 @@ func statusFunc(gw *gateway.Gateway, st deploy.Store, host *fnhost.Host) func(co
 		}
 		return out, nil
 	}
+}
+
+// adminURL is where this node's admin API answers, as its fleet record
+// advertises it.
+func adminURL(a config.Admin) string {
+	scheme := "http://"
+	if a.TLS != nil {
+		scheme = "https://"
+	}
+	return scheme + a.Listen
+}
+
+// version is the turnout version this binary was built as: its module
+// version, or the VCS revision of a development build.
+func version() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "unknown"
+	}
+	v := bi.Main.Version
+	for _, s := range bi.Settings {
+		if s.Key == "vcs.revision" && len(s.Value) >= 12 && (v == "" || v == "(devel)") {
+			v = "devel-" + s.Value[:12]
+		}
+	}
+	if v == "" {
+		v = "(devel)"
+	}
+	return v
 }

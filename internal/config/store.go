@@ -13,7 +13,10 @@ import (
 // file (the default), or an etcd cluster shared by a fleet of nodes.
 type Store struct {
 	// Path is the bbolt file. Default "turnout.db" in the working directory.
-	// Not with Etcd.
+	// With Etcd there is no bbolt file: Path names this node's own files,
+	// <path>.token (a generated admin token) and <path>.cache (the last
+	// deployment it served, which it serves at a start while etcd is
+	// unreachable).
 	Path string `yaml:"path" json:"path,omitempty"`
 	// Etcd, when set, keeps deployments, the active pointer, the audit trail
 	// and the nodes' acknowledgements in an etcd cluster that every node of
@@ -83,24 +86,14 @@ var (
 
 // store decodes the store section.
 func (d *decoder) store(v *yaml.Node, s *Store) {
-	var pathAt, etcdAt Pos
 	d.fields(v, "store", storeKeys, func(key string, k, v *yaml.Node) {
 		switch key {
 		case "path":
-			pathAt = d.pos(k)
 			s.Path, _ = d.name(v, "store.path")
 		case "etcd":
-			etcdAt = d.pos(k)
 			s.Etcd = d.etcd(v)
 		}
 	})
-	if pathAt != (Pos{}) && etcdAt != (Pos{}) {
-		later := etcdAt
-		if before(etcdAt, pathAt) {
-			later = pathAt
-		}
-		d.errorAt(later, "store sets both path and etcd: keep one (path for the embedded bbolt file of a single node, etcd for a fleet)")
-	}
 }
 
 // etcd decodes store.etcd.

@@ -61,9 +61,21 @@ type Metrics struct {
 	// it started, the time from the deployment's creation (on any node) to
 	// this node serving it.
 	Propagation prometheus.Histogram
-	// StoreConnected is 1 while the deployment store answers (always, for
-	// the embedded bolt store), 0 while a fleet's etcd cannot be reached.
-	StoreConnected prometheus.Gauge
+}
+
+// StoreConnected registers turnout_store_connected, read from connected at
+// scrape time: 1 while the deployment store answers (always, for the
+// embedded bolt store), 0 while a fleet's etcd cannot be reached.
+func (m *Metrics) StoreConnected(connected func() bool) {
+	m.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "turnout_store_connected",
+		Help: "1 while the deployment store answers, 0 while it cannot be reached (the data plane keeps serving).",
+	}, func() float64 {
+		if connected() {
+			return 1
+		}
+		return 0
+	}))
 }
 
 // Scrape-time series: collected from live state by the gateway's and the
@@ -146,13 +158,9 @@ func New() *Metrics {
 			Help:    "From a deployment's creation (on any node) to this node serving it.",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
 		}),
-		StoreConnected: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "turnout_store_connected",
-			Help: "1 while the deployment store answers, 0 while it cannot be reached (the data plane keeps serving).",
-		}),
 	}
 	m.Registry.MustRegister(m.Requests, m.Duration, m.Rejected, m.OriginErrors, m.Invocations, m.InvocationDuration,
-		m.InitDuration, m.Fallbacks, m.ActiveDeployment, m.Deployments, m.NodeActiveDeployment, m.Propagation, m.StoreConnected,
+		m.InitDuration, m.Fallbacks, m.ActiveDeployment, m.Deployments, m.NodeActiveDeployment, m.Propagation,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -29,6 +29,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
@@ -92,6 +93,9 @@ type Store struct {
 	mu    sync.Mutex
 	acks  map[string]string // this node's records, JSON by name, to write again under a new lease
 	lease clientv3.LeaseID  // 0 before the first Ack
+
+	// answered is when etcd last answered a lease keep-alive (Unix ns).
+	answered atomic.Int64
 
 	// renewMu serialises granting a lease, so that the keeper and an Ack
 	// that both find the lease gone grant one new lease, not two.

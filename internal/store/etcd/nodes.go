@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -106,6 +107,7 @@ func (s *Store) keep() {
 		if ch, err := s.client.KeepAlive(s.ctx, lease); err == nil {
 			for range ch {
 				backoff = resyncMinBackoff
+				s.answered.Store(time.Now().UnixNano())
 			}
 		}
 		if s.ctx.Err() != nil {
@@ -138,4 +140,13 @@ func (s *Store) Nodes(ctx context.Context) ([]deploy.Node, error) {
 		out = append(out, n)
 	}
 	return out, nil
+}
+
+// Connected reports whether etcd keeps this node's lease alive: a
+// keep-alive answer (one every third of the lease TTL) came within the last
+// two thirds of it. Before the node's first Ack there is no lease, and it
+// reports whether Open could talk to etcd at all.
+func (s *Store) Connected() bool {
+	last := s.answered.Load()
+	return last != 0 && time.Since(time.Unix(0, last)) < time.Duration(s.leaseTTL)*time.Second*2/3
 }

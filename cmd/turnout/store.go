@@ -1,0 +1,106 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/caddyserver/certmagic"
+
+	"github.com/turnout/turnout/internal/config"
+	"github.com/turnout/turnout/internal/deploy"
+	"github.com/turnout/turnout/internal/store/bolt"
+	"github.com/turnout/turnout/internal/store/etcd"
+)
+
+// nodeStore is the deployment store a node serves from — the embedded bolt
+// file, or a fleet's etcd cluster — with what the node needs beside it.
+type nodeStore struct {
+	deploy.Store
+	kind      string // "bolt" or "etcd", for logs
+	certs     certmagic.Storage
+	connected func() bool
+	// release and reclaim give the store to the new process of an upgrade
+	// and take it back: the bolt file allows one process; a fleet store is
+	// shared anyway, so they do nothing.
+	release, reclaim func() error
+	// cache, for a fleet store, is the node's copy of the last deployment
+	// it served ("" for bolt, whose file is the copy).
+	cache string
+}
+
+// openStore opens the store the node settings name.
+func openStore(node *config.Config) (*nodeStore, error) {
+	if node.Store.Etcd == nil {
+		h, err := bolt.OpenHandover(node.Store.Path)
+		if err != nil {
+			return nil, err
+		}
+		return &nodeStore{Store: h, kind: "bolt", certs: h.CertStorage(), connected: func() bool { return true },
+			release: h.Release, reclaim: h.Reclaim}, nil
+	}
+	o, err := etcd.OptionsFrom(node.Store.Etcd)
+	if err != nil {
+		return nil, err
+	}
+	st, err := etcd.Open(o)
+	if err != nil {
+		return nil, err
+	}
+	nothing := func() error { return nil }
+	return &nodeStore{Store: st, kind: "etcd", certs: st.CertStorage(), connected: st.Connected,
+		release: nothing, reclaim: nothing, cache: node.Store.Path + ".cache"}, nil
+}
+
+// seed returns the deployment a starting node serves: the store's active
+// one (seeding an empty store from the config file), or — when a fleet
+// store cannot be reached — the last one this node served, from its cache,
+// with a loud warning. With neither, the node does not start: an edge that
+// serves an empty table would answer 404 to every request.
+func (s *nodeStore) seed(ctx context.Context, log *slog.Logger, svc *deploy.Service, data []byte, name string) (deploy.Deployment, error) {
+	active, seeded, err := svc.Seed(ctx, data, name)
+	switch {
+	case err == nil && seeded:
+		log.Info("store was empty: seeded deployment 1 from the config file", "file", name, "store", s.kind)
+		return active, nil
+	case err == nil:
+		log.Info("serving the store's active deployment; the config file's routes and origins are not applied (use `turnout apply`)",
+			"deployment", active.ID, "store", s.kind)
+		return active, nil
+	case s.cache == "" || !errors.Is(err, deploy.ErrUnavailable):
+		return deploy.Deployment{}, err
+	}
+	cached, cerr := deploy.LoadCache(s.cache)
+	if cerr != nil {
+		return deploy.Deployment{}, fmt.Errorf("%w; and no deployment cached at %s to serve meanwhile (%v): not starting with an empty route table", err, s.cache, cerr)
+	}
+	log.Warn("STORE UNREACHABLE: serving the last deployment this node served, from its cache; it follows the fleet again once etcd answers",
+		"deployment", cached.ID, "cached", s.cache, "created", cached.Time.Format(time.RFC3339), "error", err)
+	return cached, nil
+}
+
+// watchConnection logs each change of the store's reachability, checked
+// every second until ctx ends: the data plane keeps serving either way.
+func (s *nodeStore) watchConnection(ctx context.Context, log *slog.Logger, serving func() uint64) {
+	was := true
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		now := s.connected()
+		switch {
+		case was && !now:
+			log.Warn("store disconnected: still serving from memory; applies, rollbacks and route switches fail until it is back",
+				"store", s.kind, "deployment", serving())
+		case !was && now:
+			log.Info("store connected again", "store", s.kind, "deployment", serving())
+		}
+		was = now
+	}
+}
