@@ -210,6 +210,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	if lns.https != nil {
 		httpsAddr = lns.https.Addr().String()
 	}
+	follower.Advertise(adminScheme + lns.admin.Addr().String())
 	log.Info("turnout listening", "public", lns.public.Addr().String(), "https", httpsAddr, "admin", adminScheme+lns.admin.Addr().String(), "invoke_api", invokeAddr, "deployment", active.ID)
 
 	hup := make(chan os.Signal, 1)

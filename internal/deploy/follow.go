@@ -41,8 +41,9 @@ type Follower struct {
 	Served func(d Deployment, at time.Time)
 
 	serving sync.Mutex // one activation at a time
-	mu      sync.Mutex
-	last    Node // the last ack written
+	mu       sync.Mutex
+	last     Node   // the last ack written
+	adminURL string // set by Advertise
 }
 
 // Activate parses d's config and serves it.
@@ -86,6 +87,9 @@ func (f *Follower) ack(d Deployment, err error) {
 	f.mu.Lock()
 	n := f.last
 	n.Name, n.AdminURL, n.Version = f.Node.Name, f.Node.AdminURL, f.Node.Version
+	if f.adminURL != "" {
+		n.AdminURL = f.adminURL
+	}
 	if err == nil {
 		n.Deployment, n.AppliedAt, n.Refused, n.Error = max(d.ID, n.Deployment), now, 0, ""
 	} else {
@@ -93,10 +97,29 @@ func (f *Follower) ack(d Deployment, err error) {
 	}
 	f.last = n
 	f.mu.Unlock()
+	f.write(n)
+}
+
+func (f *Follower) write(n Node) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if aerr := f.Store.Ack(ctx, n); aerr != nil {
-		f.log().Warn("could not acknowledge the deployment in the store; serving it regardless", "deployment", d.ID, "error", aerr)
+	if err := f.Store.Ack(ctx, n); err != nil {
+		f.log().Warn("could not acknowledge the deployment in the store; serving it regardless", "deployment", n.Deployment, "error", err)
+	}
+}
+
+// Advertise sets the admin URL this node's record gives, once its listener
+// is bound (a configured port 0 is only known then), and rewrites the
+// record when there is one.
+func (f *Follower) Advertise(adminURL string) {
+	f.mu.Lock()
+	f.adminURL = adminURL
+	n := f.last
+	n.AdminURL = adminURL
+	f.last = n
+	f.mu.Unlock()
+	if n.Name != "" {
+		f.write(n)
 	}
 }
 
