@@ -40,7 +40,7 @@ type Follower struct {
 	// serving and when (metrics, the local cache of a fleet node).
 	Served func(d Deployment, at time.Time)
 
-	serving sync.Mutex // one activation at a time
+	serving  sync.Mutex // one activation at a time
 	mu       sync.Mutex
 	last     Node   // the last ack written
 	adminURL string // set by Advertise
