@@ -92,3 +92,42 @@ func TestApplyLosesRace(t *testing.T) {
 		t.Fatalf("history = %d deployments, %v; want the 2 of the winner", len(l), err)
 	}
 }
+
+// TestAutoRollbackTogether: every node of a fleet judges a failing route,
+// so several raise its automatic rollback at once. One deployment switches
+// it off; the other nodes are told that deployment, with no error.
+func TestAutoRollbackTogether(t *testing.T) {
+	ctx := context.Background()
+	first, _ := newService(t)
+	before := mustApply(t, first, "v1.yaml")
+	const nodes = 6
+	got := make([]deploy.Deployment, nodes)
+	var wg sync.WaitGroup
+	for i := range nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			node := &deploy.Service{Store: first.Store} // another node, the same store
+			d, err := node.AutoRollback(ctx, "GET /user/{id}", "error rate 60% > 50%")
+			if err != nil {
+				t.Errorf("node %d: %v", i, err)
+			}
+			got[i] = d
+		}()
+	}
+	wg.Wait()
+	for i, d := range got {
+		if d.ID != before.ID+1 {
+			t.Errorf("node %d was told deployment %d, want %d", i, d.ID, before.ID+1)
+		}
+	}
+	if l, err := first.Store.List(ctx, 0, 0); err != nil || len(l) != 2 {
+		t.Fatalf("history = %d deployments, %v; want the apply and one auto-rollback", len(l), err)
+	}
+	log, _ := first.Store.AuditLog(ctx, 20)
+	for _, e := range log {
+		if e.Result != "ok" {
+			t.Errorf("audit: %+v", e)
+		}
+	}
+}

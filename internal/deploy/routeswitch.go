@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"unicode/utf8"
@@ -42,10 +43,35 @@ func (s *Service) RouteSwitch(ctx context.Context, match string, off bool, autho
 // stays on its fallback across restarts and the history says why.
 // `turnout route on` (or a rollback) brings it back. The attempt, made or
 // failed, is recorded in the audit trail (no admin request records it).
+//
+// In a fleet, every node judging the route may raise it at once: the first
+// to store its deployment wins, and the others — refused as a conflict, or
+// finding the route already off — return the deployment that switched it
+// off, so the fleet makes one deployment, not N, and logs no error.
 func (s *Service) AutoRollback(ctx context.Context, match, reason string) (Deployment, error) {
 	d, err := s.routeSwitch(ctx, match, true, "turnout", reason, "auto-rollback: "+reason)
+	if errors.Is(err, ErrConflict) {
+		if active, aerr := s.Store.Active(ctx); aerr == nil && routeOff(active, match) {
+			return active, nil // another node was first
+		}
+	}
 	s.Store.Audit(ctx, autoRollbackEvent(d, match, reason, err))
 	return d, err
+}
+
+// routeOff reports whether route match is switched off in d.
+func routeOff(d Deployment, match string) bool {
+	cfg, err := config.Parse(configName(d.ID), []byte(d.Config))
+	if err != nil {
+		return false
+	}
+	want := route.Canonical(match)
+	for _, r := range cfg.Routes {
+		if route.Canonical(r.Match) == want {
+			return r.Off
+		}
+	}
+	return false
 }
 
 func (s *Service) routeSwitch(ctx context.Context, match string, off bool, author, message, cause string) (Deployment, error) {
