@@ -179,6 +179,20 @@ func (c *Cluster) Endpoints() []string {
 // Member returns member i.
 func (c *Cluster) Member(i int) *Member { return c.members[i] }
 
+// Pid is the process id of the member while it runs, 0 when it does not
+// (benchmarks read its CPU time from /proc).
+func (m *Member) Pid() int {
+	if !m.running() {
+		return 0
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.cmd == nil || m.cmd.Process == nil {
+		return 0
+	}
+	return m.cmd.Process.Pid
+}
+
 // Kill stops member i with SIGKILL and waits for it to exit: a crash, not
 // a clean shutdown.
 func (c *Cluster) Kill(i int) {
