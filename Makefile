@@ -1,5 +1,5 @@
 # The two commands the README promises: `make quickstart` and `make test`.
-.PHONY: quickstart test test-deps build
+.PHONY: quickstart test test-deps build fleet
 
 build:
 	go build -o bin/turnout ./cmd/turnout
@@ -21,6 +21,13 @@ quickstart: build
 	for i in $$(seq 50); do ./bin/turnout status >/dev/null 2>&1 && break; sleep 0.2; done; \
 	./bin/turnout apply -f examples/turnout.yaml -m "quickstart: move GET /user/{id} to a function"; \
 	wait $$turnout
+
+# A fleet on one machine, for trying it: a three-member etcd cluster
+# (Debian's etcd-server), the legacy service and three turnout nodes on
+# loopback; applies examples/turnout.yaml with --wait and prints when each
+# node served it. See scripts/fleet.sh and the README's "Running a fleet".
+fleet: build
+	@./scripts/fleet.sh
 
 # What the tests drive for real (Chromium, Pebble, Node.js, the AWS CLI, a C
 # compiler for -race): installed when missing as root with apt-get, otherwise
