@@ -6,13 +6,17 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/turnout/turnout/internal/store/etcd"
 	"github.com/turnout/turnout/internal/store/etcd/etcdtest"
@@ -73,23 +77,18 @@ func TestFleetOnEtcd(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer view.Close()
-	acked := func(id uint64, names ...string) bool {
+	all := []string{"edge-1", "edge-2", "edge-3"}
+	waitAcked(t, view, 1, all...)
+	// Each record advertises the admin URL the node bound, not a :0.
+	testkit.Eventually(t, 10*time.Second, "bound admin URLs in the nodes' records", func() bool {
 		ns, err := view.Nodes(context.Background())
-		if err != nil {
-			return false
-		}
-		got := 0
 		for _, n := range ns {
-			for _, name := range names {
-				if n.Name == name && n.Deployment >= id && strings.HasPrefix(n.AdminURL, "http://127.0.0.1:") && !strings.HasSuffix(n.AdminURL, ":0") {
-					got++
-				}
+			if !strings.HasPrefix(n.AdminURL, "http://127.0.0.1:") || strings.HasSuffix(n.AdminURL, ":0") {
+				return false
 			}
 		}
-		return got == len(names)
-	}
-	all := []string{"edge-1", "edge-2", "edge-3"}
-	testkit.Eventually(t, 10*time.Second, "three nodes acknowledging deployment 1", func() bool { return acked(1, all...) })
+		return err == nil && len(ns) == 3
+	})
 
 	// Traffic on the two nodes that stay up for the whole test (edge-3 is
 	// restarted): not one request may fail.
@@ -135,7 +134,7 @@ func TestFleetOnEtcd(t *testing.T) {
 	if resp, body, err := apply(n2, "b"); err != nil || resp.StatusCode != http.StatusCreated {
 		t.Fatalf("apply on edge-2: %v %s", err, body)
 	}
-	testkit.Eventually(t, 10*time.Second, "deployment 2 acknowledged by all three", func() bool { return acked(2, all...) })
+	waitAcked(t, view, 2, all...)
 	testkit.Eventually(t, 5*time.Second, "all three nodes serving b", func() bool { return servedBy("b") })
 
 	// Quorum lost: traffic goes on; an apply fails fast, saying why.
@@ -192,7 +191,7 @@ func TestFleetOnEtcd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	testkit.Eventually(t, 20*time.Second, "the latest deployment acknowledged by all three", func() bool { return acked(latest.ID, all...) })
+	waitAcked(t, view, latest.ID, all...)
 	testkit.Eventually(t, 5*time.Second, "all three nodes serving a", func() bool { return servedBy("a") })
 	testkit.Eventually(t, 20*time.Second, "every node reporting turnout_store_connected 1", func() bool {
 		for _, n := range nodes {
@@ -231,4 +230,193 @@ func metricsOf(t *testing.T, n *node) string {
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
 	return string(body)
+}
+
+// startFleetNodes starts a three-member etcd cluster and nodes edge-1 to
+// edge-n on it, every one with its route on a, and waits until all have
+// acknowledged deployment 1.
+func startFleetNodes(t *testing.T, n int) (c *etcdtest.Cluster, nodes []*node, view *etcd.Store, a, b *httptest.Server) {
+	t.Helper()
+	c = etcdtest.Start(t, 3)
+	a, b = namedOrigin(t, "a"), namedOrigin(t, "b")
+	var names []string
+	for i := range n {
+		nd, _ := fleetNode(t, c, fmt.Sprintf("edge-%d", i+1), a.URL, b.URL)
+		nodes = append(nodes, nd)
+		names = append(names, fmt.Sprintf("edge-%d", i+1))
+	}
+	view, err := etcd.Open(etcd.Options{Endpoints: c.Endpoints(), Timeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { view.Close() })
+	waitAcked(t, view, 1, names...)
+	return c, nodes, view, a, b
+}
+
+// waitAcked waits until every named node has acknowledged deployment id.
+func waitAcked(t *testing.T, view *etcd.Store, id uint64, names ...string) {
+	t.Helper()
+	testkit.Eventually(t, 20*time.Second, fmt.Sprintf("deployment %d acknowledged by %v", id, names), func() bool {
+		ns, err := view.Nodes(context.Background())
+		if err != nil {
+			return false
+		}
+		got := 0
+		for _, n := range ns {
+			for _, name := range names {
+				if n.Name == name && n.Deployment >= id {
+					got++
+				}
+			}
+		}
+		return got == len(names)
+	})
+}
+
+// TestFleetApplies: 100 applies alternating between two configs, made on
+// the three nodes in turn under traffic to all three, every one
+// acknowledged by every node, none failing a request; then 20 applies at
+// once from the three nodes: each either wins an id of its own or is told
+// of the conflict, and the history holds exactly the winners, with ids
+// strictly increasing, without a gap or a duplicate.
+func TestFleetApplies(t *testing.T) {
+	c, nodes, view, a, b := startFleetNodes(t, 3)
+	all := []string{"edge-1", "edge-2", "edge-3"}
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}, Timeout: 5 * time.Second}
+	var mu sync.Mutex
+	total, failed := 0, []string{}
+	stop := testkit.Load(3, func(i int) bool {
+		resp, err := client.Get("http://" + nodes[i%3].public + "/load")
+		msg := ""
+		if err != nil {
+			msg = err.Error()
+		} else {
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 || (string(body) != "a" && string(body) != "b") {
+				msg = fmt.Sprintf("%d %s", resp.StatusCode, body)
+			}
+		}
+		mu.Lock()
+		total++
+		if msg != "" {
+			failed = append(failed, msg)
+		}
+		mu.Unlock()
+		return true
+	})
+	apply := func(on *node, target string) (*http.Response, []byte, error) {
+		return on.api("POST", "/deployments", map[string]string{"config": fleetConfig(c, t.TempDir(), "x", a.URL, b.URL, target)})
+	}
+	for i := range 100 {
+		target := map[bool]string{true: "b", false: "a"}[i%2 == 0]
+		resp, body, err := apply(nodes[i%3], target)
+		if err != nil || resp.StatusCode != http.StatusCreated {
+			t.Fatalf("apply %d on edge-%d: %v %s", i, i%3+1, err, body)
+		}
+		waitAcked(t, view, uint64(i+2), all...)
+	}
+	stop()
+	mu.Lock()
+	if len(failed) > 0 || total < 100 {
+		t.Fatalf("%d of %d requests failed during 100 applies: %q", len(failed), total, failed[:min(len(failed), 5)])
+	}
+	mu.Unlock()
+
+	// 20 applies at once, from the three nodes.
+	var wg sync.WaitGroup
+	var won, lost []int
+	var outcomes sync.Mutex
+	for i := range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, body, err := apply(nodes[i%3], map[bool]string{true: "b", false: "a"}[i%2 == 0])
+			outcomes.Lock()
+			defer outcomes.Unlock()
+			switch {
+			case err != nil:
+				t.Errorf("concurrent apply %d: %v", i, err)
+			case resp.StatusCode == http.StatusCreated:
+				won = append(won, i)
+			case resp.StatusCode == http.StatusConflict && strings.Contains(string(body), "was made after deployment"):
+				lost = append(lost, i)
+			case resp.StatusCode == http.StatusOK && strings.Contains(string(body), "no change"):
+				lost = append(lost, i) // the same config as the winner's: nothing to do
+			default:
+				t.Errorf("concurrent apply %d: %d %s", i, resp.StatusCode, body)
+			}
+		}()
+	}
+	wg.Wait()
+	ds, err := view.List(context.Background(), 0, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := 101 + len(won); len(ds) != want || ds[0].ID != uint64(want) {
+		t.Fatalf("history holds %d deployments (newest %d); want %d: 101, and the %d concurrent applies that won", len(ds), ds[0].ID, want, len(won))
+	}
+	for i := 1; i < len(ds); i++ {
+		if ds[i-1].ID != ds[i].ID+1 {
+			t.Fatalf("history: deployment %d after %d, a gap or a duplicate", ds[i-1].ID, ds[i].ID)
+		}
+	}
+	if len(won) == 0 || len(won)+len(lost) != 20 {
+		t.Fatalf("%d won and %d were refused, of 20", len(won), len(lost))
+	}
+	t.Logf("%d requests, none failed, through 100 applies; of 20 concurrent applies %d won, %d were told of the conflict", total, len(won), len(lost))
+}
+
+// TestFleetNodeStoppedAndCompacted: a node stopped (SIGSTOP) for longer
+// than its lease leaves the fleet's list; meanwhile the fleet moves on and
+// etcd compacts the history past the revision the stopped node was
+// watching. Resumed, the node rejoins the list and catches up on the
+// latest deployment.
+func TestFleetNodeStoppedAndCompacted(t *testing.T) {
+	c, nodes, view, a, b := startFleetNodes(t, 2)
+	stopped := nodes[1]
+	if err := stopped.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	defer stopped.cmd.Process.Signal(syscall.SIGCONT)
+	testkit.Eventually(t, 30*time.Second, "edge-2 gone from the fleet's list after its lease", func() bool {
+		ns, err := view.Nodes(context.Background())
+		if err != nil {
+			return false
+		}
+		for _, n := range ns {
+			if n.Name == "edge-2" {
+				return false
+			}
+		}
+		return len(ns) == 1
+	})
+	for i, target := range []string{"b", "a", "b"} {
+		resp, body, err := nodes[0].api("POST", "/deployments", map[string]string{"config": fleetConfig(c, t.TempDir(), "x", a.URL, b.URL, target)})
+		if err != nil || resp.StatusCode != http.StatusCreated {
+			t.Fatalf("apply %d: %v %s", i, err, body)
+		}
+	}
+	cli, err := clientv3.New(clientv3.Config{Endpoints: c.Endpoints(), DialTimeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	rev, err := cli.Get(ctx, "compact-probe")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli.Compact(ctx, rev.Header.Revision, clientv3.WithCompactPhysical()); err != nil {
+		t.Fatal(err)
+	}
+	if err := stopped.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	waitAcked(t, view, 4, "edge-1", "edge-2")
+	if got := get(t, "http://"+stopped.public+"/probe"); got != "b" {
+		t.Fatalf("edge-2 serves %q after resuming, want the latest deployment's b", got)
+	}
 }
