@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,6 +14,7 @@ import (
 	"github.com/turnout/turnout/internal/store/bolt"
 	"github.com/turnout/turnout/internal/store/etcd"
 	"github.com/turnout/turnout/internal/store/etcd/etcdtest"
+	"github.com/turnout/turnout/internal/testkit"
 )
 
 // readBolt returns the history in the bolt file at path.
@@ -77,14 +77,7 @@ func TestStoreCopy(t *testing.T) {
 	storetest.SameHistory(t, readBolt(t, back), want)
 
 	// Refusals: one line each, nothing written.
-	unreachable := func() string {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer l.Close()
-		return "etcd:http://" + l.Addr().String()
-	}()
+	unreachable := "etcd:" + testkit.RefusedURL(t)
 	missing := filepath.Join(dir, "missing.db")
 	fresh := filepath.Join(dir, "fresh.db")
 	for _, tc := range []struct {
