@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/turnout/turnout/internal/config"
 	"github.com/turnout/turnout/internal/deploy"
 	"github.com/turnout/turnout/internal/deploy/storetest"
 	"github.com/turnout/turnout/internal/store/bolt"
@@ -114,4 +115,51 @@ func TestStoreCopy(t *testing.T) {
 	if r := runCLI(cmdStore, "move"); !errors.Is(r.err, errUsage) {
 		t.Errorf("store move: %+v, want a usage error", r)
 	}
+}
+
+// TestStoreCopyTLS: store copy into an etcd that wants TLS client
+// certificates, with the --etcd-ca, --etcd-cert and --etcd-key files; a
+// copy without the client certificate is refused in one line.
+func TestStoreCopyTLS(t *testing.T) {
+	ctx := context.Background()
+	c, files := etcdtest.StartTLS(t, 1)
+	loc := "etcd:" + strings.Join(c.Endpoints(), ",")
+	src := filepath.Join(t.TempDir(), "turnout.db")
+	want := storetest.History(3)
+	st, err := bolt.Open(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Import(ctx, want); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+
+	r := runCLI(cmdStore, "copy", "--from", "bolt:"+src, "--to", loc, "--etcd-ca", files.CA, "--etcd-timeout", "2s")
+	if r.err == nil || strings.Contains(r.err.Error(), "\n") {
+		t.Fatalf("copy without a client certificate: %v, want a one-line error", r.err)
+	}
+	t.Logf("without a client certificate: %v", r.err)
+	r = runCLI(cmdStore, "copy", "--from", "bolt:"+src, "--to", "etcd:http://127.0.0.1:2379", "--etcd-ca", files.CA)
+	if r.err == nil || !strings.Contains(r.err.Error(), "https://") {
+		t.Fatalf("TLS files with an http endpoint: %v", r.err)
+	}
+	r = runCLI(cmdStore, "copy", "--from", "bolt:"+src, "--to", loc, "--etcd-ca", files.CA, "--etcd-cert", files.Cert, "--etcd-key", files.Key)
+	if r.err != nil {
+		t.Fatalf("copy with TLS: %+v", r)
+	}
+	tlsOpts, err := etcd.OptionsFrom(&config.Etcd{Endpoints: c.Endpoints(), Prefix: etcd.DefaultPrefix, TLS: &config.EtcdTLS{CA: files.CA, Cert: files.Cert, Key: files.Key}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	es, err := etcd.Open(tlsOpts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer es.Close()
+	got, err := deploy.ReadHistory(ctx, es)
+	if err != nil {
+		t.Fatal(err)
+	}
+	storetest.SameHistory(t, got, want)
 }
