@@ -22,6 +22,10 @@ type RouteStatus struct {
 	WhenOff  string `json:"when_off,omitempty"`
 	Fallback string `json:"fallback,omitempty"`
 	Off      bool   `json:"off,omitempty"`
+	// Local is set on a route that is off on this node only, by `turnout
+	// route off MATCH --local`, whatever the deployment says
+	// (deploy.LocalSwitches).
+	Local bool `json:"local,omitempty"`
 	// CanSwitchOff is false for a route that has nowhere else to go: its
 	// target is already where switching it off would send it
 	// (config.Route.CanSwitchOff).

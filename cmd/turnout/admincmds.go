@@ -241,8 +241,9 @@ func cmdRollback(args []string, stdout, stderr io.Writer) error {
 // cmdRoute switches one route off (to its fallback or the legacy origin) or
 // back on.
 func cmdRoute(args []string, stdout, stderr io.Writer) error {
-	fs, cf := newClientFlagSet("route", "route off|on MATCH [-m MESSAGE]", stderr)
+	fs, cf := newClientFlagSet("route", "route off|on MATCH [-m MESSAGE] [--local]", stderr)
 	msg := fs.String("m", "", "deployment `message`")
+	local := fs.Bool("local", false, "on this node only, without the store (admin token): see routeLocal")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -252,6 +253,9 @@ func cmdRoute(args []string, stdout, stderr io.Writer) error {
 	}
 	// An unquoted "GET /user/{id}" arrives as two arguments.
 	match := strings.Join(pos[1:], " ")
+	if *local {
+		return cf.routeLocal(stdout, stderr, match, pos[0] == "off", *msg)
+	}
 	return cf.deploy(stdout, stderr, func(ctx context.Context, c *admin.Client) (deploy.Deployment, error) {
 		if pos[0] == "off" {
 			return c.RouteOff(ctx, match, *msg)
@@ -412,9 +416,13 @@ func cmdStatus(args []string, stdout, stderr io.Writer) error {
 		if r.Off {
 			state = "OFF"
 		}
+		if r.Local {
+			state = "OFF (local)"
+		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", cell(r.Match), cell(r.Targets()), cell(r.Fallback), state, cell(r.Breaker))
 	}
 	tw.Flush()
+	printLocalSwitches(stdout, st.LocalSwitches)
 	if len(st.Origins) == 0 {
 		return nil
 	}

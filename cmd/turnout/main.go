@@ -13,6 +13,7 @@
 //	turnout history | diff A B | status   inspect deployments and the node
 //	turnout logs FUNCTION | invoke FUNCTION   hosted functions
 //	turnout default-config                print the embedded default config
+//	turnout store copy --from LOC --to LOC   move a store's history, ids kept
 //
 // The usage text below is the full list, with each verb's main flags.
 package main
@@ -40,6 +41,7 @@ Usage:
   turnout logs FUNCTION [-f] [--request-id ID]  a hosted function's log lines
   turnout invoke FUNCTION [PAYLOAD|-] [--log]   invoke a function through the Invoke API
   turnout default-config             print the embedded default config
+  turnout store copy --from LOC --to LOC   copy a store's history (bolt:PATH, etcd:URL[,URL...])
 
 Client verbs talk to a running gateway's admin API:
   --admin URL   (env TURNOUT_ADMIN, default http://127.0.0.1:8081)
@@ -75,6 +77,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		"invoke":         cmdInvoke,
 		"analyze":        cmdAnalyze,
 		"traffic":        cmdTraffic,
+		"store":          cmdStore,
 	}
 	verb := args[0]
 	if verb == "-h" || verb == "--help" || verb == "help" {

@@ -72,6 +72,13 @@ type Options struct {
 	Hosts []string
 	// Logger receives server-side errors. Default slog.Default().
 	Logger *slog.Logger
+	// LocalSwitch, when set, switches a route off on this node only, or
+	// clears that switch — POST /api/v1/routes/off|on?local=1, admin role —
+	// without the store, serves the result and records it in the node's
+	// local audit (see local.go); it returns what it did in a sentence.
+	// turnout serve wires it to deploy.LocalSwitches and the gateway. Nil
+	// answers 501.
+	LocalSwitch func(ctx context.Context, req deploy.LocalSwitchRequest) (string, error)
 }
 
 // Server is the admin API. Create it with New.
@@ -208,8 +215,8 @@ func (s *Server) routes() {
 
 	handle("POST /api/v1/deployments", endpoint{action: "apply", role: RoleDeployer, mutate: s.apply})
 	handle("POST /api/v1/rollback", endpoint{action: "rollback", role: RoleDeployer, mutate: s.rollback})
-	handle("POST /api/v1/routes/off", endpoint{action: "route.off", role: RoleDeployer, mutate: s.routeSwitch(true)})
-	handle("POST /api/v1/routes/on", endpoint{action: "route.on", role: RoleDeployer, mutate: s.routeSwitch(false)})
+	mux.Handle("POST /api/v1/routes/off", s.orLocal(true, s.guard(endpoint{action: "route.off", role: RoleDeployer, mutate: s.routeSwitch(true)})))
+	mux.Handle("POST /api/v1/routes/on", s.orLocal(false, s.guard(endpoint{action: "route.on", role: RoleDeployer, mutate: s.routeSwitch(false)})))
 	s.functionRoutes(mux)
 	s.dashboardRoutes(mux)
 }

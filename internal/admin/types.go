@@ -17,6 +17,9 @@ type Status struct {
 	Origins []turnout.OriginStatus `json:"origins"`
 	// Functions are the hosted functions' pools and counters.
 	Functions []fnhost.FunctionStats `json:"functions,omitempty"`
+	// LocalSwitches are the routes switched off on this node only
+	// (`turnout route off --local`), whatever the deployment says.
+	LocalSwitches []deploy.LocalSwitch `json:"local_switches,omitempty"`
 }
 
 // DeploymentSummary is a deployment without its config text.

@@ -92,25 +92,9 @@ func (s *Service) routeSwitch(ctx context.Context, match string, off bool, autho
 	if err != nil {
 		return Deployment{}, fmt.Errorf("route %s: the active deployment %d does not validate any more; apply a fixed config: %w", state[off], active.ID, err)
 	}
-	idx := -1
-	var matches []string
-	for i, r := range cfg.Routes {
-		matches = append(matches, fmt.Sprintf("%q", r.Match))
-		if route.Canonical(r.Match) == want {
-			idx = i
-		}
-	}
-	if idx < 0 {
-		return Deployment{}, errorf(ErrUnknownRoute, "no route matches %q in deployment %d; the routes are: %s", match, active.ID, strings.Join(matches, ", "))
-	}
-	if cfg.Routes[idx].Off == off {
-		return Deployment{}, errorf(ErrConflict, "route %q is already %s in deployment %d", cfg.Routes[idx].Match, state[off], active.ID)
-	}
-	if r, legacy := cfg.Routes[idx], cfg.LegacyOrigin(); off && !r.CanSwitchOff(legacy) {
-		if to := r.OffTarget(legacy); to != "" {
-			return Deployment{}, errorf(ErrConflict, "route %q already goes to %q, where switching it off would send it: it has nowhere else to go; give it a fallback: <origin> to switch it to", r.Match, to)
-		}
-		return Deployment{}, errorf(ErrConflict, "route %q has nowhere else to go: it has no fallback and no legacy origin is known; give it a fallback: <origin>, or set legacy: <origin>", r.Match)
+	idx, err := switchable(cfg, active.ID, match, off)
+	if err != nil {
+		return Deployment{}, err
 	}
 
 	// What the edited file must parse to: the same config, one flag flipped.
@@ -151,6 +135,37 @@ func (s *Service) routeSwitch(ctx context.Context, match string, off bool, autho
 		cause = "route " + state[off] + " " + route.Canonical(cfg.Routes[idx].Match)
 	}
 	return s.create(ctx, active.ID, string(newSrc), author, message, cause, newCfg)
+}
+
+// switchable returns the index of the route of cfg (deployment id) whose
+// match is match, after route.Canonical, or why it cannot be switched off
+// (off) or on: an error wrapping ErrUnknownRoute that lists the routes
+// there are, or ErrConflict for a route already in that state or one with
+// nowhere else to go. Both route off|on and its --local form check with it.
+func switchable(cfg *config.Config, id uint64, match string, off bool) (int, error) {
+	want := route.Canonical(match)
+	state := map[bool]string{true: "off", false: "on"}
+	idx := -1
+	var matches []string
+	for i, r := range cfg.Routes {
+		matches = append(matches, fmt.Sprintf("%q", r.Match))
+		if route.Canonical(r.Match) == want {
+			idx = i
+		}
+	}
+	if idx < 0 {
+		return -1, errorf(ErrUnknownRoute, "no route matches %q in deployment %d; the routes are: %s", match, id, strings.Join(matches, ", "))
+	}
+	if cfg.Routes[idx].Off == off {
+		return -1, errorf(ErrConflict, "route %q is already %s in deployment %d", cfg.Routes[idx].Match, state[off], id)
+	}
+	if r, legacy := cfg.Routes[idx], cfg.LegacyOrigin(); off && !r.CanSwitchOff(legacy) {
+		if to := r.OffTarget(legacy); to != "" {
+			return -1, errorf(ErrConflict, "route %q already goes to %q, where switching it off would send it: it has nowhere else to go; give it a fallback: <origin> to switch it to", r.Match, to)
+		}
+		return -1, errorf(ErrConflict, "route %q has nowhere else to go: it has no fallback and no legacy origin is known; give it a fallback: <origin>, or set legacy: <origin>", r.Match)
+	}
+	return idx, nil
 }
 
 // findRoute returns the mapping node of the route whose match is want.

@@ -31,6 +31,7 @@ func Run(t *testing.T, open Open) {
 	t.Run("WatchDeliversLatest", func(t *testing.T) { WatchDeliversLatest(t, open(t)) })
 	t.Run("Audit", func(t *testing.T) { Audit(t, open(t)) })
 	t.Run("AckNodes", func(t *testing.T) { AckNodes(t, open(t)) })
+	t.Run("Import", func(t *testing.T) { Import(t, open(t), open(t)) })
 }
 
 // Create stores a deployment of cfg after the active one, failing the test
@@ -364,4 +365,103 @@ func BenchmarkCreateSeen(b *testing.B, writer, watcher deploy.Store) {
 		prev = d.ID
 	}
 	b.ReportMetric(float64(creating.Nanoseconds())/float64(b.N), "create-ns/op")
+}
+
+// History returns a history of n deployments (the active one the newest)
+// and 2n audit events, with times of their own, as a store that has been
+// in use for a while holds it: what Import and copies are tested with.
+func History(n int) deploy.History {
+	at := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+	var h deploy.History
+	for i := 1; i <= n; i++ {
+		h.Deployments = append(h.Deployments, deploy.Deployment{ID: uint64(i), Config: fmt.Sprintf("# deployment %d\n", i),
+			Author: "ops", Message: "change " + strconv.Itoa(i), Cause: "apply", Time: at.Add(time.Duration(i) * time.Hour)})
+	}
+	for i := 1; i <= 2*n; i++ {
+		h.Audit = append(h.Audit, deploy.AuditEvent{Seq: uint64(i), Time: at.Add(time.Duration(i) * 30 * time.Minute), Actor: "ops",
+			Action: "apply", Result: "ok", Detail: "event " + strconv.Itoa(i), Remote: "127.0.0.1:9", Deployment: uint64((i + 1) / 2)})
+	}
+	if n > 0 {
+		h.Active = uint64(n)
+	}
+	return h
+}
+
+// SameHistory fails the test unless got and want hold the same
+// deployments, audit events (times compared as instants) and active id.
+func SameHistory(t testing.TB, got, want deploy.History) {
+	t.Helper()
+	if got.Active != want.Active || len(got.Deployments) != len(want.Deployments) || len(got.Audit) != len(want.Audit) {
+		t.Fatalf("history has %d deployments, %d audit events, active %d; want %d, %d, %d",
+			len(got.Deployments), len(got.Audit), got.Active, len(want.Deployments), len(want.Audit), want.Active)
+	}
+	for i, d := range got.Deployments {
+		w := want.Deployments[i]
+		if !d.Time.Equal(w.Time) {
+			t.Errorf("deployment %d time %v, want %v", d.ID, d.Time, w.Time)
+		}
+		d.Time, w.Time = time.Time{}, time.Time{}
+		if d != w {
+			t.Errorf("deployment %d = %+v, want %+v", i, d, w)
+		}
+	}
+	for i, e := range got.Audit {
+		w := want.Audit[i]
+		if !e.Time.Equal(w.Time) {
+			t.Errorf("audit event %d time %v, want %v", e.Seq, e.Time, w.Time)
+		}
+		e.Time, w.Time = time.Time{}, time.Time{}
+		if e != w {
+			t.Errorf("audit event %d = %+v, want %+v", i, e, w)
+		}
+	}
+}
+
+// Import: a history imported into an empty store reads back as it was;
+// Create and Audit continue after its last id and seq; a store that holds
+// anything refuses an import and is left as it was.
+func Import(t *testing.T, s, other deploy.Store) {
+	ctx := context.Background()
+	imp, ok := s.(deploy.Importer)
+	if !ok {
+		t.Fatalf("%T is not a deploy.Importer", s)
+	}
+	want := History(3)
+	if err := imp.Import(ctx, want); err != nil {
+		t.Fatal(err)
+	}
+	got, err := deploy.ReadHistory(ctx, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	SameHistory(t, got, want)
+
+	if err := imp.Import(ctx, History(1)); !errors.Is(err, deploy.ErrNotEmpty) {
+		t.Fatalf("Import into a store with a history: err = %v, want ErrNotEmpty", err)
+	}
+	if got, err := deploy.ReadHistory(ctx, s); err != nil {
+		t.Fatal(err)
+	} else {
+		SameHistory(t, got, want)
+	}
+	if d := Create(t, s, "# after\n"); d.ID != 4 {
+		t.Errorf("Create after the import made deployment %d, want 4", d.ID)
+	}
+	if err := s.Audit(ctx, deploy.AuditEvent{Actor: "ops", Action: "apply", Result: "ok"}); err != nil {
+		t.Fatal(err)
+	}
+	if log, err := s.AuditLog(ctx, 1); err != nil || len(log) != 1 || log[0].Seq != 7 {
+		t.Errorf("AuditLog after an Audit = %+v, %v; want seq 7", log, err)
+	}
+
+	// A store holding only audit events is not empty either.
+	if err := other.Audit(ctx, deploy.AuditEvent{Actor: "ops", Action: "auth", Result: "denied"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := other.(deploy.Importer).Import(ctx, want); !errors.Is(err, deploy.ErrNotEmpty) {
+		t.Fatalf("Import into a store with an audit event: err = %v, want ErrNotEmpty", err)
+	}
+	if _, err := other.Active(ctx); !errors.Is(err, deploy.ErrNotFound) {
+		t.Errorf("after a refused Import, Active: err = %v, want ErrNotFound", err)
+	}
 }

@@ -375,3 +375,63 @@ func (s *Store) Close() error {
 	s.wg.Wait()
 	return s.db.Close()
 }
+
+var _ deploy.Importer = (*Store)(nil)
+
+// Import writes h — ids, seqs and times as they are — into the store in
+// one transaction, when the store holds no deployment and no audit event;
+// otherwise it writes nothing and returns an error wrapping
+// deploy.ErrNotEmpty. The buckets' sequences are set to the last id and
+// seq, so Create and Audit continue after them.
+func (s *Store) Import(ctx context.Context, h deploy.History) error {
+	if err := h.Check(); err != nil {
+		return err
+	}
+	err := s.db.Update(func(tx *bbolt.Tx) error {
+		deps, audit, meta := tx.Bucket(bucketDeployments), tx.Bucket(bucketAudit), tx.Bucket(bucketMeta)
+		if k, _ := deps.Cursor().First(); k != nil || meta.Get(keyActive) != nil {
+			return fmt.Errorf("%s holds deployments: %w; copy into a new file", s.path, deploy.ErrNotEmpty)
+		}
+		if k, _ := audit.Cursor().First(); k != nil {
+			return fmt.Errorf("%s holds audit events: %w; copy into a new file", s.path, deploy.ErrNotEmpty)
+		}
+		for _, d := range h.Deployments {
+			v, err := json.Marshal(d)
+			if err != nil {
+				return err
+			}
+			if err := deps.Put(itob(d.ID), v); err != nil {
+				return err
+			}
+		}
+		for _, e := range h.Audit {
+			v, err := json.Marshal(e)
+			if err != nil {
+				return err
+			}
+			if err := audit.Put(itob(e.Seq), v); err != nil {
+				return err
+			}
+		}
+		if n := len(h.Deployments); n > 0 {
+			if err := deps.SetSequence(h.Deployments[n-1].ID); err != nil {
+				return err
+			}
+			if err := meta.Put(keyActive, itob(h.Active)); err != nil {
+				return err
+			}
+		}
+		if n := len(h.Audit); n > 0 {
+			return audit.SetSequence(h.Audit[n-1].Seq)
+		}
+		return nil
+	})
+	if err != nil {
+		if errors.Is(err, deploy.ErrNotEmpty) {
+			return err
+		}
+		return fmt.Errorf("import into %s: %w", s.path, err)
+	}
+	s.notify()
+	return nil
+}

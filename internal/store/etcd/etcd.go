@@ -104,6 +104,9 @@ type Store struct {
 	// beforeWatch, when set (tests), is called between Watch's read of the
 	// active key and the watch it starts after that read's revision.
 	beforeWatch func(rev int64)
+	// beforeImportTxn, when set (tests), is called before Import's
+	// transaction n (1 the first).
+	beforeImportTxn func(n int)
 }
 
 var _ deploy.Store = (*Store)(nil)
