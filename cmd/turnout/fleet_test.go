@@ -27,6 +27,11 @@ import (
 // own (listeners, store.path for its token and cache) in dir, the shared
 // store, and the route on origin target of a and b.
 func fleetConfig(c *etcdtest.Cluster, dir, name, a, b, target string) string {
+	return fleetConfigRoutes(c, dir, name, a, b, "  - {match: /, origin: "+target+"}\n")
+}
+
+// fleetConfigRoutes is fleetConfig with routes of its own (YAML list items).
+func fleetConfigRoutes(c *etcdtest.Cluster, dir, name, a, b, routes string) string {
 	return fmt.Sprintf(`listen: 127.0.0.1:0
 invoke_api: {listen: "off"}
 node: {name: %s}
@@ -40,8 +45,7 @@ origins:
   a: {url: %s}
   b: {url: %s}
 routes:
-  - {match: /, origin: %s}
-`, name, tokenHash(), filepath.Join(dir, "turnout.db"), strings.Join(c.Endpoints(), ", "), a, b, target)
+%s`, name, tokenHash(), filepath.Join(dir, "turnout.db"), strings.Join(c.Endpoints(), ", "), a, b, routes)
 }
 
 // fleetNode writes node name's config into a directory of its own and
@@ -418,5 +422,56 @@ func TestFleetNodeStoppedAndCompacted(t *testing.T) {
 	waitAcked(t, view, 4, "edge-1", "edge-2")
 	if got := get(t, "http://"+stopped.public+"/probe"); got != "b" {
 		t.Fatalf("edge-2 serves %q after resuming, want the latest deployment's b", got)
+	}
+}
+
+// TestFleetLocalSwitch: with etcd's quorum gone, an operator switches a
+// route off on one node with --local: that node sends it to the route's
+// fallback, the other node does not; the switch survives a restart of the
+// node (still without etcd), and route on --local undoes it.
+func TestFleetLocalSwitch(t *testing.T) {
+	c := etcdtest.Start(t, 3)
+	a, b := namedOrigin(t, "a"), namedOrigin(t, "b")
+	routes := "  - {match: /api/, origin: b, fallback: a}\n  - {match: /, origin: a}\n"
+	start := func(name string) (*node, string) {
+		dir := t.TempDir()
+		cfg := filepath.Join(dir, "turnout.yaml")
+		if err := os.WriteFile(cfg, []byte(fleetConfigRoutes(c, dir, name, a.URL, b.URL, routes)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return startNode(t, cfg), cfg
+	}
+	n1, cfg1 := start("edge-1")
+	n2, _ := start("edge-2")
+	c.Kill(0)
+	c.Kill(1)
+	cli := func(n *node, args ...string) string {
+		cmd := exec.Command(turnoutBin, append(args, "--admin", n.admin)...)
+		cmd.Env = append(os.Environ(), "TURNOUT_TOKEN="+testToken)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("turnout %v: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+	cli(n1, "route", "off", "/api/", "--local", "-m", "etcd down, function failing")
+	if got := get(t, "http://"+n1.public+"/api/x"); got != "a" {
+		t.Fatalf("edge-1 after route off --local serves %q, want the fallback a", got)
+	}
+	if got := get(t, "http://"+n2.public+"/api/x"); got != "b" {
+		t.Fatalf("edge-2 serves %q, want b: a local switch stays on its node", got)
+	}
+	testkit.ContainsAll(t, "status", cli(n1, "status"), "OFF (local)")
+
+	// A restart, etcd still down: the cached deployment, switch included.
+	n1.cmd.Process.Kill()
+	n1.cmd.Wait()
+	n1 = startNode(t, cfg1)
+	if got := get(t, "http://"+n1.public+"/api/x"); got != "a" {
+		t.Fatalf("edge-1 restarted serves %q, want the fallback a: the local switch must survive", got)
+	}
+	cli(n1, "route", "on", "/api/", "--local")
+	if got := get(t, "http://"+n1.public+"/api/x"); got != "b" {
+		t.Fatalf("edge-1 after route on --local serves %q, want b", got)
 	}
 }

@@ -113,8 +113,15 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 		}
 		return 0
 	}
+	// Routes switched off on this node only (route off --local) apply to
+	// every deployment it serves, until switched on again.
+	local, err := deploy.OpenLocalSwitches(deploy.LocalSwitchFile(node.Store.Path))
+	if err != nil {
+		return err
+	}
+	ls := &localSwitching{gw: gw, local: local, log: log}
 	started, nodeName := time.Now(), node.NodeName()
-	follower := &deploy.Follower{Store: st, Apply: gw.Apply, Log: log, Serving: serving,
+	follower := &deploy.Follower{Store: st, Apply: ls.apply, Log: log, Serving: serving,
 		Node: deploy.Node{Name: nodeName, AdminURL: adminURL(node.Admin), Version: version()},
 		Served: func(d deploy.Deployment, at time.Time) {
 			m.NodeActiveDeployment.WithLabelValues(nodeName).Set(float64(d.ID))
@@ -149,7 +156,8 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 		Tokens:       node.Admin.Tokens,
 		TokenFile:    node.Store.Path + ".token",
 		MaxBodyBytes: node.Admin.MaxBodyBytes,
-		Status:       statusFunc(gw, st, host),
+		Status:       statusFunc(gw, st, host, local),
+		LocalSwitch:  ls.set,
 		Metrics:      m.Handler(),
 		Functions:    host,
 		Logger:       log,
@@ -412,10 +420,11 @@ func waitForEnd(ctx context.Context, log *slog.Logger, upg *upgrade.Upgrader, h 
 	}
 }
 
-func statusFunc(gw *gateway.Gateway, st deploy.Store, host *fnhost.Host) func(context.Context) (admin.Status, error) {
+func statusFunc(gw *gateway.Gateway, st deploy.Store, host *fnhost.Host, local *deploy.LocalSwitches) func(context.Context) (admin.Status, error) {
 	return func(ctx context.Context) (admin.Status, error) {
 		s := gw.Status()
-		out := admin.Status{Routes: s.Routes, Origins: s.Origins, Functions: host.Stats()}
+		out := admin.Status{Routes: s.Routes, Origins: s.Origins, Functions: host.Stats(), LocalSwitches: local.List()}
+		local.Mark(out.Routes)
 		if d, err := st.Get(ctx, s.Deployment); err == nil {
 			out.Active = admin.Summarize(d)
 		}

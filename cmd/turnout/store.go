@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/caddyserver/certmagic"
 
 	"github.com/turnout/turnout/internal/config"
 	"github.com/turnout/turnout/internal/deploy"
+	"github.com/turnout/turnout/internal/gateway"
 	"github.com/turnout/turnout/internal/store/bolt"
 	"github.com/turnout/turnout/internal/store/etcd"
 )
@@ -103,4 +105,48 @@ func (s *nodeStore) watchConnection(ctx context.Context, log *slog.Logger, servi
 		}
 		was = now
 	}
+}
+
+// localSwitching serves every deployment with this node's local route
+// switches (route off --local) applied, and changes them.
+type localSwitching struct {
+	gw    *gateway.Gateway
+	local *deploy.LocalSwitches
+	log   *slog.Logger
+
+	mu  sync.Mutex
+	id  uint64         // the deployment served
+	cfg *config.Config // its config, without the local switches
+}
+
+// apply swaps in deployment id with the local switches applied: the
+// Follower's Apply.
+func (l *localSwitching) apply(id uint64, c *config.Config) error {
+	if stale := l.local.Stale(c); len(stale) > 0 {
+		l.log.Warn("local route switches not applied: no such route in this deployment, or nowhere else to go", "deployment", id, "routes", stale)
+	}
+	if err := l.gw.Apply(id, l.local.Apply(c)); err != nil {
+		return err
+	}
+	l.mu.Lock()
+	if id >= l.id {
+		l.id, l.cfg = id, c
+	}
+	l.mu.Unlock()
+	return nil
+}
+
+// set switches a route off or on on this node only and rebuilds the
+// served table at once: the admin API's route off/on with local=1.
+func (l *localSwitching) set(_ context.Context, req deploy.LocalSwitchRequest) (string, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.cfg == nil {
+		return "", errors.New("this node serves no deployment yet")
+	}
+	detail, err := l.local.Set(l.cfg, l.id, req)
+	if err != nil {
+		return "", err
+	}
+	return detail, l.gw.Rebuild(l.id, l.local.Apply(l.cfg))
 }

@@ -124,6 +124,32 @@ func (g *Gateway) Apply(id uint64, cfg *config.Config) error {
 	return nil
 }
 
+// Rebuild swaps in cfg compiled again as deployment id, when id is still
+// the deployment served: a node-local change (a route switched off with
+// --local) to what the same deployment serves. It does nothing when another
+// deployment has been swapped in meanwhile.
+func (g *Gateway) Rebuild(id uint64, cfg *config.Config) error {
+	t, err := g.Build(id, cfg)
+	if err != nil {
+		return err
+	}
+	for {
+		old := g.cur.Load()
+		if old == nil || old.Deployment != id {
+			g.mu.Lock()
+			g.releaseLocked(t.keys)
+			g.mu.Unlock()
+			return nil
+		}
+		if g.cur.CompareAndSwap(old, t) {
+			g.opts.Metrics.Deployments.Inc()
+			g.retire(old)
+			g.log.Info("route table rebuilt", "deployment", id, "routes", len(t.plans))
+			return nil
+		}
+	}
+}
+
 // Active returns the table being served, or nil before the first Swap.
 func (g *Gateway) Active() *Table { return g.cur.Load() }
 
