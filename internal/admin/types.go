@@ -74,6 +74,10 @@ type ErrorResponse struct {
 	// Deployment is set when a deployment was stored but could not be
 	// activated on this node: it stays the record.
 	Deployment *deploy.Deployment `json:"deployment,omitempty"`
+	// Propagation is where the live nodes stand with Deployment when a
+	// mutation's wait=1 ended with a node that refused it (502) or did not
+	// ack it in time (504).
+	Propagation *deploy.Propagation `json:"propagation,omitempty"`
 }
 
 // FieldError is one problem in a config, at "file:line:col".
@@ -94,8 +98,11 @@ type APIError struct {
 	Status  int
 	Message string
 	Errors  []FieldError
-	// Deployment is the stored deployment when activation failed.
+	// Deployment is the stored deployment when activation failed, or when
+	// a wait for the nodes' acks failed.
 	Deployment *deploy.Deployment
+	// Propagation is where the nodes stand when a wait failed.
+	Propagation *deploy.Propagation
 }
 
 // Error returns the message followed by one "file:line:col: msg" line per
