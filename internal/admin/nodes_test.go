@@ -13,50 +13,11 @@ import (
 
 	"github.com/turnout/turnout/internal/config"
 	"github.com/turnout/turnout/internal/deploy"
+	"github.com/turnout/turnout/internal/deploy/deploytest"
 	"github.com/turnout/turnout/internal/store/etcd"
 	"github.com/turnout/turnout/internal/store/etcd/etcdtest"
 	"github.com/turnout/turnout/internal/testkit"
 )
-
-// acker stands in for a node's follower: it watches st and acks, as node
-// name, every deployment made after it started, delay after seeing it —
-// or refuses it, when refuse is set. It acks the deployment active when
-// it starts at once. It stops when the test ends.
-func acker(t *testing.T, st deploy.Store, name string, delay time.Duration, refuse bool) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	t.Cleanup(func() { cancel(); <-done })
-	active, err := st.Active(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := deploy.Node{Name: name, AdminURL: "http://" + name + ".test:8081", Version: "test", Deployment: active.ID, AppliedAt: time.Now()}
-	if err := st.Ack(ctx, n); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		defer close(done)
-		for id := range st.Watch(ctx) {
-			if id <= n.Deployment || id <= n.Refused {
-				continue
-			}
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(delay):
-			}
-			if refuse {
-				n.Refused, n.Error = id, "route table does not compile"
-			} else {
-				n.Deployment, n.AppliedAt, n.Refused, n.Error = id, time.Now(), 0, ""
-			}
-			if err := st.Ack(ctx, n); err != nil && ctx.Err() == nil {
-				t.Errorf("node %s: ack %d: %v", name, id, err)
-			}
-		}
-	}()
-}
 
 // post sends a mutation and decodes its answer, an Applied or an
 // ErrorResponse as the status says.
@@ -136,7 +97,7 @@ func TestNodesAndWaitBolt(t *testing.T) {
 	}
 
 	// Now it follows.
-	acker(t, f.store, "solo", 0, false)
+	deploytest.Acker(t, f.store, "solo", 0, false)
 	res, err := (&Client{BaseURL: f.srv.URL, Token: deployerToken}).RouteOffWait(ctx, "GET /user/{id}", "", 5*time.Second)
 	p := res.Propagation
 	if err != nil || res.ID != 3 || p == nil || p.Deployment != 3 || len(p.Nodes) != 1 || p.Nodes[0].State != deploy.AckDone ||
@@ -199,10 +160,10 @@ func TestWaitFleetEtcd(t *testing.T) {
 	t.Cleanup(hs.Close)
 	c := &Client{BaseURL: hs.URL, Token: deployerToken}
 
-	acker(t, a, "a", 0, false)
-	acker(t, openEtcd(t, cluster), "b", 150*time.Millisecond, false)
+	deploytest.Acker(t, a, "a", 0, false)
+	deploytest.Acker(t, openEtcd(t, cluster), "b", 150*time.Millisecond, false)
 	stuck := openEtcd(t, cluster)
-	acker(t, stuck, "c", time.Hour, false) // acks deployment 1, then never again
+	deploytest.Acker(t, stuck, "c", time.Hour, false) // acks deployment 1, then never again
 
 	_, err = c.ApplyWait(ctx, ApplyRequest{Config: v2}, 800*time.Millisecond)
 	var ae *APIError
@@ -236,7 +197,7 @@ func TestWaitFleetEtcd(t *testing.T) {
 	}
 
 	// d cannot compile what it is sent: a NACK, with its error.
-	acker(t, openEtcd(t, cluster), "d", 0, true)
+	deploytest.Acker(t, openEtcd(t, cluster), "d", 0, true)
 	_, err = c.RouteOffWait(ctx, "GET /user/{id}", "", 10*time.Second)
 	if !errors.As(err, &ae) || ae.Status != http.StatusBadGateway || ae.Deployment == nil || ae.Deployment.ID != 4 ||
 		states(ae.Propagation) != "a=acked b=acked d=refused" || !slices.Equal(ae.Propagation.Refused, []string{"d"}) ||
