@@ -43,8 +43,12 @@ type NodeStatus struct {
 }
 
 // Applied is the answer to a mutation (apply, rollback, route off/on): the
-// deployment it made, or the active one when the change was already in
-// effect (Unchanged), and with wait=1 how it reached the live nodes.
+// deployment it made (201), and with wait=1 how it reached the live nodes.
+//
+// An apply of a config with the active deployment's settings (comments and
+// layout aside) stores nothing: the answer is 200 with the active
+// deployment, Unchanged true and Detail saying so ("no change: deployment
+// 3 is already active").
 type Applied struct {
 	deploy.Deployment
 	Unchanged bool   `json:"unchanged,omitempty"`

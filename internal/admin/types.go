@@ -42,17 +42,6 @@ type ApplyRequest struct {
 	Message string `json:"message,omitempty"`
 }
 
-// Unchanged is the answer to POST /api/v1/deployments when the config has
-// the active deployment's settings (comments and layout aside): nothing is
-// stored, and the answer is 200 with the active deployment, where a new
-// deployment gets 201.
-type Unchanged struct {
-	deploy.Deployment
-	Unchanged bool `json:"unchanged"` // true
-	// Detail says so: "no change: deployment 3 is already active".
-	Detail string `json:"detail"`
-}
-
 // RollbackRequest is the body of POST /api/v1/rollback.
 type RollbackRequest struct {
 	// To is the deployment to restore; 0 means the one before the active one.
