@@ -61,8 +61,8 @@ func TestCLINodesAndWait(t *testing.T) {
 		t.Fatal(err)
 	}
 	var out, errb bytes.Buffer
-	code := run(with("route", "off", "GET /user/{id}", "--wait-timeout", "300ms"), &out, &errb)
-	if code != 1 || !strings.Contains(errb.String(), "deployment 4 is stored and active, but not acked in 300ms by stale") {
+	code := run(with("route", "off", "GET /user/{id}", "--wait-timeout", "1s"), &out, &errb)
+	if code != 1 || !strings.Contains(errb.String(), "deployment 4 is stored and active, but not acked in 1s by stale") {
 		t.Fatalf("route off, stale not acking: exit %d\nstdout:\n%s\nstderr:\n%s", code, &out, &errb)
 	}
 	testkit.ContainsAll(t, "route off --wait stdout", out.String(), "deployment 4 is active", "solo", "acked", "stale", "waiting")

@@ -165,11 +165,11 @@ func TestWaitFleetEtcd(t *testing.T) {
 	stuck := openEtcd(t, cluster)
 	deploytest.Acker(t, stuck, "c", time.Hour, false) // acks deployment 1, then never again
 
-	_, err = c.ApplyWait(ctx, ApplyRequest{Config: v2}, 800*time.Millisecond)
+	_, err = c.ApplyWait(ctx, ApplyRequest{Config: v2}, 3*time.Second)
 	var ae *APIError
 	if !errors.As(err, &ae) || ae.Status != http.StatusGatewayTimeout || ae.Propagation == nil ||
 		!slices.Equal(ae.Propagation.Waiting, []string{"c"}) || states(ae.Propagation) != "a=acked b=acked c=waiting" ||
-		!strings.Contains(ae.Message, "deployment 2 is stored and active, but not acked in 800ms by c") {
+		!strings.Contains(ae.Message, "deployment 2 is stored and active, but not acked in 3s by c") {
 		t.Fatalf("apply with c stuck: %v (%+v)", err, ae)
 	}
 	if b := ae.Propagation.Nodes[1]; b.PropagationMS == nil || *b.PropagationMS < 150 {
