@@ -126,7 +126,7 @@ func TestNodesAndWaitBolt(t *testing.T) {
 
 // openEtcd opens a store on cluster c, as one node of the fleet would,
 // with a short lease so that a node that stops leaves the list quickly.
-func openEtcd(t *testing.T, c *etcdtest.Cluster) *etcd.Store {
+func openEtcd(t testing.TB, c *etcdtest.Cluster) *etcd.Store {
 	t.Helper()
 	st, err := etcd.Open(etcd.Options{Endpoints: c.Endpoints(), Prefix: "/fleet/", LeaseTTL: 2 * time.Second})
 	if err != nil {
@@ -208,4 +208,49 @@ func TestWaitFleetEtcd(t *testing.T) {
 	if err != nil || len(fl.Nodes) != 3 || fl.Nodes[2].Refused != 4 || fl.Nodes[2].Lag != 1 || fl.Nodes[2].Error == "" {
 		t.Fatalf("nodes = %+v, %v; want d refusing 4", fl, err)
 	}
+}
+
+// BenchmarkApplyWait: an apply with wait=1 through the admin API, until
+// every node has acked it — on bolt (one node) and on a 3-member etcd
+// cluster with three nodes, each on a store client of its own — and the
+// same apply without wait=1 on etcd, for what the wait adds. The nodes ack
+// as soon as their watch reports the deployment.
+func BenchmarkApplyWait(b *testing.B) {
+	run := func(b *testing.B, wait time.Duration, st deploy.Store, others ...deploy.Store) {
+		svc := &deploy.Service{Store: st}
+		if _, _, err := svc.Seed(context.Background(), []byte(v1), "turnout.yaml"); err != nil {
+			b.Fatal(err)
+		}
+		srv, err := New(Options{Service: svc, Logger: testkit.QuietLogger(),
+			Tokens: []config.Token{{Name: "ci", Role: "deployer", SHA256: hash(deployerToken)}}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		hs := httptest.NewServer(srv.Handler())
+		b.Cleanup(hs.Close)
+		for i, s := range append([]deploy.Store{st}, others...) {
+			deploytest.Acker(b, s, string(rune('a'+i)), 0, false)
+		}
+		c := &Client{BaseURL: hs.URL, Token: deployerToken}
+		configs := [2]string{v2, v1}
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			res, err := c.ApplyWait(context.Background(), ApplyRequest{Config: configs[i%2]}, wait)
+			if err != nil || wait > 0 && (res.Propagation == nil || len(res.Propagation.Nodes) != 1+len(others)) {
+				b.Fatalf("apply %d: %+v, %v", i, res.Propagation, err)
+			}
+		}
+	}
+	b.Run("bolt", func(b *testing.B) {
+		st, _ := deploytest.Seeded(b, v1)
+		run(b, 10*time.Second, st)
+	})
+	b.Run("etcd-3-nodes", func(b *testing.B) {
+		c := etcdtest.Start(b, 3)
+		run(b, 10*time.Second, openEtcd(b, c), openEtcd(b, c), openEtcd(b, c))
+	})
+	b.Run("etcd-3-nodes-no-wait", func(b *testing.B) {
+		c := etcdtest.Start(b, 3)
+		run(b, 0, openEtcd(b, c), openEtcd(b, c), openEtcd(b, c))
+	})
 }

@@ -76,14 +76,18 @@ func PropagationOf(d Deployment, nodes []Node) Propagation {
 	return p
 }
 
-// AwaitAcks reads st.Nodes every interval until every live node has acked
-// or refused d, and returns where they stand. When ctx ends first, it
-// returns what it saw last and an error saying so (with the store's error,
-// when the last reads failed). A node that leaves the fleet meanwhile (its
-// lease expired) is no longer waited for; one that joins is.
+// AwaitAcks reads st.Nodes until every live node has acked or refused d,
+// and returns where they stand. It reads again 2 ms later, then waits
+// twice as long before each next read, up to interval: most acks come
+// within a few ms of the deployment, and a slow node costs one read per
+// interval. When ctx ends first, it returns what it saw last and an error
+// saying so (with the store's error, when the last reads failed). A node
+// that leaves the fleet meanwhile (its lease expired) is no longer waited
+// for; one that joins is.
 func AwaitAcks(ctx context.Context, st Store, d Deployment, interval time.Duration) (Propagation, error) {
-	tick := time.NewTicker(interval)
-	defer tick.Stop()
+	pause := min(2*time.Millisecond, interval)
+	timer := time.NewTimer(pause)
+	defer timer.Stop()
 	p := Propagation{Deployment: d.ID, Nodes: []NodeAck{}}
 	var lastErr error
 	for {
@@ -104,7 +108,9 @@ func AwaitAcks(ctx context.Context, st Store, d Deployment, interval time.Durati
 				err = errors.Join(err, fmt.Errorf("listing the nodes: %w", lastErr))
 			}
 			return p, err
-		case <-tick.C:
+		case <-timer.C:
 		}
+		pause = min(2*pause, interval)
+		timer.Reset(pause)
 	}
 }
