@@ -31,6 +31,30 @@ const (
 // clientFlags are the flags every client verb takes.
 type clientFlags struct {
 	admin, token, tokenFile, output string
+	// wait and waitTimeout are --wait and --wait-timeout, of the verbs
+	// that make a deployment (see waitFlags).
+	wait        bool
+	waitTimeout time.Duration
+}
+
+// waitFlags adds --wait and --wait-timeout to a verb that makes a deployment.
+func (cf *clientFlags) waitFlags(fs *flag.FlagSet) {
+	fs.BoolVar(&cf.wait, "wait", false, "wait until every live node of the fleet serves the deployment; print each node's propagation; exit 1 naming the nodes that did not ack")
+	fs.DurationVar(&cf.waitTimeout, "wait-timeout", 0, "how long --wait waits, at most 10m (default 30s; implies --wait)")
+}
+
+// waitFor is how long the server is asked to wait for the nodes' acks: 0
+// without --wait.
+func (cf *clientFlags) waitFor() (time.Duration, error) {
+	switch {
+	case cf.waitTimeout < 0 || cf.waitTimeout > admin.MaxWaitTimeout:
+		return 0, fmt.Errorf("--wait-timeout %v: want a duration above 0 and at most %v", cf.waitTimeout, admin.MaxWaitTimeout)
+	case cf.waitTimeout > 0:
+		return cf.waitTimeout, nil
+	case cf.wait:
+		return admin.DefaultWaitTimeout, nil
+	}
+	return 0, nil
 }
 
 func newClientFlagSet(name, synopsis string, stderr io.Writer) (*flag.FlagSet, *clientFlags) {
@@ -109,42 +133,73 @@ func printJSON(w io.Writer, v any) error {
 // call runs fn with the admin API client, all its requests bounded by one
 // clientTimeout; an error fn returns is reported as apiFailure does.
 func (cf *clientFlags) call(stderr io.Writer, fn func(context.Context, *admin.Client) error) error {
+	return cf.callFor(stderr, 0, fn)
+}
+
+// callFor is call with extra time on top of clientTimeout, for a wait
+// that long on the server.
+func (cf *clientFlags) callFor(stderr io.Writer, extra time.Duration, fn func(context.Context, *admin.Client) error) error {
 	c, err := cf.client()
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), clientTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), clientTimeout+extra)
 	defer cancel()
+	if c.HTTP != nil {
+		c.HTTP.Timeout += extra
+	}
 	if err := fn(ctx, c); err != nil {
 		return apiFailure(stderr, err)
 	}
 	return nil
 }
 
-// deploy runs one call that creates a deployment and prints the result:
-// the shared tail of apply, rollback and route off|on.
-func (cf *clientFlags) deploy(stdout, stderr io.Writer, create func(context.Context, *admin.Client) (deploy.Deployment, error)) error {
-	var d deploy.Deployment
-	var unchanged error
-	err := cf.call(stderr, func(ctx context.Context, c *admin.Client) (err error) {
-		d, err = create(ctx, c)
-		if errors.Is(err, deploy.ErrUnchanged) {
+// deploy runs one call that creates a deployment, waiting for the fleet's
+// acks with --wait, and prints the result: the shared tail of apply,
+// rollback and route off|on.
+func (cf *clientFlags) deploy(stdout, stderr io.Writer, create func(context.Context, *admin.Client, time.Duration) (admin.Applied, error)) error {
+	wait, err := cf.waitFor()
+	if err != nil {
+		return err
+	}
+	var res admin.Applied
+	var unchanged, unacked error
+	err = cf.callFor(stderr, wait, func(ctx context.Context, c *admin.Client) (err error) {
+		res, err = create(ctx, c, wait)
+		var ae *admin.APIError
+		switch {
+		case errors.Is(err, deploy.ErrUnchanged):
 			unchanged, err = err, nil
+		case errors.As(err, &ae) && ae.Propagation != nil && ae.Deployment != nil:
+			// Stored and active, but not served by every node: show
+			// where each stands, then fail.
+			res = admin.Applied{Deployment: *ae.Deployment, Propagation: ae.Propagation}
+			unacked, err = errors.New(ae.Message), nil
 		}
 		return err
 	})
-	switch {
-	case err != nil:
+	if err != nil {
 		return err
-	case unchanged != nil:
-		// Not a failure: the config is what the active deployment serves.
-		if cf.output == "json" {
-			return printJSON(stdout, admin.Unchanged{Deployment: d, Unchanged: true, Detail: unchanged.Error()})
-		}
-		fmt.Fprintln(stdout, unchanged)
-		return nil
 	}
-	return printDeployment(stdout, cf.output, d)
+	if cf.output == "json" {
+		if unchanged != nil {
+			res.Unchanged, res.Detail = true, unchanged.Error()
+		}
+		if err := printJSON(stdout, res); err != nil {
+			return err
+		}
+		return unacked
+	}
+	if unchanged != nil {
+		// Not a failure: the config is what the active deployment serves.
+		fmt.Fprintln(stdout, unchanged)
+	} else if err := printDeployment(stdout, cf.output, res.Deployment); err != nil {
+		return err
+	}
+	if res.Propagation != nil {
+		printPropagation(stdout, *res.Propagation)
+	}
+	return unacked
 }
 
 // apiFailure prints an invalid config's problems, one "file:line:col: msg"
@@ -195,7 +250,8 @@ func usageError(fs *flag.FlagSet, format string, args ...any) error {
 
 // cmdApply validates FILE on the gateway and activates it as a new deployment.
 func cmdApply(args []string, stdout, stderr io.Writer) error {
-	fs, cf := newClientFlagSet("apply", "apply -f FILE [-m MESSAGE]", stderr)
+	fs, cf := newClientFlagSet("apply", "apply -f FILE [-m MESSAGE] [--wait [--wait-timeout D]]", stderr)
+	cf.waitFlags(fs)
 	file := fs.String("f", "", "config `file` to apply (- for stdin)")
 	msg := fs.String("m", "", "deployment `message`")
 	if err := parseNoArgs(fs, args); err != nil {
@@ -216,14 +272,15 @@ func cmdApply(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	return cf.deploy(stdout, stderr, func(ctx context.Context, c *admin.Client) (deploy.Deployment, error) {
-		return c.Apply(ctx, admin.ApplyRequest{Config: string(data), File: name, Message: *msg})
+	return cf.deploy(stdout, stderr, func(ctx context.Context, c *admin.Client, wait time.Duration) (admin.Applied, error) {
+		return c.ApplyWait(ctx, admin.ApplyRequest{Config: string(data), File: name, Message: *msg}, wait)
 	})
 }
 
 // cmdRollback re-activates the previous deployment, or deployment --to N.
 func cmdRollback(args []string, stdout, stderr io.Writer) error {
-	fs, cf := newClientFlagSet("rollback", "rollback [--to N] [-m MESSAGE]", stderr)
+	fs, cf := newClientFlagSet("rollback", "rollback [--to N] [-m MESSAGE] [--wait [--wait-timeout D]]", stderr)
+	cf.waitFlags(fs)
 	to := fs.Uint64("to", 0, "deployment `id` to restore (default: the one before the active one)")
 	msg := fs.String("m", "", "deployment `message`")
 	pos, err := parseArgs(fs, args)
@@ -233,15 +290,16 @@ func cmdRollback(args []string, stdout, stderr io.Writer) error {
 	if len(pos) > 0 {
 		return usageError(fs, "unexpected argument %q (use --to N)", pos[0])
 	}
-	return cf.deploy(stdout, stderr, func(ctx context.Context, c *admin.Client) (deploy.Deployment, error) {
-		return c.Rollback(ctx, *to, *msg)
+	return cf.deploy(stdout, stderr, func(ctx context.Context, c *admin.Client, wait time.Duration) (admin.Applied, error) {
+		return c.RollbackWait(ctx, *to, *msg, wait)
 	})
 }
 
 // cmdRoute switches one route off (to its fallback or the legacy origin) or
 // back on.
 func cmdRoute(args []string, stdout, stderr io.Writer) error {
-	fs, cf := newClientFlagSet("route", "route off|on MATCH [-m MESSAGE] [--local]", stderr)
+	fs, cf := newClientFlagSet("route", "route off|on MATCH [-m MESSAGE] [--wait [--wait-timeout D] | --local]", stderr)
+	cf.waitFlags(fs)
 	msg := fs.String("m", "", "deployment `message`")
 	local := fs.Bool("local", false, "on this node only, without the store (admin token): see routeLocal")
 	pos, err := parseArgs(fs, args)
@@ -256,11 +314,11 @@ func cmdRoute(args []string, stdout, stderr io.Writer) error {
 	if *local {
 		return cf.routeLocal(stdout, stderr, match, pos[0] == "off", *msg)
 	}
-	return cf.deploy(stdout, stderr, func(ctx context.Context, c *admin.Client) (deploy.Deployment, error) {
+	return cf.deploy(stdout, stderr, func(ctx context.Context, c *admin.Client, wait time.Duration) (admin.Applied, error) {
 		if pos[0] == "off" {
-			return c.RouteOff(ctx, match, *msg)
+			return c.RouteOffWait(ctx, match, *msg, wait)
 		}
-		return c.RouteOn(ctx, match, *msg)
+		return c.RouteOnWait(ctx, match, *msg, wait)
 	})
 }
 
@@ -386,16 +444,26 @@ func cmdDiff(args []string, stdout, stderr io.Writer) error {
 	return err
 }
 
-// cmdStatus shows the active deployment, the routes and origin health.
+// cmdStatus shows the active deployment, the fleet's nodes when there is
+// more than one or one refused a deployment, the routes and origin health.
 func cmdStatus(args []string, stdout, stderr io.Writer) error {
 	fs, cf := newClientFlagSet("status", "status", stderr)
 	if err := parseNoArgs(fs, args); err != nil {
 		return err
 	}
-	var st admin.Status
+	var (
+		st       admin.Status
+		fleet    admin.Fleet
+		fleetErr error
+	)
 	err := cf.call(stderr, func(ctx context.Context, c *admin.Client) (err error) {
-		st, err = c.Status(ctx)
-		return err
+		if st, err = c.Status(ctx); err != nil || cf.output == "json" {
+			return err
+		}
+		// The fleet is extra: status still shows the node when it
+		// cannot be listed (a store that is down answers 503).
+		fleet, fleetErr = c.Nodes(ctx)
+		return nil
 	})
 	if err != nil {
 		return err
@@ -407,6 +475,13 @@ func cmdStatus(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "active deployment %d: %s (by %s at %s)\n", a.ID, a.Cause, a.Author, localTime(a.Time))
 	if a.Message != "" {
 		fmt.Fprintf(stdout, "  %s\n", a.Message)
+	}
+	switch {
+	case fleetErr != nil:
+		fmt.Fprintf(stdout, "\nnodes: not listed: %v\n", fleetErr)
+	case fleetWorthShowing(fleet):
+		fmt.Fprintln(stdout)
+		printFleet(stdout, fleet)
 	}
 	fmt.Fprintln(stdout)
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)

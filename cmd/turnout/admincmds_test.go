@@ -212,7 +212,7 @@ func TestCLIWorkflow(t *testing.T) {
 		t.Fatalf("unchanged apply: %+v", r)
 	}
 	r = runCLI(cmdApply, with("-o", "json", "-f", v2)...)
-	var same admin.Unchanged
+	var same admin.Applied
 	if r.err != nil || json.Unmarshal([]byte(r.stdout), &same) != nil || !same.Unchanged || same.ID != 6 {
 		t.Fatalf("unchanged apply json: %+v", r)
 	}

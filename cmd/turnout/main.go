@@ -35,9 +35,12 @@ Usage:
   turnout apply -f FILE [-m MSG]     validate and activate FILE as a new deployment
   turnout rollback [--to N] [-m MSG] re-activate the previous (or Nth) deployment
   turnout route off|on MATCH         send a route to its fallback / back to its target
+                                     (these three take --wait [--wait-timeout D]:
+                                     return once every node serves the deployment)
   turnout history [--limit N]        list deployments and the audit trail
   turnout diff A B                   what changed between deployments A and B
   turnout status                     active deployment, routes, origin health
+  turnout nodes                      the fleet's live nodes and what each serves
   turnout logs FUNCTION [-f] [--request-id ID]  a hosted function's log lines
   turnout invoke FUNCTION [PAYLOAD|-] [--log]   invoke a function through the Invoke API
   turnout default-config             print the embedded default config
@@ -73,6 +76,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		"history":        cmdHistory,
 		"diff":           cmdDiff,
 		"status":         cmdStatus,
+		"nodes":          cmdNodes,
 		"logs":           cmdLogs,
 		"invoke":         cmdInvoke,
 		"analyze":        cmdAnalyze,

@@ -183,7 +183,8 @@ type endpoint struct {
 	stream func(w http.ResponseWriter, r *http.Request) error
 	// mutate creates a deployment, answered with 201, or finds that the
 	// change is already in effect (deploy.ErrUnchanged), answered with 200
-	// and Unchanged. Mutations, failed or not, are audited.
+	// and Unchanged. Mutations, failed or not, are audited. With wait=1,
+	// the answer waits for the live nodes' acks (see Server.await).
 	mutate func(w http.ResponseWriter, r *http.Request, who credential) (deploy.Deployment, error)
 }
 
@@ -211,6 +212,7 @@ func (s *Server) routes() {
 	}})
 	handle("GET /api/v1/deployments/{id}", endpoint{action: "deployments.get", role: RoleViewer, read: s.getDeployment})
 	handle("GET /api/v1/diff", endpoint{action: "diff", role: RoleViewer, read: s.diff})
+	handle("GET /api/v1/nodes", endpoint{action: "nodes", role: RoleViewer, read: s.fleet})
 	handle("GET /api/v1/audit", endpoint{action: "audit", role: RoleAdmin, read: s.auditLog})
 
 	handle("POST /api/v1/deployments", endpoint{action: "apply", role: RoleDeployer, mutate: s.apply})
@@ -268,7 +270,12 @@ func (s *Server) guard(e endpoint) http.Handler {
 			return
 		}
 
-		d, err := e.mutate(w, r, who)
+		// wait=1 is checked before the change: bad input changes nothing.
+		wait, err := waitOf(r)
+		var d deploy.Deployment
+		if err == nil {
+			d, err = e.mutate(w, r, who)
+		}
 		ev := deploy.AuditEvent{Actor: who.name, Action: e.action, Remote: r.RemoteAddr, Deployment: d.ID}
 		unchanged := errors.Is(err, deploy.ErrUnchanged)
 		switch {
@@ -285,15 +292,24 @@ func (s *Server) guard(e endpoint) http.Handler {
 			ev.Detail += ": " + clip(d.Message)
 		}
 		s.audit(r.Context(), ev)
-		if unchanged {
-			writeJSON(w, http.StatusOK, Unchanged{Deployment: d, Unchanged: true, Detail: err.Error()})
-			return
-		}
-		if err != nil {
+		if err != nil && !unchanged {
 			s.fail(w, r, err)
 			return
 		}
-		writeJSON(w, http.StatusCreated, d)
+		status, res := http.StatusCreated, Applied{Deployment: d}
+		if unchanged {
+			status, res.Unchanged, res.Detail = http.StatusOK, true, err.Error()
+		}
+		if wait > 0 {
+			p, err := s.await(r.Context(), d, wait)
+			res.Propagation = &p
+			if err != nil {
+				s.log.Warn("admin: deployment not acked by every node", "deployment", d.ID, "err", err)
+				writeError(w, statusOf(err), ErrorResponse{Error: err.Error(), Deployment: &d, Propagation: &p})
+				return
+			}
+		}
+		writeJSON(w, status, res)
 	})
 }
 
@@ -345,11 +361,14 @@ func statusOf(err error) int {
 	var (
 		list config.ErrorList
 		re   *requestError
+		pe   *propagationError
 		mbe  *http.MaxBytesError
 	)
 	switch {
 	case errors.As(err, &re):
 		return re.status
+	case errors.As(err, &pe):
+		return pe.status
 	case errors.As(err, &mbe):
 		return http.StatusRequestEntityTooLarge
 	case errors.As(err, &list):

@@ -131,6 +131,7 @@ func TestAuthMatrix(t *testing.T) {
 		{"GET", "/api/v1/deployments/active", nil, RoleViewer},
 		{"GET", "/api/v1/diff?a=1&b=1", nil, RoleViewer},
 		{"GET", "/api/v1/audit", nil, RoleAdmin},
+		{"GET", "/api/v1/nodes", nil, RoleViewer},
 		{"GET", "/api/v1/live?since=0", nil, RoleViewer},
 		{"GET", "/api/v1/traffic?sort=calls&limit=5", nil, RoleViewer},
 		{"POST", "/api/v1/deployments", ApplyRequest{Config: v2, File: "t.yaml"}, RoleDeployer},

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/turnout/turnout/internal/deploy"
 )
@@ -84,7 +85,7 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 			}
 			er = ErrorResponse{Error: strings.TrimSpace(resp.Status + " " + msg)}
 		}
-		return &APIError{Status: resp.StatusCode, Message: er.Error, Errors: er.Errors, Deployment: er.Deployment}
+		return &APIError{Status: resp.StatusCode, Message: er.Error, Errors: er.Errors, Deployment: er.Deployment, Propagation: er.Propagation}
 	}
 	if out == nil {
 		return nil
@@ -142,36 +143,76 @@ func (c *Client) ActiveDeployment(ctx context.Context) (deploy.Deployment, error
 // returns the active deployment and an error matching deploy.ErrUnchanged
 // ("no change: deployment 3 is already active").
 func (c *Client) Apply(ctx context.Context, req ApplyRequest) (deploy.Deployment, error) {
-	var res Unchanged
-	if err := c.do(ctx, http.MethodPost, "/api/v1/deployments", nil, req, &res); err != nil {
-		return deploy.Deployment{}, err
-	}
-	if res.Unchanged {
-		return res.Deployment, deploy.Unchanged(res.ID)
-	}
-	return res.Deployment, nil
+	res, err := c.ApplyWait(ctx, req, 0)
+	return res.Deployment, err
 }
 
 // Rollback restores deployment to (0: the one before the active one) as a
 // new deployment.
 func (c *Client) Rollback(ctx context.Context, to uint64, message string) (deploy.Deployment, error) {
-	var d deploy.Deployment
-	err := c.do(ctx, http.MethodPost, "/api/v1/rollback", nil, RollbackRequest{To: to, Message: message}, &d)
-	return d, err
+	res, err := c.RollbackWait(ctx, to, message, 0)
+	return res.Deployment, err
 }
 
 // RouteOff switches the route with the given match off.
 func (c *Client) RouteOff(ctx context.Context, match, message string) (deploy.Deployment, error) {
-	var d deploy.Deployment
-	err := c.do(ctx, http.MethodPost, "/api/v1/routes/off", nil, RouteRequest{Match: match, Message: message}, &d)
-	return d, err
+	res, err := c.RouteOffWait(ctx, match, message, 0)
+	return res.Deployment, err
 }
 
 // RouteOn switches the route with the given match back on.
 func (c *Client) RouteOn(ctx context.Context, match, message string) (deploy.Deployment, error) {
-	var d deploy.Deployment
-	err := c.do(ctx, http.MethodPost, "/api/v1/routes/on", nil, RouteRequest{Match: match, Message: message}, &d)
-	return d, err
+	res, err := c.RouteOnWait(ctx, match, message, 0)
+	return res.Deployment, err
+}
+
+// ApplyWait is Apply that, when wait > 0, also waits up to wait for every
+// live node to ack the deployment (wait=1), and returns where each stands
+// in Propagation. When a node refused it or did not ack it in time, the
+// error is an *APIError (Status 502 or 504) whose Deployment and
+// Propagation are set. ctx must outlast wait.
+func (c *Client) ApplyWait(ctx context.Context, req ApplyRequest, wait time.Duration) (Applied, error) {
+	return c.mutate(ctx, "/api/v1/deployments", req, wait)
+}
+
+// RollbackWait is Rollback with ApplyWait's wait.
+func (c *Client) RollbackWait(ctx context.Context, to uint64, message string, wait time.Duration) (Applied, error) {
+	return c.mutate(ctx, "/api/v1/rollback", RollbackRequest{To: to, Message: message}, wait)
+}
+
+// RouteOffWait is RouteOff with ApplyWait's wait.
+func (c *Client) RouteOffWait(ctx context.Context, match, message string, wait time.Duration) (Applied, error) {
+	return c.mutate(ctx, "/api/v1/routes/off", RouteRequest{Match: match, Message: message}, wait)
+}
+
+// RouteOnWait is RouteOn with ApplyWait's wait.
+func (c *Client) RouteOnWait(ctx context.Context, match, message string, wait time.Duration) (Applied, error) {
+	return c.mutate(ctx, "/api/v1/routes/on", RouteRequest{Match: match, Message: message}, wait)
+}
+
+// mutate posts body to path, with wait=1 when wait > 0. An answer saying
+// the change is already in effect returns the active deployment and an
+// error matching deploy.ErrUnchanged.
+func (c *Client) mutate(ctx context.Context, path string, body any, wait time.Duration) (Applied, error) {
+	var q url.Values
+	if wait > 0 {
+		q = url.Values{"wait": {"1"}, "wait_timeout": {wait.String()}}
+	}
+	var res Applied
+	if err := c.do(ctx, http.MethodPost, path, q, body, &res); err != nil {
+		return Applied{}, err
+	}
+	if res.Unchanged {
+		return res, deploy.Unchanged(res.ID)
+	}
+	return res, nil
+}
+
+// Nodes lists the live nodes of the fleet.
+func (c *Client) Nodes(ctx context.Context) (Fleet, error) {
+	var f Fleet
+	err := c.do(ctx, http.MethodGet, "/api/v1/nodes", nil, nil, &f)
+	return f, err
 }
 
 // Diff compares deployments a and b (0: b the active one, a the one before b).

@@ -45,17 +45,6 @@ type ApplyRequest struct {
 	Message string `json:"message,omitempty"`
 }
 
-// Unchanged is the answer to POST /api/v1/deployments when the config has
-// the active deployment's settings (comments and layout aside): nothing is
-// stored, and the answer is 200 with the active deployment, where a new
-// deployment gets 201.
-type Unchanged struct {
-	deploy.Deployment
-	Unchanged bool `json:"unchanged"` // true
-	// Detail says so: "no change: deployment 3 is already active".
-	Detail string `json:"detail"`
-}
-
 // RollbackRequest is the body of POST /api/v1/rollback.
 type RollbackRequest struct {
 	// To is the deployment to restore; 0 means the one before the active one.
@@ -77,6 +66,10 @@ type ErrorResponse struct {
 	// Deployment is set when a deployment was stored but could not be
 	// activated on this node: it stays the record.
 	Deployment *deploy.Deployment `json:"deployment,omitempty"`
+	// Propagation is where the live nodes stand with Deployment when a
+	// mutation's wait=1 ended with a node that refused it (502) or did not
+	// ack it in time (504).
+	Propagation *deploy.Propagation `json:"propagation,omitempty"`
 }
 
 // FieldError is one problem in a config, at "file:line:col".
@@ -97,8 +90,11 @@ type APIError struct {
 	Status  int
 	Message string
 	Errors  []FieldError
-	// Deployment is the stored deployment when activation failed.
+	// Deployment is the stored deployment when activation failed, or when
+	// a wait for the nodes' acks failed.
 	Deployment *deploy.Deployment
+	// Propagation is where the nodes stand when a wait failed.
+	Propagation *deploy.Propagation
 }
 
 // Error returns the message followed by one "file:line:col: msg" line per

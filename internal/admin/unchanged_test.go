@@ -19,7 +19,7 @@ func TestApplyUnchanged(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("status %d, want 200: %s", resp.StatusCode, body)
 	}
-	var u Unchanged
+	var u Applied
 	if err := json.Unmarshal(body, &u); err != nil {
 		t.Fatal(err)
 	}
