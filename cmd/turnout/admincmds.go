@@ -476,6 +476,9 @@ func cmdStatus(args []string, stdout, stderr io.Writer) error {
 	if a.Message != "" {
 		fmt.Fprintf(stdout, "  %s\n", a.Message)
 	}
+	if st.Store == "disconnected" {
+		fmt.Fprintf(stdout, "STORE DISCONNECTED: this node serves deployment %d from memory; applies, rollbacks and route switches fail until the store is back (route off --local still works)\n", a.ID)
+	}
 	switch {
 	case fleetErr != nil:
 		fmt.Fprintf(stdout, "\nnodes: not listed: %v\n", fleetErr)

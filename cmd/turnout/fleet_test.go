@@ -461,7 +461,7 @@ func TestFleetLocalSwitch(t *testing.T) {
 	if got := get(t, "http://"+n2.public+"/api/x"); got != "b" {
 		t.Fatalf("edge-2 serves %q, want b: a local switch stays on its node", got)
 	}
-	testkit.ContainsAll(t, "status", cli(n1, "status"), "OFF (local)")
+	testkit.ContainsAll(t, "status", cli(n1, "status"), "OFF (local)", "STORE DISCONNECTED")
 
 	// A restart, etcd still down: the cached deployment, switch included.
 	n1.cmd.Process.Kill()

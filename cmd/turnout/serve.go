@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -121,9 +122,11 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	}
 	ls := &localSwitching{gw: gw, local: local, log: log}
 	started, nodeName := time.Now(), node.NodeName()
+	var lastServed atomic.Pointer[deploy.Deployment] // for status while the store is away
 	follower := &deploy.Follower{Store: st, Apply: ls.apply, Log: log, Serving: serving,
 		Node: deploy.Node{Name: nodeName, AdminURL: adminURL(node.Admin), Version: version()},
 		Served: func(d deploy.Deployment, at time.Time) {
+			lastServed.Store(&d)
 			m.NodeActiveDeployment.WithLabelValues(nodeName).Set(float64(d.ID))
 			if d.Time.After(started) {
 				m.Propagation.Observe(at.Sub(d.Time).Seconds())
@@ -156,7 +159,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 		Tokens:       node.Admin.Tokens,
 		TokenFile:    node.Store.Path + ".token",
 		MaxBodyBytes: node.Admin.MaxBodyBytes,
-		Status:       statusFunc(gw, st, host, local),
+		Status:       statusFunc(gw, st, host, local, &lastServed),
 		LocalSwitch:  ls.set,
 		Metrics:      m.Handler(),
 		Functions:    host,
@@ -420,13 +423,25 @@ func waitForEnd(ctx context.Context, log *slog.Logger, upg *upgrade.Upgrader, h 
 	}
 }
 
-func statusFunc(gw *gateway.Gateway, st deploy.Store, host *fnhost.Host, local *deploy.LocalSwitches) func(context.Context) (admin.Status, error) {
+// statusFunc is the admin API's status of this node. While the store
+// cannot be reached, the deployment served comes from memory (served).
+func statusFunc(gw *gateway.Gateway, st *nodeStore, host *fnhost.Host, local *deploy.LocalSwitches, served *atomic.Pointer[deploy.Deployment]) func(context.Context) (admin.Status, error) {
 	return func(ctx context.Context) (admin.Status, error) {
 		s := gw.Status()
-		out := admin.Status{Routes: s.Routes, Origins: s.Origins, Functions: host.Stats(), LocalSwitches: local.List()}
+		out := admin.Status{Routes: s.Routes, Origins: s.Origins, Functions: host.Stats(), LocalSwitches: local.List(), Store: "connected"}
 		local.Mark(out.Routes)
-		if d, err := st.Get(ctx, s.Deployment); err == nil {
-			out.Active = admin.Summarize(d)
+		if !st.connected() {
+			out.Store = "disconnected"
+		}
+		if out.Store == "connected" {
+			if d, err := st.Get(ctx, s.Deployment); err == nil {
+				out.Active = admin.Summarize(d)
+				return out, nil
+			}
+		}
+		if d := served.Load(); d != nil && d.ID == s.Deployment {
+			out.Active = admin.Summarize(*d)
+			out.Store = "disconnected"
 		}
 		return out, nil
 	}

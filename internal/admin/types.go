@@ -20,6 +20,11 @@ type Status struct {
 	// LocalSwitches are the routes switched off on this node only
 	// (`turnout route off --local`), whatever the deployment says.
 	LocalSwitches []deploy.LocalSwitch `json:"local_switches,omitempty"`
+	// Store is "connected" while the deployment store answers, and
+	// "disconnected" while a fleet's etcd cannot be reached (the node
+	// serves Active from memory; changes fail until it is back). Empty
+	// when the admin API runs without a node (tests, tools).
+	Store string `json:"store,omitempty"`
 }
 
 // DeploymentSummary is a deployment without its config text.
