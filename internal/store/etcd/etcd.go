@@ -202,9 +202,16 @@ func unavailable(err error) bool {
 	if errors.Is(err, context.DeadlineExceeded) {
 		return true
 	}
-	switch status.Code(err) {
+	switch st := status.Convert(err); st.Code() {
 	case codes.DeadlineExceeded, codes.Unavailable:
 		return true
+	case codes.Unknown:
+		// A member without quorum whose own wait for a read index ran
+		// out answers with its context's error as an unknown code,
+		// sometimes before this request's deadline.
+		if st.Message() == context.DeadlineExceeded.Error() {
+			return true
+		}
 	}
 	// etcd's own "no leader" and "request timed out", as typed errors.
 	switch rpctypes.Error(err) {
