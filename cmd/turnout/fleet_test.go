@@ -141,11 +141,23 @@ func TestFleetOnEtcd(t *testing.T) {
 	waitAcked(t, view, 2, all...)
 	testkit.Eventually(t, 5*time.Second, "all three nodes serving b", func() bool { return servedBy("b") })
 
-	// Quorum lost: traffic goes on; an apply fails fast, saying why.
+	// One member of three lost: the fleet does not notice.
 	cluster.Kill(0)
+	testkit.Eventually(t, 20*time.Second, "an apply succeeding with one etcd member down", func() bool {
+		resp, _, err := apply(n3, "a")
+		return err == nil && resp.StatusCode == http.StatusCreated
+	})
+	latest, err := view.Active(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitAcked(t, view, latest.ID, all...)
+	testkit.Eventually(t, 5*time.Second, "all three nodes serving a", func() bool { return servedBy("a") })
+
+	// Quorum lost: traffic goes on; an apply fails fast, saying why.
 	cluster.Kill(1)
 	start := time.Now()
-	resp, body, err := apply(n1, "a")
+	resp, body, err := apply(n1, "b")
 	if err != nil || resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), "etcd") {
 		t.Fatalf("apply without quorum: %v %v %s; want 503 naming etcd", err, resp, body)
 	}
@@ -166,8 +178,8 @@ func TestFleetOnEtcd(t *testing.T) {
 	n3.cmd.Wait()
 	n3 = startNode(t, cfg3)
 	nodes[2] = n3
-	if got := get(t, "http://"+n3.public+"/probe"); got != "b" {
-		t.Fatalf("edge-3 restarted without etcd serves %q, want the cached deployment's b", got)
+	if got := get(t, "http://"+n3.public+"/probe"); got != "a" {
+		t.Fatalf("edge-3 restarted without etcd serves %q, want the cached deployment's a", got)
 	}
 	if !strings.Contains(n3.logs(), "STORE UNREACHABLE") {
 		t.Errorf("edge-3 did not warn that it serves its cache:\n%s", n3.logs())
@@ -188,15 +200,14 @@ func TestFleetOnEtcd(t *testing.T) {
 	cluster.Restart(1)
 	cluster.WaitHealthy()
 	testkit.Eventually(t, 20*time.Second, "an apply succeeding once quorum is back", func() bool {
-		resp, _, err := apply(n1, "a")
+		resp, _, err := apply(n1, "b")
 		return err == nil && resp.StatusCode == http.StatusCreated
 	})
-	latest, err := view.Active(context.Background())
-	if err != nil {
+	if latest, err = view.Active(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	waitAcked(t, view, latest.ID, all...)
-	testkit.Eventually(t, 5*time.Second, "all three nodes serving a", func() bool { return servedBy("a") })
+	testkit.Eventually(t, 5*time.Second, "all three nodes serving b", func() bool { return servedBy("b") })
 	testkit.Eventually(t, 20*time.Second, "every node reporting turnout_store_connected 1", func() bool {
 		for _, n := range nodes {
 			if !strings.Contains(metricsOf(t, n), "turnout_store_connected 1") {
