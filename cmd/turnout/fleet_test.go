@@ -485,4 +485,13 @@ func TestFleetLocalSwitch(t *testing.T) {
 	if got := get(t, "http://"+n1.public+"/api/x"); got != "b" {
 		t.Fatalf("edge-1 after route on --local serves %q, want b", got)
 	}
+
+	// With the store back, the fleet's list shows a node's local switch.
+	c.Restart(0)
+	c.Restart(1)
+	c.WaitHealthy()
+	cli(n2, "route", "off", "/api/", "--local")
+	testkit.Eventually(t, 20*time.Second, "turnout nodes showing edge-2's local switch", func() bool {
+		return strings.Contains(cli(n1, "nodes"), "LOCAL: node edge-2 has switched off on its own (route off --local): /api/")
+	})
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/turnout/turnout/internal/admin"
@@ -53,6 +54,9 @@ func printFleet(w io.Writer, f admin.Fleet) {
 		if n.Refused != 0 {
 			fmt.Fprintf(w, "NACK: node %s refused deployment %d and still serves %d: %s\n", n.Name, n.Refused, n.Deployment, cell(n.Error))
 		}
+		if len(n.LocalSwitches) > 0 {
+			fmt.Fprintf(w, "LOCAL: node %s has switched off on its own (route off --local): %s\n", n.Name, strings.Join(n.LocalSwitches, ", "))
+		}
 	}
 }
 
@@ -63,7 +67,7 @@ func fleetWorthShowing(f admin.Fleet) bool {
 		return true
 	}
 	for _, n := range f.Nodes {
-		if n.Refused != 0 {
+		if n.Refused != 0 || len(n.LocalSwitches) > 0 {
 			return true
 		}
 	}

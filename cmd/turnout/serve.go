@@ -137,6 +137,8 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 				}
 			}
 		}}
+	follower.SetLocal(ls.matches())
+	ls.changed = follower.SetLocal
 	// The admin API answers only once the new table is live here.
 	svc.Activate = func(_ context.Context, d deploy.Deployment, c *config.Config) error { return follower.Serve(d, c) }
 	active, err := st.seed(ctx, log, svc, data, name)

@@ -113,6 +113,9 @@ type localSwitching struct {
 	gw    *gateway.Gateway
 	local *deploy.LocalSwitches
 	log   *slog.Logger
+	// changed is told the matches switched off locally after each change
+	// (the node's record in the store lists them).
+	changed func(matches []string)
 
 	mu  sync.Mutex
 	id  uint64         // the deployment served
@@ -148,5 +151,17 @@ func (l *localSwitching) set(_ context.Context, req deploy.LocalSwitchRequest) (
 	if err != nil {
 		return "", err
 	}
+	if l.changed != nil {
+		l.changed(l.matches())
+	}
 	return detail, l.gw.Rebuild(l.id, l.local.Apply(l.cfg))
+}
+
+// matches are the routes switched off locally, by match.
+func (l *localSwitching) matches() []string {
+	var out []string
+	for _, r := range l.local.List() {
+		out = append(out, r.Match)
+	}
+	return out
 }

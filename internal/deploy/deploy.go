@@ -92,6 +92,9 @@ type Node struct {
 	// still serves Deployment.
 	Refused uint64 `json:"refused,omitempty"`
 	Error   string `json:"error,omitempty"`
+	// LocalSwitches are the routes this node has switched off on its own
+	// (`route off --local`), whatever its deployment says.
+	LocalSwitches []string `json:"local_switches,omitempty"`
 }
 
 // Store keeps deployments, the active pointer, the audit trail and the

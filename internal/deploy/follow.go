@@ -43,7 +43,8 @@ type Follower struct {
 	serving  sync.Mutex // one activation at a time
 	mu       sync.Mutex
 	last     Node   // the last ack written
-	adminURL string // set by Advertise
+	adminURL string   // set by Advertise
+	local    []string // set by SetLocal
 }
 
 // Activate parses d's config and serves it.
@@ -90,6 +91,7 @@ func (f *Follower) ack(d Deployment, err error) {
 	if f.adminURL != "" {
 		n.AdminURL = f.adminURL
 	}
+	n.LocalSwitches = f.local
 	if err == nil {
 		n.Deployment, n.AppliedAt, n.Refused, n.Error = max(d.ID, n.Deployment), now, 0, ""
 	} else {
@@ -112,10 +114,21 @@ func (f *Follower) write(n Node) {
 // is bound (a configured port 0 is only known then), and rewrites the
 // record when there is one.
 func (f *Follower) Advertise(adminURL string) {
+	f.update(func(n *Node) { f.adminURL, n.AdminURL = adminURL, adminURL })
+}
+
+// SetLocal sets the routes this node's record lists as switched off on this
+// node only (route off --local), and rewrites the record when there is one.
+func (f *Follower) SetLocal(matches []string) {
+	f.update(func(n *Node) { f.local, n.LocalSwitches = matches, matches })
+}
+
+// update changes this node's record with change, under f.mu, and writes
+// it again when one was written before.
+func (f *Follower) update(change func(n *Node)) {
 	f.mu.Lock()
-	f.adminURL = adminURL
 	n := f.last
-	n.AdminURL = adminURL
+	change(&n)
 	f.last = n
 	f.mu.Unlock()
 	if n.Name != "" {

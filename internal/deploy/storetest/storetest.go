@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"strconv"
 	"sync"
@@ -331,8 +332,10 @@ func AckNodes(t *testing.T, s deploy.Store) {
 // sameNode compares two records, the times as instants.
 func sameNode(a, b deploy.Node) bool {
 	at, bt := a.AppliedAt, b.AppliedAt
+	al, bl := a.LocalSwitches, b.LocalSwitches
 	a.AppliedAt, b.AppliedAt = time.Time{}, time.Time{}
-	return a == b && at.Equal(bt)
+	a.LocalSwitches, b.LocalSwitches = nil, nil
+	return reflect.DeepEqual(a, b) && at.Equal(bt) && slices.Equal(al, bl)
 }
 
 func ids(l []deploy.Deployment) []uint64 {
