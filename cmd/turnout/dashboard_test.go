@@ -16,6 +16,9 @@ import (
 
 	cdpruntime "github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+	"github.com/turnout/turnout/internal/deploy/deploytest"
+	"github.com/turnout/turnout/internal/store/etcd"
+	"github.com/turnout/turnout/internal/store/etcd/etcdtest"
 	"github.com/turnout/turnout/internal/testkit"
 )
 
@@ -89,6 +92,52 @@ func waitJS(t *testing.T, ctx context.Context, what, expr string) {
 
 func jsString(s string) string { b, _ := json.Marshal(s); return string(b) }
 
+// failOnJSErrors collects the page's uncaught JavaScript errors (and
+// unhandled rejections); the returned func, deferred, fails the test with
+// each.
+func failOnJSErrors(t *testing.T, ctx context.Context) func() {
+	var mu sync.Mutex
+	var errs []string
+	exceptions := chromedp.Events(ctx, cdpruntime.ExceptionThrown)
+	go func() {
+		for ev, err := range exceptions {
+			if err != nil {
+				return
+			}
+			msg := ev.ExceptionDetails.Text
+			if ev.ExceptionDetails.Exception != nil {
+				msg += " " + ev.ExceptionDetails.Exception.Description
+			}
+			mu.Lock()
+			errs = append(errs, msg)
+			mu.Unlock()
+		}
+	}()
+	return func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, e := range errs {
+			t.Errorf("JavaScript error in the dashboard: %s", e)
+		}
+	}
+}
+
+// signIn opens the dashboard of the node whose admin URL is admin and
+// signs in with the test token.
+func signIn(t *testing.T, ctx context.Context, admin string) {
+	t.Helper()
+	err := chromedp.Do(ctx,
+		chromedp.Navigate(admin+"/"),
+		chromedp.WaitVisible(chromedp.ID("token-input")),
+		chromedp.SendKeys(chromedp.ID("token-input"), testToken),
+		chromedp.Click(chromedp.ID("login-button")),
+		chromedp.WaitVisible(chromedp.ID("page-routes")),
+	)
+	if err != nil {
+		t.Fatalf("sign in to the dashboard at %s: %v", admin, err)
+	}
+}
+
 // TestDashboardEndToEnd drives the dashboard in a real headless Chromium
 // against a real node: sign in, see a route's chart count live traffic,
 // roll back from the Deployments page and see the active deployment
@@ -112,32 +161,7 @@ routes:
 	cfgPath := writeNodeConfig(t, dir, "off", routes(""))
 	n := startNode(t, cfgPath)
 	ctx := browser(t, 90*time.Second)
-
-	// Any uncaught JavaScript error (or unhandled rejection) fails the test.
-	var jsMu sync.Mutex
-	var jsErrors []string
-	exceptions := chromedp.Events(ctx, cdpruntime.ExceptionThrown)
-	go func() {
-		for ev, err := range exceptions {
-			if err != nil {
-				return
-			}
-			msg := ev.ExceptionDetails.Text
-			if ev.ExceptionDetails.Exception != nil {
-				msg += " " + ev.ExceptionDetails.Exception.Description
-			}
-			jsMu.Lock()
-			jsErrors = append(jsErrors, msg)
-			jsMu.Unlock()
-		}
-	}()
-	defer func() {
-		jsMu.Lock()
-		defer jsMu.Unlock()
-		for _, e := range jsErrors {
-			t.Errorf("JavaScript error in the dashboard: %s", e)
-		}
-	}()
+	defer failOnJSErrors(t, ctx)()
 
 	// Sign in: / redirects to /ui/.
 	err := chromedp.Do(ctx,
@@ -358,6 +382,168 @@ routes:
 	waitJS(t, ctx, "new lines while following", fmt.Sprintf(`%s > %d && document.getElementById('logs-state').textContent === 'following…'`, received, lines))
 	shot(t, ctx, shots, "5-functions")
 
+	// Fleet: on the bolt store the node is a fleet of one, serving the
+	// active deployment, nothing to flag.
+	err = chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(`[data-testid=tab-fleet]`)),
+		chromedp.WaitVisible(chromedp.ID("page-fleet")),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ctx, "the node itself, up to date", `(() => { const rs = document.querySelectorAll('[data-testid=node-row]');
+		return rs.length === 1 && rs[0].dataset.lag === '0' && rs[0].querySelector('[data-testid=node-serves]').innerText.startsWith('#5') &&
+			rs[0].cells[1].innerText === `+jsString(n.admin)+`; })()`)
+	waitJS(t, ctx, "no alert, no banner", `document.getElementById('fleet-alert').hidden && document.getElementById('fleet-nack').hidden && document.getElementById('store-banner').hidden`)
+
+	t.Logf("screenshots in %s; took %s", shots, time.Since(start).Round(time.Millisecond))
+}
+
+// TestDashboardFleet drives the Fleet page in a real headless Chromium
+// against a real node on a real etcd, with two more nodes of the fleet
+// acking through the store (deploytest.Acker): one that has not yet applied
+// the latest deployment, one that refused it. A person sees the three rows,
+// the lag highlighted, the refusal in red on the page and on its tab; with
+// etcd gone, a banner says the node is disconnected and the page says the
+// store is unreachable instead of showing an empty fleet; with etcd back,
+// the fleet returns.
+func TestDashboardFleet(t *testing.T) {
+	start := time.Now()
+	shots := t.TempDir()
+	cluster := etcdtest.Start(t, 1)
+	a, b := namedOrigin(t, "a"), namedOrigin(t, "b")
+	n1, cfgPath := fleetNode(t, cluster, "edge-1", a.URL, b.URL)
+	view, err := etcd.Open(etcd.Options{Endpoints: cluster.Endpoints(), Timeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { view.Close() })
+	waitAcked(t, view, 1, "edge-1")
+	// edge-2 takes an hour to apply anything after deployment 1; edge-3
+	// refuses every later one.
+	deploytest.Acker(t, view, "edge-2", time.Hour, false)
+	deploytest.Acker(t, view, "edge-3", 0, true)
+
+	// Deployment 2 moves the route to b: edge-1 serves it, edge-2 lags,
+	// edge-3 refuses it.
+	cfg := mustRead(t, cfgPath)
+	resp, body, err := n1.api("POST", "/deployments", map[string]string{"config": strings.Replace(cfg, "{match: /, origin: a}", "{match: /, origin: b}", 1), "message": "to b"})
+	if err != nil || resp.StatusCode != http.StatusCreated {
+		t.Fatalf("apply: %v %s", err, body)
+	}
+	waitAcked(t, view, 2, "edge-1")
+	testkit.Eventually(t, 10*time.Second, "edge-3 to refuse deployment 2", func() bool {
+		ns, _ := view.Nodes(context.Background())
+		for _, n := range ns {
+			if n.Name == "edge-3" && n.Refused == 2 {
+				return true
+			}
+		}
+		return false
+	})
+
+	ctx := browser(t, 90*time.Second)
+	defer failOnJSErrors(t, ctx)()
+	signIn(t, ctx, n1.admin)
+	// On the Routes page already, the Fleet tab says a node refused.
+	waitJS(t, ctx, "the Fleet tab's NACK alert", `!document.getElementById('fleet-alert').hidden && document.getElementById('fleet-alert').textContent === 'NACK'`)
+	err = chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(`[data-testid=tab-fleet]`)),
+		chromedp.WaitVisible(chromedp.ID("page-fleet")),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := `document.querySelectorAll('[data-testid=node-row]')`
+	waitJS(t, ctx, "three nodes", rows+`.length === 3`)
+	shot(t, ctx, shots, "6-fleet")
+
+	// What each row shows, and in what colours.
+	type row struct {
+		Name      string
+		Cells     []string
+		RowBg     string
+		LagBg     string
+		NackColor string
+	}
+	js := `JSON.stringify([...` + rows + `].map((r) => {
+		const lag = r.querySelector('[data-testid=node-lag] .lag'), nack = r.querySelector('[data-testid=nack-text]');
+		return { Name: r.dataset.node, Cells: [...r.cells].map((c) => c.innerText.trim()), RowBg: getComputedStyle(r).backgroundColor,
+			LagBg: lag ? getComputedStyle(lag).backgroundColor : '', NackColor: nack ? getComputedStyle(nack).color : '' };
+	}))`
+	out, err := chromedp.Run(ctx, chromedp.Evaluate[string](js))
+	var got []row
+	if err != nil || json.Unmarshal([]byte(out), &got) != nil || len(got) != 3 {
+		t.Fatalf("rows: %v %s", err, out)
+	}
+	const (
+		red       = "rgb(198, 40, 40)"   // --bad
+		redSoft   = "rgb(253, 236, 236)" // --bad-soft
+		amberSoft = "rgb(255, 244, 214)" // --warn-soft
+		lagRow    = "rgb(255, 250, 235)" // a lagging row
+		none      = "rgba(0, 0, 0, 0)"
+	)
+	for i, name := range []string{"edge-1", "edge-2", "edge-3"} {
+		if got[i].Name != name {
+			t.Fatalf("row %d is %q, want %s (sorted by name): %+v", i, got[i].Name, name, got)
+		}
+	}
+	// Columns: node, admin address, serves, lag, applied, version.
+	e1, e2, e3 := got[0], got[1], got[2]
+	if e1.Cells[0] != "edge-1" || e1.Cells[1] != n1.admin || !strings.HasPrefix(e1.Cells[2], "#2") || !strings.Contains(e1.Cells[2], "active") ||
+		e1.Cells[3] != "0" || e1.LagBg != "" || e1.RowBg != none || e1.Cells[4] == "–" || e1.Cells[5] == "–" || e1.Cells[5] == "" {
+		t.Errorf("edge-1, serving the active deployment: %+v", e1)
+	}
+	if e2.Cells[1] != "http://edge-2.test:8081" || e2.Cells[2] != "#1" || e2.Cells[3] != "1 behind" || e2.LagBg != amberSoft || e2.RowBg != lagRow || e2.Cells[5] != "test" {
+		t.Errorf("edge-2, one behind: %+v; want its lag highlighted (%s on a %s row)", e2, amberSoft, lagRow)
+	}
+	if !strings.HasPrefix(e3.Cells[0], "edge-3") || !strings.Contains(e3.Cells[0], "NACK") ||
+		!strings.Contains(e3.Cells[2], "refused deployment #2: route table does not compile") || e3.NackColor != red || e3.RowBg != redSoft || e3.Cells[3] != "1 behind" {
+		t.Errorf("edge-3, refusing deployment 2: %+v; want the refusal in %s on a %s row", e3, red, redSoft)
+	}
+	text := func(id string) string {
+		s, err := chromedp.Run(ctx, chromedp.Evaluate[string](`(() => { const e = document.getElementById(`+jsString(id)+`); return e.hidden ? '(hidden)' : e.innerText.trim(); })()`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	if got, want := text("fleet-nack"), "NACK: node edge-3 refused deployment 2 and still serves 1: route table does not compile"; got != want {
+		t.Errorf("NACK banner = %q, want %q", got, want)
+	}
+	if got, want := text("fleet-summary"), "3 live nodes · fleet deployment #2 · 1 serves it"; got != want {
+		t.Errorf("summary = %q, want %q", got, want)
+	}
+	if got := text("store-banner"); got != "(hidden)" {
+		t.Errorf("store banner with etcd up: %q", got)
+	}
+
+	// etcd gone: the node says it is disconnected, on every page, and the
+	// Fleet page says the store is unreachable rather than listing nobody.
+	cluster.Kill(0)
+	waitJS(t, ctx, "the store banner", `!document.getElementById('store-banner').hidden && document.getElementById('store-banner').innerText.includes('Store disconnected.') && document.getElementById('store-banner').innerText.includes('serving deployment #2 from memory')`)
+	waitJS(t, ctx, "the Fleet page to say the store is unreachable", `!document.getElementById('fleet-unreachable').hidden && document.getElementById('fleet-unreachable').innerText.startsWith('Store unreachable')`)
+	if got := text("fleet-empty") + "|" + text("fleet-table") + "|" + text("fleet-nack"); got != "(hidden)|(hidden)|(hidden)" {
+		t.Errorf("with the store unreachable, the empty note, table and NACK banner show: %q", got)
+	}
+	waitJS(t, ctx, "the Fleet tab's alert", `document.getElementById('fleet-alert').textContent === 'store unreachable'`)
+	shot(t, ctx, shots, "7-fleet-store-unreachable")
+	// The banner is on the other pages too.
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`[data-testid=tab-routes]`)), chromedp.WaitVisible(chromedp.ID("page-routes"))); err != nil {
+		t.Fatal(err)
+	}
+	if got := text("store-banner"); !strings.HasPrefix(got, "Store disconnected.") {
+		t.Errorf("store banner on the Routes page: %q", got)
+	}
+
+	// etcd back: the banner goes, the fleet returns.
+	cluster.Restart(0)
+	cluster.WaitHealthy()
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`[data-testid=tab-fleet]`)), chromedp.WaitVisible(chromedp.ID("page-fleet"))); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ctx, "the store banner to go", `document.getElementById('store-banner').hidden`)
+	waitJS(t, ctx, "the fleet to return", `document.getElementById('fleet-unreachable').hidden && !!document.querySelector('[data-testid=node-row][data-node=edge-1]')`)
 	t.Logf("screenshots in %s; took %s", shots, time.Since(start).Round(time.Millisecond))
 }
 

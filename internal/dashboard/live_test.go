@@ -240,6 +240,7 @@ func TestHandlerServesEmbeddedUI(t *testing.T) {
 		"/ui/app.js":    "function boot()",
 		"/ui/app.css":   "font-family: system-ui",
 		"/ui/routes.js": "/live?since=",
+		"/ui/fleet.js":  "api.get('/nodes')",
 	} {
 		resp, err := http.Get(srv.URL + path)
 		if err != nil {
@@ -270,7 +271,7 @@ func TestHandlerServesEmbeddedUI(t *testing.T) {
 // TestAssetsSelfContained checks that no asset loads anything from another
 // origin: the dashboard must work without the internet.
 func TestAssetsSelfContained(t *testing.T) {
-	for _, name := range []string{"index.html", "app.js", "api.js", "ui.js", "routes.js", "deployments.js", "functions.js", "traffic.js", "app.css"} {
+	for _, name := range []string{"index.html", "app.js", "api.js", "ui.js", "routes.js", "deployments.js", "functions.js", "traffic.js", "fleet.js", "app.css"} {
 		b, err := fsRead(name)
 		if err != nil {
 			t.Fatalf("asset %s: %v", name, err)

@@ -2,13 +2,14 @@
 // page from the admin API.
 
 import * as api from './api.js';
-import { setError } from './ui.js';
+import { h, setError } from './ui.js';
 import * as routes from './routes.js';
 import * as deployments from './deployments.js';
 import * as functions from './functions.js';
 import * as traffic from './traffic.js';
+import * as fleet from './fleet.js';
 
-const PAGES = ['routes', 'deployments', 'functions', 'traffic'];
+const PAGES = ['routes', 'deployments', 'functions', 'traffic', 'fleet'];
 const $ = (id) => document.getElementById(id);
 
 let page = 'routes';
@@ -28,6 +29,7 @@ function signedIn(on) {
   for (const p of PAGES) $('page-' + p).hidden = !on || p !== page;
   if (!on) {
     clearTimeout(timer);
+    $('store-banner').hidden = true;
     functions.stop();
     $('token-input').focus();
   }
@@ -55,10 +57,31 @@ function setActive(st) {
   }
 }
 
+// setStore says, on every page, when this node's store cannot be reached.
+function setStore(st) {
+  const el = $('store-banner');
+  if (!st || st.store !== 'disconnected') {
+    el.hidden = true;
+    return;
+  }
+  const id = st.active && st.active.id ? '#' + st.active.id : 'its last deployment';
+  el.replaceChildren(
+    h('strong', {}, 'Store disconnected.'),
+    ` This node cannot reach etcd: it keeps serving deployment ${id} from memory. Applies, rollbacks and route switches fail until etcd is back.`);
+  el.hidden = false;
+}
+
 async function loadStatus() {
   status = await api.get('/status');
   setActive(status);
+  setStore(status);
   routes.setStatus(status);
+}
+
+// pollFleet reads the nodes in the background for the Fleet tab's alert,
+// without holding up the page's own refresh.
+function pollFleet() {
+  fleet.poll().catch(() => { /* shown when the Fleet page is open */ });
 }
 
 // refreshPage reloads what the visible page shows; full also reloads the
@@ -80,6 +103,10 @@ async function refreshPage(full) {
       case 'traffic':
         await traffic.refresh();
         break;
+      case 'fleet':
+        await loadStatus();
+        await fleet.refresh();
+        break;
     }
     setError($('global-error'), null);
   } catch (e) {
@@ -98,9 +125,12 @@ async function loop() {
     dot.className = 'live-dot stale';
   }
   tick++;
-  const every = { routes: 1, deployments: 3, functions: 2, traffic: 5 }[page];
-  if (tick % 3 === 0 && page !== 'deployments') {
-    try { await loadStatus(); } catch (_) { /* shown by the page refresh */ }
+  const every = { routes: 1, deployments: 3, functions: 2, traffic: 5, fleet: 2 }[page];
+  if (tick % 3 === 0 && page !== 'fleet') {
+    pollFleet();
+    if (page !== 'deployments') {
+      try { await loadStatus(); } catch (_) { /* shown by the page refresh */ }
+    }
   }
   if (tick % every === 0) await refreshPage(false);
   if (!$('tabs').hidden) timer = setTimeout(loop, 1000);
@@ -117,6 +147,7 @@ async function start() {
   }
   setError($('login-error'), null);
   signedIn(true);
+  pollFleet();
   showPage(currentPage());
   clearTimeout(timer);
   loop();
