@@ -42,7 +42,7 @@ type Follower struct {
 
 	serving  sync.Mutex // one activation at a time
 	mu       sync.Mutex
-	last     Node   // the last ack written
+	last     Node     // the last ack written
 	adminURL string   // set by Advertise
 	local    []string // set by SetLocal
 }
