@@ -14,6 +14,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/caddyserver/certmagic"
+
 	"github.com/turnout/turnout/internal/config"
 	"github.com/turnout/turnout/internal/deploy"
 	"github.com/turnout/turnout/internal/store/bolt"
@@ -123,9 +125,17 @@ flags:
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	res, err := deploy.Copy(ctx, srcStore, dstStore)
+	var certs int
+	if err == nil {
+		// Certificates, keys and the ACME account too: a fleet moved to
+		// etcd serves what it had instead of ordering it all again.
+		if certs, err = copyCerts(ctx, certsOf(srcStore), certsOf(dstStore)); err != nil {
+			err = fmt.Errorf("the history was copied, the certificates not (nodes will order them again): %w", err)
+		}
+	}
 	dstStore.Close()
 	if err != nil {
-		if created != "" {
+		if created != "" && certs == 0 && res.Deployments == 0 {
 			os.Remove(created)
 		}
 		return err
@@ -135,11 +145,53 @@ flags:
 			From string `json:"from"`
 			To   string `json:"to"`
 			deploy.CopyResult
-		}{*from, *to, res})
+			CertKeys int `json:"cert_keys"`
+		}{*from, *to, res, certs})
 	}
-	fmt.Fprintf(stdout, "copied %d deployments and %d audit events from %s to %s; deployment %d is active\n",
-		res.Deployments, res.AuditEvents, *from, *to, res.Active)
+	fmt.Fprintf(stdout, "copied %d deployments and %d audit events from %s to %s; deployment %d is active; %d certificate storage keys\n",
+		res.Deployments, res.AuditEvents, *from, *to, res.Active, certs)
 	return nil
+}
+
+// certsOf is the certificate storage kept in st.
+func certsOf(st deploy.Store) certmagic.Storage {
+	switch s := st.(type) {
+	case *bolt.Store:
+		return s.CertStorage()
+	case *etcd.Store:
+		return s.CertStorage()
+	}
+	return nil
+}
+
+// copyCerts copies every value of src's certificate storage (certificates,
+// their keys, the ACME account) to dst, and returns how many.
+func copyCerts(ctx context.Context, src, dst certmagic.Storage) (int, error) {
+	if src == nil || dst == nil {
+		return 0, nil
+	}
+	keys, err := src.List(ctx, "", true)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, nil // none
+	}
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, k := range keys {
+		if info, err := src.Stat(ctx, k); err != nil || !info.IsTerminal {
+			continue
+		}
+		v, err := src.Load(ctx, k)
+		if err != nil {
+			return n, err
+		}
+		if err := dst.Store(ctx, k, v); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
 }
 
 // location is where a store is: a bolt file, or an etcd cluster.

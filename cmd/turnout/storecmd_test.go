@@ -50,13 +50,19 @@ func TestStoreCopy(t *testing.T) {
 	if err := st.Import(ctx, want); err != nil {
 		t.Fatal(err)
 	}
+	// A node that had obtained a certificate.
+	for k, v := range map[string]string{"certificates/acme/edge.example.com/edge.example.com.crt": "CERT", "acme/account.json": "ACCOUNT"} {
+		if err := st.CertStorage().Store(ctx, k, []byte(v)); err != nil {
+			t.Fatal(err)
+		}
+	}
 	st.Close()
 
 	var out, errb bytes.Buffer
 	if code := run([]string{"store", "copy", "--from", "bolt:" + src, "--to", etcdLoc, "--prefix", "/fleet/"}, &out, &errb); code != 0 {
 		t.Fatalf("store copy bolt → etcd: exit %d, stderr %s", code, errb.String())
 	}
-	if got := out.String(); !strings.Contains(got, "copied 12 deployments and 24 audit events") || !strings.Contains(got, "deployment 12 is active") {
+	if got := out.String(); !strings.Contains(got, "copied 12 deployments and 24 audit events") || !strings.Contains(got, "deployment 12 is active; 2 certificate storage keys") {
 		t.Errorf("store copy said %q", got)
 	}
 	es, err := etcd.Open(etcd.Options{Endpoints: c.Endpoints(), Prefix: "/fleet/"})
@@ -64,6 +70,9 @@ func TestStoreCopy(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer es.Close()
+	if v, err := es.CertStorage().Load(ctx, "certificates/acme/edge.example.com/edge.example.com.crt"); err != nil || string(v) != "CERT" {
+		t.Errorf("the certificate in etcd: %q, %v", v, err)
+	}
 	got, err := deploy.ReadHistory(ctx, es)
 	if err != nil {
 		t.Fatal(err)
@@ -132,6 +141,12 @@ func TestStoreCopyTLS(t *testing.T) {
 	}
 	if err := st.Import(ctx, want); err != nil {
 		t.Fatal(err)
+	}
+	// A node that had obtained a certificate.
+	for k, v := range map[string]string{"certificates/acme/edge.example.com/edge.example.com.crt": "CERT", "acme/account.json": "ACCOUNT"} {
+		if err := st.CertStorage().Store(ctx, k, []byte(v)); err != nil {
+			t.Fatal(err)
+		}
 	}
 	st.Close()
 
