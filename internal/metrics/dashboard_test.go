@@ -58,7 +58,7 @@ func TestGrafanaDashboard(t *testing.T) {
 		t.Errorf("schemaVersion %d, want 38 or later", d.SchemaVersion)
 	}
 	labels := map[string][]string{}
-	for _, f := range append(Families(), EdgeFamilies()...) {
+	for _, f := range slices.Concat(Families(), EdgeFamilies(), NodeFamilies()) {
 		labels[f.Name] = append(f.Labels, "le") // le: histograms' _bucket
 	}
 	family := func(name string) (string, bool) {
@@ -150,7 +150,7 @@ func TestGrafanaDashboard(t *testing.T) {
 	}
 
 	// Every family turnout exposes is on the dashboard somewhere.
-	for _, f := range append(Families(), EdgeFamilies()...) {
+	for _, f := range slices.Concat(Families(), EdgeFamilies(), NodeFamilies()) {
 		if !strings.Contains(string(data), f.Name) {
 			t.Errorf("no panel shows %s", f.Name)
 		}

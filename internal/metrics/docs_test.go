@@ -29,7 +29,7 @@ func TestObservabilityDoc(t *testing.T) {
 		}
 	}
 	defined := map[string]bool{}
-	for _, f := range append(Families(), EdgeFamilies()...) {
+	for _, f := range slices.Concat(Families(), EdgeFamilies(), NodeFamilies()) {
 		defined[f.Name] = true
 		ls, ok := documented[f.Name]
 		if !ok {

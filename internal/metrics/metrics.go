@@ -186,9 +186,7 @@ func Families() []Family {
 		{"turnout_fallbacks_total", []string{"route", "reason"}},
 		{"turnout_active_deployment", nil},
 		{"turnout_route_table_swaps_total", nil},
-		{"turnout_node_active_deployment", []string{"node"}},
 		{"turnout_deployment_propagation_seconds", nil},
-		{"turnout_store_connected", nil},
 		{"turnout_origin_up", []string{"origin", "address"}},
 		{"turnout_breaker_state", []string{"route"}},
 		{"turnout_function_instances", []string{"function", "state"}},
@@ -208,6 +206,16 @@ func EdgeFamilies() []Family {
 		{"turnout_connections_open", []string{"listener"}},
 		{"turnout_connections_limit", []string{"listener"}},
 		{"turnout_connections_evicted_total", []string{"listener"}},
+	}
+}
+
+// NodeFamilies lists the families only a serving node reports: its name's
+// active deployment (set once it serves one) and its store's state
+// (StoreConnected, registered by turnout serve).
+func NodeFamilies() []Family {
+	return []Family{
+		{"turnout_node_active_deployment", []string{"node"}},
+		{"turnout_store_connected", nil},
 	}
 }
 
