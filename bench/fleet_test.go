@@ -96,6 +96,18 @@ func startNode(tb testing.TB, ctx context.Context, st deploy.Store, name string,
 	return n
 }
 
+// boltNode is a single node on the embedded bolt store, stopped when b ends.
+func boltNode(b *testing.B, o origins, listen bool) *fleetNode {
+	ctx, cancel := context.WithCancel(context.Background())
+	b.Cleanup(cancel)
+	st, err := bolt.Open(filepath.Join(b.TempDir(), "turnout.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { st.Close() })
+	return startNode(b, ctx, st, "node-1", o, listen)
+}
+
 // startFleet starts n nodes on cluster c, each with its own etcd client.
 func startFleet(tb testing.TB, ctx context.Context, c *etcdtest.Cluster, n int, o origins, listen bool) []*fleetNode {
 	tb.Helper()
@@ -207,14 +219,7 @@ func BenchmarkApplyWait(b *testing.B) {
 		}
 	}
 	b.Run("bolt", func(b *testing.B) {
-		ctx, cancel := context.WithCancel(context.Background())
-		defer cancel()
-		st, err := bolt.Open(filepath.Join(b.TempDir(), "turnout.db"))
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer st.Close()
-		run(b, []*fleetNode{startNode(b, ctx, st, "node-1", o, false)})
+		run(b, []*fleetNode{boltNode(b, o, false)})
 	})
 	b.Run("etcd", func(b *testing.B) {
 		ctx, cancel := context.WithCancel(context.Background())
@@ -281,14 +286,7 @@ func BenchmarkDataPlaneStore(b *testing.B) {
 		})
 	}
 	b.Run("bolt", func(b *testing.B) {
-		ctx, cancel := context.WithCancel(context.Background())
-		defer cancel()
-		st, err := bolt.Open(filepath.Join(b.TempDir(), "turnout.db"))
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer st.Close()
-		run(b, startNode(b, ctx, st, "node-1", o, true))
+		run(b, boltNode(b, o, true))
 	})
 	b.Run("etcd", func(b *testing.B) {
 		ctx, cancel := context.WithCancel(context.Background())

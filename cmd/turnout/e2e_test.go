@@ -288,29 +288,8 @@ func TestApplyRollbackUnderLoad(t *testing.T) {
 	n := startNode(t, cfgPath)
 	base := "http://" + n.public
 
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 8}}
-	var mu sync.Mutex
-	total, failed := 0, []string{}
-	stop := testkit.Load(4, func(int) bool {
-		resp, err := client.Get(base + "/load")
-		msg := ""
-		if err != nil {
-			msg = err.Error()
-		} else {
-			body, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode != 200 || (string(body) != "a" && string(body) != "b") {
-				msg = fmt.Sprintf("%d %s", resp.StatusCode, body)
-			}
-		}
-		mu.Lock()
-		total++
-		if msg != "" {
-			failed = append(failed, msg)
-		}
-		mu.Unlock()
-		return true
-	})
+	load := abLoad(4, n.public)
+	defer load.stop()
 	served := func() string { return get(t, base+"/probe") }
 	for i := 0; i < 50; i++ {
 		resp, body, err := n.api("POST", "/deployments", map[string]string{"config": nodeConfig(dir, a.URL, b.URL, "b"), "message": "move"})
@@ -328,10 +307,7 @@ func TestApplyRollbackUnderLoad(t *testing.T) {
 			t.Fatalf("rollback %d: next request served by %q, want a", i, got)
 		}
 	}
-	stop()
-	if len(failed) > 0 || total < 100 {
-		t.Fatalf("%d of %d requests failed during 50 applies and 50 rollbacks: %q", len(failed), total, failed[:min(len(failed), 5)])
-	}
+	total := load.check(t, 100)
 	t.Logf("%d requests under load, none failed, across 50 applies and 50 rollbacks", total)
 }
 

@@ -97,30 +97,8 @@ func TestFleetOnEtcd(t *testing.T) {
 	// Traffic on the two nodes that stay up for the whole test (edge-3 is
 	// restarted): not one request may fail.
 	steady := []string{n1.public, n2.public}
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}, Timeout: 5 * time.Second}
-	var mu sync.Mutex
-	total, failed := 0, []string{}
-	stop := testkit.Load(4, func(i int) bool {
-		resp, err := client.Get("http://" + steady[i%2] + "/load")
-		msg := ""
-		if err != nil {
-			msg = err.Error()
-		} else {
-			body, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode != 200 || (string(body) != "a" && string(body) != "b") {
-				msg = fmt.Sprintf("%d %s", resp.StatusCode, body)
-			}
-		}
-		mu.Lock()
-		total++
-		if msg != "" {
-			failed = append(failed, msg)
-		}
-		mu.Unlock()
-		return true
-	})
-	defer stop()
+	load := abLoad(4, steady...)
+	defer load.stop()
 
 	apply := func(on *node, target string) (*http.Response, []byte, error) {
 		return on.api("POST", "/deployments", map[string]string{"config": fleetConfig(cluster, t.TempDir(), "x", a.URL, b.URL, target), "message": "to " + target})
@@ -217,12 +195,7 @@ func TestFleetOnEtcd(t *testing.T) {
 		return true
 	})
 
-	stop()
-	mu.Lock()
-	defer mu.Unlock()
-	if len(failed) > 0 || total < 100 {
-		t.Fatalf("%d of %d requests failed: %q", len(failed), total, failed[:min(len(failed), 5)])
-	}
+	total := load.check(t, 100)
 	t.Logf("%d requests across the fleet, none failed, through an apply, a quorum loss, a node restart and recovery", total)
 	if ds, err := view.List(context.Background(), 0, 100); err == nil {
 		for i := 1; i < len(ds); i++ {
@@ -298,29 +271,8 @@ func waitAcked(t *testing.T, view *etcd.Store, id uint64, names ...string) {
 func TestFleetApplies(t *testing.T) {
 	c, nodes, view, a, b := startFleetNodes(t, 3)
 	all := []string{"edge-1", "edge-2", "edge-3"}
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}, Timeout: 5 * time.Second}
-	var mu sync.Mutex
-	total, failed := 0, []string{}
-	stop := testkit.Load(3, func(i int) bool {
-		resp, err := client.Get("http://" + nodes[i%3].public + "/load")
-		msg := ""
-		if err != nil {
-			msg = err.Error()
-		} else {
-			body, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode != 200 || (string(body) != "a" && string(body) != "b") {
-				msg = fmt.Sprintf("%d %s", resp.StatusCode, body)
-			}
-		}
-		mu.Lock()
-		total++
-		if msg != "" {
-			failed = append(failed, msg)
-		}
-		mu.Unlock()
-		return true
-	})
+	load := abLoad(3, nodes[0].public, nodes[1].public, nodes[2].public)
+	defer load.stop()
 	apply := func(on *node, target string) (*http.Response, []byte, error) {
 		return on.api("POST", "/deployments", map[string]string{"config": fleetConfig(c, t.TempDir(), "x", a.URL, b.URL, target)})
 	}
@@ -332,12 +284,7 @@ func TestFleetApplies(t *testing.T) {
 		}
 		waitAcked(t, view, uint64(i+2), all...)
 	}
-	stop()
-	mu.Lock()
-	if len(failed) > 0 || total < 100 {
-		t.Fatalf("%d of %d requests failed during 100 applies: %q", len(failed), total, failed[:min(len(failed), 5)])
-	}
-	mu.Unlock()
+	total := load.check(t, 100)
 
 	// 20 applies at once, from the three nodes.
 	var wg sync.WaitGroup
@@ -494,4 +441,53 @@ func TestFleetLocalSwitch(t *testing.T) {
 	testkit.Eventually(t, 20*time.Second, "turnout nodes showing edge-2's local switch", func() bool {
 		return strings.Contains(cli(n1, "nodes"), "LOCAL: node edge-2 has switched off on its own (route off --local): /api/")
 	})
+}
+
+// abLoad keeps workers sending GETs to the public addresses given, in
+// turn, until stop: each must be answered 200 "a" or "b".
+func abLoad(workers int, addrs ...string) *loadRun {
+	l := &loadRun{}
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}, Timeout: 5 * time.Second}
+	l.stop = testkit.Load(workers, func(i int) bool {
+		resp, err := client.Get("http://" + addrs[i%len(addrs)] + "/load")
+		msg := ""
+		if err != nil {
+			msg = err.Error()
+		} else {
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 || (string(body) != "a" && string(body) != "b") {
+				msg = fmt.Sprintf("%d %s", resp.StatusCode, body)
+			}
+		}
+		l.mu.Lock()
+		l.total++
+		if msg != "" {
+			l.failed = append(l.failed, msg)
+		}
+		l.mu.Unlock()
+		return true
+	})
+	return l
+}
+
+// loadRun is a load started by abLoad.
+type loadRun struct {
+	stop   func()
+	mu     sync.Mutex
+	total  int
+	failed []string
+}
+
+// check stops the load and fails the test if a request failed or fewer
+// than least were sent; it returns how many were.
+func (l *loadRun) check(t *testing.T, least int) int {
+	t.Helper()
+	l.stop()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.failed) > 0 || l.total < least {
+		t.Fatalf("%d of %d requests failed: %q", len(l.failed), l.total, l.failed[:min(len(l.failed), 5)])
+	}
+	return l.total
 }
