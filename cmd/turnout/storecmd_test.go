@@ -18,6 +18,26 @@ import (
 	"github.com/turnout/turnout/internal/testkit"
 )
 
+// writeBolt makes the bolt file at path hold h, and the certificate and
+// ACME account of a node that had obtained one.
+func writeBolt(t *testing.T, path string, h deploy.History) {
+	t.Helper()
+	ctx := context.Background()
+	st, err := bolt.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.Import(ctx, h); err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range map[string]string{"certificates/acme/edge.example.com/edge.example.com.crt": "CERT", "acme/account.json": "ACCOUNT"} {
+		if err := st.CertStorage().Store(ctx, k, []byte(v)); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // readBolt returns the history in the bolt file at path.
 func readBolt(t *testing.T, path string) deploy.History {
 	t.Helper()
@@ -43,20 +63,7 @@ func TestStoreCopy(t *testing.T) {
 	dir := t.TempDir()
 	src := filepath.Join(dir, "turnout.db")
 	want := storetest.History(12)
-	st, err := bolt.Open(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := st.Import(ctx, want); err != nil {
-		t.Fatal(err)
-	}
-	// A node that had obtained a certificate.
-	for k, v := range map[string]string{"certificates/acme/edge.example.com/edge.example.com.crt": "CERT", "acme/account.json": "ACCOUNT"} {
-		if err := st.CertStorage().Store(ctx, k, []byte(v)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	st.Close()
+	writeBolt(t, src, want)
 
 	var out, errb bytes.Buffer
 	if code := run([]string{"store", "copy", "--from", "bolt:" + src, "--to", etcdLoc, "--prefix", "/fleet/"}, &out, &errb); code != 0 {
@@ -135,20 +142,7 @@ func TestStoreCopyTLS(t *testing.T) {
 	loc := "etcd:" + strings.Join(c.Endpoints(), ",")
 	src := filepath.Join(t.TempDir(), "turnout.db")
 	want := storetest.History(3)
-	st, err := bolt.Open(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := st.Import(ctx, want); err != nil {
-		t.Fatal(err)
-	}
-	// A node that had obtained a certificate.
-	for k, v := range map[string]string{"certificates/acme/edge.example.com/edge.example.com.crt": "CERT", "acme/account.json": "ACCOUNT"} {
-		if err := st.CertStorage().Store(ctx, k, []byte(v)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	st.Close()
+	writeBolt(t, src, want)
 
 	r := runCLI(cmdStore, "copy", "--from", "bolt:"+src, "--to", loc, "--etcd-ca", files.CA, "--etcd-timeout", "2s")
 	if r.err == nil || strings.Contains(r.err.Error(), "\n") {
