@@ -13,7 +13,6 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -105,40 +104,11 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	// Every deployment this node swaps in — from its own admin API or from
-	// the store's watch — is acknowledged in the store under the node's
-	// name, counted, and (for a fleet node) cached on local disk.
-	serving := func() uint64 {
-		if t := gw.Active(); t != nil {
-			return t.Deployment
-		}
-		return 0
-	}
-	// Routes switched off on this node only (route off --local) apply to
-	// every deployment it serves, until switched on again.
-	local, err := deploy.OpenLocalSwitches(deploy.LocalSwitchFile(node.Store.Path))
+	f, err := st.follow(node, gw, m, log)
 	if err != nil {
 		return err
 	}
-	ls := &localSwitching{gw: gw, local: local, log: log}
-	started, nodeName := time.Now(), node.NodeName()
-	var lastServed atomic.Pointer[deploy.Deployment] // for status while the store is away
-	follower := &deploy.Follower{Store: st, Apply: ls.apply, Log: log, Serving: serving,
-		Node: deploy.Node{Name: nodeName, AdminURL: adminURL(node.Admin), Version: version()},
-		Served: func(d deploy.Deployment, at time.Time) {
-			lastServed.Store(&d)
-			m.NodeActiveDeployment.WithLabelValues(nodeName).Set(float64(d.ID))
-			if d.Time.After(started) {
-				m.Propagation.Observe(at.Sub(d.Time).Seconds())
-			}
-			if st.cache != "" {
-				if err := deploy.SaveCache(st.cache, d); err != nil {
-					log.Warn("could not cache the deployment on local disk", "deployment", d.ID, "error", err)
-				}
-			}
-		}}
-	follower.SetLocal(ls.matches())
-	ls.changed = follower.SetLocal
+	follower := f.Follower
 	// The admin API answers only once the new table is live here.
 	svc.Activate = func(_ context.Context, d deploy.Deployment, c *config.Config) error { return follower.Serve(d, c) }
 	active, err := st.seed(ctx, log, svc, data, name)
@@ -149,7 +119,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	go follower.Run(ctx)
-	go st.watchConnection(ctx, log, serving)
+	go st.watchConnection(ctx, log, follower.Serving)
 	go gw.RunAutoRollback(ctx, func(ctx context.Context, match, reason string) error {
 		_, err := svc.AutoRollback(ctx, match, reason)
 		return err
@@ -161,8 +131,8 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 		Tokens:       node.Admin.Tokens,
 		TokenFile:    node.Store.Path + ".token",
 		MaxBodyBytes: node.Admin.MaxBodyBytes,
-		Status:       statusFunc(gw, st, host, local, &lastServed),
-		LocalSwitch:  ls.set,
+		Status:       statusFunc(gw, st, host, f),
+		LocalSwitch:  f.local.set,
 		Metrics:      m.Handler(),
 		Functions:    host,
 		Logger:       log,
@@ -426,8 +396,9 @@ func waitForEnd(ctx context.Context, log *slog.Logger, upg *upgrade.Upgrader, h 
 }
 
 // statusFunc is the admin API's status of this node. While the store
-// cannot be reached, the deployment served comes from memory (served).
-func statusFunc(gw *gateway.Gateway, st *nodeStore, host *fnhost.Host, local *deploy.LocalSwitches, served *atomic.Pointer[deploy.Deployment]) func(context.Context) (admin.Status, error) {
+// cannot be reached, the deployment served comes from memory.
+func statusFunc(gw *gateway.Gateway, st *nodeStore, host *fnhost.Host, f *following) func(context.Context) (admin.Status, error) {
+	local := f.local.local
 	return func(ctx context.Context) (admin.Status, error) {
 		s := gw.Status()
 		out := admin.Status{Routes: s.Routes, Origins: s.Origins, Functions: host.Stats(), LocalSwitches: local.List(), Store: "connected"}
@@ -441,7 +412,7 @@ func statusFunc(gw *gateway.Gateway, st *nodeStore, host *fnhost.Host, local *de
 				return out, nil
 			}
 		}
-		if d := served.Load(); d != nil && d.ID == s.Deployment {
+		if d := f.served.Load(); d != nil && d.ID == s.Deployment {
 			out.Active = admin.Summarize(*d)
 			out.Store = "disconnected"
 		}

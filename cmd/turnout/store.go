@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/certmagic"
@@ -13,6 +14,7 @@ import (
 	"github.com/turnout/turnout/internal/config"
 	"github.com/turnout/turnout/internal/deploy"
 	"github.com/turnout/turnout/internal/gateway"
+	"github.com/turnout/turnout/internal/metrics"
 	"github.com/turnout/turnout/internal/store/bolt"
 	"github.com/turnout/turnout/internal/store/etcd"
 )
@@ -105,6 +107,50 @@ func (s *nodeStore) watchConnection(ctx context.Context, log *slog.Logger, servi
 		}
 		was = now
 	}
+}
+
+// following is how this node follows the store's active deployment.
+type following struct {
+	*deploy.Follower
+	local  *localSwitching
+	served atomic.Pointer[deploy.Deployment] // the last one swapped in, for status while the store is away
+}
+
+// follow builds the Follower that keeps gw on the store's active
+// deployment: every deployment it swaps in — from this node's admin API or
+// from the store's watch — gets the node's local route switches (route off
+// --local), is acknowledged in the store under node.name, counted in m,
+// and, on a fleet store, cached on local disk.
+func (s *nodeStore) follow(node *config.Config, gw *gateway.Gateway, m *metrics.Metrics, log *slog.Logger) (*following, error) {
+	local, err := deploy.OpenLocalSwitches(deploy.LocalSwitchFile(node.Store.Path))
+	if err != nil {
+		return nil, err
+	}
+	f := &following{local: &localSwitching{gw: gw, local: local, log: log}}
+	started, name := time.Now(), node.NodeName()
+	f.Follower = &deploy.Follower{Store: s, Apply: f.local.apply, Log: log,
+		Serving: func() uint64 {
+			if t := gw.Active(); t != nil {
+				return t.Deployment
+			}
+			return 0
+		},
+		Node: deploy.Node{Name: name, AdminURL: adminURL(node.Admin), Version: version()},
+		Served: func(d deploy.Deployment, at time.Time) {
+			f.served.Store(&d)
+			m.NodeActiveDeployment.WithLabelValues(name).Set(float64(d.ID))
+			if d.Time.After(started) {
+				m.Propagation.Observe(at.Sub(d.Time).Seconds())
+			}
+			if s.cache != "" {
+				if err := deploy.SaveCache(s.cache, d); err != nil {
+					log.Warn("could not cache the deployment on local disk", "deployment", d.ID, "error", err)
+				}
+			}
+		}}
+	f.SetLocal(f.local.matches())
+	f.local.changed = f.SetLocal
+	return f, nil
 }
 
 // localSwitching serves every deployment with this node's local route
