@@ -3,8 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -490,4 +492,92 @@ func (l *loadRun) check(t *testing.T, least int) int {
 		t.Fatalf("%d of %d requests failed: %q", len(l.failed), l.total, l.failed[:min(len(l.failed), 5)])
 	}
 	return l.total
+}
+
+// TestFleetACME: three turnout nodes on one etcd cluster manage the same
+// name with Pebble's http-01 challenge, which Pebble validates on the first
+// node's port only. They start together; the fleet's certmagic lock in etcd
+// lets one order reach the CA, the challenge is answered from what the
+// ordering node stored in etcd, and all three serve the one certificate.
+func TestFleetACME(t *testing.T) {
+	c := etcdtest.Start(t, 3)
+	httpAddrs := []string{freePort(t), freePort(t), freePort(t)}
+	httpsAddrs := []string{freePort(t), freePort(t), freePort(t)}
+	_, httpPort, _ := net.SplitHostPort(httpAddrs[0])
+	_, httpsPort, _ := net.SplitHostPort(httpsAddrs[0])
+	p := testkit.StartPebble(t, atoiT(t, httpPort), atoiT(t, httpsPort))
+	legacy := namedOrigin(t, "legacy")
+	var cfgs []string
+	for i := range 3 {
+		dir := t.TempDir()
+		cfg := filepath.Join(dir, "turnout.yaml")
+		os.WriteFile(cfg, []byte(fmt.Sprintf(`listen: %s
+tls:
+  listen: %s
+  domains: [fleet.test]
+  email: ops@example.com
+  ca: %s
+  ca_root: %s
+  challenges: [http-01]
+node: {name: edge-%d}
+invoke_api: {listen: "off"}
+admin:
+  listen: 127.0.0.1:0
+  tokens: [{name: e2e, role: admin, sha256: %s}]
+store:
+  path: %s
+  etcd: {endpoints: [%s]}
+origins:
+  legacy: {url: %s}
+routes:
+  - {match: /, origin: legacy}
+`, httpAddrs[i], httpsAddrs[i], p.Directory, p.CARoot, i+1, tokenHash(), filepath.Join(dir, "turnout.db"), strings.Join(c.Endpoints(), ", "), legacy.URL)), 0o600)
+		cfgs = append(cfgs, cfg)
+	}
+	// The first node seeds the store; then all three start at once.
+	nodes := []*node{startNode(t, cfgs[0])}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	for _, cfg := range cfgs[1:] {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			n := startNode(t, cfg)
+			mu.Lock()
+			nodes = append(nodes, n)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+
+	var serials []string
+	for i, addr := range httpsAddrs {
+		deadline := time.Now().Add(90 * time.Second)
+		for {
+			conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", addr, &tls.Config{RootCAs: p.Roots, ServerName: "fleet.test"})
+			if err == nil {
+				serials = append(serials, conn.ConnectionState().PeerCertificates[0].SerialNumber.String())
+				conn.Close()
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("edge-%d: no verified certificate for fleet.test after 90 s: %v\npebble:\n%s", i+1, err, p.Out)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	if serials[0] != serials[1] || serials[1] != serials[2] {
+		t.Errorf("the nodes serve certificates %v, want one", serials)
+	}
+	time.Sleep(time.Second) // a second order would have reached Pebble by now
+	if got := p.Issued(); got != 1 {
+		t.Errorf("Pebble issued %d certificates for the fleet, want 1\n%s", got, p.Out)
+	}
+	obtained := 0
+	for _, n := range nodes {
+		obtained += strings.Count(n.logs(), `"msg":"certificate obtained successfully"`)
+	}
+	if obtained != 1 {
+		t.Errorf("%d nodes obtained the certificate, want 1", obtained)
+	}
 }
