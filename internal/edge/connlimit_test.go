@@ -218,7 +218,7 @@ func TestHTTP2IdleConnectionsMakeRoom(t *testing.T) {
 
 	tr := &http2.Transport{}
 	dial := func() *http2.ClientConn {
-		c, err := tls.Dial("tcp", r.secure, &tls.Config{RootCAs: ca.pool, ServerName: "api.test", NextProtos: []string{"h2"}})
+		c, err := tls.Dial("tcp", r.secure, &tls.Config{RootCAs: ca.Pool, ServerName: "api.test", NextProtos: []string{"h2"}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -254,7 +254,7 @@ func TestHTTP2IdleConnectionsMakeRoom(t *testing.T) {
 
 	// A new client, HTTP/1.1 this time, is served: the idle HTTP/2
 	// connection makes room, the busy one is kept.
-	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.pool, ServerName: "api.test"}}}
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool, ServerName: "api.test"}}}
 	resp, err := client.Get("https://" + r.secure + "/new")
 	if err != nil {
 		t.Fatalf("new client at the cap: %v", err)

@@ -3,22 +3,15 @@ package edge
 import (
 	"bufio"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"math/big"
 	"net"
 	"net/http"
-	"os"
 	"path"
 	"path/filepath"
 	"strings"
@@ -35,78 +28,17 @@ import (
 	"github.com/turnout/turnout/internal/testkit"
 )
 
-// testCA is a throwaway certificate authority for static certificates.
-type testCA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	pool *x509.CertPool
-}
+// testCA issues the certificates the edge tests serve.
+type testCA struct{ *testkit.CA }
 
-func newCA(t *testing.T) *testCA {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "turnout test CA"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	return &testCA{cert, key, pool}
-}
+func newCA(t *testing.T) testCA { return testCA{testkit.NewCA(t, t.TempDir(), "turnout test CA")} }
 
 // issue writes a certificate for names (DNS names or IPs) and its key into
 // dir and returns their paths.
-func (ca *testCA) issue(t *testing.T, dir string, names ...string) config.CertificateFiles {
+func (ca testCA) issue(t *testing.T, dir string, names ...string) config.CertificateFiles {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()),
-		Subject:      pkix.Name{CommonName: names[0]},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	for _, n := range names {
-		if ip := net.ParseIP(n); ip != nil {
-			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
-		} else {
-			tmpl.DNSNames = append(tmpl.DNSNames, n)
-		}
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	base := filepath.Join(dir, strings.ReplaceAll(names[0], "*", "star"))
-	cf := config.CertificateFiles{Cert: base + ".crt", Key: base + ".key"}
-	if err := os.WriteFile(cf.Cert, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(cf.Key, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return cf
+	cert, key := ca.Issue(t, dir, strings.ReplaceAll(names[0], "*", "star"), x509.ExtKeyUsageServerAuth, names...)
+	return config.CertificateFiles{Cert: cert, Key: key}
 }
 
 // limits returns the documented defaults with changes applied.
@@ -372,7 +304,7 @@ func TestStaticCertificatesAndUnknownSNI(t *testing.T) {
 	tc := &config.TLS{Certificates: []config.CertificateFiles{ca.issue(t, dir, "api.test"), ca.issue(t, dir, "*.wild.test"), ca.issue(t, dir, "127.0.0.1")}}
 	r := start(t, Options{Handler: echoBody, Limits: limits(nil), TLS: tc})
 	for _, name := range []string{"api.test", "API.TEST", "x.wild.test", ""} {
-		client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.pool, ServerName: name}}}
+		client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool, ServerName: name}}}
 		resp, err := client.Post("https://"+r.secure+"/", "text/plain", strings.NewReader("xyz"))
 		if err != nil {
 			t.Errorf("SNI %q: %v", name, err)
@@ -385,7 +317,7 @@ func TestStaticCertificatesAndUnknownSNI(t *testing.T) {
 		}
 	}
 	for _, name := range []string{"other.test", "a.b.wild.test", "wild.test"} {
-		c, err := tls.Dial("tcp", r.secure, &tls.Config{RootCAs: ca.pool, ServerName: name})
+		c, err := tls.Dial("tcp", r.secure, &tls.Config{RootCAs: ca.Pool, ServerName: name})
 		if err == nil {
 			c.Close()
 			t.Errorf("SNI %q: handshake succeeded, want it to fail", name)
@@ -407,7 +339,7 @@ func TestHTTP2Settings(t *testing.T) {
 	tc := &config.TLS{Certificates: []config.CertificateFiles{ca.issue(t, dir, "api.test")}}
 	r := start(t, Options{Handler: echoBody, Limits: limits(func(l *config.Limits) { l.MaxConcurrentStreams = 37 }), TLS: tc})
 
-	c, err := tls.Dial("tcp", r.secure, &tls.Config{RootCAs: ca.pool, ServerName: "api.test", NextProtos: []string{"h2", "http/1.1"}})
+	c, err := tls.Dial("tcp", r.secure, &tls.Config{RootCAs: ca.Pool, ServerName: "api.test", NextProtos: []string{"h2", "http/1.1"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -32,9 +32,9 @@ type h2Flood struct {
 	streamsOK atomic.Int64 // HEADERS frames received (responses)
 }
 
-func dialH2(t *testing.T, r *running, ca *testCA) *h2Flood {
+func dialH2(t *testing.T, r *running, ca testCA) *h2Flood {
 	t.Helper()
-	c, err := tls.Dial("tcp", r.secure, &tls.Config{RootCAs: ca.pool, ServerName: "api.test", NextProtos: []string{"h2"}})
+	c, err := tls.Dial("tcp", r.secure, &tls.Config{RootCAs: ca.Pool, ServerName: "api.test", NextProtos: []string{"h2"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,7 +131,7 @@ func (c *concurrency) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	io.WriteString(w, "ok")
 }
 
-func floodServer(t *testing.T, h http.Handler, streams int) (*running, *testCA) {
+func floodServer(t *testing.T, h http.Handler, streams int) (*running, testCA) {
 	t.Helper()
 	ca, dir := newCA(t), t.TempDir()
 	tc := &config.TLS{Certificates: []config.CertificateFiles{ca.issue(t, dir, "api.test")}}
@@ -139,9 +139,9 @@ func floodServer(t *testing.T, h http.Handler, streams int) (*running, *testCA) 
 }
 
 // stillServes checks that a fresh, well-behaved HTTP/2 client is answered.
-func stillServes(t *testing.T, r *running, ca *testCA) {
+func stillServes(t *testing.T, r *running, ca testCA) {
 	t.Helper()
-	c := &http.Client{Timeout: 10 * time.Second, Transport: &http2.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.pool, ServerName: "api.test"}}}
+	c := &http.Client{Timeout: 10 * time.Second, Transport: &http2.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool, ServerName: "api.test"}}}
 	resp, err := c.Get("https://" + r.secure + "/after")
 	if err != nil {
 		t.Fatalf("a normal client after the flood: %v", err)

@@ -23,7 +23,7 @@ func TestCertificateMetrics(t *testing.T) {
 	r := start(t, Options{Handler: http.NotFoundHandler(), Limits: limits(nil), TLS: tc})
 	for _, name := range []string{"other.test", "nope.test", ""} {
 		// "" with no static certificate for 127.0.0.1: refused for no SNI.
-		if c, err := tls.Dial("tcp", r.secure, &tls.Config{RootCAs: ca.pool, ServerName: name, InsecureSkipVerify: name == ""}); err == nil {
+		if c, err := tls.Dial("tcp", r.secure, &tls.Config{RootCAs: ca.Pool, ServerName: name, InsecureSkipVerify: name == ""}); err == nil {
 			c.Close()
 			t.Fatalf("SNI %q: handshake succeeded", name)
 		}

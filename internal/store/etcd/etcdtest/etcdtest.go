@@ -63,10 +63,7 @@ type TLSFiles struct {
 // (etcd's --client-cert-auth). Members talk to each other in plain HTTP.
 func StartTLS(t testing.TB, n int) (*Cluster, TLSFiles) {
 	t.Helper()
-	files, server, err := writeCerts(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
+	files, server := writeCerts(t, t.TempDir())
 	return start(t, n, &server, &files), files
 }
 
