@@ -75,13 +75,22 @@ type Counts struct {
 }
 
 // Sub returns the requests c counts beyond an earlier snapshot of the same
-// side: the window between them.
+// side: the window between them. A counter below the earlier one (the
+// snapshots swapped, or of another side) gives 0 there, not a wrapped
+// count of billions.
 func (c Counts) Sub(earlier Counts) Counts {
-	d := Counts{Failures: c.Failures - earlier.Failures}
+	d := Counts{Failures: sub(c.Failures, earlier.Failures)}
 	for i := range c.Latency {
-		d.Latency[i] = c.Latency[i] - earlier.Latency[i]
+		d.Latency[i] = sub(c.Latency[i], earlier.Latency[i])
 	}
 	return d
+}
+
+func sub(a, b uint64) uint64 {
+	if a < b {
+		return 0
+	}
+	return a - b
 }
 
 // Successes returns the number of successful requests.

@@ -43,6 +43,9 @@ func TestSideRecord(t *testing.T) {
 	if w.Failures != 1 || w.Successes() != 1 || w.Latency[bounds.Index(1e6)] != 1 {
 		t.Errorf("window: failures %d, successes %d; want the last two requests only", w.Failures, w.Successes())
 	}
+	if back := c.Sub(s.Snapshot()); back.Requests() != 0 {
+		t.Errorf("snapshots swapped: %d requests, want 0", back.Requests())
+	}
 }
 
 func TestQuantile(t *testing.T) {
