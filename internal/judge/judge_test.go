@@ -154,8 +154,8 @@ func TestIdenticalCanaryPasses(t *testing.T) {
 // TestIdenticalCanaryRepeatedLooks plays a step judged at an interval:
 // nine Interim looks (200 to 600 canary requests) and Judge at the end
 // (650). With the interim looks at 0.001 the false failures stay near the
-// one look's: ≤ 2.5 % of 200 identical canaries. (Ten looks all at 0.01
-// fail ~5 %; see the package doc.)
+// one look's: ≤ 2.5 % of 200 identical canaries (see the package doc for
+// ten looks all at 0.01).
 func TestIdenticalCanaryRepeatedLooks(t *testing.T) {
 	const trials = 200
 	fails, maxLooks := 0, 0
@@ -262,6 +262,25 @@ func TestJudgeReasons(t *testing.T) {
 	}
 }
 
+// TestLatencyTolerance: a canary 2 % slower (102 ms vs 100 ms, 10,000
+// requests a side) is significantly slower, but within the 5 % tolerance;
+// with the tolerance all but off, the U test fails it.
+func TestLatencyTolerance(t *testing.T) {
+	r := newRoute(7, 0.5)
+	r.cMean = 102 * time.Millisecond
+	for r.nCanary < 10000 {
+		r.request()
+	}
+	v := r.judge(Analysis{})
+	if v.Decision != Pass || v.Latency.P > 0.001 || v.P50Ratio < 1.005 || v.P50Ratio > 1.05 {
+		t.Errorf("default tolerance: %v, U-test p = %v, p50 ratio %.3f (%s); want pass with p < 0.001", v.Decision, v.Latency.P, v.P50Ratio, v.Reason)
+	}
+	v = r.judge(Analysis{LatencyTolerance: 0.0001})
+	if v.Decision != Fail || !strings.Contains(v.Reason, "U-test p<0.0001") {
+		t.Errorf("no tolerance: %v (%s); want a U-test failure", v.Decision, v.Reason)
+	}
+}
+
 func TestInterim(t *testing.T) {
 	base := counts(10000, 50, 100*time.Millisecond)
 	// p ≈ 0.0026 (z-test, 80 of 10000 failed vs 50 of 10000): enough to
@@ -290,7 +309,7 @@ func TestInterim(t *testing.T) {
 
 func TestAnalysisDefaultsAndValidate(t *testing.T) {
 	got := Analysis{}.WithDefaults()
-	want := Analysis{MinRequests: 200, ErrorAlpha: 0.01, MaxErrorRate: 0.05, LatencyAlpha: 0.01, MaxP99Ratio: 1.5, InterimAlpha: 0.001}
+	want := Analysis{MinRequests: 200, ErrorAlpha: 0.01, MaxErrorRate: 0.05, LatencyAlpha: 0.01, MaxP99Ratio: 1.5, InterimAlpha: 0.001, LatencyTolerance: 0.05}
 	if got != want {
 		t.Errorf("defaults %+v, want %+v", got, want)
 	}
@@ -308,6 +327,7 @@ func TestAnalysisDefaultsAndValidate(t *testing.T) {
 		{Analysis{MaxErrorRate: 5}, "analysis.max_error_rate"},
 		{Analysis{MaxP99Ratio: 0.5}, "analysis.max_p99_ratio"},
 		{Analysis{InterimAlpha: 2}, "analysis.interim_alpha"},
+		{Analysis{LatencyTolerance: -0.1}, "analysis.latency_tolerance"},
 	} {
 		if err := tt.a.Validate(); err == nil || !strings.HasPrefix(err.Error(), tt.key+" ") {
 			t.Errorf("%+v: error %v, want one naming %s", tt.a, err, tt.key)
