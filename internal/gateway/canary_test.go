@@ -181,7 +181,8 @@ func TestStickyKey(t *testing.T) {
 // gateway: each client's side answers and says so (served-by, access log,
 // metrics); a failing canary falls back to the route's fallback with no
 // client error, and neither the breaker nor the auto-rollback window,
-// which judge the primary, counts its failures.
+// which judge the primary, counts its failures; a route switched off
+// sends the canary's share to its off target too.
 func TestCanaryOrigin(t *testing.T) {
 	legacy, v2 := newOrigin(t, "legacy"), newOrigin(t, "v2")
 	var logBuf bytes.Buffer
@@ -190,7 +191,8 @@ func TestCanaryOrigin(t *testing.T) {
 	h := newHarnessWith(t, Options{Metrics: m, AccessLog: NewAccessLogger(lockedWriter{&logBuf, &logMu})},
 		withLegacy(legacy.srv.URL, []string{"v2", v2.srv.URL, "down", testkit.RefusedURL(t)},
 			`{match: "/s/", origin: legacy, canary: {origin: v2, weight: 30, sticky: "header:X-User-Id"}}`,
-			`{match: "/f/", origin: v2, fallback: legacy, auto_rollback: {max_error_rate: 0.5, window: 1m}, canary: {origin: down, weight: 100}}`))
+			`{match: "/f/", origin: v2, fallback: legacy, auto_rollback: {max_error_rate: 0.5, window: 1m}, canary: {origin: down, weight: 100}}`,
+			`{match: "/o/", origin: v2, off: true, canary: {origin: down, weight: 100}}`))
 	get := func(path, key string) (int, string, string) {
 		t.Helper()
 		req, _ := http.NewRequest("GET", "http://"+h.addr+path, nil)
@@ -248,6 +250,11 @@ func TestCanaryOrigin(t *testing.T) {
 			t.Errorf("access log %v, want side canary, outcome fallback, reason origin_connect, target origin:down", rec)
 		}
 	}
+	// A route switched off sends the canary's share to its off target too.
+	if code, body, servedBy := get("/o/x", ""); code != 200 || !strings.HasPrefix(body, "legacy saw") || servedBy != "origin:legacy" {
+		t.Errorf("route off with a canary: %d %q served by %q, want 200 from legacy served by \"origin:legacy\"", code, body, servedBy)
+	}
+
 	p := h.gw.Active().plans[1]
 	if s := p.breaker.State(); s != breaker.Closed {
 		t.Errorf("breaker %s after %d canary failures, want closed: it judges the primary", s, n)
