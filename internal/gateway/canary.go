@@ -41,7 +41,8 @@ type canary struct {
 // setSplit sets c's weight and sticky key from its configuration; c.side
 // is already built.
 func (c *canary) setSplit(cfg config.Canary) {
-	c.weight = min(uint32(math.Round(cfg.Weight*splitBuckets/100)), splitBuckets)
+	// Parse keeps Weight within 0–100; a hand-built value is clamped.
+	c.weight = uint32(min(max(math.Round(cfg.Weight*splitBuckets/100), 0), splitBuckets))
 	c.sticky, c.name = cfg.StickyKey()
 	if c.sticky == config.StickyHeader {
 		c.name = http.CanonicalHeaderKey(c.name)
