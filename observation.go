@@ -28,7 +28,11 @@ type Observation struct {
 	// ("timeout", "function_error", ...).
 	Outcome Outcome
 	Reason  string
-	Status  int
+	// Side is the route's side that had the request, on a route with a
+	// canary (Target is then the canary's, or the fallback's when it
+	// answered); Baseline everywhere else.
+	Side   Side
+	Status int
 	// Bytes is the response body size; RequestBytes the request body size
 	// (-1 when unknown).
 	Bytes        int64

@@ -252,6 +252,9 @@ type Route struct {
 	// AutoRollback switches the route off (to its fallback) with a recorded
 	// deployment when its primary breaches the limits over a whole window.
 	AutoRollback *AutoRollback `yaml:"auto_rollback" json:"auto_rollback,omitempty"`
+	// Canary sends a weighted, sticky share of the route's requests to a
+	// second target; nil sends them all to the route's own.
+	Canary *Canary `yaml:"canary" json:"canary,omitempty"`
 	// FallbackUnsafe lets non-idempotent requests (POST, PATCH) be replayed
 	// on the fallback. Off by default: such a request is sent once.
 	FallbackUnsafe bool `yaml:"fallback_unsafe" json:"fallback_unsafe,omitempty"`

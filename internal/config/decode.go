@@ -23,7 +23,7 @@ var (
 	healthKeys  = []string{"path", "interval", "timeout", "healthy_threshold", "unhealthy_threshold", "expect_status"}
 	passiveKeys = []string{"max_connect_failures", "eject_for"}
 	routingKeys = []string{"case_insensitive"}
-	routeKeys   = []string{"match", "origin", "function", "payload", "fallback", "fallback_on_status", "fallback_unsafe", "fallback_reserve", "circuit_breaker", "auto_rollback", "rate_limit", "off", "timeout"}
+	routeKeys   = []string{"match", "origin", "function", "payload", "fallback", "fallback_on_status", "fallback_unsafe", "fallback_reserve", "circuit_breaker", "auto_rollback", "rate_limit", "canary", "off", "timeout"}
 )
 
 // config decodes the document root.
@@ -662,6 +662,9 @@ func (d *decoder) route(n *yaml.Node, i int) (Route, routePos) {
 				d.errorf(v, "%s needs max_error_rate or max_p99 (or both), like {max_error_rate: 0.01, max_p99: 500ms, window: 60s}", w)
 			}
 			r.AutoRollback = a
+		case "canary":
+			rp.canary = d.pos(v)
+			r.Canary = d.canary(v, what+".canary", &rp)
 		case "circuit_breaker":
 			on := true
 			d.boolean(v, what+".circuit_breaker", &on)

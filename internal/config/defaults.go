@@ -78,6 +78,11 @@ func (c *Config) WithDefaults() *Config {
 	for i := range out.Routes {
 		r := &out.Routes[i]
 		r.FallbackOn = slices.Clone(r.FallbackOn)
+		if r.Canary != nil {
+			c := *r.Canary
+			c.Sticky = orDefault(c.Sticky, StickyIP)
+			r.Canary = &c
+		}
 		if r.AutoRollback != nil {
 			a := *r.AutoRollback
 			a.Window = orDefault(a.Window, Duration(60e9))
@@ -136,7 +141,7 @@ func (c *Config) WithDefaults() *Config {
 		if r.Timeout == 0 && r.Origin != "" {
 			r.Timeout = overall[r.Origin]
 		}
-		if r.Function != "" && r.Payload == "" {
+		if (r.Function != "" || r.Canary != nil && r.Canary.Function != "") && r.Payload == "" {
 			r.Payload = defaultFunctionPayload
 		}
 	}

@@ -162,8 +162,8 @@ func (d *decoder) validateFunctionRoutes(c *Config) {
 		}
 		if rp.payload != (Pos{}) {
 			switch {
-			case r.Function == "":
-				d.errorAt(rp.payload, what+".payload applies to function routes only: remove it, or route to a function")
+			case r.Function == "" && (r.Canary == nil || r.Canary.Function == ""):
+				d.errorAt(rp.payload, what+".payload applies to function routes (or a function canary) only: remove it, or route to a function")
 			case r.Payload != "1.0" && r.Payload != "2.0":
 				d.errorAt(rp.payload, fmt.Sprintf("%s.%s, got %q", what, functionPayloadVersions, r.Payload))
 			}

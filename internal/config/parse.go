@@ -74,7 +74,11 @@ type healthPos struct {
 	interval, timeout Pos
 }
 
-type routePos struct{ origin, function, payload, fallback Pos }
+type routePos struct {
+	origin, function, payload, fallback Pos
+	// The canary mapping and its target, when written.
+	canary, canaryOrigin, canaryFunction Pos
+}
 
 // document parses data as exactly one YAML document and returns its root,
 // or nil after reporting why it cannot.

@@ -68,14 +68,16 @@ func NewAccessLogger(w io.Writer) *slog.Logger {
 // logAccess writes the access-log record of one answered request, which
 // took d. Its outcome and reason are those of turnout_requests_total; a
 // client that went away is outcome client_closed with status 499 (nginx's),
-// unless a status had already been sent. target is the route's own target,
-// also when its fallback answered (the reason says why).
+// unless a status had already been sent. target is the target of the
+// route's side that had the request — its own, or on a route with a canary
+// the canary's, side saying which — also when the fallback answered (the
+// reason says why).
 func (g *Gateway) logAccess(x *exchange, d time.Duration) {
 	if g.opts.AccessLog == nil {
 		return
 	}
 	r := x.r
-	attrs := make([]slog.Attr, 0, 14)
+	attrs := make([]slog.Attr, 0, 15)
 	attrs = append(attrs,
 		slog.String("request_id", x.id),
 		slog.String("method", r.Method),
@@ -83,7 +85,10 @@ func (g *Gateway) logAccess(x *exchange, d time.Duration) {
 		slog.String("path", x.path),
 	)
 	if p := x.plan; p != nil {
-		attrs = append(attrs, slog.String("route", p.pattern), slog.String("target", p.primary.target()))
+		attrs = append(attrs, slog.String("route", p.pattern), slog.String("target", x.at.target()))
+		if p.canary != nil {
+			attrs = append(attrs, slog.String("side", x.side.String()))
+		}
 		if p.off {
 			attrs = append(attrs, slog.Bool("route_off", true))
 		}

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -38,7 +39,8 @@ func BenchmarkSwap(b *testing.B) {
 
 // BenchmarkServeHTTP measures the gateway's own per-request work on the
 // request path: a plain origin route, a route with a fallback (the guarded
-// path), and a request no route matches. The origin is a loopback
+// path), a route with a canary (the split, and its per-side counts), and a
+// request no route matches. The origin is a loopback
 // httptest server, so the origin cases include one keep-alive exchange.
 func BenchmarkServeHTTP(b *testing.B) {
 	o := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok")) }))
@@ -47,6 +49,7 @@ func BenchmarkServeHTTP(b *testing.B) {
 routes:
   - {match: "GET /plain/{id}", origin: a}
   - {match: "GET /guarded/{id}", origin: a, fallback: b}
+  - {match: "GET /canary/{id}", origin: a, canary: {origin: b, weight: 50}}
 `, o.URL, o.URL)))
 	if err != nil {
 		b.Fatal(err)
@@ -69,6 +72,7 @@ routes:
 	}{
 		{"origin", "/plain/42", gw},
 		{"guarded", "/guarded/42", gw},
+		{"canary", "/canary/42", gw},
 		{"no_route", "/nothing/here", gw},
 		{"origin_observed", "/plain/42", observed},
 	} {
@@ -85,6 +89,32 @@ routes:
 			// CPU time (this process: gateway and stand-in origin) is far
 			// steadier than wall time on a machine shared with other work.
 			b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")
+		})
+	}
+}
+
+// BenchmarkSplit measures the canary split's decision on the request
+// path — the sticky key read from the request, hashed, compared with the
+// weight — for each kind of key. It must not allocate.
+func BenchmarkSplit(b *testing.B) {
+	r := httptest.NewRequest("GET", "/", nil)
+	r.RemoteAddr = "203.0.113.77:52144"
+	r.Header.Set("X-User-Id", "8d0c5d0e-5b1a-4f53-9d55-0f4a9c1e2b7a")
+	r.Header.Set("Cookie", "theme=dark; lang=en; session=3f9a1c7e5b2d4a6c; consent=yes")
+	for _, sticky := range []string{"ip", "header:X-User-Id", "cookie:session"} {
+		c := &canary{side: side{backend: &originBackend{tname: "origin:b"}}}
+		c.setSplit(config.Canary{Origin: "b", Weight: 5, Sticky: sticky})
+		b.Run(strings.SplitN(sticky, ":", 2)[0], func(b *testing.B) {
+			b.ReportAllocs()
+			n := 0
+			for b.Loop() {
+				if c.pick(r) == turnout.Canary {
+					n++
+				}
+			}
+			if allocs := testing.AllocsPerRun(100, func() { c.pick(r) }); allocs != 0 {
+				b.Errorf("the split decision allocates %v times per request", allocs)
+			}
 		})
 	}
 }

@@ -23,6 +23,10 @@ type exchange struct {
 	path   string   // the normalised path, matched and forwarded
 	values []string // the route's wildcard values, in valueBuf
 	plan   *plan    // nil until a route matched
+	// at is the side of the plan that has the request (the primary, or
+	// the canary when side is turnout.Canary); nil until a route matched.
+	at   *side
+	side turnout.Side
 	// servedBy is the canonical name of the served-by header, "" for none.
 	servedBy string
 
@@ -60,8 +64,11 @@ func (g *Gateway) begin(w http.ResponseWriter, r *http.Request) *exchange {
 // back to the pool.
 func (g *Gateway) end(x *exchange) {
 	d := time.Since(x.start)
-	if x.plan != nil {
-		x.plan.observerFor(x.fellBack).Observe(x.outcome, x.code, d.Seconds())
+	if p := x.plan; p != nil {
+		x.at.observerFor(p.metrics, p.pattern, x.fellBack).Observe(x.outcome, x.code, d.Seconds())
+		if p.canary != nil {
+			p.canary.observe(p.pattern, x.side, x.outcome, d.Seconds())
+		}
 	} else {
 		g.unrouted.Observe(x.outcome, x.code, d.Seconds())
 	}
@@ -83,15 +90,29 @@ func (x *exchange) refuse(code int, reason, msg string, err error) {
 
 // fail answers with f's error because no backend answered usefully.
 // target is the backend that failed (or refused the request), fellBackFor
-// the primary's failure when target was the fallback. The exchange's
-// reason stays the primary's when it has one.
+// the side's failure when target was the fallback. The exchange's reason
+// stays the side's when it has one.
 func (x *exchange) fail(outcome turnout.Outcome, f *failure, target, fellBackFor string) {
 	answeredByGateway(x.w, x.servedBy, f.reason, target, fellBackFor)
+	x.markCanary()
 	writeError(x.w, f.code, f.msg, x.id)
 	if x.reason == "" {
 		x.reason = f.reason
 	}
 	x.outcome, x.code, x.n, x.err = outcome, f.code, 0, f.err
+}
+
+// markCanary ends the served-by header with "; canary" when the canary's
+// side had the request and the header was set for something other than
+// the canary's own answer (whose value says it already): the fallback, or
+// turnout answering for it.
+func (x *exchange) markCanary() {
+	if x.side != turnout.Canary || x.servedBy == "" {
+		return
+	}
+	if v := x.w.Header()[x.servedBy]; len(v) == 1 {
+		x.w.Header()[x.servedBy] = []string{v[0] + "; canary"}
+	}
 }
 
 // answeredByGateway sets the served-by header (named header, "" when off)

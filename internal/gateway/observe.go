@@ -19,8 +19,10 @@ var observationPool = sync.Pool{New: func() any { return new(turnout.Observation
 //   - Path is the request target's path as received (escaped, before
 //     normalisation), RawQuery what followed '?'.
 //   - Route and Target are "" for requests no route took; Target is the
-//     fallback's "origin:NAME" when the fallback answered, else the route's
-//     own target, including when the gateway answered for it (a 429, a 502).
+//     fallback's "origin:NAME" when the fallback answered, else the target
+//     of the route's side that had the request (its own, or its canary's:
+//     Side says which), including when the gateway answered for it (a
+//     429, a 502).
 //   - RequestBytes is the buffered body's length, else Content-Length,
 //     -1 for a streamed body of unknown length.
 //   - BinaryBody: a buffered body (function routes, replayable requests on
@@ -35,9 +37,9 @@ func (g *Gateway) observe(x *exchange, d time.Duration) {
 		RequestBytes: r.ContentLength, Duration: d,
 	}
 	if p := x.plan; p != nil {
-		o.Route, o.Target = p.pattern, p.primary.target()
+		o.Route, o.Target, o.Side = p.pattern, x.at.target(), x.side
 		if x.fellBack {
-			o.Target = p.fallback.backend.target()
+			o.Target = x.at.fallback.backend.target()
 		}
 	}
 	switch {

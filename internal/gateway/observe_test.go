@@ -67,6 +67,7 @@ functions:
   busy: {handler: %s, concurrency: 1, queue_size: 0, env: {SLEEP_MS: "400"}}
   bad: {handler: %s}
   burst: {handler: %s, env: {SLEEP_MS: "200"}}
+  quick: {handler: %s}
 routes:
   - {match: "GET /flaky", function: flaky, fallback: legacy}
   - {match: "POST /flaky", function: flaky}
@@ -77,7 +78,8 @@ routes:
   - {match: "GET /limited", origin: legacy, rate_limit: {rps: 0.001, burst: 1, over: reject}}
   - {match: "/legacy/{id}", origin: legacy}
   - {match: "GET /dead", origin: dead}
-`, h.legacy.srv.URL, testkit.RefusedURL(t), bin("flaky"), h.flag, bin("sleep"), bin("malformed"), bin("sleep"))))
+  - {match: "GET /split", origin: legacy, canary: {function: quick, weight: 50, sticky: "header:X-User-Id"}}
+`, h.legacy.srv.URL, testkit.RefusedURL(t), bin("flaky"), h.flag, bin("sleep"), bin("malformed"), bin("sleep"), bin("sleep"))))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,6 +112,24 @@ func (h *fnHarness) do(t *testing.T, method, target, contentType string, body []
 	io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	return resp.StatusCode
+}
+
+// doKey sends GET target with X-User-Id: key and returns its status and
+// served-by header.
+func (h *fnHarness) doKey(t *testing.T, target, key string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest("GET", "http://"+h.addr+target, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("X-User-Id", key)
+	resp, err := h.client.Do(req)
+	if err != nil {
+		t.Fatalf("GET %s: %v", target, err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode, resp.Header.Get("X-Turnout-Served-By")
 }
 
 // observed returns the observation of the request whose query was q.
@@ -219,6 +239,23 @@ func (h *fnHarness) scenario(t *testing.T) {
 	// No backend answers: the origin refuses connections.
 	check("n=dead", h.do(t, "GET", "/dead?n=dead", "", nil), want{"error", "origin_connect", "GET /dead", "origin:dead", 502})
 
+	// A route with a canary (the function quick, weight 50 %, sticky on
+	// X-User-Id): each key's side is the split's, the canary's answer says
+	// so, and the observation carries the side and the target that served.
+	for _, c := range []struct {
+		side   turnout.Side
+		target string
+	}{{turnout.Baseline, "origin:legacy"}, {turnout.Canary, "function:quick"}} {
+		q := "n=" + c.side.String()
+		code, servedBy := h.doKey(t, "/split?"+q, splitKey(c.side, 5000))
+		if o := check(q, code, want{"served", "", "GET /split", c.target, 200}); o.Side != c.side {
+			t.Errorf("request ?%s: observed side %s, want %s", q, o.Side, c.side)
+		}
+		if want := c.target + map[turnout.Side]string{turnout.Canary: "; canary"}[c.side]; servedBy != want {
+			t.Errorf("request ?%s: served by %q, want %q", q, servedBy, want)
+		}
+	}
+
 	// Refused before routing, and no route.
 	resp := raw(t, h.addr, "GET /a/../b;x?n=reject HTTP/1.1\r\nHost: "+h.addr+"\r\nConnection: close\r\n\r\n")
 	o = check("n=reject", status(resp), want{"rejected", "bad_path", "", "", 400})
@@ -234,8 +271,8 @@ func TestObserveOutcomes(t *testing.T) {
 	h.mu.Lock()
 	n := len(h.obs)
 	h.mu.Unlock()
-	if n != 20 {
-		t.Errorf("the hook ran %d times for 20 requests", n)
+	if n != 22 {
+		t.Errorf("the hook ran %d times for 22 requests", n)
 	}
 }
 
@@ -273,6 +310,10 @@ func TestMetricsAfterTraffic(t *testing.T) {
 		{"dead origin", testutil.ToFloat64(m.Requests.WithLabelValues("GET /dead", "origin:dead", "5xx", "error")), 1},
 		{"dead origin errors", testutil.ToFloat64(m.OriginErrors.WithLabelValues("dead", "connect")), 1},
 		{"deployment", testutil.ToFloat64(m.ActiveDeployment), 1},
+		{"split baseline", testutil.ToFloat64(m.Requests.WithLabelValues("GET /split", "origin:legacy", "2xx", "served")), 1},
+		{"split canary", testutil.ToFloat64(m.Requests.WithLabelValues("GET /split", "function:quick", "2xx", "served")), 1},
+		{"split baseline side", testutil.ToFloat64(m.CanaryRequests.WithLabelValues("GET /split", "baseline", "served")), 1},
+		{"split canary side", testutil.ToFloat64(m.CanaryRequests.WithLabelValues("GET /split", "canary", "served")), 1},
 	} {
 		if c.got != c.want {
 			t.Errorf("%s: %v, want %v", c.name, c.got, c.want)
@@ -280,8 +321,11 @@ func TestMetricsAfterTraffic(t *testing.T) {
 	}
 	// Only the outcomes that happened have series: served for every class
 	// of each used target, the rest as they occurred.
-	if n := testutil.CollectAndCount(m.Requests, "turnout_requests_total"); n != 6*6+8 {
-		t.Errorf("turnout_requests_total has %d series, want %d", n, 6*6+8)
+	if n := testutil.CollectAndCount(m.Requests, "turnout_requests_total"); n != 8*6+8 {
+		t.Errorf("turnout_requests_total has %d series, want %d", n, 8*6+8)
+	}
+	if n := testutil.CollectAndCount(m.CanaryRequests, "turnout_canary_requests_total"); n != 2 {
+		t.Errorf("turnout_canary_requests_total has %d series, want 2 (served on each side)", n)
 	}
 
 	families, err := m.Registry.Gather()

@@ -18,43 +18,52 @@ import (
 const maxReplayBody = 1 << 20
 
 // plan is what one route does with a request: which backend answers it
-// (primary), where it goes when the primary fails (fallback), and what
-// guards the primary (a rate limit, a circuit breaker, the auto-rollback
-// window). The compiled table maps each request to one plan; plans are
-// immutable but for the counters inside breaker and health. A canary (a
-// weighted second primary) and a shadow (a mirror) are the slots the
-// rollout and shadow-traffic work add here, beside primary and fallback.
+// (primary), which answers a weighted share of it instead (canary), where
+// it goes when either fails (its side's fallback), and what guards the
+// primary (a rate limit, a circuit breaker, the auto-rollback window). The
+// compiled table maps each request to one plan; plans are immutable but
+// for the counters inside breaker and health. A shadow (a mirror) is the
+// slot the shadow-traffic work adds here.
 type plan struct {
 	pattern string // the route's canonical pattern
 	off     bool   // switched off: primary is the route's fallback or the legacy origin
-	// timeout is the route's deadline, when it is worth a context: shorter
-	// than the origin's own overall timeout, on a route without a fallback
-	// (whose deadline covers both attempts). 0: none.
-	timeout time.Duration
 
-	primary  backend
-	fallback *fallback // nil: nowhere else to go
-	// bodyLimit, when not 0, is the primary's limit on a request body it
-	// reads whole (a function's); bodyWhose names whose limit it is.
-	bodyLimit int64
-	bodyWhose string
+	primary side
+	canary  *canary // nil: every request goes to the primary
 
 	limiter *rate.Limiter // set for a route with rate_limit
 	spill   bool          // past the limit: to the fallback, not 429
 	breaker *breaker.Breaker
 	health  *healthWindow // set for a route with auto_rollback
 
-	// servedBy is the canonical name of the served-by header, "" for none;
-	// servedByValue is its value when the primary answers (capacity 1, so
-	// that an append by whoever else sets the header copies it instead of
-	// writing into it).
-	servedBy      string
+	// servedBy is the canonical name of the served-by header, "" for none.
+	servedBy string
+	metrics  *metrics.Metrics
+}
+
+// side is one of a route's targets with what depends on it: the primary
+// (the baseline, when the route has a canary) or the canary.
+type side struct {
+	backend  backend
+	fallback *fallback // nil: nowhere else to go
+	// timeout is the route's deadline, when it is worth a context: shorter
+	// than the origin's own overall timeout, on a route without a fallback
+	// (whose deadline covers both attempts). 0: none.
+	timeout time.Duration
+	// bodyLimit, when not 0, is the backend's limit on a request body it
+	// reads whole (a function's); bodyWhose names whose limit it is.
+	bodyLimit int64
+	bodyWhose string
+	// servedByValue is the served-by header's value when the backend
+	// answers (capacity 1, so that an append by whoever else sets the
+	// header copies it instead of writing into it).
 	servedByValue []string
 
-	metrics    *metrics.Metrics
-	observer   atomic.Pointer[metrics.Target] // the primary's, resolved on first request
+	observer   atomic.Pointer[metrics.Target] // the backend's, resolved on first request
 	fbObserver atomic.Pointer[metrics.Target] // the fallback's, on first use
 }
+
+func (s *side) target() string { return s.backend.target() }
 
 // fallback is where a route's requests go when its primary fails: an
 // origin, and the rules for sending a request there.
@@ -82,20 +91,21 @@ func (fb *fallback) refuses(status int) bool {
 	return status >= 200 && slices.Contains(fb.onStatus, status)
 }
 
-// observerFor returns the route's metrics children for the backend that
-// answered. They are resolved on a route's first request rather than at
-// Build, so applying 10,000 routes does not cost 70,000 label lookups.
-func (p *plan) observerFor(fellBack bool) *metrics.Target {
-	ptr := &p.observer
+// observerFor returns the route's (pattern's) metrics children for the
+// backend that answered on side s. They are resolved on a route's first
+// request rather than at Build, so applying 10,000 routes does not cost
+// 70,000 label lookups.
+func (s *side) observerFor(m *metrics.Metrics, pattern string, fellBack bool) *metrics.Target {
+	ptr := &s.observer
 	if fellBack {
-		ptr = &p.fbObserver
+		ptr = &s.fbObserver
 	}
 	o := ptr.Load()
 	if o == nil {
 		if fellBack {
-			o = p.metrics.ForFallback(p.pattern, p.fallback.backend.target())
+			o = m.ForFallback(pattern, s.fallback.backend.target())
 		} else {
-			o = p.metrics.For(p.pattern, p.primary.target())
+			o = m.For(pattern, s.target())
 		}
 		ptr.Store(o)
 	}
@@ -103,7 +113,9 @@ func (p *plan) observerFor(fellBack bool) *metrics.Target {
 }
 
 // record tells the route's breaker and its auto-rollback window, the two
-// that judge the primary, what one request said about it: f is nil when
+// that judge the primary, what one request on the primary said about it
+// (a canary's requests are not theirs to judge: canary.observe counts
+// them, per side, for the rollout's comparison): f is nil when
 // the primary answered, else why it did not; took is how long the primary
 // had the request.
 //

@@ -16,28 +16,37 @@ import (
 	"github.com/turnout/turnout/internal/origin"
 )
 
-// serve carries out x's plan: the primary first (unless the rate limit or
-// the breaker keeps the request from it), then, when the primary fails
-// before answering and the request can be replayed, the fallback.
+// serve carries out x's plan: it picks the side (the primary, or the
+// canary for its share), sends the request there first (unless the rate
+// limit or, on the primary, the breaker keeps it from it), then, when that
+// fails before answering and the request can be replayed, to the side's
+// fallback.
 func (g *Gateway) serve(x *exchange) {
 	p := x.plan
-	if p.timeout > 0 {
-		ctx, cancel := context.WithTimeout(x.r.Context(), p.timeout)
+	s := &p.primary
+	if p.canary != nil {
+		if x.side = p.canary.pick(x.r); x.side == turnout.Canary {
+			s = &p.canary.side
+		}
+	}
+	x.at = s
+	if s.timeout > 0 {
+		ctx, cancel := context.WithTimeout(x.r.Context(), s.timeout)
 		defer cancel()
 		x.r = x.r.WithContext(ctx)
 	}
-	fb := p.fallback
+	fb := s.fallback
 	replay := fb != nil && fb.replayable(x.r)
 	if f := g.readBody(x, &replay); f != nil {
 		outcome := turnout.Error // too large for the backend
 		if f.reason == turnout.ReasonBadRequest {
 			outcome = turnout.Rejected // unreadable, as on every route
 		}
-		x.fail(outcome, f, p.primary.target(), "")
+		x.fail(outcome, f, s.target(), "")
 		return
 	}
 
-	// One deadline covers both attempts; the primary may not eat the
+	// One deadline covers both attempts; the side may not eat the
 	// fallback's reserved share.
 	pr := x.r
 	if fb != nil && fb.timeout > 0 {
@@ -49,32 +58,37 @@ func (g *Gateway) serve(x *exchange) {
 		pr = x.r.WithContext(inner)
 	}
 
+	// The rate limit counts the route's requests on both sides; the
+	// breaker and the auto-rollback window judge the primary only.
+	primary := x.side == turnout.Baseline
 	var f *failure
 	switch {
 	case p.limiter != nil && !p.limiter.Allow():
-		if !p.spill {
+		if !p.spill || fb == nil {
 			g.overLimit(x)
 			return
 		}
-		// Over the limit: the primary is not called, so this is not a
+		// Over the limit: the side is not called, so this is not a
 		// replay and any method may go to the fallback.
 		f, replay = &failure{reason: turnout.ReasonRateLimited}, true
-	case p.breaker != nil && !p.breaker.OK():
+	case primary && p.breaker != nil && !p.breaker.OK():
 		// The primary is not called at all, so even an unsafe request may
 		// go to the fallback: it is not a replay.
 		f, replay = &failure{reason: turnout.ReasonBreakerOpen}, fb != nil
 		p.record(f, 0)
 	default:
 		if x.servedBy != "" {
-			x.w.Header()[x.servedBy] = p.servedByValue
+			x.w.Header()[x.servedBy] = s.servedByValue
 		}
 		onStatus := fb
 		if !replay {
 			onStatus = nil // a listed status is a failure only when the fallback may have the request
 		}
 		t0 := time.Now()
-		f = g.try(x, pr, p.primary, onStatus)
-		p.record(f, time.Since(t0))
+		f = g.try(x, pr, s.backend, onStatus)
+		if primary {
+			p.record(f, time.Since(t0))
+		}
 		switch {
 		case f == nil:
 			x.outcome = turnout.Served
@@ -87,7 +101,7 @@ func (g *Gateway) serve(x *exchange) {
 			}
 			return
 		case f.started:
-			// The answer had begun when the primary aborted it.
+			// The answer had begun when the backend aborted it.
 			x.outcome, x.reason, x.err = turnout.Error, f.reason, f.err
 			return
 		}
@@ -106,7 +120,7 @@ func (g *Gateway) serve(x *exchange) {
 			x.w.Header().Set("Retry-After", "1")
 			outcome = turnout.Throttled
 		}
-		x.fail(outcome, f, p.primary.target(), "")
+		x.fail(outcome, f, s.target(), "")
 		return
 	}
 	g.toFallback(x, f)
@@ -118,15 +132,15 @@ func (g *Gateway) serve(x *exchange) {
 // to maxReplayBody of it for the fallback; a longer one streams to the
 // primary and is not replayed.
 func (g *Gateway) readBody(x *exchange, replay *bool) *failure {
-	p := x.plan
+	s := x.at
 	switch {
-	case p.bodyWhose != "":
-		body, err := io.ReadAll(io.LimitReader(x.r.Body, p.bodyLimit+1))
+	case s.bodyWhose != "":
+		body, err := io.ReadAll(io.LimitReader(x.r.Body, s.bodyLimit+1))
 		if err != nil {
 			return &failure{reason: turnout.ReasonBadRequest, code: http.StatusBadRequest, msg: "reading the request body: " + err.Error(), err: err}
 		}
-		if int64(len(body)) > p.bodyLimit {
-			msg := fmt.Sprintf("request body is over the %s limit of %d bytes", p.bodyWhose, p.bodyLimit)
+		if int64(len(body)) > s.bodyLimit {
+			msg := fmt.Sprintf("request body is over the %s limit of %d bytes", s.bodyWhose, s.bodyLimit)
 			return &failure{reason: turnout.ReasonTooLarge, code: http.StatusRequestEntityTooLarge, msg: msg, err: errors.New(msg)}
 		}
 		x.body, x.buffered = body, true
@@ -187,10 +201,10 @@ func sendFailure(x *exchange, r *http.Request, b backend, err error) *failure {
 	return f
 }
 
-// toFallback sends x to its plan's fallback, the primary having failed
-// with why before answering.
+// toFallback sends x to its side's fallback, the side's backend having
+// failed with why before answering.
 func (g *Gateway) toFallback(x *exchange, why *failure) {
-	p, fb := x.plan, x.plan.fallback
+	p, fb := x.plan, x.at.fallback
 	g.opts.Metrics.Fallbacks.WithLabelValues(p.pattern, why.reason).Inc()
 	switch why.reason {
 	case turnout.ReasonThrottled, turnout.ReasonRateLimited:
@@ -207,6 +221,7 @@ func (g *Gateway) toFallback(x *exchange, why *failure) {
 	}
 	if x.servedBy != "" {
 		x.w.Header()[x.servedBy] = []string{fb.backend.target() + "; fallback=" + why.reason}
+		x.markCanary()
 	}
 	f := g.try(x, x.r, fb.backend, nil)
 	switch {
@@ -240,7 +255,7 @@ func (g *Gateway) overLimit(x *exchange) {
 	wait.Cancel()
 	x.w.Header().Set("Retry-After", strconv.Itoa(max(secs, 1)))
 	x.fail(turnout.Throttled, &failure{reason: turnout.ReasonRateLimited, code: http.StatusTooManyRequests,
-		msg: "route " + p.pattern + " is over its rate limit"}, p.primary.target(), "")
+		msg: "route " + p.pattern + " is over its rate limit"}, x.at.target(), "")
 }
 
 // readCloser reads from r and closes c.

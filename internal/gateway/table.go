@@ -124,54 +124,44 @@ type sources struct {
 // t holds. g.mu is held.
 func (g *Gateway) planLocked(t *Table, in sources, pat *route.Pattern, r config.Route) (*plan, error) {
 	m := g.opts.Metrics
-	p := &plan{pattern: pat.Canonical, off: r.Off, timeout: r.Timeout.D(), servedBy: t.servedBy, metrics: m}
+	p := &plan{pattern: pat.Canonical, off: r.Off, servedBy: t.servedBy, metrics: m}
 	if r.Off {
 		// A route switched off starts with a closed breaker when it is
-		// switched on again.
+		// switched on again. Its fallback or the legacy origin is then its
+		// primary, for every request: the canary's share included.
 		delete(g.breakers, p.pattern+"|"+r.Origin+"|"+r.Function)
-	}
-
-	// The primary: the route's function or origin; for a route switched
-	// off, its fallback or the legacy origin.
-	switch {
-	case r.Function != "" && !r.Off:
-		fb := newFnBackend(pat, r, in.functions[r.Function], g.opts.Functions, m)
-		p.primary, p.timeout = fb, 0
-		p.bodyLimit, p.bodyWhose = fb.bodyLimit(g.opts.MaxBodyBytes)
-	default:
-		name := r.Origin
-		if r.Off {
-			name = r.OffTarget(in.legacy)
+		if err := g.sideLocked(&p.primary, t, in, pat, r, "", r.OffTarget(in.legacy)); err != nil {
+			return nil, err
 		}
-		pool := t.pools[name]
-		if pool == nil {
-			if r.Off {
-				return nil, fmt.Errorf("route %q is off but has no fallback and there is no legacy origin", r.Match)
-			}
-			return nil, fmt.Errorf("route %q: unknown origin %q", r.Match, name)
-		}
-		p.primary = newOriginBackend(pool, m)
-		// The origin enforces its own overall timeout; a route deadline is
-		// only worth a context when it is shorter.
-		if o, ok := in.origins[name]; ok && p.timeout >= o.Timeouts.Overall.D() {
-			p.timeout = 0
-		}
-	}
-	p.servedByValue = []string{p.primary.target()}
-	if r.Off {
 		return p, nil
 	}
+	if err := g.sideLocked(&p.primary, t, in, pat, r, r.Function, r.Origin); err != nil {
+		return nil, err
+	}
 
-	if r.Fallback != "" && r.Fallback != r.Origin {
-		fb := &fallback{backend: newOriginBackend(t.pools[r.Fallback], m), onStatus: r.FallbackOn, unsafe: r.FallbackUnsafe,
+	var fb *fallback
+	if r.Fallback != "" {
+		fb = &fallback{backend: newOriginBackend(t.pools[r.Fallback], m), onStatus: r.FallbackOn, unsafe: r.FallbackUnsafe,
 			timeout: r.Timeout.D(), reserve: r.FallbackReserve.D()}
 		if fb.reserve == 0 || fb.reserve >= fb.timeout {
 			fb.reserve = fb.timeout / 4
 		}
-		p.fallback = fb
+	}
+	if fb != nil && r.Fallback != r.Origin {
+		p.primary.fallback = fb
 		if !r.NoBreaker {
 			p.breaker = g.breakerLocked(p.pattern, r)
 		}
+	}
+	if c := r.Canary; c != nil {
+		p.canary = &canary{metrics: m}
+		if err := g.sideLocked(&p.canary.side, t, in, pat, r, c.Function, c.Origin); err != nil {
+			return nil, err
+		}
+		if fb != nil && r.Fallback != c.Origin {
+			p.canary.fallback = fb
+		}
+		p.canary.setSplit(*c)
 	}
 	if rl := r.RateLimit; rl != nil {
 		burst := rl.Burst
@@ -179,7 +169,7 @@ func (g *Gateway) planLocked(t *Table, in sources, pat *route.Pattern, r config.
 			burst = int(math.Ceil(rl.RPS))
 		}
 		p.limiter = rate.NewLimiter(rate.Limit(rl.RPS), burst)
-		p.spill = rl.Over != "reject" && p.fallback != nil
+		p.spill = rl.Over != "reject" && p.primary.fallback != nil
 	}
 	if a := r.AutoRollback; a != nil {
 		what := "origin errors"
@@ -189,6 +179,35 @@ func (g *Gateway) planLocked(t *Table, in sources, pat *route.Pattern, r config.
 		p.health = newHealthWindow(*a, r.Match, what, time.Now())
 	}
 	return p, nil
+}
+
+// sideLocked builds s, one of route r's targets: function fn, else origin
+// name (for a route switched off, its off target). Its fallback is the
+// caller's to set. g.mu is held.
+func (g *Gateway) sideLocked(s *side, t *Table, in sources, pat *route.Pattern, r config.Route, fn, name string) error {
+	m := g.opts.Metrics
+	if fn != "" {
+		b := newFnBackend(pat, r, in.functions[fn], g.opts.Functions, m)
+		s.backend = b
+		s.bodyLimit, s.bodyWhose = b.bodyLimit(g.opts.MaxBodyBytes)
+	} else {
+		pool := t.pools[name]
+		if pool == nil {
+			if r.Off {
+				return fmt.Errorf("route %q is off but has no fallback and there is no legacy origin", r.Match)
+			}
+			return fmt.Errorf("route %q: unknown origin %q", r.Match, name)
+		}
+		s.backend = newOriginBackend(pool, m)
+		// The origin enforces its own overall timeout; a route deadline is
+		// only worth a context when it is shorter.
+		s.timeout = r.Timeout.D()
+		if o, ok := in.origins[name]; ok && s.timeout >= o.Timeouts.Overall.D() {
+			s.timeout = 0
+		}
+	}
+	s.servedByValue = []string{s.target()}
+	return nil
 }
 
 // breakerLocked returns the breaker of a route and its primary, creating it

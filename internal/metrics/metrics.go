@@ -49,6 +49,14 @@ type Metrics struct {
 	// Fallbacks counts requests served by a route's fallback, by route and
 	// reason ("throttled", "timeout", "function_error", "breaker_open", ...).
 	Fallbacks *prometheus.CounterVec
+	// CanaryRequests counts the requests of routes with a canary by
+	// route, side ("baseline", "canary"; turnout.Side) and outcome: the
+	// per-side numbers a rollout compares. A family of its own rather than
+	// a side label on Requests, which would change every series of every
+	// route for the few that split (see docs/observability.md).
+	CanaryRequests *prometheus.CounterVec
+	// CanaryDuration observes those requests' duration by route and side.
+	CanaryDuration *prometheus.HistogramVec
 	// ActiveDeployment is the id of the deployment this node serves.
 	ActiveDeployment prometheus.Gauge
 	// Deployments counts route tables swapped in.
@@ -141,6 +149,15 @@ func New() *Metrics {
 			Name: "turnout_fallbacks_total",
 			Help: "Requests sent to the route's fallback, by route and reason.",
 		}, []string{"route", "reason"}),
+		CanaryRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "turnout_canary_requests_total",
+			Help: "Requests of routes with a canary, by route, side (baseline or canary) and outcome.",
+		}, []string{"route", "side", "outcome"}),
+		CanaryDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "turnout_canary_request_duration_seconds",
+			Help:    "Duration of the requests of routes with a canary, by route and side (baseline or canary).",
+			Buckets: durationBuckets,
+		}, []string{"route", "side"}),
 		ActiveDeployment: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "turnout_active_deployment",
 			Help: "Id of the deployment this node serves.",
@@ -160,7 +177,7 @@ func New() *Metrics {
 		}),
 	}
 	m.Registry.MustRegister(m.Requests, m.Duration, m.Rejected, m.OriginErrors, m.Invocations, m.InvocationDuration,
-		m.InitDuration, m.Fallbacks, m.ActiveDeployment, m.Deployments, m.NodeActiveDeployment, m.Propagation,
+		m.InitDuration, m.Fallbacks, m.CanaryRequests, m.CanaryDuration, m.ActiveDeployment, m.Deployments, m.NodeActiveDeployment, m.Propagation,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -184,6 +201,8 @@ func Families() []Family {
 		{"turnout_function_invocation_duration_seconds", []string{"function", "platform"}},
 		{"turnout_function_init_duration_seconds", []string{"function"}},
 		{"turnout_fallbacks_total", []string{"route", "reason"}},
+		{"turnout_canary_requests_total", []string{"route", "side", "outcome"}},
+		{"turnout_canary_request_duration_seconds", []string{"route", "side"}},
 		{"turnout_active_deployment", nil},
 		{"turnout_route_table_swaps_total", nil},
 		{"turnout_deployment_propagation_seconds", nil},
@@ -296,6 +315,47 @@ func (t *Target) Observe(o turnout.Outcome, code int, seconds float64) {
 	}
 	t.child(o, classIndex(code)).Inc()
 	t.duration.Observe(seconds)
+}
+
+// Split is the per-side children of one route with a canary, resolved
+// once per route table as a Target is: each side's served count and
+// duration up front, the other outcomes on first use.
+type Split struct {
+	vec      *prometheus.CounterVec
+	route    string
+	counts   [2][turnout.NumOutcomes]atomic.Pointer[prometheus.Counter]
+	duration [2]prometheus.Observer
+}
+
+// Split resolves the per-side children for route.
+func (m *Metrics) Split(route string) *Split {
+	s := &Split{vec: m.CanaryRequests, route: route}
+	for _, side := range []turnout.Side{turnout.Baseline, turnout.Canary} {
+		s.duration[side] = m.CanaryDuration.WithLabelValues(route, side.String())
+		s.child(side, turnout.Served)
+	}
+	return s
+}
+
+func (s *Split) child(side turnout.Side, o turnout.Outcome) prometheus.Counter {
+	if p := s.counts[side][o].Load(); p != nil {
+		return *p
+	}
+	c := s.vec.WithLabelValues(s.route, side.String(), o.String())
+	s.counts[side][o].Store(&c)
+	return c
+}
+
+// Observe records one request on side.
+func (s *Split) Observe(side turnout.Side, o turnout.Outcome, seconds float64) {
+	if o >= turnout.NumOutcomes {
+		o = turnout.Error
+	}
+	if side > turnout.Canary {
+		side = turnout.Baseline
+	}
+	s.child(side, o).Inc()
+	s.duration[side].Observe(seconds)
 }
 
 // Function results: the result label of turnout_function_invocations_total.
