@@ -36,6 +36,7 @@ type canary struct {
 
 	metrics  *metrics.Metrics
 	observer atomic.Pointer[metrics.Split] // the route's per-side children, on first request
+	compare  *comparison                   // both sides' counts, for judging the canary
 }
 
 // setSplit sets c's weight and sticky key from its configuration; c.side

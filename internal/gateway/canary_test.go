@@ -16,6 +16,7 @@ import (
 	"github.com/turnout/turnout"
 	"github.com/turnout/turnout/internal/breaker"
 	"github.com/turnout/turnout/internal/config"
+	"github.com/turnout/turnout/internal/judge"
 	"github.com/turnout/turnout/internal/metrics"
 	"github.com/turnout/turnout/internal/testkit"
 )
@@ -261,5 +262,58 @@ func TestCanaryOrigin(t *testing.T) {
 	}
 	if total, failed := healthCounts(p.health); total != 0 || failed != 0 {
 		t.Errorf("the auto-rollback window counted %d canary requests, %d failed", total, failed)
+	}
+}
+
+// TestCanaryComparison: a route with a canary counts each side's answers
+// for the judge, from the requests themselves: a canary that fails where
+// its baseline does not is judged to fail; the counts survive a deployment
+// that leaves the route alone, and start afresh with a new canary.
+func TestCanaryComparison(t *testing.T) {
+	legacy, v2 := newOrigin(t, "legacy"), newOrigin(t, "v2")
+	broken := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "broken", http.StatusInternalServerError)
+	}))
+	defer broken.Close()
+	origins := []string{"v2", v2.srv.URL, "broken", broken.URL}
+	cfg := func(canary, extra string) string {
+		return withLegacy(legacy.srv.URL, origins,
+			`{match: "/s/", origin: legacy, fallback: v2, canary: {origin: `+canary+`, weight: 50, sticky: "header:X-User-Id"}}`,
+			`{match: "/other/", origin: legacy`+extra+`}`)
+	}
+	h := newHarness(t, cfg("broken", ""))
+	send := func(n int) {
+		for i := range n {
+			req, _ := http.NewRequest("GET", "http://"+h.addr+"/s/x", nil)
+			req.Header.Set("X-User-Id", fmt.Sprint("user-", i))
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+	}
+	send(600)
+	base, can, ok := h.gw.Comparison("/s/")
+	if !ok || base.Requests()+can.Requests() != 600 || base.Failures != 0 || can.Failures != can.Requests() || can.Requests() < 200 {
+		t.Fatalf("comparison %v: baseline %d requests %d failed, canary %d requests %d failed; want 600 in all, every canary one failed",
+			ok, base.Requests(), base.Failures, can.Requests(), can.Failures)
+	}
+	v := judge.Analysis{}.Judge(base, can)
+	if v.Decision != judge.Fail || !strings.Contains(v.Reason, "error rate") {
+		t.Fatalf("verdict %v %q, want a failure on the error rate", v.Decision, v.Reason)
+	}
+
+	// Another route changes: the window goes on.
+	h.apply(t, 2, cfg("broken", ", timeout: 5s"))
+	if b2, c2, _ := h.gw.Comparison("/s/"); b2.Requests()+c2.Requests() != 600 {
+		t.Fatalf("after a deployment that leaves the route alone: %d requests counted, want the 600 before", b2.Requests()+c2.Requests())
+	}
+	// A new canary starts afresh.
+	h.apply(t, 3, cfg("v2", ""))
+	send(10)
+	if b3, c3, _ := h.gw.Comparison("/s/"); b3.Requests()+c3.Requests() != 10 || c3.Failures != 0 {
+		t.Fatalf("a new canary: %d requests, %d canary failures; want 10 and 0", b3.Requests()+c3.Requests(), c3.Failures)
 	}
 }

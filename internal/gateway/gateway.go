@@ -63,7 +63,10 @@ type Gateway struct {
 	mu       sync.Mutex // guards pools and breakers; control plane only
 	pools    map[string]*sharedPool
 	breakers map[string]*breaker.Breaker // by route pattern and primary, kept across tables
-	wg       sync.WaitGroup              // retirements in progress
+	// comparisons are the canary routes' per-side counts, by route pattern,
+	// primary and canary, kept across tables.
+	comparisons map[string]*comparison
+	wg          sync.WaitGroup // retirements in progress
 }
 
 // New returns a Gateway that answers 503 until a table is swapped in.
@@ -77,7 +80,7 @@ func New(opts Options) *Gateway {
 	if opts.RetireGrace == 0 {
 		opts.RetireGrace = time.Second
 	}
-	return &Gateway{opts: opts, log: opts.Logger, pools: map[string]*sharedPool{}, breakers: map[string]*breaker.Breaker{},
+	return &Gateway{opts: opts, log: opts.Logger, pools: map[string]*sharedPool{}, breakers: map[string]*breaker.Breaker{}, comparisons: map[string]*comparison{},
 		unrouted: opts.Metrics.Unrouted()}
 }
 

@@ -162,6 +162,7 @@ func (g *Gateway) planLocked(t *Table, in sources, pat *route.Pattern, r config.
 			p.canary.fallback = fb
 		}
 		p.canary.setSplit(*c)
+		p.canary.compare = g.comparisonLocked(p.pattern, p.primary.target(), p.canary.target())
 	}
 	if rl := r.RateLimit; rl != nil {
 		burst := rl.Burst

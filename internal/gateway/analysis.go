@@ -1,0 +1,61 @@
+package gateway
+
+import (
+	"time"
+
+	"github.com/turnout/turnout"
+	"github.com/turnout/turnout/internal/judge"
+)
+
+// comparison is what a route with a canary records for judging it against
+// its baseline (internal/judge): each side's failures and latencies. It
+// outlives tables, as breakers do, so a deployment that leaves the route
+// alone does not reset its window; a new canary target starts afresh.
+type comparison struct {
+	baseline, canary judge.Side
+}
+
+// record counts one answered request of side s, with outcome o and status
+// code, that took d. What a client did (hung up, sent a bad request) says
+// nothing about either side and is not counted; a 5xx, or any answer but
+// the side's own — an error, the fallback, a throttle, the breaker — is a
+// failure of that side.
+func (c *comparison) record(s turnout.Side, o turnout.Outcome, code int, d time.Duration) {
+	if o == turnout.ClientClosed || o == turnout.Rejected {
+		return
+	}
+	side := &c.baseline
+	if s == turnout.Canary {
+		side = &c.canary
+	}
+	side.Record(d, o != turnout.Served || code >= 500)
+}
+
+// comparisonLocked returns the comparison of the route with pattern whose
+// primary and canary are the targets named, creating it on first use. g.mu
+// is held.
+func (g *Gateway) comparisonLocked(pattern, primary, canary string) *comparison {
+	key := pattern + "|" + primary + "|" + canary
+	c := g.comparisons[key]
+	if c == nil {
+		c = &comparison{}
+		g.comparisons[key] = c
+	}
+	return c
+}
+
+// Comparison returns the counts each side of the route with pattern (as
+// canonical in the table) has recorded since its canary started, for
+// judge.Analysis; ok is false when the active table has no canary on it.
+func (g *Gateway) Comparison(pattern string) (baseline, canary judge.Counts, ok bool) {
+	t := g.cur.Load()
+	if t == nil {
+		return baseline, canary, false
+	}
+	for _, p := range t.plans {
+		if p.pattern == pattern && p.canary != nil && p.canary.compare != nil {
+			return p.canary.compare.baseline.Snapshot(), p.canary.compare.canary.Snapshot(), true
+		}
+	}
+	return baseline, canary, false
+}
