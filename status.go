@@ -33,7 +33,24 @@ type RouteStatus struct {
 	// Breaker is the route's circuit breaker: closed, open or half-open;
 	// "" without a fallback.
 	Breaker string `json:"breaker,omitempty"`
+	// Canary is the target that answers CanaryWeight percent of the
+	// route's requests, "" without one.
+	Canary       string  `json:"canary,omitempty"`
+	CanaryWeight float64 `json:"canary_weight,omitempty"`
+	// Stage is where the route is in its migration: StageLegacy,
+	// StageCanary with its weight ("canary 5%"), or StageMigrated.
+	Stage string `json:"stage,omitempty"`
 }
+
+// A route's migration stage, as `turnout status` and the traffic table
+// show it: still on the legacy origin (or back on it, switched off);
+// sending a share to a new target (StageCanary, followed by the share);
+// or on its new target.
+const (
+	StageLegacy   = "legacy"
+	StageCanary   = "canary"
+	StageMigrated = "migrated"
+)
 
 // Targets describes where the route goes in both states, the current one
 // first: "off → legacy; on → function:user". A route that has nowhere else

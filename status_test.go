@@ -17,6 +17,8 @@ func TestStatusJSON(t *testing.T) {
 			`{"match":"GET /user/{id}","target":"legacy","when_on":"function:user","when_off":"legacy","fallback":"legacy","off":true,"can_switch_off":true,"breaker":"half-open"}`},
 		{RouteStatus{Match: "/", Target: "legacy", WhenOn: "legacy"},
 			`{"match":"/","target":"legacy","when_on":"legacy","can_switch_off":false}`},
+		{RouteStatus{Match: "/api/", Target: "legacy", WhenOn: "legacy", Canary: "function:api", CanaryWeight: 5, Stage: "canary 5%"},
+			`{"match":"/api/","target":"legacy","when_on":"legacy","can_switch_off":false,"canary":"function:api","canary_weight":5,"stage":"canary 5%"}`},
 		{OriginStatus{Name: "legacy", Instances: []InstanceStatus{
 			{URL: "http://a", Healthy: true, LastCheck: time.Unix(1, 0)},
 			{URL: "http://b", Ejected: true, ConsecutiveFailures: 5, LastError: "refused"},

@@ -488,7 +488,7 @@ func cmdStatus(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintln(stdout)
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ROUTE\tTARGET\tFALLBACK\tSTATE\tBREAKER")
+	fmt.Fprintln(tw, "ROUTE\tSTAGE\tTARGET\tFALLBACK\tSTATE\tBREAKER")
 	for _, r := range st.Routes {
 		state := "on"
 		if r.Off {
@@ -497,7 +497,11 @@ func cmdStatus(args []string, stdout, stderr io.Writer) error {
 		if r.Local {
 			state = "OFF (local)"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", cell(r.Match), cell(r.Targets()), cell(r.Fallback), state, cell(r.Breaker))
+		targets := r.Targets()
+		if r.Canary != "" {
+			targets += "; canary → " + r.Canary + " " + strconv.FormatFloat(r.CanaryWeight, 'f', -1, 64) + "%"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", cell(r.Match), cell(r.Stage), cell(targets), cell(r.Fallback), state, cell(r.Breaker))
 	}
 	tw.Flush()
 	printLocalSwitches(stdout, st.LocalSwitches)

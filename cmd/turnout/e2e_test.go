@@ -442,7 +442,7 @@ routes:
 	if fnhost.CgroupAvailable() == nil {
 		iso = fnhost.IsolationCgroup
 	}
-	testkit.ContainsAll(t, "turnout status", out.String(), "function:hello2", "FUNCTION", "sleep", "QUEUED", "ISOLATION", string(iso))
+	testkit.ContainsAll(t, "turnout status", out.String(), "function:hello2", "STAGE", "migrated", "FUNCTION", "sleep", "QUEUED", "ISOLATION", string(iso))
 	resp, body2, err := n.api("GET", "/status", nil)
 	if err != nil || resp.StatusCode != 200 {
 		t.Fatal(err)

@@ -366,7 +366,7 @@ func TestClientReads(t *testing.T) {
 		t.Fatalf("status = %+v, %v", st, err)
 	}
 	// Targets in the words of a serving node: origins by name.
-	if got, want := st.Routes[0], (turnout.RouteStatus{Match: "GET /user/{id}", Target: "users", WhenOn: "users", WhenOff: "legacy", Fallback: "legacy", CanSwitchOff: true}); got != want {
+	if got, want := st.Routes[0], (turnout.RouteStatus{Match: "GET /user/{id}", Target: "users", WhenOn: "users", WhenOff: "legacy", Fallback: "legacy", CanSwitchOff: true, Stage: turnout.StageMigrated}); got != want {
 		t.Errorf("status route = %+v, want %+v", got, want)
 	}
 	if got := st.Routes[0].Targets(); got != "on → users; off → legacy" {

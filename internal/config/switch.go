@@ -1,6 +1,11 @@
 package config
 
-import "github.com/turnout/turnout"
+import (
+	"strconv"
+	"strings"
+
+	"github.com/turnout/turnout"
+)
 
 // The two targets of a route, in the words `turnout status`, the admin API
 // and the dashboard use (turnout.RouteStatus): an origin by its name
@@ -43,6 +48,20 @@ func (r Route) Status(legacy string) turnout.RouteStatus {
 		Fallback: r.Fallback, Off: r.Off, CanSwitchOff: r.CanSwitchOff(legacy)}
 	if r.Off {
 		rs.Target = rs.WhenOff
+	}
+	if c := r.Canary; c != nil {
+		rs.Canary, rs.CanaryWeight = c.Origin, c.Weight
+		if c.Function != "" {
+			rs.Canary = turnout.FunctionTarget(c.Function)
+		}
+	}
+	switch {
+	case !r.Off && r.Canary != nil && r.Canary.Weight > 0:
+		rs.Stage = turnout.StageCanary + " " + strconv.FormatFloat(r.Canary.Weight, 'f', -1, 64) + "%"
+	case rs.Target == legacy || legacy == "" && !strings.HasPrefix(rs.Target, "function:"):
+		rs.Stage = turnout.StageLegacy
+	default:
+		rs.Stage = turnout.StageMigrated
 	}
 	return rs
 }

@@ -28,3 +28,28 @@ func TestRouteTargets(t *testing.T) {
 		}
 	}
 }
+
+// TestRouteStage: where each route is in its migration, as status shows it.
+func TestRouteStage(t *testing.T) {
+	for _, tc := range []struct {
+		name         string
+		r            Route
+		stage        string
+		canary       string
+		canaryWeight float64
+	}{
+		{"on the legacy origin", Route{Match: "/", Origin: "legacy"}, "legacy", "", 0},
+		{"on a function", Route{Function: "user", Fallback: "legacy"}, "migrated", "", 0},
+		{"on a new origin", Route{Origin: "users"}, "migrated", "", 0},
+		{"a function switched off", Route{Function: "user", Off: true}, "legacy", "", 0},
+		{"legacy with a canary function", Route{Origin: "legacy", Canary: &Canary{Function: "user", Weight: 5}}, "canary 5%", "function:user", 5},
+		{"half a percent", Route{Origin: "legacy", Canary: &Canary{Origin: "users", Weight: 0.5}}, "canary 0.5%", "users", 0.5},
+		{"a canary at 0", Route{Origin: "legacy", Canary: &Canary{Function: "user"}}, "legacy", "function:user", 0},
+		{"a canary switched off with its route", Route{Function: "user", Off: true, Canary: &Canary{Function: "user2", Weight: 50}}, "legacy", "function:user2", 50},
+	} {
+		rs := tc.r.Status("legacy")
+		if rs.Stage != tc.stage || rs.Canary != tc.canary || rs.CanaryWeight != tc.canaryWeight {
+			t.Errorf("%s: stage %q, canary %q at %v; want %q, %q at %v", tc.name, rs.Stage, rs.Canary, rs.CanaryWeight, tc.stage, tc.canary, tc.canaryWeight)
+		}
+	}
+}
