@@ -150,10 +150,10 @@ func TestCLIWorkflow(t *testing.T) {
 		t.Fatalf("status json: %+v", r)
 	}
 	if got, want := offStatus.Routes[0], (turnout.RouteStatus{Match: "GET /user/{id}", Target: "legacy", WhenOn: "users", WhenOff: "legacy",
-		Fallback: "legacy", Off: true, CanSwitchOff: true}); got != want {
+		Fallback: "legacy", Off: true, CanSwitchOff: true, Stage: turnout.StageLegacy}); got != want {
 		t.Errorf("status json, the route off: %+v, want %+v", got, want)
 	}
-	if got, want := offStatus.Routes[1], (turnout.RouteStatus{Match: "/", Target: "legacy", WhenOn: "legacy", WhenOff: "legacy"}); got != want {
+	if got, want := offStatus.Routes[1], (turnout.RouteStatus{Match: "/", Target: "legacy", WhenOn: "legacy", WhenOff: "legacy", Stage: turnout.StageLegacy}); got != want {
 		t.Errorf("status json, the catch-all: %+v, want %+v", got, want)
 	}
 	// The catch-all already goes to the legacy origin: nowhere else to go.

@@ -281,8 +281,8 @@ func TestStatusTargets(t *testing.T) {
 		legacy.srv.URL, users.srv.URL))
 	st := h.gw.Status()
 	want := []turnout.RouteStatus{
-		{Match: "GET /u/{id}", Target: "legacy", WhenOn: "users", WhenOff: "legacy", Off: true, CanSwitchOff: true},
-		{Match: "/", Target: "legacy", WhenOn: "legacy", WhenOff: "legacy"},
+		{Match: "GET /u/{id}", Target: "legacy", WhenOn: "users", WhenOff: "legacy", Off: true, CanSwitchOff: true, Stage: turnout.StageLegacy},
+		{Match: "/", Target: "legacy", WhenOn: "legacy", WhenOff: "legacy", Stage: turnout.StageLegacy},
 	}
 	if !slices.Equal(st.Routes, want) {
 		t.Errorf("Status().Routes = %+v, want %+v", st.Routes, want)
