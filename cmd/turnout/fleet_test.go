@@ -414,7 +414,12 @@ func TestFleetLocalSwitch(t *testing.T) {
 		}
 		return string(out)
 	}
+	began := time.Now()
 	cli(n1, "route", "off", "/api/", "--local", "-m", "etcd down, function failing")
+	// Waiting on etcd would take at least its dial_timeout, 2 s.
+	if d := time.Since(began); d >= 2*time.Second {
+		t.Errorf("route off --local took %v with etcd down: it must not wait on the store", d)
+	}
 	if got := get(t, "http://"+n1.public+"/api/x"); got != "a" {
 		t.Fatalf("edge-1 after route off --local serves %q, want the fallback a", got)
 	}

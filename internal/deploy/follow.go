@@ -41,6 +41,7 @@ type Follower struct {
 	Served func(d Deployment, at time.Time)
 
 	serving  sync.Mutex // one activation at a time
+	flushing sync.Mutex // one background record write at a time
 	mu       sync.Mutex
 	last     Node     // the last ack written
 	adminURL string   // set by Advertise
@@ -124,7 +125,9 @@ func (f *Follower) SetLocal(matches []string) {
 }
 
 // update changes this node's record with change, under f.mu, and writes
-// it again when one was written before.
+// it again, in the background, when one was written before: the caller
+// (a route switched off with --local, perhaps because the store is down)
+// does not wait on the store.
 func (f *Follower) update(change func(n *Node)) {
 	f.mu.Lock()
 	n := f.last
@@ -132,8 +135,20 @@ func (f *Follower) update(change func(n *Node)) {
 	f.last = n
 	f.mu.Unlock()
 	if n.Name != "" {
-		f.write(n)
+		go f.flush()
 	}
+}
+
+// flush writes this node's newest record. Flushes run one at a time, each
+// writing the record as it is when its turn comes, so the last to run
+// writes the newest.
+func (f *Follower) flush() {
+	f.flushing.Lock()
+	defer f.flushing.Unlock()
+	f.mu.Lock()
+	n := f.last
+	f.mu.Unlock()
+	f.write(n)
 }
 
 func (f *Follower) log() *slog.Logger {
