@@ -59,6 +59,7 @@
 package judge
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"time"
@@ -118,27 +119,13 @@ const minLatencySamples = 20
 
 // WithDefaults returns a with its zero fields set to their defaults.
 func (a Analysis) WithDefaults() Analysis {
-	if a.MinRequests == 0 {
-		a.MinRequests = DefaultMinRequests
-	}
-	if a.ErrorAlpha == 0 {
-		a.ErrorAlpha = DefaultErrorAlpha
-	}
-	if a.MaxErrorRate == 0 {
-		a.MaxErrorRate = DefaultMaxErrorRate
-	}
-	if a.LatencyAlpha == 0 {
-		a.LatencyAlpha = DefaultLatencyAlpha
-	}
-	if a.MaxP99Ratio == 0 {
-		a.MaxP99Ratio = DefaultMaxP99Ratio
-	}
-	if a.InterimAlpha == 0 {
-		a.InterimAlpha = DefaultInterimAlpha
-	}
-	if a.LatencyTolerance == 0 {
-		a.LatencyTolerance = DefaultLatencyTolerance
-	}
+	a.MinRequests = cmp.Or(a.MinRequests, DefaultMinRequests)
+	a.ErrorAlpha = cmp.Or(a.ErrorAlpha, DefaultErrorAlpha)
+	a.MaxErrorRate = cmp.Or(a.MaxErrorRate, DefaultMaxErrorRate)
+	a.LatencyAlpha = cmp.Or(a.LatencyAlpha, DefaultLatencyAlpha)
+	a.MaxP99Ratio = cmp.Or(a.MaxP99Ratio, DefaultMaxP99Ratio)
+	a.InterimAlpha = cmp.Or(a.InterimAlpha, DefaultInterimAlpha)
+	a.LatencyTolerance = cmp.Or(a.LatencyTolerance, DefaultLatencyTolerance)
 	return a
 }
 
