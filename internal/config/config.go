@@ -255,6 +255,9 @@ type Route struct {
 	// Canary sends a weighted, sticky share of the route's requests to a
 	// second target; nil sends them all to the route's own.
 	Canary *Canary `yaml:"canary" json:"canary,omitempty"`
+	// Rollout moves the route to its canary step by step (docs/rollouts.md);
+	// nil leaves the canary's weight to the config.
+	Rollout *Rollout `yaml:"rollout" json:"rollout,omitempty"`
 	// FallbackUnsafe lets non-idempotent requests (POST, PATCH) be replayed
 	// on the fallback. Off by default: such a request is sent once.
 	FallbackUnsafe bool `yaml:"fallback_unsafe" json:"fallback_unsafe,omitempty"`
