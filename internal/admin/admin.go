@@ -24,6 +24,7 @@ import (
 	"github.com/turnout/turnout/internal/config"
 	"github.com/turnout/turnout/internal/dashboard"
 	"github.com/turnout/turnout/internal/deploy"
+	"github.com/turnout/turnout/internal/rollout"
 )
 
 // DefaultMaxBodyBytes limits request bodies when Options.MaxBodyBytes is 0.
@@ -79,6 +80,10 @@ type Options struct {
 	// turnout serve wires it to deploy.LocalSwitches and the gateway. Nil
 	// answers 501.
 	LocalSwitch func(ctx context.Context, req deploy.LocalSwitchRequest) (string, error)
+	// Rollouts reports the routes' rollouts for GET /api/v1/rollouts (see
+	// rollouts.go): turnout serve wires it to the rollout controller's
+	// Status. Nil answers an empty list.
+	Rollouts func(ctx context.Context) ([]rollout.Status, error)
 }
 
 // Server is the admin API. Create it with New.
@@ -220,6 +225,7 @@ func (s *Server) routes() {
 	mux.Handle("POST /api/v1/routes/off", s.orLocal(true, s.guard(endpoint{action: "route.off", role: RoleDeployer, mutate: s.routeSwitch(true)})))
 	mux.Handle("POST /api/v1/routes/on", s.orLocal(false, s.guard(endpoint{action: "route.on", role: RoleDeployer, mutate: s.routeSwitch(false)})))
 	s.functionRoutes(mux)
+	s.rolloutRoutes(mux)
 	s.dashboardRoutes(mux)
 }
 

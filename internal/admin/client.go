@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/turnout/turnout/internal/deploy"
+	"github.com/turnout/turnout/internal/judge"
+	"github.com/turnout/turnout/internal/rollout"
 )
 
 // Client calls the admin API. Its methods mirror the endpoints; an error
@@ -239,4 +241,58 @@ func (c *Client) Audit(ctx context.Context, limit int) ([]deploy.AuditEvent, err
 	var evs []deploy.AuditEvent
 	err := c.do(ctx, http.MethodGet, "/api/v1/audit", q, nil, &evs)
 	return evs, err
+}
+
+// Rollouts returns the routes' rollouts; with match, only that route's
+// (none when it has no rollout).
+func (c *Client) Rollouts(ctx context.Context, match string) ([]rollout.Status, error) {
+	var q url.Values
+	if match != "" {
+		q = url.Values{"route": {match}}
+	}
+	var raw rolloutsAnswer
+	if err := c.do(ctx, http.MethodGet, "/api/v1/rollouts", q, nil, &raw); err != nil {
+		return nil, err
+	}
+	return raw.statuses(), nil
+}
+
+// Rollout takes action (one of RolloutActions) on route match's rollout,
+// with ApplyWait's wait. A route without a rollout returns an *APIError
+// with Status 409; an action already in effect (pausing a paused rollout)
+// one with Status 409 too.
+func (c *Client) Rollout(ctx context.Context, action, match, message string, wait time.Duration) (Applied, error) {
+	return c.mutate(ctx, "/api/v1/rollouts/"+url.PathEscape(action), RolloutRequest{Route: match, Message: message}, wait)
+}
+
+// rolloutsAnswer reads a Rollouts answer. judge.Decision is written as its
+// name ("pass") but has no UnmarshalText to read it back, so the verdict's
+// decision is read as a string here and turned back into a Decision.
+type rolloutsAnswer struct {
+	Rollouts []struct {
+		rollout.Status
+		Verdict *struct {
+			judge.Verdict
+			Decision string `json:"decision"`
+		} `json:"verdict,omitempty"`
+	} `json:"rollouts"`
+}
+
+func (a rolloutsAnswer) statuses() []rollout.Status {
+	out := make([]rollout.Status, 0, len(a.Rollouts))
+	for _, r := range a.Rollouts {
+		st := r.Status
+		if r.Verdict != nil {
+			v := r.Verdict.Verdict
+			v.Decision = judge.Fail // what Decision.String calls any other value
+			for _, d := range []judge.Decision{judge.Wait, judge.Pass} {
+				if d.String() == r.Verdict.Decision {
+					v.Decision = d
+				}
+			}
+			st.Verdict = &v
+		}
+		out = append(out, st)
+	}
+	return out
 }
