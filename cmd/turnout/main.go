@@ -10,6 +10,7 @@
 //	turnout apply -f FILE -m MESSAGE      activate a new deployment
 //	turnout rollback [--to N]             re-activate an earlier deployment
 //	turnout route off|on MATCH            switch one route to its fallback and back
+//	turnout rollout status|start|pause|resume|promote|abort [ROUTE]   progressive rollouts
 //	turnout history | diff A B | status   inspect deployments and the node
 //	turnout logs FUNCTION | invoke FUNCTION   hosted functions
 //	turnout default-config                print the embedded default config
@@ -35,7 +36,10 @@ Usage:
   turnout apply -f FILE [-m MSG]     validate and activate FILE as a new deployment
   turnout rollback [--to N] [-m MSG] re-activate the previous (or Nth) deployment
   turnout route off|on MATCH         send a route to its fallback / back to its target
-                                     (these three take --wait [--wait-timeout D]:
+  turnout rollout status [ROUTE]     each rollout's step, weight, both sides' figures, last verdict
+  turnout rollout start|pause|resume|promote|abort ROUTE [-m MSG]
+                                     act on a route's rollout, as a new deployment
+                                     (these four take --wait [--wait-timeout D]:
                                      return once every node serves the deployment)
   turnout history [--limit N]        list deployments and the audit trail
   turnout diff A B                   what changed between deployments A and B
@@ -73,6 +77,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		"apply":          cmdApply,
 		"rollback":       cmdRollback,
 		"route":          cmdRoute,
+		"rollout":        cmdRollout,
 		"history":        cmdHistory,
 		"diff":           cmdDiff,
 		"status":         cmdStatus,
