@@ -5,11 +5,12 @@ import * as api from './api.js';
 import { h, setError } from './ui.js';
 import * as routes from './routes.js';
 import * as deployments from './deployments.js';
+import * as rollouts from './rollouts.js';
 import * as functions from './functions.js';
 import * as traffic from './traffic.js';
 import * as fleet from './fleet.js';
 
-const PAGES = ['routes', 'deployments', 'functions', 'traffic', 'fleet'];
+const PAGES = ['routes', 'deployments', 'rollouts', 'functions', 'traffic', 'fleet'];
 const $ = (id) => document.getElementById(id);
 
 let page = 'routes';
@@ -97,6 +98,9 @@ async function refreshPage(full) {
         await loadStatus();
         await deployments.refresh(status);
         break;
+      case 'rollouts':
+        await rollouts.refresh();
+        break;
       case 'functions':
         await functions.refresh();
         break;
@@ -125,7 +129,7 @@ async function loop() {
     dot.className = 'live-dot stale';
   }
   tick++;
-  const every = { routes: 1, deployments: 3, functions: 2, traffic: 5, fleet: 2 }[page];
+  const every = { routes: 1, deployments: 3, rollouts: 1, functions: 2, traffic: 5, fleet: 2 }[page];
   if (tick % 3 === 0 && page !== 'fleet') {
     pollFleet();
     if (page !== 'deployments') {
@@ -173,6 +177,7 @@ function boot() {
   });
   window.addEventListener('hashchange', () => { if (!$('tabs').hidden) showPage(currentPage()); });
   deployments.init(() => refreshPage(true));
+  rollouts.init(() => refreshPage(true));
   functions.init();
   traffic.init(() => refreshPage(true));
   if (api.token.get()) start();

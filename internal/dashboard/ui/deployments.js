@@ -2,7 +2,7 @@
 // each behind a confirm step.
 
 import * as api from './api.js';
-import { h, when, setError, routeTargets } from './ui.js';
+import { h, when, setError, routeTargets, confirmAction } from './ui.js';
 
 const sel = { a: 0, b: 0 };
 let list = [];
@@ -14,42 +14,15 @@ export function init(changed) {
   document.getElementById('rollback-button').addEventListener('click', () => {
     const prev = list.find((d) => d.id < activeID);
     const target = prev ? prev.id : activeID - 1;
-    confirmAction('Roll back', `Restore deployment #${target} as a new deployment? The active deployment is #${activeID}.`,
+    ask('Roll back', `Restore deployment #${target} as a new deployment? The active deployment is #${activeID}.`,
       (message) => api.post('/rollback', { to: target, message }));
   });
   document.getElementById('diff-button').addEventListener('click', () => showDiff(sel.a, sel.b));
 }
 
-function flash(d) {
-  const ok = document.getElementById('deploy-ok');
-  ok.textContent = `Deployment #${d.id} is active: ${d.cause}`;
-  ok.hidden = false;
-  setTimeout(() => { ok.hidden = true; }, 8000);
-}
-
-// confirmAction asks in a modal dialog, then runs call(message) and reports.
-function confirmAction(title, text, call) {
-  const dlg = document.getElementById('confirm');
-  document.getElementById('confirm-title').textContent = title;
-  document.getElementById('confirm-text').textContent = text;
-  document.getElementById('confirm-ok').textContent = title;
-  const msg = document.getElementById('confirm-message');
-  msg.value = '';
-  dlg.returnValue = '';
-  dlg.addEventListener('close', async () => {
-    if (dlg.returnValue !== 'ok') return;
-    const errEl = document.getElementById('deploy-error');
-    setError(errEl, null);
-    try {
-      const d = await call(msg.value.trim());
-      flash(d);
-    } catch (e) {
-      setError(errEl, e);
-    }
-    onChanged();
-  }, { once: true });
-  dlg.showModal();
-  document.getElementById('confirm-cancel').focus();
+// ask asks in the confirm dialog, then runs call(message) and reports here.
+function ask(title, text, call) {
+  confirmAction(title, text, call, { error: document.getElementById('deploy-error'), ok: document.getElementById('deploy-ok'), done: onChanged });
 }
 
 export async function refresh(status) {
@@ -85,7 +58,7 @@ function renderHistory() {
         d.message ? h('span', { class: 'sub' }, d.message) : null),
       h('td', { class: 'num' }, active ? null : h('button', {
         type: 'button', class: 'small', 'data-testid': 'restore-' + d.id,
-        onclick: () => confirmAction('Restore', `Re-activate deployment #${d.id} as a new deployment? The active deployment is #${activeID}.`,
+        onclick: () => ask('Restore', `Re-activate deployment #${d.id} as a new deployment? The active deployment is #${activeID}.`,
           (message) => api.post('/rollback', { to: d.id, message })),
       }, 'Restore')));
   }));
@@ -109,7 +82,7 @@ function switchButton(r) {
   if (r.off) {
     return h('button', {
       type: 'button', class: 'small', 'data-testid': 'route-on-' + r.match,
-      onclick: () => confirmAction('Switch on', `Send ${r.match} back to ${r.when_on}? While off it goes to ${r.when_off || 'the legacy origin'}.`,
+      onclick: () => ask('Switch on', `Send ${r.match} back to ${r.when_on}? While off it goes to ${r.when_off || 'the legacy origin'}.`,
         (message) => api.post('/routes/on', { match: r.match, message })),
     }, 'Switch on');
   }
@@ -118,7 +91,7 @@ function switchButton(r) {
   }
   return h('button', {
     type: 'button', class: 'small danger', 'data-testid': 'route-off-' + r.match,
-    onclick: () => confirmAction('Switch off', `Send ${r.match} to ${r.when_off} instead of ${r.when_on}?`,
+    onclick: () => ask('Switch off', `Send ${r.match} to ${r.when_off} instead of ${r.when_on}?`,
       (message) => api.post('/routes/off', { match: r.match, message })),
   }, 'Switch off');
 }

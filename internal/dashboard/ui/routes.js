@@ -54,13 +54,23 @@ export async function pollLive() {
 
 export function setStatus(st) { state.status = st; }
 
+// seriesOf returns the live series of route's target (named as /live names
+// it: "origin:NAME", "function:NAME") — its per-second columns, oldest
+// first, and its recent figures — or empty ones when it has none yet.
+export function seriesOf(route, target) {
+  const key = 'T\u0000' + route + '\u0000' + target;
+  return { cols: state.series.get(key) || emptyCols(), recent: state.recent.get(key) || null };
+}
+
 function breakerBadge(b) {
   if (!b || b === 'closed') return null;
   return h('span', { class: 'badge ' + (b === 'open' ? 'bad' : 'warn') }, 'breaker ' + b);
 }
 
-function chart(title, series, nowText, fmt, legend, testid) {
-  const svg = lineChart(series, fmt);
+// chart is one titled chart of up to two series; floor is the least top of
+// its y axis, so that charts meant to be compared can share one.
+export function chart(title, series, nowText, fmt, legend, testid, floor = 0) {
+  const svg = lineChart(series, fmt, floor);
   return h('div', { class: 'chart', 'data-testid': testid },
     h('div', { class: 'chart-head' }, h('span', {}, title), h('span', { class: 'now' }, nowText)),
     svg,

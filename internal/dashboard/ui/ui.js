@@ -36,6 +36,35 @@ export function setError(el, err) {
   el.hidden = false;
 }
 
+// confirmAction asks in the page's confirm dialog (with an optional message
+// for the history), then runs call(message), a change that answers with
+// the deployment it made, and reports it: the deployment in report.ok, or
+// the error in report.error; then report.done().
+export function confirmAction(title, text, call, report) {
+  const dlg = document.getElementById('confirm');
+  document.getElementById('confirm-title').textContent = title;
+  document.getElementById('confirm-text').textContent = text;
+  document.getElementById('confirm-ok').textContent = title;
+  const msg = document.getElementById('confirm-message');
+  msg.value = '';
+  dlg.returnValue = '';
+  dlg.addEventListener('close', async () => {
+    if (dlg.returnValue !== 'ok') return;
+    setError(report.error, null);
+    try {
+      const d = await call(msg.value.trim());
+      report.ok.textContent = `Deployment #${d.id} is active: ${d.cause}`;
+      report.ok.hidden = false;
+      setTimeout(() => { report.ok.hidden = true; }, 8000);
+    } catch (e) {
+      setError(report.error, e);
+    }
+    report.done();
+  }, { once: true });
+  dlg.showModal();
+  document.getElementById('confirm-cancel').focus();
+}
+
 const intFmt = new Intl.NumberFormat('en-US');
 export const int = (n) => intFmt.format(Math.round(n || 0));
 export function num(n, digits = 1) {
