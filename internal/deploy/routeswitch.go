@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -74,14 +75,18 @@ func routeOff(d Deployment, match string) bool {
 }
 
 func (s *Service) routeSwitch(ctx context.Context, match string, off bool, author, message, cause string) (Deployment, error) {
-	want := route.Canonical(match)
-	if want == "" {
+	if route.Canonical(match) == "" {
 		return Deployment{}, errorf(ErrInvalid, "route switch: empty match; give the route's match as written in the config, e.g. \"GET /user/{id}\"")
 	}
-	state := map[bool]string{true: "off", false: "on"}
-
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.routeSwitchLocked(ctx, match, off, author, message, cause)
+}
+
+// routeSwitchLocked is routeSwitch with s.mu held.
+func (s *Service) routeSwitchLocked(ctx context.Context, match string, off bool, author, message, cause string) (Deployment, error) {
+	want := route.Canonical(match)
+	state := map[bool]string{true: "off", false: "on"}
 	active, err := s.Store.Active(ctx)
 	if err != nil {
 		return Deployment{}, fmt.Errorf("route %s: %w", state[off], err)
@@ -94,6 +99,15 @@ func (s *Service) routeSwitch(ctx context.Context, match string, off bool, autho
 	idx, err := switchable(cfg, active.ID, match, off)
 	if err != nil {
 		return Deployment{}, err
+	}
+	// A rollout on the route is aborted first, in a deployment of its own,
+	// so that switching the route on again does not resume it.
+	if r := cfg.Routes[idx]; off && r.Rollout != nil && r.Canary != nil && r.Rollout.State != config.RolloutAborted {
+		why := cmp.Or(cause, "route off by "+cmp.Or(author, "turnout"))
+		if _, err := s.rolloutLocked(ctx, RolloutChange{Action: RolloutAbort, Match: match, Author: author, Reason: why}); err != nil {
+			return Deployment{}, fmt.Errorf("route off: aborting the route's rollout first: %w", err)
+		}
+		return s.routeSwitchLocked(ctx, match, off, author, message, cause)
 	}
 
 	// What the edited file must parse to: the same config, one flag flipped.
@@ -142,18 +156,10 @@ func (s *Service) routeSwitch(ctx context.Context, match string, off bool, autho
 // there are, or ErrConflict for a route already in that state or one with
 // nowhere else to go. Both route off|on and its --local form check with it.
 func switchable(cfg *config.Config, id uint64, match string, off bool) (int, error) {
-	want := route.Canonical(match)
 	state := map[bool]string{true: "off", false: "on"}
-	idx := -1
-	var matches []string
-	for i, r := range cfg.Routes {
-		matches = append(matches, fmt.Sprintf("%q", r.Match))
-		if route.Canonical(r.Match) == want {
-			idx = i
-		}
-	}
-	if idx < 0 {
-		return -1, errorf(ErrUnknownRoute, "no route matches %q in deployment %d; the routes are: %s", match, id, strings.Join(matches, ", "))
+	idx, err := routeIndex(cfg, id, match)
+	if err != nil {
+		return -1, err
 	}
 	if cfg.Routes[idx].Off == off {
 		return -1, errorf(ErrConflict, "route %q is already %s in deployment %d", cfg.Routes[idx].Match, state[off], id)
@@ -165,6 +171,21 @@ func switchable(cfg *config.Config, id uint64, match string, off bool) (int, err
 		return -1, errorf(ErrConflict, "route %q has nowhere else to go: it has no fallback and no legacy origin is known; give it a fallback: <origin>, or set legacy: <origin>", r.Match)
 	}
 	return idx, nil
+}
+
+// routeIndex returns the index of the route of cfg (deployment id) whose
+// match is match, after route.Canonical, or an error wrapping
+// ErrUnknownRoute that lists the routes there are.
+func routeIndex(cfg *config.Config, id uint64, match string) (int, error) {
+	want := route.Canonical(match)
+	var matches []string
+	for i, r := range cfg.Routes {
+		if route.Canonical(r.Match) == want {
+			return i, nil
+		}
+		matches = append(matches, fmt.Sprintf("%q", r.Match))
+	}
+	return -1, errorf(ErrUnknownRoute, "no route matches %q in deployment %d; the routes are: %s", match, id, strings.Join(matches, ", "))
 }
 
 // findRoute returns the mapping node of the route whose match is want.
