@@ -223,6 +223,10 @@ func (e rolloutEdit) apply(r *config.Route) {
 // named name), whose match is want: by line edits when it can, by the YAML
 // tree otherwise. The result is parsed and compared with cfg edited.
 func editRollout(name string, src []byte, want string, cfg *config.Config, idx int, e rolloutEdit) ([]byte, *config.Config, error) {
+	before := cfg.Routes[idx]
+	if c := before.Canary; c != nil {
+		before.Canary = &config.Canary{Function: c.Function, Origin: c.Origin, Weight: c.Weight, Sticky: c.Sticky}
+	}
 	e.apply(&cfg.Routes[idx])
 	expect, err := json.Marshal(cfg)
 	if err != nil {
@@ -246,7 +250,7 @@ func editRollout(name string, src []byte, want string, cfg *config.Config, idx i
 			}
 		}
 	}
-	out, err := rolloutTree(src, want, e, cfg.Routes[idx])
+	out, err := rolloutTree(src, want, e, before)
 	if err != nil {
 		return nil, nil, err
 	}

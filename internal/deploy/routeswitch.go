@@ -96,18 +96,27 @@ func (s *Service) routeSwitchLocked(ctx context.Context, match string, off bool,
 	if err != nil {
 		return Deployment{}, fmt.Errorf("route %s: the active deployment %d does not validate any more; apply a fixed config: %w", state[off], active.ID, err)
 	}
+	// A rollout on the route is aborted first, in a deployment of its own,
+	// so that switching the route on again does not resume it. When that
+	// leaves nothing to switch (a route on the legacy origin: the abort put
+	// the canary's share back there), the abort is the answer.
+	if i, err := routeIndex(cfg, active.ID, match); err == nil && off {
+		if r := cfg.Routes[i]; r.Rollout != nil && r.Canary != nil && r.Rollout.State != config.RolloutAborted {
+			why := cmp.Or(cause, "route off by "+cmp.Or(author, "turnout"))
+			abort, err := s.rolloutLocked(ctx, RolloutChange{Action: RolloutAbort, Match: match, Author: author, Reason: why})
+			if err != nil {
+				return Deployment{}, fmt.Errorf("route off: aborting the route's rollout first: %w", err)
+			}
+			d, err := s.routeSwitchLocked(ctx, match, off, author, message, cause)
+			if errors.Is(err, ErrConflict) && !r.Off {
+				return abort, nil
+			}
+			return d, err
+		}
+	}
 	idx, err := switchable(cfg, active.ID, match, off)
 	if err != nil {
 		return Deployment{}, err
-	}
-	// A rollout on the route is aborted first, in a deployment of its own,
-	// so that switching the route on again does not resume it.
-	if r := cfg.Routes[idx]; off && r.Rollout != nil && r.Canary != nil && r.Rollout.State != config.RolloutAborted {
-		why := cmp.Or(cause, "route off by "+cmp.Or(author, "turnout"))
-		if _, err := s.rolloutLocked(ctx, RolloutChange{Action: RolloutAbort, Match: match, Author: author, Reason: why}); err != nil {
-			return Deployment{}, fmt.Errorf("route off: aborting the route's rollout first: %w", err)
-		}
-		return s.routeSwitchLocked(ctx, match, off, author, message, cause)
 	}
 
 	// What the edited file must parse to: the same config, one flag flipped.

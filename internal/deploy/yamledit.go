@@ -81,13 +81,16 @@ func (t *textDoc) replaceScalar(v *yaml.Node, text string) ([]byte, bool) {
 	return append(out, t.src[at+len(v.Value):]...), true
 }
 
-// insertLineAfter inserts text as a line of its own after line, indented to
-// column (1-based).
+// insertLineAfter inserts text as a line of its own after line (0: before
+// the first), indented to column (1-based).
 func (t *textDoc) insertLineAfter(line, column int, text string) ([]byte, bool) {
-	if line < 1 || line > len(t.lines) || column < 1 {
+	if line < 0 || line > len(t.lines) || column < 1 {
 		return nil, false
 	}
 	var out []byte
+	if line == 0 {
+		out = append(out, strings.Repeat(" ", column-1)+text+t.eol...)
+	}
 	for i, l := range t.lines {
 		out = append(out, l...)
 		if i == line-1 {
@@ -102,7 +105,8 @@ func (t *textDoc) insertLineAfter(line, column int, text string) ([]byte, bool) 
 
 // setKey sets key to text in block mapping m: the value's text replaced
 // when the key is there with a plain scalar value, or a line inserted
-// after the line of m's first key otherwise.
+// before m's first key when that key starts its line, or after it when its
+// line is an item's ("- match: ...") and its value a scalar on that line.
 func (t *textDoc) setKey(m *yaml.Node, key, text string) ([]byte, bool) {
 	if m == nil || m.Kind != yaml.MappingNode || m.Style&yaml.FlowStyle != 0 || len(m.Content) < 2 {
 		return nil, false
@@ -111,10 +115,13 @@ func (t *textDoc) setKey(m *yaml.Node, key, text string) ([]byte, bool) {
 		return t.replaceScalar(m.Content[i+1], text)
 	}
 	k, v := m.Content[0], m.Content[1]
-	if v.Kind != yaml.ScalarNode || v.Line != k.Line {
-		return nil, false // the first key's value spans lines
+	switch {
+	case t.firstOnLine(k):
+		return t.insertLineAfter(k.Line-1, k.Column, key+": "+text)
+	case v.Kind == yaml.ScalarNode && v.Line == k.Line:
+		return t.insertLineAfter(k.Line, k.Column, key+": "+text)
 	}
-	return t.insertLineAfter(k.Line, k.Column, key+": "+text)
+	return nil, false
 }
 
 // deleteKey deletes key's line from block mapping m, when key and its

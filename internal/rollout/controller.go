@@ -171,7 +171,11 @@ func (c *Controller) read(ctx context.Context) {
 		// Status reads.
 		t := c.routes[k]
 		if t == nil || t.step != step || t.status.Baseline != r.OnTarget() {
+			prev := t
 			t = &tracked{step: step}
+			if prev != nil { // the verdict that moved the rollout stays on show
+				t.status.Verdict, t.status.Judged = prev.status.Verdict, prev.status.Judged
+			}
 			t.status.Deployment, t.status.StepStarted, t.status.Weights = c.history(ctx, *d, k, step)
 			t.base[0], t.base[1], _ = c.Counts.Comparison(k)
 			t.nextLook = c.now()
