@@ -335,6 +335,8 @@ func (c *Controller) judge(ctx context.Context, t *tracked, now time.Time) {
 		return
 	case errors.As(err, &act):
 		err = nil // stored and active in the store; this node serves it once it can
+	case err != nil && ctx.Err() != nil:
+		return // the node is stopping
 	}
 	ev := deploy.AuditEvent{Actor: "turnout", Action: "rollout." + change.Action, Result: "ok", Detail: d.Cause, Deployment: d.ID}
 	if err != nil {
