@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -292,4 +293,26 @@ func ExampleParsePreset() {
 	// Canary10Percent5Minutes [10] 5m0s
 	// Linear10PercentEvery1Minute [10 20 30 40 50 60 70 80 90] 1m0s
 	// linear25-30s [25 50 75] 30s
+}
+
+// TestRolloutDocExample parses the plan docs/rollouts.md shows.
+func TestRolloutDocExample(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/rollouts.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const begin = "## Rollout plan\n\n```yaml\n"
+	_, example, ok := strings.Cut(string(doc), begin)
+	example, _, ok2 := strings.Cut(example, "```")
+	if !ok || !ok2 {
+		t.Fatalf("docs/rollouts.md has no yaml block after %q", begin)
+	}
+	src := "origins:\n  legacy: {url: http://127.0.0.1:9000}\nfunctions:\n  users: {handler: ./bin/users}\n" + example
+	c, err := Parse("rollouts.md", []byte(src))
+	if err != nil {
+		t.Fatalf("docs/rollouts.md's example: %v", err)
+	}
+	if r := c.Routes[0].Rollout; r == nil || r.Analysis.MaxP99Ratio != 1.3 || c.Routes[0].Canary.Weight != 0 {
+		t.Errorf("docs/rollouts.md's example parses to %+v", r)
+	}
 }
