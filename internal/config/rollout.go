@@ -356,8 +356,8 @@ func ParsePreset(preset string) (steps []float64, stepFor time.Duration, err err
 	}
 	if stepFor == 0 { // CodeDeploy's whole minutes
 		m, err := strconv.Atoi(dur)
-		if err != nil || m < 1 || m > 1e6 {
-			return nil, 0, fmt.Errorf("holds each step for %s minutes: write a number of minutes from 1", dur)
+		if err != nil || m < 1 || m > 1_000_000 {
+			return nil, 0, fmt.Errorf("holds each step for %s minutes: write a whole number of minutes from 1 to 1000000", dur)
 		}
 		stepFor = time.Duration(m) * time.Minute
 	}

@@ -190,7 +190,7 @@ func TestRolloutErrors(t *testing.T) {
 		{"canary100-5m", []string{`9:14: routes[0].rollout "canary100-5m" moves 100 %: write a percent above 0 and below 100 (the promotion to 100 % follows the preset's steps)`}},
 		{"linear0.001-5m", []string{`9:14: routes[0].rollout "linear0.001-5m" moves 0.001 %, finer than the split's resolution of 0.01 %: round it to two decimals`}},
 		{"linear0.5-1m", []string{`9:14: routes[0].rollout "linear0.5-1m" makes 199 steps, more than 100: each step is a deployment; take a larger percent`}},
-		{"Canary10Percent0Minutes", []string{`9:14: routes[0].rollout "Canary10Percent0Minutes" holds each step for 0 minutes: write a number of minutes from 1`}},
+		{"Canary10Percent0Minutes", []string{`9:14: routes[0].rollout "Canary10Percent0Minutes" holds each step for 0 minutes: write a whole number of minutes from 1 to 1000000`}},
 		{"Canary0Percent5Minutes", []string{`9:14: routes[0].rollout "Canary0Percent5Minutes" moves 0 %: write a percent above 0 and below 100 (the promotion to 100 % follows the preset's steps)`}},
 		// A preset stands for steps and step_for.
 		{"{preset: canary10-5m, steps: [10]}", []string{`9:36: routes[0].rollout sets both preset and steps: a preset stands for its steps and step_for, keep one`}},
