@@ -26,6 +26,7 @@ import (
 	"github.com/turnout/turnout/internal/gateway"
 	"github.com/turnout/turnout/internal/invoke"
 	"github.com/turnout/turnout/internal/metrics"
+	"github.com/turnout/turnout/internal/rollout"
 	"github.com/turnout/turnout/internal/traffic"
 	"github.com/turnout/turnout/internal/upgrade"
 )
@@ -109,6 +110,8 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	follower := f.Follower
+	rollouts := &rollout.Controller{Service: svc, Counts: gw, Log: log}
+	f.onServed = rollouts.Served
 	// The admin API answers only once the new table is live here.
 	svc.Activate = func(_ context.Context, d deploy.Deployment, c *config.Config) error { return follower.Serve(d, c) }
 	active, err := st.seed(ctx, log, svc, data, name)
@@ -120,6 +123,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	}
 	go follower.Run(ctx)
 	go st.watchConnection(ctx, log, follower.Serving)
+	go rollouts.Run(ctx)
 	go gw.RunAutoRollback(ctx, func(ctx context.Context, match, reason string) error {
 		_, err := svc.AutoRollback(ctx, match, reason)
 		return err

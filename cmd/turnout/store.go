@@ -114,6 +114,9 @@ type following struct {
 	*deploy.Follower
 	local  *localSwitching
 	served atomic.Pointer[deploy.Deployment] // the last one swapped in, for status while the store is away
+	// onServed, when set before the first deployment is served, is told
+	// every deployment swapped in (the rollout controller).
+	onServed func(deploy.Deployment)
 }
 
 // follow builds the Follower that keeps gw on the store's active
@@ -138,6 +141,9 @@ func (s *nodeStore) follow(node *config.Config, gw *gateway.Gateway, m *metrics.
 		Node: deploy.Node{Name: name, AdminURL: adminURL(node.Admin), Version: version()},
 		Served: func(d deploy.Deployment, at time.Time) {
 			f.served.Store(&d)
+			if f.onServed != nil {
+				f.onServed(d)
+			}
 			m.NodeActiveDeployment.WithLabelValues(name).Set(float64(d.ID))
 			if d.Time.After(started) {
 				m.Propagation.Observe(at.Sub(d.Time).Seconds())

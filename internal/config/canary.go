@@ -106,7 +106,6 @@ func isCookieName(s string) bool {
 // canary decodes routes[i].canary (what), noting its target's position in rp.
 func (d *decoder) canary(v *yaml.Node, what string, rp *routePos) *Canary {
 	c := &Canary{}
-	weightGiven := false
 	ok := d.fields(v, what, canaryKeys, func(key string, _, v *yaml.Node) {
 		switch key {
 		case "function":
@@ -116,8 +115,8 @@ func (d *decoder) canary(v *yaml.Node, what string, rp *routePos) *Canary {
 			rp.canaryOrigin = d.pos(v)
 			c.Origin, _ = d.name(v, what+".origin")
 		case "weight":
-			weightGiven = true
-			if w, ok := d.weight(v, what+".weight"); ok {
+			rp.canaryWeight = d.pos(v)
+			if w, ok := d.percent(v, what+".weight", "weight: %s"); ok {
 				c.Weight = w
 			}
 		case "sticky":
@@ -133,9 +132,6 @@ func (d *decoder) canary(v *yaml.Node, what string, rp *routePos) *Canary {
 	if !ok {
 		return nil
 	}
-	if !weightGiven {
-		d.errorf(v, "%s has no weight: add the percent of the route's requests the canary serves, like %s", what, canaryExample)
-	}
 	switch {
 	case rp.canaryFunction == (Pos{}) && rp.canaryOrigin == (Pos{}):
 		d.errorf(v, "%s has no target: add function: (or origin:) with the name of what serves the canary's share, like %s", what, canaryExample)
@@ -149,20 +145,22 @@ func (d *decoder) canary(v *yaml.Node, what string, rp *routePos) *Canary {
 	return c
 }
 
-// weight decodes a canary's weight: a percent from 0 to 100, to 0.01.
-func (d *decoder) weight(v *yaml.Node, what string) (float64, bool) {
+// percent decodes a share of a route's requests, a canary's weight or a
+// rollout's step: a percent from 0 to 100, to 0.01, written as a plain
+// number. like formats an example from a number ("weight: %s").
+func (d *decoder) percent(v *yaml.Node, what, like string) (float64, bool) {
 	s, ok := d.str(v, what)
 	if !ok {
 		return 0, false
 	}
 	if n, pct := strings.CutSuffix(strings.TrimSpace(s), "%"); pct {
-		d.errorf(v, "%s %q: write the percent as a plain number, without %%, like weight: %s", what, s, strings.TrimSpace(n))
+		d.errorf(v, "%s %q: write the percent as a plain number, without %%, like %s", what, s, fmt.Sprintf(like, strings.TrimSpace(n)))
 		return 0, false
 	}
 	f, err := strconv.ParseFloat(s, 64)
 	switch {
 	case err != nil || v.Tag != "!!int" && v.Tag != "!!float" || math.IsNaN(f) || math.IsInf(f, 0):
-		d.errorf(v, "%s must be a percent from 0 to 100, like weight: 5, got %s", what, describe(v))
+		d.errorf(v, "%s must be a percent from 0 to 100, like %s, got %s", what, fmt.Sprintf(like, "5"), describe(v))
 	case f < 0 || f > 100:
 		d.errorf(v, "%s %s is outside 0-100: it is the percent of the route's requests the canary serves", what, s)
 	case math.Abs(f*100-math.Round(f*100)) > 1e-6:
@@ -174,7 +172,7 @@ func (d *decoder) weight(v *yaml.Node, what string) (float64, bool) {
 }
 
 // validateCanaries checks that canaries name declared targets other than
-// their route's own.
+// their route's own, and have a weight unless a rollout sets it.
 func (d *decoder) validateCanaries(c *Config, origins map[string]bool) {
 	fns := make(map[string]bool, len(c.Functions))
 	names := make([]string, 0, len(c.Functions))
@@ -188,6 +186,9 @@ func (d *decoder) validateCanaries(c *Config, origins map[string]bool) {
 			continue
 		}
 		what := "routes[" + strconv.Itoa(i) + "].canary"
+		if rp.canaryWeight == (Pos{}) && r.Rollout == nil {
+			d.errorAt(rp.canary, fmt.Sprintf("%s has no weight: add the percent of the route's requests the canary serves, like %s (or add rollout: to move it step by step)", what, canaryExample))
+		}
 		switch {
 		case cn.Origin != "" && !origins[cn.Origin]:
 			d.unknownOrigin(rp.canaryOrigin, what+".origin", cn.Origin, c)

@@ -23,7 +23,7 @@ var (
 	healthKeys  = []string{"path", "interval", "timeout", "healthy_threshold", "unhealthy_threshold", "expect_status"}
 	passiveKeys = []string{"max_connect_failures", "eject_for"}
 	routingKeys = []string{"case_insensitive"}
-	routeKeys   = []string{"match", "origin", "function", "payload", "fallback", "fallback_on_status", "fallback_unsafe", "fallback_reserve", "circuit_breaker", "auto_rollback", "rate_limit", "canary", "off", "timeout"}
+	routeKeys   = []string{"match", "origin", "function", "payload", "fallback", "fallback_on_status", "fallback_unsafe", "fallback_reserve", "circuit_breaker", "auto_rollback", "rate_limit", "canary", "rollout", "off", "timeout"}
 )
 
 // config decodes the document root.
@@ -572,7 +572,7 @@ func (d *decoder) route(n *yaml.Node, i int) (Route, routePos) {
 		s, _ := d.name(v, what+"."+key)
 		return s
 	}
-	ok := d.fields(n, what, routeKeys, func(key string, _, v *yaml.Node) {
+	ok := d.fields(n, what, routeKeys, func(key string, k, v *yaml.Node) {
 		switch key {
 		case "match":
 			matchGiven = true
@@ -665,6 +665,9 @@ func (d *decoder) route(n *yaml.Node, i int) (Route, routePos) {
 		case "canary":
 			rp.canary = d.pos(v)
 			r.Canary = d.canary(v, what+".canary", &rp)
+		case "rollout":
+			rp.rollout = d.pos(k)
+			r.Rollout = d.rollout(v, what+".rollout")
 		case "circuit_breaker":
 			on := true
 			d.boolean(v, what+".circuit_breaker", &on)

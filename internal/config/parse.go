@@ -76,8 +76,10 @@ type healthPos struct {
 
 type routePos struct {
 	origin, function, payload, fallback Pos
-	// The canary mapping and its target, when written.
-	canary, canaryOrigin, canaryFunction Pos
+	// The canary mapping, its target and weight, when written.
+	canary, canaryOrigin, canaryFunction, canaryWeight Pos
+	// The rollout key.
+	rollout Pos
 }
 
 // document parses data as exactly one YAML document and returns its root,

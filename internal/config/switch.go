@@ -33,10 +33,11 @@ func (r Route) OffTarget(legacy string) string {
 // CanSwitchOff reports whether switching r off sends it somewhere else.
 // A route whose target is already where off would send it (the catch-all
 // on the legacy origin, a route whose fallback is its own origin) has
-// nowhere else to go.
+// nowhere else to go, unless a canary serves a share of it: off sends that
+// share back too.
 func (r Route) CanSwitchOff(legacy string) bool {
 	off := r.OffTarget(legacy)
-	return off != "" && off != r.OnTarget()
+	return off != "" && (off != r.OnTarget() || r.Canary != nil && r.Canary.Weight > 0)
 }
 
 // Status is r as `turnout status`, the admin API and the dashboard show it,

@@ -68,6 +68,7 @@ func (d *decoder) validate(c *Config) {
 	d.validateRoutes(c, origins)
 	d.validateFunctionRoutes(c)
 	d.validateCanaries(c, origins)
+	d.validateRollouts(c)
 	for i, r := range c.Routes {
 		if r.FallbackReserve > 0 && r.Timeout > 0 && r.FallbackReserve >= r.Timeout {
 			d.errorAt(r.Pos, fmt.Sprintf("routes[%d].fallback_reserve %s leaves the primary no time within timeout %s: make it shorter", i, r.FallbackReserve, r.Timeout))

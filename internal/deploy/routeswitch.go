@@ -2,12 +2,12 @@ package deploy
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
-	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 
@@ -75,14 +75,18 @@ func routeOff(d Deployment, match string) bool {
 }
 
 func (s *Service) routeSwitch(ctx context.Context, match string, off bool, author, message, cause string) (Deployment, error) {
-	want := route.Canonical(match)
-	if want == "" {
+	if route.Canonical(match) == "" {
 		return Deployment{}, errorf(ErrInvalid, "route switch: empty match; give the route's match as written in the config, e.g. \"GET /user/{id}\"")
 	}
-	state := map[bool]string{true: "off", false: "on"}
-
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.routeSwitchLocked(ctx, match, off, author, message, cause)
+}
+
+// routeSwitchLocked is routeSwitch with s.mu held.
+func (s *Service) routeSwitchLocked(ctx context.Context, match string, off bool, author, message, cause string) (Deployment, error) {
+	want := route.Canonical(match)
+	state := map[bool]string{true: "off", false: "on"}
 	active, err := s.Store.Active(ctx)
 	if err != nil {
 		return Deployment{}, fmt.Errorf("route %s: %w", state[off], err)
@@ -91,6 +95,24 @@ func (s *Service) routeSwitch(ctx context.Context, match string, off bool, autho
 	cfg, err := config.Parse(name, []byte(active.Config))
 	if err != nil {
 		return Deployment{}, fmt.Errorf("route %s: the active deployment %d does not validate any more; apply a fixed config: %w", state[off], active.ID, err)
+	}
+	// A rollout on the route is aborted first, in a deployment of its own,
+	// so that switching the route on again does not resume it. When that
+	// leaves nothing to switch (a route on the legacy origin: the abort put
+	// the canary's share back there), the abort is the answer.
+	if i, err := routeIndex(cfg, active.ID, match); err == nil && off {
+		if r := cfg.Routes[i]; r.Rollout != nil && r.Canary != nil && r.Rollout.State != config.RolloutAborted {
+			why := cmp.Or(cause, "route off by "+cmp.Or(author, "turnout"))
+			abort, err := s.rolloutLocked(ctx, RolloutChange{Action: RolloutAbort, Match: match, Author: author, Reason: why})
+			if err != nil {
+				return Deployment{}, fmt.Errorf("route off: aborting the route's rollout first: %w", err)
+			}
+			d, err := s.routeSwitchLocked(ctx, match, off, author, message, cause)
+			if errors.Is(err, ErrConflict) && !r.Off {
+				return abort, nil
+			}
+			return d, err
+		}
 	}
 	idx, err := switchable(cfg, active.ID, match, off)
 	if err != nil {
@@ -143,18 +165,10 @@ func (s *Service) routeSwitch(ctx context.Context, match string, off bool, autho
 // there are, or ErrConflict for a route already in that state or one with
 // nowhere else to go. Both route off|on and its --local form check with it.
 func switchable(cfg *config.Config, id uint64, match string, off bool) (int, error) {
-	want := route.Canonical(match)
 	state := map[bool]string{true: "off", false: "on"}
-	idx := -1
-	var matches []string
-	for i, r := range cfg.Routes {
-		matches = append(matches, fmt.Sprintf("%q", r.Match))
-		if route.Canonical(r.Match) == want {
-			idx = i
-		}
-	}
-	if idx < 0 {
-		return -1, errorf(ErrUnknownRoute, "no route matches %q in deployment %d; the routes are: %s", match, id, strings.Join(matches, ", "))
+	idx, err := routeIndex(cfg, id, match)
+	if err != nil {
+		return -1, err
 	}
 	if cfg.Routes[idx].Off == off {
 		return -1, errorf(ErrConflict, "route %q is already %s in deployment %d", cfg.Routes[idx].Match, state[off], id)
@@ -166,6 +180,21 @@ func switchable(cfg *config.Config, id uint64, match string, off bool) (int, err
 		return -1, errorf(ErrConflict, "route %q has nowhere else to go: it has no fallback and no legacy origin is known; give it a fallback: <origin>, or set legacy: <origin>", r.Match)
 	}
 	return idx, nil
+}
+
+// routeIndex returns the index of the route of cfg (deployment id) whose
+// match is match, after route.Canonical, or an error wrapping
+// ErrUnknownRoute that lists the routes there are.
+func routeIndex(cfg *config.Config, id uint64, match string) (int, error) {
+	want := route.Canonical(match)
+	var matches []string
+	for i, r := range cfg.Routes {
+		if route.Canonical(r.Match) == want {
+			return i, nil
+		}
+		matches = append(matches, fmt.Sprintf("%q", r.Match))
+	}
+	return -1, errorf(ErrUnknownRoute, "no route matches %q in deployment %d; the routes are: %s", match, id, strings.Join(matches, ", "))
 }
 
 // findRoute returns the mapping node of the route whose match is want.
@@ -232,107 +261,31 @@ func editLines(src []byte, want string, off bool) ([]byte, bool) {
 	if err != nil || m.Style&yaml.FlowStyle != 0 {
 		return nil, false
 	}
-	lines := splitKeepEOL(src)
-	eol := "\n"
-	if bytes.Contains(src, []byte("\r\n")) {
-		eol = "\r\n"
-	}
-	offset := func(n *yaml.Node) (int, bool) {
-		if n.Line < 1 || n.Line > len(lines) {
-			return 0, false
-		}
-		start := 0
-		for _, l := range lines[:n.Line-1] {
-			start += len(l)
-		}
-		line := lines[n.Line-1]
-		b := 0
-		for c := 1; c < n.Column; c++ {
-			if b >= len(line) {
-				return 0, false
-			}
-			_, size := utf8.DecodeRune(line[b:])
-			b += size
-		}
-		return start + b, true
-	}
-	// firstOnLine reports whether n starts its line (only spaces before it),
-	// so that the line is n's alone.
-	firstOnLine := func(n *yaml.Node) bool {
-		line := lines[n.Line-1]
-		o, _ := offset(&yaml.Node{Line: n.Line, Column: 1})
-		at, _ := offset(n)
-		return len(bytes.TrimLeft(line[:at-o], " ")) == 0
-	}
-	replaceValue := func(v *yaml.Node, text string) ([]byte, bool) {
-		if v.Kind != yaml.ScalarNode || v.Style != 0 {
-			return nil, false
-		}
-		at, ok := offset(v)
-		if !ok || !bytes.HasPrefix(src[at:], []byte(v.Value)) {
-			return nil, false
-		}
-		out := append([]byte{}, src[:at]...)
-		out = append(out, text...)
-		return append(out, src[at+len(v.Value):]...), true
-	}
+	t := newTextDoc(src)
+	// insertAfterMatch puts text on a line of its own after the match (a
+	// route's first key is on its item's "- " line, so setKey cannot).
 	insertAfterMatch := func(text string) ([]byte, bool) {
-		k := m.Content[mapIndex(m, "match")]
-		v := m.Content[mapIndex(m, "match")+1]
-		if v.Kind != yaml.ScalarNode || v.Line != k.Line || k.Line > len(lines) {
+		k, v := m.Content[mapIndex(m, "match")], m.Content[mapIndex(m, "match")+1]
+		if v.Kind != yaml.ScalarNode || v.Line != k.Line {
 			return nil, false
 		}
-		line := strings.Repeat(" ", k.Column-1) + text + eol
-		var out []byte
-		for i, l := range lines {
-			out = append(out, l...)
-			if i == k.Line-1 {
-				if !bytes.HasSuffix(l, []byte("\n")) {
-					out = append(out, eol...)
-				}
-				out = append(out, line...)
-			}
-		}
-		return out, true
+		return t.insertLineAfter(k.Line, k.Column, text)
 	}
-
 	i := mapIndex(m, "off")
 	switch {
 	case i >= 0 && off:
-		return replaceValue(m.Content[i+1], "true")
+		return t.replaceScalar(m.Content[i+1], "true")
 	case i >= 0 && !off:
-		k, v := m.Content[i], m.Content[i+1]
-		if !firstOnLine(k) || v.Line != k.Line {
-			return replaceValue(v, "false")
+		if out, ok := t.deleteKey(m, "off"); ok {
+			return out, true
 		}
-		var out []byte
-		for n, l := range lines {
-			if n != k.Line-1 {
-				out = append(out, l...)
-			}
-		}
-		return out, true
+		return t.replaceScalar(m.Content[i+1], "false")
 	case off:
 		return insertAfterMatch("off: true")
 	default:
 		// Off through a merge key ("<<: *defaults"): override it here.
 		return insertAfterMatch("off: false")
 	}
-}
-
-// splitKeepEOL splits src into lines, each keeping its line ending.
-func splitKeepEOL(src []byte) [][]byte {
-	var lines [][]byte
-	for len(src) > 0 {
-		i := bytes.IndexByte(src, '\n')
-		if i < 0 {
-			lines = append(lines, src)
-			break
-		}
-		lines = append(lines, src[:i+1])
-		src = src[i+1:]
-	}
-	return lines
 }
 
 // editTree switches the route by editing the YAML node tree and encoding it
@@ -368,20 +321,7 @@ func editTree(src []byte, want string, off bool) ([]byte, error) {
 			&yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: "off"},
 			&yaml.Node{Kind: yaml.ScalarNode, Tag: "!!bool", Value: "false"})
 	}
-	var out bytes.Buffer
-	enc := yaml.NewEncoder(&out)
-	indent, compact := layout(&doc)
-	enc.SetIndent(indent)
-	if compact {
-		enc.CompactSeqIndent()
-	}
-	if err := enc.Encode(&doc); err != nil {
-		return nil, err
-	}
-	if err := enc.Close(); err != nil {
-		return nil, err
-	}
-	return out.Bytes(), nil
+	return encodeTree(&doc)
 }
 
 // mergedOff reports whether mapping m inherits a true off through "<<".
@@ -398,40 +338,4 @@ func mergedOff(m *yaml.Node) bool {
 		}
 	}
 	return false
-}
-
-// layout guesses the file's indentation (spaces per mapping level, default
-// 2) and whether block sequences are "compact". yaml.v3 counts a sequence's
-// "- " as indentation when compact, so it writes the "-" indent-2 columns in
-// from the key (at the key's column with indent 2), or indent columns in
-// otherwise.
-func layout(doc *yaml.Node) (indent int, compact bool) {
-	indent = 2
-	if len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
-		return indent, false
-	}
-	root := doc.Content[0]
-	dash := -1 // columns from a key to its sequence's "-"
-	found := false
-	for i := 0; i+1 < len(root.Content); i += 2 {
-		k, v := root.Content[i], root.Content[i+1]
-		if v.Style&yaml.FlowStyle != 0 || len(v.Content) == 0 {
-			continue
-		}
-		switch v.Kind {
-		case yaml.MappingNode:
-			if !found && v.Content[0].Column > k.Column {
-				indent, found = v.Content[0].Column-k.Column, true
-			}
-		case yaml.SequenceNode:
-			// A block sequence item starts two columns after its "-".
-			if dash < 0 && v.Content[0].Column-2 >= k.Column {
-				dash = v.Content[0].Column - 2 - k.Column
-			}
-		}
-	}
-	if !found && dash >= 0 {
-		return max(dash, 2), dash == 0
-	}
-	return indent, dash >= 0 && dash == indent-2
 }

@@ -37,8 +37,10 @@ type Status struct {
 	InStep      time.Duration `json:"in_step"`
 	StepFor     time.Duration `json:"step_for"`
 	Interval    time.Duration `json:"interval"`
-	// Verdict is the last judgement of the step's window, with both
-	// sides' requests, error rates, p50 and p99; nil before the first.
+	// Verdict is the last judgement this node made — of the step's
+	// window, or, until the step's first look, the one that moved the
+	// rollout here (an abort's stays on show) — with both sides'
+	// requests, error rates, p50 and p99; nil before the first.
 	Verdict *judge.Verdict `json:"verdict,omitempty"`
 	// Judged is when Verdict was made.
 	Judged time.Time `json:"judged,omitzero"`
