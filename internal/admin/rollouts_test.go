@@ -11,7 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/turnout/turnout/internal/config"
 	"github.com/turnout/turnout/internal/deploy"
+	"github.com/turnout/turnout/internal/deploy/deploytest"
 	"github.com/turnout/turnout/internal/judge"
 	"github.com/turnout/turnout/internal/rollout"
 )
@@ -156,5 +158,125 @@ func TestRolloutActionRefusals(t *testing.T) {
 	if denied != len(RolloutActions)+1 || invalid != 2 {
 		raw, _ := json.MarshalIndent(evs, "", "  ")
 		t.Errorf("audit: %d denied, %d invalid; want %d and 2:\n%s", denied, invalid, len(RolloutActions)+1, raw)
+	}
+}
+
+// rolloutConfig is v1 with GET /user/{id} rolling out from legacy to users.
+const rolloutConfig = `origins:
+  legacy:
+    url: http://127.0.0.1:9000
+  users:
+    url: http://127.0.0.1:9100
+routes:
+  - match: "GET /user/{id}"
+    origin: legacy
+    canary: {origin: users}
+    rollout: {steps: [10, 50], step_for: 1h, min_requests: 50}
+  - match: /
+    origin: legacy
+`
+
+// routeOf returns route match of the active deployment's config.
+func (f *fixture) routeOf(t *testing.T, match string) config.Route {
+	t.Helper()
+	d, err := f.store.Active(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Parse("active.yaml", []byte(d.Config))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range cfg.Routes {
+		if r.Match == match {
+			return r
+		}
+	}
+	t.Fatalf("no route %q in deployment %d", match, d.ID)
+	return config.Route{}
+}
+
+// TestRolloutActions drives a route's rollout through the API over the real
+// deployment service and store: each action a deployment by the token's
+// name, audited; an action already in effect 409; a route without a
+// rollout 409; an unknown route 404; with wait=1, the node's ack.
+func TestRolloutActions(t *testing.T) {
+	f := newFixture(t, nil)
+	ctx := context.Background()
+	c := &Client{BaseURL: f.srv.URL, Token: deployerToken}
+	if _, err := c.Apply(ctx, ApplyRequest{Config: rolloutConfig}); err != nil {
+		t.Fatal(err)
+	}
+	const rt = "GET /user/{id}"
+	weight := func() float64 { return f.routeOf(t, rt).Canary.Weight }
+	state := func() string { return f.routeOf(t, rt).Rollout.State }
+
+	act := func(action, message string) deploy.Deployment {
+		t.Helper()
+		res, err := c.Rollout(ctx, action, "GET  /user/{id}", message, 0)
+		if err != nil {
+			t.Fatalf("%s: %v", action, err)
+		}
+		if res.Author != "ci" || res.Message != message || res.ID != f.activeID(t) {
+			t.Fatalf("%s: deployment %+v", action, res.Deployment)
+		}
+		return res.Deployment
+	}
+	refused := func(action, match string, status int, says string) {
+		t.Helper()
+		before := f.activeID(t)
+		_, err := c.Rollout(ctx, action, match, "", 0)
+		var ae *APIError
+		if !errors.As(err, &ae) || ae.Status != status || !strings.Contains(ae.Message, says) {
+			t.Fatalf("%s %s: %v, want %d saying %q", action, match, err, status, says)
+		}
+		if f.activeID(t) != before {
+			t.Fatalf("%s %s, refused, stored a deployment", action, match)
+		}
+	}
+
+	act(deploy.RolloutStart, "go")
+	if weight() != 10 || state() != "" {
+		t.Fatalf("after start: weight %v, state %q; want 10, running", weight(), state())
+	}
+	refused(deploy.RolloutStart, rt, http.StatusConflict, "")
+	act(deploy.RolloutPause, "hold")
+	if weight() != 10 || state() != config.RolloutPaused {
+		t.Fatalf("after pause: weight %v, state %q", weight(), state())
+	}
+	refused(deploy.RolloutPause, rt, http.StatusConflict, "")
+	act(deploy.RolloutResume, "")
+	if state() != "" {
+		t.Fatalf("after resume: state %q", state())
+	}
+	act(deploy.RolloutAbort, "bad canary")
+	if weight() != 0 || state() != config.RolloutAborted {
+		t.Fatalf("after abort: weight %v, state %q", weight(), state())
+	}
+	refused(deploy.RolloutPause, "/", http.StatusConflict, "no rollout")
+	refused(deploy.RolloutAbort, "GET /nope", http.StatusNotFound, rt)
+
+	// With wait=1, the answer carries the node's ack.
+	deploytest.Acker(t, f.store, "solo", 0, false)
+	res, err := c.Rollout(ctx, deploy.RolloutStart, rt, "again", 5*time.Second)
+	if err != nil || res.Propagation == nil || states(res.Propagation) != "solo=acked" {
+		t.Fatalf("start, waiting: %+v, %v", res, err)
+	}
+	act(deploy.RolloutPromote, "ship it")
+	if r := f.routeOf(t, rt); r.Origin != "users" || r.Canary != nil || r.Rollout != nil {
+		t.Fatalf("after promote: %+v", r)
+	}
+
+	evs, _ := f.store.AuditLog(ctx, 0)
+	var got []string
+	for _, e := range evs {
+		if strings.HasPrefix(e.Action, "rollout.") {
+			got = append(got, e.Action+"="+e.Result)
+		}
+	}
+	want := "rollout.promote=ok rollout.start=ok rollout.abort=invalid rollout.pause=invalid rollout.abort=ok rollout.resume=ok " +
+		"rollout.pause=invalid rollout.pause=ok rollout.start=invalid rollout.start=ok"
+	if strings.Join(got, " ") != want {
+		t.Errorf("audit:\n got %s\nwant %s", strings.Join(got, " "), want)
 	}
 }
