@@ -44,7 +44,7 @@ function actions(st) {
   const to = st.steps && st.steps.length ? st.steps[0] : 0;
   const pause = ['pause', 'Pause', `Hold ${st.route} at ${st.weight}% on ${st.canary}? Nothing is judged or advanced until it is resumed.`];
   const resume = ['resume', 'Resume', `Continue the rollout of ${st.route} from ${st.weight}%? The step's time starts again.`];
-  const promote = ['promote', 'Promote', `Send all of ${st.route} to ${st.canary} now, skipping the remaining steps? ${st.baseline} no longer serves it.`];
+  const promote = ['promote', 'Promote', `Make ${st.canary} the target of ${st.route} now, skipping the remaining steps?`];
   const abort = ['abort', 'Abort', `Send every client of ${st.route} back to ${st.baseline} at once (canary weight 0)? The rollout stays aborted until started again.`];
   const start = ['start', 'Start', `Start the rollout of ${st.route}: ${to}% of its requests to ${st.canary}, then the plan's next steps as each passes?`];
   switch (st.state) {
