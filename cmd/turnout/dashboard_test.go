@@ -547,6 +547,98 @@ func TestDashboardFleet(t *testing.T) {
 	t.Logf("screenshots in %s; took %s", shots, time.Since(start).Round(time.Millisecond))
 }
 
+// TestDashboardRollouts drives the Rollouts page in a real headless
+// Chromium against a real node whose controller runs the rollout: Start
+// through the confirm step, the weight chart's new step, both sides'
+// charts counting live traffic, a verdict, then Pause.
+func TestDashboardRollouts(t *testing.T) {
+	start := time.Now()
+	dir, shots := t.TempDir(), t.TempDir()
+	a, b := namedOrigin(t, "a"), namedOrigin(t, "b")
+	// Aborted in the file: nothing moves until Start is clicked. The
+	// latency checks are as good as off (see TestRolloutCLIEndToEnd).
+	cfgPath := writeNodeConfig(t, dir, "off", fmt.Sprintf(`origins:
+  a: {url: %s}
+  b: {url: %s}
+routes:
+  - match: "GET /x/{id}"
+    origin: a
+    canary: {origin: b, sticky: "header:X-User"}
+    rollout:
+      {steps: [50, 90], step_for: 1h, interval: 200ms, min_requests: 20, state: aborted,
+       analysis: {latency_tolerance: 10, max_p99_ratio: 1000}}
+  - {match: /, origin: a}
+`, a.URL, b.URL))
+	n := startNode(t, cfgPath)
+	ctx := browser(t, 90*time.Second)
+	defer failOnJSErrors(t, ctx)()
+	signIn(t, ctx, n.admin)
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`[data-testid=tab-rollouts]`)), chromedp.WaitVisible(chromedp.ID("page-rollouts"))); err != nil {
+		t.Fatal(err)
+	}
+	card := `document.querySelector('[data-testid=rollout-card][data-route="GET /x/{id}"]')`
+	waitJS(t, ctx, "the aborted rollout with a Start button", card+` && `+card+`.dataset.state === 'aborted' && !!`+card+`.querySelector('[data-testid=rollout-start]') && !`+card+`.querySelector('[data-testid=rollout-pause]')`)
+
+	ask := func(action string) string {
+		t.Helper()
+		err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`[data-route="GET /x/{id}"] [data-testid=rollout-`+action+`]`)), chromedp.WaitVisible(chromedp.ID("confirm-ok")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		text, err := chromedp.Run(ctx, chromedp.Text(chromedp.ID("confirm-text")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return text
+	}
+	if got, want := ask("start"), "Start the rollout of GET /x/{id}: 50% of its requests to b,"; !strings.HasPrefix(got, want) {
+		t.Errorf("Start asks %q, want it to begin %q", got, want)
+	}
+	if err := chromedp.Do(ctx, chromedp.SendKeys(chromedp.ID("confirm-message"), "go"), chromedp.Click(chromedp.ID("confirm-ok"))); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ctx, "the rollout running at 50%", card+`.dataset.state === 'running' && `+card+`.dataset.weight === '50'`)
+	waitJS(t, ctx, "the deployment said on the page", `!document.getElementById('rollouts-ok').hidden && document.getElementById('rollouts-ok').textContent.startsWith('Deployment #2 is active: rollout')`)
+	waitJS(t, ctx, "the weight chart's step", `Number(`+card+`.querySelector('[data-testid=chart-weight]').dataset.points) >= 2`)
+
+	// Both sides count live traffic; the controller judges it.
+	client := &http.Client{Timeout: 5 * time.Second}
+	i := 0
+	defer testkit.Load(1, func(int) bool {
+		req, _ := http.NewRequest("GET", fmt.Sprintf("http://%s/x/%d", n.public, i), nil)
+		req.Header.Set("X-User", fmt.Sprint(i))
+		if resp, err := client.Do(req); err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+		i++
+		time.Sleep(5 * time.Millisecond)
+		return i < 20000
+	})()
+	for _, side := range []string{"baseline", "canary"} {
+		waitJS(t, ctx, "the "+side+"'s requests/s", `(() => { const c = `+card+`.querySelector('[data-testid=rollout-`+side+`] [data-testid=chart-rps] .now'); return !!c && Number(c.textContent) > 0; })()`)
+	}
+	waitJS(t, ctx, "a verdict", `['wait', 'pass'].includes(`+card+`.querySelector('[data-testid=rollout-verdict]').dataset.decision)`)
+	shot(t, ctx, shots, "8-rollouts")
+
+	if got := ask("pause"); !strings.HasPrefix(got, "Hold GET /x/{id} at 50% on b?") {
+		t.Errorf("Pause asks %q", got)
+	}
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.ID("confirm-ok"))); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ctx, "the rollout paused, with Resume", card+`.dataset.state === 'paused' && !!`+card+`.querySelector('[data-testid=rollout-resume]')`)
+	resp, body, err := n.api("GET", "/deployments/active", nil)
+	var active struct {
+		ID             uint64
+		Cause, Message string
+	}
+	if err != nil || resp.StatusCode != http.StatusOK || json.Unmarshal(body, &active) != nil || active.ID != 3 || !strings.HasPrefix(active.Cause, "rollout") {
+		t.Fatalf("after Pause, active deployment = %+v (%v %s), want 3, a rollout deployment", active, err, body)
+	}
+	t.Logf("screenshots in %s; took %s", shots, time.Since(start).Round(time.Millisecond))
+}
+
 func mustRead(t *testing.T, path string) string {
 	t.Helper()
 	b, err := os.ReadFile(path)

@@ -4,6 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +17,7 @@ import (
 	"github.com/turnout/turnout/internal/deploy/deploytest"
 	"github.com/turnout/turnout/internal/judge"
 	"github.com/turnout/turnout/internal/rollout"
+	"github.com/turnout/turnout/internal/testkit"
 )
 
 // TestRolloutStatusTable: `turnout rollout status` prints each rollout's
@@ -100,5 +106,140 @@ func TestRolloutUsage(t *testing.T) {
 		if got := span(d); got != c.want {
 			t.Errorf("span(%s) = %q, want %q", c.in, got, c.want)
 		}
+	}
+}
+
+// TestRolloutCLIEndToEnd drives a rollout with the CLI against a real
+// `turnout serve`, its controller judging real traffic: start, the status
+// table with both sides' figures, pause, resume, abort, start, promote,
+// and what is refused.
+func TestRolloutCLIEndToEnd(t *testing.T) {
+	dir := t.TempDir()
+	a, b := namedOrigin(t, "a"), namedOrigin(t, "b")
+	// Aborted in the file: the controller leaves the route until started.
+	// Both origins answer alike; the latency checks are as good as off, as
+	// a sub-millisecond origin's p50 and p99 differ by more than the
+	// tolerances between a warm side and one with few, cold connections.
+	cfgPath := writeNodeConfig(t, dir, "off", fmt.Sprintf(`origins:
+  a: {url: %s}
+  b: {url: %s}
+routes:
+  - match: "GET /x/{id}"
+    origin: a
+    canary: {origin: b, sticky: "header:X-User"}
+    rollout:
+      {steps: [50, 90], step_for: 1h, interval: 200ms, min_requests: 20, state: aborted,
+       analysis: {latency_tolerance: 10, max_p99_ratio: 1000}}
+  - {match: /, origin: a}
+`, a.URL, b.URL))
+	n := startNode(t, cfgPath)
+	flags := []string{"--admin", n.admin, "--token", testToken}
+	with := func(args ...string) []string { return append(args, flags...) }
+	status := func() string {
+		t.Helper()
+		r := runCLI(cmdRollout, with("status")...)
+		if r.err != nil {
+			t.Fatalf("status: %+v", r)
+		}
+		return r.stdout
+	}
+	// The controller reads each deployment the node serves in its own
+	// goroutine: its status follows an action shortly after.
+	shows := func(what string, want ...string) {
+		t.Helper()
+		var s string
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			s = status()
+			for _, l := range strings.Split(s, "\n") {
+				if f := strings.Fields(l); len(f) >= len(want) && slices.Equal(f[:len(want)], want) {
+					return
+				}
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("status %s: want a line beginning %q in:\n%s", what, want, s)
+			}
+		}
+	}
+	const rt = "GET /x/{id}"
+	shows("before start", "GET", "/x/{id}", "aborted", "0/2", "0%")
+
+	r := runCLI(cmdRollout, with("start", "GET", "/x/{id}", "-m", "go")...)
+	if r.err != nil || !strings.Contains(r.stdout, "deployment 2 is active: rollout") || !strings.Contains(r.stdout, "go") {
+		t.Fatalf("start: %+v", r)
+	}
+	shows("after start", "GET", "/x/{id}", "running", "1/2", "50%")
+
+	// Traffic on both sides until the controller's verdict counts it.
+	client := &http.Client{Timeout: 5 * time.Second}
+	i := 0
+	stop := testkit.Load(1, func(int) bool {
+		req, _ := http.NewRequest("GET", fmt.Sprintf("http://%s/x/%d", n.public, i), nil)
+		req.Header.Set("X-User", strconv.Itoa(i))
+		if resp, err := client.Do(req); err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+		i++
+		return i < 20000 // bounded; a verdict needs 20 a side
+	})
+	defer stop()
+	c := &admin.Client{BaseURL: n.admin, Token: testToken}
+	testkit.Eventually(t, 20*time.Second, "a verdict with requests on both sides", func() bool {
+		st, err := c.Rollouts(context.Background(), rt)
+		return err == nil && len(st) == 1 && st[0].Verdict != nil && st[0].Verdict.Baseline.Requests > 0 && st[0].Verdict.Canary.Requests > 0
+	})
+	stop()
+	// The table shows them: a count of requests on each side's row.
+	judged := status()
+	lines := strings.Split(judged, "\n")
+	if len(lines) < 3 || !strings.Contains(lines[1], "baseline  a ") || !strings.Contains(lines[2], "canary    b ") {
+		t.Fatalf("status with a verdict:\n%s", judged)
+	}
+	col := strings.Index(lines[0], "REQUESTS")
+	for _, l := range lines[1:3] {
+		if n, err := strconv.Atoi(strings.Fields(l[col:])[0]); err != nil || n == 0 {
+			t.Errorf("no requests counted on a side in:\n%s", judged)
+		}
+	}
+
+	r = runCLI(cmdRollout, with("pause", rt, "-m", "hold")...)
+	if r.err != nil || !strings.Contains(r.stdout, "deployment 3 is active: rollout pause GET /x/{id} (by e2e") || !strings.Contains(r.stdout, "  hold\n") {
+		t.Fatalf("pause: %+v", r)
+	}
+	r = runCLI(cmdRollout, with("pause", rt)...)
+	if r.err == nil || !strings.Contains(r.err.Error(), "the rollout is paused, not running") {
+		t.Fatalf("second pause: %+v", r)
+	}
+	shows("after pause", "GET", "/x/{id}", "paused", "1/2", "50%")
+	if r = runCLI(cmdRollout, with("resume", rt)...); r.err != nil {
+		t.Fatalf("resume: %+v", r)
+	}
+	if r = runCLI(cmdRollout, with("abort", rt, "--wait")...); r.err != nil || !strings.Contains(r.stdout, "acked") {
+		t.Fatalf("abort --wait: %+v", r)
+	}
+	shows("after abort", "GET", "/x/{id}", "aborted", "0/2", "0%")
+	if got := get(t, "http://"+n.public+"/x/1"); got != "a" {
+		t.Fatalf("after abort, the route answered %q, want the baseline a", got)
+	}
+	r = runCLI(cmdRollout, with("pause", "/")...)
+	if r.err == nil || !strings.Contains(r.err.Error(), "no rollout") {
+		t.Fatalf("pause a route without a rollout: %+v", r)
+	}
+	r = runCLI(cmdRollout, with("abort", "GET /nope")...)
+	if r.err == nil || !strings.Contains(r.err.Error(), rt) {
+		t.Fatalf("abort an unknown route: %+v", r)
+	}
+
+	// Started again and promoted: the canary is the route's target, and the
+	// rollout is no longer listed.
+	if r = runCLI(cmdRollout, with("start", rt)...); r.err != nil {
+		t.Fatalf("start again: %+v", r)
+	}
+	if r = runCLI(cmdRollout, with("promote", rt, "-o", "json")...); r.err != nil || !strings.Contains(r.stdout, `"cause"`) {
+		t.Fatalf("promote: %+v", r)
+	}
+	shows("after promote", "no", "rollouts:")
+	if got := get(t, "http://"+n.public+"/x/1"); got != "b" {
+		t.Fatalf("after promote, the route answered %q, want the canary b", got)
 	}
 }
