@@ -87,13 +87,15 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	// the dashboard's Traffic page) and the dashboard's live series.
 	trafficTable := traffic.NewTable(traffic.Options{})
 	live := dashboard.NewLive(0)
+	rollouts := &rollout.Controller{Service: svc, Log: log}
 	gw := gateway.New(gateway.Options{
-		Metrics:      m,
-		Logger:       log,
-		MaxBodyBytes: node.Limits.MaxBodyBytes,
-		AccessLog:    accessLogger,
-		Functions:    router,
-		OnBreaker:    func(route, from, to string) { svc.AuditBreaker(context.Background(), route, from, to) },
+		OnCanaryFailure: rollouts.CanaryFailed,
+		Metrics:         m,
+		Logger:          log,
+		MaxBodyBytes:    node.Limits.MaxBodyBytes,
+		AccessLog:       accessLogger,
+		Functions:       router,
+		OnBreaker:       func(route, from, to string) { svc.AuditBreaker(context.Background(), route, from, to) },
 		Observe: func(o *turnout.Observation) {
 			trafficTable.Observe(o)
 			live.Observe(o)
@@ -110,7 +112,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	follower := f.Follower
-	rollouts := &rollout.Controller{Service: svc, Counts: gw, Log: log}
+	rollouts.Counts = gw
 	f.onServed = rollouts.Served
 	// The admin API answers only once the new table is live here.
 	svc.Activate = func(_ context.Context, d deploy.Deployment, c *config.Config) error { return follower.Serve(d, c) }

@@ -26,6 +26,7 @@ import (
 type rig struct {
 	// live records when each deployment was live on the gateway.
 	live sync.Map // uint64 → time.Time
+	cur  atomic.Pointer[rollout.Controller]
 	svc  *deploy.Service
 	gw   *gateway.Gateway
 	ctl  *rollout.Controller
@@ -47,7 +48,12 @@ func newRig(t testing.TB, legacy, v2 http.HandlerFunc, routeYAML string) *rig {
 	}
 	t.Cleanup(func() { st.Close() })
 	src := fmt.Sprintf("origins:\n  legacy: {url: %q}\n  v2: {url: %q}\nroutes:\n%s  - match: /\n    origin: legacy\n", lsrv.URL, vsrv.URL, routeYAML)
-	r := &rig{svc: &deploy.Service{Store: st}, gw: gateway.New(gateway.Options{})}
+	r := &rig{svc: &deploy.Service{Store: st}}
+	r.gw = gateway.New(gateway.Options{OnCanaryFailure: func() {
+		if c := r.cur.Load(); c != nil {
+			c.CanaryFailed()
+		}
+	}})
 	t.Cleanup(r.gw.Close)
 	front := httptest.NewServer(r.gw)
 	t.Cleanup(front.Close)
@@ -64,6 +70,7 @@ func newRig(t testing.TB, legacy, v2 http.HandlerFunc, routeYAML string) *rig {
 func (r *rig) start(t testing.TB) {
 	t.Helper()
 	r.ctl = &rollout.Controller{Service: r.svc, Counts: r.gw}
+	r.cur.Store(r.ctl)
 	r.svc.Activate = func(_ context.Context, d deploy.Deployment, c *config.Config) error {
 		if err := r.gw.Apply(d.ID, c); err != nil {
 			return err
