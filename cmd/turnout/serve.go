@@ -27,6 +27,7 @@ import (
 	"github.com/turnout/turnout/internal/invoke"
 	"github.com/turnout/turnout/internal/metrics"
 	"github.com/turnout/turnout/internal/rollout"
+	"github.com/turnout/turnout/internal/route"
 	"github.com/turnout/turnout/internal/traffic"
 	"github.com/turnout/turnout/internal/upgrade"
 )
@@ -87,13 +88,15 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	// the dashboard's Traffic page) and the dashboard's live series.
 	trafficTable := traffic.NewTable(traffic.Options{})
 	live := dashboard.NewLive(0)
+	rollouts := &rollout.Controller{Service: svc, Log: log}
 	gw := gateway.New(gateway.Options{
-		Metrics:      m,
-		Logger:       log,
-		MaxBodyBytes: node.Limits.MaxBodyBytes,
-		AccessLog:    accessLogger,
-		Functions:    router,
-		OnBreaker:    func(route, from, to string) { svc.AuditBreaker(context.Background(), route, from, to) },
+		OnCanaryFailure: rollouts.CanaryFailed,
+		Metrics:         m,
+		Logger:          log,
+		MaxBodyBytes:    node.Limits.MaxBodyBytes,
+		AccessLog:       accessLogger,
+		Functions:       router,
+		OnBreaker:       func(route, from, to string) { svc.AuditBreaker(context.Background(), route, from, to) },
 		Observe: func(o *turnout.Observation) {
 			trafficTable.Observe(o)
 			live.Observe(o)
@@ -110,7 +113,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	follower := f.Follower
-	rollouts := &rollout.Controller{Service: svc, Counts: gw, Log: log}
+	rollouts.Counts = gw
 	f.onServed = rollouts.Served
 	// The admin API answers only once the new table is live here.
 	svc.Activate = func(_ context.Context, d deploy.Deployment, c *config.Config) error { return follower.Serve(d, c) }
@@ -141,7 +144,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 		Functions:    host,
 		Logger:       log,
 		Live:         live,
-		Traffic:      trafficTable,
+		Traffic:      stagedTraffic{trafficTable, gw},
 		Listen:       node.Admin.Listen,
 		Hosts:        node.Admin.Hosts,
 	})
@@ -422,6 +425,27 @@ func statusFunc(gw *gateway.Gateway, st *nodeStore, host *fnhost.Host, f *follow
 		}
 		return out, nil
 	}
+}
+
+// stagedTraffic is the traffic table with each row's migration stage:
+// that of the row's route in the table served now.
+type stagedTraffic struct {
+	*traffic.Table
+	gw *gateway.Gateway
+}
+
+func (s stagedTraffic) Report(q traffic.Query) traffic.Report {
+	rep := s.Table.Report(q)
+	stages := map[string]string{}
+	for _, r := range s.gw.Status().Routes {
+		stages[route.Canonical(r.Match)] = r.Stage
+	}
+	for i, row := range rep.Rows {
+		if len(row.Routes) > 0 {
+			rep.Rows[i].Stage = stages[route.Canonical(row.Routes[0])]
+		}
+	}
+	return rep
 }
 
 // adminURL is where this node's admin API answers, as its fleet record

@@ -109,10 +109,11 @@ func TestTrafficFromLiveGateway(t *testing.T) {
 	legacy := namedOrigin(t, "legacy")
 	cfgPath := writeNodeConfig(t, dir, "off", fmt.Sprintf(`origins:
   legacy: {url: %s}
+  orders: {url: %s}
 routes:
-  - {match: "GET /orders/{id}", origin: legacy}
+  - {match: "GET /orders/{id}", origin: legacy, canary: {origin: orders, weight: 5}}
   - {match: /, origin: legacy}
-`, legacy.URL))
+`, legacy.URL, namedOrigin(t, "orders").URL))
 	n := startNode(t, cfgPath)
 	for i := range 12 {
 		get(t, fmt.Sprintf("http://%s/orders/%d", n.public, 1000+i))
@@ -133,6 +134,10 @@ routes:
 	if len(rep.Rows) < 2 || rep.Rows[0].Calls != 12 || rep.Rows[0].Template != "/orders/{id}" ||
 		len(rep.Rows[0].Routes) != 1 || rep.Rows[0].Routes[0] != "GET /orders/{id}" {
 		t.Fatalf("rows = %+v, want /orders/{id} first with 12 calls", rep.Rows)
+	}
+	// Each row shows its route's migration stage, as turnout status does.
+	if rep.Rows[0].Stage != "canary 5%" || rep.Rows[1].Stage != "legacy" {
+		t.Fatalf("stages = %q, %q; want canary 5%%, legacy", rep.Rows[0].Stage, rep.Rows[1].Stage)
 	}
 	// A viewer reading it through the admin API directly gets the same.
 	resp, body, err := n.api("GET", "/traffic?limit=1", nil)

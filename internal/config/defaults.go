@@ -83,6 +83,11 @@ func (c *Config) WithDefaults() *Config {
 			c.Sticky = orDefault(c.Sticky, StickyIP)
 			r.Canary = &c
 		}
+		if r.Rollout != nil {
+			ro := *r.Rollout
+			ro.Steps = slices.Clone(ro.Steps)
+			r.Rollout = &ro
+		}
 		if r.AutoRollback != nil {
 			a := *r.AutoRollback
 			a.Window = orDefault(a.Window, Duration(60e9))

@@ -20,15 +20,18 @@ type comparison struct {
 // nothing about either side and is not counted; a 5xx, or any answer but
 // the side's own — an error, the fallback, a throttle, the breaker — is a
 // failure of that side.
-func (c *comparison) record(s turnout.Side, o turnout.Outcome, code int, d time.Duration) {
+// It reports whether it counted a failure.
+func (c *comparison) record(s turnout.Side, o turnout.Outcome, code int, d time.Duration) bool {
 	if o == turnout.ClientClosed || o == turnout.Rejected {
-		return
+		return false
 	}
 	side := &c.baseline
 	if s == turnout.Canary {
 		side = &c.canary
 	}
-	side.Record(d, o != turnout.Served || code >= 500)
+	failed := o != turnout.Served || code >= 500
+	side.Record(d, failed)
+	return failed
 }
 
 // comparisonLocked returns the comparison of the route with pattern whose

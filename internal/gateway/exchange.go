@@ -68,7 +68,9 @@ func (g *Gateway) end(x *exchange) {
 		x.at.observerFor(p.metrics, p.pattern, x.fellBack).Observe(x.outcome, x.code, d.Seconds())
 		if p.canary != nil {
 			p.canary.observe(p.pattern, x.side, x.outcome, d.Seconds())
-			p.canary.compare.record(x.side, x.outcome, x.code, d)
+			if p.canary.compare.record(x.side, x.outcome, x.code, d) && x.side == turnout.Canary && g.opts.OnCanaryFailure != nil {
+				g.opts.OnCanaryFailure()
+			}
 		}
 	} else {
 		g.unrouted.Observe(x.outcome, x.code, d.Seconds())

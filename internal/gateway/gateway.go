@@ -50,6 +50,11 @@ type Options struct {
 	// reused for the next request, so the callee must copy what it keeps
 	// and not retain the pointer. See observe for how each field is set.
 	Observe func(o *turnout.Observation)
+	// OnCanaryFailure, when set, is called on the request's goroutine for
+	// every request a canary failed (as the comparison counts failures),
+	// so that a rollout controller can look at once rather than at its next
+	// interval (rollout.Controller.CanaryFailed). Keep it quick.
+	OnCanaryFailure func()
 }
 
 // Gateway serves requests from the active Table.

@@ -38,6 +38,15 @@ type Counter interface {
 // weight of 100 is promoted when its step_for has passed (there is no
 // baseline left to compare with). A paused or aborted rollout is left
 // alone.
+//
+// Between looks, a canary failing outright is not left to the next one:
+// the gateway tells the controller of every canary failure
+// (CanaryFailed), and at most every 10 ms the controller checks the
+// windows of the routes for the error-rate ceiling alone
+// (analysis.max_error_rate, with min_requests a side) and aborts a route
+// past it at once. The ceiling is a fixed threshold, not a test, so
+// checking it often adds no false aborts the way repeating the
+// statistical tests would; those wait for the looks.
 type Controller struct {
 	// Service makes the deployments. Required.
 	Service *deploy.Service
@@ -47,6 +56,9 @@ type Controller struct {
 	Log *slog.Logger
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
+
+	once   sync.Once
+	failed chan struct{} // CanaryFailed's signal to Run
 
 	mu     sync.Mutex
 	next   *deploy.Deployment // the latest deployment served, not yet read
@@ -78,17 +90,32 @@ func (c *Controller) now() time.Time {
 func (c *Controller) log() *slog.Logger { return cmp.Or(c.Log, slog.Default()) }
 
 func (c *Controller) init() {
-	if c.wake == nil {
+	c.once.Do(func() {
 		c.wake = make(chan struct{}, 1)
+		c.failed = make(chan struct{}, 1)
 		c.routes = map[string]*tracked{}
+	})
+}
+
+// quickGap is the least time between two checks of the error-rate ceiling
+// that canary failures ask for.
+const quickGap = 10 * time.Millisecond
+
+// CanaryFailed tells the controller a canary failed a request: the
+// gateway's OnCanaryFailure. It does not block and takes no lock.
+func (c *Controller) CanaryFailed() {
+	c.init()
+	select {
+	case c.failed <- struct{}{}:
+	default:
 	}
 }
 
 // Served tells the controller the node now serves deployment d. It does not
 // block; the controller reads d's config in its own goroutine.
 func (c *Controller) Served(d deploy.Deployment) {
-	c.mu.Lock()
 	c.init()
+	c.mu.Lock()
 	if c.next == nil || d.ID >= c.next.ID {
 		c.next = &d
 	}
@@ -122,14 +149,21 @@ const stateRunning = "running"
 
 // Run drives the rollouts until ctx ends.
 func (c *Controller) Run(ctx context.Context) {
-	c.mu.Lock()
 	c.init()
-	c.mu.Unlock()
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
+	var lastQuick time.Time
+	quick := false // a canary failed since the last ceiling check
 	for {
 		c.read(ctx)
+		if now := c.now(); quick && now.Sub(lastQuick) >= quickGap {
+			c.ceilings(ctx, now)
+			quick, lastQuick = false, now
+		}
 		due := c.look(ctx)
+		if quick && (due.IsZero() || lastQuick.Add(quickGap).Before(due)) {
+			due = lastQuick.Add(quickGap)
+		}
 		wait := time.Hour
 		if !due.IsZero() {
 			wait = max(due.Sub(c.now()), time.Millisecond)
@@ -139,8 +173,37 @@ func (c *Controller) Run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-c.wake:
+		case <-c.failed:
+			quick = true
 		case <-timer.C:
 		}
+	}
+}
+
+// ceilings aborts, at once, every running rollout whose step window puts
+// the canary past its error-rate ceiling.
+func (c *Controller) ceilings(ctx context.Context, now time.Time) {
+	c.mu.Lock()
+	var over []*tracked
+	for _, k := range c.order {
+		t := c.routes[k]
+		if t.status.State != stateRunning || t.status.Weight <= 0 || t.status.Weight >= 100 {
+			continue
+		}
+		b, cn, ok := c.Counts.Comparison(k)
+		if !ok {
+			continue
+		}
+		b, cn = b.Sub(t.base[0]), cn.Sub(t.base[1])
+		a := t.plan.Judge()
+		need := uint64(a.MinRequests)
+		if n := cn.Requests(); n >= need && b.Requests() >= need && float64(cn.Failures) > a.MaxErrorRate*float64(n) {
+			over = append(over, t)
+		}
+	}
+	c.mu.Unlock()
+	for _, t := range over {
+		c.judge(ctx, t, now)
 	}
 }
 

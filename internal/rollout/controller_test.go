@@ -24,6 +24,9 @@ import (
 // over a bolt store, and the rollout controller, wired as turnout serve
 // wires them.
 type rig struct {
+	// live records when each deployment was live on the gateway.
+	live sync.Map // uint64 → time.Time
+	cur  atomic.Pointer[rollout.Controller]
 	svc  *deploy.Service
 	gw   *gateway.Gateway
 	ctl  *rollout.Controller
@@ -34,7 +37,7 @@ type rig struct {
 
 // newRig starts a node serving config, whose origins legacy and v2 are the
 // handlers given.
-func newRig(t *testing.T, legacy, v2 http.HandlerFunc, routeYAML string) *rig {
+func newRig(t testing.TB, legacy, v2 http.HandlerFunc, routeYAML string) *rig {
 	t.Helper()
 	lsrv, vsrv := httptest.NewServer(legacy), httptest.NewServer(v2)
 	t.Cleanup(lsrv.Close)
@@ -45,7 +48,12 @@ func newRig(t *testing.T, legacy, v2 http.HandlerFunc, routeYAML string) *rig {
 	}
 	t.Cleanup(func() { st.Close() })
 	src := fmt.Sprintf("origins:\n  legacy: {url: %q}\n  v2: {url: %q}\nroutes:\n%s  - match: /\n    origin: legacy\n", lsrv.URL, vsrv.URL, routeYAML)
-	r := &rig{svc: &deploy.Service{Store: st}, gw: gateway.New(gateway.Options{})}
+	r := &rig{svc: &deploy.Service{Store: st}}
+	r.gw = gateway.New(gateway.Options{OnCanaryFailure: func() {
+		if c := r.cur.Load(); c != nil {
+			c.CanaryFailed()
+		}
+	}})
 	t.Cleanup(r.gw.Close)
 	front := httptest.NewServer(r.gw)
 	t.Cleanup(front.Close)
@@ -59,13 +67,15 @@ func newRig(t *testing.T, legacy, v2 http.HandlerFunc, routeYAML string) *rig {
 
 // start runs a controller (again, after stopRun: a restarted node) and
 // activates the store's active deployment, as turnout serve does.
-func (r *rig) start(t *testing.T) {
+func (r *rig) start(t testing.TB) {
 	t.Helper()
 	r.ctl = &rollout.Controller{Service: r.svc, Counts: r.gw}
+	r.cur.Store(r.ctl)
 	r.svc.Activate = func(_ context.Context, d deploy.Deployment, c *config.Config) error {
 		if err := r.gw.Apply(d.ID, c); err != nil {
 			return err
 		}
+		r.live.Store(d.ID, time.Now())
 		r.ctl.Served(d)
 		return nil
 	}
@@ -92,9 +102,9 @@ func (r *rig) stopRun() {
 }
 
 // load sends requests from 8 clients, each with its own X-User-Id, until
-// until returns true (checked between requests) or 20 s or 200,000
+// until returns true (checked between requests) or 60 s or 1,000,000
 // requests pass. It returns the statuses the clients saw.
-func (r *rig) load(t *testing.T, until func() bool) map[int]int {
+func (r *rig) load(t testing.TB, until func() bool) map[int]int {
 	t.Helper()
 	var (
 		mu       sync.Mutex
@@ -102,13 +112,13 @@ func (r *rig) load(t *testing.T, until func() bool) map[int]int {
 		sent     atomic.Int64
 		wg       sync.WaitGroup
 	)
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for w := range 8 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for i := 0; ; i++ {
-				if until() || time.Now().After(deadline) || sent.Add(1) > 200_000 {
+				if until() || time.Now().After(deadline) || sent.Add(1) > 1_000_000 {
 					return
 				}
 				req, _ := http.NewRequest("GET", r.url+"/s/x", nil)
@@ -131,7 +141,7 @@ func (r *rig) load(t *testing.T, until func() bool) map[int]int {
 }
 
 // active returns the active deployment.
-func (r *rig) active(t *testing.T) deploy.Deployment {
+func (r *rig) active(t testing.TB) deploy.Deployment {
 	t.Helper()
 	d, err := r.svc.Store.Active(context.Background())
 	if err != nil {
@@ -304,7 +314,7 @@ func TestRestartResumes(t *testing.T) {
 }
 
 // waitFor polls cond for up to 10 s.
-func waitFor(t *testing.T, cond func() bool) {
+func waitFor(t testing.TB, cond func() bool) {
 	t.Helper()
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
 		if cond() {

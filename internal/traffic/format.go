@@ -19,7 +19,7 @@ import (
 // backends, and risks with their counts.
 func WriteTable(w io.Writer, r Report) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "CALLS\tTEMPLATE\tMETHODS\tERR%\tP50\tP99\tMAX SIZE\tLAST SEEN\tBACKEND\tRISKS")
+	fmt.Fprintln(tw, "CALLS\tTEMPLATE\tMETHODS\tERR%\tP50\tP99\tMAX SIZE\tLAST SEEN\tBACKEND\tSTAGE\tRISKS")
 	for _, row := range r.Rows {
 		tmpl := row.Host + row.Template
 		risks := make([]string, 0, len(row.Risks))
@@ -36,6 +36,7 @@ func WriteTable(w io.Writer, r Report) error {
 			formatBytes(row.BytesMax),
 			row.LastSeen.UTC().Format(time.DateTime),
 			orDash(strings.Join(row.Targets, ",")),
+			orDash(row.Stage),
 			orDash(strings.Join(risks, ",")),
 		}
 		for i, c := range cells {
@@ -63,7 +64,7 @@ func WriteJSON(w io.Writer, r Report) error {
 var csvHeader = []string{
 	"host", "template", "calls", "errors", "error_rate", "fallbacks", "throttled",
 	"p50_ms", "p99_ms", "bytes_p50", "bytes_p99", "bytes_max",
-	"first_seen", "last_seen", "methods", "routes", "targets", "risks",
+	"first_seen", "last_seen", "methods", "routes", "targets", "risks", "stage",
 }
 
 // WriteCSV writes r's rows as CSV with a header line; times are RFC 3339
@@ -100,6 +101,7 @@ func WriteCSV(w io.Writer, r Report) error {
 			strings.Join(row.Routes, "|"),
 			strings.Join(row.Targets, "|"),
 			strings.Join(risks, "|"),
+			row.Stage,
 		}
 		if err := cw.Write(rec); err != nil {
 			return err

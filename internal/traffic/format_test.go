@@ -27,16 +27,18 @@ func sampleReport() Report {
 
 func TestWriteTable(t *testing.T) {
 	var b bytes.Buffer
-	if err := WriteTable(&b, sampleReport()); err != nil {
+	rep := sampleReport()
+	rep.Rows[0].Stage, rep.Rows[2].Stage = "canary 5%", "legacy"
+	if err := WriteTable(&b, rep); err != nil {
 		t.Fatal(err)
 	}
 	lines := strings.Split(strings.TrimRight(b.String(), "\n"), "\n")
 	want := []string{
 		// Quantiles come from 5 % histogram buckets: 1.96ms stands for 2ms.
-		"CALLS  TEMPLATE                          METHODS   ERR%  P50     P99     MAX SIZE  LAST SEEN            BACKEND        RISKS",
-		"3      api.example.com/user/{id}/orders  GET,POST  33.3  1.96ms  2.90ms  7.0MiB    2026-11-01 12:00:02  origin:legacy  response_over_6mb×1,repeated_query_key×1",
-		"2      {other}                           GET       0.0   5.21ms  5.75ms  100B      2026-11-01 12:00:05  origin:legacy  -",
-		"1      api.example.com/health            GET       0.0   4.00ms  4.00ms  100B      2026-11-01 12:00:03  origin:legacy  -",
+		"CALLS  TEMPLATE                          METHODS   ERR%  P50     P99     MAX SIZE  LAST SEEN            BACKEND        STAGE      RISKS",
+		"3      api.example.com/user/{id}/orders  GET,POST  33.3  1.96ms  2.90ms  7.0MiB    2026-11-01 12:00:02  origin:legacy  canary 5%  response_over_6mb×1,repeated_query_key×1",
+		"2      {other}                           GET       0.0   5.21ms  5.75ms  100B      2026-11-01 12:00:05  origin:legacy  -          -",
+		"1      api.example.com/health            GET       0.0   4.00ms  4.00ms  100B      2026-11-01 12:00:03  origin:legacy  legacy     -",
 		"3 rows shown; 6 observations in 2 templates, 2 in {other}",
 	}
 	if strings.Join(lines, "\n") != strings.Join(want, "\n") {
@@ -101,7 +103,7 @@ func TestWriteCSV(t *testing.T) {
 	}
 	got := strings.Join(recs[1], ",")
 	want := "api.example.com,/user/{id}/orders,3,1,0.3333333333333333,0,0,1.964,2.902,103,7340032,7340032," +
-		"2026-11-01T12:00:00Z,2026-11-01T12:00:02Z,GET=2|POST=1,/user/{id}/orders,origin:legacy,response_over_6mb=1|repeated_query_key=1"
+		"2026-11-01T12:00:00Z,2026-11-01T12:00:02Z,GET=2|POST=1,/user/{id}/orders,origin:legacy,response_over_6mb=1|repeated_query_key=1,"
 	if got != want {
 		t.Errorf("row:\n got %s\nwant %s", got, want)
 	}

@@ -301,6 +301,12 @@ type Row struct {
 	FirstSeen time.Time `json:"first_seen"`
 	LastSeen  time.Time `json:"last_seen"`
 	Risks     []Risk    `json:"risks"` // in the order of the Risk* kinds
+	// Stage is the migration stage of the route that served the row (the
+	// first of Routes) in the deployment served now — legacy, canary N%
+	// or migrated, as `turnout status` shows it — or "" when no route
+	// served it or the route is gone. The table does not know it: the
+	// serving node fills it in (turnout serve).
+	Stage string `json:"stage,omitempty"`
 }
 
 // Risk is one kind of function-readiness risk seen on a row: how many
