@@ -40,7 +40,7 @@ func TestRolloutStatusTable(t *testing.T) {
 
 	r := runCLI(cmdRollout, with("status")...)
 	if r.err != nil {
-		t.Fatalf("status: %+v", r)
+		t.Fatalf("status: %v\n%s%s", r.err, r.stdout, r.stderr)
 	}
 	want := `ROUTE            STATE    STEP  WEIGHT  IN STEP         SIDE      TARGET          REQUESTS  ERROR RATE  P50     P99     LAST VERDICT
 GET /user/{id}   running  2/5   5%      1m03s of 5m     baseline  users           1200      0.50%       20 ms   180 ms  fail: canary p99 412 ms vs baseline 180 ms, U-test p=0.0003 (09:01:00)
@@ -55,17 +55,17 @@ GET /items/{id}  paused   1/1   0.5%    200ms of 1h30m  baseline  legacy        
 	// One route, its match unquoted and spaced as the shell splits it.
 	r = runCLI(cmdRollout, with("status", "GET", "/items/{id}", "-o", "table")...)
 	if r.err != nil || strings.Count(r.stdout, "\n") != 3 || !strings.Contains(r.stdout, "GET /items/{id}  paused") {
-		t.Errorf("status of one route: %+v", r)
+		t.Errorf("status of one route: %v\n%s%s", r.err, r.stdout, r.stderr)
 	}
 	r = runCLI(cmdRollout, with("status", "GET /nope")...)
 	if r.err == nil || !strings.Contains(r.err.Error(), `route "GET /nope" has no rollout`) {
-		t.Errorf("status of a route without a rollout: %+v", r)
+		t.Errorf("status of a route without a rollout: %v\n%s%s", r.err, r.stdout, r.stderr)
 	}
 
 	r = runCLI(cmdRollout, with("status", "-o", "json")...)
 	var got struct{ Rollouts []json.RawMessage }
 	if r.err != nil || json.Unmarshal([]byte(r.stdout), &got) != nil || len(got.Rollouts) != 2 {
-		t.Fatalf("status json: %+v", r)
+		t.Fatalf("status json: %v\n%s%s", r.err, r.stdout, r.stderr)
 	}
 	if !strings.Contains(r.stdout, `"decision": "fail"`) || !strings.Contains(r.stdout, `"state": "paused"`) {
 		t.Errorf("status json:\n%s", r.stdout)
@@ -74,7 +74,7 @@ GET /items/{id}  paused   1/1   0.5%    200ms of 1h30m  baseline  legacy        
 	// A viewer may look, not act: the server's 403, said plainly.
 	r = runCLI(cmdRollout, with("pause", "GET /user/{id}")...)
 	if r.err == nil || !strings.Contains(r.err.Error(), "role viewer may not rollout.pause (needs deployer)") {
-		t.Errorf("pause as viewer: %+v", r)
+		t.Errorf("pause as viewer: %v\n%s%s", r.err, r.stdout, r.stderr)
 	}
 }
 
@@ -97,7 +97,7 @@ func TestRolloutUsage(t *testing.T) {
 	}
 	r := runCLI(cmdRollout, "status", "-o", "yaml", "--admin", "http://127.0.0.1:1", "--token", "x")
 	if r.err == nil || !strings.Contains(r.err.Error(), "use text or json") {
-		t.Errorf("-o yaml: %+v", r)
+		t.Errorf("-o yaml: %v\n%s%s", r.err, r.stdout, r.stderr)
 	}
 	for _, c := range []struct{ in, want string }{
 		{"0s", "0s"}, {"200ms", "200ms"}, {"45s", "45s"}, {"63s", "1m03s"}, {"5m", "5m"}, {"90m", "1h30m"}, {"1h0m5s", "1h00m05s"}, {"2h", "2h"},
@@ -139,7 +139,7 @@ routes:
 		t.Helper()
 		r := runCLI(cmdRollout, with("status")...)
 		if r.err != nil {
-			t.Fatalf("status: %+v", r)
+			t.Fatalf("status: %v\n%s%s", r.err, r.stdout, r.stderr)
 		}
 		return r.stdout
 	}
@@ -165,7 +165,7 @@ routes:
 
 	r := runCLI(cmdRollout, with("start", "GET", "/x/{id}", "-m", "go")...)
 	if r.err != nil || !strings.Contains(r.stdout, "deployment 2 is active: rollout") || !strings.Contains(r.stdout, "go") {
-		t.Fatalf("start: %+v", r)
+		t.Fatalf("start: %v\n%s%s", r.err, r.stdout, r.stderr)
 	}
 	shows("after start", "GET", "/x/{id}", "running", "1/2", "50%")
 
@@ -204,18 +204,18 @@ routes:
 
 	r = runCLI(cmdRollout, with("pause", rt, "-m", "hold")...)
 	if r.err != nil || !strings.Contains(r.stdout, "deployment 3 is active: rollout pause GET /x/{id} (by e2e") || !strings.Contains(r.stdout, "  hold\n") {
-		t.Fatalf("pause: %+v", r)
+		t.Fatalf("pause: %v\n%s%s", r.err, r.stdout, r.stderr)
 	}
 	r = runCLI(cmdRollout, with("pause", rt)...)
 	if r.err == nil || !strings.Contains(r.err.Error(), "the rollout is paused, not running") {
-		t.Fatalf("second pause: %+v", r)
+		t.Fatalf("second pause: %v\n%s%s", r.err, r.stdout, r.stderr)
 	}
 	shows("after pause", "GET", "/x/{id}", "paused", "1/2", "50%")
 	if r = runCLI(cmdRollout, with("resume", rt)...); r.err != nil {
-		t.Fatalf("resume: %+v", r)
+		t.Fatalf("resume: %v\n%s%s", r.err, r.stdout, r.stderr)
 	}
 	if r = runCLI(cmdRollout, with("abort", rt, "--wait")...); r.err != nil || !strings.Contains(r.stdout, "acked") {
-		t.Fatalf("abort --wait: %+v", r)
+		t.Fatalf("abort --wait: %v\n%s%s", r.err, r.stdout, r.stderr)
 	}
 	shows("after abort", "GET", "/x/{id}", "aborted", "0/2", "0%")
 	if got := get(t, "http://"+n.public+"/x/1"); got != "a" {
@@ -223,20 +223,20 @@ routes:
 	}
 	r = runCLI(cmdRollout, with("pause", "/")...)
 	if r.err == nil || !strings.Contains(r.err.Error(), "no rollout") {
-		t.Fatalf("pause a route without a rollout: %+v", r)
+		t.Fatalf("pause a route without a rollout: %v\n%s%s", r.err, r.stdout, r.stderr)
 	}
 	r = runCLI(cmdRollout, with("abort", "GET /nope")...)
 	if r.err == nil || !strings.Contains(r.err.Error(), rt) {
-		t.Fatalf("abort an unknown route: %+v", r)
+		t.Fatalf("abort an unknown route: %v\n%s%s", r.err, r.stdout, r.stderr)
 	}
 
 	// Started again and promoted: the canary is the route's target, and the
 	// rollout is no longer listed.
 	if r = runCLI(cmdRollout, with("start", rt)...); r.err != nil {
-		t.Fatalf("start again: %+v", r)
+		t.Fatalf("start again: %v\n%s%s", r.err, r.stdout, r.stderr)
 	}
 	if r = runCLI(cmdRollout, with("promote", rt, "-o", "json")...); r.err != nil || !strings.Contains(r.stdout, `"cause"`) {
-		t.Fatalf("promote: %+v", r)
+		t.Fatalf("promote: %v\n%s%s", r.err, r.stdout, r.stderr)
 	}
 	shows("after promote", "no", "rollouts:")
 	if got := get(t, "http://"+n.public+"/x/1"); got != "b" {
