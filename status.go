@@ -38,16 +38,19 @@ type RouteStatus struct {
 	Canary       string  `json:"canary,omitempty"`
 	CanaryWeight float64 `json:"canary_weight,omitempty"`
 	// Stage is where the route is in its migration: StageLegacy,
-	// StageCanary with its weight ("canary 5%"), or StageMigrated.
+	// StageShadow, StageCanary with its weight ("canary 5%"), or
+	// StageMigrated.
 	Stage string `json:"stage,omitempty"`
 }
 
 // A route's migration stage, as `turnout status` and the traffic table
 // show it: still on the legacy origin (or back on it, switched off);
-// sending a share to a new target (StageCanary, followed by the share);
-// or on its new target.
+// answered by the legacy origin with a copy of its requests sent to the
+// new target and compared (StageShadow); sending a share to a new target
+// (StageCanary, followed by the share); or on its new target.
 const (
 	StageLegacy   = "legacy"
+	StageShadow   = "shadow"
 	StageCanary   = "canary"
 	StageMigrated = "migrated"
 )

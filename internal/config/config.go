@@ -258,6 +258,9 @@ type Route struct {
 	// Rollout moves the route to its canary step by step (docs/rollouts.md);
 	// nil leaves the canary's weight to the config.
 	Rollout *Rollout `yaml:"rollout" json:"rollout,omitempty"`
+	// Shadow mirrors a share of the route's requests to another target
+	// and compares the answers (docs/shadow.md); nil mirrors nothing.
+	Shadow *Shadow `yaml:"shadow" json:"shadow,omitempty"`
 	// FallbackUnsafe lets non-idempotent requests (POST, PATCH) be replayed
 	// on the fallback. Off by default: such a request is sent once.
 	FallbackUnsafe bool `yaml:"fallback_unsafe" json:"fallback_unsafe,omitempty"`

@@ -60,6 +60,9 @@ type Rollout struct {
 	// of analysis:). Fields left out are 0 and take judge's defaults; a 0
 	// written in the file is refused, since it would mean the default.
 	Analysis judge.Analysis `yaml:"analysis" json:"analysis"`
+	// Shadow, when set, holds the plan before its first step until the
+	// route's shadow comparison has met it (docs/shadow.md).
+	Shadow *ShadowGate `yaml:"shadow" json:"shadow,omitempty"`
 	// State is "" (running), RolloutPaused or RolloutAborted. `turnout
 	// rollout pause|resume|abort|start` and the controller set it; the file
 	// may also say running, which Parse stores as "".

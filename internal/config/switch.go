@@ -59,6 +59,8 @@ func (r Route) Status(legacy string) turnout.RouteStatus {
 	switch {
 	case !r.Off && r.Canary != nil && r.Canary.Weight > 0:
 		rs.Stage = turnout.StageCanary + " " + strconv.FormatFloat(r.Canary.Weight, 'f', -1, 64) + "%"
+	case !r.Off && r.Shadow != nil:
+		rs.Stage = turnout.StageShadow
 	case rs.Target == legacy || legacy == "" && !strings.HasPrefix(rs.Target, "function:"):
 		rs.Stage = turnout.StageLegacy
 	default:
