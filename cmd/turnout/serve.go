@@ -140,6 +140,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 		MaxBodyBytes: node.Admin.MaxBodyBytes,
 		Status:       statusFunc(gw, st, host, f),
 		LocalSwitch:  f.local.set,
+		Rollouts:     func(context.Context) ([]rollout.Status, error) { return rollouts.Status(), nil },
 		Metrics:      m.Handler(),
 		Functions:    host,
 		Logger:       log,
