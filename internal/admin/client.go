@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/turnout/turnout/internal/deploy"
-	"github.com/turnout/turnout/internal/judge"
 	"github.com/turnout/turnout/internal/rollout"
 )
 
@@ -265,34 +264,14 @@ func (c *Client) Rollout(ctx context.Context, action, match, message string, wai
 	return c.mutate(ctx, "/api/v1/rollouts/"+url.PathEscape(action), RolloutRequest{Route: match, Message: message}, wait)
 }
 
-// rolloutsAnswer reads a Rollouts answer. judge.Decision is written as its
-// name ("pass") but has no UnmarshalText to read it back, so the verdict's
-// decision is read as a string here and turned back into a Decision.
+// rolloutsAnswer is a Rollouts answer.
 type rolloutsAnswer struct {
-	Rollouts []struct {
-		rollout.Status
-		Verdict *struct {
-			judge.Verdict
-			Decision string `json:"decision"`
-		} `json:"verdict,omitempty"`
-	} `json:"rollouts"`
+	Rollouts []rollout.Status `json:"rollouts"`
 }
 
 func (a rolloutsAnswer) statuses() []rollout.Status {
-	out := make([]rollout.Status, 0, len(a.Rollouts))
-	for _, r := range a.Rollouts {
-		st := r.Status
-		if r.Verdict != nil {
-			v := r.Verdict.Verdict
-			v.Decision = judge.Fail // what Decision.String calls any other value
-			for _, d := range []judge.Decision{judge.Wait, judge.Pass} {
-				if d.String() == r.Verdict.Decision {
-					v.Decision = d
-				}
-			}
-			st.Verdict = &v
-		}
-		out = append(out, st)
+	if a.Rollouts == nil {
+		return []rollout.Status{}
 	}
-	return out
+	return a.Rollouts
 }

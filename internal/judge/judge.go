@@ -178,6 +178,17 @@ func (d Decision) String() string {
 // MarshalText makes a Decision its name in JSON and YAML.
 func (d Decision) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
 
+// UnmarshalText reads a Decision's name back.
+func (d *Decision) UnmarshalText(b []byte) error {
+	for i, n := range decisionNames {
+		if n == string(b) {
+			*d = Decision(i)
+			return nil
+		}
+	}
+	return fmt.Errorf("decision %q: want wait, pass or fail", b)
+}
+
 // SideStats are the figures of one side a verdict used.
 type SideStats struct {
 	Requests  uint64        `json:"requests"`

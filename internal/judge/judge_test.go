@@ -334,3 +334,19 @@ func TestAnalysisDefaultsAndValidate(t *testing.T) {
 		}
 	}
 }
+
+// TestDecisionText: a verdict's decision reads back as it was written, and
+// an unknown name is an error.
+func TestDecisionText(t *testing.T) {
+	for _, d := range []Decision{Wait, Pass, Fail} {
+		b, _ := d.MarshalText()
+		var got Decision
+		if err := got.UnmarshalText(b); err != nil || got != d {
+			t.Errorf("%s: read back %v, %v", b, got, err)
+		}
+	}
+	var d Decision
+	if err := d.UnmarshalText([]byte("maybe")); err == nil {
+		t.Error("decision \"maybe\" read without an error")
+	}
+}
