@@ -102,12 +102,13 @@ func (r Rollout) Judge() judge.Analysis {
 // keys that are set, and no state when running.
 func (r Rollout) MarshalYAML() (any, error) {
 	type analysis struct {
-		ErrorAlpha       float64 `yaml:"error_alpha,omitempty"`
-		MaxErrorRate     float64 `yaml:"max_error_rate,omitempty"`
-		LatencyAlpha     float64 `yaml:"latency_alpha,omitempty"`
-		MaxP99Ratio      float64 `yaml:"max_p99_ratio,omitempty"`
-		LatencyTolerance float64 `yaml:"latency_tolerance,omitempty"`
-		InterimAlpha     float64 `yaml:"interim_alpha,omitempty"`
+		ErrorAlpha       float64  `yaml:"error_alpha,omitempty"`
+		MaxErrorRate     float64  `yaml:"max_error_rate,omitempty"`
+		LatencyAlpha     float64  `yaml:"latency_alpha,omitempty"`
+		MaxP99Ratio      float64  `yaml:"max_p99_ratio,omitempty"`
+		LatencyTolerance float64  `yaml:"latency_tolerance,omitempty"`
+		InterimAlpha     float64  `yaml:"interim_alpha,omitempty"`
+		MinLatencyShift  Duration `yaml:"min_latency_shift,omitempty"`
 	}
 	type plan struct {
 		Preset      string    `yaml:"preset,omitempty"`
@@ -123,7 +124,7 @@ func (r Rollout) MarshalYAML() (any, error) {
 		p.Steps, p.StepFor = nil, 0
 	}
 	if a := r.Analysis; a != (judge.Analysis{MinRequests: a.MinRequests}) { // an analysis key is set
-		p.Analysis = &analysis{a.ErrorAlpha, a.MaxErrorRate, a.LatencyAlpha, a.MaxP99Ratio, a.LatencyTolerance, a.InterimAlpha}
+		p.Analysis = &analysis{a.ErrorAlpha, a.MaxErrorRate, a.LatencyAlpha, a.MaxP99Ratio, a.LatencyTolerance, a.InterimAlpha, Duration(a.MinLatencyShift)}
 	}
 	return p, nil
 }
@@ -269,13 +270,24 @@ func checkStepCount(n int) error {
 
 // analysis decodes rollout.analysis (what) into a.
 func (d *decoder) analysis(v *yaml.Node, what string, a *judge.Analysis) {
-	keys := make([]string, len(analysisKeys))
+	keys := make([]string, len(analysisKeys), len(analysisKeys)+1)
 	for i, k := range analysisKeys {
 		keys[i] = k.key
 	}
+	keys = append(keys, "min_latency_shift") // a duration, not a number
 	defaults := judge.Analysis{}.WithDefaults()
 	d.fields(v, what, keys, func(key string, _, v *yaml.Node) {
 		w := what + "." + key
+		if key == "min_latency_shift" {
+			var shift Duration
+			d.duration(v, w, &shift, "the default "+defaults.MinLatencyShift.String())
+			if shift > Duration(time.Hour) {
+				d.errorf(v, "%s %v is over 1h: a latency difference below it never fails the canary", w, shift)
+				return
+			}
+			a.MinLatencyShift = shift.D()
+			return
+		}
 		for _, k := range analysisKeys {
 			if k.key != key {
 				continue

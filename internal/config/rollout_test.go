@@ -110,9 +110,9 @@ func TestRolloutDefaults(t *testing.T) {
 		{"{preset: linear50-30s, interval: 5s, min_requests: 500, state: aborted}",
 			Rollout{Preset: "linear50-30s", Steps: []float64{50}, StepFor: Duration(30 * time.Second), Interval: Duration(5 * time.Second), MinRequests: 500, State: RolloutAborted}},
 		{"{state: running}", Rollout{Steps: []float64{1, 5, 25, 50, 100}, StepFor: Duration(5 * time.Minute), Interval: Duration(10 * time.Second), MinRequests: 200}},
-		{"{analysis: {error_alpha: 0.05, max_error_rate: 1, latency_alpha: 0.001, max_p99_ratio: 2, latency_tolerance: 0.0001, interim_alpha: 0.0005}}",
+		{"{analysis: {error_alpha: 0.05, max_error_rate: 1, latency_alpha: 0.001, max_p99_ratio: 2, latency_tolerance: 0.0001, interim_alpha: 0.0005, min_latency_shift: 250us}}",
 			Rollout{Steps: []float64{1, 5, 25, 50, 100}, StepFor: Duration(5 * time.Minute), Interval: Duration(10 * time.Second), MinRequests: 200,
-				Analysis: judge.Analysis{ErrorAlpha: 0.05, MaxErrorRate: 1, LatencyAlpha: 0.001, MaxP99Ratio: 2, LatencyTolerance: 0.0001, InterimAlpha: 0.0005}}},
+				Analysis: judge.Analysis{ErrorAlpha: 0.05, MaxErrorRate: 1, LatencyAlpha: 0.001, MaxP99Ratio: 2, LatencyTolerance: 0.0001, InterimAlpha: 0.0005, MinLatencyShift: 250 * time.Microsecond}}},
 	} {
 		if got := parseRollout(t, tc.rollout); !reflect.DeepEqual(*got, tc.want) {
 			t.Errorf("rollout: %s\n got %+v\nwant %+v", tc.rollout, *got, tc.want)
@@ -222,9 +222,11 @@ func TestRolloutErrors(t *testing.T) {
 		{"{state: stopped}", []string{`9:22: routes[0].rollout.state "stopped" must be running, paused or aborted (turnout rollout pause, resume and abort set it)`}},
 
 		// Analysis.
-		{"{analysis: {min_requests: 10}}", []string{`9:26: unknown key "min_requests" in routes[0].rollout.analysis (valid keys: error_alpha, max_error_rate, latency_alpha, max_p99_ratio, latency_tolerance, interim_alpha)`}},
+		{"{analysis: {min_requests: 10}}", []string{`9:26: unknown key "min_requests" in routes[0].rollout.analysis (valid keys: error_alpha, max_error_rate, latency_alpha, max_p99_ratio, latency_tolerance, interim_alpha, min_latency_shift)`}},
 		{"{analysis: 0.01}", []string{`9:25: routes[0].rollout.analysis must be a mapping of keys to values, got "0.01"`}},
 		{"{analysis: {error_alpha: 0.7}}", []string{`9:39: routes[0].rollout.analysis.error_alpha 0.7: must be above 0 and at most 0.5 (default 0.01)`}},
+		{"{analysis: {min_latency_shift: 2h}}", []string{`9:45: routes[0].rollout.analysis.min_latency_shift 2h0m0s is over 1h: a latency difference below it never fails the canary`}},
+		{"{analysis: {min_latency_shift: 5}}", []string{`9:45: routes[0].rollout.analysis.min_latency_shift 5 has no unit: use a Go duration like "5s" or "5ms"`}},
 		{"{analysis: {latency_alpha: -0.01}}", []string{`9:41: routes[0].rollout.analysis.latency_alpha -0.01: must be above 0 and at most 0.5 (default 0.01)`}},
 		{"{analysis: {interim_alpha: 1}}", []string{`9:41: routes[0].rollout.analysis.interim_alpha 1: must be above 0 and at most 0.5 (default 0.001)`}},
 		{"{analysis: {max_error_rate: 5}}", []string{`9:42: routes[0].rollout.analysis.max_error_rate 5: must be above 0 and at most 1 (0.05 = 5 %; 1 turns the ceiling off)`}},

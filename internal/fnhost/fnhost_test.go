@@ -157,8 +157,13 @@ func TestHelloV2(t *testing.T) {
 	if s.Invocations != 1 || s.ColdStarts != 1 || s.Instances != 1 || s.Idle != 1 || s.LastInitDuration <= 0 {
 		t.Errorf("stats %+v", s)
 	}
+	if resp.InitDuration <= 0 {
+		t.Errorf("the first invocation's InitDuration is %v: it waited for a cold start", resp.InitDuration)
+	}
 	// Warm: no new cold start.
-	invokeOK(t, h, "hello", ev)
+	if warm := invokeOK(t, h, "hello", ev); warm.InitDuration != 0 {
+		t.Errorf("the warm invocation's InitDuration is %v, want 0", warm.InitDuration)
+	}
 	if s := statsOf(h, "hello"); s.ColdStarts != 1 {
 		t.Errorf("second invocation was cold: %+v", s)
 	}

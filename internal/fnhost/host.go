@@ -645,6 +645,9 @@ func (fn *function) runOn(in *instance, inv *invocation, cold bool, initDur time
 			Msg: fmt.Sprintf("function %s: response payload over %d bytes", fn.cfg.Name, fn.cfg.MaxResponseBytes)}, true
 	}
 	resp = invoke.Response{Payload: r.payload, ExecutedVersion: "$LATEST"}
+	if cold {
+		resp.InitDuration = max(initDur, time.Nanosecond)
+	}
 	if r.failed {
 		resp.FunctionError = "Unhandled"
 	}

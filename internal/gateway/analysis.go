@@ -20,8 +20,12 @@ type comparison struct {
 // nothing about either side and is not counted; a 5xx, or any answer but
 // the side's own — an error, the fallback, a throttle, the breaker — is a
 // failure of that side.
+// A success that waited for a function's cold start (cold) is counted
+// without its latency: a new function version starts every instance cold,
+// so judging those latencies against a warm baseline would fail every
+// function canary for being new, not for being slow.
 // It reports whether it counted a failure.
-func (c *comparison) record(s turnout.Side, o turnout.Outcome, code int, d time.Duration) bool {
+func (c *comparison) record(s turnout.Side, o turnout.Outcome, code int, d time.Duration, cold bool) bool {
 	if o == turnout.ClientClosed || o == turnout.Rejected {
 		return false
 	}
@@ -30,6 +34,10 @@ func (c *comparison) record(s turnout.Side, o turnout.Outcome, code int, d time.
 		side = &c.canary
 	}
 	failed := o != turnout.Served || code >= 500
+	if cold && !failed {
+		side.RecordCold()
+		return false
+	}
 	side.Record(d, failed)
 	return failed
 }

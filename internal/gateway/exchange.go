@@ -42,6 +42,7 @@ type exchange struct {
 	n        int64  // response body bytes
 	err      error  // for the access log
 	fellBack bool   // the fallback answered
+	cold     bool   // a function answered from an instance started for it
 
 	valueBuf [8]string
 }
@@ -68,7 +69,7 @@ func (g *Gateway) end(x *exchange) {
 		x.at.observerFor(p.metrics, p.pattern, x.fellBack).Observe(x.outcome, x.code, d.Seconds())
 		if p.canary != nil {
 			p.canary.observe(p.pattern, x.side, x.outcome, d.Seconds())
-			if p.canary.compare.record(x.side, x.outcome, x.code, d) && x.side == turnout.Canary && g.opts.OnCanaryFailure != nil {
+			if p.canary.compare.record(x.side, x.outcome, x.code, d, x.cold) && x.side == turnout.Canary && g.opts.OnCanaryFailure != nil {
 				g.opts.OnCanaryFailure()
 			}
 		}

@@ -118,6 +118,7 @@ func (b *fnBackend) roundTrip(x *exchange, r *http.Request) (reply, *failure) {
 		Function: b.name, Payload: event, RequestID: x.id, TraceID: r.Header.Get("X-Amzn-Trace-Id"),
 	})
 	took := time.Since(t0)
+	x.cold = resp.InitDuration > 0
 	var out *apigw.Response
 	var f *failure
 	if err != nil {

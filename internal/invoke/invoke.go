@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Invoker runs one invocation of a function. The hosted-function pool
@@ -43,6 +44,10 @@ type Response struct {
 	// TimedOut is set when the invocation ran past the function's timeout
 	// (FunctionError is then "Unhandled" with "Task timed out after ...").
 	TimedOut bool
+	// InitDuration, when above 0, is how long the invocation waited for its
+	// instance to start: a cold start. Hosted functions set it; AWS does
+	// not say (0).
+	InitDuration time.Duration
 }
 
 // ErrorKind classifies invocations that could not run (or complete) at all.

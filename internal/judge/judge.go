@@ -98,6 +98,13 @@ type Analysis struct {
 	// looking often does not fail good canaries (an alpha above is used
 	// if it is stricter still). Default 0.001.
 	InterimAlpha float64 `yaml:"interim_alpha" json:"interim_alpha,omitempty"`
+	// MinLatencyShift is the latency difference too small to fail the
+	// canary however significant: the U test fails it only when its p50
+	// is also this much above the baseline's, and the p99 ceiling only
+	// when its p99 is. A sub-millisecond service moved to a function pays
+	// a few hundred microseconds per request — a large ratio, and a
+	// certain U test, over a difference no client notices. Default 1 ms.
+	MinLatencyShift time.Duration `yaml:"min_latency_shift" json:"min_latency_shift,omitempty"`
 }
 
 // The defaults of Analysis's fields.
@@ -109,6 +116,7 @@ const (
 	DefaultMaxP99Ratio      = 1.5
 	DefaultInterimAlpha     = 0.001
 	DefaultLatencyTolerance = 0.05
+	DefaultMinLatencyShift  = time.Millisecond
 )
 
 // minLatencySamples is the fewest successful requests a side needs for
@@ -126,6 +134,7 @@ func (a Analysis) WithDefaults() Analysis {
 	a.MaxP99Ratio = cmp.Or(a.MaxP99Ratio, DefaultMaxP99Ratio)
 	a.InterimAlpha = cmp.Or(a.InterimAlpha, DefaultInterimAlpha)
 	a.LatencyTolerance = cmp.Or(a.LatencyTolerance, DefaultLatencyTolerance)
+	a.MinLatencyShift = cmp.Or(a.MinLatencyShift, DefaultMinLatencyShift)
 	return a
 }
 
@@ -145,6 +154,8 @@ func (a Analysis) Validate() error {
 		return fmt.Errorf("analysis.interim_alpha %v: must be above 0 and at most 0.5 (default %v)", a.InterimAlpha, DefaultInterimAlpha)
 	case !(a.LatencyTolerance >= 0 && a.LatencyTolerance <= 10):
 		return fmt.Errorf("analysis.latency_tolerance %v: must be between 0 and 10 (0.05 = 5 %%, the default)", a.LatencyTolerance)
+	case a.MinLatencyShift < 0 || a.MinLatencyShift > time.Hour:
+		return fmt.Errorf("analysis.min_latency_shift %v: must be between 0 and 1h (default %v)", a.MinLatencyShift, DefaultMinLatencyShift)
 	case a.MaxP99Ratio != 0 && !(a.MaxP99Ratio >= 1 && a.MaxP99Ratio <= math.MaxFloat64):
 		return fmt.Errorf("analysis.max_p99_ratio %v: must be at least 1 (default %v)", a.MaxP99Ratio, DefaultMaxP99Ratio)
 	}
@@ -193,13 +204,14 @@ func (d *Decision) UnmarshalText(b []byte) error {
 type SideStats struct {
 	Requests  uint64        `json:"requests"`
 	Failures  uint64        `json:"failures"`
-	ErrorRate float64       `json:"error_rate"` // Failures/Requests, 0 with no requests
-	P50       time.Duration `json:"p50"`        // of successful requests, in ns
-	P99       time.Duration `json:"p99"`        // in ns
+	Cold      uint64        `json:"cold,omitempty"` // successes after a cold start, not in the latencies
+	ErrorRate float64       `json:"error_rate"`     // Failures/Requests, 0 with no requests
+	P50       time.Duration `json:"p50"`            // of successful requests, in ns
+	P99       time.Duration `json:"p99"`            // in ns
 }
 
 func sideStats(c *Counts) SideStats {
-	s := SideStats{Requests: c.Requests(), Failures: c.Failures, P50: c.Quantile(0.50), P99: c.Quantile(0.99)}
+	s := SideStats{Requests: c.Requests(), Failures: c.Failures, Cold: c.Cold, P50: c.Quantile(0.50), P99: c.Quantile(0.99)}
 	if s.Requests > 0 {
 		s.ErrorRate = float64(s.Failures) / float64(s.Requests)
 	}
@@ -274,9 +286,9 @@ func (a Analysis) judge(baseline, canary Counts, interim bool) Verdict {
 		v.Reason = fmt.Sprintf("%s, above the %s ceiling", errs, pct(a.MaxErrorRate))
 	case v.Errors.P < errAlpha:
 		v.Reason = fmt.Sprintf("%s, %s p%s", errs, v.Errors.Method, pval(v.Errors.P))
-	case v.LatencyJudged && v.P99Ratio > a.MaxP99Ratio:
+	case v.LatencyJudged && v.P99Ratio > a.MaxP99Ratio && c.P99-b.P99 > a.MinLatencyShift:
 		v.Reason = fmt.Sprintf("%s, %.2f× above the %v× ceiling", p99s, v.P99Ratio, a.MaxP99Ratio)
-	case v.LatencyJudged && v.Latency.P < latAlpha && v.P50Ratio > 1+a.LatencyTolerance:
+	case v.LatencyJudged && v.Latency.P < latAlpha && v.P50Ratio > 1+a.LatencyTolerance && c.P50-b.P50 > a.MinLatencyShift:
 		v.Reason = fmt.Sprintf("%s, U-test p%s", p99s, pval(v.Latency.P))
 	default:
 		v.Decision = Pass

@@ -309,7 +309,7 @@ func TestInterim(t *testing.T) {
 
 func TestAnalysisDefaultsAndValidate(t *testing.T) {
 	got := Analysis{}.WithDefaults()
-	want := Analysis{MinRequests: 200, ErrorAlpha: 0.01, MaxErrorRate: 0.05, LatencyAlpha: 0.01, MaxP99Ratio: 1.5, InterimAlpha: 0.001, LatencyTolerance: 0.05}
+	want := Analysis{MinRequests: 200, ErrorAlpha: 0.01, MaxErrorRate: 0.05, LatencyAlpha: 0.01, MaxP99Ratio: 1.5, InterimAlpha: 0.001, LatencyTolerance: 0.05, MinLatencyShift: time.Millisecond}
 	if got != want {
 		t.Errorf("defaults %+v, want %+v", got, want)
 	}
@@ -328,6 +328,7 @@ func TestAnalysisDefaultsAndValidate(t *testing.T) {
 		{Analysis{MaxP99Ratio: 0.5}, "analysis.max_p99_ratio"},
 		{Analysis{InterimAlpha: 2}, "analysis.interim_alpha"},
 		{Analysis{LatencyTolerance: -0.1}, "analysis.latency_tolerance"},
+		{Analysis{MinLatencyShift: -time.Second}, "analysis.min_latency_shift"},
 	} {
 		if err := tt.a.Validate(); err == nil || !strings.HasPrefix(err.Error(), tt.key+" ") {
 			t.Errorf("%+v: error %v, want one naming %s", tt.a, err, tt.key)
@@ -348,5 +349,22 @@ func TestDecisionText(t *testing.T) {
 	var d Decision
 	if err := d.UnmarshalText([]byte("maybe")); err == nil {
 		t.Error("decision \"maybe\" read without an error")
+	}
+}
+
+// TestMinLatencyShift: a sub-millisecond baseline against a canary 400 µs
+// slower — 1.8× at p50 and p99, certain to the U test — passes under the
+// 1 ms floor, and fails with the floor lowered to 100 µs.
+func TestMinLatencyShift(t *testing.T) {
+	base := counts(1000, 0, 500*time.Microsecond)
+	canary := counts(1000, 0, 900*time.Microsecond)
+	if v := (Analysis{}).Judge(base, canary); v.Decision != Pass {
+		t.Errorf("400 µs slower under the 1 ms floor: %v: %q; want pass", v.Decision, v.Reason)
+	}
+	if v := (Analysis{MinLatencyShift: 100 * time.Microsecond}).Judge(base, canary); v.Decision != Fail || !strings.Contains(v.Reason, "ceiling") {
+		t.Errorf("400 µs slower with a 100 µs floor: %v: %q; want a failure on the p99 ceiling", v.Decision, v.Reason)
+	}
+	if v := (Analysis{MinLatencyShift: 100 * time.Microsecond, MaxP99Ratio: 10}).Judge(base, canary); v.Decision != Fail || !strings.Contains(v.Reason, "U-test") {
+		t.Errorf("400 µs slower with a 100 µs floor and no p99 ceiling: %v: %q; want a failure on the U test", v.Decision, v.Reason)
 	}
 }

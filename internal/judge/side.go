@@ -39,6 +39,7 @@ var bounds = func() histogram.Bounds {
 // ready to use.
 type Side struct {
 	failures atomic.Uint64
+	cold     atomic.Uint64
 	latency  [NumBuckets]atomic.Uint64
 }
 
@@ -55,11 +56,17 @@ func (s *Side) Record(d time.Duration, failed bool) {
 	s.latency[bounds.Index(float64(d))].Add(1)
 }
 
+// RecordCold counts a successful request whose latency is not to be judged:
+// a function's answer that waited for its instance to start. It counts
+// toward the side's requests and error rate, not its latencies.
+func (s *Side) RecordCold() { s.cold.Add(1) }
+
 // Snapshot reads the side's counters. Requests recorded while it reads may
 // be counted or not, each one whole.
 func (s *Side) Snapshot() Counts {
 	var c Counts
 	c.Failures = s.failures.Load()
+	c.Cold = s.cold.Load()
 	for i := range s.latency {
 		c.Latency[i] = s.latency[i].Load()
 	}
@@ -71,7 +78,9 @@ func (s *Side) Snapshot() Counts {
 // 10 µs · 1.1^i, the last one everything above ~2.9 min).
 type Counts struct {
 	Failures uint64
-	Latency  [NumBuckets]uint64
+	// Cold counts successes whose latency is not judged (RecordCold).
+	Cold    uint64
+	Latency [NumBuckets]uint64
 }
 
 // Sub returns the requests c counts beyond an earlier snapshot of the same
@@ -79,7 +88,7 @@ type Counts struct {
 // snapshots swapped, or of another side) gives 0 there, not a wrapped
 // count of billions.
 func (c Counts) Sub(earlier Counts) Counts {
-	d := Counts{Failures: sub(c.Failures, earlier.Failures)}
+	d := Counts{Failures: sub(c.Failures, earlier.Failures), Cold: sub(c.Cold, earlier.Cold)}
 	for i := range c.Latency {
 		d.Latency[i] = sub(c.Latency[i], earlier.Latency[i])
 	}
@@ -93,11 +102,12 @@ func sub(a, b uint64) uint64 {
 	return a - b
 }
 
-// Successes returns the number of successful requests.
+// Successes returns the number of successful requests whose latencies are
+// judged (cold ones not included).
 func (c *Counts) Successes() uint64 { return histogram.Total(c.Latency[:]) }
 
-// Requests returns the number of requests, failed or not.
-func (c *Counts) Requests() uint64 { return c.Failures + c.Successes() }
+// Requests returns the number of requests, failed or not, cold or not.
+func (c *Counts) Requests() uint64 { return c.Failures + c.Cold + c.Successes() }
 
 // Quantile estimates the q-quantile (0 < q ≤ 1) of the successful
 // requests' latencies, 0 when there are none. Inside the bucket that holds

@@ -143,3 +143,20 @@ func BenchmarkJudge(b *testing.B) {
 		a.Judge(bc, cc)
 	}
 }
+
+// TestRecordCold: a cold success counts as a request, not a failure, and
+// not in the latencies the U test and the quantiles judge.
+func TestRecordCold(t *testing.T) {
+	var s Side
+	s.Record(time.Millisecond, false)
+	s.RecordCold()
+	s.RecordCold()
+	s.Record(0, true)
+	c := s.Snapshot()
+	if c.Requests() != 4 || c.Successes() != 1 || c.Cold != 2 || c.Failures != 1 {
+		t.Fatalf("requests %d, judged successes %d, cold %d, failures %d; want 4, 1, 2, 1", c.Requests(), c.Successes(), c.Cold, c.Failures)
+	}
+	if w := c.Sub(Counts{Cold: 1}); w.Cold != 1 || w.Requests() != 3 {
+		t.Fatalf("window: cold %d, requests %d; want 1, 3", w.Cold, w.Requests())
+	}
+}
