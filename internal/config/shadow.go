@@ -424,15 +424,14 @@ func (d *decoder) validateShadows(c *Config, origins map[string]bool) {
 	}
 	for i, r := range c.Routes {
 		rp := d.routes[i]
-		what := "routes[" + strconv.Itoa(i) + "]"
 		if r.Rollout != nil && r.Rollout.Shadow != nil && r.Shadow == nil && rp.shadow == (Pos{}) {
-			d.errorAt(rp.rolloutShadow, fmt.Sprintf("%s.rollout.shadow waits for the route's shadow comparison, and the route has none: add shadow: with the canary's target, like %s, or remove the rollout's shadow", what, shadowExample))
+			d.errorAt(rp.rolloutShadow, fmt.Sprintf("routes[%d].rollout.shadow waits for the route's shadow comparison, and the route has none: add shadow: with the canary's target, like %s, or remove the rollout's shadow", i, shadowExample))
 		}
 		s := r.Shadow
 		if s == nil || s.To == "" {
 			continue
 		}
-		w := what + ".shadow.to"
+		w := "routes[" + strconv.Itoa(i) + "].shadow.to"
 		switch kind, name := splitShadowTo(s.To); {
 		case kind == "function" && fns[name], kind == "" && fns[name] && !origins[name]:
 			s.Function = name
