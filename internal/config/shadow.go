@@ -428,6 +428,9 @@ func (d *decoder) validateShadows(c *Config, origins map[string]bool) {
 			d.errorAt(rp.rolloutShadow, fmt.Sprintf("routes[%d].rollout.shadow waits for the route's shadow comparison, and the route has none: add shadow: with the canary's target, like %s, or remove the rollout's shadow", i, shadowExample))
 		}
 		s := r.Shadow
+		if r.Rollout != nil && r.Rollout.Shadow != nil && s != nil && s.Sample == 0 {
+			d.errorAt(rp.rolloutShadow, fmt.Sprintf("routes[%d].rollout.shadow waits for a comparison the route's shadow never makes, with sample: 0: give the shadow a sample above 0, or remove the rollout's shadow", i))
+		}
 		if s == nil || s.To == "" {
 			continue
 		}

@@ -266,6 +266,10 @@ func TestShadowGate(t *testing.T) {
 	checkErrors(t, gateConfig("{min_compared: 1000, min_match_rate: 99.5%}", false)+"    shadow: {sample: 10}\n",
 		`r.yaml:10:13: routes[0].shadow has no to: add to: with the function (or origin) the route's requests are mirrored to, like shadow: {to: users-v2, sample: 10%, methods: [GET, HEAD]}`)
 
+	// A shadow that mirrors nothing would hold the rollout for ever.
+	checkErrors(t, gateConfig("{min_compared: 1000, min_match_rate: 99.5%}", false)+"    shadow: {to: users-v2, sample: 0%}\n",
+		`r.yaml:9:31: routes[0].rollout.shadow waits for a comparison the route's shadow never makes, with sample: 0: give the shadow a sample above 0, or remove the rollout's shadow`)
+
 	for _, tc := range []struct {
 		gate string
 		want []string // "line:col: msg", after "r.yaml:"
