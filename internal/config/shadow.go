@@ -486,7 +486,8 @@ func (d *decoder) unknownShadowTarget(p Pos, what, name string, fnNames []string
 const maxJSONPathSteps = 64
 
 // ValidJSONPath reports why p is not a JSON path as a shadow's ignore and
-// redact rules write them, nil when it is. A path is "$" (the whole body)
+// redact rules write them, nil when it is; the error reads after the path
+// (`"$..a" has ".." at character 2: ...`). A path is "$" (the whole body)
 // followed by steps, each one of
 //
 //	.name       a member whose name is letters, digits and '_', not starting
@@ -498,8 +499,10 @@ const maxJSONPathSteps = 64
 // at most 64 steps: "$.items[*].etag", `$.meta["generated-at"]`. The rest of
 // JSONPath (.., filters, slices, negative indexes) is refused, since a
 // comparison's differences are reported at single paths that these forms
-// match. The comparison (internal/shadow/diff) reports paths in the same
-// form, and reads the rules with this grammar.
+// match. The comparison (internal/shadow/diff) reports differences at
+// paths of this form, so that one copied from the report is a valid rule;
+// the grammar is exported here so that the comparison's reading of the
+// rules can be checked against it (or replaced by it).
 func ValidJSONPath(p string) error {
 	if !strings.HasPrefix(p, "$") {
 		return errors.New(`is not a JSON path: it starts with "$", the whole body, like $.items[*].etag`)
