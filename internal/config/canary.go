@@ -32,8 +32,9 @@ type Canary struct {
 	// Weight is the percent of the route's requests the canary serves,
 	// 0–100 in steps of 0.01 (the split's resolution: 10,000 buckets of
 	// client keys), written as a plain number of percent: weight: 5 is
-	// 5 %, weight: 0.5 half a percent. No value in the file carries a "%"
-	// sign, so "5%" is refused with that hint. (An error rate such as
+	// 5 %, weight: 0.5 half a percent, without a "%" sign: "5%" is refused
+	// with that hint (only a shadow's percents, written as the issue that
+	// brought them writes sample: 10%, take one). (An error rate such as
 	// auto_rollback.max_error_rate is a 0–1 fraction; a share of traffic is
 	// written in percent, as rollout steps are.) 0 keeps every request on
 	// the baseline.
@@ -149,22 +150,44 @@ func (d *decoder) canary(v *yaml.Node, what string, rp *routePos) *Canary {
 // rollout's step: a percent from 0 to 100, to 0.01, written as a plain
 // number. like formats an example from a number ("weight: %s").
 func (d *decoder) percent(v *yaml.Node, what, like string) (float64, bool) {
+	return d.percentOf(v, what, like, splitPercent)
+}
+
+// A percentKind says how a percent is written and what it is a percent
+// of, for percentOf's messages.
+type percentKind struct {
+	// sign accepts a trailing "%" ("10%" as well as 10): the shadow's
+	// keys take it, as the issue writes sample: 10%; a canary's weight and
+	// a rollout's steps do not.
+	sign bool
+	// of ends "it is ..." when the value is outside 0-100; resolution ends
+	// "is finer than ..." when it has more than two decimals.
+	of, resolution string
+}
+
+var splitPercent = percentKind{of: "the percent of the route's requests the canary serves", resolution: "the split's resolution of 0.01 %"}
+
+// percentOf decodes a percent from 0 to 100, to 0.01, of kind k.
+func (d *decoder) percentOf(v *yaml.Node, what, like string, k percentKind) (float64, bool) {
 	s, ok := d.str(v, what)
 	if !ok {
 		return 0, false
 	}
-	if n, pct := strings.CutSuffix(strings.TrimSpace(s), "%"); pct {
-		d.errorf(v, "%s %q: write the percent as a plain number, without %%, like %s", what, s, fmt.Sprintf(like, strings.TrimSpace(n)))
+	n, pct := strings.CutSuffix(strings.TrimSpace(s), "%")
+	n = strings.TrimSpace(n)
+	if pct && !k.sign {
+		d.errorf(v, "%s %q: write the percent as a plain number, without %%, like %s", what, s, fmt.Sprintf(like, n))
 		return 0, false
 	}
-	f, err := strconv.ParseFloat(s, 64)
+	f, err := strconv.ParseFloat(n, 64)
+	number := v.Tag == "!!int" || v.Tag == "!!float" || pct && strings.Trim(n, "+-0123456789.") == ""
 	switch {
-	case err != nil || v.Tag != "!!int" && v.Tag != "!!float" || math.IsNaN(f) || math.IsInf(f, 0):
+	case err != nil || !number || math.IsNaN(f) || math.IsInf(f, 0):
 		d.errorf(v, "%s must be a percent from 0 to 100, like %s, got %s", what, fmt.Sprintf(like, "5"), describe(v))
 	case f < 0 || f > 100:
-		d.errorf(v, "%s %s is outside 0-100: it is the percent of the route's requests the canary serves", what, s)
+		d.errorf(v, "%s %s is outside 0-100: it is %s", what, s, k.of)
 	case math.Abs(f*100-math.Round(f*100)) > 1e-6:
-		d.errorf(v, "%s %s is finer than the split's resolution of 0.01 %%: round it to two decimals", what, s)
+		d.errorf(v, "%s %s is finer than %s: round it to two decimals", what, s, k.resolution)
 	default:
 		return f, true
 	}

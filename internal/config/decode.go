@@ -23,7 +23,7 @@ var (
 	healthKeys  = []string{"path", "interval", "timeout", "healthy_threshold", "unhealthy_threshold", "expect_status"}
 	passiveKeys = []string{"max_connect_failures", "eject_for"}
 	routingKeys = []string{"case_insensitive"}
-	routeKeys   = []string{"match", "origin", "function", "payload", "fallback", "fallback_on_status", "fallback_unsafe", "fallback_reserve", "circuit_breaker", "auto_rollback", "rate_limit", "canary", "rollout", "off", "timeout"}
+	routeKeys   = []string{"match", "origin", "function", "payload", "fallback", "fallback_on_status", "fallback_unsafe", "fallback_reserve", "circuit_breaker", "auto_rollback", "rate_limit", "canary", "rollout", "shadow", "off", "timeout"}
 )
 
 // config decodes the document root.
@@ -667,7 +667,10 @@ func (d *decoder) route(n *yaml.Node, i int) (Route, routePos) {
 			r.Canary = d.canary(v, what+".canary", &rp)
 		case "rollout":
 			rp.rollout = d.pos(k)
-			r.Rollout = d.rollout(v, what+".rollout")
+			r.Rollout = d.rollout(v, what+".rollout", &rp)
+		case "shadow":
+			rp.shadow = d.pos(v)
+			r.Shadow = d.shadow(v, what+".shadow", &rp)
 		case "circuit_breaker":
 			on := true
 			d.boolean(v, what+".circuit_breaker", &on)

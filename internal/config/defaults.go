@@ -88,6 +88,13 @@ func (c *Config) WithDefaults() *Config {
 			ro.Steps = slices.Clone(ro.Steps)
 			r.Rollout = &ro
 		}
+		if r.Shadow != nil {
+			r.Shadow = r.Shadow.withDefaults()
+		}
+		if r.Rollout != nil && r.Rollout.Shadow != nil {
+			g := *r.Rollout.Shadow
+			r.Rollout.Shadow = &g
+		}
 		if r.AutoRollback != nil {
 			a := *r.AutoRollback
 			a.Window = orDefault(a.Window, Duration(60e9))
@@ -146,7 +153,7 @@ func (c *Config) WithDefaults() *Config {
 		if r.Timeout == 0 && r.Origin != "" {
 			r.Timeout = overall[r.Origin]
 		}
-		if (r.Function != "" || r.Canary != nil && r.Canary.Function != "") && r.Payload == "" {
+		if (r.Function != "" || r.Canary != nil && r.Canary.Function != "" || r.Shadow != nil && r.Shadow.Function != "") && r.Payload == "" {
 			r.Payload = defaultFunctionPayload
 		}
 	}

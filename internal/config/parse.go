@@ -80,6 +80,9 @@ type routePos struct {
 	canary, canaryOrigin, canaryFunction, canaryWeight Pos
 	// The rollout key.
 	rollout Pos
+	// The shadow mapping and its to, and the rollout's shadow key, when
+	// written.
+	shadow, shadowTo, rolloutShadow Pos
 }
 
 // document parses data as exactly one YAML document and returns its root,

@@ -23,8 +23,9 @@ import (
 //
 // In a file, `rollout:` is a preset (`rollout: canary10-5m`, short for
 // `rollout: {preset: canary10-5m}`) or a mapping of exactly the keys
-// preset, steps, step_for, interval, min_requests, analysis and state; a
-// preset stands for steps and step_for, so it is refused alongside them.
+// preset, steps, step_for, interval, min_requests, analysis, shadow and
+// state; a preset stands for steps and step_for, so it is refused
+// alongside them.
 // A route with a rollout needs a canary (whose weight it sets: the
 // canary's weight may then be left out, and is 0 until the rollout's first
 // step). Parse fills in the defaults, so Steps, StepFor, Interval and
@@ -61,7 +62,9 @@ type Rollout struct {
 	// written in the file is refused, since it would mean the default.
 	Analysis judge.Analysis `yaml:"analysis" json:"analysis"`
 	// Shadow, when set, holds the plan before its first step until the
-	// route's shadow comparison has met it (docs/shadow.md).
+	// route's shadow comparison has met it (docs/shadow.md): `shadow:
+	// {min_compared: 1000, min_match_rate: 99.5%}`, both keys required. The
+	// route must then have a shadow.
 	Shadow *ShadowGate `yaml:"shadow" json:"shadow,omitempty"`
 	// State is "" (running), RolloutPaused or RolloutAborted. `turnout
 	// rollout pause|resume|abort|start` and the controller set it; the file
@@ -111,15 +114,16 @@ func (r Rollout) MarshalYAML() (any, error) {
 		MinLatencyShift  Duration `yaml:"min_latency_shift,omitempty"`
 	}
 	type plan struct {
-		Preset      string    `yaml:"preset,omitempty"`
-		Steps       []float64 `yaml:"steps,omitempty,flow"`
-		StepFor     Duration  `yaml:"step_for,omitempty"`
-		Interval    Duration  `yaml:"interval,omitempty"`
-		MinRequests int       `yaml:"min_requests,omitempty"`
-		Analysis    *analysis `yaml:"analysis,omitempty"`
-		State       string    `yaml:"state,omitempty"`
+		Preset      string      `yaml:"preset,omitempty"`
+		Steps       []float64   `yaml:"steps,omitempty,flow"`
+		StepFor     Duration    `yaml:"step_for,omitempty"`
+		Interval    Duration    `yaml:"interval,omitempty"`
+		MinRequests int         `yaml:"min_requests,omitempty"`
+		Analysis    *analysis   `yaml:"analysis,omitempty"`
+		Shadow      *ShadowGate `yaml:"shadow,omitempty,flow"`
+		State       string      `yaml:"state,omitempty"`
 	}
-	p := plan{Preset: r.Preset, Steps: r.Steps, StepFor: r.StepFor, Interval: r.Interval, MinRequests: r.MinRequests, State: r.State}
+	p := plan{Preset: r.Preset, Steps: r.Steps, StepFor: r.StepFor, Interval: r.Interval, MinRequests: r.MinRequests, Shadow: r.Shadow, State: r.State}
 	if r.Preset != "" {
 		p.Steps, p.StepFor = nil, 0
 	}
@@ -129,7 +133,7 @@ func (r Rollout) MarshalYAML() (any, error) {
 	return p, nil
 }
 
-var rolloutKeys = []string{"preset", "steps", "step_for", "interval", "min_requests", "analysis", "state"}
+var rolloutKeys = []string{"preset", "steps", "step_for", "interval", "min_requests", "analysis", "shadow", "state"}
 
 // analysisKeys are the keys of rollout.analysis, each with its field of
 // judge.Analysis.
@@ -147,8 +151,9 @@ var analysisKeys = []struct {
 
 const rolloutExample = `rollout: {steps: [1, 5, 25, 50, 100], step_for: 5m}`
 
-// rollout decodes routes[i].rollout (what): a preset or a plan.
-func (d *decoder) rollout(v *yaml.Node, what string) *Rollout {
+// rollout decodes routes[i].rollout (what): a preset or a plan, noting
+// its shadow gate's position in rp.
+func (d *decoder) rollout(v *yaml.Node, what string, rp *routePos) *Rollout {
 	r := &Rollout{}
 	// The nodes of the keys written, for the checks between them.
 	var preset, steps, stepFor, interval *yaml.Node
@@ -176,6 +181,9 @@ func (d *decoder) rollout(v *yaml.Node, what string) *Rollout {
 				d.intField(v, w, &r.MinRequests, 1, fmt.Sprintf("omit it for the default %d", judge.DefaultMinRequests))
 			case "analysis":
 				d.analysis(v, w, &r.Analysis)
+			case "shadow":
+				rp.rolloutShadow = d.pos(k)
+				r.Shadow = d.shadowGate(v, w)
 			case "state":
 				s, ok := d.str(v, w)
 				switch {

@@ -170,8 +170,8 @@ func TestRolloutErrors(t *testing.T) {
 	}{
 		// The shape.
 		{"[canary10-5m]", []string{`9:14: routes[0].rollout must be a preset, like rollout: canary10-5m, or a plan, like rollout: {steps: [1, 5, 25, 50, 100], step_for: 5m}, got a list`}},
-		{"{steps: [1, 5], percent: 5}", []string{`9:30: unknown key "percent" in routes[0].rollout (valid keys: preset, steps, step_for, interval, min_requests, analysis, state)`}},
-		{"{stepfor: 1m}", []string{`9:15: unknown key "stepfor" in routes[0].rollout: did you mean "step_for"? (valid keys: preset, steps, step_for, interval, min_requests, analysis, state)`}},
+		{"{steps: [1, 5], percent: 5}", []string{`9:30: unknown key "percent" in routes[0].rollout (valid keys: preset, steps, step_for, interval, min_requests, analysis, shadow, state)`}},
+		{"{stepfor: 1m}", []string{`9:15: unknown key "stepfor" in routes[0].rollout: did you mean "step_for"? (valid keys: preset, steps, step_for, interval, min_requests, analysis, shadow, state)`}},
 
 		// Presets.
 		{"canary10", []string{`9:14: routes[0].rollout "canary10" is not a preset: ` + forms}},
