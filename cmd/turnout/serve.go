@@ -28,6 +28,7 @@ import (
 	"github.com/turnout/turnout/internal/metrics"
 	"github.com/turnout/turnout/internal/rollout"
 	"github.com/turnout/turnout/internal/route"
+	"github.com/turnout/turnout/internal/shadow"
 	"github.com/turnout/turnout/internal/traffic"
 	"github.com/turnout/turnout/internal/upgrade"
 )
@@ -89,8 +90,11 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	trafficTable := traffic.NewTable(traffic.Options{})
 	live := dashboard.NewLive(0)
 	rollouts := &rollout.Controller{Service: svc, Log: log}
+	// Routes with a shadow: what their copies got, compared.
+	shadows := &shadow.Report{Requests: m.ShadowRequests}
 	gw := gateway.New(gateway.Options{
 		OnCanaryFailure: rollouts.CanaryFailed,
+		Shadow:          shadows,
 		Metrics:         m,
 		Logger:          log,
 		MaxBodyBytes:    node.Limits.MaxBodyBytes,

@@ -63,6 +63,14 @@ func (f *failure) fellBack() error {
 	return fmt.Errorf("fallback: %s: %w", f.reason, f.err)
 }
 
+// asError is f as an error, for a shadow's failure.
+func (f *failure) asError() error {
+	if f.err != nil {
+		return fmt.Errorf("%s: %w", f.reason, f.err)
+	}
+	return errors.New(f.reason + ": " + f.msg)
+}
+
 // clientSide reports failures that do not count against the backend.
 func (f *failure) clientSide() bool {
 	switch f.reason {

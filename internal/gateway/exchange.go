@@ -34,6 +34,9 @@ type exchange struct {
 	// replayable requests on routes with a fallback); buffered says so.
 	body     []byte
 	buffered bool
+	// capture, while the primary answers a request copied to the shadow,
+	// keeps the answer on its way to the client.
+	capture *capture
 
 	// How the request was answered.
 	outcome  turnout.Outcome

@@ -55,6 +55,9 @@ type Options struct {
 	// so that a rollout controller can look at once rather than at its next
 	// interval (rollout.Controller.CanaryFailed). Keep it quick.
 	OnCanaryFailure func()
+	// Shadow receives what routes' shadows got (internal/shadow's Report);
+	// nil mirrors requests and drops what they got.
+	Shadow ShadowSink
 }
 
 // Gateway serves requests from the active Table.
@@ -71,6 +74,7 @@ type Gateway struct {
 	// comparisons are the canary routes' per-side counts, by route pattern,
 	// primary and canary, kept across tables.
 	comparisons map[string]*comparison
+	mirrors     map[string]*mirror // by mirrorKey, with the tables holding each
 	wg          sync.WaitGroup // retirements in progress
 }
 
@@ -86,7 +90,7 @@ func New(opts Options) *Gateway {
 		opts.RetireGrace = time.Second
 	}
 	return &Gateway{opts: opts, log: opts.Logger, pools: map[string]*sharedPool{}, breakers: map[string]*breaker.Breaker{}, comparisons: map[string]*comparison{},
-		unrouted: opts.Metrics.Unrouted()}
+		mirrors: map[string]*mirror{}, unrouted: opts.Metrics.Unrouted()}
 }
 
 // Swap makes t the active table. Requests already running finish on the
@@ -101,7 +105,7 @@ func (g *Gateway) Swap(t *Table) bool {
 		old := g.cur.Load()
 		if old != nil && t.Deployment <= old.Deployment {
 			g.mu.Lock()
-			g.releaseLocked(t.keys)
+			g.releaseLocked(t)
 			g.mu.Unlock()
 			return false
 		}
@@ -145,7 +149,7 @@ func (g *Gateway) Rebuild(id uint64, cfg *config.Config) error {
 		old := g.cur.Load()
 		if old == nil || old.Deployment != id {
 			g.mu.Lock()
-			g.releaseLocked(t.keys)
+			g.releaseLocked(t)
 			g.mu.Unlock()
 			return nil
 		}
@@ -173,13 +177,16 @@ func (g *Gateway) retire(old *Table) {
 			time.Sleep(50 * time.Millisecond)
 		}
 		g.mu.Lock()
-		g.releaseLocked(old.keys)
+		g.releaseLocked(old)
 		g.mu.Unlock()
 	}()
 }
 
-func (g *Gateway) releaseLocked(keys []string) {
-	for _, k := range keys {
+// releaseLocked lets go of what table t holds: its origin pools, closed
+// when no table holds them any more, and its mirrors, stopped likewise.
+func (g *Gateway) releaseLocked(t *Table) {
+	g.releaseMirrorsLocked(t.mirrorKeys)
+	for _, k := range t.keys {
 		sp := g.pools[k]
 		if sp == nil {
 			continue
@@ -200,6 +207,10 @@ func (g *Gateway) Close() {
 	for k, sp := range g.pools {
 		sp.pool.Close()
 		delete(g.pools, k)
+	}
+	for k, m := range g.mirrors {
+		m.stop()
+		delete(g.mirrors, k)
 	}
 }
 

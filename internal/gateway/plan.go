@@ -20,16 +20,17 @@ const maxReplayBody = 1 << 20
 // plan is what one route does with a request: which backend answers it
 // (primary), which answers a weighted share of it instead (canary), where
 // it goes when either fails (its side's fallback), and what guards the
-// primary (a rate limit, a circuit breaker, the auto-rollback window). The
-// compiled table maps each request to one plan; plans are immutable but
-// for the counters inside breaker and health. A shadow (a mirror) is the
-// slot the shadow-traffic work adds here.
+// primary (a rate limit, a circuit breaker, the auto-rollback window), and
+// where a copy of its requests goes to be compared (shadow). The compiled
+// table maps each request to one plan; plans are immutable but for the
+// counters inside breaker and health.
 type plan struct {
 	pattern string // the route's canonical pattern
 	off     bool   // switched off: primary is the route's fallback or the legacy origin
 
 	primary side
-	canary  *canary // nil: every request goes to the primary
+	canary  *canary     // nil: every request goes to the primary
+	shadow  *mirrorSlot // nil: no request is copied
 
 	limiter *rate.Limiter // set for a route with rate_limit
 	spill   bool          // past the limit: to the fallback, not 429

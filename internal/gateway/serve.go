@@ -46,6 +46,12 @@ func (g *Gateway) serve(x *exchange) {
 		return
 	}
 
+	// A copy for the shadow needs the body kept.
+	var mirror *mirrorSlot
+	if sh := p.shadow; sh != nil && x.side == turnout.Baseline && sh.wants(x.r) && sh.keepBody(x) {
+		mirror = sh
+	}
+
 	// One deadline covers both attempts; the side may not eat the
 	// fallback's reserved share.
 	pr := x.r
@@ -84,14 +90,24 @@ func (g *Gateway) serve(x *exchange) {
 		if !replay {
 			onStatus = nil // a listed status is a failure only when the fallback may have the request
 		}
+		var c *capture
+		if mirror != nil {
+			c = &capture{ResponseWriter: x.w}
+			c.limit = mirror.m.cfg.MaxBodyBytes
+			x.capture = c
+		}
 		t0 := time.Now()
 		f = g.try(x, pr, s.backend, onStatus)
+		x.capture = nil
 		if primary {
 			p.record(f, time.Since(t0))
 		}
 		switch {
 		case f == nil:
 			x.outcome = turnout.Served
+			if c != nil && c.wrote {
+				mirror.copyOf(x, c) // only an answer that went out whole is compared
+			}
 			return
 		case f.reason == turnout.ReasonClientClosed:
 			// Nobody is left to answer, on the fallback or otherwise.
@@ -176,7 +192,11 @@ func (g *Gateway) try(x *exchange, r *http.Request, b backend, onStatus *fallbac
 		rep.Discard()
 		return &failure{reason: turnout.ReasonStatus, code: code, msg: strings.Replace(b.target(), ":", " ", 1) + " answered " + http.StatusText(code)}
 	}
-	n, err := rep.Send(x.w)
+	w := x.w
+	if x.capture != nil {
+		w = x.capture
+	}
+	n, err := rep.Send(w)
 	x.code, x.n = code, n
 	if err == nil {
 		return nil

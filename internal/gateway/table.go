@@ -31,6 +31,8 @@ type Table struct {
 	servedBy string
 	pools    map[string]*origin.Pool // by origin name
 	keys     []string                // shared pool keys held
+	// mirrorKeys are the keys of the mirrors the table's plans use.
+	mirrorKeys []string
 	refs     atomic.Int64            // requests in flight
 }
 
@@ -73,7 +75,7 @@ func (g *Gateway) Build(id uint64, cfg *config.Config) (*Table, error) {
 		if sp == nil {
 			p, err := origin.NewPool(o, opts)
 			if err != nil {
-				g.releaseLocked(t.keys)
+				g.releaseLocked(t)
 				return nil, fmt.Errorf("deployment %d: origin %s: %w", id, o.Name, err)
 			}
 			sp = &sharedPool{pool: p}
@@ -85,13 +87,13 @@ func (g *Gateway) Build(id uint64, cfg *config.Config) (*Table, error) {
 	}
 	if len(cfg.Functions) > 0 {
 		if g.opts.Functions == nil {
-			g.releaseLocked(t.keys)
+			g.releaseLocked(t)
 			return nil, fmt.Errorf("deployment %d declares functions, but this node runs none", id)
 		}
 		// New and changed functions start before the table that uses them
 		// is swapped in.
 		if err := g.opts.Functions.Configure(context.Background(), cfg.Functions); err != nil {
-			g.releaseLocked(t.keys)
+			g.releaseLocked(t)
 			return nil, fmt.Errorf("deployment %d: %w", id, err)
 		}
 	}
@@ -105,7 +107,7 @@ func (g *Gateway) Build(id uint64, cfg *config.Config) (*Table, error) {
 	for i, r := range cfg.Routes {
 		p, err := g.planLocked(t, in, rt.Pattern(i), r)
 		if err != nil {
-			g.releaseLocked(t.keys)
+			g.releaseLocked(t)
 			return nil, fmt.Errorf("deployment %d: %w", id, err)
 		}
 		t.plans = append(t.plans, p)
@@ -163,6 +165,13 @@ func (g *Gateway) planLocked(t *Table, in sources, pat *route.Pattern, r config.
 		}
 		p.canary.setSplit(*c)
 		p.canary.compare = g.comparisonLocked(p.pattern, p.primary.target(), p.canary.target())
+	}
+	if sh := r.Shadow; sh != nil {
+		var b side
+		if err := g.sideLocked(&b, t, in, pat, r, sh.Function, sh.Origin); err != nil {
+			return nil, err
+		}
+		p.shadow = &mirrorSlot{m: g.mirrorLocked(t, p.pattern, b.target(), *sh), shadow: b.backend, primary: p.primary.backend}
 	}
 	if rl := r.RateLimit; rl != nil {
 		burst := rl.Burst

@@ -57,6 +57,10 @@ type Metrics struct {
 	CanaryRequests *prometheus.CounterVec
 	// CanaryDuration observes those requests' duration by route and side.
 	CanaryDuration *prometheus.HistogramVec
+	// ShadowRequests counts the requests routes copied to their shadow,
+	// by route and result (match, diff, noise_only, shadow_error,
+	// dropped; internal/shadow).
+	ShadowRequests *prometheus.CounterVec
 	// ActiveDeployment is the id of the deployment this node serves.
 	ActiveDeployment prometheus.Gauge
 	// Deployments counts route tables swapped in.
@@ -158,6 +162,10 @@ func New() *Metrics {
 			Help:    "Duration of the requests of routes with a canary, by route and side (baseline or canary).",
 			Buckets: durationBuckets,
 		}, []string{"route", "side"}),
+		ShadowRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "turnout_shadow_requests_total",
+			Help: "Requests copied to a route's shadow, by route and result: match, diff, noise_only, shadow_error or dropped.",
+		}, []string{"route", "result"}),
 		ActiveDeployment: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "turnout_active_deployment",
 			Help: "Id of the deployment this node serves.",
@@ -177,7 +185,7 @@ func New() *Metrics {
 		}),
 	}
 	m.Registry.MustRegister(m.Requests, m.Duration, m.Rejected, m.OriginErrors, m.Invocations, m.InvocationDuration,
-		m.InitDuration, m.Fallbacks, m.CanaryRequests, m.CanaryDuration, m.ActiveDeployment, m.Deployments, m.NodeActiveDeployment, m.Propagation,
+		m.InitDuration, m.Fallbacks, m.CanaryRequests, m.CanaryDuration, m.ShadowRequests, m.ActiveDeployment, m.Deployments, m.NodeActiveDeployment, m.Propagation,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -203,6 +211,7 @@ func Families() []Family {
 		{"turnout_fallbacks_total", []string{"route", "reason"}},
 		{"turnout_canary_requests_total", []string{"route", "side", "outcome"}},
 		{"turnout_canary_request_duration_seconds", []string{"route", "side"}},
+		{"turnout_shadow_requests_total", []string{"route", "result"}},
 		{"turnout_active_deployment", nil},
 		{"turnout_route_table_swaps_total", nil},
 		{"turnout_deployment_propagation_seconds", nil},
