@@ -117,7 +117,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	follower := f.Follower
-	rollouts.Counts = gw
+	rollouts.Counts, rollouts.Shadows = gw, shadows
 	f.onServed = rollouts.Served
 	// The admin API answers only once the new table is live here.
 	svc.Activate = func(_ context.Context, d deploy.Deployment, c *config.Config) error { return follower.Serve(d, c) }

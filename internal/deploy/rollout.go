@@ -28,8 +28,8 @@ const (
 	// RolloutResume continues a paused rollout; its step's time starts again.
 	RolloutResume = "resume"
 	// RolloutPromote makes the canary the route's target at once: the
-	// canary and rollout keys go, and an origin the route served from stays
-	// as its fallback when it had none.
+	// canary, rollout and shadow keys go, and an origin the route served
+	// from stays as its fallback when it had none.
 	RolloutPromote = "promote"
 	// RolloutAbort sets the canary's weight to 0 and the rollout's state to
 	// aborted: every client is back on the baseline, and the controller
@@ -215,7 +215,9 @@ func (e rolloutEdit) apply(r *config.Route) {
 		if c.Origin != "" {
 			r.Payload = ""
 		}
-		r.Canary, r.Rollout = nil, nil
+		// The shadow compared the route's old target with what it moves
+		// to; once moved, there is nothing left for it to prove.
+		r.Canary, r.Rollout, r.Shadow = nil, nil, nil
 	}
 }
 
@@ -382,6 +384,7 @@ func rolloutTree(src []byte, want string, e rolloutEdit, r config.Route) ([]byte
 		}
 		del(m, "canary")
 		del(m, "rollout")
+		del(m, "shadow")
 	}
 	return encodeTree(&doc)
 }

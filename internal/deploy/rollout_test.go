@@ -168,7 +168,7 @@ func TestRolloutPromote(t *testing.T) {
 		t.Fatalf("cause %q", d.Cause)
 	}
 	r := (*acts)[len(*acts)-1].cfg.Routes[0]
-	if r.Origin != "users" || r.Fallback != "legacy" || r.Canary != nil || r.Rollout != nil {
+	if r.Origin != "users" || r.Fallback != "legacy" || r.Canary != nil || r.Rollout != nil || r.Shadow != nil {
 		t.Fatalf("promoted route: %+v", r)
 	}
 	if !strings.Contains(d.Config, "# Users move to the new service") {

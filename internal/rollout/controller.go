@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 	"strconv"
@@ -20,6 +21,12 @@ import (
 // gateway (gateway.Gateway.Comparison).
 type Counter interface {
 	Comparison(pattern string) (baseline, canary judge.Counts, ok bool)
+}
+
+// ShadowGate reads a route's shadow comparisons: how many requests were
+// compared and the percent that matched.
+type ShadowGate interface {
+	Gate(route string) (compared int64, matchRate float64)
 }
 
 // Controller drives the rollouts of the deployment a node serves. Every
@@ -52,6 +59,9 @@ type Controller struct {
 	Service *deploy.Service
 	// Counts reads the sides' counts. Required.
 	Counts Counter
+	// Shadows reads routes' shadow comparisons, for plans with a shadow
+	// gate (internal/shadow's Report). Nil holds such plans at weight 0.
+	Shadows ShadowGate
 	// Log receives decisions and failures. Default slog.Default().
 	Log *slog.Logger
 	// Now is the clock. Default time.Now.
@@ -352,6 +362,19 @@ func (c *Controller) judge(ctx context.Context, t *tracked, now time.Time) {
 	inStep := now.Sub(s.StepStarted)
 	switch {
 	case s.Weight == 0:
+		if g := plan.Shadow; g != nil {
+			var n int64
+			var rate float64
+			if c.Shadows != nil {
+				n, rate = c.Shadows.Gate(route.Canonical(s.Route))
+			}
+			if n < int64(g.MinCompared) || rate < g.MinMatchRate {
+				c.mu.Lock()
+				t.status.Waiting = fmt.Sprintf("waiting for the shadow: %d of %d requests compared, match rate %.2f%% (at least %v%%)", n, g.MinCompared, rate, g.MinMatchRate)
+				c.mu.Unlock()
+				return
+			}
+		}
 		change.Action = deploy.RolloutStart
 	case s.Weight >= 100:
 		if inStep < plan.StepFor.D() {

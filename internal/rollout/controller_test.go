@@ -17,6 +17,7 @@ import (
 	"github.com/turnout/turnout/internal/deploy"
 	"github.com/turnout/turnout/internal/gateway"
 	"github.com/turnout/turnout/internal/rollout"
+	"github.com/turnout/turnout/internal/shadow"
 	"github.com/turnout/turnout/internal/store/bolt"
 )
 
@@ -27,6 +28,8 @@ type rig struct {
 	// live records when each deployment was live on the gateway.
 	live sync.Map // uint64 → time.Time
 	cur  atomic.Pointer[rollout.Controller]
+	// shadows is the report of the routes' shadows.
+	shadows *shadow.Report
 	svc  *deploy.Service
 	gw   *gateway.Gateway
 	ctl  *rollout.Controller
@@ -48,8 +51,8 @@ func newRig(t testing.TB, legacy, v2 http.HandlerFunc, routeYAML string) *rig {
 	}
 	t.Cleanup(func() { st.Close() })
 	src := fmt.Sprintf("origins:\n  legacy: {url: %q}\n  v2: {url: %q}\nroutes:\n%s  - match: /\n    origin: legacy\n", lsrv.URL, vsrv.URL, routeYAML)
-	r := &rig{svc: &deploy.Service{Store: st}}
-	r.gw = gateway.New(gateway.Options{OnCanaryFailure: func() {
+	r := &rig{svc: &deploy.Service{Store: st}, shadows: &shadow.Report{}}
+	r.gw = gateway.New(gateway.Options{Shadow: r.shadows, OnCanaryFailure: func() {
 		if c := r.cur.Load(); c != nil {
 			c.CanaryFailed()
 		}
@@ -69,7 +72,7 @@ func newRig(t testing.TB, legacy, v2 http.HandlerFunc, routeYAML string) *rig {
 // activates the store's active deployment, as turnout serve does.
 func (r *rig) start(t testing.TB) {
 	t.Helper()
-	r.ctl = &rollout.Controller{Service: r.svc, Counts: r.gw}
+	r.ctl = &rollout.Controller{Service: r.svc, Counts: r.gw, Shadows: r.shadows}
 	r.cur.Store(r.ctl)
 	r.svc.Activate = func(_ context.Context, d deploy.Deployment, c *config.Config) error {
 		if err := r.gw.Apply(d.ID, c); err != nil {
@@ -322,4 +325,28 @@ func waitFor(t testing.TB, cond func() bool) {
 		}
 	}
 	t.Fatal("condition not met in 10 s")
+}
+
+// TestShadowGate: a plan with a shadow gate stays at weight 0, saying what
+// it waits for, until the route's shadow has compared enough requests at
+// a high enough match rate; then it starts.
+func TestShadowGate(t *testing.T) {
+	r := newRig(t, ok, ok, `  - match: /s/
+    origin: legacy
+    canary: {origin: v2, sticky: "header:X-User-Id"}
+    shadow: {to: v2}
+    rollout: {steps: [10, 50], step_for: 1h, interval: 50ms, min_requests: 50, shadow: {min_compared: 40, min_match_rate: 99%}}
+`)
+	waitFor(t, func() bool { s := r.ctl.Status(); return len(s) == 1 && strings.HasPrefix(s[0].Waiting, "waiting for the shadow: 0 of 40") })
+	if got := r.causes(t); len(got) != 0 {
+		t.Fatalf("deployments before any comparison: %q", got)
+	}
+	started := func() bool { return strings.HasPrefix(r.active(t).Cause, "rollout start") }
+	r.load(t, started)
+	if !started() {
+		t.Fatalf("the rollout did not start; status %+v", r.ctl.Status())
+	}
+	if n, rate := r.shadows.Gate("/s/"); n < 40 || rate < 99 {
+		t.Fatalf("started with %d compared at %.1f%%", n, rate)
+	}
 }

@@ -42,6 +42,9 @@ type Status struct {
 	// rollout here (an abort's stays on show) — with both sides'
 	// requests, error rates, p50 and p99; nil before the first.
 	Verdict *judge.Verdict `json:"verdict,omitempty"`
+	// Waiting says why a running rollout at weight 0 has not started: its
+	// plan's shadow gate is not met yet. "" otherwise.
+	Waiting string `json:"waiting,omitempty"`
 	// Judged is when Verdict was made.
 	Judged time.Time `json:"judged,omitzero"`
 	// Weights is the weight over time, one point per rollout deployment of
