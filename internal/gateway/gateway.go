@@ -75,7 +75,7 @@ type Gateway struct {
 	// primary and canary, kept across tables.
 	comparisons map[string]*comparison
 	mirrors     map[string]*mirror // by mirrorKey, with the tables holding each
-	wg          sync.WaitGroup // retirements in progress
+	wg          sync.WaitGroup     // retirements in progress
 }
 
 // New returns a Gateway that answers 503 until a table is swapped in.

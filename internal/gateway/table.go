@@ -33,7 +33,7 @@ type Table struct {
 	keys     []string                // shared pool keys held
 	// mirrorKeys are the keys of the mirrors the table's plans use.
 	mirrorKeys []string
-	refs     atomic.Int64            // requests in flight
+	refs       atomic.Int64 // requests in flight
 }
 
 // sharedPool lets consecutive tables share an origin pool (and its

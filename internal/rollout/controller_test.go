@@ -30,12 +30,12 @@ type rig struct {
 	cur  atomic.Pointer[rollout.Controller]
 	// shadows is the report of the routes' shadows.
 	shadows *shadow.Report
-	svc  *deploy.Service
-	gw   *gateway.Gateway
-	ctl  *rollout.Controller
-	url  string
-	stop context.CancelFunc
-	done chan struct{}
+	svc     *deploy.Service
+	gw      *gateway.Gateway
+	ctl     *rollout.Controller
+	url     string
+	stop    context.CancelFunc
+	done    chan struct{}
 }
 
 // newRig starts a node serving config, whose origins legacy and v2 are the
@@ -337,7 +337,10 @@ func TestShadowGate(t *testing.T) {
     shadow: {to: v2}
     rollout: {steps: [10, 50], step_for: 1h, interval: 50ms, min_requests: 50, shadow: {min_compared: 40, min_match_rate: 99%}}
 `)
-	waitFor(t, func() bool { s := r.ctl.Status(); return len(s) == 1 && strings.HasPrefix(s[0].Waiting, "waiting for the shadow: 0 of 40") })
+	waitFor(t, func() bool {
+		s := r.ctl.Status()
+		return len(s) == 1 && strings.HasPrefix(s[0].Waiting, "waiting for the shadow: 0 of 40")
+	})
 	if got := r.causes(t); len(got) != 0 {
 		t.Fatalf("deployments before any comparison: %q", got)
 	}
