@@ -49,18 +49,18 @@ func (c *comparison) headers(a, b http.Header) {
 }
 
 func (c *comparison) header(name string, va, vb []string) {
-	if len(va) == 0 && len(vb) == 0 {
+	if slices.Equal(va, vb) {
 		return
 	}
 	path := "header:" + name
 	sa, sb := headerValue(name, va), headerValue(name, vb)
 	switch {
 	case len(va) == 0:
-		c.add(path, kindAdded, "", c.headerShown(name, vb, sb))
+		c.add(path, KindAdded, "", c.headerShown(name, vb, sb))
 	case len(vb) == 0:
-		c.add(path, kindMissing, c.headerShown(name, va, sa), "")
+		c.add(path, KindMissing, c.headerShown(name, va, sa), "")
 	case sa != sb:
-		c.add(path, kindChanged, c.headerShown(name, va, sa), c.headerShown(name, vb, sb))
+		c.add(path, KindChanged, c.headerShown(name, va, sa), c.headerShown(name, vb, sb))
 	}
 }
 
@@ -127,6 +127,9 @@ const (
 // net/http sniffs as text/* is text.
 func bodyKind(a *Answer) bodyKindT {
 	ct := a.Header.Get("Content-Type")
+	if ct == "application/json" {
+		return bodyJSON
+	}
 	if ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
 		if err == nil {

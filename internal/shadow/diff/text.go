@@ -39,17 +39,17 @@ func (c *comparison) text(a, b []byte) {
 		if bytes.Equal(ma[i], mb[i]) {
 			continue
 		}
-		if !more() || !c.add(lineAt(pre+i), kindChanged, short(ma[i]), short(mb[i])) {
+		if !more() || !c.add(lineAt(pre+i), KindChanged, short(ma[i]), short(mb[i])) {
 			return
 		}
 	}
 	for j := i; j < len(ma); j++ {
-		if !more() || !c.add(lineAt(pre+j), kindMissing, short(ma[j]), "") {
+		if !more() || !c.add(lineAt(pre+j), KindMissing, short(ma[j]), "") {
 			return
 		}
 	}
 	for j := i; j < len(mb); j++ {
-		if !more() || !c.add(lineAt(pre+j), kindAdded, "", short(mb[j])) {
+		if !more() || !c.add(lineAt(pre+j), KindAdded, "", short(mb[j])) {
 			return
 		}
 	}
