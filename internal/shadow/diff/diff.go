@@ -28,6 +28,12 @@
 // member name ("$.generatedAt", "$.items[*].etag"); a difference at or
 // below an ignored path is dropped.
 //
+// Noise cancelling (after Diffy): a Noise learns, from comparisons of two
+// answers of the primary to one request, the places that differ anyway
+// (timestamps, random ids), generalised to [*]; CompareNoise then lists a
+// shadow's differences at or below those places as Result.Noise, apart
+// from the differences counted against it.
+//
 // The work is bounded: at most 100 differences per comparison, then one
 // Difference{Path: "...", Kind: "more"} and the walk stops; values in a
 // Difference are cut to 120 bytes; nesting past 64 levels is not walked;
@@ -49,7 +55,9 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 
 	"golang.org/x/net/http/httpguts"
@@ -91,9 +99,12 @@ type Result struct {
 	// body in document order (the primary's, then what only the shadow
 	// has).
 	Differences []Difference
+	// Noise are the differences at places the route's Noise covers, in
+	// the same order and bounded the same way; only CompareNoise fills it.
+	Noise []Difference
 }
 
-// Equal reports whether no difference was found.
+// Equal reports whether no difference was found, noise aside.
 func (r Result) Equal() bool { return len(r.Differences) == 0 }
 
 // Difference is one place where the answers differ.
@@ -172,7 +183,12 @@ func (r *Rules) WithRedact(redact []string) (*Rules, error) {
 
 // Compare compares the primary's answer a with the shadow's b. A nil
 // answer is compared as an empty one.
-func (r *Rules) Compare(a, b *Answer) Result {
+func (r *Rules) Compare(a, b *Answer) Result { return r.CompareNoise(a, b, nil) }
+
+// CompareNoise compares as Compare does, listing the differences noise
+// covers in Result.Noise instead of Differences: a shadow whose only
+// differences are noise answers as the primary does. noise may be nil.
+func (r *Rules) CompareNoise(a, b *Answer, noise *Noise) Result {
 	if r == nil {
 		r = &Rules{}
 	}
@@ -182,26 +198,33 @@ func (r *Rules) Compare(a, b *Answer) Result {
 	if b == nil {
 		b = &Answer{}
 	}
-	c := comparison{rules: r}
+	c := comparison{rules: r, noise: noise.snapshot()}
 	if a.Status != b.Status {
 		c.add("status", KindChanged, strconv.Itoa(a.Status), strconv.Itoa(b.Status))
 	}
 	c.headers(a.Header, b.Header)
 	c.body(a, b)
-	return Result{Differences: c.diffs}
+	return Result{Differences: c.diffs, Noise: c.noiseDiffs}
 }
 
 // comparison is the state of one Compare.
 type comparison struct {
-	rules *Rules
-	diffs []Difference
-	full  bool
+	rules      *Rules
+	noise      noiseSet
+	diffs      []Difference
+	full       bool
+	noiseDiffs []Difference
 }
 
-// add records a difference; it returns false once the list is full.
+// add records a difference, or a noise one when the noise covers its
+// place (every place but a JSON path, which addPath checks); it returns
+// false once the list of differences is full.
 func (c *comparison) add(path, kind, a, b string) bool {
 	if c.full {
 		return false
+	}
+	if kind != KindMore && len(c.noise.other) > 0 && !strings.HasPrefix(path, "$") && slices.Contains(c.noise.other, path) {
+		return c.addNoise(Difference{Path: path, Kind: kind, A: a, B: b})
 	}
 	if len(c.diffs) == MaxDifferences {
 		c.diffs = append(c.diffs, Difference{Path: "...", Kind: KindMore})
@@ -209,6 +232,18 @@ func (c *comparison) add(path, kind, a, b string) bool {
 		return false
 	}
 	c.diffs = append(c.diffs, Difference{Path: path, Kind: kind, A: a, B: b})
+	return true
+}
+
+// addNoise records a noise difference; past MaxDifferences of them only
+// a "more" is kept. The walk goes on: noise never fills the list.
+func (c *comparison) addNoise(d Difference) bool {
+	switch n := len(c.noiseDiffs); {
+	case n < MaxDifferences:
+		c.noiseDiffs = append(c.noiseDiffs, d)
+	case n == MaxDifferences:
+		c.noiseDiffs = append(c.noiseDiffs, Difference{Path: "...", Kind: KindMore})
+	}
 	return true
 }
 
@@ -221,6 +256,9 @@ func (c *comparison) addPath(path []seg, kind string, a, b []byte) bool {
 	sa, sb := short(a), short(b)
 	if matchAny(c.rules.redactPaths, path) {
 		sa, sb = redacted(sa), redacted(sb)
+	}
+	if matchAny(c.noise.json, path) {
+		return c.addNoise(Difference{Path: formatPath(path), Kind: kind, A: sa, B: sb})
 	}
 	return c.add(formatPath(path), kind, sa, sb)
 }

@@ -101,6 +101,8 @@ func FuzzCompare(f *testing.F) {
 		f.Fatal(err)
 	}
 	rules = append(rules, red)
+	var noise Noise
+	noise.Learn(Result{Differences: []Difference{{Path: "$.items[*]"}, {Path: "$.t"}, {Path: "body:line 2"}, {Path: "$"}}})
 	types := []string{"application/json", "text/plain", "application/octet-stream", ""}
 	f.Fuzz(func(t *testing.T, a, b []byte, sel uint8) {
 		r := rules[int(sel)%len(rules)]
@@ -114,6 +116,9 @@ func FuzzCompare(f *testing.F) {
 		res := r.Compare(x, y)
 		if len(res.Differences) > MaxDifferences+1 {
 			t.Fatalf("%d differences", len(res.Differences))
+		}
+		if n := r.CompareNoise(x, y, &noise); len(n.Differences) > len(res.Differences) || len(n.Noise) > MaxDifferences+1 {
+			t.Fatalf("with noise %d differences and %d noise, without %d", len(n.Differences), len(n.Noise), len(res.Differences))
 		}
 		for _, d := range res.Differences {
 			if len(d.A) > maxValue+len("…") || len(d.B) > maxValue+len("…") || d.Path == "" || d.Kind == "" {
