@@ -160,7 +160,11 @@ func Compile(ignore, headers []string) (*Rules, error) {
 // the values of the sensitive headers (Authorization, Cookie, Set-Cookie,
 // Proxy-Authorization, X-Api-Key — always, even without WithRedact) and
 // of redact's entries: header names, and JSON paths (starting with "$")
-// whose values at or below are hidden.
+// whose values are hidden, in a Difference at or above the path (an
+// object shown whole is redacted inside). A path applies where the body
+// has its shape: "$.users[*].password" does not reach a "users" that is
+// an object. A JSON body that cannot be walked is shown by hash when any
+// path is redacted.
 func (r *Rules) WithRedact(redact []string) (*Rules, error) {
 	names, paths := SplitRedact(redact)
 	c := *r
@@ -253,9 +257,12 @@ func (c *comparison) addPath(path []seg, kind string, a, b []byte) bool {
 	if c.full {
 		return false
 	}
-	sa, sb := short(a), short(b)
+	var sa, sb string
 	if matchAny(c.rules.redactPaths, path) {
-		sa, sb = redacted(sa), redacted(sb)
+		sa, sb = redacted(string(a)), redacted(string(b))
+	} else {
+		sa = short(redactValue(a, path, c.rules.redactPaths))
+		sb = short(redactValue(b, path, c.rules.redactPaths))
 	}
 	if matchAny(c.noise.json, path) {
 		return c.addNoise(Difference{Path: formatPath(path), Kind: kind, A: sa, B: sb})
@@ -296,12 +303,16 @@ func (c *comparison) json(a, b []byte) {
 	defer putParser(pa)
 	defer putParser(pb)
 	ea, eb := pa.parse(a), pb.parse(b)
-	switch {
-	case ea != nil && eb != nil:
-		c.add("body", KindChanged, short(a), short(b))
-		return
-	case ea != nil || eb != nil:
-		c.add("body", KindType, short(a), short(b))
+	if ea != nil || eb != nil {
+		kind := KindType // JSON on one side only
+		if ea != nil && eb != nil {
+			kind = KindChanged
+		}
+		sa, sb := short(a), short(b)
+		if len(c.rules.redactPaths) > 0 { // a body not walked cannot be redacted
+			sa, sb = hashValue(sha256.Sum256(a)), hashValue(sha256.Sum256(b))
+		}
+		c.add("body", kind, sa, sb)
 		return
 	}
 	d := jsonDiff{c: c, a: a, b: b, na: pa.nodes, nb: pb.nodes, path: make([]seg, 0, 16)}

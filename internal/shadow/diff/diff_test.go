@@ -315,6 +315,26 @@ func TestCompareHeaders(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("redacted paths:\ngot  %q\nwant %q", got, want)
 	}
+
+	// A value shown whole is redacted inside, and a body not walked is
+	// shown by hash.
+	r, err = mustCompile(t, nil, nil).WithRedact([]string{"$.users[*].password"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ a, b string }{
+		{`{"users":[]}`, `{"users":[{"name":"n","password":"s3cret"}]}`},
+		{`{"users":[{"password":"s3cret"}]}`, `{"users":"none"}`},
+		{`{"users":null}`, `{"users":[{"password":"s3cret"}]}`},
+		{`{}`, `{"users":[{"password":"s3cret"}]}`},
+		{`{"users":[]}`, `{"users":[{"password":"s3cret"` + strings.Repeat("[", 70)},
+		{`{"users":[]}`, `{"users":[{"password":"s3cret"}]`},
+	} {
+		got := r.Compare(jsonAnswer(tc.a), jsonAnswer(tc.b)).Differences
+		if len(got) == 0 || strings.Contains(fmt.Sprint(got), "s3cret") {
+			t.Errorf("%s vs %s: %q", tc.a, tc.b, got)
+		}
+	}
 }
 
 func TestCompileErrors(t *testing.T) {

@@ -69,6 +69,11 @@ func RedactJSON(body []byte, paths []string) []byte {
 			pts = append(pts, pt)
 		}
 	}
+	return redactJSON(body, pts)
+}
+
+// redactJSON is RedactJSON with compiled patterns.
+func redactJSON(body []byte, pts []pattern) []byte {
 	if len(pts) == 0 {
 		return body
 	}
@@ -90,6 +95,29 @@ func RedactJSON(body []byte, paths []string) []byte {
 		last = s[1]
 	}
 	return append(out, body[last:]...)
+}
+
+// redactValue redacts the places below path in v, the JSON value at path
+// that a Difference is about to show: redact patterns that reach below
+// path apply to v relative to it. A value that does not parse (cut, or
+// too deep) while a pattern reaches into it is hidden whole.
+func redactValue(v []byte, path []seg, pts []pattern) []byte {
+	var rel []pattern
+	for _, pt := range pts {
+		if len(pt) > len(path) && pt[:len(path)].matches(path) {
+			rel = append(rel, pt[len(path):])
+		}
+	}
+	if len(rel) == 0 || len(v) == 0 {
+		return v
+	}
+	p := getParser()
+	err := p.parse(v)
+	putParser(p)
+	if err != nil {
+		return []byte(Redacted)
+	}
+	return redactJSON(v, rel)
 }
 
 // redaction collects the spans of the values to redact, in order.
