@@ -287,6 +287,11 @@ func TestCompareHeaders(t *testing.T) {
 		t.Errorf("Content-Type only in a: %q", got)
 	}
 
+	var zero *Rules // redacts too
+	if got := zero.Compare(a, b).Differences; !strings.Contains(fmt.Sprint(got), "header:X-Api-Key changed [redacted] [redacted]") {
+		t.Errorf("nil rules: %q", got)
+	}
+
 	r = mustCompile(t, nil, []string{"date", "x-only-b", "X-Only-A", "etag", "x-absent"})
 	want = []Difference{
 		{"header:Date", "changed", "Sun, 06 Dec 2026 09:00:00 GMT", "Sun, 06 Dec 2026 09:00:01 GMT"},
@@ -448,5 +453,28 @@ func TestRedact(t *testing.T) {
 	hs, ps := SplitRedact([]string{"X-Secret", "$.password", "cookie"})
 	if !reflect.DeepEqual(hs, []string{"X-Secret", "cookie"}) || !reflect.DeepEqual(ps, []string{"$.password"}) {
 		t.Errorf("SplitRedact: %q %q", hs, ps)
+	}
+}
+
+func TestNumEqual(t *testing.T) {
+	long := func(n int) string { return strings.Repeat("9", n) }
+	for _, tc := range []struct {
+		a, b string
+		want bool
+	}{
+		{"1", "1.0", true},
+		{"-0", "0e7", true},
+		{"0.1e1", "1", true},
+		{"1.5", "-1.5", false},
+		{"123e-2", "1.23", true},
+		{"1e" + long(100), "10e" + long(99) + "8", true},
+		{"1e" + long(101), "1e" + long(101), true},
+		{"1e" + long(101), "10e" + long(101), false},
+		{"1e" + long(101), "1.0e" + long(101), false}, // equal, but past the bound: as written
+		{"1e" + long(1<<20), "2e" + long(1<<20), false},
+	} {
+		if got := numEqual([]byte(tc.a), []byte(tc.b)); got != tc.want {
+			t.Errorf("numEqual(%.30s, %.30s) = %v, want %v", tc.a, tc.b, got, tc.want)
+		}
 	}
 }

@@ -71,7 +71,7 @@ func (c *comparison) headerShown(name string, v []string, compared string) strin
 	switch {
 	case name == "Set-Cookie":
 		return short([]byte(compared))
-	case c.rules.redactHeaders[name]:
+	case c.rules.redactHeaders[name] || slices.Contains(sensitive, name):
 		return Redacted
 	}
 	return short([]byte(strings.Join(v, ", ")))

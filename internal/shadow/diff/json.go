@@ -330,6 +330,9 @@ func numEqual(a, b []byte) bool {
 	}
 	var ba, bb [40]byte
 	na, nb := canonNum(a, ba[:0]), canonNum(b, bb[:0])
+	if na.huge || nb.huge {
+		return false
+	}
 	if len(na.digits) == 0 || len(nb.digits) == 0 {
 		return len(na.digits) == len(nb.digits) // zero, whatever its sign
 	}
@@ -346,8 +349,15 @@ type canon struct {
 	neg    bool
 	digits []byte   // significant digits, no leading or trailing zeros
 	exp    int64    // value = digits × 10^exp
-	bigExp *big.Int // set instead of exp when the literal's exponent is huge
+	bigExp *big.Int // set instead of exp when the literal's exponent is large
+	huge   bool     // the exponent has more than maxExpDigits digits
 }
+
+// maxExpDigits bounds the exponents compared by value: math/big reads a
+// decimal in quadratic time, and a hostile answer could carry a
+// megabyte-long exponent. Numbers with longer exponents are equal only
+// when written alike.
+const maxExpDigits = 100
 
 func (c canon) exponent() *big.Int {
 	if c.bigExp != nil {
@@ -397,6 +407,10 @@ func canonNum(s []byte, buf []byte) canon {
 	}
 	for len(expLit) > 1 && expLit[0] == '0' {
 		expLit = expLit[1:]
+	}
+	if len(expLit) > maxExpDigits {
+		c.huge = true
+		return c
 	}
 	if len(expLit) > 17 {
 		e, _ := new(big.Int).SetString(string(expLit), 10)
