@@ -76,3 +76,37 @@ func BenchmarkDecodeAny(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkCompareJSON1MBReordered is the costly shape of a large answer:
+// two 1.4 MB objects with the same 50,000 members in opposite orders:
+// equal, every member paired through the name index (~11 ms, linear).
+func BenchmarkCompareJSON1MBReordered(b *testing.B) {
+	const n = 50_000
+	var x, y strings.Builder
+	x.WriteString("{")
+	y.WriteString("{")
+	for i := range n {
+		if i > 0 {
+			x.WriteString(",")
+			y.WriteString(",")
+		}
+		fmt.Fprintf(&x, `"member-%06d":"value %d"`, i, i)
+		fmt.Fprintf(&y, `"member-%06d":"value %d"`, n-1-i, n-1-i)
+	}
+	x.WriteString("}")
+	y.WriteString("}")
+	a := &Answer{Status: 200, Header: http.Header{"Content-Type": {"application/json"}}, Body: []byte(x.String())}
+	c := &Answer{Status: 200, Header: a.Header, Body: []byte(y.String())}
+	r, err := Compile(nil, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if d := r.Compare(a, c).Differences; len(d) != 0 {
+		b.Fatalf("differences: %q", d[:1])
+	}
+	b.SetBytes(int64(len(a.Body) + len(c.Body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		r.Compare(a, c)
+	}
+}
