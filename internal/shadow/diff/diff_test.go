@@ -175,6 +175,10 @@ func TestCompareBounded(t *testing.T) {
 	if len(got) != 1 || got[0].Path != "body" || got[0].Kind != "changed" {
 		t.Errorf("too deep: %q", got)
 	}
+	got = r.Compare(jsonAnswer(deep), jsonAnswer("[]")).Differences
+	if len(got) != 1 || got[0].Path != "body" || got[0].Kind != "changed" {
+		t.Errorf("too deep on one side: %q", got)
+	}
 	ok := strings.Repeat("[", 64) + strings.Repeat("]", 64)
 	ok2 := strings.Repeat("[", 64) + "1" + strings.Repeat("]", 64)
 	got = r.Compare(jsonAnswer(ok), jsonAnswer(ok2)).Differences
