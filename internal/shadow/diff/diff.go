@@ -51,7 +51,7 @@
 // differences' strings) per comparison: ~30,000–35,000 comparisons per
 // second per core, on a shared 2-core VM (command in the benchmark's
 // comment). The parse is most of it; encoding/json decoding the same two
-// bodies into any takes ~470 µs (BenchmarkDecodeAny).
+// bodies into any takes ~270–670 µs (BenchmarkDecodeAny).
 package diff
 
 import (

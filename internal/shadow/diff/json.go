@@ -16,7 +16,7 @@ import (
 // bytes. Nothing is decoded into Go values: strings and numbers are
 // compared from their bytes, which is both exact (a number keeps every
 // digit) and cheap (no allocation per value). encoding/json decoding
-// into any with UseNumber takes ~15 times as long for two 10 KB bodies as
+// into any with UseNumber takes 10–20 times as long for two 10 KB bodies as
 // this package's whole comparison of them (BenchmarkDecodeAny); its
 // Valid is the reference the parser is fuzzed against (FuzzParse).
 // encoding/json/jsontext, which would tokenize as fast, is in Go 1.26
