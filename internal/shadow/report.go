@@ -2,6 +2,7 @@ package shadow
 
 import (
 	"cmp"
+	"encoding/json"
 	"slices"
 	"strings"
 	"sync"
@@ -52,7 +53,7 @@ type routeReport struct {
 	since         time.Time
 	rules         *diff.Rules
 	rulesKey      string
-	noise         map[string]*PathCount // generalised path → times two primary answers differed there
+	noise         diff.Noise            // where two answers of the primary differed
 	paths         map[string]*PathCount // generalised path → times the shadow differed there (noise excluded)
 	minutes       [Minutes]minute
 	examples      []Example // latest first, at most MaxExamples
@@ -121,7 +122,7 @@ func (r *Report) routeLocked(route, target string) *routeReport {
 	}
 	rr := r.routes[route]
 	if rr == nil || rr.target != target {
-		rr = &routeReport{route: route, target: target, since: r.now(), noise: map[string]*PathCount{}, paths: map[string]*PathCount{}}
+		rr = &routeReport{route: route, target: target, since: r.now(), paths: map[string]*PathCount{}}
 		r.routes[route] = rr
 	}
 	return rr
@@ -140,11 +141,15 @@ func (rr *routeReport) minuteLocked(now time.Time) *minute {
 // rulesLocked returns the route's comparison rules for settings s,
 // compiled again when they change.
 func (rr *routeReport) rulesLocked(s *config.Shadow) *diff.Rules {
-	key := strings.Join(s.Ignore, "\x00") + "\x01" + strings.Join(s.Headers, "\x00")
+	key := strings.Join(s.Ignore, "\x00") + "\x01" + strings.Join(s.Headers, "\x00") + "\x01" + strings.Join(s.Redact, "\x00")
 	if rr.rules == nil || rr.rulesKey != key {
 		rules, err := diff.Compile(s.Ignore, s.Headers)
+		if err == nil {
+			// The redacted values stay out of the differences' values too.
+			rules, err = rules.WithRedact(s.Redact)
+		}
 		if err != nil { // Parse validated them; never reached
-			rules, _ = diff.Compile(nil, s.Headers)
+			rules, _ = diff.Compile(nil, nil)
 		}
 		rr.rules, rr.rulesKey = rules, key
 	}
@@ -166,46 +171,38 @@ func (r *Report) count(route, result string) {
 	}
 }
 
-// Mirrored compares one mirrored request's answers and records the result.
-// The comparison itself runs outside the lock.
+// Mirrored compares one mirrored request's answers and records the result:
+// the primary's second answer, when probed, teaches the route's noise
+// first, then the shadow's differences at noise places are noise, the
+// rest count against it. The comparisons run outside the lock.
 func (r *Report) Mirrored(m *Mirrored) {
 	r.mu.Lock()
-	rules := r.routeLocked(m.Route, m.Target).rulesLocked(m.Settings)
+	rr := r.routeLocked(m.Route, m.Target)
+	rules, noise := rr.rulesLocked(m.Settings), &rr.noise
 	r.mu.Unlock()
 
-	var diffs []diff.Difference
-	var noisy []string // generalised paths where the primary differed from itself
+	var res diff.Result
 	if m.Shadow != nil {
-		diffs = rules.Compare(&m.Primary, m.Shadow).Differences
 		if m.Probe != nil {
-			for _, d := range rules.Compare(&m.Primary, m.Probe).Differences {
-				noisy = append(noisy, diff.Generalize(d.Path))
-			}
+			noise.Learn(rules.Compare(&m.Primary, m.Probe))
 		}
+		res = rules.CompareNoise(&m.Primary, m.Shadow, noise)
+	}
+	result := ResultMatch
+	switch {
+	case m.Shadow == nil:
+		result = ResultShadowError
+	case len(res.Differences) > 0:
+		result = ResultDiff
+	case len(res.Noise) > 0:
+		result = ResultNoiseOnly
 	}
 
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	rr := r.routeLocked(m.Route, m.Target)
-	for _, p := range noisy {
-		addPath(rr.noise, p, "changed", m.RequestID)
-	}
-	result := ResultMatch
-	var noiseHit []string
-	switch {
-	case m.Shadow == nil:
-		result = ResultShadowError
-	case len(diffs) > 0:
-		result = ResultNoiseOnly
-		for _, d := range diffs {
-			g := diff.Generalize(d.Path)
-			if rr.noise[g] != nil {
-				noiseHit = append(noiseHit, d.Path)
-				continue
-			}
-			result = ResultDiff
-			addPath(rr.paths, g, d.Kind, m.RequestID)
-		}
+	rr = r.routeLocked(m.Route, m.Target)
+	for _, d := range res.Differences {
+		addPath(rr.paths, diff.Generalize(d.Path), d.Kind, m.RequestID)
 	}
 	mn := rr.minuteLocked(r.now())
 	switch result {
@@ -218,11 +215,9 @@ func (r *Report) Mirrored(m *Mirrored) {
 	case ResultShadowError:
 		mn.shadowError++
 	}
-	if r.Requests != nil {
-		r.Requests.WithLabelValues(m.Route, result).Inc()
-	}
+	r.count(m.Route, result)
 	if result != ResultMatch || len(rr.examples) < MaxExamples {
-		rr.examples = slices.Insert(rr.examples, 0, example(m, result, diffs, noiseHit))
+		rr.examples = slices.Insert(rr.examples, 0, example(m, result, res))
 		if len(rr.examples) > MaxExamples {
 			rr.examples = rr.examples[:MaxExamples]
 		}
@@ -253,23 +248,26 @@ func addPath(paths map[string]*PathCount, p, kind, id string) {
 // example keeps m whole, redacted: the request's and both answers' headers
 // (Authorization, Cookie, Set-Cookie, … and the settings' redact names)
 // and the bodies' values at the settings' redacted JSON paths.
-func example(m *Mirrored, result string, diffs []diff.Difference, noise []string) Example {
-	var names, paths []string
-	for _, x := range m.Settings.Redact {
-		if strings.HasPrefix(x, "$") {
-			paths = append(paths, x)
-		} else {
-			names = append(names, x)
-		}
-	}
+func example(m *Mirrored, result string, res diff.Result) Example {
+	names, paths := diff.SplitRedact(m.Settings.Redact)
 	view := func(a *diff.Answer) AnswerView {
-		body := diff.RedactJSON(a.Body, paths)
-		v := AnswerView{Status: a.Status, Header: flat(diff.RedactHeader(a.Header, names)), Truncated: a.Truncated || len(body) > MaxExampleBody}
-		v.Body = string(body[:min(len(body), MaxExampleBody)])
+		v := AnswerView{Status: a.Status, Header: flat(diff.RedactHeader(a.Header, names)), Truncated: a.Truncated || len(a.Body) > MaxExampleBody}
+		switch {
+		case len(paths) > 0 && (a.Truncated || !json.Valid(a.Body)):
+			// RedactJSON can only redact what parses: show nothing.
+			v.Body = "[not shown: the route redacts JSON paths and this body is not whole JSON]"
+		default:
+			body := diff.RedactJSON(a.Body, paths)
+			v.Body = string(body[:min(len(body), MaxExampleBody)])
+		}
 		return v
 	}
+	var noise []string
+	for _, d := range res.Noise {
+		noise = append(noise, d.Path)
+	}
 	e := Example{RequestID: m.RequestID, Time: m.Time, Result: result, Method: m.Method, Path: m.Path, Query: m.RawQuery,
-		Header: flat(diff.RedactHeader(m.Header, names)), Primary: view(&m.Primary), Differences: slices.Clone(diffs[:min(len(diffs), 20)]), Noise: noise}
+		Header: flat(diff.RedactHeader(m.Header, names)), Primary: view(&m.Primary), Differences: slices.Clone(res.Differences[:min(len(res.Differences), 20)]), Noise: noise}
 	if m.Shadow != nil {
 		s := view(m.Shadow)
 		e.Shadow = &s
@@ -365,7 +363,12 @@ func (rr *routeReport) summary(now time.Time, since time.Duration) Summary {
 	s.Match, s.Diff, s.NoiseOnly, s.ShadowError, s.Dropped = total.match, total.diff, total.noiseOnly, total.shadowError, total.dropped
 	s.Compared = total.match + total.diff + total.noiseOnly
 	s.MatchRate = rate(total.match+total.noiseOnly, s.Compared)
-	s.Paths, s.Noise = ranked(rr.paths), ranked(rr.noise)
+	s.Paths = ranked(rr.paths)
+	places, _ := rr.noise.Places()
+	s.Noise = make([]PathCount, 0, len(places))
+	for _, p := range places {
+		s.Noise = append(s.Noise, PathCount{Path: p.Path, Kind: diff.KindChanged, Count: int64(p.Count)})
+	}
 	s.Examples = slices.Clone(rr.examples)
 	return s
 }
