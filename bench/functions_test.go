@@ -19,6 +19,7 @@ import (
 	"github.com/turnout/turnout/internal/gateway"
 	"github.com/turnout/turnout/internal/invoke"
 	"github.com/turnout/turnout/internal/metrics"
+	"github.com/turnout/turnout/internal/shadow"
 )
 
 // fnNode is a gateway in front of the same endpoint twice: GET /user/{id}
@@ -64,14 +65,14 @@ func startLegacy(b *testing.B, dir string) string {
 }
 
 // startGateway serves src (a config) from an in-process gateway with a
-// hosted-function pool, as turnout serve wires them.
+// hosted-function pool and a shadow report, as turnout serve wires them.
 func startGateway(b *testing.B, src string) *fnNode {
 	quiet := slog.New(slog.DiscardHandler)
 	host, err := fnhost.New(fnhost.Options{Logger: quiet})
 	if err != nil {
 		b.Fatal(err)
 	}
-	gw := gateway.New(gateway.Options{Metrics: metrics.New(), Logger: quiet, Functions: &invoke.Router{Hosted: host}})
+	gw := gateway.New(gateway.Options{Metrics: metrics.New(), Logger: quiet, Functions: &invoke.Router{Hosted: host}, Shadow: &shadow.Report{}})
 	cfg, err := config.Parse("bench.yaml", []byte(src))
 	if err != nil {
 		b.Fatal(err)

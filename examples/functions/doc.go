@@ -5,6 +5,8 @@
 //	hello-v2   API Gateway HTTP API (payload 2.0): echoes path params, query and the Lambda env
 //	hello-v1   API Gateway REST API (payload 1.0): the same for the proxy request
 //	user       GET /user/{id}: a user document, like examples/legacy (README quickstart)
+//	items      GET /items/{id}: a catalogue item with a fresh timestamp and random id per call;
+//	           ITEMS_MODE=rename renames a field and sends a number as a string (shadow tests)
 //	panic      panics in the handler (unless the event is {"ok": true})
 //	sleep      sleeps SLEEP_MS (env) or the event's "sleep_ms" field, then answers
 //	malformed  returns {"statusCode":"abc"}, not a valid proxy response
