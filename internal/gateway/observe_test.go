@@ -22,6 +22,7 @@ import (
 	"github.com/turnout/turnout/internal/fnhost"
 	"github.com/turnout/turnout/internal/invoke"
 	"github.com/turnout/turnout/internal/metrics"
+	"github.com/turnout/turnout/internal/shadow"
 	"github.com/turnout/turnout/internal/testkit"
 )
 
@@ -52,7 +53,7 @@ func newFnHarness(t *testing.T) *fnHarness {
 		t.Fatal(err)
 	}
 	h.gw = New(Options{Metrics: h.m, Logger: quiet, RetireGrace: 10 * time.Millisecond,
-		Functions: &invoke.Router{Hosted: h.host}, Observe: func(o *turnout.Observation) {
+		Functions: &invoke.Router{Hosted: h.host}, Shadow: &shadow.Report{Requests: h.m.ShadowRequests}, Observe: func(o *turnout.Observation) {
 			h.mu.Lock()
 			h.obs = append(h.obs, *o)
 			h.mu.Unlock()
@@ -79,6 +80,7 @@ routes:
   - {match: "/legacy/{id}", origin: legacy}
   - {match: "GET /dead", origin: dead}
   - {match: "GET /split", origin: legacy, canary: {function: quick, weight: 50, sticky: "header:X-User-Id"}}
+  - {match: "GET /mirrored", origin: legacy, shadow: {to: quick}}
 `, h.legacy.srv.URL, testkit.RefusedURL(t), bin("flaky"), h.flag, bin("sleep"), bin("malformed"), bin("sleep"), bin("sleep"))))
 	if err != nil {
 		t.Fatal(err)
@@ -328,6 +330,11 @@ func TestMetricsAfterTraffic(t *testing.T) {
 		t.Errorf("turnout_canary_requests_total has %d series, want 2 (served on each side)", n)
 	}
 
+	// A copy for a shadow: counted once the worker has compared it.
+	h.do(t, "GET", "/mirrored", "", nil)
+	testkit.Eventually(t, 10*time.Second, "the shadow's comparison counted", func() bool {
+		return testutil.ToFloat64(m.ShadowRequests.WithLabelValues("GET /mirrored", shadow.ResultDiff)) == 1
+	})
 	families, err := m.Registry.Gather()
 	if err != nil {
 		t.Fatal(err)
