@@ -267,11 +267,7 @@ func editRollout(name string, src []byte, want string, cfg *config.Config, idx i
 // the other, or reports false.
 func rolloutLines(src []byte, want string, e rolloutEdit) ([]byte, bool) {
 	route := func(src []byte) (*yaml.Node, bool) {
-		var doc yaml.Node
-		if yaml.Unmarshal(src, &doc) != nil {
-			return nil, false
-		}
-		m, err := findRoute(&doc, want)
+		_, m, err := parseRoute(src, want)
 		return m, err == nil
 	}
 	if e.weight != nil {
@@ -320,11 +316,7 @@ func rolloutLines(src []byte, want string, e rolloutEdit) ([]byte, bool) {
 // rolloutTree makes edit e on the YAML tree of src and encodes it again.
 // r is the route as parsed before the edit.
 func rolloutTree(src []byte, want string, e rolloutEdit, r config.Route) ([]byte, error) {
-	var doc yaml.Node
-	if err := yaml.Unmarshal(src, &doc); err != nil {
-		return nil, err
-	}
-	m, err := findRoute(&doc, want)
+	doc, m, err := parseRoute(src, want)
 	if err != nil {
 		return nil, err
 	}
@@ -386,5 +378,5 @@ func rolloutTree(src []byte, want string, e rolloutEdit, r config.Route) ([]byte
 		del(m, "rollout")
 		del(m, "shadow")
 	}
-	return encodeTree(&doc)
+	return encodeTree(doc)
 }

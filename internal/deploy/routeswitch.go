@@ -253,11 +253,7 @@ func mapIndex(m *yaml.Node, key string) int {
 // when the route's layout is not one it handles. The caller verifies the
 // result.
 func editLines(src []byte, want string, off bool) ([]byte, bool) {
-	var doc yaml.Node
-	if err := yaml.Unmarshal(src, &doc); err != nil {
-		return nil, false
-	}
-	m, err := findRoute(&doc, want)
+	_, m, err := parseRoute(src, want)
 	if err != nil || m.Style&yaml.FlowStyle != 0 {
 		return nil, false
 	}
@@ -291,11 +287,7 @@ func editLines(src []byte, want string, off bool) ([]byte, bool) {
 // editTree switches the route by editing the YAML node tree and encoding it
 // again, keeping the file's indentation where it can tell it.
 func editTree(src []byte, want string, off bool) ([]byte, error) {
-	var doc yaml.Node
-	if err := yaml.Unmarshal(src, &doc); err != nil {
-		return nil, err
-	}
-	m, err := findRoute(&doc, want)
+	doc, m, err := parseRoute(src, want)
 	if err != nil {
 		return nil, err
 	}
@@ -321,7 +313,7 @@ func editTree(src []byte, want string, off bool) ([]byte, error) {
 			&yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: "off"},
 			&yaml.Node{Kind: yaml.ScalarNode, Tag: "!!bool", Value: "false"})
 	}
-	return encodeTree(&doc)
+	return encodeTree(doc)
 }
 
 // mergedOff reports whether mapping m inherits a true off through "<<".

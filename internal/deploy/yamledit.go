@@ -144,6 +144,17 @@ func (t *textDoc) deleteKey(m *yaml.Node, key string) ([]byte, bool) {
 	return out, true
 }
 
+// parseRoute parses src and finds the mapping node of the route whose
+// match is want (findRoute), with the document holding it.
+func parseRoute(src []byte, want string) (doc, m *yaml.Node, err error) {
+	doc = &yaml.Node{}
+	if err := yaml.Unmarshal(src, doc); err != nil {
+		return nil, nil, err
+	}
+	m, err = findRoute(doc, want)
+	return doc, m, err
+}
+
 // splitKeepEOL splits src into lines, each keeping its line ending.
 func splitKeepEOL(src []byte) [][]byte {
 	var lines [][]byte
