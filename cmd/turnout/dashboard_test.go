@@ -553,23 +553,9 @@ func TestDashboardFleet(t *testing.T) {
 // charts counting live traffic, a verdict, then Pause.
 func TestDashboardRollouts(t *testing.T) {
 	start := time.Now()
-	dir, shots := t.TempDir(), t.TempDir()
-	a, b := namedOrigin(t, "a"), namedOrigin(t, "b")
-	// Aborted in the file: nothing moves until Start is clicked. The
-	// latency checks are as good as off (see TestRolloutCLIEndToEnd).
-	cfgPath := writeNodeConfig(t, dir, "off", fmt.Sprintf(`origins:
-  a: {url: %s}
-  b: {url: %s}
-routes:
-  - match: "GET /x/{id}"
-    origin: a
-    canary: {origin: b, sticky: "header:X-User"}
-    rollout:
-      {steps: [50, 90], step_for: 1h, interval: 200ms, min_requests: 20, state: aborted,
-       analysis: {latency_tolerance: 10, max_p99_ratio: 1000}}
-  - {match: /, origin: a}
-`, a.URL, b.URL))
-	n := startNode(t, cfgPath)
+	shots := t.TempDir()
+	// Aborted in the file: nothing moves until Start is clicked.
+	n := startRolloutNode(t)
 	ctx := browser(t, 90*time.Second)
 	defer failOnJSErrors(t, ctx)()
 	signIn(t, ctx, n.admin)

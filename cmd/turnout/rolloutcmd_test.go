@@ -109,17 +109,16 @@ func TestRolloutUsage(t *testing.T) {
 	}
 }
 
-// TestRolloutCLIEndToEnd drives a rollout with the CLI against a real
-// `turnout serve`, its controller judging real traffic: start, the status
-// table with both sides' figures, pause, resume, abort, start, promote,
-// and what is refused.
-func TestRolloutCLIEndToEnd(t *testing.T) {
+// startRolloutNode starts a node whose route GET /x/{id} has a rollout
+// from origin a to origin b, aborted in the file: the controller leaves it
+// until started. Both origins answer alike, and the latency checks are as
+// good as off: these tests are about operating a rollout, and on a loaded
+// machine two sub-millisecond origins' p99s, a warm side against one with
+// few, cold connections, differ by more than the ceilings now and then.
+func startRolloutNode(t *testing.T) *node {
+	t.Helper()
 	dir := t.TempDir()
 	a, b := namedOrigin(t, "a"), namedOrigin(t, "b")
-	// Aborted in the file: the controller leaves the route until started.
-	// Both origins answer alike; the latency checks are as good as off, as
-	// a sub-millisecond origin's p50 and p99 differ by more than the
-	// tolerances between a warm side and one with few, cold connections.
 	cfgPath := writeNodeConfig(t, dir, "off", fmt.Sprintf(`origins:
   a: {url: %s}
   b: {url: %s}
@@ -132,7 +131,15 @@ routes:
        analysis: {latency_tolerance: 10, max_p99_ratio: 1000}}
   - {match: /, origin: a}
 `, a.URL, b.URL))
-	n := startNode(t, cfgPath)
+	return startNode(t, cfgPath)
+}
+
+// TestRolloutCLIEndToEnd drives a rollout with the CLI against a real
+// `turnout serve`, its controller judging real traffic: start, the status
+// table with both sides' figures, pause, resume, abort, start, promote,
+// and what is refused.
+func TestRolloutCLIEndToEnd(t *testing.T) {
+	n := startRolloutNode(t)
 	flags := []string{"--admin", n.admin, "--token", testToken}
 	with := func(args ...string) []string { return append(args, flags...) }
 	status := func() string {
