@@ -11,11 +11,13 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/turnout/turnout/internal/admin"
 	"github.com/turnout/turnout/internal/deploy"
+	"github.com/turnout/turnout/internal/rollout"
 	"github.com/turnout/turnout/internal/store/etcd"
 	"github.com/turnout/turnout/internal/store/etcd/etcdtest"
 	"github.com/turnout/turnout/internal/testkit"
@@ -180,5 +182,65 @@ func TestRolloutFleet(t *testing.T) {
 		if got := get(t, "http://"+n.public+"/s/x"); got != "b" {
 			t.Fatalf("node %s answers %q after the promotion, want b", n.public, got)
 		}
+	}
+}
+
+// rolloutsOf reads node n's rollout status.
+func rolloutsOf(t *testing.T, n *node) []rollout.Status {
+	t.Helper()
+	resp, body, err := n.api("GET", "/rollouts", nil)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("GET /rollouts: %v %s", err, body)
+	}
+	var out struct{ Rollouts []rollout.Status }
+	if err := json.Unmarshal(body, &out); err != nil {
+		t.Fatal(err)
+	}
+	return out.Rollouts
+}
+
+// TestRolloutResumesAfterRestart: a node killed mid-rollout (SIGKILL, no
+// goodbye) comes back at the same step, with the step's start read from
+// its history rather than the restart, and makes no deployment for it.
+func TestRolloutResumesAfterRestart(t *testing.T) {
+	dir := t.TempDir()
+	a, b := namedOrigin(t, "a"), namedOrigin(t, "b")
+	cfgPath := writeNodeConfig(t, dir, "off", fmt.Sprintf(`origins:
+  a: {url: %s}
+  b: {url: %s}
+routes:
+  - match: /s/
+    origin: a
+    canary: {origin: b}
+    rollout: {steps: [10, 50], step_for: 1h, interval: 100ms}
+  - {match: /, origin: a}
+`, a.URL, b.URL))
+	n := startNode(t, cfgPath)
+	var before rollout.Status
+	testkit.Eventually(t, 20*time.Second, "the rollout at its first step", func() bool {
+		s := rolloutsOf(t, n)
+		if len(s) == 1 {
+			before = s[0]
+		}
+		return len(s) == 1 && s[0].Weight == 10
+	})
+	n.cmd.Process.Signal(syscall.SIGKILL)
+	n.cmd.Wait()
+
+	n2 := startNode(t, cfgPath)
+	var after rollout.Status
+	testkit.Eventually(t, 20*time.Second, "the rollout read back", func() bool {
+		s := rolloutsOf(t, n2)
+		if len(s) == 1 {
+			after = s[0]
+		}
+		return len(s) == 1
+	})
+	if after.Step != 1 || after.Weight != 10 || after.State != "running" || after.Deployment != before.Deployment || !after.StepStarted.Equal(before.StepStarted) {
+		t.Fatalf("after the restart: step %d, %v%%, %s, deployment %d from %v; before it: deployment %d from %v",
+			after.Step, after.Weight, after.State, after.Deployment, after.StepStarted, before.Deployment, before.StepStarted)
+	}
+	if causes := deploymentCauses(t, n2); len(causes) != 2 {
+		t.Fatalf("deployments %q: want the seed and the start, nothing from the restart", causes)
 	}
 }
