@@ -13,6 +13,7 @@ import (
 // alone does not reset its window; a new canary target starts afresh.
 type comparison struct {
 	baseline, canary judge.Side
+	refs             int // tables holding it; g.mu guards it
 }
 
 // record counts one answered request of side s, with outcome o and status
@@ -43,16 +44,31 @@ func (c *comparison) record(s turnout.Side, o turnout.Outcome, code int, d time.
 }
 
 // comparisonLocked returns the comparison of the route with pattern whose
-// primary and canary are the targets named, creating it on first use. g.mu
-// is held.
-func (g *Gateway) comparisonLocked(pattern, primary, canary string) *comparison {
+// primary and canary are the targets named, creating it on first use; t
+// holds it until released, so a comparison no table uses any more (the
+// canary was promoted, or removed) is let go. g.mu is held.
+func (g *Gateway) comparisonLocked(t *Table, pattern, primary, canary string) *comparison {
 	key := pattern + "|" + primary + "|" + canary
 	c := g.comparisons[key]
 	if c == nil {
 		c = &comparison{}
 		g.comparisons[key] = c
 	}
+	c.refs++
+	t.comparisonKeys = append(t.comparisonKeys, key)
 	return c
+}
+
+// releaseComparisonsLocked lets go of the comparisons keys name. g.mu is
+// held.
+func (g *Gateway) releaseComparisonsLocked(keys []string) {
+	for _, k := range keys {
+		if c := g.comparisons[k]; c != nil {
+			if c.refs--; c.refs <= 0 {
+				delete(g.comparisons, k)
+			}
+		}
+	}
 }
 
 // Comparison returns the counts each side of the route with pattern (as

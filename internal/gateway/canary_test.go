@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
@@ -316,4 +317,11 @@ func TestCanaryComparison(t *testing.T) {
 	if b3, c3, _ := h.gw.Comparison("/s/"); b3.Requests()+c3.Requests() != 10 || c3.Failures != 0 {
 		t.Fatalf("a new canary: %d requests, %d canary failures; want 10 and 0", b3.Requests()+c3.Requests(), c3.Failures)
 	}
+	// Once no table has a canary on the route, its counts are let go.
+	h.apply(t, 4, withLegacy(legacy.srv.URL, origins, `{match: "/s/", origin: legacy}`, `{match: "/other/", origin: legacy}`))
+	testkit.Eventually(t, 5*time.Second, "the comparisons let go", func() bool {
+		h.gw.mu.Lock()
+		defer h.gw.mu.Unlock()
+		return len(h.gw.comparisons) == 0
+	})
 }

@@ -183,9 +183,11 @@ func (g *Gateway) retire(old *Table) {
 }
 
 // releaseLocked lets go of what table t holds: its origin pools, closed
-// when no table holds them any more, and its mirrors, stopped likewise.
+// when no table holds them any more, its mirrors, stopped likewise, and its
+// canary comparisons.
 func (g *Gateway) releaseLocked(t *Table) {
 	g.releaseMirrorsLocked(t.mirrorKeys)
+	g.releaseComparisonsLocked(t.comparisonKeys)
 	for _, k := range t.keys {
 		sp := g.pools[k]
 		if sp == nil {

@@ -31,9 +31,10 @@ type Table struct {
 	servedBy string
 	pools    map[string]*origin.Pool // by origin name
 	keys     []string                // shared pool keys held
-	// mirrorKeys are the keys of the mirrors the table's plans use.
-	mirrorKeys []string
-	refs       atomic.Int64 // requests in flight
+	// mirrorKeys and comparisonKeys are the keys of the mirrors and the
+	// canary comparisons the table's plans use.
+	mirrorKeys, comparisonKeys []string
+	refs                       atomic.Int64 // requests in flight
 }
 
 // sharedPool lets consecutive tables share an origin pool (and its
@@ -164,7 +165,7 @@ func (g *Gateway) planLocked(t *Table, in sources, pat *route.Pattern, r config.
 			p.canary.fallback = fb
 		}
 		p.canary.setSplit(*c)
-		p.canary.compare = g.comparisonLocked(p.pattern, p.primary.target(), p.canary.target())
+		p.canary.compare = g.comparisonLocked(t, p.pattern, p.primary.target(), p.canary.target())
 	}
 	if sh := r.Shadow; sh != nil {
 		var b side
