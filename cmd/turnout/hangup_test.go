@@ -135,13 +135,26 @@ routes:
 		v, _ := strconv.ParseFloat(string(m[1]), 64)
 		return v
 	}
+	// Every request of the route that reached turnout is a client_closed
+	// one. On a loaded machine a client may give up before turnout has read
+	// its request at all (no request, nothing to count): at most 2 % of them.
+	seen := map[string]float64{}
+	for _, m := range regexp.MustCompile(`(?m)^turnout_requests_total\{[^}]*route="GET (/\w+)"[^}]*\} (\S+)$`).FindAllSubmatch(mb, -1) {
+		v, _ := strconv.ParseFloat(string(m[2]), 64)
+		seen[string(m[1])] += v
+	}
+	for path, n := range sent {
+		if seen[path] < 0.98*float64(n) || seen[path] > float64(n) {
+			t.Errorf("/metrics: %v requests of GET %s seen, of %d hang-ups sent", seen[path], path, n)
+		}
+	}
 	for _, c := range []struct {
 		name, re string
 		want     float64
 	}{
-		{"slow client_closed", `turnout_requests_total\{code="4xx",outcome="client_closed",route="GET /slow",target="origin:slow"\}`, float64(sent["/slow"])},
-		{"sleep client_closed", `turnout_requests_total\{code="4xx",outcome="client_closed",route="GET /sleep",target="function:sleep"\}`, float64(sent["/sleep"])},
-		{"sleep invocations client_closed", `turnout_function_invocations_total\{function="sleep",platform="hosted",result="client_closed"\}`, float64(sent["/sleep"])},
+		{"slow client_closed", `turnout_requests_total\{code="4xx",outcome="client_closed",route="GET /slow",target="origin:slow"\}`, seen["/slow"]},
+		{"sleep client_closed", `turnout_requests_total\{code="4xx",outcome="client_closed",route="GET /sleep",target="function:sleep"\}`, seen["/sleep"]},
+		{"sleep invocations client_closed", `turnout_function_invocations_total\{function="sleep",platform="hosted",result="client_closed"\}`, seen["/sleep"]},
 		{"slow breaker", `turnout_breaker_state\{route="GET /slow"\}`, 0},
 		{"sleep breaker", `turnout_breaker_state\{route="GET /sleep"\}`, 0},
 	} {
@@ -169,11 +182,11 @@ routes:
 				closed[rec.Path]++
 			}
 		}
-		if closed["/slow"] == sent["/slow"] && closed["/sleep"] == sent["/sleep"] {
+		if float64(closed["/slow"]) == seen["/slow"] && float64(closed["/sleep"]) == seen["/sleep"] {
 			break
 		}
 	}
-	if closed["/slow"] != sent["/slow"] || closed["/sleep"] != sent["/sleep"] {
-		t.Errorf("access log: %v records with status 499, outcome client_closed; want %v", closed, sent)
+	if float64(closed["/slow"]) != seen["/slow"] || float64(closed["/sleep"]) != seen["/sleep"] {
+		t.Errorf("access log: %v records with status 499, outcome client_closed; want %v (every request seen)", closed, seen)
 	}
 }
