@@ -45,9 +45,10 @@ func shadowOrigins(t *testing.T) (legacy, next *httptest.Server) {
 
 // shadowNode starts a real `turnout serve` whose GET /items/{id} is
 // shadowed to next, every request mirrored and probed for noise, and sends
-// it n requests with a secret bearer token; it returns once the node has
-// compared them all.
-func shadowNode(t *testing.T, n int) *node {
+// it n requests with a secret bearer token, /items/0 to /items/n-1 with a
+// query, then one to each of paths; it returns once the node has compared
+// them all.
+func shadowNode(t *testing.T, n int, paths ...string) *node {
 	t.Helper()
 	legacy, next := shadowOrigins(t)
 	cfgPath := writeNodeConfig(t, t.TempDir(), "off", fmt.Sprintf(`origins:
@@ -62,7 +63,10 @@ routes:
 	nd := startNode(t, cfgPath)
 	client := &http.Client{Timeout: 5 * time.Second}
 	for i := range n {
-		req, _ := http.NewRequest("GET", fmt.Sprintf("http://%s/items/%d?q=%d", nd.public, i, i), nil)
+		paths = slices.Insert(paths, i, fmt.Sprintf("/items/%d?q=%d", i, i))
+	}
+	for _, p := range paths {
+		req, _ := http.NewRequest("GET", "http://"+nd.public+p, nil)
 		req.Header.Set("Authorization", "Bearer token-s3cret")
 		resp, err := client.Do(req)
 		if err != nil {
@@ -74,7 +78,7 @@ routes:
 	c := &admin.Client{BaseURL: nd.admin, Token: testToken}
 	testkit.Eventually(t, 20*time.Second, "every request compared", func() bool {
 		s, err := c.Shadow(context.Background(), "", 0)
-		return err == nil && len(s) == 1 && s[0].Compared+s[0].ShadowError >= int64(n)
+		return err == nil && len(s) == 1 && s[0].Compared+s[0].ShadowError >= int64(len(paths))
 	})
 	return nd
 }
