@@ -190,16 +190,18 @@ func writeShadowExample(b *strings.Builder, e shadow.Example) {
 	}
 	line("", "PRIMARY", "SHADOW")
 	p, s := e.Primary, e.Shadow
-	if s == nil {
+	var sl []string
+	if s == nil { // no answer: the error in its column, nothing under it
 		line("status", strconv.Itoa(p.Status), "error: "+cell(e.Error))
 		s = &shadow.AnswerView{}
 	} else {
 		line("status", strconv.Itoa(p.Status), strconv.Itoa(s.Status))
+		sl = bodyLines(*s)
 	}
 	for _, name := range headerNames(p.Header, s.Header) {
 		line(name, orDash(p.Header[name]), orDash(s.Header[name]))
 	}
-	pl, sl := bodyLines(p), bodyLines(*s)
+	pl := bodyLines(p)
 	for i := range max(len(pl), len(sl)) {
 		label := ""
 		if i == 0 {

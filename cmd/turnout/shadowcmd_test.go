@@ -14,9 +14,11 @@ import (
 	"time"
 
 	"github.com/turnout/turnout/internal/admin"
+	"github.com/turnout/turnout/internal/config"
 	"github.com/turnout/turnout/internal/deploy/deploytest"
 	"github.com/turnout/turnout/internal/rollout"
 	"github.com/turnout/turnout/internal/shadow"
+	"github.com/turnout/turnout/internal/shadow/diff"
 	"github.com/turnout/turnout/internal/testkit"
 )
 
@@ -224,5 +226,36 @@ func TestRolloutStatusWaiting(t *testing.T) {
 	r := runCLI(cmdRollout, append([]string{"status"}, flags...)...)
 	if r.err != nil || !strings.HasSuffix(r.stdout, "\nGET /user/{id}: "+why+"\n") {
 		t.Errorf("status: %v\n%s%s", r.err, r.stdout, r.stderr)
+	}
+}
+
+// TestShadowExampleText: an example whose shadow gave no answer shows the
+// error in the shadow's column; a body longer than the terminal's lines is
+// cut, saying so; an answer's control characters do not reach the
+// terminal.
+func TestShadowExampleText(t *testing.T) {
+	_, svc := deploytest.Seeded(t, cliConfigV1)
+	rep := &shadow.Report{}
+	primary := diff.Answer{Status: 200, Header: http.Header{"Content-Type": {"text/plain"}},
+		Body: []byte("\x1b[31mred\n" + strings.Repeat("line\n", 30))}
+	rep.Mirrored(&shadow.Mirrored{Route: "GET /user/{id}", Target: "function:users", Settings: &config.Shadow{}, Time: time.Now(),
+		RequestID: "req-1", Method: "GET", Path: "/user/1", Primary: primary, Err: errors.New("shadow timed out after 10s")})
+	flags := adminServer(t, admin.Options{Service: svc, Shadow: rep.Summaries}, "viewer", "viewer")
+	r := runCLI(cmdShadow, append([]string{"GET /user/{id}"}, flags...)...)
+	if r.err != nil {
+		t.Fatalf("shadow: %v\n%s%s", r.err, r.stdout, r.stderr)
+	}
+	for _, want := range []string{"  shadow errors         1  the shadow gave no answer\n", "  match rate            -  ",
+		"  example req-1: GET /user/1  shadow_error  ", "    status        200         error: shadow timed out after 10s\n",
+		"    Content-Type  text/plain  -\n", "    body           [31mred\n", "                  line\n", "                  …\n"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("no %q in:\n%s", want, r.stdout)
+		}
+	}
+	if n := strings.Count(r.stdout, "line\n"); n != shadowBodyLines-1 {
+		t.Errorf("%d body lines shown, want %d:\n%s", n, shadowBodyLines-1, r.stdout)
+	}
+	if strings.Contains(r.stdout, "\x1b") || strings.Contains(r.stdout, "(empty)") {
+		t.Errorf("an escape or an empty shadow body in:\n%q", r.stdout)
 	}
 }
