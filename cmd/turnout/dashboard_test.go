@@ -633,3 +633,55 @@ func mustRead(t *testing.T, path string) string {
 	}
 	return string(b)
 }
+
+// TestDashboardShadow loads the Shadow page in a real headless Chromium
+// against a real node whose route has a shadow that sends a number as a
+// string: the counts, the differing path with its count and an example id
+// that unfolds its example, the noise learned, both answers side by side —
+// an answer's markup shown as text, never run — and no CSP violation.
+func TestDashboardShadow(t *testing.T) {
+	const n = 6
+	// The last request's id is markup: the answers carry it as text.
+	nd := shadowNode(t, n, "/items/%3Cimg%20src=x%20onerror=window.__pwned=1%3E")
+	ctx := browser(t, 90*time.Second)
+	defer failOnJSErrors(t, ctx)()
+	signIn(t, ctx, nd.admin)
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[any](`window.__csp = []; document.addEventListener('securitypolicyviolation', (e) => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI))`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`[data-testid=tab-shadow]`)), chromedp.WaitVisible(chromedp.ID("page-shadow"))); err != nil {
+		t.Fatal(err)
+	}
+	card := `document.querySelector('[data-testid=shadow-card][data-route="GET /items/{id}"]')`
+	waitJS(t, ctx, "the route's card with every request compared", card+fmt.Sprintf(` && %s.dataset.compared === '%d'`, card, n+1))
+	waitJS(t, ctx, "the counts", card+fmt.Sprintf(`.querySelector('[data-testid=shadow-diff]').textContent === '%d' && `, n+1)+
+		card+`.querySelector('[data-testid=shadow-rate]').textContent === '0%'`)
+	waitJS(t, ctx, "the match rate chart", `Number(`+card+`.querySelector('[data-testid=chart-match-rate]').dataset.points) >= 1`)
+	path := card + `.querySelector('[data-testid=shadow-path][data-path="$.total"]')`
+	waitJS(t, ctx, "$.total counted with its kind", path+fmt.Sprintf(` && %s.dataset.count === '%d' && %s.textContent.includes('type')`, path, n+1, path))
+	waitJS(t, ctx, "$.generatedAt learned as noise", `!!`+card+`.querySelector('[data-testid=shadow-noise-path][data-path="$.generatedAt"]') && `+
+		card+`.querySelector('[data-testid=shadow-ignore]').textContent.includes('"$.generatedAt"')`)
+
+	// An example id of the path unfolds its example: both answers side by side.
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[any](path+`.querySelector('button').click()`)); err != nil {
+		t.Fatal(err)
+	}
+	open := `[...` + card + `.querySelectorAll('[data-testid=shadow-example]')].find((d) => d.open)`
+	waitJS(t, ctx, "an example unfolded", `!!`+open)
+	side := func(s string) string {
+		return `[...` + open + `.querySelectorAll('td[data-side=` + s + `] pre')].map((p) => p.textContent).join('')`
+	}
+	waitJS(t, ctx, "both bodies", side("primary")+`.includes('"total": 3,') && `+side("shadow")+`.includes('"total": "3",')`)
+
+	// The latest example is the request whose id is markup: text, no element.
+	latest := card + `.querySelector('[data-testid=shadow-example]')`
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[any](latest+`.open = true`)); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ctx, "the markup shown as text", latest+`.open && `+latest+`.textContent.includes('<img src=x onerror=window.__pwned=1>') && !`+latest+`.querySelector('img')`)
+	shot(t, ctx, t.TempDir(), "9-shadow")
+	got, err := chromedp.Run(ctx, chromedp.Evaluate[string](`JSON.stringify({pwned: window.__pwned || 0, csp: window.__csp, secret: document.body.textContent.includes('s3cret')})`))
+	if err != nil || got != `{"pwned":0,"csp":[],"secret":false}` {
+		t.Errorf("after the Shadow page: %s, %v; want nothing run, no CSP violation, no secret", got, err)
+	}
+}

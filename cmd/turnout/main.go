@@ -11,6 +11,7 @@
 //	turnout rollback [--to N]             re-activate an earlier deployment
 //	turnout route off|on MATCH            switch one route to its fallback and back
 //	turnout rollout status|start|pause|resume|promote|abort [ROUTE]   progressive rollouts
+//	turnout shadow [ROUTE] [--since D]    what the routes' shadows answered, compared
 //	turnout history | diff A B | status   inspect deployments and the node
 //	turnout logs FUNCTION | invoke FUNCTION   hosted functions
 //	turnout default-config                print the embedded default config
@@ -41,6 +42,8 @@ Usage:
                                      act on a route's rollout, as a new deployment
                                      (these four take --wait [--wait-timeout D]:
                                      return once every node serves the deployment)
+  turnout shadow [ROUTE] [--since D] each shadowed route's comparisons: counts, match rate,
+                                     differing paths, learned noise; with ROUTE, examples
   turnout history [--limit N]        list deployments and the audit trail
   turnout diff A B                   what changed between deployments A and B
   turnout status                     active deployment, routes, origin health
@@ -78,6 +81,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		"rollback":       cmdRollback,
 		"route":          cmdRoute,
 		"rollout":        cmdRollout,
+		"shadow":         cmdShadow,
 		"history":        cmdHistory,
 		"diff":           cmdDiff,
 		"status":         cmdStatus,

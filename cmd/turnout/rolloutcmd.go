@@ -91,6 +91,12 @@ func (cf *clientFlags) rolloutStatus(stdout, stderr io.Writer, match string) err
 		fmt.Fprintf(tw, "\t\t\t\t\tcanary\t%s\t%s\t\n", cell(st.Canary), sideFigures(canary))
 	}
 	tw.Flush()
+	// Why a gated rollout has not started (its shadow's evidence so far).
+	for _, st := range list {
+		if st.Waiting != "" {
+			fmt.Fprintf(&b, "%s: %s\n", cell(st.Route), cell(st.Waiting))
+		}
+	}
 	// The canary's row ends in the empty verdict cell: no trailing blanks.
 	for line := range strings.Lines(b.String()) {
 		if _, err := io.WriteString(stdout, strings.TrimRight(line, " \n")+"\n"); err != nil {

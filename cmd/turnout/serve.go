@@ -145,6 +145,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 		Status:       statusFunc(gw, st, host, f),
 		LocalSwitch:  f.local.set,
 		Rollouts:     func(context.Context) ([]rollout.Status, error) { return rollouts.Status(), nil },
+		Shadow:       shadows.Summaries,
 		Metrics:      m.Handler(),
 		Functions:    host,
 		Logger:       log,

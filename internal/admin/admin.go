@@ -25,6 +25,7 @@ import (
 	"github.com/turnout/turnout/internal/dashboard"
 	"github.com/turnout/turnout/internal/deploy"
 	"github.com/turnout/turnout/internal/rollout"
+	"github.com/turnout/turnout/internal/shadow"
 )
 
 // DefaultMaxBodyBytes limits request bodies when Options.MaxBodyBytes is 0.
@@ -84,6 +85,11 @@ type Options struct {
 	// rollouts.go): turnout serve wires it to the rollout controller's
 	// Status. Nil answers an empty list.
 	Rollouts func(ctx context.Context) ([]rollout.Status, error)
+	// Shadow reports the shadowed routes' comparisons over the last since
+	// (all routes with route "") for GET /api/v1/shadow (see shadow.go):
+	// turnout serve wires it to its shadow.Report's Summaries. Nil answers
+	// an empty list.
+	Shadow func(route string, since time.Duration) []shadow.Summary
 }
 
 // Server is the admin API. Create it with New.
@@ -226,6 +232,7 @@ func (s *Server) routes() {
 	mux.Handle("POST /api/v1/routes/on", s.orLocal(false, s.guard(endpoint{action: "route.on", role: RoleDeployer, mutate: s.routeSwitch(false)})))
 	s.functionRoutes(mux)
 	s.rolloutRoutes(mux)
+	s.shadowRoutes(mux)
 	s.dashboardRoutes(mux)
 }
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/turnout/turnout/internal/deploy"
 	"github.com/turnout/turnout/internal/rollout"
+	"github.com/turnout/turnout/internal/shadow"
 )
 
 // Client calls the admin API. Its methods mirror the endpoints; an error
@@ -274,4 +275,25 @@ func (a rolloutsAnswer) statuses() []rollout.Status {
 		return []rollout.Status{}
 	}
 	return a.Rollouts
+}
+
+// Shadow returns the shadowed routes' reports over the last since (0: the
+// server's default of 1h); with match, only that route's (none when it has
+// no shadow, or this node mirrored none of its requests yet).
+func (c *Client) Shadow(ctx context.Context, match string, since time.Duration) ([]shadow.Summary, error) {
+	q := url.Values{}
+	if match != "" {
+		q.Set("route", match)
+	}
+	if since != 0 {
+		q.Set("since", since.String())
+	}
+	var raw Shadows
+	if err := c.do(ctx, http.MethodGet, "/api/v1/shadow", q, nil, &raw); err != nil {
+		return nil, err
+	}
+	if raw.Routes == nil {
+		return []shadow.Summary{}, nil
+	}
+	return raw.Routes, nil
 }

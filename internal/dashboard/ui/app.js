@@ -6,11 +6,12 @@ import { h, setError } from './ui.js';
 import * as routes from './routes.js';
 import * as deployments from './deployments.js';
 import * as rollouts from './rollouts.js';
+import * as shadow from './shadow.js';
 import * as functions from './functions.js';
 import * as traffic from './traffic.js';
 import * as fleet from './fleet.js';
 
-const PAGES = ['routes', 'deployments', 'rollouts', 'functions', 'traffic', 'fleet'];
+const PAGES = ['routes', 'deployments', 'rollouts', 'shadow', 'functions', 'traffic', 'fleet'];
 const $ = (id) => document.getElementById(id);
 
 let page = 'routes';
@@ -101,6 +102,9 @@ async function refreshPage(full) {
       case 'rollouts':
         await rollouts.refresh();
         break;
+      case 'shadow':
+        await shadow.refresh();
+        break;
       case 'functions':
         await functions.refresh();
         break;
@@ -129,7 +133,7 @@ async function loop() {
     dot.className = 'live-dot stale';
   }
   tick++;
-  const every = { routes: 1, deployments: 3, rollouts: 1, functions: 2, traffic: 5, fleet: 2 }[page];
+  const every = { routes: 1, deployments: 3, rollouts: 1, shadow: 5, functions: 2, traffic: 5, fleet: 2 }[page];
   if (tick % 3 === 0 && page !== 'fleet') {
     pollFleet();
     if (page !== 'deployments') {
@@ -178,6 +182,7 @@ function boot() {
   window.addEventListener('hashchange', () => { if (!$('tabs').hidden) showPage(currentPage()); });
   deployments.init(() => refreshPage(true));
   rollouts.init(() => refreshPage(true));
+  shadow.init(() => refreshPage(true));
   functions.init();
   traffic.init(() => refreshPage(true));
   if (api.token.get()) start();
