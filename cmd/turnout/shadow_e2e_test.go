@@ -79,7 +79,7 @@ routes:
     shadow: {to: items, noise: 50%%, redact: [X-Internal-Token]}
   - match: GET /v2/items/{id}
     origin: legacy
-    shadow: {to: items-renamed}
+    shadow: {to: items-renamed, redact: [X-Internal-Token]}
   - {match: /, origin: legacy}
 `, legacy.URL, items, items))
 	n := startNode(t, cfgPath)

@@ -135,6 +135,7 @@ func TestAuthMatrix(t *testing.T) {
 		{"GET", "/api/v1/live?since=0", nil, RoleViewer},
 		{"GET", "/api/v1/traffic?sort=calls&limit=5", nil, RoleViewer},
 		{"GET", "/api/v1/rollouts", nil, RoleViewer},
+		{"GET", "/api/v1/shadow", nil, RoleViewer},
 		{"POST", "/api/v1/deployments", ApplyRequest{Config: v2, File: "t.yaml"}, RoleDeployer},
 		{"POST", "/api/v1/rollback", RollbackRequest{To: 1}, RoleDeployer},
 		{"POST", "/api/v1/routes/off", RouteRequest{Match: "GET /user/{id}"}, RoleDeployer},

@@ -117,12 +117,13 @@ type Difference struct {
 	// Path is where: "status", "header:Content-Type", "$.orders[3].total",
 	// "body" (text or binary as a whole), "body:line 12", or "..." for the
 	// Kind "more" that ends a full list.
-	Path string
+	Path string `json:"path"`
 	// Kind is KindChanged, KindMissing, KindAdded, KindType or KindMore.
-	Kind string
+	Kind string `json:"kind"`
 	// A and B are the two values, cut to ~120 bytes, for examples; empty
 	// on the side that lacks the place.
-	A, B string
+	A string `json:"a,omitempty"`
+	B string `json:"b,omitempty"`
 }
 
 // Rules are a route's comparison settings, compiled once per deployment
