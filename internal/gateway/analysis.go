@@ -59,16 +59,10 @@ func (g *Gateway) comparisonLocked(t *Table, pattern, primary, canary string) *c
 	return c
 }
 
-// releaseComparisonsLocked lets go of the comparisons keys name. g.mu is
-// held.
-func (g *Gateway) releaseComparisonsLocked(keys []string) {
-	for _, k := range keys {
-		if c := g.comparisons[k]; c != nil {
-			if c.refs--; c.refs <= 0 {
-				delete(g.comparisons, k)
-			}
-		}
-	}
+// release lets go of one table's hold on c (releaseKeys).
+func (c *comparison) release() bool {
+	c.refs--
+	return c.refs <= 0
 }
 
 // Comparison returns the counts each side of the route with pattern (as

@@ -186,8 +186,8 @@ func (g *Gateway) retire(old *Table) {
 // when no table holds them any more, its mirrors, stopped likewise, and its
 // canary comparisons.
 func (g *Gateway) releaseLocked(t *Table) {
-	g.releaseMirrorsLocked(t.mirrorKeys)
-	g.releaseComparisonsLocked(t.comparisonKeys)
+	releaseKeys(g.mirrors, t.mirrorKeys)
+	releaseKeys(g.comparisons, t.comparisonKeys)
 	for _, k := range t.keys {
 		sp := g.pools[k]
 		if sp == nil {
@@ -196,6 +196,17 @@ func (g *Gateway) releaseLocked(t *Table) {
 		if sp.refs--; sp.refs <= 0 {
 			sp.pool.Close()
 			delete(g.pools, k)
+		}
+	}
+}
+
+// releaseKeys lets go of one table's hold on the entries of m that keys
+// name, deleting those it was the last to hold: mirrors and comparisons
+// live as long as some table uses them. g.mu is held.
+func releaseKeys[T interface{ release() bool }](m map[string]T, keys []string) {
+	for _, k := range keys {
+		if v, ok := m[k]; ok && v.release() {
+			delete(m, k)
 		}
 	}
 }

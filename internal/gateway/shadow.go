@@ -99,19 +99,14 @@ func (g *Gateway) mirrorLocked(t *Table, pattern, target string, cfg config.Shad
 	return m
 }
 
-// releaseMirrorsLocked lets go of the mirrors keys name, stopping those no
-// table holds any more. g.mu is held.
-func (g *Gateway) releaseMirrorsLocked(keys []string) {
-	for _, k := range keys {
-		m := g.mirrors[k]
-		if m == nil {
-			continue
-		}
-		if m.refs--; m.refs <= 0 {
-			m.stop()
-			delete(g.mirrors, k)
-		}
+// release lets go of one table's hold on m, stopping it when it was the
+// last (releaseKeys).
+func (m *mirror) release() bool {
+	if m.refs--; m.refs > 0 {
+		return false
 	}
+	m.stop()
+	return true
 }
 
 // wants reports whether r is to be copied: a method the shadow mirrors, not
