@@ -75,9 +75,24 @@ func newMirror(route, target string, cfg config.Shadow, sink ShadowSink) *mirror
 	return m
 }
 
-// stop ends m's workers; copies still queued, or queued later by requests
-// of the table before, are dropped unsent.
-func (m *mirror) stop() { close(m.done) }
+// stop ends m's workers; copies still queued are dropped unsent, and
+// counted.
+func (m *mirror) stop() {
+	close(m.done)
+	// No table that could queue more holds m any more (it is stopped when
+	// the last one retires, once its requests are done): what is queued
+	// now is all there will be, and it is counted as dropped.
+	for {
+		select {
+		case <-m.queue:
+			if m.sink != nil {
+				m.sink.Dropped(m.route, m.target)
+			}
+		default:
+			return
+		}
+	}
+}
 
 // mirrorKey identifies a mirror: its route, target and settings.
 func mirrorKey(route, target string, cfg config.Shadow) string {

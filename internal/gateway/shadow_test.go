@@ -169,4 +169,13 @@ func TestShadowLeavesClientsAlone(t *testing.T) {
 			t.Errorf("failing shadow: %d diffs, paths %+v; want 40, status among them 40 times", s.Diff, s.Paths)
 		}
 	}
+
+	// A deployment that removes the slow shadow: once the table before
+	// retires, the copies still queued for it (3, behind the 2 in flight)
+	// are counted as dropped, so every copy is accounted for.
+	h.apply(t, 2, withLegacy(legacy.srv.URL, nil, `{match: "/slow/", origin: legacy}`))
+	testkit.Eventually(t, 10*time.Second, "the queued copies counted", func() bool {
+		s := report.Summaries("/slow/", 0)
+		return len(s) == 1 && s[0].Dropped == 38
+	})
 }
