@@ -1,0 +1,555 @@
+package authz_test
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/turnout/turnout/internal/authz"
+	"github.com/turnout/turnout/internal/authz/authztest"
+	"github.com/turnout/turnout/internal/testkit"
+)
+
+const audience = "api://orders"
+
+// keys are generated once for the package's tests: RSA generation is slow.
+var keys = sync.OnceValue(func() map[string]authztest.Key {
+	t := &testing.T{}
+	return map[string]authztest.Key{
+		"rsa": authztest.NewKey(t, jose.RS256, "rsa-1"),
+		"ec":  authztest.NewKey(t, jose.ES256, "ec-1"),
+		"ed":  authztest.NewKey(t, jose.EdDSA, "ed-1"),
+	}
+})
+
+func key(name string) authztest.Key { return keys()[name] }
+
+// newAuthorizer returns an authorizer for iss, its keys already fetched.
+func newAuthorizer(t testing.TB, iss *authztest.Issuer, opt authz.Options) *authz.Authorizer {
+	t.Helper()
+	if opt.Logger == nil {
+		opt.Logger = testkit.QuietLogger()
+	}
+	a, err := authz.New(authz.Config{Issuer: iss.URL, Audience: []string{audience, "other-app"}}, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(a.Close)
+	testkit.Eventually(t, 10*time.Second, "the issuer's keys", func() bool { return len(a.KeyIDs()) > 0 })
+	return a
+}
+
+func bearer(token string) *http.Request {
+	r := httptest.NewRequest(http.MethodGet, "/orders", nil)
+	r.Header.Set("Authorization", "Bearer "+token)
+	return r
+}
+
+// unsigned builds a compact JWS by hand, for tokens no library would sign.
+func unsigned(header, claims map[string]any) string {
+	h, _ := json.Marshal(header)
+	c, _ := json.Marshal(claims)
+	return base64.RawURLEncoding.EncodeToString(h) + "." + base64.RawURLEncoding.EncodeToString(c)
+}
+
+func TestVerify(t *testing.T) {
+	iss := authztest.NewIssuer(t, key("rsa"), key("ec"), key("ed"))
+	a := newAuthorizer(t, iss, authz.Options{})
+	now := time.Now()
+	with := func(change func(c map[string]any)) map[string]any {
+		c := iss.Claims(audience)
+		change(c)
+		return c
+	}
+	rsaPublicPEM := func() []byte {
+		der, err := x509.MarshalPKIXPublicKey(key("rsa").Private.Public())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
+	}
+	hs256 := func(secret []byte) string {
+		in := unsigned(map[string]any{"alg": "HS256", "typ": "JWT", "kid": "rsa-1"}, iss.Claims(audience))
+		m := hmac.New(sha256.New, secret)
+		m.Write([]byte(in))
+		return in + "." + base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+	}
+	valid := authztest.Sign(t, key("rsa"), iss.Claims(audience))
+	parts := strings.Split(valid, ".")
+	tampered := parts[0] + "." + base64.RawURLEncoding.EncodeToString([]byte(`{"iss":"`+iss.URL+`","sub":"admin","aud":"`+audience+`","exp":`+fmt.Sprint(now.Add(time.Hour).Unix())+`}`)) + "." + parts[2]
+	stranger := authztest.NewKey(t, jose.ES256, "ec-1") // same kid, key not published
+	ecAsRSA := key("ec")
+	ecAsRSA.ID = "rsa-1" // an ES256 token naming the RSA key's kid
+
+	for _, tc := range []struct {
+		name    string
+		token   string
+		want    error
+		subject string
+		scopes  []string
+	}{
+		{"RS256", valid, nil, "user-1", nil},
+		{"ES256", authztest.Sign(t, key("ec"), iss.Claims(audience)), nil, "user-1", nil},
+		{"EdDSA", authztest.Sign(t, key("ed"), iss.Claims(audience)), nil, "user-1", nil},
+		{"aud list with one of ours", authztest.Sign(t, key("rsa"), with(func(c map[string]any) { c["aud"] = []string{"x", "other-app"} })), nil, "user-1", nil},
+		{"client_id without aud", authztest.Sign(t, key("rsa"), with(func(c map[string]any) { delete(c, "aud"); c["client_id"] = audience })), nil, "user-1", nil},
+		{"scope string", authztest.Sign(t, key("ec"), with(func(c map[string]any) { c["scope"] = "orders:read  orders:write" })), nil, "user-1", []string{"orders:read", "orders:write"}},
+		{"scp array", authztest.Sign(t, key("ec"), with(func(c map[string]any) { c["scp"] = []string{"orders:read"} })), nil, "user-1", []string{"orders:read"}},
+		{"expired within skew", authztest.Sign(t, key("ec"), with(func(c map[string]any) { c["exp"] = now.Add(-authz.Skew / 2).Unix() })), nil, "user-1", nil},
+		{"expired", authztest.Sign(t, key("ec"), with(func(c map[string]any) { c["exp"] = now.Add(-2 * authz.Skew).Unix() })), authz.ErrExpired, "", nil},
+		{"no exp", authztest.Sign(t, key("ec"), with(func(c map[string]any) { delete(c, "exp") })), authz.ErrNoExpiry, "", nil},
+		{"not yet valid", authztest.Sign(t, key("ec"), with(func(c map[string]any) { c["nbf"] = now.Add(2 * authz.Skew).Unix() })), authz.ErrNotYetValid, "", nil},
+		{"nbf within skew", authztest.Sign(t, key("ec"), with(func(c map[string]any) { c["nbf"] = now.Add(authz.Skew / 2).Unix() })), nil, "user-1", nil},
+		{"issued in the future", authztest.Sign(t, key("ec"), with(func(c map[string]any) { c["iat"] = now.Add(2 * authz.Skew).Unix() })), authz.ErrNotYetValid, "", nil},
+		{"wrong audience", authztest.Sign(t, key("rsa"), with(func(c map[string]any) { c["aud"] = "api://billing" })), authz.ErrAudience, "", nil},
+		{"wrong client_id", authztest.Sign(t, key("rsa"), with(func(c map[string]any) { delete(c, "aud"); c["client_id"] = "api://billing" })), authz.ErrAudience, "", nil},
+		{"aud wins over client_id", authztest.Sign(t, key("rsa"), with(func(c map[string]any) { c["aud"] = "api://billing"; c["client_id"] = audience })), authz.ErrAudience, "", nil},
+		{"neither aud nor client_id", authztest.Sign(t, key("rsa"), with(func(c map[string]any) { delete(c, "aud") })), authz.ErrAudience, "", nil},
+		{"wrong issuer", authztest.Sign(t, key("rsa"), with(func(c map[string]any) { c["iss"] = iss.URL + "/" })), authz.ErrIssuer, "", nil},
+		{"alg none", unsigned(map[string]any{"alg": "none", "typ": "JWT", "kid": "rsa-1"}, iss.Claims(audience)) + ".", authz.ErrAlgorithm, "", nil},
+		{"HS256 with the RSA public key as secret", hs256(rsaPublicPEM()), authz.ErrAlgorithm, "", nil},
+		{"ES256 naming an RSA key", authztest.Sign(t, ecAsRSA, iss.Claims(audience)), authz.ErrAlgorithm, "", nil},
+		{"tampered claims", tampered, authz.ErrSignature, "", nil},
+		{"unpublished key under a published kid", authztest.Sign(t, stranger, iss.Claims(audience)), authz.ErrSignature, "", nil},
+		{"no kid", unsigned(map[string]any{"alg": "RS256"}, iss.Claims(audience)) + ".c2ln", authz.ErrUnknownKey, "", nil},
+		{"garbage", "not.a.token", authz.ErrMalformed, "", nil},
+		{"two parts", parts[0] + "." + parts[1], authz.ErrMalformed, "", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res, err := a.Verify(context.Background(), bearer(tc.token))
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("Verify: %v, want %v", err, tc.want)
+			}
+			if err != nil {
+				if res.Claims != nil {
+					t.Errorf("a refused token gave claims %v", res.Claims)
+				}
+				return
+			}
+			if res.Subject != tc.subject || res.Claims["sub"] != tc.subject || res.Claims["iss"] != iss.URL {
+				t.Errorf("subject %q claims %v, want subject %q", res.Subject, res.Claims, tc.subject)
+			}
+			if strings.Join(res.Scopes, " ") != strings.Join(tc.scopes, " ") {
+				t.Errorf("scopes %q, want %q", res.Scopes, tc.scopes)
+			}
+		})
+	}
+}
+
+func TestIdentitySource(t *testing.T) {
+	iss := authztest.NewIssuer(t, key("ec"))
+	token := authztest.Sign(t, key("ec"), iss.Claims(audience))
+	header := func(name, value string) *http.Request {
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		if name != "" {
+			r.Header.Set(name, value)
+		}
+		return r
+	}
+	for _, tc := range []struct {
+		name, source string
+		r            *http.Request
+		want         error
+	}{
+		{"Bearer prefix", "", header("Authorization", "Bearer "+token), nil},
+		{"lower-case bearer", "", header("Authorization", "bearer "+token), nil},
+		{"bare token", "", header("Authorization", token), nil},
+		{"no header", "", header("", ""), authz.ErrNoToken},
+		{"empty Bearer", "", header("Authorization", "Bearer "), authz.ErrNoToken},
+		{"other scheme", "", header("Authorization", "Basic dXNlcjpwdw=="), authz.ErrMalformed},
+		{"custom header", "$request.header.X-Token", header("x-token", token), nil},
+		{"custom header missing", "$request.header.X-Token", header("Authorization", "Bearer "+token), authz.ErrNoToken},
+		{"query string", "$request.querystring.access_token", httptest.NewRequest(http.MethodGet, "/?access_token="+token, nil), nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a, err := authz.New(authz.Config{Issuer: iss.URL, Audience: []string{audience}, IdentitySource: tc.source}, authz.Options{Logger: testkit.QuietLogger()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer a.Close()
+			if _, err := a.Verify(context.Background(), tc.r); !errors.Is(err, tc.want) {
+				t.Fatalf("Verify: %v, want %v", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestNewRefusesBadConfig(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		cfg  authz.Config
+		want string
+	}{
+		{"http issuer off loopback", authz.Config{Issuer: "http://auth.example.com", Audience: []string{"a"}}, "loopback"},
+		{"other scheme", authz.Config{Issuer: "ftp://auth.example.com", Audience: []string{"a"}}, "https"},
+		{"no host", authz.Config{Issuer: "https:///x", Audience: []string{"a"}}, "HOST"},
+		{"query in issuer", authz.Config{Issuer: "https://auth.example.com/?x=1", Audience: []string{"a"}}, "query"},
+		{"http jwks_uri off loopback", authz.Config{Issuer: "https://auth.example.com", JWKSURI: "http://10.0.0.1/jwks", Audience: []string{"a"}}, "jwks_uri"},
+		{"no audience", authz.Config{Issuer: "https://auth.example.com"}, "audience"},
+		{"empty audience", authz.Config{Issuer: "https://auth.example.com", Audience: []string{""}}, "audience"},
+		{"identity source of two values", authz.Config{Issuer: "https://auth.example.com", Audience: []string{"a"}, IdentitySource: "$request.header.A, $request.header.B"}, "identity_source"},
+		{"identity source from context", authz.Config{Issuer: "https://auth.example.com", Audience: []string{"a"}, IdentitySource: "$context.identity.sourceIp"}, "identity_source"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a, err := authz.New(tc.cfg, authz.Options{Logger: testkit.QuietLogger()})
+			if err == nil {
+				a.Close()
+				t.Fatal("New accepted it")
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %q does not mention %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestHTTPIssuerOnLoopbackWarns(t *testing.T) {
+	iss := authztest.NewIssuer(t, key("ec"))
+	var log testkit.SyncBuffer
+	a := newAuthorizer(t, iss, authz.Options{Logger: slog.New(slog.NewTextHandler(&log, nil))})
+	if _, err := a.Verify(context.Background(), bearer(authztest.Sign(t, key("ec"), iss.Claims(audience)))); err != nil {
+		t.Fatal(err)
+	}
+	testkit.ContainsAll(t, "log", log.String(), "level=WARN", "plain http", iss.URL)
+}
+
+func TestDiscovery(t *testing.T) {
+	iss := authztest.NewIssuer(t, key("rsa"))
+	token := authztest.Sign(t, key("rsa"), iss.Claims(audience))
+
+	t.Run("explicit jwks_uri needs no discovery", func(t *testing.T) {
+		// This issuer serves nothing at the discovery path.
+		empty := httptest.NewServer(http.NotFoundHandler())
+		defer empty.Close()
+		a, err := authz.New(authz.Config{Issuer: empty.URL, JWKSURI: iss.JWKSURL(), Audience: []string{audience}}, authz.Options{Logger: testkit.QuietLogger()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer a.Close()
+		c := iss.Claims(audience)
+		c["iss"] = empty.URL
+		if _, err := a.Verify(context.Background(), bearer(authztest.Sign(t, key("rsa"), c))); err != nil {
+			t.Fatal(err)
+		}
+	})
+
+	t.Run("discovery naming another issuer", func(t *testing.T) {
+		liar := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			_, _ = fmt.Fprintf(w, `{"issuer":%q,"jwks_uri":%q}`, iss.URL, iss.JWKSURL())
+		}))
+		defer liar.Close()
+		a, err := authz.New(authz.Config{Issuer: liar.URL, Audience: []string{audience}}, authz.Options{Logger: testkit.QuietLogger()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer a.Close()
+		_, err = a.Verify(context.Background(), bearer(token))
+		if !errors.Is(err, authz.ErrKeysUnavailable) || !strings.Contains(err.Error(), "names issuer") {
+			t.Fatalf("Verify: %v, want ErrKeysUnavailable for the discovery's issuer", err)
+		}
+	})
+
+	t.Run("discovery pointing at plain http off loopback", func(t *testing.T) {
+		bad := httptest.NewServer(nil)
+		defer bad.Close()
+		bad.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			_, _ = fmt.Fprintf(w, `{"issuer":%q,"jwks_uri":"http://keys.example.com/jwks"}`, bad.URL)
+		})
+		a, err := authz.New(authz.Config{Issuer: bad.URL, Audience: []string{audience}}, authz.Options{Logger: testkit.QuietLogger()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer a.Close()
+		if _, err := a.Verify(context.Background(), bearer(token)); !errors.Is(err, authz.ErrKeysUnavailable) || !strings.Contains(err.Error(), "loopback") {
+			t.Fatalf("Verify: %v, want ErrKeysUnavailable for the jwks_uri", err)
+		}
+	})
+}
+
+func TestKeyRotation(t *testing.T) {
+	old, next, later := key("rsa"), authztest.NewKey(t, jose.ES256, "ec-2"), authztest.NewKey(t, jose.EdDSA, "ed-2")
+	iss := authztest.NewIssuer(t, old)
+	verify := func(a *authz.Authorizer, k authztest.Key) error {
+		_, err := a.Verify(context.Background(), bearer(authztest.Sign(t, k, iss.Claims(audience))))
+		return err
+	}
+
+	t.Run("new kid on first sight, then at most one fetch per interval", func(t *testing.T) {
+		iss.Publish(old)
+		a := newAuthorizer(t, iss, authz.Options{RefetchInterval: time.Hour})
+		if err := verify(a, old); err != nil {
+			t.Fatal(err)
+		}
+		before := iss.Fetches()
+		iss.Publish(old, next)
+		// Many requests see the new kid at once: one fetch serves them all.
+		var wg sync.WaitGroup
+		errs := make(chan error, 20)
+		for range 20 {
+			wg.Go(func() { errs <- verify(a, next) })
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Fatalf("a token of the new key: %v", err)
+			}
+		}
+		if got := iss.Fetches() - before; got != 1 {
+			t.Fatalf("%d JWKS fetches for a new kid, want 1", got)
+		}
+		// Within the interval another new kid is not fetched for: the
+		// request fails fast, and made-up kids cost the issuer nothing.
+		iss.Publish(old, next, later)
+		if err := verify(a, later); !errors.Is(err, authz.ErrUnknownKey) {
+			t.Fatalf("a second new kid within the interval: %v, want ErrUnknownKey", err)
+		}
+		for i := range 500 {
+			k := next
+			k.ID = fmt.Sprintf("made-up-%d", i)
+			if err := verify(a, k); !errors.Is(err, authz.ErrUnknownKey) {
+				t.Fatalf("made-up kid: %v", err)
+			}
+		}
+		if got := iss.Fetches() - before; got != 1 {
+			t.Fatalf("%d JWKS fetches after 500 made-up kids, want still 1", got)
+		}
+		if got := strings.Join(a.KeyIDs(), ","); got != "ec-2,rsa-1" {
+			t.Fatalf("keys held %s, want ec-2,rsa-1", got)
+		}
+	})
+
+	t.Run("a short interval picks up the next key and still bounds fetches", func(t *testing.T) {
+		const interval = 50 * time.Millisecond
+		iss.Publish(old)
+		a := newAuthorizer(t, iss, authz.Options{RefetchInterval: interval})
+		iss.Publish(old, next)
+		if err := verify(a, next); err != nil {
+			t.Fatal(err)
+		}
+		iss.Publish(next, later) // the old key retired
+		testkit.Eventually(t, 10*time.Second, "the later key", func() bool { return verify(a, later) == nil })
+		if err := verify(a, old); !errors.Is(err, authz.ErrUnknownKey) {
+			t.Fatalf("a retired key: %v, want ErrUnknownKey", err)
+		}
+		// Made-up kids for a while: the fetches stay within one per
+		// interval (plus the one the first may start at once).
+		start, before := time.Now(), iss.Fetches()
+		for i := 0; i < 2000 && time.Since(start) < 500*time.Millisecond; i++ {
+			k := later
+			k.ID = fmt.Sprintf("made-up-%d", i)
+			_ = verify(a, k)
+		}
+		got, bound := iss.Fetches()-before, 2+int64(time.Since(start)/interval)
+		if got > bound {
+			t.Fatalf("%d JWKS fetches in %v, want at most %d", got, time.Since(start), bound)
+		}
+	})
+}
+
+func TestJWKSDown(t *testing.T) {
+	iss := authztest.NewIssuer(t, key("rsa"), key("ec"))
+	t.Run("cached keys keep working", func(t *testing.T) {
+		a := newAuthorizer(t, iss, authz.Options{RefreshInterval: 10 * time.Millisecond, RefetchInterval: time.Hour})
+		iss.SetDown(true)
+		defer iss.SetDown(false)
+		// The background refresh fails again and again; the keys stay.
+		before := iss.Fetches()
+		testkit.Eventually(t, 10*time.Second, "failed background refreshes", func() bool { return iss.Fetches() >= before+3 })
+		for _, k := range []authztest.Key{key("rsa"), key("ec")} {
+			if _, err := a.Verify(context.Background(), bearer(authztest.Sign(t, k, iss.Claims(audience)))); err != nil {
+				t.Fatalf("%s with the JWKS down: %v", k.ID, err)
+			}
+		}
+		// An unknown kid fails fast: at most one try on the request path.
+		stranger := authztest.NewKey(t, jose.ES256, "ec-9")
+		token := authztest.Sign(t, stranger, iss.Claims(audience))
+		var onRequest int64
+		for range 100 {
+			f := iss.Fetches()
+			if _, err := a.Verify(context.Background(), bearer(token)); !errors.Is(err, authz.ErrUnknownKey) {
+				t.Fatalf("unknown kid with the JWKS down: %v", err)
+			}
+			onRequest += iss.Fetches() - f
+		}
+		// The background goes on failing meanwhile, so count loosely: a
+		// request fetching on its own would make about 100.
+		if onRequest > 10 {
+			t.Fatalf("%d JWKS fetches during 100 requests with an unknown kid", onRequest)
+		}
+	})
+
+	t.Run("down from the start, then up", func(t *testing.T) {
+		iss.SetDown(true)
+		a, err := authz.New(authz.Config{Issuer: iss.URL, Audience: []string{audience}}, authz.Options{Logger: testkit.QuietLogger(), RefetchInterval: 20 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer a.Close()
+		token := authztest.Sign(t, key("rsa"), iss.Claims(audience))
+		if _, err := a.Verify(context.Background(), bearer(token)); !errors.Is(err, authz.ErrKeysUnavailable) {
+			t.Fatalf("Verify with no keys ever fetched: %v, want ErrKeysUnavailable", err)
+		}
+		iss.SetDown(false)
+		testkit.Eventually(t, 10*time.Second, "the keys once the issuer is up", func() bool {
+			_, err := a.Verify(context.Background(), bearer(token))
+			return err == nil
+		})
+	})
+
+	t.Run("a request that gives up does not wait for the fetch", func(t *testing.T) {
+		slow := make(chan struct{})
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			select {
+			case <-slow:
+			case <-r.Context().Done():
+			}
+		}))
+		defer srv.Close()
+		defer close(slow)
+		a, err := authz.New(authz.Config{Issuer: iss.URL, JWKSURI: srv.URL + "/jwks", Audience: []string{audience}}, authz.Options{Logger: testkit.QuietLogger()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer a.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		defer cancel()
+		if _, err := a.Verify(ctx, bearer(authztest.Sign(t, key("rsa"), iss.Claims(audience)))); !errors.Is(err, authz.ErrKeysUnavailable) {
+			t.Fatalf("Verify against a hanging JWKS: %v, want ErrKeysUnavailable", err)
+		}
+	})
+}
+
+// TestManyTokensBoundedMemory verifies 10,000 distinct tokens, half of
+// them naming made-up kids: nothing is kept per token, so the heap and the
+// key set stay as they were.
+func TestManyTokensBoundedMemory(t *testing.T) {
+	iss := authztest.NewIssuer(t, key("ed"))
+	a := newAuthorizer(t, iss, authz.Options{RefetchInterval: time.Hour})
+	stranger := key("ed")
+	heap := func() uint64 {
+		runtime.GC()
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		return m.HeapAlloc
+	}
+	run := func(from, to int) {
+		for i := from; i < to; i++ {
+			c := iss.Claims(audience)
+			c["sub"] = fmt.Sprintf("user-%d", i)
+			c["jti"] = fmt.Sprintf("token-%d", i)
+			k, want := key("ed"), error(nil)
+			if i%2 == 1 {
+				k, want = stranger, authz.ErrUnknownKey
+				k.ID = fmt.Sprintf("kid-%d", i)
+			}
+			res, err := a.Verify(context.Background(), bearer(authztest.Sign(t, k, c)))
+			if !errors.Is(err, want) || (err == nil && res.Subject != c["sub"]) {
+				t.Fatalf("token %d: %v %q, want %v", i, err, res.Subject, want)
+			}
+		}
+	}
+	run(0, 1000) // warm up
+	fetches, before := iss.Fetches(), heap()
+	run(1000, 10000)
+	after := heap()
+	if after > before+1<<20 {
+		t.Errorf("heap grew from %d to %d bytes over 9,000 tokens", before, after)
+	}
+	if got := iss.Fetches() - fetches; got != 0 {
+		t.Errorf("%d JWKS fetches for 4,500 made-up kids after the first", got)
+	}
+	if got := a.KeyIDs(); len(got) != 1 {
+		t.Errorf("keys held %v, want only ed-1", got)
+	}
+}
+
+func TestScopesAllow(t *testing.T) {
+	for _, tc := range []struct {
+		route, token []string
+		want         error
+	}{
+		{nil, nil, nil},
+		{nil, []string{"a"}, nil},
+		{[]string{"orders:read"}, []string{"orders:read"}, nil},
+		{[]string{"orders:read", "orders:admin"}, []string{"profile", "orders:admin"}, nil},
+		{[]string{"orders:read"}, nil, authz.ErrInsufficientScope},
+		{[]string{"orders:read"}, []string{"orders:write", "Orders:read"}, authz.ErrInsufficientScope},
+	} {
+		if err := authz.Scopes(tc.route).Allow(tc.token); !errors.Is(err, tc.want) {
+			t.Errorf("route %q token %q: %v, want %v", tc.route, tc.token, err, tc.want)
+		}
+	}
+}
+
+func TestWriteError(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		err       error
+		scopes    []string
+		status    int
+		body, www string
+	}{
+		{"no token", authz.ErrNoToken, nil, 401, `{"message":"Unauthorized"}`, `Bearer`},
+		{"invalid, wrapped", fmt.Errorf("%w: kid %q", authz.ErrUnknownKey, "x"), nil, 401, `{"message":"Unauthorized"}`,
+			`Bearer error="invalid_token", error_description="no key of the issuer matches the token's kid"`},
+		{"audience", authz.ErrAudience, []string{"orders:read"}, 401, `{"message":"Unauthorized"}`,
+			`Bearer scope="orders:read", error="invalid_token", error_description="the token does not have a valid audience"`},
+		{"scope", authz.ErrInsufficientScope, []string{"orders:read", "orders:admin"}, 403, `{"message":"Forbidden"}`,
+			`Bearer scope="orders:read orders:admin", error="insufficient_scope", error_description="the token does not have the required scope"`},
+		{"anything else is still a refusal", errors.New("boom"), nil, 401, `{"message":"Unauthorized"}`,
+			`Bearer error="invalid_token", error_description="the token is malformed"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := httptest.NewRecorder()
+			authz.WriteError(w, tc.err, tc.scopes)
+			if w.Code != tc.status || w.Body.String() != tc.body {
+				t.Errorf("%d %s, want %d %s", w.Code, w.Body, tc.status, tc.body)
+			}
+			if got := w.Header().Get("WWW-Authenticate"); got != tc.www {
+				t.Errorf("WWW-Authenticate %s, want %s", got, tc.www)
+			}
+			if got := w.Header().Get("Content-Type"); got != "application/json" {
+				t.Errorf("Content-Type %s", got)
+			}
+		})
+	}
+}
+
+// BenchmarkVerify measures a verification on the request path, its key
+// cached: header parse, signature, claims.
+func BenchmarkVerify(b *testing.B) {
+	iss := authztest.NewIssuer(b, key("rsa"), key("ec"), key("ed"))
+	a := newAuthorizer(b, iss, authz.Options{})
+	for _, name := range []string{"rsa", "ec", "ed"} {
+		k := key(name)
+		c := iss.Claims(audience)
+		c["exp"] = time.Now().Add(time.Hour).Unix()
+		c["scope"] = "orders:read orders:write"
+		r := bearer(authztest.Sign(b, k, c))
+		b.Run(string(k.Alg), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := a.Verify(context.Background(), r); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
