@@ -69,7 +69,9 @@ func unsigned(header, claims map[string]any) string {
 }
 
 func TestVerify(t *testing.T) {
-	iss := authztest.NewIssuer(t, key("rsa"), key("ec"), key("ed"))
+	rsaNoAlg := key("rsa")
+	rsaNoAlg.ID, rsaNoAlg.OmitAlg = "rsa-2", true
+	iss := authztest.NewIssuer(t, key("rsa"), key("ec"), key("ed"), rsaNoAlg)
 	a := newAuthorizer(t, iss, authz.Options{})
 	now := time.Now()
 	with := func(change func(c map[string]any)) map[string]any {
@@ -84,8 +86,8 @@ func TestVerify(t *testing.T) {
 		}
 		return pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
 	}
-	hs256 := func(secret []byte) string {
-		in := unsigned(map[string]any{"alg": "HS256", "typ": "JWT", "kid": "rsa-1"}, iss.Claims(audience))
+	hs256 := func(kid string, secret []byte) string {
+		in := unsigned(map[string]any{"alg": "HS256", "typ": "JWT", "kid": kid}, iss.Claims(audience))
 		m := hmac.New(sha256.New, secret)
 		m.Write([]byte(in))
 		return in + "." + base64.RawURLEncoding.EncodeToString(m.Sum(nil))
@@ -94,8 +96,8 @@ func TestVerify(t *testing.T) {
 	parts := strings.Split(valid, ".")
 	tampered := parts[0] + "." + base64.RawURLEncoding.EncodeToString([]byte(`{"iss":"`+iss.URL+`","sub":"admin","aud":"`+audience+`","exp":`+fmt.Sprint(now.Add(time.Hour).Unix())+`}`)) + "." + parts[2]
 	stranger := authztest.NewKey(t, jose.ES256, "ec-1") // same kid, key not published
-	ecAsRSA := key("ec")
-	ecAsRSA.ID = "rsa-1" // an ES256 token naming the RSA key's kid
+	ecAsRSA, ecAsBareRSA := key("ec"), key("ec")
+	ecAsRSA.ID, ecAsBareRSA.ID = "rsa-1", "rsa-2" // ES256 tokens naming an RSA key's kid
 
 	for _, tc := range []struct {
 		name    string
@@ -123,8 +125,11 @@ func TestVerify(t *testing.T) {
 		{"neither aud nor client_id", authztest.Sign(t, key("rsa"), with(func(c map[string]any) { delete(c, "aud") })), authz.ErrAudience, "", nil},
 		{"wrong issuer", authztest.Sign(t, key("rsa"), with(func(c map[string]any) { c["iss"] = iss.URL + "/" })), authz.ErrIssuer, "", nil},
 		{"alg none", unsigned(map[string]any{"alg": "none", "typ": "JWT", "kid": "rsa-1"}, iss.Claims(audience)) + ".", authz.ErrAlgorithm, "", nil},
-		{"HS256 with the RSA public key as secret", hs256(rsaPublicPEM()), authz.ErrAlgorithm, "", nil},
+		{"RS256, key published without alg", authztest.Sign(t, rsaNoAlg, iss.Claims(audience)), nil, "user-1", nil},
+		{"HS256 with the RSA public key as secret", hs256("rsa-1", rsaPublicPEM()), authz.ErrAlgorithm, "", nil},
+		{"HS256 with the public key as secret, key without alg", hs256("rsa-2", rsaPublicPEM()), authz.ErrAlgorithm, "", nil},
 		{"ES256 naming an RSA key", authztest.Sign(t, ecAsRSA, iss.Claims(audience)), authz.ErrAlgorithm, "", nil},
+		{"ES256 naming an RSA key without alg", authztest.Sign(t, ecAsBareRSA, iss.Claims(audience)), authz.ErrAlgorithm, "", nil},
 		{"tampered claims", tampered, authz.ErrSignature, "", nil},
 		{"unpublished key under a published kid", authztest.Sign(t, stranger, iss.Claims(audience)), authz.ErrSignature, "", nil},
 		{"no kid", unsigned(map[string]any{"alg": "RS256"}, iss.Claims(audience)) + ".c2ln", authz.ErrUnknownKey, "", nil},

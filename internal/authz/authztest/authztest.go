@@ -30,6 +30,9 @@ type Key struct {
 	ID      string
 	Alg     jose.SignatureAlgorithm
 	Private crypto.Signer
+	// OmitAlg publishes the key without "alg", as some issuers (Entra ID)
+	// do: then only its type says which algorithms it may verify.
+	OmitAlg bool
 }
 
 // NewKey generates a key for alg (RS256, ES256 or EdDSA) named kid.
@@ -103,7 +106,11 @@ func (iss *Issuer) JWKS() jose.JSONWebKeySet {
 	defer iss.mu.Unlock()
 	var set jose.JSONWebKeySet
 	for _, k := range iss.keys {
-		set.Keys = append(set.Keys, jose.JSONWebKey{Key: k.Private.Public(), KeyID: k.ID, Algorithm: string(k.Alg), Use: "sig"})
+		jwk := jose.JSONWebKey{Key: k.Private.Public(), KeyID: k.ID, Algorithm: string(k.Alg), Use: "sig"}
+		if k.OmitAlg {
+			jwk.Algorithm = ""
+		}
+		set.Keys = append(set.Keys, jwk)
 	}
 	return set
 }
