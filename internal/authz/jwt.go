@@ -212,7 +212,7 @@ func (a *Authorizer) refreshLoop(interval, retry time.Duration) {
 		case <-t.C:
 		}
 		next := interval
-		if err := a.keys.refresh(a.base, a.base); err != nil {
+		if _, err := a.keys.refresh(a.base, a.base, nil); err != nil {
 			if a.base.Err() != nil {
 				return
 			}
@@ -297,12 +297,11 @@ func (a *Authorizer) key(ctx context.Context, kid string) (verifyKey, error) {
 	if k, ok := a.keys.lookup(kid); ok {
 		return k, nil
 	}
-	var fetchErr error
-	if a.keys.inFlight() || a.keys.refetch.Allow() {
-		// A fetch under way (the background's, or one another request
-		// started) is joined for free: a new kid seen by many requests at
-		// once costs one fetch and fails none of them.
-		fetchErr = a.keys.refresh(ctx, a.base)
+	// A fetch under way (the background's, or one another request
+	// started) is joined for free: a new kid seen by many requests at once
+	// costs one fetch and fails none of them.
+	fetched, fetchErr := a.keys.refresh(ctx, a.base, a.keys.refetch.Allow)
+	if fetched {
 		if k, ok := a.keys.lookup(kid); ok {
 			return k, nil
 		}

@@ -75,21 +75,21 @@ func (s *keySet) lookup(kid string) (verifyKey, bool) {
 	return k, ok
 }
 
-// inFlight reports whether a fetch is under way.
-func (s *keySet) inFlight() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.flight != nil
-}
-
-// refresh fetches the key set, joining a fetch already under way. The fetch
-// runs under base and its own timeout, not under ctx, so a request that
-// gives up does not cancel it for the others waiting; ctx only bounds the
-// wait.
-func (s *keySet) refresh(ctx, base context.Context) error {
+// refresh fetches the key set, joining a fetch already under way; with
+// none under way it starts one only if mayStart (nil: always) allows,
+// and otherwise reports false at once. Joining and starting are decided
+// under one lock, so a caller never starts a fetch the limiter did not
+// grant just because one ended a moment ago. The fetch runs under base
+// and its own timeout, not under ctx, so a request that gives up does not
+// cancel it for the others waiting; ctx only bounds the wait.
+func (s *keySet) refresh(ctx, base context.Context, mayStart func() bool) (fetched bool, err error) {
 	s.mu.Lock()
 	c := s.flight
 	if c == nil {
+		if mayStart != nil && !mayStart() {
+			s.mu.Unlock()
+			return false, nil
+		}
 		c = &fetchCall{done: make(chan struct{})}
 		s.flight = c
 		go func() {
@@ -105,9 +105,9 @@ func (s *keySet) refresh(ctx, base context.Context) error {
 	s.mu.Unlock()
 	select {
 	case <-c.done:
-		return c.err
+		return true, c.err
 	case <-ctx.Done():
-		return ctx.Err()
+		return true, ctx.Err()
 	}
 }
 
