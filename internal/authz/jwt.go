@@ -1,6 +1,7 @@
 package authz
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -83,7 +84,8 @@ type Options struct {
 
 // Result is who a verified token says the caller is.
 type Result struct {
-	// Claims are all the token's claims, as JSON decodes them.
+	// Claims are all the token's claims as JSON decodes them, except
+	// that numbers are json.Number: exactly the digits the issuer wrote.
 	Claims map[string]any
 	// Scopes are the token's "scope" (space-separated) or, without one,
 	// its "scp" (an array, or a space-separated string).
@@ -261,12 +263,15 @@ func (a *Authorizer) VerifyToken(ctx context.Context, token string) (Result, err
 	if !key.allows(h.Algorithm) {
 		return Result{}, fmt.Errorf("%w: %s with kid %q", ErrAlgorithm, h.Algorithm, h.KeyID)
 	}
-	var claims map[string]any
-	var std jwt.Claims
-	if err := tok.Claims(key.key, &claims, &std); err != nil {
+	var payload json.RawMessage
+	if err := tok.Claims(key.key, &payload); err != nil {
 		if errors.Is(err, jose.ErrCryptoFailure) {
 			return Result{}, ErrSignature
 		}
+		return Result{}, fmt.Errorf("%w: claims: %v", ErrMalformed, err)
+	}
+	claims, std, err := decodeClaims(payload)
+	if err != nil {
 		return Result{}, fmt.Errorf("%w: claims: %v", ErrMalformed, err)
 	}
 	if std.Issuer != a.issuer {
@@ -287,6 +292,28 @@ func (a *Authorizer) VerifyToken(ctx context.Context, token string) (Result, err
 		return Result{}, fmt.Errorf("%w: issued in the future", ErrNotYetValid)
 	}
 	return Result{Claims: claims, Scopes: scopes(claims), Subject: std.Subject}, nil
+}
+
+// decodeClaims reads a verified payload twice: into a map for the
+// function, its numbers as json.Number so that a numeric id or a date
+// reaches it exactly as the issuer wrote it (float64 would turn
+// 9007199254740993 into ...992 and 1700000000 into 1.7e+09), and into
+// jwt.Claims for the registered claims.
+func decodeClaims(payload []byte) (map[string]any, jwt.Claims, error) {
+	var claims map[string]any
+	var std jwt.Claims
+	dec := json.NewDecoder(bytes.NewReader(payload))
+	dec.UseNumber()
+	if err := dec.Decode(&claims); err != nil {
+		return nil, std, err
+	}
+	if claims == nil {
+		return nil, std, errors.New("not a JSON object")
+	}
+	if err := json.Unmarshal(payload, &std); err != nil {
+		return nil, std, err
+	}
+	return claims, std, nil
 }
 
 // key returns the key for kid: from the cache, or after one fetch when

@@ -68,6 +68,24 @@ func unsigned(header, claims map[string]any) string {
 	return base64.RawURLEncoding.EncodeToString(h) + "." + base64.RawURLEncoding.EncodeToString(c)
 }
 
+// signedPayload signs any payload, JSON object or not, with key.
+func signedPayload(t *testing.T, key authztest.Key, payload string) string {
+	t.Helper()
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: key.Alg, Key: jose.JSONWebKey{Key: key.Private, KeyID: key.ID}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jws, err := signer.Sign([]byte(payload))
+	if err != nil {
+		t.Fatal(err)
+	}
+	token, err := jws.CompactSerialize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return token
+}
+
 func TestVerify(t *testing.T) {
 	rsaNoAlg := key("rsa")
 	rsaNoAlg.ID, rsaNoAlg.OmitAlg = "rsa-2", true
@@ -112,6 +130,7 @@ func TestVerify(t *testing.T) {
 		{"aud list with one of ours", authztest.Sign(t, key("rsa"), with(func(c map[string]any) { c["aud"] = []string{"x", "other-app"} })), nil, "user-1", nil},
 		{"client_id without aud", authztest.Sign(t, key("rsa"), with(func(c map[string]any) { delete(c, "aud"); c["client_id"] = audience })), nil, "user-1", nil},
 		{"scope string", authztest.Sign(t, key("ec"), with(func(c map[string]any) { c["scope"] = "orders:read  orders:write" })), nil, "user-1", []string{"orders:read", "orders:write"}},
+		{"numbers kept exact", signedPayload(t, key("ed"), `{"iss":"`+iss.URL+`","sub":"user-1","aud":"`+audience+`","exp":`+fmt.Sprint(now.Add(time.Hour).Unix())+`,"account":9007199254740993}`), nil, "user-1", nil},
 		{"scp array", authztest.Sign(t, key("ec"), with(func(c map[string]any) { c["scp"] = []string{"orders:read"} })), nil, "user-1", []string{"orders:read"}},
 		{"expired within skew", authztest.Sign(t, key("ec"), with(func(c map[string]any) { c["exp"] = now.Add(-authz.Skew / 2).Unix() })), nil, "user-1", nil},
 		{"expired", authztest.Sign(t, key("ec"), with(func(c map[string]any) { c["exp"] = now.Add(-2 * authz.Skew).Unix() })), authz.ErrExpired, "", nil},
@@ -134,6 +153,8 @@ func TestVerify(t *testing.T) {
 		{"unpublished key under a published kid", authztest.Sign(t, stranger, iss.Claims(audience)), authz.ErrSignature, "", nil},
 		{"no kid", unsigned(map[string]any{"alg": "RS256"}, iss.Claims(audience)) + ".c2ln", authz.ErrUnknownKey, "", nil},
 		{"garbage", "not.a.token", authz.ErrMalformed, "", nil},
+		{"claims not an object", signedPayload(t, key("rsa"), `["x"]`), authz.ErrMalformed, "", nil},
+		{"exp not a number", signedPayload(t, key("rsa"), `{"iss":"`+iss.URL+`","aud":"`+audience+`","exp":"tomorrow"}`), authz.ErrMalformed, "", nil},
 		{"two parts", parts[0] + "." + parts[1], authz.ErrMalformed, "", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -149,6 +170,12 @@ func TestVerify(t *testing.T) {
 			}
 			if res.Subject != tc.subject || res.Claims["sub"] != tc.subject || res.Claims["iss"] != iss.URL {
 				t.Errorf("subject %q claims %v, want subject %q", res.Subject, res.Claims, tc.subject)
+			}
+			if n, ok := res.Claims["account"]; ok && n != json.Number("9007199254740993") {
+				t.Errorf("a large number claim came out as %#v", n)
+			}
+			if exp, ok := res.Claims["exp"].(json.Number); !ok || strings.ContainsAny(string(exp), ".e") {
+				t.Errorf("exp came out as %#v, want the issuer's digits", res.Claims["exp"])
 			}
 			if strings.Join(res.Scopes, " ") != strings.Join(tc.scopes, " ") {
 				t.Errorf("scopes %q, want %q", res.Scopes, tc.scopes)
