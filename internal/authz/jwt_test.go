@@ -10,9 +10,11 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"runtime"
 	"strings"
 	"sync"
@@ -28,17 +30,26 @@ import (
 
 const audience = "api://orders"
 
-// keys are generated once for the package's tests: RSA generation is slow.
-var keys = sync.OnceValue(func() map[string]authztest.Key {
-	t := &testing.T{}
-	return map[string]authztest.Key{
-		"rsa": authztest.NewKey(t, jose.RS256, "rsa-1"),
-		"ec":  authztest.NewKey(t, jose.ES256, "ec-1"),
-		"ed":  authztest.NewKey(t, jose.EdDSA, "ed-1"),
-	}
-})
+// keys are generated once for the package's tests, in TestMain: RSA
+// generation is slow.
+var keys = map[string]authztest.Key{}
 
-func key(name string) authztest.Key { return keys()[name] }
+func TestMain(m *testing.M) {
+	for name, k := range map[string]struct {
+		alg jose.SignatureAlgorithm
+		kid string
+	}{"rsa": {jose.RS256, "rsa-1"}, "ec": {jose.ES256, "ec-1"}, "ed": {jose.EdDSA, "ed-1"}} {
+		key, err := authztest.GenerateKey(k.alg, k.kid)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(2)
+		}
+		keys[name] = key
+	}
+	os.Exit(m.Run())
+}
+
+func key(name string) authztest.Key { return keys[name] }
 
 // newAuthorizer returns an authorizer for iss, its keys already fetched.
 func newAuthorizer(t testing.TB, iss *authztest.Issuer, opt authz.Options) *authz.Authorizer {
@@ -581,6 +592,68 @@ func BenchmarkVerify(b *testing.B) {
 				if _, err := a.Verify(context.Background(), r); err != nil {
 					b.Fatal(err)
 				}
+			}
+		})
+	}
+}
+
+// TestAnswersOverHTTP runs the whole check in front of a handler on a
+// real socket, as the gateway will: Verify, the route's scopes, and
+// WriteError for every refusal.
+func TestAnswersOverHTTP(t *testing.T) {
+	iss := authztest.NewIssuer(t, key("rsa"))
+	a := newAuthorizer(t, iss, authz.Options{})
+	routeScopes := authz.Scopes{"orders:read", "orders:admin"}
+	addr := testkit.Serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		res, err := a.Verify(r.Context(), r)
+		if err == nil {
+			err = routeScopes.Allow(res.Scopes)
+		}
+		if err != nil {
+			authz.WriteError(w, err, routeScopes)
+			return
+		}
+		_, _ = fmt.Fprintf(w, "hello %s", res.Subject)
+	}))
+	token := func(scope string) string {
+		c := iss.Claims(audience)
+		if scope != "" {
+			c["scope"] = scope
+		}
+		return authztest.Sign(t, key("rsa"), c)
+	}
+	expired := iss.Claims(audience)
+	expired["exp"] = time.Now().Add(-time.Hour).Unix()
+	for _, tc := range []struct {
+		name, authorization string
+		status              int
+		body, www           string
+	}{
+		{"allowed", "Bearer " + token("profile orders:admin"), 200, "hello user-1", ""},
+		{"no token", "", 401, `{"message":"Unauthorized"}`, `Bearer scope="orders:read orders:admin"`},
+		{"expired", "Bearer " + authztest.Sign(t, key("rsa"), expired), 401, `{"message":"Unauthorized"}`,
+			`Bearer scope="orders:read orders:admin", error="invalid_token", error_description="the token has expired"`},
+		{"missing scope", "Bearer " + token("profile"), 403, `{"message":"Forbidden"}`,
+			`Bearer scope="orders:read orders:admin", error="insufficient_scope", error_description="the token does not have the required scope"`},
+		{"no scope at all", "Bearer " + token(""), 403, `{"message":"Forbidden"}`,
+			`Bearer scope="orders:read orders:admin", error="insufficient_scope", error_description="the token does not have the required scope"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req, _ := http.NewRequest(http.MethodGet, "http://"+addr+"/orders/7", nil)
+			if tc.authorization != "" {
+				req.Header.Set("Authorization", tc.authorization)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			body, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != tc.status || string(body) != tc.body {
+				t.Errorf("%d %s, want %d %s", resp.StatusCode, body, tc.status, tc.body)
+			}
+			if got := resp.Header.Get("WWW-Authenticate"); got != tc.www {
+				t.Errorf("WWW-Authenticate %s, want %s", got, tc.www)
 			}
 		})
 	}

@@ -13,6 +13,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -38,6 +39,16 @@ type Key struct {
 // NewKey generates a key for alg (RS256, ES256 or EdDSA) named kid.
 func NewKey(t testing.TB, alg jose.SignatureAlgorithm, kid string) Key {
 	t.Helper()
+	k, err := GenerateKey(alg, kid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// GenerateKey is NewKey outside a test, for keys a package's tests share
+// (RSA keys take a while to generate).
+func GenerateKey(alg jose.SignatureAlgorithm, kid string) (Key, error) {
 	var priv crypto.Signer
 	var err error
 	switch alg {
@@ -48,12 +59,12 @@ func NewKey(t testing.TB, alg jose.SignatureAlgorithm, kid string) Key {
 	case jose.EdDSA:
 		_, priv, err = ed25519.GenerateKey(rand.Reader)
 	default:
-		t.Fatalf("authztest: no key generator for %s", alg)
+		return Key{}, fmt.Errorf("authztest: no key generator for %s", alg)
 	}
 	if err != nil {
-		t.Fatal(err)
+		return Key{}, err
 	}
-	return Key{ID: kid, Alg: alg, Private: priv}
+	return Key{ID: kid, Alg: alg, Private: priv}, nil
 }
 
 // Issuer is a token issuer serving ISSUER/.well-known/openid-configuration
