@@ -109,6 +109,40 @@ type Authorizer struct {
 	close  sync.Once
 }
 
+// Validate checks cfg as New does, without starting anything: for
+// `turnout validate` and for a deployment checked before it serves. The
+// warnings name an http issuer or jwks_uri accepted only because it is on
+// loopback.
+func (cfg Config) Validate() (warnings []string, err error) {
+	plain, err := checkURL(cfg.Issuer)
+	if err != nil {
+		return nil, fmt.Errorf("issuer: %w", err)
+	}
+	if plain {
+		warnings = append(warnings, fmt.Sprintf("JWT issuer %s is plain http, accepted only because it is on loopback: use https anywhere else", cfg.Issuer))
+	}
+	if cfg.JWKSURI != "" {
+		if plain, err = checkURL(cfg.JWKSURI); err != nil {
+			return nil, fmt.Errorf("jwks_uri: %w", err)
+		}
+		if plain {
+			warnings = append(warnings, fmt.Sprintf("JWT jwks_uri %s is plain http, accepted only because it is on loopback: use https anywhere else", cfg.JWKSURI))
+		}
+	}
+	if len(cfg.Audience) == 0 {
+		return nil, errors.New("audience: name at least one value that the tokens' aud or client_id must match")
+	}
+	for _, a := range cfg.Audience {
+		if a == "" {
+			return nil, errors.New("audience: an empty value would match no token; remove it")
+		}
+	}
+	if _, err := parseIdentitySource(cfg.IdentitySource); err != nil {
+		return nil, err
+	}
+	return warnings, nil
+}
+
 // New checks cfg and returns its Authorizer, which starts fetching the
 // issuer's keys in the background; a key set that cannot be fetched yet is
 // no error here (the issuer may come up later) but fails verifications
@@ -126,33 +160,14 @@ func New(cfg Config, opt Options) (*Authorizer, error) {
 	if opt.FetchTimeout <= 0 {
 		opt.FetchTimeout = 5 * time.Second
 	}
-	plain, err := checkURL(cfg.Issuer)
-	if err != nil {
-		return nil, fmt.Errorf("issuer: %w", err)
-	}
-	if plain {
-		opt.Logger.Warn("JWT issuer is plain http, accepted only because it is on loopback: use https anywhere else", "issuer", cfg.Issuer)
-	}
-	if cfg.JWKSURI != "" {
-		if plain, err = checkURL(cfg.JWKSURI); err != nil {
-			return nil, fmt.Errorf("jwks_uri: %w", err)
-		}
-		if plain {
-			opt.Logger.Warn("JWT jwks_uri is plain http, accepted only because it is on loopback: use https anywhere else", "jwks_uri", cfg.JWKSURI)
-		}
-	}
-	if len(cfg.Audience) == 0 {
-		return nil, errors.New("audience: name at least one value that the tokens' aud or client_id must match")
-	}
-	for _, a := range cfg.Audience {
-		if a == "" {
-			return nil, errors.New("audience: an empty value would match no token; remove it")
-		}
-	}
-	src, err := parseIdentitySource(cfg.IdentitySource)
+	warnings, err := cfg.Validate()
 	if err != nil {
 		return nil, err
 	}
+	for _, w := range warnings {
+		opt.Logger.Warn(w)
+	}
+	src, _ := parseIdentitySource(cfg.IdentitySource) // checked by Validate
 	client := opt.Client
 	if client == nil {
 		client = &http.Client{

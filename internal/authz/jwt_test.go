@@ -250,6 +250,9 @@ func TestNewRefusesBadConfig(t *testing.T) {
 		{"identity source from context", authz.Config{Issuer: "https://auth.example.com", Audience: []string{"a"}, IdentitySource: "$context.identity.sourceIp"}, "identity_source"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			if _, err := tc.cfg.Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("Validate: %v, want an error about %q", err, tc.want)
+			}
 			a, err := authz.New(tc.cfg, authz.Options{Logger: testkit.QuietLogger()})
 			if err == nil {
 				a.Close()
@@ -270,6 +273,14 @@ func TestHTTPIssuerOnLoopbackWarns(t *testing.T) {
 		t.Fatal(err)
 	}
 	testkit.ContainsAll(t, "log", log.String(), "level=WARN", "plain http", iss.URL)
+
+	warnings, err := authz.Config{Issuer: "https://auth.example.com", JWKSURI: "http://[::1]:8080/jwks", Audience: []string{"a"}}.Validate()
+	if err != nil || len(warnings) != 1 || !strings.Contains(warnings[0], "jwks_uri http://[::1]:8080/jwks is plain http") {
+		t.Errorf("Validate of an http jwks_uri on ::1: %q %v, want one warning", warnings, err)
+	}
+	if warnings, err := (authz.Config{Issuer: "https://auth.example.com", Audience: []string{"a"}}).Validate(); err != nil || len(warnings) != 0 {
+		t.Errorf("Validate of an https issuer: %q %v, want nothing", warnings, err)
+	}
 }
 
 func TestDiscovery(t *testing.T) {
