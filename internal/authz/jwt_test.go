@@ -1,8 +1,11 @@
 package authz_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/hmac"
+	"crypto/rand"
+	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
@@ -18,6 +21,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -675,5 +679,87 @@ func TestAnswersOverHTTP(t *testing.T) {
 				t.Errorf("WWW-Authenticate %s, want %s", got, tc.www)
 			}
 		})
+	}
+}
+
+// TestKeySetContents serves hand-made key sets: keys turnout must not use
+// are skipped one by one, and a set that cannot be used at all (too big,
+// not JSON, no usable key) leaves the cached keys in place.
+func TestKeySetContents(t *testing.T) {
+	small, err := rsa.GenerateKey(rand.Reader, 1024)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret := []byte("a shared secret of thirty-two by")
+	jwk := func(k jose.JSONWebKey) json.RawMessage {
+		b, err := k.MarshalJSON()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	set := func(keys ...json.RawMessage) []byte {
+		b, _ := json.Marshal(map[string]any{"keys": keys})
+		return b
+	}
+	ecPublic := jose.JSONWebKey{Key: key("ec").Private.Public(), KeyID: "ec-1", Use: "sig"}
+	mixed := set(
+		jwk(jose.JSONWebKey{Key: secret, KeyID: "oct-1", Algorithm: "HS256"}),
+		jwk(jose.JSONWebKey{Key: &small.PublicKey, KeyID: "rsa-1024"}),
+		jwk(jose.JSONWebKey{Key: key("rsa").Private.Public(), KeyID: "rsa-enc", Use: "enc"}),
+		jwk(jose.JSONWebKey{Key: key("ed").Private.Public()}), // no kid
+		json.RawMessage(`{"kty":"XYZ","kid":"weird"}`),
+		json.RawMessage(`{"kty":"EC","kid":"broken","crv":"P-256","x":"AAAA","y":"AAAA"}`),
+		jwk(ecPublic),
+	)
+	var body atomic.Value
+	body.Store(mixed)
+	var hits atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		_, _ = w.Write(body.Load().([]byte))
+	}))
+	defer srv.Close()
+	a, err := authz.New(authz.Config{Issuer: srv.URL, JWKSURI: srv.URL + "/jwks", Audience: []string{audience}},
+		authz.Options{Logger: testkit.QuietLogger(), RefreshInterval: 5 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	testkit.Eventually(t, 10*time.Second, "the key set", func() bool { return len(a.KeyIDs()) > 0 })
+	if got := strings.Join(a.KeyIDs(), ","); got != "ec-1" {
+		t.Fatalf("keys held %s, want only ec-1", got)
+	}
+	claims := map[string]any{"iss": srv.URL, "sub": "user-1", "aud": audience, "exp": time.Now().Add(time.Hour).Unix()}
+	check := func(what string) {
+		t.Helper()
+		if _, err := a.VerifyToken(context.Background(), authztest.Sign(t, key("ec"), claims)); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		m := hmac.New(sha256.New, secret)
+		in := unsigned(map[string]any{"alg": "HS256", "kid": "oct-1"}, claims)
+		m.Write([]byte(in))
+		if _, err := a.VerifyToken(context.Background(), in+"."+base64.RawURLEncoding.EncodeToString(m.Sum(nil))); !errors.Is(err, authz.ErrAlgorithm) {
+			t.Fatalf("%s: an HS256 token of a published oct key: %v, want ErrAlgorithm", what, err)
+		}
+	}
+	check("mixed set")
+
+	for _, bad := range []struct {
+		name string
+		body []byte
+	}{
+		{"larger than 1 MiB", append(set(jwk(ecPublic)), bytes.Repeat([]byte(" "), 1<<20)...)},
+		{"not JSON", []byte("<html>maintenance</html>")},
+		{"no usable key", set(jwk(jose.JSONWebKey{Key: secret, KeyID: "oct-2"}))},
+		{"no keys", []byte(`{"keys":[]}`)},
+	} {
+		body.Store(bad.body)
+		h := hits.Load()
+		testkit.Eventually(t, 10*time.Second, "two more refreshes", func() bool { return hits.Load() >= h+2 })
+		if got := strings.Join(a.KeyIDs(), ","); got != "ec-1" {
+			t.Fatalf("after a key set %s, keys held %q, want ec-1 kept", bad.name, got)
+		}
+		check("after a key set " + bad.name)
 	}
 }
