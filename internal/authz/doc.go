@@ -4,8 +4,8 @@
 // writes API Gateway's 401 and 403 answers when it may not.
 //
 // A JWT Authorizer is built from its Config (issuer, audience, jwks_uri,
-// identity source); New checks it all before any traffic, and the keys are
-// fetched in the background. Verify reads the token from the identity
+// identity source); Config.Validate and New check it all before any
+// traffic, and the keys are fetched in the background. Verify reads the token from the identity
 // source and checks signature, issuer, audience or client_id, expiry and
 // not-before; Scopes.Allow checks a route's scopes; WriteError answers a
 // refused request. The semantics, each with its AWS reference and every
@@ -13,7 +13,8 @@
 //
 // Keys come from the issuer's JWKS (OpenID discovery at
 // ISSUER/.well-known/openid-configuration, or an explicit jwks_uri). They
-// are held in an immutable map swapped atomically, so Verify takes no lock;
+// are held in an immutable map swapped atomically, so Verify with a known
+// kid takes no lock;
 // they are refreshed in the background and, on a kid the cache does not
 // know, at most once per Options.RefetchInterval from the request path,
 // with concurrent requests sharing one fetch. A JWKS that cannot be fetched

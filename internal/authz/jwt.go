@@ -95,7 +95,8 @@ type Result struct {
 }
 
 // Authorizer verifies JWTs from one issuer. Verify is safe for concurrent
-// use and takes no lock; Close stops the background refresh.
+// use and, when the token's kid is cached, takes no lock; Close stops the
+// background refresh.
 type Authorizer struct {
 	issuer   string
 	audience []string
