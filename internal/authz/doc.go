@@ -14,10 +14,9 @@
 // Keys come from the issuer's JWKS (OpenID discovery at
 // ISSUER/.well-known/openid-configuration, or an explicit jwks_uri). They
 // are held in an immutable map swapped atomically, so Verify with a known
-// kid takes no lock;
-// they are refreshed in the background and, on a kid the cache does not
-// know, at most once per Options.RefetchInterval from the request path,
-// with concurrent requests sharing one fetch. A JWKS that cannot be fetched
+// kid takes no lock; they are refreshed in the background and, on a kid
+// the cache does not know, at most once per Options.RefetchInterval from
+// the request path, with concurrent requests sharing one fetch. A JWKS that cannot be fetched
 // or holds no usable key leaves the cached keys in place.
 //
 // Nothing is cached per token: memory does not grow with the number of
