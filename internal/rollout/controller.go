@@ -249,7 +249,15 @@ func (c *Controller) read(ctx context.Context) {
 			if prev != nil { // the verdict that moved the rollout stays on show
 				t.status.Verdict, t.status.Judged = prev.status.Verdict, prev.status.Judged
 			}
-			t.status.Deployment, t.status.StepStarted, t.status.Weights = c.history(ctx, *d, k, step)
+			// The weights so far are known once the route has been seen:
+			// only the new step's start is read back then. (A 10,000-route
+			// config takes ~100 ms to parse; a rollout's whole history is
+			// read once per node start.)
+			var known []Point
+			if prev != nil && prev.status.Canary == r.Canary.Target() && prev.status.Baseline == r.OnTarget() {
+				known = prev.status.Weights
+			}
+			t.status.Deployment, t.status.StepStarted, t.status.Weights = c.history(ctx, *d, k, step, known)
 			t.base[0], t.base[1], _ = c.Counts.Comparison(k)
 			t.nextLook = c.now()
 		}
@@ -286,12 +294,15 @@ const maxHistory = 64
 
 // history finds, from deployment d back, the deployment that began route
 // k's current step (the oldest of the run of deployments whose step is
-// step) and the weight's points over the rollout, oldest first.
-func (c *Controller) history(ctx context.Context, d deploy.Deployment, k, step string) (uint64, time.Time, []Point) {
+// step) and the weight's points over the rollout, oldest first. With known
+// points (the rollout's as this node last saw them), it reads back only to
+// the step's start and appends to them.
+func (c *Controller) history(ctx context.Context, d deploy.Deployment, k, step string, known []Point) (uint64, time.Time, []Point) {
 	start, at := d.ID, d.Time
 	var points []Point
 	inStep := true
 	cur := d
+	var here Point // the current step's own point
 	for range maxHistory {
 		cfg, err := config.Parse("deployment.yaml", []byte(cur.Config))
 		if err != nil {
@@ -305,8 +316,12 @@ func (c *Controller) history(ctx context.Context, d deploy.Deployment, k, step s
 		s := r.Canary.Target() + "|" + strconv.FormatFloat(r.Canary.Weight, 'f', -1, 64) + "|" + r.Rollout.State
 		if inStep && s == step {
 			start, at = cur.ID, cur.Time
+			here = Point{Deployment: cur.ID, Time: cur.Time, Weight: r.Canary.Weight, Cause: cur.Cause}
 		} else {
 			inStep = false
+			if known != nil {
+				break // the step's start is found; the points before it are known
+			}
 		}
 		if len(points) == 0 || points[0].Weight != r.Canary.Weight {
 			points = slices.Insert(points, 0, Point{Deployment: cur.ID, Time: cur.Time, Weight: r.Canary.Weight, Cause: cur.Cause})
@@ -321,6 +336,12 @@ func (c *Controller) history(ctx context.Context, d deploy.Deployment, k, step s
 			break
 		}
 		cur = prev
+	}
+	if known != nil {
+		points = slices.Clone(known)
+		if n := len(points); n == 0 || points[n-1].Weight != here.Weight {
+			points = append(points, here)
+		}
 	}
 	return start, at, points
 }

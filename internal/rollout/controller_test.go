@@ -299,6 +299,10 @@ func TestRestartResumes(t *testing.T) {
 	}
 	wantStep := r.active(t)
 	waitFor(t, func() bool { s := r.ctl.Status(); return len(s) == 1 && s[0].Weight == 50 })
+	// While running, a new step's point is added to those already known.
+	if s := r.ctl.Status()[0]; len(s.Weights) != 3 || s.Weights[1].Weight != 10 || s.Weights[2].Weight != 50 || s.Weights[2].Deployment != wantStep.ID || s.Deployment != wantStep.ID {
+		t.Fatalf("running: weights %+v, step from deployment %d; want 0, 10, 50, the last from %d", s.Weights, s.Deployment, wantStep.ID)
+	}
 	r.stopRun()
 
 	r.start(t) // the node comes back
