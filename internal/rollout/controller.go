@@ -88,6 +88,7 @@ type tracked struct {
 	// window is the counts since.
 	base     [2]judge.Counts
 	nextLook time.Time
+	off      bool // the route is switched off: nothing to judge or move
 }
 
 func (c *Controller) now() time.Time {
@@ -197,7 +198,7 @@ func (c *Controller) ceilings(ctx context.Context, now time.Time) {
 	var over []*tracked
 	for _, k := range c.order {
 		t := c.routes[k]
-		if t.status.State != stateRunning || t.status.Weight <= 0 || t.status.Weight >= 100 {
+		if t.status.State != stateRunning || t.off || t.status.Weight <= 0 || t.status.Weight >= 100 {
 			continue
 		}
 		b, cn, ok := c.Counts.Comparison(k)
@@ -262,7 +263,11 @@ func (c *Controller) read(ctx context.Context) {
 			t.nextLook = c.now()
 		}
 		c.mu.Lock()
-		t.plan = *r.Rollout
+		t.plan, t.off = *r.Rollout, r.Off
+		t.status.Waiting = ""
+		if r.Off {
+			t.status.Waiting = "the route is switched off: `turnout route on` to go on"
+		}
 		s := &t.status
 		s.Route, s.Baseline, s.Canary = r.Match, r.OnTarget(), r.Canary.Target()
 		s.State = cmp.Or(r.Rollout.State, stateRunning)
@@ -355,7 +360,7 @@ func (c *Controller) look(ctx context.Context) time.Time {
 	var due []*tracked
 	for _, k := range c.order {
 		t := c.routes[k]
-		if t.status.State != stateRunning {
+		if t.status.State != stateRunning || t.off {
 			continue
 		}
 		if !t.nextLook.After(now) {

@@ -357,3 +357,20 @@ func TestShadowGate(t *testing.T) {
 		t.Fatalf("started with %d compared at %.1f%%", n, rate)
 	}
 }
+
+// TestOffRouteLeftAlone: a rollout on a route switched off is neither
+// started nor judged, and its status says why.
+func TestOffRouteLeftAlone(t *testing.T) {
+	r := newRig(t, ok, ok, `  - match: /s/
+    origin: legacy
+    fallback: legacy
+    off: true
+    canary: {origin: v2}
+    rollout: {steps: [10, 50], step_for: 1h, interval: 20ms}
+`)
+	waitFor(t, func() bool { s := r.ctl.Status(); return len(s) == 1 && strings.Contains(s[0].Waiting, "switched off") })
+	time.Sleep(200 * time.Millisecond) // ten looks' time
+	if got := r.causes(t); len(got) != 0 {
+		t.Fatalf("deployments for a rollout on a route switched off: %q", got)
+	}
+}
