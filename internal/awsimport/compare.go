@@ -1,0 +1,379 @@
+package awsimport
+
+import (
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/turnout/turnout/internal/config"
+	"github.com/turnout/turnout/internal/route"
+)
+
+// Turnout routes requests with a parsed config's real route table, as the
+// gateway does.
+type Turnout struct{ C *config.Config }
+
+// Route returns the route and target the gateway picks for method and an
+// escaped path: 400 for a path the gateway refuses, 404 when no route
+// matches.
+func (t Turnout) Route(method, path string) Decision {
+	p, err := route.NormalizePath(path)
+	if err != nil {
+		return Decision{Status: 400, By: err.Error(), Rule: -1}
+	}
+	i, _, ok := t.C.RouteTable().Match("", method, p, nil)
+	if !ok {
+		return Decision{Status: 404, By: "no route", Rule: -1}
+	}
+	r := t.C.Routes[i]
+	target := "origin:" + r.Origin
+	if r.Function != "" {
+		target = "function:" + r.Function
+	}
+	return Decision{Target: target, By: fmt.Sprintf("route %q", r.Match), Rule: i}
+}
+
+// Request is one request to compare.
+type Request struct{ Method, Path string }
+
+// Outcome is where a request goes in the source and in turnout.
+type Outcome struct {
+	Request
+	Source, Turnout Decision
+}
+
+// Differs reports whether the two setups send the request to different places.
+func (o Outcome) Differs() bool { return !o.Source.Same(o.Turnout) }
+
+// Check routes each request through both setups (the --check table).
+func Check(src, dst Router, reqs []Request) []Outcome {
+	out := make([]Outcome, len(reqs))
+	for i, r := range reqs {
+		path := r.Path
+		if j := strings.IndexAny(path, "?#"); j >= 0 {
+			path = path[:j] // the query never takes part in routing
+		}
+		out[i] = Outcome{Request: r, Source: src.Route(r.Method, path), Turnout: dst.Route(r.Method, path)}
+	}
+	return out
+}
+
+// Shape is a class of requests the two setups route alike within the
+// class: every path that the same source patterns and the same turnout
+// patterns match, with a method. Examples are the shortest such paths.
+type Shape struct {
+	Methods  []string
+	Examples []string
+	Source   Decision
+	// Turnout is where turnout sends the first example; TurnoutBy lists
+	// every turnout route that takes some of the shape (one per method
+	// when the route is written per method).
+	Turnout   Decision
+	TurnoutBy []string
+}
+
+func (s Shape) String() string {
+	to := s.Turnout.String()
+	if len(s.TurnoutBy) > 1 {
+		to = s.Turnout.Target + " (" + strings.Join(s.TurnoutBy, ", ") + ")"
+	}
+	return fmt.Sprintf("%s %s: source → %s; turnout → %s", strings.Join(s.Methods, ", "), strings.Join(s.Examples, " "), s.Source, to)
+}
+
+// Limits of the shape search: the product of every pattern's automaton is
+// explored breadth first up to maxShapeStates states and paths of
+// maxShapeLen bytes; past either the list may be incomplete, and Shapes
+// says so.
+const (
+	maxShapeStates = 20000
+	maxShapeLen    = 256
+)
+
+// Shapes lists every request shape the source setup (its patterns globs)
+// and the turnout config route differently. Every path is classified by
+// the set of source patterns and turnout patterns that match it; paths in
+// one class are routed alike by both (the winner depends on that set
+// alone), so one example per class and method decides. The classes are
+// found by walking the product of the patterns' automata over an alphabet
+// of the bytes the patterns name plus '/' and one byte they do not,
+// which stands for every other byte. complete is false when a bound
+// stopped the walk.
+func Shapes(s *Setup, t Turnout) ([]Shape, bool) {
+	out, _, complete := shapesOf(s, t)
+	return out, complete
+}
+
+// shapes is Shapes, and which source rules take some request (a rule whose
+// requests an earlier one takes all of is never reached).
+func shapesOf(s *Setup, t Turnout) (out []Shape, reached map[int]bool, complete bool) {
+	ms := slices.Clone(s.srcMatchers)
+	for _, r := range t.C.Routes {
+		ms = append(ms, muxMatcher(route.Canonical(r.Match)))
+	}
+	examples, complete := classes(ms)
+	type key struct {
+		srcRule, srcStatus, dstStatus int
+		dstTarget                     string
+	}
+	byKey := map[key]*Shape{}
+	var order []key
+	reached = map[int]bool{}
+	for _, path := range examples {
+		reached[s.Source.Route("GET", path).Rule] = true
+		for _, m := range cfMethods {
+			src, dst := s.Source.Route(m, path), t.Route(m, path)
+			if src.Same(dst) {
+				continue
+			}
+			k := key{src.Rule, src.Status, dst.Status, dst.Target}
+			sh := byKey[k]
+			if sh == nil {
+				sh = &Shape{Source: src, Turnout: dst}
+				byKey[k] = sh
+				order = append(order, k)
+			}
+			if !slices.Contains(sh.TurnoutBy, dst.By) {
+				sh.TurnoutBy = append(sh.TurnoutBy, dst.By)
+			}
+			if !slices.Contains(sh.Methods, m) {
+				sh.Methods = append(sh.Methods, m)
+			}
+			if !slices.Contains(sh.Examples, path) && len(sh.Examples) < 3 {
+				sh.Examples = append(sh.Examples, path)
+			}
+		}
+	}
+	for _, k := range order {
+		out = append(out, *byKey[k])
+	}
+	return out, reached, complete
+}
+
+// elem is one step of a pattern automaton.
+type elem struct {
+	kind byte // 'l' literal, '?' any byte, '*' any run, 'n' a non-'/' byte, 'N' a run of non-'/' bytes
+	b    byte
+}
+
+// matcher is a pattern as a list of elems, an NFA whose states are
+// positions in it.
+type matcher []elem
+
+func globMatcher(g string) matcher {
+	var m matcher
+	for i := 0; i < len(g); i++ {
+		switch g[i] {
+		case '*':
+			m = append(m, elem{kind: '*'})
+		case '?':
+			m = append(m, elem{kind: '?'})
+		default:
+			m = append(m, elem{kind: 'l', b: g[i]})
+		}
+	}
+	return m
+}
+
+// muxMatcher reads a canonical ServeMux pattern (its method and host are
+// not part of the path).
+func muxMatcher(p string) matcher {
+	if i := strings.IndexByte(p, ' '); i >= 0 {
+		p = p[i+1:]
+	}
+	p = p[strings.IndexByte(p, '/'):]
+	var m matcher
+	segs := strings.Split(p[1:], "/")
+	for i, seg := range segs {
+		m = append(m, elem{kind: 'l', b: '/'})
+		last := i == len(segs)-1
+		switch {
+		case last && seg == "":
+			m = append(m, elem{kind: '*'})
+		case seg == "{$}":
+		case strings.HasSuffix(seg, "...}"):
+			m = append(m, elem{kind: '*'})
+		case strings.HasPrefix(seg, "{"):
+			m = append(m, elem{kind: 'n'}, elem{kind: 'N'})
+		default:
+			lit, err := unescapeSeg(seg)
+			if err != nil {
+				lit = seg
+			}
+			for j := 0; j < len(lit); j++ {
+				m = append(m, elem{kind: 'l', b: lit[j]})
+			}
+		}
+	}
+	return m
+}
+
+func unescapeSeg(s string) (string, error) {
+	if !strings.Contains(s, "%") {
+		return s, nil
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '%' && i+2 < len(s) {
+			var v byte
+			if _, err := fmt.Sscanf(s[i+1:i+3], "%02x", &v); err != nil {
+				return "", err
+			}
+			b.WriteByte(v)
+			i += 2
+			continue
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String(), nil
+}
+
+// closure adds to set the states reachable from st without a byte.
+func (m matcher) closure(set []bool, st int) {
+	for st < len(m) && !set[st] {
+		set[st] = true
+		if k := m[st].kind; k != '*' && k != 'N' {
+			return
+		}
+		st++
+	}
+	if st == len(m) {
+		set[st] = true
+	}
+}
+
+func (m matcher) step(set []bool, c byte) []bool {
+	next := make([]bool, len(m)+1)
+	for st, on := range set {
+		if !on || st == len(m) {
+			continue
+		}
+		e := m[st]
+		switch e.kind {
+		case 'l':
+			if c == e.b {
+				m.closure(next, st+1)
+			}
+		case '?':
+			m.closure(next, st+1)
+		case 'n':
+			if c != '/' {
+				m.closure(next, st+1)
+			}
+		case '*':
+			m.closure(next, st)
+		case 'N':
+			if c != '/' {
+				m.closure(next, st)
+			}
+		}
+	}
+	return next
+}
+
+// classes returns one example path (the shortest, then the first in byte
+// order) for every class of paths matched by the same set of matchers,
+// skipping paths turnout would rewrite or refuse (route.NormalizePath).
+func classes(ms []matcher) (examples []string, complete bool) {
+	alpha := alphabet(ms)
+	type state struct {
+		sets [][]bool
+		path string
+	}
+	start := state{sets: make([][]bool, len(ms)), path: "/"}
+	for i, m := range ms {
+		s0 := make([]bool, len(m)+1)
+		m.closure(s0, 0)
+		start.sets[i] = m.step(s0, '/')
+	}
+	key := func(st state) string {
+		var b strings.Builder
+		for _, set := range st.sets {
+			for _, on := range set {
+				if on {
+					b.WriteByte('1')
+				} else {
+					b.WriteByte('0')
+				}
+			}
+			b.WriteByte('|')
+		}
+		return b.String()
+	}
+	accepts := func(st state) string {
+		b := make([]byte, len(ms))
+		for i, set := range st.sets {
+			b[i] = '0'
+			if set[len(set)-1] {
+				b[i] = '1'
+			}
+		}
+		return string(b)
+	}
+	seen := map[string]bool{key(start): true}
+	found := map[string]bool{}
+	queue := []state{start}
+	complete = true
+	for len(queue) > 0 {
+		st := queue[0]
+		queue = queue[1:]
+		if a := accepts(st); !found[a] {
+			if p, err := route.NormalizePath(st.path); err == nil && p == st.path {
+				found[a] = true
+				examples = append(examples, st.path)
+			}
+		}
+		if len(st.path) >= maxShapeLen {
+			complete = false
+			continue
+		}
+		for _, c := range alpha {
+			next := state{sets: make([][]bool, len(ms)), path: st.path + string(c)}
+			for i, m := range ms {
+				next.sets[i] = m.step(st.sets[i], c)
+			}
+			k := key(next)
+			if seen[k] {
+				continue
+			}
+			if len(seen) >= maxShapeStates {
+				complete = false
+				continue
+			}
+			seen[k] = true
+			queue = append(queue, next)
+		}
+	}
+	sort.SliceStable(examples, func(i, j int) bool { return len(examples[i]) < len(examples[j]) })
+	return examples, complete
+}
+
+// alphabet is every byte a matcher names, '/', and one byte none names.
+func alphabet(ms []matcher) []byte {
+	named := map[byte]bool{'/': true}
+	for _, m := range ms {
+		for _, e := range m {
+			if e.kind == 'l' {
+				named[e.b] = true
+			}
+		}
+	}
+	var other byte
+	for _, c := range []byte("xyzqwkjv0123456789abcdefghilmnoprstu-_~") {
+		if !named[c] {
+			other = c
+			break
+		}
+	}
+	out := make([]byte, 0, len(named)+1)
+	for c := range named {
+		out = append(out, c)
+	}
+	slices.Sort(out)
+	if other != 0 {
+		// The byte that stands for all others comes first, so examples
+		// read "/api/x" rather than "/api/-".
+		out = append([]byte{other}, out...)
+	}
+	return out
+}
