@@ -1,7 +1,9 @@
 package awsimport
 
 import (
+	"encoding/binary"
 	"fmt"
+	"math/bits"
 	"slices"
 	"sort"
 	"strings"
@@ -242,82 +244,152 @@ func (m matcher) closure(set []bool, st int) {
 	}
 }
 
+// step is the automaton's transition on c, on a set of states as bools
+// (the tests' reading; classes works on bitsets).
 func (m matcher) step(set []bool, c byte) []bool {
 	next := make([]bool, len(m)+1)
 	for st, on := range set {
-		if !on || st == len(m) {
-			continue
-		}
-		e := m[st]
-		switch e.kind {
-		case 'l':
-			if c == e.b {
-				m.closure(next, st+1)
-			}
-		case '?':
-			m.closure(next, st+1)
-		case 'n':
-			if c != '/' {
-				m.closure(next, st+1)
-			}
-		case '*':
-			m.closure(next, st)
-		case 'N':
-			if c != '/' {
-				m.closure(next, st)
+		if on && st < len(m) {
+			if to, ok := m.move(st, c); ok {
+				m.closure(next, to)
 			}
 		}
 	}
 	return next
 }
 
-// classes returns one example path (the shortest, then the first in byte
-// order) for every class of paths matched by the same set of matchers,
-// skipping paths turnout would rewrite or refuse (route.NormalizePath).
-func classes(ms []matcher) (examples []string, complete bool) {
-	alpha := alphabet(ms)
-	type state struct {
-		sets [][]bool
-		path string
+// move is the state reached from st on c, before its closure.
+func (m matcher) move(st int, c byte) (int, bool) {
+	switch e := m[st]; e.kind {
+	case 'l':
+		return st + 1, c == e.b
+	case '?':
+		return st + 1, true
+	case 'n':
+		return st + 1, c != '/'
+	case '*':
+		return st, true
+	case 'N':
+		return st, c != '/'
 	}
-	start := state{sets: make([][]bool, len(ms)), path: "/"}
-	for i, m := range ms {
-		s0 := make([]bool, len(m)+1)
-		m.closure(s0, 0)
-		start.sets[i] = m.step(s0, '/')
+	return 0, false
+}
+
+// bitNFA is a matcher whose state sets are bitsets of words words, with
+// each state's closure precomputed.
+type bitNFA struct {
+	m       matcher
+	words   int
+	closure [][]uint64 // per state
+}
+
+func newBitNFA(m matcher) bitNFA {
+	b := bitNFA{m: m, words: (len(m) + 1 + 63) / 64}
+	for st := 0; st <= len(m); st++ {
+		set := make([]bool, len(m)+1)
+		m.closure(set, st)
+		bits := make([]uint64, b.words)
+		for i, on := range set {
+			if on {
+				bits[i/64] |= 1 << (i % 64)
+			}
+		}
+		b.closure = append(b.closure, bits)
 	}
-	key := func(st state) string {
-		var b strings.Builder
-		for _, set := range st.sets {
-			for _, on := range set {
-				if on {
-					b.WriteByte('1')
-				} else {
-					b.WriteByte('0')
+	return b
+}
+
+// step writes the states reached from cur on c into next (zeroed).
+func (b bitNFA) step(cur, next []uint64, c byte) {
+	for w, word := range cur {
+		for word != 0 {
+			i := bits.TrailingZeros64(word)
+			word &^= 1 << i
+			st := w*64 + i
+			if st == len(b.m) {
+				continue
+			}
+			if to, ok := b.m.move(st, c); ok {
+				for k, x := range b.closure[to] {
+					next[k] |= x
 				}
 			}
-			b.WriteByte('|')
 		}
-		return b.String()
 	}
-	accepts := func(st state) string {
+}
+
+func (b bitNFA) accepting(cur []uint64) bool {
+	n := len(b.m)
+	return cur[n/64]&(1<<(n%64)) != 0
+}
+
+// classes returns one example path (the shortest, then the first in the
+// alphabet's order) for every class of paths matched by the same set of
+// matchers, skipping paths turnout would rewrite or refuse
+// (route.NormalizePath).
+func classes(ms []matcher) (examples []string, complete bool) {
+	alpha := alphabet(ms)
+	nfas := make([]bitNFA, len(ms))
+	offs := make([]int, len(ms)+1)
+	for i, m := range ms {
+		nfas[i] = newBitNFA(m)
+		offs[i+1] = offs[i] + nfas[i].words
+	}
+	width := offs[len(ms)]
+	type state struct {
+		sets []uint64
+		path string
+	}
+	// key writes the live matchers' indexes and words: most are dead
+	// (all zero) a few bytes into a path.
+	var kb []byte
+	key := func(sets []uint64) string {
+		kb = kb[:0]
+		for i := range ms {
+			live := false
+			for _, w := range sets[offs[i]:offs[i+1]] {
+				live = live || w != 0
+			}
+			if !live {
+				continue
+			}
+			kb = binary.AppendUvarint(kb, uint64(i))
+			for _, w := range sets[offs[i]:offs[i+1]] {
+				kb = binary.AppendUvarint(kb, w)
+			}
+		}
+		return string(kb)
+	}
+	accepts := func(sets []uint64) string {
 		b := make([]byte, len(ms))
-		for i, set := range st.sets {
+		for i, n := range nfas {
 			b[i] = '0'
-			if set[len(set)-1] {
+			if n.accepting(sets[offs[i]:offs[i+1]]) {
 				b[i] = '1'
 			}
 		}
 		return string(b)
 	}
-	seen := map[string]bool{key(start): true}
+	step := func(cur []uint64, c byte) []uint64 {
+		next := make([]uint64, width)
+		for i, n := range nfas {
+			n.step(cur[offs[i]:offs[i+1]], next[offs[i]:offs[i+1]], c)
+		}
+		return next
+	}
+	init := make([]uint64, width)
+	for i, n := range nfas {
+		copy(init[offs[i]:offs[i+1]], n.closure[0])
+	}
+	start := state{sets: step(init, '/'), path: "/"}
+	seen := map[string]bool{key(start.sets): true}
 	found := map[string]bool{}
 	queue := []state{start}
 	complete = true
 	for len(queue) > 0 {
 		st := queue[0]
 		queue = queue[1:]
-		if a := accepts(st); !found[a] {
+		if a := accepts(st.sets); !found[a] {
 			if p, err := route.NormalizePath(st.path); err == nil && p == st.path {
 				found[a] = true
 				examples = append(examples, st.path)
@@ -328,10 +400,7 @@ func classes(ms []matcher) (examples []string, complete bool) {
 			continue
 		}
 		for _, c := range alpha {
-			next := state{sets: make([][]bool, len(ms)), path: st.path + string(c)}
-			for i, m := range ms {
-				next.sets[i] = m.step(st.sets[i], c)
-			}
+			next := step(st.sets, c)
 			k := key(next)
 			if seen[k] {
 				continue
@@ -341,7 +410,7 @@ func classes(ms []matcher) (examples []string, complete bool) {
 				continue
 			}
 			seen[k] = true
-			queue = append(queue, next)
+			queue = append(queue, state{sets: next, path: st.path + string(c)})
 		}
 	}
 	sort.SliceStable(examples, func(i, j int) bool { return len(examples[i]) < len(examples[j]) })
