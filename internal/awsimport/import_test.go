@@ -280,3 +280,51 @@ func FuzzReadCloudFront(f *testing.F) {
 		}
 	})
 }
+
+// miniDistribution is a distribution over origins a and b with the given
+// cache behaviours (JSON objects) and a default behaviour on a allowing
+// every method.
+func miniDistribution(behaviours ...string) []byte {
+	return []byte(fmt.Sprintf(`{"DistributionConfig": {
+  "Origins": [{"Id": "a", "DomainName": "a.example.com"}, {"Id": "b", "DomainName": "b.example.com"}],
+  "CacheBehaviors": [%s],
+  "DefaultCacheBehavior": {"TargetOriginId": "a", "AllowedMethods": ["GET", "HEAD", "OPTIONS", "PUT", "PATCH", "POST", "DELETE"]}}}`,
+		strings.Join(behaviours, ", ")))
+}
+
+func TestResolveConflicts(t *testing.T) {
+	// "/api/admin/" (every method) and "GET /api/" conflict in ServeMux:
+	// the first is written once per method.
+	res, err := ImportCloudFront("mini.json", miniDistribution(
+		`{"PathPattern": "api/admin/*", "TargetOriginId": "b", "AllowedMethods": ["GET", "HEAD", "OPTIONS", "PUT", "PATCH", "POST", "DELETE"]}`,
+		`{"PathPattern": "api/*", "TargetOriginId": "a"}`,
+	), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range res.Parsed.Routes {
+		got = append(got, r.Match+"→"+r.Origin)
+	}
+	want := []string{"GET /api/admin/→b", "OPTIONS /api/admin/→b", "PUT /api/admin/→b", "PATCH /api/admin/→b", "POST /api/admin/→b", "DELETE /api/admin/→b", "GET /api/→a", "/→a"}
+	if !slices.Equal(got, want) {
+		t.Errorf("routes %v, want %v", got, want)
+	}
+	// Two patterns with one translation: the first in CloudFront's order
+	// keeps it, and the second's requests are listed where they differ.
+	res, err = ImportCloudFront("mini.json", miniDistribution(
+		`{"PathPattern": "img/*.png", "TargetOriginId": "b"}`,
+		`{"PathPattern": "img/*.gif", "TargetOriginId": "a"}`,
+	), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var warned, listed bool
+	for _, f := range res.Setup.Findings {
+		warned = warned || f.Level == Warn && strings.Contains(f.Msg, `pattern "GET /img/" is already the route of CacheBehaviors[0]`)
+		listed = listed || strings.Contains(f.Msg, `/img/.gif: CloudFront → origin:a (CacheBehaviors[1] PathPattern "img/*.gif"); turnout → origin:b`)
+	}
+	if !warned || !listed {
+		t.Errorf("warned %v, listed %v; findings:\n%v", warned, listed, res.Setup.Findings)
+	}
+}

@@ -15,22 +15,8 @@ import (
 // one: in the source the earlier route wins where both match (the shape
 // list says where the later one's requests go instead).
 func (s *Setup) resolve() {
-	seen := map[string]int{} // canonical pattern → source route
-	for i := range s.Routes {
-		r := &s.Routes[i]
-		var keep []string
-		for _, p := range r.Patterns {
-			c := route.Canonical(p)
-			if j, dup := seen[c]; dup {
-				s.add(Warn, r.Loc, "%s: pattern %q is already the route of %s, which the source tries first; not written again", r.From, p, s.Routes[j].From)
-				continue
-			}
-			seen[c] = i
-			keep = append(keep, p)
-		}
-		r.Patterns = keep
-	}
 	for range 8 {
+		s.dedupe()
 		type at struct{ r, p int }
 		var flat []string
 		var where []at
@@ -81,6 +67,25 @@ func (s *Setup) resolve() {
 		}
 	}
 	s.add(MustWarn, Loc{File: s.File}, "%s", fmt.Sprintf("route patterns still conflict after resolving: %v", route.Check(s.allPatterns())))
+}
+
+// dedupe drops each pattern already written for an earlier source route.
+func (s *Setup) dedupe() {
+	seen := map[string]int{} // canonical pattern → source route
+	for i := range s.Routes {
+		r := &s.Routes[i]
+		var keep []string
+		for _, p := range r.Patterns {
+			c := route.Canonical(p)
+			if j, dup := seen[c]; dup {
+				s.add(Warn, r.Loc, "%s: pattern %q is already the route of %s, which the source tries first; not written again", r.From, p, s.Routes[j].From)
+				continue
+			}
+			seen[c] = i
+			keep = append(keep, p)
+		}
+		r.Patterns = keep
+	}
 }
 
 func (s *Setup) allPatterns() []string {
