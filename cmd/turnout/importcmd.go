@@ -123,7 +123,8 @@ func cmdImport(args []string, stdout, stderr io.Writer) error {
 		return nil
 	}
 	outcomes := awsimport.Check(s.Source, awsimport.Turnout{C: res.Parsed}, reqs)
-	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	var table bytes.Buffer
+	tw := tabwriter.NewWriter(&table, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "METHOD\tPATH\tSOURCE\tTURNOUT\t")
 	differ := 0
 	for _, o := range outcomes {
@@ -136,6 +137,11 @@ func cmdImport(args []string, stdout, stderr io.Writer) error {
 	}
 	if err := tw.Flush(); err != nil {
 		return err
+	}
+	for _, line := range strings.SplitAfter(table.String(), "\n") {
+		if _, err := io.WriteString(stdout, strings.TrimRight(line, " \n")+strings.Repeat("\n", strings.Count(line, "\n"))); err != nil {
+			return err
+		}
 	}
 	if differ > 0 {
 		return fmt.Errorf("%d of %d request(s) routed differently", differ, len(outcomes))

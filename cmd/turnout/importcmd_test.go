@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -52,7 +53,7 @@ func TestImportRefusesMustWarn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Contains(data, []byte("# MUST-WARN risky.json:6 (/DistributionConfig/WebACLId)")) {
+	if !regexp.MustCompile(`(?m)^# MUST-WARN \S*risky.json:6 \(/DistributionConfig/WebACLId\): a WAF`).Match(data) {
 		t.Errorf("the config does not list the accepted MUST-WARNs:\n%s", data)
 	}
 	stdout, stderr, code := func() (string, string, int) {
@@ -270,4 +271,35 @@ func shapeCovers(shapes []awsimport.Shape, o awsimport.Outcome) bool {
 		}
 	}
 	return false
+}
+
+// TestImportDocExample runs docs/import.md's --check example (on
+// glob-semantics.json, which dist.json stands for) and compares the table
+// it prints with the one the page shows.
+func TestImportDocExample(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/import.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const prompt = "$ turnout import cloudfront dist.json "
+	i := bytes.Index(doc, []byte(prompt))
+	if i < 0 {
+		t.Fatal("docs/import.md has no --check example")
+	}
+	block := string(doc[i:])
+	block = block[:strings.Index(block, "```")]
+	lines := strings.Split(strings.TrimSpace(block), "\n")
+	cmdline := strings.TrimPrefix(lines[0], prompt)
+	var args []string
+	for _, f := range regexp.MustCompile(`"[^"]*"|\S+`).FindAllString(cmdline, -1) {
+		args = append(args, strings.Trim(f, `"`))
+	}
+	stdout, stderr, code := runImport(t, append([]string{"cloudfront", importTestdata + "glob-semantics.json"}, args...)...)
+	want := strings.Join(lines[1:len(lines)-1], "\n") + "\n"
+	if stdout != want {
+		t.Errorf("docs/import.md shows\n%s\nturnout prints\n%s", want, stdout)
+	}
+	if last := lines[len(lines)-1]; code != 1 || !strings.Contains(stderr, last) {
+		t.Errorf("exit %d, stderr %q; the page shows %q", code, stderr, last)
+	}
 }
