@@ -98,8 +98,8 @@ func TestImportPlaceholdersAndErrors(t *testing.T) {
 		want string
 	}{
 		{[]string{"cloudfront", importTestdata + "edge.tf"}, 1, "Terraform is out of scope"},
-		{[]string{"sam", "template.yaml"}, 1, "CloudFront distributions only"},
-		{[]string{"nginx", "x"}, 2, `unknown source "nginx"`},
+		{[]string{"sam", "template.yaml"}, 1, "SAM and Serverless come next"},
+		{[]string{"nginx", "x"}, 2, `unknown source "nginx": use cloudfront or apigateway`},
 		{[]string{"cloudfront"}, 2, "usage: turnout import"},
 		{[]string{"cloudfront", importTestdata + "template.json", "--set", "novalue"}, 2, "want NAME=VALUE"},
 		{[]string{"cloudfront", importTestdata + "missing.json"}, 1, "no such file"},

@@ -117,18 +117,22 @@ func shapesOf(s *Setup, t Turnout) (out []Shape, reached map[int]bool, complete 
 	type key struct {
 		srcRule, srcStatus, dstStatus int
 		dstTarget                     string
+		srcBy                         string // for a decision of no rule (API Gateway's 403s)
 	}
 	byKey := map[key]*Shape{}
 	var order []key
 	reached = map[int]bool{}
 	for _, path := range examples {
-		reached[s.Source.Route("GET", path).Rule] = true
 		for _, m := range cfMethods {
 			src, dst := s.Source.Route(m, path), t.Route(m, path)
+			reached[src.Rule] = true
 			if src.Same(dst) {
 				continue
 			}
-			k := key{src.Rule, src.Status, dst.Status, dst.Target}
+			k := key{src.Rule, src.Status, dst.Status, dst.Target, ""}
+			if src.Rule < 0 {
+				k.srcBy = src.By
+			}
 			sh := byKey[k]
 			if sh == nil {
 				sh = &Shape{Source: src, Turnout: dst}

@@ -59,16 +59,6 @@ func TestGlobMatch(t *testing.T) {
 	}
 }
 
-// accepts runs a matcher's automaton over path.
-func (m matcher) accepts(path string) bool {
-	set := make([]bool, len(m)+1)
-	m.closure(set, 0)
-	for i := 0; i < len(path); i++ {
-		set = m.step(set, path[i])
-	}
-	return set[len(m)]
-}
-
 func FuzzGlobMatch(f *testing.F) {
 	f.Add("/api/*", "/api/x")
 	f.Add("/a*b?c*", "/aXbYcZ")
@@ -176,4 +166,54 @@ func ascii(s string) bool {
 		}
 	}
 	return true
+}
+
+// TestAPIGatewayRouting is the table of request → target for API
+// Gateway's path semantics (greedy variables never take their parent path;
+// literal before {name} before {name+}; REST's 403 for a missing method;
+// HTTP API's $default) and for the imported config.
+func TestAPIGatewayRouting(t *testing.T) {
+	for _, tc := range []struct {
+		file         string
+		set          map[string]string
+		method, path string
+		source       string
+		turnout      string
+	}{
+		// REST (openapi3-rest.yaml): /users, /users/{id}, /users/me, /files/{path+} (ANY and GET).
+		{"openapi3-rest.yaml", nil, "GET", "/users/me", "function:me", "function:me"},
+		{"openapi3-rest.yaml", nil, "GET", "/users/42", "function:users-live", "function:users-live"},
+		{"openapi3-rest.yaml", nil, "GET", "/users/42/x", "403", "404"},
+		{"openapi3-rest.yaml", nil, "POST", "/users", "403", "404"},            // the resource lacks POST: 403, no fall through
+		{"openapi3-rest.yaml", nil, "HEAD", "/users", "403", "function:users"}, // HEAD is a method of its own in API Gateway
+		{"openapi3-rest.yaml", nil, "GET", "/files/a/b/c", "function:files-read", "function:files-read"},
+		{"openapi3-rest.yaml", nil, "PUT", "/files/a/b", "function:files", "function:files"},
+		{"openapi3-rest.yaml", nil, "GET", "/files", "403", "404"},
+		{"openapi3-rest.yaml", nil, "GET", "/files/", "403", "function:files-read"}, // {path+} never takes its parent
+		{"openapi3-rest.yaml", nil, "GET", "/Users/me", "403", "404"},
+		// HTTP API (openapi3-http.json): method routes, ANY, greedy, $default.
+		{"openapi3-http.json", nil, "GET", "/orders", "function:orders-list", "function:orders-list"},
+		{"openapi3-http.json", nil, "POST", "/orders", "function:orders-create-live", "function:orders-create-live"},
+		{"openapi3-http.json", nil, "DELETE", "/orders", "origin:monolith", "origin:monolith"}, // to $default
+		{"openapi3-http.json", nil, "GET", "/orders/7", "function:orders-get", "function:orders-get"},
+		{"openapi3-http.json", nil, "POST", "/legacy/a/b", "origin:monolith", "origin:monolith"},
+		{"openapi3-http.json", nil, "GET", "/elsewhere", "origin:monolith", "origin:monolith"},
+	} {
+		data, err := os.ReadFile("testdata/" + tc.file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		set := map[string]string{"legacy": "http://10.0.0.5:8080", "stageVariables.alias": "live"}
+		res, err := ImportAPIGateway(tc.file, data, APIOptions{Values: Values{Set: set}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := Check(res.Setup.Source, Turnout{C: res.Parsed}, []Request{{tc.method, tc.path}})[0]
+		if got := name(out.Source); got != tc.source {
+			t.Errorf("%s: %s %s: API Gateway → %s, want %s", tc.file, tc.method, tc.path, out.Source, tc.source)
+		}
+		if got := name(out.Turnout); got != tc.turnout {
+			t.Errorf("%s: %s %s: turnout → %s, want %s", tc.file, tc.method, tc.path, out.Turnout, tc.turnout)
+		}
+	}
 }

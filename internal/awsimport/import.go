@@ -36,6 +36,16 @@ func ImportCloudFront(file string, data []byte, opt Options) (*Result, error) {
 	return finish(s)
 }
 
+// ImportAPIGateway reads an API Gateway export (see ReadAPIGateway) and
+// finishes as ImportCloudFront does.
+func ImportAPIGateway(file string, data []byte, opt APIOptions) (*Result, error) {
+	s, err := ReadAPIGateway(file, data, opt)
+	if err != nil {
+		return nil, err
+	}
+	return finish(s)
+}
+
 func finish(s *Setup) (*Result, error) {
 	res := &Result{Setup: s}
 	if len(s.Placeholders) > 0 {
@@ -69,7 +79,7 @@ func finish(s *Setup) (*Result, error) {
 		switch {
 		case !reached[i] && complete:
 			s.add(Info, r.Loc, "%s is never reached: earlier behaviours take every path it matches; written as a comment only", r.From)
-		case len(r.Patterns) == 0 && r.Origin != "":
+		case len(r.Patterns) == 0 && (r.Origin != "" || r.Function != ""):
 			s.add(MustWarn, r.Loc, "%s has no turnout route (%s); the shapes below say where its requests go instead", r.From, r.Note)
 		}
 	}
@@ -78,9 +88,12 @@ func finish(s *Setup) (*Result, error) {
 		if sh.Source.Target == "" && sh.Turnout.Target != "" {
 			lvl = MustWarn
 		}
-		loc := Loc{File: s.File}
+		loc := sh.Source.Loc
 		if i := sh.Source.Rule; i >= 0 && i < len(s.Routes) {
 			loc = s.Routes[i].Loc
+		}
+		if loc.File == "" {
+			loc.File = s.File
 		}
 		s.add(lvl, loc, "%s", strings.Replace(sh.String(), "source →", sourceName(s)+" →", 1))
 	}
@@ -95,6 +108,9 @@ func finish(s *Setup) (*Result, error) {
 }
 
 func sourceName(s *Setup) string {
+	if strings.Contains(s.Kind, " API") {
+		return "API Gateway"
+	}
 	if strings.Contains(s.Kind, "CloudFormation") || strings.Contains(s.Kind, "distribution") || strings.Contains(s.Kind, "Distribution") {
 		return "CloudFront"
 	}

@@ -29,14 +29,39 @@ var templateValues = Values{Set: map[string]string{
 var goldenCases = []struct {
 	name, file string
 	opt        Options
+	api        *APIOptions // an API Gateway export, read with these options
 }{
-	{"distribution-config", "distribution-config.json", Options{}},
-	{"glob-semantics", "glob-semantics.json", Options{Format: FormatDistribution}},
-	{"risky", "risky.json", Options{}},
-	{"template-yaml", "template.yaml", Options{Values: templateValues}},
-	{"template-yaml-placeholders", "template.yaml", Options{}},
-	{"template-json", "template.json", Options{Format: FormatCloudFormation, Values: Values{UseDefaults: true}}},
-	{"template-json-set", "template.json", Options{Values: Values{Set: map[string]string{"OriginDomain": "shop.internal"}}}},
+	{"distribution-config", "distribution-config.json", Options{}, nil},
+	{"glob-semantics", "glob-semantics.json", Options{Format: FormatDistribution}, nil},
+	{"risky", "risky.json", Options{}, nil},
+	{"template-yaml", "template.yaml", Options{Values: templateValues}, nil},
+	{"template-yaml-placeholders", "template.yaml", Options{}, nil},
+	{"template-json", "template.json", Options{Format: FormatCloudFormation, Values: Values{UseDefaults: true}}, nil},
+	{"template-json-set", "template.json", Options{Values: Values{Set: map[string]string{"OriginDomain": "shop.internal"}}}, nil},
+	{"openapi3-http", "openapi3-http.json", Options{}, &APIOptions{}},
+	{"openapi3-http-base-path", "openapi3-http.json", Options{}, &APIOptions{BasePath: "/v1"}},
+	{"swagger2-rest", "swagger2-rest.yaml", Options{}, &APIOptions{Values: Values{Set: map[string]string{"stageVariables.legacyHost": "lb.example.com"}}}},
+	{"swagger2-rest-placeholders", "swagger2-rest.yaml", Options{}, &APIOptions{}},
+	{"openapi3-rest", "openapi3-rest.yaml", Options{}, &APIOptions{Values: Values{Set: map[string]string{"legacy": "http://10.0.0.5:8080", "stageVariables.alias": "live"}}}},
+}
+
+// importCase imports a golden case's file.
+func importCase(t testing.TB, file string, opt Options, api *APIOptions) *Result {
+	t.Helper()
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res *Result
+	if api != nil {
+		res, err = ImportAPIGateway(filepath.Base(file), data, *api)
+	} else {
+		res, err = ImportCloudFront(filepath.Base(file), data, opt)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
 }
 
 // report is what a golden file holds: findings, placeholders, the config.
@@ -58,14 +83,7 @@ func report(res *Result) []byte {
 func TestGolden(t *testing.T) {
 	for _, tc := range goldenCases {
 		t.Run(tc.name, func(t *testing.T) {
-			data, err := os.ReadFile(filepath.Join("testdata", tc.file))
-			if err != nil {
-				t.Fatal(err)
-			}
-			res, err := ImportCloudFront(tc.file, data, tc.opt)
-			if err != nil {
-				t.Fatal(err)
-			}
+			res := importCase(t, filepath.Join("testdata", tc.file), tc.opt, tc.api)
 			got := report(res)
 			golden := filepath.Join("testdata", "golden", tc.name+".txt")
 			if *update {
@@ -212,11 +230,11 @@ func TestNotCloudFront(t *testing.T) {
 // one Shapes lists.
 func TestShapesComplete(t *testing.T) {
 	for _, tc := range goldenCases {
-		if tc.name == "template-yaml-placeholders" {
+		if strings.HasSuffix(tc.name, "-placeholders") {
 			continue
 		}
 		t.Run(tc.name, func(t *testing.T) {
-			res := importFile(t, filepath.Join("testdata", tc.file), tc.opt)
+			res := importCase(t, filepath.Join("testdata", tc.file), tc.opt, tc.api)
 			if !res.Complete {
 				t.Fatal("the shape search stopped at its bounds on a small sample")
 			}
@@ -263,6 +281,32 @@ func FuzzReadCloudFront(f *testing.F) {
 	f.Add(`{"DistributionConfig": {"DefaultCacheBehavior": {"TargetOriginId": "a"}, "CacheBehaviors": [{"PathPattern": "*?*", "TargetOriginId": "a"}], "Origins": [{"Id": "a", "DomainName": "a"}]}}`)
 	f.Fuzz(func(t *testing.T, src string) {
 		res, err := ImportCloudFront("fuzz.yaml", []byte(src), Options{Values: Values{UseDefaults: true}})
+		checkFuzzed(t, src, res, err)
+	})
+}
+
+func FuzzReadAPIGateway(f *testing.F) {
+	for _, tc := range goldenCases {
+		if tc.api == nil {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join("testdata", tc.file))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(string(data))
+	}
+	f.Add(`{"openapi": "3.0.1", "paths": {"/a/{b+}": {"get": {"x-amazon-apigateway-integration": {"type": "http_proxy", "uri": "http://h/a/{b}"}}}}}`)
+	f.Fuzz(func(t *testing.T, src string) {
+		res, err := ImportAPIGateway("fuzz.yaml", []byte(src), APIOptions{Values: Values{UseDefaults: true, Set: map[string]string{"legacy": "http://10.0.0.5"}}})
+		checkFuzzed(t, src, res, err)
+	})
+}
+
+// checkFuzzed: an import either fails with a message about the source, or
+// lists placeholders, or writes a config that validates.
+func checkFuzzed(t *testing.T, src string, res *Result, err error) {
+	{
 		if err != nil {
 			if strings.Contains(err.Error(), "does not validate") || strings.Contains(err.Error(), "internal error") {
 				t.Fatalf("an imported config did not validate: %v\n%s", err, src)
@@ -278,7 +322,7 @@ func FuzzReadCloudFront(f *testing.F) {
 		if _, err := config.Parse("out.yaml", res.Config); err != nil {
 			t.Fatalf("imported config does not validate: %v", err)
 		}
-	})
+	}
 }
 
 // miniDistribution is a distribution over origins a and b with the given

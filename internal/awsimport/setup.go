@@ -95,13 +95,29 @@ type Origin struct {
 	Loc  Loc
 }
 
+// Function is a function the setup invokes: on AWS Lambda, by ARN.
+type Function struct {
+	// Name is a valid turnout function name, unique in the Setup.
+	Name string
+	// ARN is the function's ARN, with its qualifier if the source has one;
+	// Region the region in it.
+	ARN, Region string
+	From        string
+	Loc         Loc
+}
+
 // Route is one source route, in source precedence order. It may need
 // several turnout patterns (a method list, or "/api" and "/api/").
 type Route struct {
 	// Patterns are the turnout patterns written for it, each a route entry.
 	Patterns []string
-	// Origin is its target origin; Fallback, FallbackOn its failover.
-	Origin     string
+	// Origin or Function is its target; Fallback, FallbackOn its failover.
+	Origin   string
+	Function string
+	// Payload is the API Gateway event format of a function route.
+	Payload string
+	// TimeoutMS is the source's timeout for the route, 0 when it sets none.
+	TimeoutMS  int
 	Fallback   string
 	FallbackOn []int
 	// From names where it came from, for the comment above it.
@@ -117,6 +133,7 @@ type Setup struct {
 	// File is the source file, Kind what it holds.
 	File, Kind string
 	Origins    []Origin
+	Functions  []Function
 	Routes     []Route
 	Findings   []Finding
 	// Placeholders left without a value; import refuses while any is.
@@ -142,6 +159,9 @@ type Decision struct {
 	// Rule is the index of the deciding rule (a source route or a turnout
 	// route), -1 for none.
 	Rule int
+	// Loc is where the source says so, when no rule decided (an API
+	// Gateway resource without the method).
+	Loc Loc
 }
 
 func (d Decision) String() string {

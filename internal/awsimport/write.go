@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/turnout/turnout/internal/config"
 )
@@ -56,9 +57,16 @@ func Write(s *Setup) ([]byte, *config.Config, error) {
 			fmt.Fprintf(&b, "    timeouts: {%s}\n", strings.Join(ts, ", "))
 		}
 	}
+	if len(s.Functions) > 0 {
+		b.WriteString("\nfunctions:\n")
+		for _, f := range s.Functions {
+			comment(&b, "  ", "from "+f.From)
+			fmt.Fprintf(&b, "  %s:\n    aws: {function: %s, region: %s}\n", f.Name, quote(f.ARN), quote(f.Region))
+		}
+	}
 	b.WriteString("\nroutes:\n")
 	for _, r := range s.Routes {
-		if len(r.Patterns) == 0 || r.Origin == "" {
+		if len(r.Patterns) == 0 || r.Origin == "" && r.Function == "" {
 			comment(&b, "  ", "from "+r.From+": not carried over; "+r.Note)
 			continue
 		}
@@ -67,7 +75,18 @@ func Write(s *Setup) ([]byte, *config.Config, error) {
 			if r.Note != "" {
 				comment(&b, "  ", "  differs: "+r.Note)
 			}
-			fmt.Fprintf(&b, "  - match: %s\n    origin: %s\n", quote(p), r.Origin)
+			fmt.Fprintf(&b, "  - match: %s\n", quote(p))
+			if r.Function != "" {
+				fmt.Fprintf(&b, "    function: %s\n", r.Function)
+				if r.Payload != "" {
+					fmt.Fprintf(&b, "    payload: %s\n", quote(r.Payload))
+				}
+			} else {
+				fmt.Fprintf(&b, "    origin: %s\n", r.Origin)
+			}
+			if r.TimeoutMS > 0 {
+				fmt.Fprintf(&b, "    timeout: %s\n", time.Duration(r.TimeoutMS)*time.Millisecond)
+			}
 			if r.Fallback != "" {
 				fmt.Fprintf(&b, "    fallback: %s\n", r.Fallback)
 				if len(r.FallbackOn) > 0 {
