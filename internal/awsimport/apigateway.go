@@ -25,6 +25,7 @@ type apiRoute struct {
 	loc    Loc
 	path   string // the resource path, with its leading "/"; "" for $default
 	kinds  []byte // per segment: 'l' literal, 'p' {name}, 'g' {name+}
+	segs   []string
 	method string // "ANY" for x-amazon-apigateway-any-method
 	target string // "origin:NAME", "function:NAME", or "integration:TYPE" (not carried over)
 }
@@ -40,7 +41,7 @@ type apiRouter struct {
 func (r *apiRouter) Route(method, path string) Decision {
 	best := -1
 	for i, rt := range r.routes {
-		if rt.path == "" || !r.ms[i].accepts(path) {
+		if rt.path == "" || !apiPathMatch(rt.segs, path) {
 			continue
 		}
 		if r.http && rt.method != method && rt.method != "ANY" {
@@ -95,6 +96,41 @@ func (r *apiRouter) better(i, j int, method string) bool {
 }
 
 func rank(k byte) int { return strings.IndexByte("lpg", k) }
+
+// apiPathMatch reports whether a resource path, split in segments (none
+// for "/"), takes path: a literal segment equal, {name} one non-empty
+// segment, {name+} the rest when it is at least one non-empty segment.
+func apiPathMatch(segs []string, path string) bool {
+	rest := path[1:]
+	if len(segs) == 0 {
+		return rest == ""
+	}
+	for i, seg := range segs {
+		if strings.HasSuffix(seg, "+}") && strings.HasPrefix(seg, "{") {
+			return rest != "" && rest[0] != '/'
+		}
+		j := strings.IndexByte(rest, '/')
+		if j < 0 {
+			j = len(rest)
+		}
+		cur := rest[:j]
+		if strings.HasPrefix(seg, "{") {
+			if cur == "" {
+				return false
+			}
+		} else if cur != seg {
+			return false
+		}
+		if i == len(segs)-1 {
+			return j == len(rest)
+		}
+		if j == len(rest) {
+			return false
+		}
+		rest = rest[j+1:]
+	}
+	return false
+}
 
 // apiMatcher is an API Gateway resource path as an automaton: {name} one
 // segment, {name+} one or more.
@@ -325,6 +361,9 @@ func (r *apiReader) operation(path, method string, op val) apiRoute {
 			rt.path = strings.TrimSuffix(rt.path, "/")
 		}
 		_, rt.kinds = apiMatcher(rt.path)
+		if rt.path != "/" {
+			rt.segs = strings.Split(rt.path[1:], "/")
+		}
 		p := plusToDots(rt.path)
 		if method == "ANY" {
 			route.Patterns = []string{p}

@@ -82,3 +82,50 @@ func BenchmarkImport75Behaviours(b *testing.B) {
 		}
 	}
 }
+
+// openAPI500 is an OpenAPI 3 export of a REST API with 500 paths: resources
+// with ids under 100 collections, half on Lambda and half on the monolith.
+func openAPI500() []byte {
+	paths := map[string]any{}
+	for i := range 100 {
+		lambda := map[string]any{"x-amazon-apigateway-integration": map[string]any{
+			"type": "aws_proxy", "httpMethod": "POST",
+			"uri": fmt.Sprintf("arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/arn:aws:lambda:us-east-1:123456789012:function:svc%d/invocations", i%20),
+		}}
+		proxy := func(p string) map[string]any {
+			return map[string]any{"x-amazon-apigateway-integration": map[string]any{
+				"type": "http_proxy", "httpMethod": "ANY", "uri": "https://monolith.example.com" + p,
+			}}
+		}
+		c := fmt.Sprintf("/c%d", i)
+		paths[c] = map[string]any{"get": lambda, "post": lambda}
+		paths[c+"/{id}"] = map[string]any{"get": lambda, "put": lambda, "delete": lambda}
+		paths[c+"/{id}/items"] = map[string]any{"get": proxy(c + "/{id}/items")}
+		paths[c+"/{id}/items/{item}"] = map[string]any{"get": proxy(c + "/{id}/items/{item}")}
+		paths[c+"/search"] = map[string]any{"x-amazon-apigateway-any-method": proxy(c + "/search")}
+	}
+	data, err := json.Marshal(map[string]any{"openapi": "3.0.1", "info": map[string]any{"title": "big"}, "paths": paths})
+	if err != nil {
+		panic(err)
+	}
+	return data
+}
+
+// BenchmarkImport500Paths is the whole import of a 500-path OpenAPI export.
+func BenchmarkImport500Paths(b *testing.B) {
+	data := openAPI500()
+	res, err := ImportAPIGateway("big.json", data, APIOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if len(res.Setup.Routes) != 800 || res.Parsed == nil {
+		b.Fatalf("%d source routes, config %v", len(res.Setup.Routes), res.Parsed != nil)
+	}
+	b.Logf("shape search complete: %v, %d shapes routed differently", res.Complete, len(res.Shapes))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := ImportAPIGateway("big.json", data, APIOptions{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -330,70 +330,80 @@ func (b bitNFA) accepting(cur []uint64) bool {
 // classes returns one example path (the shortest, then the first in the
 // alphabet's order) for every class of paths matched by the same set of
 // matchers, skipping paths turnout would rewrite or refuse
-// (route.NormalizePath).
+// (route.NormalizePath). A state of the walk keeps only the matchers still
+// alive (most die a few bytes into a path), each with its set of states.
 func classes(ms []matcher) (examples []string, complete bool) {
 	alpha := alphabet(ms)
 	nfas := make([]bitNFA, len(ms))
-	offs := make([]int, len(ms)+1)
 	for i, m := range ms {
 		nfas[i] = newBitNFA(m)
-		offs[i+1] = offs[i] + nfas[i].words
 	}
-	width := offs[len(ms)]
 	type state struct {
-		sets []uint64
+		live []int32  // the matchers alive, in order
+		sets []uint64 // their state sets, one after another
 		path string
 	}
-	// key writes the live matchers' indexes and words: most are dead
-	// (all zero) a few bytes into a path.
-	var kb []byte
-	key := func(sets []uint64) string {
-		kb = kb[:0]
-		for i := range ms {
-			live := false
-			for _, w := range sets[offs[i]:offs[i+1]] {
-				live = live || w != 0
+	step := func(st state, c byte) state {
+		next := state{path: st.path + string(c)}
+		off := 0
+		for _, i := range st.live {
+			n := nfas[i]
+			cur := st.sets[off : off+n.words]
+			off += n.words
+			at := len(next.sets)
+			next.sets = append(next.sets, make([]uint64, n.words)...)
+			n.step(cur, next.sets[at:], c)
+			alive := false
+			for _, w := range next.sets[at:] {
+				alive = alive || w != 0
 			}
-			if !live {
-				continue
+			if alive {
+				next.live = append(next.live, i)
+			} else {
+				next.sets = next.sets[:at]
 			}
-			kb = binary.AppendUvarint(kb, uint64(i))
-			for _, w := range sets[offs[i]:offs[i+1]] {
-				kb = binary.AppendUvarint(kb, w)
-			}
-		}
-		return string(kb)
-	}
-	accepts := func(sets []uint64) string {
-		b := make([]byte, len(ms))
-		for i, n := range nfas {
-			b[i] = '0'
-			if n.accepting(sets[offs[i]:offs[i+1]]) {
-				b[i] = '1'
-			}
-		}
-		return string(b)
-	}
-	step := func(cur []uint64, c byte) []uint64 {
-		next := make([]uint64, width)
-		for i, n := range nfas {
-			n.step(cur[offs[i]:offs[i+1]], next[offs[i]:offs[i+1]], c)
 		}
 		return next
 	}
-	init := make([]uint64, width)
-	for i, n := range nfas {
-		copy(init[offs[i]:offs[i+1]], n.closure[0])
+	var kb []byte
+	key := func(st state) string {
+		kb = kb[:0]
+		for _, i := range st.live {
+			kb = binary.AppendUvarint(kb, uint64(i))
+		}
+		kb = append(kb, 0xff)
+		for _, w := range st.sets {
+			kb = binary.AppendUvarint(kb, w)
+		}
+		return string(kb)
 	}
-	start := state{sets: step(init, '/'), path: "/"}
-	seen := map[string]bool{key(start.sets): true}
+	accepts := func(st state) string {
+		var b []byte
+		off := 0
+		for _, i := range st.live {
+			n := nfas[i]
+			if n.accepting(st.sets[off : off+n.words]) {
+				b = binary.AppendUvarint(b, uint64(i))
+			}
+			off += n.words
+		}
+		return string(b)
+	}
+	init := state{}
+	for i, n := range nfas {
+		init.live = append(init.live, int32(i))
+		init.sets = append(init.sets, n.closure[0]...)
+	}
+	start := step(init, '/')
+	start.path = "/"
+	seen := map[string]bool{key(start): true}
 	found := map[string]bool{}
 	queue := []state{start}
 	complete = true
 	for len(queue) > 0 {
 		st := queue[0]
 		queue = queue[1:]
-		if a := accepts(st.sets); !found[a] {
+		if a := accepts(st); !found[a] {
 			if p, err := route.NormalizePath(st.path); err == nil && p == st.path {
 				found[a] = true
 				examples = append(examples, st.path)
@@ -404,7 +414,7 @@ func classes(ms []matcher) (examples []string, complete bool) {
 			continue
 		}
 		for _, c := range alpha {
-			next := step(st.sets, c)
+			next := step(st, c)
 			k := key(next)
 			if seen[k] {
 				continue
@@ -414,7 +424,7 @@ func classes(ms []matcher) (examples []string, complete bool) {
 				continue
 			}
 			seen[k] = true
-			queue = append(queue, state{sets: next, path: st.path + string(c)})
+			queue = append(queue, next)
 		}
 	}
 	sort.SliceStable(examples, func(i, j int) bool { return len(examples[i]) < len(examples[j]) })
