@@ -98,8 +98,9 @@ func TestImportPlaceholdersAndErrors(t *testing.T) {
 		want string
 	}{
 		{[]string{"cloudfront", importTestdata + "edge.tf"}, 1, "Terraform is out of scope"},
-		{[]string{"sam", "template.yaml"}, 1, "SAM and Serverless come next"},
-		{[]string{"nginx", "x"}, 2, `unknown source "nginx": use cloudfront or apigateway`},
+		{[]string{"serverless", "serverless.yml"}, 1, "Serverless Framework comes next"},
+		{[]string{"nginx", "x"}, 2, `unknown source "nginx": use cloudfront, apigateway or sam`},
+		{[]string{"sam", importTestdata + "sam-template.yaml", "--functions", "lambda"}, 1, `--functions "lambda": use hosted or aws`},
 		{[]string{"cloudfront"}, 2, "usage: turnout import"},
 		{[]string{"cloudfront", importTestdata + "template.json", "--set", "novalue"}, 2, "want NAME=VALUE"},
 		{[]string{"cloudfront", importTestdata + "missing.json"}, 1, "no such file"},
@@ -109,6 +110,25 @@ func TestImportPlaceholdersAndErrors(t *testing.T) {
 		if code != tc.code || !strings.Contains(stderr, tc.want) {
 			t.Errorf("import %v: exit %d, stderr %q; want %d and %q", tc.args, code, stderr, tc.code, tc.want)
 		}
+	}
+}
+
+func TestImportSAM(t *testing.T) {
+	stdout, stderr, code := runImport(t, "sam", importTestdata+"sam-template.yaml", "--accept-risk", "--use-defaults",
+		"--set", "legacy=http://127.0.0.1:9000", "--set", "AWS::Region=eu-west-1")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, stderr)
+	}
+	for _, want := range []string{`handler: ".aws-sam/build/ListOrders/bootstrap"`, `aws: {function: "orders-reports", region: "eu-west-1"}`, `- match: "GET /orders/{id}"`} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("config lacks %q:\n%s", want, stdout)
+		}
+	}
+	if _, err := config.Parse("stdout", []byte(stdout)); err != nil {
+		t.Errorf("config does not validate: %v", err)
+	}
+	if !strings.Contains(stderr, "sam-template.yaml:66 (/Resources/Reports/Properties/Events/Any/Properties/Auth): MUST-WARN") {
+		t.Errorf("stderr lacks the event's Auth MUST-WARN:\n%s", stderr)
 	}
 }
 

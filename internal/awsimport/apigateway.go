@@ -73,7 +73,7 @@ func (r *apiRouter) Route(method, path string) Decision {
 	}
 	if best < 0 {
 		if r.http {
-			return Decision{Status: 404, By: "no route", Rule: -1}
+			return Decision{Status: 404, By: "no route", Rule: -1, Loc: r.paths}
 		}
 		return Decision{Status: 403, By: "no resource (Missing Authentication Token)", Rule: -1, Loc: r.paths}
 	}

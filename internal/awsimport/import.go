@@ -46,6 +46,16 @@ func ImportAPIGateway(file string, data []byte, opt APIOptions) (*Result, error)
 	return finish(s)
 }
 
+// ImportSAM reads a SAM template (see ReadSAM) and finishes as
+// ImportCloudFront does.
+func ImportSAM(file string, data []byte, opt SAMOptions) (*Result, error) {
+	s, err := ReadSAM(file, data, opt)
+	if err != nil {
+		return nil, err
+	}
+	return finish(s)
+}
+
 func finish(s *Setup) (*Result, error) {
 	res := &Result{Setup: s}
 	if len(s.Placeholders) > 0 {
@@ -108,7 +118,7 @@ func finish(s *Setup) (*Result, error) {
 }
 
 func sourceName(s *Setup) string {
-	if strings.Contains(s.Kind, " API") {
+	if strings.Contains(s.Kind, " API") || strings.Contains(s.Kind, "SAM") {
 		return "API Gateway"
 	}
 	if strings.Contains(s.Kind, "CloudFormation") || strings.Contains(s.Kind, "distribution") || strings.Contains(s.Kind, "Distribution") {

@@ -24,38 +24,51 @@ var templateValues = Values{Set: map[string]string{
 	"Assets.RegionalDomainName": "shop-assets.s3.eu-west-1.amazonaws.com",
 }, UseDefaults: true}
 
+var samValues = Values{Set: map[string]string{
+	"legacy": "http://10.0.0.5:8080", "AWS::Region": "eu-west-1",
+	"ListOrders.Arn": "arn:aws:lambda:eu-west-1:123456789012:function:list-orders",
+	"GetOrder.Arn":   "arn:aws:lambda:eu-west-1:123456789012:function:get-order",
+}, UseDefaults: true}
+
 // goldenCases are the hand-written samples in testdata (following AWS's
 // documented schemas) and how each is imported.
 var goldenCases = []struct {
 	name, file string
 	opt        Options
 	api        *APIOptions // an API Gateway export, read with these options
+	sam        *SAMOptions // a SAM template, read with these options
 }{
-	{"distribution-config", "distribution-config.json", Options{}, nil},
-	{"glob-semantics", "glob-semantics.json", Options{Format: FormatDistribution}, nil},
-	{"risky", "risky.json", Options{}, nil},
-	{"template-yaml", "template.yaml", Options{Values: templateValues}, nil},
-	{"template-yaml-placeholders", "template.yaml", Options{}, nil},
-	{"template-json", "template.json", Options{Format: FormatCloudFormation, Values: Values{UseDefaults: true}}, nil},
-	{"template-json-set", "template.json", Options{Values: Values{Set: map[string]string{"OriginDomain": "shop.internal"}}}, nil},
-	{"openapi3-http", "openapi3-http.json", Options{}, &APIOptions{}},
-	{"openapi3-http-base-path", "openapi3-http.json", Options{}, &APIOptions{BasePath: "/v1"}},
-	{"swagger2-rest", "swagger2-rest.yaml", Options{}, &APIOptions{Values: Values{Set: map[string]string{"stageVariables.legacyHost": "lb.example.com"}}}},
-	{"swagger2-rest-placeholders", "swagger2-rest.yaml", Options{}, &APIOptions{}},
-	{"openapi3-rest", "openapi3-rest.yaml", Options{}, &APIOptions{Values: Values{Set: map[string]string{"legacy": "http://10.0.0.5:8080", "stageVariables.alias": "live"}}}},
+	{"distribution-config", "distribution-config.json", Options{}, nil, nil},
+	{"glob-semantics", "glob-semantics.json", Options{Format: FormatDistribution}, nil, nil},
+	{"risky", "risky.json", Options{}, nil, nil},
+	{"template-yaml", "template.yaml", Options{Values: templateValues}, nil, nil},
+	{"template-yaml-placeholders", "template.yaml", Options{}, nil, nil},
+	{"template-json", "template.json", Options{Format: FormatCloudFormation, Values: Values{UseDefaults: true}}, nil, nil},
+	{"template-json-set", "template.json", Options{Values: Values{Set: map[string]string{"OriginDomain": "shop.internal"}}}, nil, nil},
+	{"openapi3-http", "openapi3-http.json", Options{}, &APIOptions{}, nil},
+	{"openapi3-http-base-path", "openapi3-http.json", Options{}, &APIOptions{BasePath: "/v1"}, nil},
+	{"swagger2-rest", "swagger2-rest.yaml", Options{}, &APIOptions{Values: Values{Set: map[string]string{"stageVariables.legacyHost": "lb.example.com"}}}, nil},
+	{"swagger2-rest-placeholders", "swagger2-rest.yaml", Options{}, &APIOptions{}, nil},
+	{"openapi3-rest", "openapi3-rest.yaml", Options{}, &APIOptions{Values: Values{Set: map[string]string{"legacy": "http://10.0.0.5:8080", "stageVariables.alias": "live"}}}, nil},
+	{"sam-hosted", "sam-template.yaml", Options{}, nil, &SAMOptions{Values: samValues}},
+	{"sam-aws", "sam-template.yaml", Options{}, nil, &SAMOptions{Functions: FunctionsAWS, Values: samValues}},
+	{"sam-placeholders", "sam-template.yaml", Options{}, nil, &SAMOptions{}},
 }
 
 // importCase imports a golden case's file.
-func importCase(t testing.TB, file string, opt Options, api *APIOptions) *Result {
+func importCase(t testing.TB, file string, opt Options, api *APIOptions, sam *SAMOptions) *Result {
 	t.Helper()
 	data, err := os.ReadFile(file)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var res *Result
-	if api != nil {
+	switch {
+	case sam != nil:
+		res, err = ImportSAM(filepath.Base(file), data, *sam)
+	case api != nil:
 		res, err = ImportAPIGateway(filepath.Base(file), data, *api)
-	} else {
+	default:
 		res, err = ImportCloudFront(filepath.Base(file), data, opt)
 	}
 	if err != nil {
@@ -83,7 +96,7 @@ func report(res *Result) []byte {
 func TestGolden(t *testing.T) {
 	for _, tc := range goldenCases {
 		t.Run(tc.name, func(t *testing.T) {
-			res := importCase(t, filepath.Join("testdata", tc.file), tc.opt, tc.api)
+			res := importCase(t, filepath.Join("testdata", tc.file), tc.opt, tc.api, tc.sam)
 			got := report(res)
 			golden := filepath.Join("testdata", "golden", tc.name+".txt")
 			if *update {
@@ -234,7 +247,7 @@ func TestShapesComplete(t *testing.T) {
 			continue
 		}
 		t.Run(tc.name, func(t *testing.T) {
-			res := importCase(t, filepath.Join("testdata", tc.file), tc.opt, tc.api)
+			res := importCase(t, filepath.Join("testdata", tc.file), tc.opt, tc.api, tc.sam)
 			if !res.Complete {
 				t.Fatal("the shape search stopped at its bounds on a small sample")
 			}
@@ -281,6 +294,23 @@ func FuzzReadCloudFront(f *testing.F) {
 	f.Add(`{"DistributionConfig": {"DefaultCacheBehavior": {"TargetOriginId": "a"}, "CacheBehaviors": [{"PathPattern": "*?*", "TargetOriginId": "a"}], "Origins": [{"Id": "a", "DomainName": "a"}]}}`)
 	f.Fuzz(func(t *testing.T, src string) {
 		res, err := ImportCloudFront("fuzz.yaml", []byte(src), Options{Values: Values{UseDefaults: true}})
+		checkFuzzed(t, src, res, err)
+	})
+}
+
+func FuzzReadSAM(f *testing.F) {
+	for _, tc := range goldenCases {
+		if tc.sam == nil {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join("testdata", tc.file))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(string(data))
+	}
+	f.Fuzz(func(t *testing.T, src string) {
+		res, err := ImportSAM("fuzz.yaml", []byte(src), SAMOptions{Values: samValues})
 		checkFuzzed(t, src, res, err)
 	})
 }

@@ -95,15 +95,22 @@ type Origin struct {
 	Loc  Loc
 }
 
-// Function is a function the setup invokes: on AWS Lambda, by ARN.
+// Function is a function the setup invokes: on AWS Lambda, by ARN or
+// name, or hosted by turnout (Handler).
 type Function struct {
 	// Name is a valid turnout function name, unique in the Setup.
 	Name string
-	// ARN is the function's ARN, with its qualifier if the source has one;
-	// Region the region in it.
+	// ARN is the function's ARN (with its qualifier if the source has one)
+	// or name; Region its region.
 	ARN, Region string
-	From        string
-	Loc         Loc
+	// Handler is the executable turnout runs, for a hosted function, with
+	// its environment, timeout (seconds) and memory (MB), 0 for defaults.
+	Handler  string
+	Env      map[string]string
+	Timeout  int
+	MemoryMB int
+	From     string
+	Loc      Loc
 }
 
 // Route is one source route, in source precedence order. It may need

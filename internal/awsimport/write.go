@@ -3,6 +3,8 @@ package awsimport
 import (
 	"bytes"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -61,7 +63,24 @@ func Write(s *Setup) ([]byte, *config.Config, error) {
 		b.WriteString("\nfunctions:\n")
 		for _, f := range s.Functions {
 			comment(&b, "  ", "from "+f.From)
-			fmt.Fprintf(&b, "  %s:\n    aws: {function: %s, region: %s}\n", f.Name, quote(f.ARN), quote(f.Region))
+			if f.Handler == "" {
+				fmt.Fprintf(&b, "  %s:\n    aws: {function: %s, region: %s}\n", f.Name, quote(f.ARN), quote(f.Region))
+				continue
+			}
+			fmt.Fprintf(&b, "  %s:\n    handler: %s\n", f.Name, quote(f.Handler))
+			if f.Timeout > 0 {
+				fmt.Fprintf(&b, "    timeout: %ds\n", f.Timeout)
+			}
+			if f.MemoryMB > 0 {
+				fmt.Fprintf(&b, "    memory_mb: %d\n", f.MemoryMB)
+			}
+			if len(f.Env) > 0 {
+				b.WriteString("    env:\n")
+				keys := slices.Sorted(maps.Keys(f.Env))
+				for _, k := range keys {
+					fmt.Fprintf(&b, "      %s: %s\n", k, quote(f.Env[k]))
+				}
+			}
 		}
 	}
 	b.WriteString("\nroutes:\n")
