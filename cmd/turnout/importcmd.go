@@ -39,14 +39,15 @@ func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 // cmdImport reads a team's AWS setup into a turnout config (the wiring
 // only; internal/awsimport reads, writes and compares).
 func cmdImport(args []string, stdout, stderr io.Writer) error {
-	const synopsis = "import cloudfront|apigateway|sam FILE [-o turnout.yaml] [--format auto|distribution-config|cloudformation] [--resource NAME] [--base-path /STAGE] [--functions hosted|aws] [--set NAME=VALUE]... [--use-defaults] [--accept-risk] [--check [METHOD ]URL]... [--requests FILE]"
+	const synopsis = "import cloudfront|apigateway|sam|serverless FILE [-o turnout.yaml] [--format auto|distribution-config|cloudformation] [--resource NAME] [--base-path /STAGE] [--functions hosted|aws] [--api rest|http] [--set NAME=VALUE]... [--use-defaults] [--accept-risk] [--check [METHOD ]URL]... [--requests FILE]"
 	fs := flag.NewFlagSet("import", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	out := fs.String("o", "", "write the config to `FILE` (default: stdout, unless --check or --requests)")
 	format := fs.String("format", awsimport.FormatAuto, "source `format`: auto, distribution-config (the CloudFront API's JSON) or cloudformation")
 	resource := fs.String("resource", "", "cloudfront: the distribution's logical `id` in a template with several")
 	basePath := fs.String("base-path", "", "apigateway, sam: put `PATH` (a stage like /prod) in front of every route")
-	functions := fs.String("functions", awsimport.FunctionsHosted, "sam: `where` functions run: hosted (go1.x and provided runtimes from sam build's output, others on AWS) or aws")
+	functions := fs.String("functions", awsimport.FunctionsHosted, "sam, serverless: `where` functions run: hosted (sam: go1.x and provided runtimes from sam build's output; serverless: go1.x handler binaries; others on AWS) or aws")
+	api := fs.String("api", "", "sam, serverless: import the events of the REST API (`rest`) or of the HTTP API (http) when the source has both")
 	set := setFlags{}
 	fs.Var(set, "set", "fill placeholder `NAME=VALUE` (repeatable)")
 	useDefaults := fs.Bool("use-defaults", false, "fill placeholders that have a template default with it (the output lists them)")
@@ -55,7 +56,7 @@ func cmdImport(args []string, stdout, stderr io.Writer) error {
 	fs.Var(&checks, "check", "show where `[METHOD ]URL` goes in the source and in the config (repeatable; method default GET)")
 	requests := fs.String("requests", "", "like --check, for each line `FILE` holds: METHOD PATH (or PATH for GET)")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: turnout %s\n\nReads a CloudFront distribution (get-distribution-config's JSON, with or\nwithout its ETag wrapper, create-distribution input, or the\nAWS::CloudFront::Distribution of a CloudFormation template in JSON or YAML)\nan API Gateway export (OpenAPI 3 or Swagger 2, REST or HTTP API) or a SAM\ntemplate's functions and their Api and HttpApi events, and writes the turnout config closest to it, with every difference listed.\nSee docs/import.md.\n\nflags:\n", synopsis)
+		fmt.Fprintf(stderr, "usage: turnout %s\n\nReads a CloudFront distribution (get-distribution-config's JSON, with or\nwithout its ETag wrapper, create-distribution input, or the\nAWS::CloudFront::Distribution of a CloudFormation template in JSON or YAML)\nan API Gateway export (OpenAPI 3 or Swagger 2, REST or HTTP API) , a SAM\ntemplate's or a serverless.yml's functions and their HTTP events, and writes the turnout config closest to it, with every difference listed.\nSee docs/import.md.\n\nflags:\n", synopsis)
 		fs.PrintDefaults()
 	}
 	pos, err := parseArgs(fs, args)
@@ -67,11 +68,9 @@ func cmdImport(args []string, stdout, stderr io.Writer) error {
 		return errUsage
 	}
 	switch pos[0] {
-	case "cloudfront", "apigateway", "sam":
-	case "serverless":
-		return fmt.Errorf("%s: not yet: this turnout imports CloudFront distributions, API Gateway exports and SAM templates (Serverless Framework comes next, issue 18)", pos[0])
+	case "cloudfront", "apigateway", "sam", "serverless":
 	default:
-		fmt.Fprintf(stderr, "turnout import: unknown source %q: use cloudfront, apigateway or sam\n", pos[0])
+		fmt.Fprintf(stderr, "turnout import: unknown source %q: use cloudfront, apigateway, sam or serverless\n", pos[0])
 		return errUsage
 	}
 	reqs, err := checkRequests(checks, *requests)
@@ -91,7 +90,9 @@ func cmdImport(args []string, stdout, stderr io.Writer) error {
 	case "apigateway":
 		res, err = awsimport.ImportAPIGateway(file, data, awsimport.APIOptions{BasePath: *basePath, Values: values})
 	case "sam":
-		res, err = awsimport.ImportSAM(file, data, awsimport.SAMOptions{Functions: *functions, BasePath: *basePath, Values: values})
+		res, err = awsimport.ImportSAM(file, data, awsimport.SAMOptions{Functions: *functions, API: *api, BasePath: *basePath, Values: values})
+	case "serverless":
+		res, err = awsimport.ImportServerless(file, data, awsimport.ServerlessOptions{Functions: *functions, API: *api, BasePath: *basePath, Values: values})
 	}
 	if err != nil {
 		return err

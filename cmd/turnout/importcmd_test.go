@@ -98,8 +98,9 @@ func TestImportPlaceholdersAndErrors(t *testing.T) {
 		want string
 	}{
 		{[]string{"cloudfront", importTestdata + "edge.tf"}, 1, "Terraform is out of scope"},
-		{[]string{"serverless", "serverless.yml"}, 1, "Serverless Framework comes next"},
-		{[]string{"nginx", "x"}, 2, `unknown source "nginx": use cloudfront, apigateway or sam`},
+		{[]string{"serverless", importTestdata + "serverless.yml"}, 1, "import one with --api rest or --api http"},
+		{[]string{"serverless", importTestdata + "serverless.yml", "--api", "soap"}, 1, `--api "soap": use rest or http`},
+		{[]string{"nginx", "x"}, 2, `unknown source "nginx": use cloudfront, apigateway, sam or serverless`},
 		{[]string{"sam", importTestdata + "sam-template.yaml", "--functions", "lambda"}, 1, `--functions "lambda": use hosted or aws`},
 		{[]string{"cloudfront"}, 2, "usage: turnout import"},
 		{[]string{"cloudfront", importTestdata + "template.json", "--set", "novalue"}, 2, "want NAME=VALUE"},
@@ -129,6 +130,20 @@ func TestImportSAM(t *testing.T) {
 	}
 	if !strings.Contains(stderr, "sam-template.yaml:66 (/Resources/Reports/Properties/Events/Any/Properties/Auth): MUST-WARN") {
 		t.Errorf("stderr lacks the event's Auth MUST-WARN:\n%s", stderr)
+	}
+}
+
+func TestImportServerless(t *testing.T) {
+	stdout, stderr, code := runImport(t, "serverless", importTestdata+"serverless.yml", "--api", "http", "--use-defaults",
+		"--set", "legacy=http://127.0.0.1:9000", "--set", "env:AWS_REGION=eu-west-1", "--check", "GET /items/7", "--check", "DELETE /anything", "-o", "-")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, stderr)
+	}
+	for _, want := range []string{`handler: "bin/get"`, `aws: {function: "catalogue-dev-list", region: "eu-west-1"}`,
+		"GET     /items/7   function:get (functions.get.events[0].httpApi)", `stage = "dev"`} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("output lacks %q:\n%s", want, stdout)
+		}
 	}
 }
 

@@ -6,7 +6,7 @@
 //	turnout serve [-c turnout.yaml]       run the gateway
 //	turnout validate FILE...              check config files offline
 //	turnout analyze FILE...               rank path templates in CloudFront/ALB/nginx logs
-//	turnout import cloudfront|apigateway|sam FILE   a turnout config from what runs on AWS
+//	turnout import cloudfront|apigateway|sam|serverless FILE   a turnout config from what runs on AWS
 //	turnout traffic                       the running gateway's path templates by calls
 //	turnout apply -f FILE -m MESSAGE      activate a new deployment
 //	turnout rollback [--to N]             re-activate an earlier deployment
@@ -33,9 +33,9 @@ Usage:
   turnout serve [-c FILE]            run the gateway (embedded defaults without -c)
   turnout validate FILE...           report every config error with file:line:column
   turnout analyze FILE...            rank path templates in CloudFront/ALB/nginx access logs
-  turnout import cloudfront|apigateway|sam FILE [-o FILE] [--accept-risk] [--set K=V] [--check URL]
-                                     a turnout config from a CloudFront distribution, an API
-                                     Gateway export or a SAM template, every difference listed
+  turnout import cloudfront|apigateway|sam|serverless FILE [-o FILE] [--accept-risk] [--set K=V] [--check URL]
+                                     a turnout config from a CloudFront distribution, an API Gateway
+                                     export, a SAM template or a serverless.yml, every difference listed
   turnout traffic [--unused-for D] [--risky]  the running gateway's path templates by calls
   turnout apply -f FILE [-m MSG]     validate and activate FILE as a new deployment
   turnout rollback [--to N] [-m MSG] re-activate the previous (or Nth) deployment

@@ -56,6 +56,16 @@ func ImportSAM(file string, data []byte, opt SAMOptions) (*Result, error) {
 	return finish(s)
 }
 
+// ImportServerless reads a serverless.yml (see ReadServerless) and
+// finishes as ImportCloudFront does.
+func ImportServerless(file string, data []byte, opt ServerlessOptions) (*Result, error) {
+	s, err := ReadServerless(file, data, opt)
+	if err != nil {
+		return nil, err
+	}
+	return finish(s)
+}
+
 func finish(s *Setup) (*Result, error) {
 	res := &Result{Setup: s}
 	if len(s.Placeholders) > 0 {
@@ -118,7 +128,7 @@ func finish(s *Setup) (*Result, error) {
 }
 
 func sourceName(s *Setup) string {
-	if strings.Contains(s.Kind, " API") || strings.Contains(s.Kind, "SAM") {
+	if strings.Contains(s.Kind, " API") || strings.Contains(s.Kind, "SAM") || strings.Contains(s.Kind, "Serverless") {
 		return "API Gateway"
 	}
 	if strings.Contains(s.Kind, "CloudFormation") || strings.Contains(s.Kind, "distribution") || strings.Contains(s.Kind, "Distribution") {

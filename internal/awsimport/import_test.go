@@ -30,6 +30,8 @@ var samValues = Values{Set: map[string]string{
 	"GetOrder.Arn":   "arn:aws:lambda:eu-west-1:123456789012:function:get-order",
 }, UseDefaults: true}
 
+var slsValues = Values{Set: map[string]string{"legacy": "http://10.0.0.5:8080", "env:AWS_REGION": "eu-west-1"}, UseDefaults: true}
+
 // goldenCases are the hand-written samples in testdata (following AWS's
 // documented schemas) and how each is imported.
 var goldenCases = []struct {
@@ -37,26 +39,30 @@ var goldenCases = []struct {
 	opt        Options
 	api        *APIOptions // an API Gateway export, read with these options
 	sam        *SAMOptions // a SAM template, read with these options
+	sls        *ServerlessOptions
 }{
-	{"distribution-config", "distribution-config.json", Options{}, nil, nil},
-	{"glob-semantics", "glob-semantics.json", Options{Format: FormatDistribution}, nil, nil},
-	{"risky", "risky.json", Options{}, nil, nil},
-	{"template-yaml", "template.yaml", Options{Values: templateValues}, nil, nil},
-	{"template-yaml-placeholders", "template.yaml", Options{}, nil, nil},
-	{"template-json", "template.json", Options{Format: FormatCloudFormation, Values: Values{UseDefaults: true}}, nil, nil},
-	{"template-json-set", "template.json", Options{Values: Values{Set: map[string]string{"OriginDomain": "shop.internal"}}}, nil, nil},
-	{"openapi3-http", "openapi3-http.json", Options{}, &APIOptions{}, nil},
-	{"openapi3-http-base-path", "openapi3-http.json", Options{}, &APIOptions{BasePath: "/v1"}, nil},
-	{"swagger2-rest", "swagger2-rest.yaml", Options{}, &APIOptions{Values: Values{Set: map[string]string{"stageVariables.legacyHost": "lb.example.com"}}}, nil},
-	{"swagger2-rest-placeholders", "swagger2-rest.yaml", Options{}, &APIOptions{}, nil},
-	{"openapi3-rest", "openapi3-rest.yaml", Options{}, &APIOptions{Values: Values{Set: map[string]string{"legacy": "http://10.0.0.5:8080", "stageVariables.alias": "live"}}}, nil},
-	{"sam-hosted", "sam-template.yaml", Options{}, nil, &SAMOptions{Values: samValues}},
-	{"sam-aws", "sam-template.yaml", Options{}, nil, &SAMOptions{Functions: FunctionsAWS, Values: samValues}},
-	{"sam-placeholders", "sam-template.yaml", Options{}, nil, &SAMOptions{}},
+	{"distribution-config", "distribution-config.json", Options{}, nil, nil, nil},
+	{"glob-semantics", "glob-semantics.json", Options{Format: FormatDistribution}, nil, nil, nil},
+	{"risky", "risky.json", Options{}, nil, nil, nil},
+	{"template-yaml", "template.yaml", Options{Values: templateValues}, nil, nil, nil},
+	{"template-yaml-placeholders", "template.yaml", Options{}, nil, nil, nil},
+	{"template-json", "template.json", Options{Format: FormatCloudFormation, Values: Values{UseDefaults: true}}, nil, nil, nil},
+	{"template-json-set", "template.json", Options{Values: Values{Set: map[string]string{"OriginDomain": "shop.internal"}}}, nil, nil, nil},
+	{"openapi3-http", "openapi3-http.json", Options{}, &APIOptions{}, nil, nil},
+	{"openapi3-http-base-path", "openapi3-http.json", Options{}, &APIOptions{BasePath: "/v1"}, nil, nil},
+	{"swagger2-rest", "swagger2-rest.yaml", Options{}, &APIOptions{Values: Values{Set: map[string]string{"stageVariables.legacyHost": "lb.example.com"}}}, nil, nil},
+	{"swagger2-rest-placeholders", "swagger2-rest.yaml", Options{}, &APIOptions{}, nil, nil},
+	{"openapi3-rest", "openapi3-rest.yaml", Options{}, &APIOptions{Values: Values{Set: map[string]string{"legacy": "http://10.0.0.5:8080", "stageVariables.alias": "live"}}}, nil, nil},
+	{"sam-hosted", "sam-template.yaml", Options{}, nil, &SAMOptions{Values: samValues}, nil},
+	{"sam-aws", "sam-template.yaml", Options{}, nil, &SAMOptions{Functions: FunctionsAWS, Values: samValues}, nil},
+	{"sam-placeholders", "sam-template.yaml", Options{}, nil, &SAMOptions{}, nil},
+	{"serverless-http", "serverless.yml", Options{}, nil, nil, &ServerlessOptions{API: "http", Values: slsValues}},
+	{"serverless-rest", "serverless.yml", Options{}, nil, nil, &ServerlessOptions{API: "rest", Functions: FunctionsAWS, Values: slsValues}},
+	{"serverless-placeholders", "serverless.yml", Options{}, nil, nil, &ServerlessOptions{API: "http"}},
 }
 
 // importCase imports a golden case's file.
-func importCase(t testing.TB, file string, opt Options, api *APIOptions, sam *SAMOptions) *Result {
+func importCase(t testing.TB, file string, opt Options, api *APIOptions, sam *SAMOptions, sls *ServerlessOptions) *Result {
 	t.Helper()
 	data, err := os.ReadFile(file)
 	if err != nil {
@@ -64,6 +70,8 @@ func importCase(t testing.TB, file string, opt Options, api *APIOptions, sam *SA
 	}
 	var res *Result
 	switch {
+	case sls != nil:
+		res, err = ImportServerless(filepath.Base(file), data, *sls)
 	case sam != nil:
 		res, err = ImportSAM(filepath.Base(file), data, *sam)
 	case api != nil:
@@ -96,7 +104,7 @@ func report(res *Result) []byte {
 func TestGolden(t *testing.T) {
 	for _, tc := range goldenCases {
 		t.Run(tc.name, func(t *testing.T) {
-			res := importCase(t, filepath.Join("testdata", tc.file), tc.opt, tc.api, tc.sam)
+			res := importCase(t, filepath.Join("testdata", tc.file), tc.opt, tc.api, tc.sam, tc.sls)
 			got := report(res)
 			golden := filepath.Join("testdata", "golden", tc.name+".txt")
 			if *update {
@@ -247,7 +255,7 @@ func TestShapesComplete(t *testing.T) {
 			continue
 		}
 		t.Run(tc.name, func(t *testing.T) {
-			res := importCase(t, filepath.Join("testdata", tc.file), tc.opt, tc.api, tc.sam)
+			res := importCase(t, filepath.Join("testdata", tc.file), tc.opt, tc.api, tc.sam, tc.sls)
 			if !res.Complete {
 				t.Fatal("the shape search stopped at its bounds on a small sample")
 			}
@@ -311,6 +319,24 @@ func FuzzReadSAM(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, src string) {
 		res, err := ImportSAM("fuzz.yaml", []byte(src), SAMOptions{Values: samValues})
+		checkFuzzed(t, src, res, err)
+	})
+}
+
+func FuzzReadServerless(f *testing.F) {
+	for _, tc := range goldenCases {
+		if tc.sls == nil {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join("testdata", tc.file))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(string(data))
+	}
+	f.Add("service: a\nprovider: {stage: ${self:provider.stage}}\nfunctions: {f: {handler: h, events: [{httpApi: '*'}]}}\n")
+	f.Fuzz(func(t *testing.T, src string) {
+		res, err := ImportServerless("fuzz.yml", []byte(src), ServerlessOptions{API: "http", Values: slsValues})
 		checkFuzzed(t, src, res, err)
 	})
 }

@@ -79,6 +79,9 @@ func (s *Setup) dedupe() {
 			c := route.Canonical(p)
 			if j, dup := seen[c]; dup {
 				s.add(Warn, r.Loc, "%s: pattern %q is already the route of %s, which the source tries first; not written again", r.From, p, s.Routes[j].From)
+				if r.Note == "" {
+					r.Note = fmt.Sprintf("its pattern %q is already the route of %s", p, s.Routes[j].From)
+				}
 				continue
 			}
 			seen[c] = i

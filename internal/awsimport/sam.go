@@ -28,6 +28,10 @@ var hostable = []string{"go1.x", "provided", "provided.al2", "provided.al2023"}
 type SAMOptions struct {
 	// Functions is FunctionsHosted (the default) or FunctionsAWS.
 	Functions string
+	// API picks the events of one kind of API when the source has both:
+	// "rest" (REST API) or "http" (HTTP API); they are served on different
+	// hosts, so one config holds one of them.
+	API string
 	// BasePath is put in front of every route (a stage, like /prod).
 	BasePath string
 	Values   Values
@@ -39,6 +43,9 @@ type SAMOptions struct {
 func ReadSAM(file string, data []byte, opt SAMOptions) (*Setup, error) {
 	if isTerraform(file, data) {
 		return nil, fmt.Errorf("%s: %w", file, ErrTerraform)
+	}
+	if opt.API != "" && opt.API != "rest" && opt.API != "http" {
+		return nil, fmt.Errorf("--api %q: use rest or http", opt.API)
 	}
 	switch opt.Functions {
 	case "":
@@ -110,8 +117,28 @@ func (r *samReader) read() {
 			r.api(id, v, "http")
 		}
 	}
-	router := &apiRouter{http: true, paths: res.loc()}
 	kinds := map[string]bool{}
+	for _, id := range res.keys() {
+		for _, ev := range res.get(id).get("Properties").get("Events").keys() {
+			if e := res.get(id).get("Properties").get("Events").get(ev); res.get(id).get("Type").raw() == "AWS::Serverless::Function" {
+				if k := r.eventKind(e); k != "" {
+					kinds[k] = true
+				}
+			}
+		}
+	}
+	api := r.opt.API
+	switch {
+	case api != "":
+	case kinds["rest"] && kinds["http"]:
+		r.fail(res.loc(), "the template has events of a REST API (Api) and of an HTTP API (HttpApi), served on different hosts: import one with --api rest or --api http")
+		return
+	case kinds["http"]:
+		api = "http"
+	default:
+		api = "rest"
+	}
+	router := &apiRouter{http: api == "http", paths: res.loc()}
 	for _, id := range res.keys() {
 		v := res.get(id)
 		if v.get("Type").raw() != "AWS::Serverless::Function" {
@@ -125,23 +152,20 @@ func (r *samReader) read() {
 				s.add(Info, e.loc(), "%s event %s (%s) is not an HTTP event: ignored", id, ev, typ)
 				continue
 			}
+			if k := r.eventKind(e); k != api {
+				s.add(Info, e.loc(), "%s event %s belongs to the other API (--api %s): not imported", id, ev, k)
+				continue
+			}
 			if fn == "" {
 				fn = r.function(id, v)
 			}
-			rt, kind := r.event(id, ev, e, typ, fn)
-			kinds[kind] = true
+			rt, _ := r.event(id, ev, e, typ, fn)
 			router.routes = append(router.routes, rt)
 		}
 	}
 	if len(router.routes) == 0 {
-		r.fail(res.loc(), "no AWS::Serverless::Function has an Api or HttpApi event")
+		r.fail(res.loc(), "no AWS::Serverless::Function has an event of the %s API", api)
 		return
-	}
-	if kinds["rest"] {
-		router.http = false
-		if kinds["http"] {
-			s.add(Warn, res.loc(), "the events of REST APIs and HTTP APIs are merged into one route table (API Gateway served them on different hosts); the source is evaluated as a REST API")
-		}
 	}
 	for _, rt := range router.routes {
 		m := matcher{{kind: '*'}}
@@ -259,23 +283,32 @@ func isEnvVar(s string) bool {
 	return s != ""
 }
 
-// event reads one Api or HttpApi event of function id into a route.
-func (r *samReader) event(id, ev string, e val, typ, fn string) (apiRoute, string) {
-	s, p := r.s, e.get("Properties")
-	from := fmt.Sprintf("Resources.%s.Events.%s", id, ev)
-	kind := "rest"
-	if typ == "HttpApi" {
-		kind = "http"
+// eventKind is the kind of API an event belongs to: "rest" for Api,
+// "http" for HttpApi (or the kind of the API its RestApiId/ApiId names),
+// "" for other events.
+func (r *samReader) eventKind(e val) string {
+	kind := map[string]string{"Api": "rest", "HttpApi": "http"}[e.get("Type").raw()]
+	if kind == "" {
+		return ""
 	}
+	p := e.get("Properties")
 	for _, k := range []string{"RestApiId", "ApiId"} {
 		if ref := p.get(k); ref.ok() {
-			if fnName, arg, ok := ref.intrinsic(); ok && fnName == "Ref" {
+			if fn, arg, ok := ref.intrinsic(); ok && fn == "Ref" {
 				if k2, ok := r.apis[arg.raw()]; ok {
 					kind = k2
 				}
 			}
 		}
 	}
+	return kind
+}
+
+// event reads one Api or HttpApi event of function id into a route.
+func (r *samReader) event(id, ev string, e val, typ, fn string) (apiRoute, string) {
+	s, p := r.s, e.get("Properties")
+	from := fmt.Sprintf("Resources.%s.Events.%s", id, ev)
+	kind := r.eventKind(e)
 	if a := p.get("Auth"); a.present() {
 		if az := a.get("Authorizer").raw(); az != "NONE" || a.get("ApiKeyRequired").boolean() {
 			s.add(MustWarn, a.loc(), "%s: the event's Auth is not carried over: the route is open to anyone", from)
