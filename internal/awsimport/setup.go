@@ -1,10 +1,13 @@
 // Package awsimport reads a team's existing AWS routing setup — a CloudFront
-// distribution (the API's JSON or a CloudFormation resource) — into a Setup,
-// the routes, origins and findings turnout can carry over, and writes a
-// Setup as a turnout config a person reads. Nothing is dropped silently:
-// every feature not carried over is a Finding at its source location, every
-// template placeholder is listed until a value is given, and every request
-// shape turnout would route differently is listed by Compare.
+// distribution (the API's JSON or a CloudFormation resource), an API
+// Gateway export, a SAM template or a serverless.yml — into a Setup (the
+// origins, functions and routes turnout can carry over, with findings), and
+// writes a Setup as a turnout config a person reads. Nothing is dropped
+// silently: every feature not carried over is a Finding at its source
+// location, every template placeholder is listed until a value is given,
+// and every request shape turnout would route differently is listed by
+// Shapes, which compares the source's own router with turnout's real route
+// table.
 //
 // The routing semantics and the decisions taken are in docs/import.md.
 package awsimport
