@@ -281,7 +281,14 @@ func (r *apiReader) read() {
 		s.srcMatchers = append(s.srcMatchers, m)
 	}
 	s.Source = router
+	for i, rt := range router.routes {
+		// The catch-all's origin: $default, or ANY /{proxy+}.
+		if s.Routes[i].Origin != "" && rt.method == "ANY" && (rt.path == "" || len(rt.kinds) == 1 && rt.kinds[0] == 'g') {
+			s.Legacy = s.Routes[i].Origin
+		}
+	}
 	if len(s.Origins) == 0 {
+		s.Legacy = "legacy"
 		// turnout needs a legacy origin; the export has none to offer.
 		v := val{d: r.d, n: r.d.root}
 		u, ok := v.fill("legacy", false)

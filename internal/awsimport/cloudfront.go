@@ -210,6 +210,7 @@ func (r *cfReader) read() {
 		bs = append(bs, r.behaviour(b, pp, from))
 	}
 	bs = append(bs, r.behaviour(r.dc.get("DefaultCacheBehavior"), "*", "DefaultCacheBehavior"))
+	r.s.Legacy = r.s.Routes[len(r.s.Routes)-1].Origin
 	r.s.Source = &cfRouter{bs: bs}
 	for _, b := range bs {
 		r.s.srcMatchers = append(r.s.srcMatchers, globMatcher(b.glob))

@@ -183,6 +183,7 @@ func (r *samReader) read() {
 			r.fail(v.loc(), "--set legacy=%q: want the URL of the legacy service, like http://10.0.0.5:8080", u)
 		}
 	}
+	s.Legacy = "legacy"
 	s.Origins = append(s.Origins, Origin{Name: "legacy", URL: u, HostHeader: "client", From: "--set legacy (a SAM template has no legacy origin; turnout needs one)", Loc: v.loc()})
 }
 

@@ -143,9 +143,12 @@ type Setup struct {
 	// File is the source file, Kind what it holds.
 	File, Kind string
 	Origins    []Origin
-	Functions  []Function
-	Routes     []Route
-	Findings   []Finding
+	// Legacy is the origin a switched-off route goes to (config.Legacy):
+	// the source's catch-all origin, when it has one.
+	Legacy    string
+	Functions []Function
+	Routes    []Route
+	Findings  []Finding
 	// Placeholders left without a value; import refuses while any is.
 	Placeholders []Placeholder
 	// Defaults are the placeholders filled with their template default

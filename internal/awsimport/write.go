@@ -44,6 +44,10 @@ func Write(s *Setup) ([]byte, *config.Config, error) {
 			comment(&b, "", fmt.Sprintf("%s %s: %s", f.Level, f.Loc, f.Msg))
 		}
 	}
+	if s.Legacy != "" {
+		b.WriteString("\n# Where `turnout route off` sends a route without a fallback: the origin\n# the source sends everything else to.\n")
+		fmt.Fprintf(&b, "legacy: %s\n", s.Legacy)
+	}
 	b.WriteString("\norigins:\n")
 	for _, o := range s.Origins {
 		comment(&b, "  ", "from "+o.From)
