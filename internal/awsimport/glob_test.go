@@ -3,6 +3,7 @@ package awsimport
 import (
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -214,6 +215,35 @@ func TestAPIGatewayRouting(t *testing.T) {
 		}
 		if got := name(out.Turnout); got != tc.turnout {
 			t.Errorf("%s: %s %s: turnout → %s, want %s", tc.file, tc.method, tc.path, out.Turnout, tc.turnout)
+		}
+	}
+}
+
+// TestTranslate is docs/import.md's translation table.
+func TestTranslate(t *testing.T) {
+	for _, tc := range []struct {
+		glob  string
+		paths []string
+		exact bool
+	}{
+		{"/health", []string{"/health"}, true},
+		{"/docs/", []string{"/docs/{$}"}, true},
+		{"/api/*", []string{"/api/"}, true},
+		{"/*", []string{"/"}, true},
+		{"/api*", []string{"/api", "/api/"}, false},
+		{"/images/*.jpg", []string{"/images/"}, false},
+		{"/api/v?/status", []string{"/api/"}, false},
+		{"/*.css", nil, false},
+		{"/img?.png", nil, false},
+		{"/a//b", nil, false},
+		{"/a/../b/*", nil, false},
+	} {
+		got := translate(tc.glob)
+		if !slices.Equal(got.paths, tc.paths) || got.exact != tc.exact {
+			t.Errorf("translate(%q) = %q exact %v, want %q exact %v", tc.glob, got.paths, got.exact, tc.paths, tc.exact)
+		}
+		if !got.exact && got.note == "" {
+			t.Errorf("translate(%q): not exact, and no note says how", tc.glob)
 		}
 	}
 }

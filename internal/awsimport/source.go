@@ -157,8 +157,8 @@ func (v val) items() []val {
 // raw returns a plain scalar's text, "" for anything else.
 func (v val) raw() string {
 	n := deref(v.n)
-	if n == nil || n.Kind != yaml.ScalarNode || strings.HasPrefix(n.Tag, "!") && n.Tag != "!!str" && !strings.HasPrefix(n.Tag, "!!") {
-		return ""
+	if n == nil || n.Kind != yaml.ScalarNode || n.Tag != "" && !strings.HasPrefix(n.Tag, "!!") {
+		return "" // absent, not a scalar, or an intrinsic (!Ref x)
 	}
 	return n.Value
 }
