@@ -230,6 +230,11 @@ type apiReader struct {
 	origins   map[string]string // origin URL → name
 	functions map[string]string // ARN → name
 	names     map[string]bool
+	// local, when set, names the function of a template the integration
+	// invokes (a SAM definition's ${Fn.Arn}), so it is not looked up by ARN.
+	local func(in val) (string, bool)
+	// prefix is put before the "paths[...]" of each route's source name.
+	prefix string
 }
 
 func (r *apiReader) fail(loc Loc, format string, args ...any) {
@@ -254,24 +259,7 @@ func (r *apiReader) read() {
 	}
 	r.api()
 	paths := top.get("paths")
-	router := &apiRouter{http: r.http, paths: paths.loc()}
-	if len(paths.keys()) == 0 {
-		r.fail(paths.loc(), "the export has no paths")
-	}
-	for _, p := range paths.keys() {
-		item := paths.get(p)
-		if p != "/$default" && (!strings.HasPrefix(p, "/") || strings.ContainsAny(p, " ?#*%\\\"") || strings.Contains(p, "//") || hasDotSegment(p) || !validResourcePath(p)) {
-			r.fail(item.loc(), "path %q is not an API Gateway resource path", p)
-			continue
-		}
-		for _, k := range item.keys() {
-			method, ok := apiMethods[strings.ToLower(k)]
-			if !ok {
-				continue
-			}
-			router.routes = append(router.routes, r.operation(p, method, item.get(k)))
-		}
-	}
+	router := &apiRouter{http: r.http, paths: paths.loc(), routes: r.paths()}
 	for _, rt := range router.routes {
 		m := matcher{{kind: '*'}}
 		if rt.path != "" {
@@ -299,6 +287,30 @@ func (r *apiReader) read() {
 		}
 		s.Origins = append(s.Origins, Origin{Name: "legacy", URL: u, HostHeader: "client", From: "--set legacy (the export has no HTTP integration; turnout needs a legacy origin)", Loc: v.loc()})
 	}
+}
+
+// paths reads every operation of the definition's paths into a route.
+func (r *apiReader) paths() []apiRoute {
+	paths := r.top.get("paths")
+	if len(paths.keys()) == 0 {
+		r.fail(paths.loc(), "the API definition has no paths")
+	}
+	var routes []apiRoute
+	for _, p := range paths.keys() {
+		item := paths.get(p)
+		if p != "/$default" && (!strings.HasPrefix(p, "/") || strings.ContainsAny(p, " ?#*%\\\"") || strings.Contains(p, "//") || hasDotSegment(p) || !validResourcePath(p)) {
+			r.fail(item.loc(), "path %q is not an API Gateway resource path", p)
+			continue
+		}
+		for _, k := range item.keys() {
+			method, ok := apiMethods[strings.ToLower(k)]
+			if !ok {
+				continue
+			}
+			routes = append(routes, r.operation(p, method, item.get(k)))
+		}
+	}
+	return routes
 }
 
 // api reports what the API as a whole does that is not carried over.
@@ -351,9 +363,9 @@ func (r *apiReader) api() {
 // operation reads one method of one path into a Route.
 func (r *apiReader) operation(path, method string, op val) apiRoute {
 	s := r.s
-	from := fmt.Sprintf("paths[%q].%s", path, strings.ToLower(method))
+	from := fmt.Sprintf("%spaths[%q].%s", r.prefix, path, strings.ToLower(method))
 	if method == "ANY" {
-		from = fmt.Sprintf("paths[%q].x-amazon-apigateway-any-method", path)
+		from = fmt.Sprintf("%spaths[%q].x-amazon-apigateway-any-method", r.prefix, path)
 	}
 	rt := apiRoute{from: from, method: method, loc: op.loc()}
 	route := Route{From: from, Loc: op.loc()}
@@ -466,6 +478,21 @@ func (r *apiReader) schemeKind(name string) string {
 
 // function reads an aws_proxy integration's Lambda function.
 func (r *apiReader) function(in val, from string) (name, payload string) {
+	payload = "1.0"
+	if r.http {
+		payload = "2.0"
+	}
+	if v := in.get("payloadFormatVersion"); v.ok() {
+		payload = v.raw()
+		if payload != "1.0" && payload != "2.0" {
+			r.fail(v.loc(), "%s: payloadFormatVersion %q: API Gateway has 1.0 and 2.0", from, payload)
+		}
+	}
+	if r.local != nil {
+		if n, ok := r.local(in.get("uri")); ok {
+			return n, payload
+		}
+	}
 	uri, ok := in.get("uri").str()
 	if !ok {
 		return "", ""
@@ -478,16 +505,6 @@ func (r *apiReader) function(in val, from string) (name, payload string) {
 	if len(parts) < 7 || len(parts) > 8 || parts[0] != "arn" || parts[2] != "lambda" || parts[5] != "function" || !awsWord(parts[3]) || !awsWord(parts[4]) || !awsWord(parts[6]) || len(parts) == 8 && !awsWord(parts[7]) {
 		r.fail(in.get("uri").loc(), "%s: integration uri %q names no Lambda function ARN", from, uri)
 		return "", ""
-	}
-	payload = "1.0"
-	if r.http {
-		payload = "2.0"
-	}
-	if v := in.get("payloadFormatVersion"); v.ok() {
-		payload = v.raw()
-		if payload != "1.0" && payload != "2.0" {
-			r.fail(v.loc(), "%s: payloadFormatVersion %q: API Gateway has 1.0 and 2.0", from, payload)
-		}
 	}
 	if n, ok := r.functions[arn]; ok {
 		return n, payload

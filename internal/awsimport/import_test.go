@@ -56,6 +56,7 @@ var goldenCases = []struct {
 	{"sam-hosted", "sam-template.yaml", Options{}, nil, &SAMOptions{Values: samValues}, nil},
 	{"sam-aws", "sam-template.yaml", Options{}, nil, &SAMOptions{Functions: FunctionsAWS, Values: samValues}, nil},
 	{"sam-placeholders", "sam-template.yaml", Options{}, nil, &SAMOptions{}, nil},
+	{"sam-definition", "sam-definition.yaml", Options{}, nil, &SAMOptions{Values: samValues}, nil},
 	{"serverless-http", "serverless.yml", Options{}, nil, nil, &ServerlessOptions{API: "http", Values: slsValues}},
 	{"serverless-rest", "serverless.yml", Options{}, nil, nil, &ServerlessOptions{API: "rest", Functions: FunctionsAWS, Values: slsValues}},
 	{"serverless-placeholders", "serverless.yml", Options{}, nil, nil, &ServerlessOptions{API: "http"}},

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -91,6 +92,7 @@ type samReader struct {
 
 	names map[string]bool
 	apis  map[string]string // logical id → "rest" or "http"
+	fns   map[string]string // function logical id → turnout name, once declared
 }
 
 func (r *samReader) fail(loc Loc, format string, args ...any) {
@@ -118,6 +120,11 @@ func (r *samReader) read() {
 		}
 	}
 	kinds := map[string]bool{}
+	for id, kind := range r.apis {
+		if res.get(id).get("Properties").get("DefinitionBody").isMap() {
+			kinds[kind] = true
+		}
+	}
 	for _, id := range res.keys() {
 		for _, ev := range res.get(id).get("Properties").get("Events").keys() {
 			if e := res.get(id).get("Properties").get("Events").get(ev); res.get(id).get("Type").raw() == "AWS::Serverless::Function" {
@@ -139,6 +146,11 @@ func (r *samReader) read() {
 		api = "rest"
 	}
 	router := &apiRouter{http: api == "http", paths: res.loc()}
+	for _, id := range res.keys() {
+		if kind, ok := r.apis[id]; ok {
+			router.routes = append(router.routes, r.definition(id, kind, api)...)
+		}
+	}
 	for _, id := range res.keys() {
 		v := res.get(id)
 		if v.get("Type").raw() != "AWS::Serverless::Function" {
@@ -164,7 +176,7 @@ func (r *samReader) read() {
 		}
 	}
 	if len(router.routes) == 0 {
-		r.fail(res.loc(), "no AWS::Serverless::Function has an event of the %s API", api)
+		r.fail(res.loc(), "no route: no inline API definition, and no AWS::Serverless::Function has an event of the %s API", api)
 		return
 	}
 	for _, rt := range router.routes {
@@ -194,9 +206,12 @@ func (r *samReader) api(id string, v val, kind string) {
 	if a := p.get("Auth"); a.present() {
 		s.add(MustWarn, a.loc(), "%s.Auth (authorizers, API keys, usage plans, resource policies) is not carried over: its routes are open to anyone", id)
 	}
-	for _, k := range []string{"DefinitionBody", "DefinitionUri"} {
-		if d := p.get(k); d.present() {
-			s.add(MustWarn, d.loc(), "%s.%s: the routes of an API definition in a SAM template are not read yet (import the API's export with turnout import apigateway); only the functions' events are", id, k)
+	if d := p.get("DefinitionUri"); d.present() {
+		s.add(MustWarn, d.loc(), "%s.DefinitionUri: the routes of an API definition in another file are not read yet (import that file with turnout import apigateway); only the inline DefinitionBody and the functions' events are", id)
+	}
+	if d := p.get("DefinitionBody"); d.present() {
+		if fn, _, ok := d.intrinsic(); ok {
+			s.add(MustWarn, d.loc(), "%s.DefinitionBody is a %s (AWS::Include): the included definition is not read yet (import that file with turnout import apigateway)", id, fn)
 		}
 	}
 	for _, k := range []string{"Cors", "CorsConfiguration"} {
@@ -212,6 +227,13 @@ func (r *samReader) api(id string, v val, kind string) {
 
 // function declares function id and returns its turnout name.
 func (r *samReader) function(id string, v val) string {
+	if n, ok := r.fns[id]; ok {
+		return n
+	}
+	if r.fns == nil {
+		r.fns = map[string]string{}
+	}
+	defer func() { r.fns[id] = r.s.Functions[len(r.s.Functions)-1].Name }()
 	p := v.get("Properties")
 	g := r.top.get("Globals").get("Function")
 	prop := func(k string) val {
@@ -282,6 +304,56 @@ func isEnvVar(s string) bool {
 		}
 	}
 	return s != ""
+}
+
+// samArn finds the function of the template an integration uri names:
+// !GetAtt Fn.Arn, or a !Sub whose text holds functions/${Fn.Arn}/invocations.
+var samArn = regexp.MustCompile(`functions/\$\{([A-Za-z0-9]+)\.Arn\}/invocations`)
+
+// definition reads the inline DefinitionBody (OpenAPI or Swagger) of API
+// id, whose integrations may invoke the template's functions by ${Fn.Arn}.
+func (r *samReader) definition(id, kind, api string) []apiRoute {
+	body := r.top.get("Resources").get(id).get("Properties").get("DefinitionBody")
+	if !body.isMap() {
+		return nil
+	}
+	if kind != api {
+		r.s.add(Info, body.loc(), "%s's definition belongs to the other API (--api %s): not imported", id, kind)
+		return nil
+	}
+	res := r.top.get("Resources")
+	ar := &apiReader{d: r.d, s: r.s, top: body, base: r.base, http: kind == "http",
+		origins: map[string]string{}, functions: map[string]string{}, names: r.names,
+		prefix: "Resources." + id + ".DefinitionBody."}
+	ar.local = func(uri val) (string, bool) {
+		fn, arg, ok := uri.intrinsic()
+		if !ok {
+			return "", false
+		}
+		target := ""
+		switch fn {
+		case "Fn::GetAtt":
+			name := arg.raw()
+			if it := arg.items(); len(it) == 2 {
+				name = it[0].raw() + "." + it[1].raw()
+			}
+			target, _ = strings.CutSuffix(name, ".Arn")
+		case "Fn::Sub":
+			text := arg.raw()
+			if it := arg.items(); len(it) == 2 {
+				text = it[0].raw()
+			}
+			if m := samArn.FindStringSubmatch(text); m != nil {
+				target = m[1]
+			}
+		}
+		if v := res.get(target); target != "" && v.get("Type").raw() == "AWS::Serverless::Function" {
+			return r.function(target, v), true
+		}
+		return "", false
+	}
+	ar.api()
+	return ar.paths()
 }
 
 // eventKind is the kind of API an event belongs to: "rest" for Api,
