@@ -90,7 +90,10 @@ func cmdImport(args []string, stdout, stderr io.Writer) error {
 	case "apigateway":
 		res, err = awsimport.ImportAPIGateway(file, data, awsimport.APIOptions{BasePath: *basePath, Values: values})
 	case "sam":
-		res, err = awsimport.ImportSAM(file, data, awsimport.SAMOptions{Functions: *functions, API: *api, BasePath: *basePath, Values: values})
+		readBeside := func(name string) ([]byte, error) {
+			return readLimited(filepath.Join(filepath.Dir(file), name), awsimport.MaxSourceBytes)
+		}
+		res, err = awsimport.ImportSAM(file, data, awsimport.SAMOptions{Functions: *functions, API: *api, BasePath: *basePath, Values: values, ReadFile: readBeside})
 	case "serverless":
 		res, err = awsimport.ImportServerless(file, data, awsimport.ServerlessOptions{Functions: *functions, API: *api, BasePath: *basePath, Values: values})
 	}

@@ -131,6 +131,12 @@ func TestImportSAM(t *testing.T) {
 	if !strings.Contains(stderr, "sam-template.yaml:66 (/Resources/Reports/Properties/Events/Any/Properties/Auth): MUST-WARN") {
 		t.Errorf("stderr lacks the event's Auth MUST-WARN:\n%s", stderr)
 	}
+	// A definition included from a file beside the template is read from
+	// there, wherever turnout runs.
+	stdout, stderr, code = runImport(t, "sam", importTestdata+"sam-include.yaml", "--api", "http", "--set", "legacy=http://127.0.0.1:9000")
+	if code != 0 || !strings.Contains(stdout, `# from Resources.Api.DefinitionBody.paths["/search"].get`) {
+		t.Errorf("sam-include.yaml: exit %d\n%s\n%s", code, stdout, stderr)
+	}
 }
 
 func TestImportServerless(t *testing.T) {

@@ -30,6 +30,9 @@ var samValues = Values{Set: map[string]string{
 	"GetOrder.Arn":   "arn:aws:lambda:eu-west-1:123456789012:function:get-order",
 }, UseDefaults: true}
 
+// readTestdata reads a file a template in testdata names.
+func readTestdata(name string) ([]byte, error) { return os.ReadFile(filepath.Join("testdata", name)) }
+
 var slsValues = Values{Set: map[string]string{"legacy": "http://10.0.0.5:8080", "env:AWS_REGION": "eu-west-1"}, UseDefaults: true}
 
 // goldenCases are the hand-written samples in testdata (following AWS's
@@ -57,6 +60,7 @@ var goldenCases = []struct {
 	{"sam-aws", "sam-template.yaml", Options{}, nil, &SAMOptions{Functions: FunctionsAWS, Values: samValues}, nil},
 	{"sam-placeholders", "sam-template.yaml", Options{}, nil, &SAMOptions{}, nil},
 	{"sam-definition", "sam-definition.yaml", Options{}, nil, &SAMOptions{Values: samValues}, nil},
+	{"sam-include", "sam-include.yaml", Options{}, nil, &SAMOptions{Values: samValues, API: "http", ReadFile: readTestdata}, nil},
 	{"serverless-http", "serverless.yml", Options{}, nil, nil, &ServerlessOptions{API: "http", Values: slsValues}},
 	{"serverless-rest", "serverless.yml", Options{}, nil, nil, &ServerlessOptions{API: "rest", Functions: FunctionsAWS, Values: slsValues}},
 	{"serverless-placeholders", "serverless.yml", Options{}, nil, nil, &ServerlessOptions{API: "http"}},

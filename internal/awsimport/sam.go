@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -36,6 +37,9 @@ type SAMOptions struct {
 	// BasePath is put in front of every route (a stage, like /prod).
 	BasePath string
 	Values   Values
+	// ReadFile reads a definition the template names by a relative path
+	// (DefinitionUri, or an AWS::Include's Location); nil reads none.
+	ReadFile func(name string) ([]byte, error)
 }
 
 // ReadSAM reads the HTTP events of a SAM template's functions
@@ -121,7 +125,7 @@ func (r *samReader) read() {
 	}
 	kinds := map[string]bool{}
 	for id, kind := range r.apis {
-		if res.get(id).get("Properties").get("DefinitionBody").isMap() {
+		if p := res.get(id).get("Properties"); p.get("DefinitionBody").ok() || p.get("DefinitionUri").ok() {
 			kinds[kind] = true
 		}
 	}
@@ -206,14 +210,7 @@ func (r *samReader) api(id string, v val, kind string) {
 	if a := p.get("Auth"); a.present() {
 		s.add(MustWarn, a.loc(), "%s.Auth (authorizers, API keys, usage plans, resource policies) is not carried over: its routes are open to anyone", id)
 	}
-	if d := p.get("DefinitionUri"); d.present() {
-		s.add(MustWarn, d.loc(), "%s.DefinitionUri: the routes of an API definition in another file are not read yet (import that file with turnout import apigateway); only the inline DefinitionBody and the functions' events are", id)
-	}
-	if d := p.get("DefinitionBody"); d.present() {
-		if fn, _, ok := d.intrinsic(); ok {
-			s.add(MustWarn, d.loc(), "%s.DefinitionBody is a %s (AWS::Include): the included definition is not read yet (import that file with turnout import apigateway)", id, fn)
-		}
-	}
+
 	for _, k := range []string{"Cors", "CorsConfiguration"} {
 		if c := p.get(k); c.present() {
 			s.add(Warn, c.loc(), "%s.%s is not carried over: turnout answers no preflight itself and adds no CORS headers", id, k)
@@ -313,16 +310,51 @@ var samArn = regexp.MustCompile(`functions/\$\{([A-Za-z0-9]+)\.Arn\}/invocations
 // definition reads the inline DefinitionBody (OpenAPI or Swagger) of API
 // id, whose integrations may invoke the template's functions by ${Fn.Arn}.
 func (r *samReader) definition(id, kind, api string) []apiRoute {
-	body := r.top.get("Resources").get(id).get("Properties").get("DefinitionBody")
-	if !body.isMap() {
+	props := r.top.get("Resources").get(id).get("Properties")
+	body, d := props.get("DefinitionBody"), r.d
+	if kind != api {
+		if body.ok() || props.get("DefinitionUri").ok() {
+			r.s.add(Info, props.loc(), "%s's definition belongs to the other API (--api %s): not imported", id, kind)
+		}
 		return nil
 	}
-	if kind != api {
-		r.s.add(Info, body.loc(), "%s's definition belongs to the other API (--api %s): not imported", id, kind)
-		return nil
+	if _, _, transform := body.intrinsic(); transform || !body.isMap() {
+		var at val
+		if fn, arg, ok := body.intrinsic(); ok && fn == "Fn::Transform" && arg.get("Name").raw() == "AWS::Include" {
+			at = arg.get("Parameters").get("Location")
+		} else if u := props.get("DefinitionUri"); u.ok() {
+			at = u
+		} else {
+			return nil
+		}
+		name := at.raw()
+		if name == "" || strings.Contains(name, "://") || filepath.IsAbs(name) || r.opt.ReadFile == nil {
+			r.s.add(MustWarn, at.loc(), "%s's definition is not in a file beside the template (%s): its routes are not imported; import it with turnout import apigateway", id, at.text())
+			return nil
+		}
+		data, err := r.opt.ReadFile(name)
+		if err != nil {
+			r.fail(at.loc(), "%s's definition: %v", id, err)
+			return nil
+		}
+		if d, err = parseDoc(name, data, r.d.values); err != nil {
+			r.fail(at.loc(), "%s's definition: %v", id, err)
+			return nil
+		}
+		d.params = r.d.params
+		body = d.top()
+		defer func() {
+			// Its placeholders are the template's.
+			for k, p := range d.missing {
+				r.d.missing[k] = p
+			}
+			for k, p := range d.defaults {
+				r.d.defaults[k] = p
+			}
+		}()
 	}
 	res := r.top.get("Resources")
-	ar := &apiReader{d: r.d, s: r.s, top: body, base: r.base, http: kind == "http",
+	ar := &apiReader{d: d, s: r.s, top: body, base: r.base, http: kind == "http",
 		origins: map[string]string{}, functions: map[string]string{}, names: r.names,
 		prefix: "Resources." + id + ".DefinitionBody."}
 	ar.local = func(uri val) (string, bool) {
@@ -353,7 +385,9 @@ func (r *samReader) definition(id, kind, api string) []apiRoute {
 		return "", false
 	}
 	ar.api()
-	return ar.paths()
+	routes := ar.paths()
+	r.errs = append(r.errs, ar.errs...)
+	return routes
 }
 
 // eventKind is the kind of API an event belongs to: "rest" for Api,
