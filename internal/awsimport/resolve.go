@@ -1,0 +1,100 @@
+package awsimport
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/turnout/turnout/internal/route"
+)
+
+// resolve makes s's patterns a valid turnout route table. ServeMux refuses
+// two patterns where one is more specific by method and the other by path
+// ("GET /api/" and "/api/admin/"): the one without a method is written once
+// per CloudFront method instead, which matches the same requests. A pattern
+// written for an earlier source route is not written again for a later
+// one: in the source the earlier route wins where both match (the shape
+// list says where the later one's requests go instead).
+func (s *Setup) resolve() {
+	for range 8 {
+		s.dedupe()
+		type at struct{ r, p int }
+		var flat []string
+		var where []at
+		for i, r := range s.Routes {
+			for j, p := range r.Patterns {
+				flat = append(flat, p)
+				where = append(where, at{i, j})
+			}
+		}
+		errs := route.Check(flat)
+		if len(errs) == 0 {
+			return
+		}
+		expand := map[at]bool{}
+		for _, e := range errs {
+			for _, k := range []int{e.Index, e.Other} {
+				if k >= 0 && !strings.Contains(route.Canonical(flat[k]), " ") {
+					expand[where[k]] = true
+				}
+			}
+		}
+		if len(expand) == 0 {
+			// Not a method conflict: drop the later pattern and say so.
+			for _, e := range errs {
+				w := where[e.Index]
+				r := &s.Routes[w.r]
+				s.add(MustWarn, r.Loc, "%s: pattern %q cannot be written: %s", r.From, flat[e.Index], e.Msg)
+				r.Patterns[w.p] = ""
+			}
+		}
+		for i := range s.Routes {
+			r := &s.Routes[i]
+			var out []string
+			for j, p := range r.Patterns {
+				switch {
+				case p == "":
+				case expand[at{i, j}]:
+					for _, m := range cfMethods {
+						if m != "HEAD" {
+							out = append(out, m+" "+p)
+						}
+					}
+				default:
+					out = append(out, p)
+				}
+			}
+			r.Patterns = out
+		}
+	}
+	s.add(MustWarn, Loc{File: s.File}, "%s", fmt.Sprintf("route patterns still conflict after resolving: %v", route.Check(s.allPatterns())))
+}
+
+// dedupe drops each pattern already written for an earlier source route.
+func (s *Setup) dedupe() {
+	seen := map[string]int{} // canonical pattern → source route
+	for i := range s.Routes {
+		r := &s.Routes[i]
+		var keep []string
+		for _, p := range r.Patterns {
+			c := route.Canonical(p)
+			if j, dup := seen[c]; dup {
+				s.add(Warn, r.Loc, "%s: pattern %q is already the route of %s, which the source tries first; not written again", r.From, p, s.Routes[j].From)
+				if r.Note == "" {
+					r.Note = fmt.Sprintf("its pattern %q is already the route of %s", p, s.Routes[j].From)
+				}
+				continue
+			}
+			seen[c] = i
+			keep = append(keep, p)
+		}
+		r.Patterns = keep
+	}
+}
+
+func (s *Setup) allPatterns() []string {
+	var out []string
+	for _, r := range s.Routes {
+		out = append(out, r.Patterns...)
+	}
+	return out
+}
