@@ -1,7 +1,6 @@
 package awsimport
 
 import (
-	"errors"
 	"fmt"
 	"net/url"
 	"strings"
@@ -205,18 +204,13 @@ func ReadAPIGateway(file string, data []byte, opt APIOptions) (*Setup, error) {
 	default:
 		return nil, fmt.Errorf("%s: not an API Gateway export: no \"openapi: 3.x\" or \"swagger: \\\"2.0\\\"\" at the top (aws apigateway get-export, aws apigatewayv2 export-api)", file)
 	}
-	base := strings.TrimSuffix(opt.BasePath, "/")
-	if base != "" && (!strings.HasPrefix(base, "/") || strings.ContainsAny(base, "{}*? ")) {
-		return nil, fmt.Errorf("--base-path %q: a path like /prod", opt.BasePath)
+	base, err := basePath(opt.BasePath, "/prod")
+	if err != nil {
+		return nil, err
 	}
 	r := &apiReader{d: d, s: s, top: top, base: base, origins: map[string]string{}, functions: map[string]string{}}
 	r.read()
-	if len(r.errs) > 0 {
-		return nil, errors.New(strings.Join(r.errs, "\n"))
-	}
-	s.resolve()
-	s.Placeholders, s.Defaults = d.placeholders()
-	return s, nil
+	return s.finish(d, r.errs)
 }
 
 type apiReader struct {

@@ -112,12 +112,7 @@ func ReadCloudFront(file string, data []byte, opt Options) (*Setup, error) {
 	}
 	r := &cfReader{d: d, s: s, dc: dc}
 	r.read()
-	if len(r.errs) > 0 {
-		return nil, errors.New(strings.Join(r.errs, "\n"))
-	}
-	s.resolve()
-	s.Placeholders, s.Defaults = d.placeholders()
-	return s, nil
+	return s.finish(d, r.errs)
 }
 
 // templateDistribution finds the distribution resource of a template and

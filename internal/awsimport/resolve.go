@@ -1,6 +1,7 @@
 package awsimport
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -97,4 +98,42 @@ func (s *Setup) allPatterns() []string {
 		out = append(out, r.Patterns...)
 	}
 	return out
+}
+
+// finish ends a reader's work on s, read from d: the reader's errors as one,
+// or s with its names resolved and d's placeholders listed.
+func (s *Setup) finish(d *doc, errs []string) (*Setup, error) {
+	if len(errs) > 0 {
+		return nil, errors.New(strings.Join(errs, "\n"))
+	}
+	s.resolve()
+	s.Placeholders, s.Defaults = d.placeholders()
+	return s, nil
+}
+
+// checkFunctionOptions checks the options the SAM and Serverless readers
+// share: --api rest|http (or none) and --functions hosted|aws, which
+// defaults to hosted.
+func checkFunctionOptions(api string, functions *string) error {
+	if api != "" && api != "rest" && api != "http" {
+		return fmt.Errorf("--api %q: use rest or http", api)
+	}
+	switch *functions {
+	case "":
+		*functions = FunctionsHosted
+	case FunctionsHosted, FunctionsAWS:
+	default:
+		return fmt.Errorf("--functions %q: use hosted or aws", *functions)
+	}
+	return nil
+}
+
+// basePath checks --base-path and returns it without a trailing slash;
+// example is the path the error shows.
+func basePath(p, example string) (string, error) {
+	base := strings.TrimSuffix(p, "/")
+	if base != "" && (!strings.HasPrefix(base, "/") || strings.ContainsAny(base, "{}*? ")) {
+		return "", fmt.Errorf("--base-path %q: a path like %s", p, example)
+	}
+	return base, nil
 }

@@ -1,7 +1,6 @@
 package awsimport
 
 import (
-	"errors"
 	"fmt"
 	"net/url"
 	"path/filepath"
@@ -49,19 +48,12 @@ func ReadSAM(file string, data []byte, opt SAMOptions) (*Setup, error) {
 	if isTerraform(file, data) {
 		return nil, fmt.Errorf("%s: %w", file, ErrTerraform)
 	}
-	if opt.API != "" && opt.API != "rest" && opt.API != "http" {
-		return nil, fmt.Errorf("--api %q: use rest or http", opt.API)
+	if err := checkFunctionOptions(opt.API, &opt.Functions); err != nil {
+		return nil, err
 	}
-	switch opt.Functions {
-	case "":
-		opt.Functions = FunctionsHosted
-	case FunctionsHosted, FunctionsAWS:
-	default:
-		return nil, fmt.Errorf("--functions %q: use hosted or aws", opt.Functions)
-	}
-	base := strings.TrimSuffix(opt.BasePath, "/")
-	if base != "" && (!strings.HasPrefix(base, "/") || strings.ContainsAny(base, "{}*? ")) {
-		return nil, fmt.Errorf("--base-path %q: a path like /prod", opt.BasePath)
+	base, err := basePath(opt.BasePath, "/prod")
+	if err != nil {
+		return nil, err
 	}
 	d, err := parseDoc(file, data, opt.Values)
 	if err != nil {
@@ -78,12 +70,7 @@ func ReadSAM(file string, data []byte, opt SAMOptions) (*Setup, error) {
 	s := &Setup{File: file, Kind: "SAM template"}
 	r := &samReader{d: d, s: s, top: top, opt: opt, base: base, names: map[string]bool{"legacy": true}, apis: map[string]string{}}
 	r.read()
-	if len(r.errs) > 0 {
-		return nil, errors.New(strings.Join(r.errs, "\n"))
-	}
-	s.resolve()
-	s.Placeholders, s.Defaults = d.placeholders()
-	return s, nil
+	return s.finish(d, r.errs)
 }
 
 type samReader struct {
