@@ -254,15 +254,7 @@ func (r *apiReader) read() {
 	r.api()
 	paths := top.get("paths")
 	router := &apiRouter{http: r.http, paths: paths.loc(), routes: r.paths()}
-	for _, rt := range router.routes {
-		m := matcher{{kind: '*'}}
-		if rt.path != "" {
-			m, _ = apiMatcher(rt.path)
-		}
-		router.ms = append(router.ms, m)
-		s.srcMatchers = append(s.srcMatchers, m)
-	}
-	s.Source = router
+	s.useRouter(router)
 	for i, rt := range router.routes {
 		// The catch-all's origin: $default, or ANY /{proxy+}.
 		if s.Routes[i].Origin != "" && rt.method == "ANY" && (rt.path == "" || len(rt.kinds) == 1 && rt.kinds[0] == 'g') {

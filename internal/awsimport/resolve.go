@@ -3,6 +3,7 @@ package awsimport
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 
 	"github.com/turnout/turnout/internal/route"
@@ -136,4 +137,35 @@ func basePath(p, example string) (string, error) {
 		return "", fmt.Errorf("--base-path %q: a path like %s", p, example)
 	}
 	return base, nil
+}
+
+// useRouter makes router the source's router for the shape search, with
+// each of its routes' matchers (a route without a path is $default's
+// catch-all).
+func (s *Setup) useRouter(router *apiRouter) {
+	for _, rt := range router.routes {
+		m := matcher{{kind: '*'}}
+		if rt.path != "" {
+			m, _ = apiMatcher(rt.path)
+		}
+		router.ms = append(router.ms, m)
+		s.srcMatchers = append(s.srcMatchers, m)
+	}
+	s.Source = router
+}
+
+// legacyFromSet declares the legacy origin from `--set legacy=URL`, for a
+// source (what: "a SAM template") that has none; it returns where and why
+// the value is not a URL, "" when it is (or is still a placeholder).
+func (s *Setup) legacyFromSet(d *doc, what string) (Loc, string) {
+	v := val{d: d, n: d.root}
+	u, ok := v.fill("legacy", false)
+	s.Legacy = "legacy"
+	s.Origins = append(s.Origins, Origin{Name: "legacy", URL: u, HostHeader: "client", From: "--set legacy (" + what + " has no legacy origin; turnout needs one)", Loc: v.loc()})
+	if ok {
+		if pu, err := url.Parse(u); err != nil || pu.Host == "" || pu.Scheme != "http" && pu.Scheme != "https" {
+			return v.loc(), fmt.Sprintf("--set legacy=%q: want the URL of the legacy service, like http://10.0.0.5:8080", u)
+		}
+	}
+	return Loc{}, ""
 }

@@ -2,7 +2,6 @@ package awsimport
 
 import (
 	"fmt"
-	"net/url"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -170,24 +169,10 @@ func (r *samReader) read() {
 		r.fail(res.loc(), "no route: no inline API definition, and no AWS::Serverless::Function has an event of the %s API", api)
 		return
 	}
-	for _, rt := range router.routes {
-		m := matcher{{kind: '*'}}
-		if rt.path != "" {
-			m, _ = apiMatcher(rt.path)
-		}
-		router.ms = append(router.ms, m)
-		s.srcMatchers = append(s.srcMatchers, m)
+	s.useRouter(router)
+	if loc, msg := s.legacyFromSet(r.d, "a SAM template"); msg != "" {
+		r.fail(loc, "%s", msg)
 	}
-	s.Source = router
-	v := val{d: r.d, n: r.d.root}
-	u, ok := v.fill("legacy", false)
-	if ok {
-		if pu, err := url.Parse(u); err != nil || pu.Host == "" || pu.Scheme != "http" && pu.Scheme != "https" {
-			r.fail(v.loc(), "--set legacy=%q: want the URL of the legacy service, like http://10.0.0.5:8080", u)
-		}
-	}
-	s.Legacy = "legacy"
-	s.Origins = append(s.Origins, Origin{Name: "legacy", URL: u, HostHeader: "client", From: "--set legacy (a SAM template has no legacy origin; turnout needs one)", Loc: v.loc()})
 }
 
 // api reads an AWS::Serverless::Api or HttpApi resource.
