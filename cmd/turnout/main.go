@@ -6,6 +6,7 @@
 //	turnout serve [-c turnout.yaml]       run the gateway
 //	turnout validate FILE...              check config files offline
 //	turnout analyze FILE...               rank path templates in CloudFront/ALB/nginx logs
+//	turnout import cloudfront|apigateway|sam|serverless FILE   a turnout config from what runs on AWS
 //	turnout traffic                       the running gateway's path templates by calls
 //	turnout apply -f FILE -m MESSAGE      activate a new deployment
 //	turnout rollback [--to N]             re-activate an earlier deployment
@@ -33,6 +34,9 @@ Usage:
   turnout serve [-c FILE]            run the gateway (embedded defaults without -c)
   turnout validate FILE...           report every config error with file:line:column
   turnout analyze FILE...            rank path templates in CloudFront/ALB/nginx access logs
+  turnout import cloudfront|apigateway|sam|serverless FILE [-o FILE] [--accept-risk] [--set K=V] [--check URL]
+                                     a turnout config from a CloudFront distribution, an API Gateway
+                                     export, a SAM template or a serverless.yml, every difference listed
   turnout traffic [--unused-for D] [--risky]  the running gateway's path templates by calls
   turnout apply -f FILE [-m MSG]     validate and activate FILE as a new deployment
   turnout rollback [--to N] [-m MSG] re-activate the previous (or Nth) deployment
@@ -89,6 +93,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		"logs":           cmdLogs,
 		"invoke":         cmdInvoke,
 		"analyze":        cmdAnalyze,
+		"import":         cmdImport,
 		"traffic":        cmdTraffic,
 		"store":          cmdStore,
 	}

@@ -472,7 +472,7 @@ func TestFunctionDefaults(t *testing.T) {
 
 // TestExampleConfigs keeps the configs the README and docs/ point at valid.
 func TestExampleConfigs(t *testing.T) {
-	for _, name := range []string{"../../examples/turnout.yaml"} {
+	for _, name := range []string{"../../examples/turnout.yaml", "../../examples/shadow.yaml", "../../examples/rollout.yaml"} {
 		if _, _, err := parseFile(t, name, name); err != nil {
 			t.Errorf("%v", err)
 		}

@@ -132,21 +132,30 @@ func checkHungUp(t *testing.T, gw *Gateway, m *metrics.Metrics, logBuf *bytes.Bu
 	if r := rollbacks.Load(); r != 0 {
 		t.Errorf("%s: %d automatic rollbacks after client hang-ups", route, r)
 	}
-	lines := accessLines(t, logBuf, logMu, path)
-	closedLines := 0
-	for _, rec := range lines {
-		if rec["status"] == float64(499) && rec["outcome"] == "client_closed" {
-			closedLines++
+	// The metrics are counted just before the access log and the Observe
+	// hook are written, on the request's goroutine: wait for those too.
+	var lines []map[string]any
+	var closedLines, seen int
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		lines = accessLines(t, logBuf, logMu, path)
+		closedLines = 0
+		for _, rec := range lines {
+			if rec["status"] == float64(499) && rec["outcome"] == "client_closed" {
+				closedLines++
+			}
+		}
+		seen = 0
+		for _, o := range obs() {
+			if o.Route == route && o.Outcome == turnout.ClientClosed && o.Status == 499 {
+				seen++
+			}
+		}
+		if closedLines == n && seen == n || time.Now().After(deadline) {
+			break
 		}
 	}
 	if closedLines != n {
 		t.Errorf("%s: %d of %d access-log records say status 499, outcome client_closed; first: %v", route, closedLines, len(lines), lines[:min(1, len(lines))])
-	}
-	seen := 0
-	for _, o := range obs() {
-		if o.Route == route && o.Outcome == turnout.ClientClosed && o.Status == 499 {
-			seen++
-		}
 	}
 	if seen != n {
 		t.Errorf("%s: the Observe hook saw %d client_closed requests, want %d", route, seen, n)

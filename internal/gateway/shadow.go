@@ -223,10 +223,11 @@ func (m *mirror) call(j *mirrorJob, b backend) (*diff.Answer, error) {
 	r := j.r.WithContext(ctx)
 	r.Header = j.r.Header.Clone()
 	r.Header.Set(m.cfg.Marker, "1")
-	if j.body != nil {
+	// The body is whole: it goes with its length, however the client sent it.
+	r.TransferEncoding = nil
+	r.Body, r.ContentLength = http.NoBody, 0
+	if len(j.body) > 0 {
 		r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(j.body)), int64(len(j.body))
-	} else {
-		r.Body = http.NoBody
 	}
 	rec := &recorder{h: http.Header{}}
 	rec.limit = m.cfg.MaxBodyBytes

@@ -69,11 +69,18 @@ func TestShadowMirrorsByteForByte(t *testing.T) {
 	}
 	send("POST", "/get/x", "not mirrored")
 	send("POST", "/post/y?z=1", "mirrored body")
-	testkit.Eventually(t, 5*time.Second, "two requests at the shadow", func() bool { return len(seen.list()) >= 2 })
-	time.Sleep(50 * time.Millisecond) // a third, wrongly mirrored, would have arrived by now
+	// A chunked body is sent to the shadow whole, with its length.
+	req, _ := http.NewRequest("POST", "http://"+h.addr+"/post/chunked", io.MultiReader(strings.NewReader("in "), strings.NewReader("chunks")))
+	if resp, err := http.DefaultClient.Do(req); err != nil || len(req.TransferEncoding) == 0 && req.ContentLength > 0 {
+		t.Fatalf("chunked POST: %v", err)
+	} else {
+		resp.Body.Close()
+	}
+	testkit.Eventually(t, 5*time.Second, "three requests at the shadow", func() bool { return len(seen.list()) >= 3 })
+	time.Sleep(50 * time.Millisecond) // a fourth, wrongly mirrored, would have arrived by now
 	got := seen.list()
 	slices.Sort(got)
-	want := []string{"GET /get/x?b=2&a=1&a=%2F;c 1 ", "POST /post/y?z=1 1 mirrored body"}
+	want := []string{"GET /get/x?b=2&a=1&a=%2F;c 1 ", "POST /post/chunked 1 in chunks", "POST /post/y?z=1 1 mirrored body"}
 	if !slices.Equal(got, want) {
 		t.Fatalf("the shadow saw %q, want %q", got, want)
 	}

@@ -125,6 +125,14 @@ const (
 // rate alone.
 const minLatencySamples = 20
 
+// minP99Samples is the fewest successful requests a side needs for its p99
+// to be held against the ceiling: below 100 the "p99" is the side's
+// slowest request or close to it — one garbage collection or scheduling
+// hiccup — and a ceiling judged on it aborts good canaries (seen: a
+// function canary's 51 requests, p99 11 ms against 5.4 ms, on a loaded
+// machine). The U test, which uses every request, still judges them.
+const minP99Samples = 100
+
 // WithDefaults returns a with its zero fields set to their defaults.
 func (a Analysis) WithDefaults() Analysis {
 	a.MinRequests = cmp.Or(a.MinRequests, DefaultMinRequests)
@@ -286,7 +294,7 @@ func (a Analysis) judge(baseline, canary Counts, interim bool) Verdict {
 		v.Reason = fmt.Sprintf("%s, above the %s ceiling", errs, pct(a.MaxErrorRate))
 	case v.Errors.P < errAlpha:
 		v.Reason = fmt.Sprintf("%s, %s p%s", errs, v.Errors.Method, pval(v.Errors.P))
-	case v.LatencyJudged && v.P99Ratio > a.MaxP99Ratio && c.P99-b.P99 > a.MinLatencyShift:
+	case v.LatencyJudged && bs >= minP99Samples && cs >= minP99Samples && v.P99Ratio > a.MaxP99Ratio && c.P99-b.P99 > a.MinLatencyShift:
 		v.Reason = fmt.Sprintf("%s, %.2f× above the %v× ceiling", p99s, v.P99Ratio, a.MaxP99Ratio)
 	case v.LatencyJudged && v.Latency.P < latAlpha && v.P50Ratio > 1+a.LatencyTolerance && c.P50-b.P50 > a.MinLatencyShift:
 		v.Reason = fmt.Sprintf("%s, U-test p%s", p99s, pval(v.Latency.P))

@@ -368,3 +368,20 @@ func TestMinLatencyShift(t *testing.T) {
 		t.Errorf("400 µs slower with a 100 µs floor and no p99 ceiling: %v: %q; want a failure on the U test", v.Decision, v.Reason)
 	}
 }
+
+// TestP99NeedsSamples: with fewer than 100 successful requests a side, a
+// p99 is the slowest request or near it, and the ceiling does not judge
+// it: a canary of 60 requests, one of them a 20 ms hiccup, passes; the same
+// shape at 600 requests (six hiccups) fails on the ceiling.
+func TestP99NeedsSamples(t *testing.T) {
+	base := counts(2000, 0, 5*time.Millisecond)
+	few := add(counts(59, 0, 5*time.Millisecond), counts(1, 0, 20*time.Millisecond))
+	a := Analysis{MinRequests: 50}
+	if v := a.Judge(base, few); v.Decision != Pass {
+		t.Errorf("60 canary requests, one slow: %v: %q; want pass", v.Decision, v.Reason)
+	}
+	many := add(counts(590, 0, 5*time.Millisecond), counts(10, 0, 20*time.Millisecond))
+	if v := a.Judge(base, many); v.Decision != Fail || !strings.Contains(v.Reason, "ceiling") {
+		t.Errorf("600 canary requests, 10 slow: %v: %q; want a failure on the p99 ceiling", v.Decision, v.Reason)
+	}
+}

@@ -88,6 +88,7 @@ type tracked struct {
 	// window is the counts since.
 	base     [2]judge.Counts
 	nextLook time.Time
+	off      bool // the route is switched off: nothing to judge or move
 }
 
 func (c *Controller) now() time.Time {
@@ -197,7 +198,7 @@ func (c *Controller) ceilings(ctx context.Context, now time.Time) {
 	var over []*tracked
 	for _, k := range c.order {
 		t := c.routes[k]
-		if t.status.State != stateRunning || t.status.Weight <= 0 || t.status.Weight >= 100 {
+		if t.status.State != stateRunning || t.off || t.status.Weight <= 0 || t.status.Weight >= 100 {
 			continue
 		}
 		b, cn, ok := c.Counts.Comparison(k)
@@ -249,12 +250,24 @@ func (c *Controller) read(ctx context.Context) {
 			if prev != nil { // the verdict that moved the rollout stays on show
 				t.status.Verdict, t.status.Judged = prev.status.Verdict, prev.status.Judged
 			}
-			t.status.Deployment, t.status.StepStarted, t.status.Weights = c.history(ctx, *d, k, step)
+			// The weights so far are known once the route has been seen:
+			// only the new step's start is read back then. (A 10,000-route
+			// config takes ~100 ms to parse; a rollout's whole history is
+			// read once per node start.)
+			var known []Point
+			if prev != nil && prev.status.Canary == r.Canary.Target() && prev.status.Baseline == r.OnTarget() {
+				known = prev.status.Weights
+			}
+			t.status.Deployment, t.status.StepStarted, t.status.Weights = c.history(ctx, *d, k, step, known)
 			t.base[0], t.base[1], _ = c.Counts.Comparison(k)
 			t.nextLook = c.now()
 		}
 		c.mu.Lock()
-		t.plan = *r.Rollout
+		t.plan, t.off = *r.Rollout, r.Off
+		t.status.Waiting = ""
+		if r.Off {
+			t.status.Waiting = "the route is switched off: `turnout route on` to go on"
+		}
 		s := &t.status
 		s.Route, s.Baseline, s.Canary = r.Match, r.OnTarget(), r.Canary.Target()
 		s.State = cmp.Or(r.Rollout.State, stateRunning)
@@ -286,12 +299,15 @@ const maxHistory = 64
 
 // history finds, from deployment d back, the deployment that began route
 // k's current step (the oldest of the run of deployments whose step is
-// step) and the weight's points over the rollout, oldest first.
-func (c *Controller) history(ctx context.Context, d deploy.Deployment, k, step string) (uint64, time.Time, []Point) {
+// step) and the weight's points over the rollout, oldest first. With known
+// points (the rollout's as this node last saw them), it reads back only to
+// the step's start and appends to them.
+func (c *Controller) history(ctx context.Context, d deploy.Deployment, k, step string, known []Point) (uint64, time.Time, []Point) {
 	start, at := d.ID, d.Time
 	var points []Point
 	inStep := true
 	cur := d
+	var here Point // the current step's own point
 	for range maxHistory {
 		cfg, err := config.Parse("deployment.yaml", []byte(cur.Config))
 		if err != nil {
@@ -305,8 +321,12 @@ func (c *Controller) history(ctx context.Context, d deploy.Deployment, k, step s
 		s := r.Canary.Target() + "|" + strconv.FormatFloat(r.Canary.Weight, 'f', -1, 64) + "|" + r.Rollout.State
 		if inStep && s == step {
 			start, at = cur.ID, cur.Time
+			here = Point{Deployment: cur.ID, Time: cur.Time, Weight: r.Canary.Weight, Cause: cur.Cause}
 		} else {
 			inStep = false
+			if known != nil {
+				break // the step's start is found; the points before it are known
+			}
 		}
 		if len(points) == 0 || points[0].Weight != r.Canary.Weight {
 			points = slices.Insert(points, 0, Point{Deployment: cur.ID, Time: cur.Time, Weight: r.Canary.Weight, Cause: cur.Cause})
@@ -322,6 +342,12 @@ func (c *Controller) history(ctx context.Context, d deploy.Deployment, k, step s
 		}
 		cur = prev
 	}
+	if known != nil {
+		points = slices.Clone(known)
+		if n := len(points); n == 0 || points[n-1].Weight != here.Weight {
+			points = append(points, here)
+		}
+	}
 	return start, at, points
 }
 
@@ -334,7 +360,7 @@ func (c *Controller) look(ctx context.Context) time.Time {
 	var due []*tracked
 	for _, k := range c.order {
 		t := c.routes[k]
-		if t.status.State != stateRunning {
+		if t.status.State != stateRunning || t.off {
 			continue
 		}
 		if !t.nextLook.After(now) {

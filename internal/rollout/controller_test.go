@@ -299,6 +299,10 @@ func TestRestartResumes(t *testing.T) {
 	}
 	wantStep := r.active(t)
 	waitFor(t, func() bool { s := r.ctl.Status(); return len(s) == 1 && s[0].Weight == 50 })
+	// While running, a new step's point is added to those already known.
+	if s := r.ctl.Status()[0]; len(s.Weights) != 3 || s.Weights[1].Weight != 10 || s.Weights[2].Weight != 50 || s.Weights[2].Deployment != wantStep.ID || s.Deployment != wantStep.ID {
+		t.Fatalf("running: weights %+v, step from deployment %d; want 0, 10, 50, the last from %d", s.Weights, s.Deployment, wantStep.ID)
+	}
 	r.stopRun()
 
 	r.start(t) // the node comes back
@@ -351,5 +355,22 @@ func TestShadowGate(t *testing.T) {
 	}
 	if n, rate := r.shadows.Gate("/s/"); n < 40 || rate < 99 {
 		t.Fatalf("started with %d compared at %.1f%%", n, rate)
+	}
+}
+
+// TestOffRouteLeftAlone: a rollout on a route switched off is neither
+// started nor judged, and its status says why.
+func TestOffRouteLeftAlone(t *testing.T) {
+	r := newRig(t, ok, ok, `  - match: /s/
+    origin: legacy
+    fallback: legacy
+    off: true
+    canary: {origin: v2}
+    rollout: {steps: [10, 50], step_for: 1h, interval: 20ms}
+`)
+	waitFor(t, func() bool { s := r.ctl.Status(); return len(s) == 1 && strings.Contains(s[0].Waiting, "switched off") })
+	time.Sleep(200 * time.Millisecond) // ten looks' time
+	if got := r.causes(t); len(got) != 0 {
+		t.Fatalf("deployments for a rollout on a route switched off: %q", got)
 	}
 }
