@@ -60,6 +60,8 @@ type Config struct {
 	// Routes map request patterns to targets, in file order. Precedence does
 	// not depend on order: the most specific pattern wins (net/http.ServeMux).
 	Routes []Route `yaml:"routes" json:"routes"`
+	// Authorizers are the named authorizers routes' auth: can name.
+	Authorizers []Authorizer `yaml:"authorizers" json:"authorizers,omitempty"`
 
 	// table is Routes compiled by Parse, reused by RouteTable.
 	table *route.Table
@@ -261,6 +263,9 @@ type Route struct {
 	// Shadow mirrors a share of the route's requests to another target
 	// and compares the answers (docs/shadow.md); nil mirrors nothing.
 	Shadow *Shadow `yaml:"shadow" json:"shadow,omitempty"`
+	// Auth names the authorizer the route's requests must pass, and the
+	// scopes of which a token must hold one (docs/authorizers.md).
+	Auth *RouteAuth `yaml:"auth" json:"auth,omitempty"`
 	// FallbackUnsafe lets non-idempotent requests (POST, PATCH) be replayed
 	// on the fallback. Off by default: such a request is sent once.
 	FallbackUnsafe bool `yaml:"fallback_unsafe" json:"fallback_unsafe,omitempty"`

@@ -83,6 +83,8 @@ type routePos struct {
 	// The shadow mapping and its to, and the rollout's shadow key, when
 	// written.
 	shadow, shadowTo, rolloutShadow Pos
+	// The auth mapping's authorizer, when written.
+	auth Pos
 }
 
 // document parses data as exactly one YAML document and returns its root,
