@@ -16,6 +16,10 @@ const (
 	ReasonAbsoluteForm     = "absolute_form"     // a target naming a host no route serves
 	ReasonConnect          = "connect"           // the CONNECT method
 
+	// Refused by the route's authorizer (Outcome Rejected).
+	ReasonUnauthorized = "unauthorized" // no token, or one that does not verify: 401
+	ReasonForbidden    = "forbidden"    // a valid token without the route's scopes: 403
+
 	// Why the primary did not answer.
 	ReasonRateLimited       = "rate_limited"       // over the route's rate limit
 	ReasonThrottled         = "throttled"          // the function is at its concurrency limit

@@ -74,8 +74,9 @@ type Gateway struct {
 	// comparisons are the canary routes' per-side counts, by route pattern,
 	// primary and canary, kept across tables.
 	comparisons map[string]*comparison
-	mirrors     map[string]*mirror // by mirrorKey, with the tables holding each
-	wg          sync.WaitGroup     // retirements in progress
+	mirrors     map[string]*mirror     // by mirrorKey, with the tables holding each
+	authorizers map[string]*authorizer // by their JWT settings, likewise
+	wg          sync.WaitGroup         // retirements in progress
 }
 
 // New returns a Gateway that answers 503 until a table is swapped in.
@@ -90,7 +91,7 @@ func New(opts Options) *Gateway {
 		opts.RetireGrace = time.Second
 	}
 	return &Gateway{opts: opts, log: opts.Logger, pools: map[string]*sharedPool{}, breakers: map[string]*breaker.Breaker{}, comparisons: map[string]*comparison{},
-		mirrors: map[string]*mirror{}, unrouted: opts.Metrics.Unrouted()}
+		mirrors: map[string]*mirror{}, authorizers: map[string]*authorizer{}, unrouted: opts.Metrics.Unrouted()}
 }
 
 // Swap makes t the active table. Requests already running finish on the
@@ -188,6 +189,7 @@ func (g *Gateway) retire(old *Table) {
 func (g *Gateway) releaseLocked(t *Table) {
 	releaseKeys(g.mirrors, t.mirrorKeys)
 	releaseKeys(g.comparisons, t.comparisonKeys)
+	releaseKeys(g.authorizers, t.authorizerKeys)
 	for _, k := range t.keys {
 		sp := g.pools[k]
 		if sp == nil {
@@ -224,6 +226,10 @@ func (g *Gateway) Close() {
 	for k, m := range g.mirrors {
 		m.stop()
 		delete(g.mirrors, k)
+	}
+	for k, a := range g.authorizers {
+		a.a.Close()
+		delete(g.authorizers, k)
 	}
 }
 
@@ -273,6 +279,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	x.plan, x.values = t.plans[idx], values
+	if x.plan.guard != nil && !g.admit(x) {
+		return
+	}
 	g.serve(x)
 }
 

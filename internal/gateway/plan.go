@@ -31,6 +31,7 @@ type plan struct {
 	primary side
 	canary  *canary     // nil: every request goes to the primary
 	shadow  *mirrorSlot // nil: no request is copied
+	guard   *guard      // nil: no authorizer checks the route's requests
 
 	limiter *rate.Limiter // set for a route with rate_limit
 	spill   bool          // past the limit: to the fallback, not 429

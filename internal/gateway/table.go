@@ -33,8 +33,8 @@ type Table struct {
 	keys     []string                // shared pool keys held
 	// mirrorKeys and comparisonKeys are the keys of the mirrors and the
 	// canary comparisons the table's plans use.
-	mirrorKeys, comparisonKeys []string
-	refs                       atomic.Int64 // requests in flight
+	mirrorKeys, comparisonKeys, authorizerKeys []string
+	refs                                       atomic.Int64 // requests in flight
 }
 
 // sharedPool lets consecutive tables share an origin pool (and its
@@ -98,7 +98,7 @@ func (g *Gateway) Build(id uint64, cfg *config.Config) (*Table, error) {
 			return nil, fmt.Errorf("deployment %d: %w", id, err)
 		}
 	}
-	in := sources{legacy: cfg.LegacyOrigin(), functions: map[string]config.Function{}, origins: map[string]config.Origin{}}
+	in := sources{legacy: cfg.LegacyOrigin(), functions: map[string]config.Function{}, origins: map[string]config.Origin{}, authorizers: cfg.Authorizers}
 	for _, f := range cfg.Functions {
 		in.functions[f.Name] = f
 	}
@@ -118,9 +118,10 @@ func (g *Gateway) Build(id uint64, cfg *config.Config) (*Table, error) {
 
 // sources is what a deployment declares that its routes name.
 type sources struct {
-	legacy    string // the legacy origin's name
-	functions map[string]config.Function
-	origins   map[string]config.Origin
+	legacy      string // the legacy origin's name
+	functions   map[string]config.Function
+	origins     map[string]config.Origin
+	authorizers []config.Authorizer
 }
 
 // planLocked compiles route r (pattern pat) into its plan, with the pools
@@ -128,6 +129,15 @@ type sources struct {
 func (g *Gateway) planLocked(t *Table, in sources, pat *route.Pattern, r config.Route) (*plan, error) {
 	m := g.opts.Metrics
 	p := &plan{pattern: pat.Canonical, off: r.Off, servedBy: t.servedBy, metrics: m}
+	// The authorizer checks the route's requests whether it is on or off:
+	// switching a route to the legacy origin does not open it.
+	if r.Auth != nil {
+		gd, err := g.guardLocked(t, in.authorizers, r)
+		if err != nil {
+			return nil, err
+		}
+		p.guard = gd
+	}
 	if r.Off {
 		// A route switched off starts with a closed breaker when it is
 		// switched on again. Its fallback or the legacy origin is then its
