@@ -86,15 +86,7 @@ func (d *decoder) jwtAuthorizer(v *yaml.Node, what string) *JWTAuthorizer {
 			issuerAt = v
 			j.Issuer, _ = d.name(v, what+".issuer")
 		case "audience":
-			items, ok := d.list(v, what+".audience", "audience: [api]")
-			if !ok {
-				return
-			}
-			for i, it := range items {
-				if s, ok := d.name(it, what+".audience["+strconv.Itoa(i)+"]"); ok {
-					j.Audience = append(j.Audience, s)
-				}
-			}
+			j.Audience = d.nameList(v, what+".audience", "audience: [api]")
 		case "identity_source":
 			j.IdentitySource, _ = d.name(v, what+".identity_source")
 		case "jwks_uri":
@@ -121,15 +113,7 @@ func (d *decoder) routeAuth(v *yaml.Node, what string) *RouteAuth {
 			seen = true
 			a.Authorizer, _ = d.name(v, what+".authorizer")
 		case "scopes":
-			items, ok := d.list(v, what+".scopes", "scopes: [orders:read]")
-			if !ok {
-				return
-			}
-			for i, it := range items {
-				if s, ok := d.name(it, what+".scopes["+strconv.Itoa(i)+"]"); ok {
-					a.Scopes = append(a.Scopes, s)
-				}
-			}
+			a.Scopes = d.nameList(v, what+".scopes", "scopes: [orders:read]")
 		}
 	})
 	if !seen && deref(v).Kind == yaml.MappingNode {
@@ -167,4 +151,20 @@ func mapIndexNode(m *yaml.Node, key string) *yaml.Node {
 		}
 	}
 	return nil
+}
+
+// nameList decodes a list of non-empty strings (what, shown like example
+// when v is not a list).
+func (d *decoder) nameList(v *yaml.Node, what, example string) []string {
+	items, ok := d.list(v, what, example)
+	if !ok {
+		return nil
+	}
+	var out []string
+	for i, it := range items {
+		if s, ok := d.name(it, what+"["+strconv.Itoa(i)+"]"); ok {
+			out = append(out, s)
+		}
+	}
+	return out
 }
