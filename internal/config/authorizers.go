@@ -86,7 +86,7 @@ func (d *decoder) jwtAuthorizer(v *yaml.Node, what string) *JWTAuthorizer {
 			issuerAt = v
 			j.Issuer, _ = d.name(v, what+".issuer")
 		case "audience":
-			j.Audience = d.nameList(v, what+".audience", "audience: [api]")
+			j.Audience = d.stringList(v, what+".audience", "audience: [api]")
 		case "identity_source":
 			j.IdentitySource, _ = d.name(v, what+".identity_source")
 		case "jwks_uri":
@@ -113,7 +113,7 @@ func (d *decoder) routeAuth(v *yaml.Node, what string) *RouteAuth {
 			seen = true
 			a.Authorizer, _ = d.name(v, what+".authorizer")
 		case "scopes":
-			a.Scopes = d.nameList(v, what+".scopes", "scopes: [orders:read]")
+			a.Scopes = d.stringList(v, what+".scopes", "scopes: [orders:read]")
 		}
 	})
 	if !seen && deref(v).Kind == yaml.MappingNode {
@@ -153,9 +153,9 @@ func mapIndexNode(m *yaml.Node, key string) *yaml.Node {
 	return nil
 }
 
-// nameList decodes a list of non-empty strings (what, shown like example
+// stringList decodes a list of non-empty strings (what, shown like example
 // when v is not a list).
-func (d *decoder) nameList(v *yaml.Node, what, example string) []string {
+func (d *decoder) stringList(v *yaml.Node, what, example string) []string {
 	items, ok := d.list(v, what, example)
 	if !ok {
 		return nil
