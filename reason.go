@@ -18,7 +18,10 @@ const (
 
 	// Refused by the route's authorizer (Outcome Rejected).
 	ReasonUnauthorized = "unauthorized" // no token, or one that does not verify: 401
-	ReasonForbidden    = "forbidden"    // a valid token without the route's scopes: 403
+	ReasonForbidden    = "forbidden"    // a valid token without the route's scopes, or a Lambda authorizer's no: 403
+	// A Lambda authorizer crashed, timed out or answered nonsense: 500,
+	// never let through.
+	ReasonAuthorizerError = "authorizer_error"
 
 	// Why the primary did not answer.
 	ReasonRateLimited       = "rate_limited"       // over the route's rate limit

@@ -46,6 +46,9 @@ type Info struct {
 	// Path is the normalised, escaped path that matched the route
 	// (URL.EscapedPath()). Default: Request.URL.EscapedPath().
 	Path string
+	// Authorizer is what the route's authorizer said about the caller,
+	// for requestContext.authorizer; nil when the route has none.
+	Authorizer *Authorizer
 }
 
 // requestTimeLayout is API Gateway's requestTime / time format.
@@ -193,6 +196,7 @@ func EventV1(r *http.Request, body []byte, in Info) ([]byte, error) {
 	rc.RequestTime = c.time.Format(requestTimeLayout)
 	rc.RequestTimeEpoch = c.time.UnixMilli()
 	rc.APIID = apiID
+	rc.Authorizer = in.Authorizer.v1()
 	return marshal(&ev)
 }
 
@@ -269,6 +273,7 @@ func EventV2(r *http.Request, body []byte, in Info) ([]byte, error) {
 		SourceIP:  c.sourceIP,
 		UserAgent: c.userAgent,
 	}
+	rc.Authorizer = in.Authorizer.v2()
 	return marshal(&ev)
 }
 

@@ -42,8 +42,19 @@ var (
 	ErrInsufficientScope = &Error{http.StatusForbidden, "insufficient_scope", "the token does not have the required scope"}
 )
 
+// The answers of a Lambda authorizer that did not allow the request.
+// ErrDenied is its "no" (a simple response's isAuthorized false, a
+// policy's Deny); ErrAuthorizerFailed is an authorizer that crashed, timed
+// out or answered something that is not a response: API Gateway answers
+// 500 and never lets the request through.
+var (
+	ErrDenied           = &Error{http.StatusForbidden, "", "the authorizer denied the request"}
+	ErrAuthorizerFailed = &Error{http.StatusInternalServerError, "", "the authorizer failed"}
+)
+
 // WriteError answers a request that err refused, as API Gateway does: 401
-// with {"message":"Unauthorized"} or 403 with {"message":"Forbidden"}, and a
+// with {"message":"Unauthorized"}, 403 with {"message":"Forbidden"} or 500
+// with {"message":"Internal Server Error"}, and for a token refused a
 // WWW-Authenticate challenge (RFC 6750 §3) naming the route's scopes and
 // the error. An err that is not an *Error is answered as ErrMalformed:
 // whatever went wrong, the request is never let through.
@@ -53,11 +64,20 @@ func WriteError(w http.ResponseWriter, err error, scopes []string) {
 		e = ErrMalformed
 	}
 	h := w.Header()
-	h.Set("WWW-Authenticate", challenge(e, scopes))
 	h.Set("Content-Type", "application/json")
-	body := `{"message":"Unauthorized"}`
-	if e.Status == http.StatusForbidden {
+	var body string
+	switch e.Status {
+	case http.StatusUnauthorized:
+		body = `{"message":"Unauthorized"}`
+	case http.StatusForbidden:
 		body = `{"message":"Forbidden"}`
+	default:
+		body = `{"message":"Internal Server Error"}`
+	}
+	// A token refused says why in a challenge (RFC 6750 §3); an
+	// authorizer's own no or failure has none to give.
+	if e.Status == http.StatusUnauthorized || e.Code != "" {
+		h.Set("WWW-Authenticate", challenge(e, scopes))
 	}
 	w.WriteHeader(e.Status)
 	_, _ = w.Write([]byte(body))

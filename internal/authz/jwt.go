@@ -90,8 +90,18 @@ type Result struct {
 	// Scopes are the token's "scope" (space-separated) or, without one,
 	// its "scp" (an array, or a space-separated string).
 	Scopes []string
-	// Subject is the token's sub.
+	// Subject is the token's sub, or a Lambda authorizer's principalId:
+	// who the access log says the caller is.
 	Subject string
+
+	// Lambda is set when a Lambda authorizer allowed the request: Context
+	// is the context it returned (a simple response's, or a policy
+	// response's), Latency how long its invocation took (0 when Cached).
+	Lambda  bool
+	Context map[string]any
+	Latency time.Duration
+	// Cached says the answer came from the authorizer's result cache.
+	Cached bool
 }
 
 // Authorizer verifies JWTs from one issuer. Verify is safe for concurrent

@@ -77,7 +77,7 @@ func (g *Gateway) logAccess(x *exchange, d time.Duration) {
 		return
 	}
 	r := x.r
-	attrs := make([]slog.Attr, 0, 15)
+	attrs := make([]slog.Attr, 0, 19)
 	attrs = append(attrs,
 		slog.String("request_id", x.id),
 		slog.String("method", r.Method),
@@ -91,6 +91,18 @@ func (g *Gateway) logAccess(x *exchange, d time.Duration) {
 		}
 		if p.off {
 			attrs = append(attrs, slog.Bool("route_off", true))
+		}
+		// Who the authorizer says the caller is, never the token.
+		if gd := p.guard; gd != nil && x.authResult != "" {
+			attrs = append(attrs, slog.String("authorizer", gd.name), slog.String("auth", x.authResult))
+			if x.authed {
+				if x.auth.Subject != "" {
+					attrs = append(attrs, slog.String("subject", x.auth.Subject))
+				}
+				if gd.event {
+					attrs = append(attrs, slog.Bool("auth_cached", x.auth.Cached))
+				}
+			}
 		}
 	}
 	attrs = append(attrs,

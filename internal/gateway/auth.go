@@ -5,23 +5,59 @@ import (
 	"errors"
 	"net/http"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/turnout/turnout"
+	"github.com/turnout/turnout/internal/apigw"
 	"github.com/turnout/turnout/internal/authz"
 	"github.com/turnout/turnout/internal/config"
+	"github.com/turnout/turnout/internal/route"
 )
 
 // guard is a route's authorizer and the scopes a token must hold one of:
 // the check a request passes before the plan runs.
 type guard struct {
-	a      *authz.Authorizer
+	name   string // the authorizer's name under authorizers:
+	check  authz.Checker
 	scopes authz.Scopes
+	// event is set when the authorizer reads the request as an API
+	// Gateway event (a Lambda authorizer): route names it.
+	event bool
+	route eventRoute
+	// counts are turnout_auth_total's children for the route, by result.
+	counts [authResults]prometheus.Counter
+}
+
+// The results turnout_auth_total counts.
+const (
+	authAllowed = iota
+	authUnauthorized
+	authForbidden
+	authDenied
+	authError
+	authResults
+)
+
+var authResultNames = [authResults]string{"allowed", "unauthorized", "forbidden", "denied", "error"}
+
+// authResult is the turnout_auth_total result of a refusal err.
+func authResult(err error) int {
+	switch {
+	case errors.Is(err, authz.ErrDenied):
+		return authDenied
+	case errors.Is(err, authz.ErrAuthorizerFailed):
+		return authError
+	case errors.Is(err, authz.ErrInsufficientScope):
+		return authForbidden
+	}
+	return authUnauthorized
 }
 
 // authorizer is one authorizer with the tables holding it: authorizers
 // outlive tables, as mirrors do, since each fetches and refreshes its
-// issuer's keys.
+// issuer's keys or caches its function's answers.
 type authorizer struct {
-	a    *authz.Authorizer
+	c    authz.Checker
 	refs int // g.mu guards it
 }
 
@@ -29,57 +65,85 @@ func (a *authorizer) release() bool {
 	if a.refs--; a.refs > 0 {
 		return false
 	}
-	a.a.Close()
+	a.c.Close()
 	return true
+}
+
+// newChecker starts the authorizer def declares.
+func (g *Gateway) newChecker(def config.Authorizer) (authz.Checker, error) {
+	if def.JWT != nil {
+		return authz.New(def.JWT.Config(), authz.Options{})
+	}
+	return nil, errors.New("authorizer " + def.Name + " has no kind")
 }
 
 // guardLocked returns route r's guard, with the authorizer its auth names
 // among as, created on first use and held by t. g.mu is held.
-func (g *Gateway) guardLocked(t *Table, as []config.Authorizer, r config.Route) (*guard, error) {
-	var def *config.JWTAuthorizer
-	for _, a := range as {
-		if a.Name == r.Auth.Authorizer {
-			def = a.JWT
+func (g *Gateway) guardLocked(t *Table, as []config.Authorizer, pat *route.Pattern, r config.Route) (*guard, error) {
+	var def *config.Authorizer
+	for i := range as {
+		if as[i].Name == r.Auth.Authorizer {
+			def = &as[i]
 		}
 	}
 	if def == nil { // Parse refuses it; a hand-built config may not
 		return nil, errors.New("route " + r.Match + ": unknown authorizer " + r.Auth.Authorizer)
 	}
+	// One authorizer per distinct definition, its name included: the
+	// metrics and the log name it.
 	b, _ := json.Marshal(def)
 	k := string(b)
 	e := g.authorizers[k]
 	if e == nil {
-		a, err := authz.New(def.Config(), authz.Options{})
+		c, err := g.newChecker(*def)
 		if err != nil {
 			return nil, err
 		}
-		e = &authorizer{a: a}
+		e = &authorizer{c: c}
 		g.authorizers[k] = e
 	}
 	e.refs++
 	t.authorizerKeys = append(t.authorizerKeys, k)
-	return &guard{a: e.a, scopes: r.Auth.Scopes}, nil
+	gd := &guard{name: def.Name, check: e.c, scopes: r.Auth.Scopes, event: def.JWT == nil, route: newEventRoute(pat)}
+	for i := range gd.counts {
+		gd.counts[i] = g.opts.Metrics.Auth.WithLabelValues(pat.Canonical, def.Name, authResultNames[i])
+	}
+	return gd, nil
 }
 
-// admit checks x's request against its route's guard: nil when it may go
-// on, else the refusal is answered (API Gateway's 401 or 403) and x says
-// so.
+// admit checks x's request against its route's guard: true when it may go
+// on (x then holds what the authorizer said), else the refusal is answered
+// (API Gateway's 401, 403 or 500) and x says so.
 func (g *Gateway) admit(x *exchange) bool {
 	gd := x.plan.guard
 	x.at = &x.plan.primary // a refusal is counted on the route's own target
-	res, err := gd.a.Verify(x.r.Context(), x.r)
+	var in *apigw.Info
+	if gd.event {
+		info := x.eventInfo(x.r, gd.route)
+		in = &info
+	}
+	res, err := gd.check.Check(x.r.Context(), x.r, in)
 	if err == nil {
 		err = gd.scopes.Allow(res.Scopes)
 	}
 	if err == nil {
+		x.auth, x.authed = res, true
+		gd.counts[authAllowed].Inc()
+		x.authResult = authResultNames[authAllowed]
 		return true
 	}
+	result := authResult(err)
+	gd.counts[result].Inc()
+	x.authResult = authResultNames[result]
 	rw := &statusRecorder{ResponseWriter: x.w}
 	authz.WriteError(rw, err, gd.scopes)
 	x.outcome, x.code, x.err = turnout.Rejected, rw.code, err
 	x.reason = turnout.ReasonUnauthorized
-	if rw.code == http.StatusForbidden {
+	switch result {
+	case authForbidden, authDenied:
 		x.reason = turnout.ReasonForbidden
+	case authError:
+		x.reason = turnout.ReasonAuthorizerError
 	}
 	return false
 }

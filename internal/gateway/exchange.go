@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/turnout/turnout"
+	"github.com/turnout/turnout/internal/authz"
 )
 
 // exchange is one request on its way through the gateway: who asked for
@@ -46,6 +47,14 @@ type exchange struct {
 	err      error  // for the access log
 	fellBack bool   // the fallback answered
 	cold     bool   // a function answered from an instance started for it
+
+	// auth is what the route's authorizer said about the caller, when
+	// authed: for the function's event, the origin's headers and the log.
+	auth   authz.Result
+	authed bool
+	// authResult is turnout_auth_total's result for the request, "" when
+	// its route has no authorizer.
+	authResult string
 
 	valueBuf [8]string
 }

@@ -31,11 +31,9 @@ type Functions interface {
 // become API Gateway proxy events (payload 1.0 or 2.0, as the route says);
 // its answers, parsed from the function's response, come whole.
 type fnBackend struct {
-	name     string
-	payload  string   // "1.0" or "2.0"
-	resource string   // API Gateway resource template, "/user/{id}"
-	routeKey string   // "GET /user/{id}", "$default" for the catch-all
-	names    []string // the route's wildcard names, for pathParameters
+	name    string
+	payload string // "1.0" or "2.0"
+	eventRoute
 	maxBody  int64
 	timeout  time.Duration
 	platform string // metrics: "hosted" or "aws"
@@ -47,20 +45,51 @@ type fnBackend struct {
 }
 
 func newFnBackend(p *route.Pattern, r config.Route, f config.Function, fns Functions, m *metrics.Metrics) *fnBackend {
+	b := &fnBackend{name: f.Name, payload: r.Payload, eventRoute: newEventRoute(p), maxBody: f.MaxRequestBytes,
+		timeout: f.Timeout.D(), platform: "hosted", tname: turnout.FunctionTarget(f.Name), functions: fns, metrics: m}
+	if f.AWS != nil {
+		b.platform = "aws"
+	}
+	return b
+}
+
+// eventRoute is how API Gateway events name a route: its routeKey,
+// resource and wildcard names.
+type eventRoute struct {
+	resource string   // API Gateway resource template, "/user/{id}"
+	routeKey string   // "GET /user/{id}", "$default" for the catch-all
+	names    []string // the route's wildcard names, for pathParameters
+}
+
+func newEventRoute(p *route.Pattern) eventRoute {
 	method := p.Method
 	if method == "" {
 		method = "ANY"
 	}
-	b := &fnBackend{name: f.Name, payload: r.Payload, resource: p.Template(), names: p.Names(), maxBody: f.MaxRequestBytes,
-		timeout: f.Timeout.D(), platform: "hosted", tname: turnout.FunctionTarget(f.Name), functions: fns, metrics: m}
-	b.routeKey = method + " " + b.resource
-	if f.AWS != nil {
-		b.platform = "aws"
+	e := eventRoute{resource: p.Template(), names: p.Names()}
+	e.routeKey = method + " " + e.resource
+	if p.Method == "" && p.Host == "" && e.resource == "/" {
+		e.routeKey = "$default"
 	}
-	if p.Method == "" && p.Host == "" && b.resource == "/" {
-		b.routeKey = "$default"
+	return e
+}
+
+// eventInfo is what an API Gateway event of route e says about x's
+// request r beyond r itself.
+func (x *exchange) eventInfo(r *http.Request, e eventRoute) apigw.Info {
+	in := apigw.Info{
+		Route: e.routeKey, Resource: e.resource, Stage: "$default", RequestID: x.id,
+		SourceIP: peerIP(r.RemoteAddr), Time: x.start, DomainName: route.NormalizeHost(r.Host), Path: x.path,
 	}
-	return b
+	if len(e.names) > 0 {
+		in.PathParams = make(map[string]string, len(e.names))
+		for i, n := range e.names {
+			if i < len(x.values) {
+				in.PathParams[n] = x.values[i]
+			}
+		}
+	}
+	return in
 }
 
 func (b *fnBackend) target() string { return b.tname }
@@ -91,17 +120,9 @@ func (b *fnBackend) bodyLimit(gateway int64) (limit int64, whose string) {
 // reads a function route's body whole before the attempt), and returns its
 // parsed response.
 func (b *fnBackend) roundTrip(x *exchange, r *http.Request) (reply, *failure) {
-	in := apigw.Info{
-		Route: b.routeKey, Resource: b.resource, Stage: "$default", RequestID: x.id,
-		SourceIP: peerIP(r.RemoteAddr), Time: x.start, DomainName: route.NormalizeHost(r.Host), Path: x.path,
-	}
-	if len(b.names) > 0 {
-		in.PathParams = make(map[string]string, len(b.names))
-		for i, n := range b.names {
-			if i < len(x.values) {
-				in.PathParams[n] = x.values[i]
-			}
-		}
+	in := x.eventInfo(r, b.eventRoute)
+	if x.authed {
+		in.Authorizer = x.auth.Event()
 	}
 	var event []byte
 	var err error

@@ -228,7 +228,7 @@ func (g *Gateway) Close() {
 		delete(g.mirrors, k)
 	}
 	for k, a := range g.authorizers {
-		a.a.Close()
+		a.c.Close()
 		delete(g.authorizers, k)
 	}
 }

@@ -69,6 +69,8 @@ functions:
   bad: {handler: %s}
   burst: {handler: %s, env: {SLEEP_MS: "200"}}
   quick: {handler: %s}
+authorizers:
+  idp: {jwt: {issuer: "http://127.0.0.1:1", audience: [api]}}
 routes:
   - {match: "GET /flaky", function: flaky, fallback: legacy}
   - {match: "POST /flaky", function: flaky}
@@ -81,6 +83,7 @@ routes:
   - {match: "GET /dead", origin: dead}
   - {match: "GET /split", origin: legacy, canary: {function: quick, weight: 50, sticky: "header:X-User-Id"}}
   - {match: "GET /mirrored", origin: legacy, shadow: {to: quick}}
+  - {match: "GET /private", origin: legacy, auth: {authorizer: idp}}
 `, h.legacy.srv.URL, testkit.RefusedURL(t), bin("flaky"), h.flag, bin("sleep"), bin("malformed"), bin("sleep"), bin("sleep"))))
 	if err != nil {
 		t.Fatal(err)
@@ -335,6 +338,13 @@ func TestMetricsAfterTraffic(t *testing.T) {
 	testkit.Eventually(t, 10*time.Second, "the shadow's comparison counted", func() bool {
 		return testutil.ToFloat64(m.ShadowRequests.WithLabelValues("GET /mirrored", shadow.ResultDiff)) == 1
 	})
+	// A request its route's authorizer refuses: no token.
+	if code := h.do(t, "GET", "/private", "", nil); code != http.StatusUnauthorized {
+		t.Errorf("GET /private without a token: %d, want 401", code)
+	}
+	if v := testutil.ToFloat64(m.Auth.WithLabelValues("GET /private", "idp", "unauthorized")); v != 1 {
+		t.Errorf("turnout_auth_total unauthorized %v, want 1", v)
+	}
 	families, err := m.Registry.Gather()
 	if err != nil {
 		t.Fatal(err)

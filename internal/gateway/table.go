@@ -132,7 +132,7 @@ func (g *Gateway) planLocked(t *Table, in sources, pat *route.Pattern, r config.
 	// The authorizer checks the route's requests whether it is on or off:
 	// switching a route to the legacy origin does not open it.
 	if r.Auth != nil {
-		gd, err := g.guardLocked(t, in.authorizers, r)
+		gd, err := g.guardLocked(t, in.authorizers, pat, r)
 		if err != nil {
 			return nil, err
 		}

@@ -61,6 +61,10 @@ type Metrics struct {
 	// by route and result (match, diff, noise_only, shadow_error,
 	// dropped; internal/shadow).
 	ShadowRequests *prometheus.CounterVec
+	// Auth counts the requests routes' authorizers checked, by route,
+	// authorizer and result (allowed, unauthorized, forbidden, denied,
+	// error; docs/authorizers.md).
+	Auth *prometheus.CounterVec
 	// ActiveDeployment is the id of the deployment this node serves.
 	ActiveDeployment prometheus.Gauge
 	// Deployments counts route tables swapped in.
@@ -166,6 +170,10 @@ func New() *Metrics {
 			Name: "turnout_shadow_requests_total",
 			Help: "Requests copied to a route's shadow, by route and result: match, diff, noise_only, shadow_error or dropped.",
 		}, []string{"route", "result"}),
+		Auth: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "turnout_auth_total",
+			Help: "Requests checked by a route's authorizer, by route, authorizer and result: allowed, unauthorized, forbidden, denied or error.",
+		}, []string{"route", "authorizer", "result"}),
 		ActiveDeployment: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "turnout_active_deployment",
 			Help: "Id of the deployment this node serves.",
@@ -185,7 +193,7 @@ func New() *Metrics {
 		}),
 	}
 	m.Registry.MustRegister(m.Requests, m.Duration, m.Rejected, m.OriginErrors, m.Invocations, m.InvocationDuration,
-		m.InitDuration, m.Fallbacks, m.CanaryRequests, m.CanaryDuration, m.ShadowRequests, m.ActiveDeployment, m.Deployments, m.NodeActiveDeployment, m.Propagation,
+		m.InitDuration, m.Fallbacks, m.CanaryRequests, m.CanaryDuration, m.ShadowRequests, m.Auth, m.ActiveDeployment, m.Deployments, m.NodeActiveDeployment, m.Propagation,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -212,6 +220,7 @@ func Families() []Family {
 		{"turnout_canary_requests_total", []string{"route", "side", "outcome"}},
 		{"turnout_canary_request_duration_seconds", []string{"route", "side"}},
 		{"turnout_shadow_requests_total", []string{"route", "result"}},
+		{"turnout_auth_total", []string{"route", "authorizer", "result"}},
 		{"turnout_active_deployment", nil},
 		{"turnout_route_table_swaps_total", nil},
 		{"turnout_deployment_propagation_seconds", nil},
