@@ -2,8 +2,8 @@ package apigw
 
 import (
 	"encoding/json"
-	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -106,8 +106,8 @@ func claimString(v any) string {
 			return "true"
 		}
 		return "false"
-	case float64:
-		return fmt.Sprint(v)
+	case float64: // a claims map decoded without UseNumber
+		return strconv.FormatFloat(v, 'f', -1, 64)
 	case []any:
 		parts := make([]string, len(v))
 		for i, e := range v {
