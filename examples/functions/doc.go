@@ -2,8 +2,8 @@
 // (internal/fnhost) and its tests. Each directory but node is a `package
 // main` built with the unmodified github.com/aws/aws-lambda-go library:
 //
-//	hello-v2   API Gateway HTTP API (payload 2.0): echoes path params, query and the Lambda env
-//	hello-v1   API Gateway REST API (payload 1.0): the same for the proxy request
+//	hello-v2   API Gateway HTTP API (payload 2.0): echoes path params, query, the Lambda env and the authorizer block
+//	hello-v1   API Gateway REST API (payload 1.0): the same for the proxy request (no env)
 //	user       GET /user/{id}: a user document, like examples/legacy (README quickstart)
 //	items      GET /items/{id}: a catalogue item with a fresh timestamp and random id per call;
 //	           ITEMS_MODE=rename renames a field and sends a number as a string (shadow tests)

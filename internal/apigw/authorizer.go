@@ -88,12 +88,13 @@ func ClaimStrings(claims map[string]any) map[string]string {
 	}
 	out := make(map[string]string, len(claims))
 	for k, v := range claims {
-		out[k] = claimString(v)
+		out[k] = ClaimString(v)
 	}
 	return out
 }
 
-func claimString(v any) string {
+// ClaimString is one claim's value as ClaimStrings writes it.
+func ClaimString(v any) string {
 	switch v := v.(type) {
 	case nil:
 		return ""
@@ -111,7 +112,7 @@ func claimString(v any) string {
 	case []any:
 		parts := make([]string, len(v))
 		for i, e := range v {
-			parts[i] = claimString(e)
+			parts[i] = ClaimString(e)
 		}
 		return "[" + strings.Join(parts, " ") + "]"
 	case map[string]any:

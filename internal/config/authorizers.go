@@ -46,12 +46,17 @@ func (a JWTAuthorizer) Config() authz.Config {
 type RouteAuth struct {
 	Authorizer string   `yaml:"authorizer" json:"authorizer"`
 	Scopes     []string `yaml:"scopes" json:"scopes,omitempty"`
+	// ForwardClaims maps a claim (a JWT claim, or a key of a Lambda
+	// authorizer's context; "principalId" its principal) to the request
+	// header that carries it to the route's targets. A header of that name
+	// sent by the client is always removed first.
+	ForwardClaims map[string]string `yaml:"forward_claims" json:"forward_claims,omitempty"`
 }
 
 var (
 	authorizerKeys = []string{"jwt"}
 	jwtKeys        = []string{"issuer", "audience", "identity_source", "jwks_uri"}
-	routeAuthKeys  = []string{"authorizer", "scopes"}
+	routeAuthKeys  = []string{"authorizer", "scopes", "forward_claims"}
 )
 
 const authorizerExample = `authorizers: {users: {jwt: {issuer: "https://issuer.example.com", audience: [api]}}}`
@@ -114,12 +119,50 @@ func (d *decoder) routeAuth(v *yaml.Node, what string) *RouteAuth {
 			a.Authorizer, _ = d.name(v, what+".authorizer")
 		case "scopes":
 			a.Scopes = d.stringList(v, what+".scopes", "scopes: [orders:read]")
+		case "forward_claims":
+			a.ForwardClaims = d.forwardClaims(v, what+".forward_claims")
 		}
 	})
 	if !seen && deref(v).Kind == yaml.MappingNode {
 		d.errorf(v, "%s has no authorizer: name one of authorizers:, like auth: {authorizer: users, scopes: [orders:read]}", what)
 	}
 	return a
+}
+
+// forwardClaims decodes a route's auth.forward_claims: claim → header.
+func (d *decoder) forwardClaims(v *yaml.Node, what string) map[string]string {
+	es, ok := d.entries(v, what, "claim")
+	if !ok {
+		return nil
+	}
+	out := make(map[string]string, len(es))
+	byHeader := map[string]string{}
+	for _, e := range es {
+		h, ok := d.headerName(e.v, what+"."+e.k.Value)
+		if !ok {
+			continue
+		}
+		if reservedForward[h] {
+			d.errorf(e.v, "%s.%s: %s is set by turnout or the connection, not by a claim: choose a header of your own, like X-User-Id", what, e.k.Value, h)
+			continue
+		}
+		if other, dup := byHeader[h]; dup {
+			d.errorf(e.v, "%s.%s: header %s already carries claim %q: one header per claim", what, e.k.Value, h, other)
+			continue
+		}
+		byHeader[h] = e.k.Value
+		out[e.k.Value] = h
+	}
+	return out
+}
+
+// reservedForward are headers a forwarded claim may not replace: the
+// message's framing, the hop's, and those turnout sets itself.
+var reservedForward = map[string]bool{
+	"Host": true, "Content-Length": true, "Transfer-Encoding": true, "Connection": true, "Upgrade": true,
+	"Te": true, "Trailer": true, "Keep-Alive": true, "Proxy-Connection": true, "Content-Type": true,
+	"Authorization": true, "Cookie": true, "X-Request-Id": true, "X-Forwarded-For": true,
+	"X-Forwarded-Host": true, "X-Forwarded-Proto": true, "Forwarded": true,
 }
 
 // validateAuth checks that routes name declared authorizers.

@@ -63,3 +63,24 @@ func TestAuthorizerIssuerChecked(t *testing.T) {
 		}
 	}
 }
+
+// TestForwardClaims: claims go to headers of the operator's choosing, not
+// to the message's framing or headers turnout sets, one claim per header.
+func TestForwardClaims(t *testing.T) {
+	decl := authOrigins + "authorizers: {users: {jwt: {issuer: \"https://i.example.com\", audience: [a]}}}\nroutes:\n"
+	c, err := Parse("r.yaml", []byte(decl+"  - {match: /, origin: legacy, auth: {authorizer: users, forward_claims: {sub: x-user-id, email: X-Email}}}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Routes[0].Auth.ForwardClaims; got["sub"] != "X-User-Id" || got["email"] != "X-Email" || len(got) != 2 {
+		t.Errorf("forward_claims = %v", got)
+	}
+	for _, tc := range []struct{ route, want string }{
+		{"{sub: Host}", `r.yaml:4:80: routes[0].auth.forward_claims.sub: Host is set by turnout or the connection, not by a claim: choose a header of your own, like X-User-Id`},
+		{"{sub: X-Id, email: x-id}", `r.yaml:4:93: routes[0].auth.forward_claims.email: header X-Id already carries claim "sub": one header per claim`},
+		{`{sub: "X User"}`, `r.yaml:4:80: routes[0].auth.forward_claims.sub "X User" is not a header name: use letters, digits and '-', like X-Request-Id`},
+		{"[sub]", `r.yaml:4:74: routes[0].auth.forward_claims must be a mapping of keys to values, got a list`},
+	} {
+		checkErrors(t, decl+"  - {match: /, origin: legacy, auth: {authorizer: users, forward_claims: "+tc.route+"}}\n", tc.want)
+	}
+}

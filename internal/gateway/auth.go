@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/net/http/httpguts"
 
 	"github.com/turnout/turnout"
 	"github.com/turnout/turnout/internal/apigw"
@@ -26,6 +27,38 @@ type guard struct {
 	route eventRoute
 	// counts are turnout_auth_total's children for the route, by result.
 	counts [authResults]prometheus.Counter
+	// forward are the claims the route's targets get as headers.
+	forward []forwardClaim
+}
+
+// forwardClaim is one entry of a route's auth.forward_claims.
+type forwardClaim struct{ claim, header string }
+
+// forwardClaims replaces r's headers of the route's forwarded claims with
+// the values res holds: a client never chooses them. A claim the caller's
+// identity lacks, or whose value cannot be a header value (a line break),
+// leaves its header absent.
+func (gd *guard) forwardClaims(r *http.Request, res *authz.Result) {
+	for _, f := range gd.forward {
+		delete(r.Header, f.header)
+		var v any
+		var ok bool
+		if res.Lambda {
+			if f.claim == "principalId" {
+				v, ok = res.Subject, res.Subject != ""
+			} else {
+				v, ok = res.Context[f.claim]
+			}
+		} else {
+			v, ok = res.Claims[f.claim]
+		}
+		if !ok || v == nil {
+			continue
+		}
+		if s := apigw.ClaimString(v); httpguts.ValidHeaderFieldValue(s) {
+			r.Header[f.header] = []string{s}
+		}
+	}
 }
 
 // The results turnout_auth_total counts.
@@ -105,6 +138,9 @@ func (g *Gateway) guardLocked(t *Table, as []config.Authorizer, pat *route.Patte
 	e.refs++
 	t.authorizerKeys = append(t.authorizerKeys, k)
 	gd := &guard{name: def.Name, check: e.c, scopes: r.Auth.Scopes, event: def.JWT == nil, route: newEventRoute(pat)}
+	for claim, h := range r.Auth.ForwardClaims {
+		gd.forward = append(gd.forward, forwardClaim{claim, h})
+	}
 	for i := range gd.counts {
 		gd.counts[i] = g.opts.Metrics.Auth.WithLabelValues(pat.Canonical, def.Name, authResultNames[i])
 	}
@@ -128,6 +164,7 @@ func (g *Gateway) admit(x *exchange) bool {
 	}
 	if err == nil {
 		x.auth, x.authed = res, true
+		gd.forwardClaims(x.r, &x.auth)
 		gd.counts[authAllowed].Inc()
 		x.authResult = authResultNames[authAllowed]
 		return true

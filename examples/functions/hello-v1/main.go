@@ -1,5 +1,6 @@
 // Command hello-v1 answers API Gateway REST API (payload format 1.0) events
-// with a JSON document echoing path parameters and both query maps.
+// with a JSON document echoing path parameters, both query maps and what
+// the route's authorizer said (requestContext.authorizer).
 package main
 
 import (
@@ -18,6 +19,7 @@ func handle(req events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, 
 		"pathParameters":  req.PathParameters,
 		"query":           req.QueryStringParameters,
 		"multiValueQuery": req.MultiValueQueryStringParameters,
+		"authorizer":      req.RequestContext.Authorizer,
 	})
 	if err != nil {
 		return events.APIGatewayProxyResponse{}, err

@@ -1,6 +1,7 @@
 // Command hello-v2 answers API Gateway HTTP API (payload format 2.0) events
 // with a JSON document echoing the route's path parameters and query, and
-// what the runtime told the function about itself (name, memory, region).
+// what the runtime told the function about itself (name, memory, region),
+// and what the route's authorizer said (requestContext.authorizer).
 package main
 
 import (
@@ -27,6 +28,9 @@ type reply struct {
 	RequestID   string            `json:"requestId"`
 	FunctionARN string            `json:"functionArn"`
 	TraceID     string            `json:"traceId,omitempty"`
+	// Authorizer is requestContext.authorizer: who the route's
+	// authorizer says called.
+	Authorizer *events.APIGatewayV2HTTPRequestContextAuthorizerDescription `json:"authorizer,omitempty"`
 	// Env reports variables a hosted function must not see, for tests.
 	Leaked string `json:"leaked,omitempty"`
 }
@@ -45,6 +49,7 @@ func handle(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.API
 		Region:     os.Getenv("AWS_REGION"),
 		Version:    lambdacontext.FunctionVersion,
 		Leaked:     os.Getenv("TURNOUT_TEST_SECRET"),
+		Authorizer: req.RequestContext.Authorizer,
 	}
 	if lc != nil {
 		r.RequestID = lc.AwsRequestID
