@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/turnout/turnout/internal/admin"
+	"github.com/turnout/turnout/internal/authz"
 	"github.com/turnout/turnout/internal/deploy"
 )
 
@@ -446,6 +447,27 @@ func cmdDiff(args []string, stdout, stderr io.Writer) error {
 
 // cmdStatus shows the active deployment, the fleet's nodes when there is
 // more than one or one refused a deployment, the routes and origin health.
+// printAuthorizers prints the authorizers table of `turnout status`.
+func printAuthorizers(w io.Writer, as []authz.Status) error {
+	if len(as) == 0 {
+		return nil
+	}
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "AUTHORIZER\tKIND\tISSUER / FUNCTION\tKEYS / CACHED\tROUTES\tLAST ERROR")
+	for _, a := range as {
+		src, held := a.Issuer, strconv.Itoa(len(a.Keys))
+		if a.Kind == "jwt" && !a.KeysFetched.IsZero() {
+			held += " (fetched " + localTime(a.KeysFetched) + ")"
+		}
+		if a.Kind == "lambda" {
+			src, held = "function:"+a.Function, strconv.Itoa(a.Cached)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", a.Name, a.Kind, cell(src), held, cell(strings.Join(a.Routes, ", ")), cell(a.LastError))
+	}
+	return tw.Flush()
+}
+
 func cmdStatus(args []string, stdout, stderr io.Writer) error {
 	fs, cf := newClientFlagSet("status", "status", stderr)
 	if err := parseNoArgs(fs, args); err != nil {
@@ -523,7 +545,10 @@ func cmdStatus(args []string, stdout, stderr io.Writer) error {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", o.Name, cell(in.URL), health, in.ConsecutiveFailures, cell(in.LastError))
 		}
 	}
-	if err := tw.Flush(); err != nil || len(st.Functions) == 0 {
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if err := printAuthorizers(stdout, st.Authorizers); err != nil || len(st.Functions) == 0 {
 		return err
 	}
 	fmt.Fprintln(stdout)

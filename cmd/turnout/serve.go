@@ -414,7 +414,7 @@ func statusFunc(gw *gateway.Gateway, st *nodeStore, host *fnhost.Host, f *follow
 	local := f.local.local
 	return func(ctx context.Context) (admin.Status, error) {
 		s := gw.Status()
-		out := admin.Status{Routes: s.Routes, Origins: s.Origins, Functions: host.Stats(), LocalSwitches: local.List(), Store: "connected"}
+		out := admin.Status{Routes: s.Routes, Origins: s.Origins, Authorizers: s.Authorizers, Functions: host.Stats(), LocalSwitches: local.List(), Store: "connected"}
 		local.Mark(out.Routes)
 		if !st.connected() {
 			out.Store = "disconnected"

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/turnout/turnout"
+	"github.com/turnout/turnout/internal/authz"
 	"github.com/turnout/turnout/internal/deploy"
 	"github.com/turnout/turnout/internal/fnhost"
 )
@@ -15,6 +16,9 @@ type Status struct {
 	Active  DeploymentSummary      `json:"active"`
 	Routes  []turnout.RouteStatus  `json:"routes"`
 	Origins []turnout.OriginStatus `json:"origins"`
+	// Authorizers are the authorizers the routes use: issuer and keys, or
+	// function and cached answers, and the routes naming each.
+	Authorizers []authz.Status `json:"authorizers,omitempty"`
 	// Functions are the hosted functions' pools and counters.
 	Functions []fnhost.FunctionStats `json:"functions,omitempty"`
 	// LocalSwitches are the routes switched off on this node only

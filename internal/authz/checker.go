@@ -3,6 +3,7 @@ package authz
 import (
 	"context"
 	"net/http"
+	"time"
 
 	"github.com/turnout/turnout/internal/apigw"
 )
@@ -30,4 +31,42 @@ func (res *Result) Event() *apigw.Authorizer {
 		return &apigw.Authorizer{Lambda: true, PrincipalID: res.Subject, Context: res.Context, Latency: res.Latency.Milliseconds()}
 	}
 	return &apigw.Authorizer{Claims: res.Claims, Scopes: res.Scopes}
+}
+
+// Status is an authorizer's state for `turnout status` and the admin API.
+type Status struct {
+	// Name is the authorizer's name under authorizers: (set by the
+	// gateway, which knows it).
+	Name string `json:"name"`
+	// Kind is "jwt" or "lambda".
+	Kind string `json:"kind"`
+	// Issuer and JWKSURI are a JWT authorizer's (JWKSURI once discovered).
+	Issuer  string `json:"issuer,omitempty"`
+	JWKSURI string `json:"jwks_uri,omitempty"`
+	// Keys are the kids of the keys held now; KeysFetched when they were
+	// last fetched (zero: never).
+	Keys        []string  `json:"keys,omitempty"`
+	KeysFetched time.Time `json:"keys_fetched,omitzero"`
+	// Function is a Lambda authorizer's function; Cached the answers in
+	// its cache now.
+	Function string `json:"function,omitempty"`
+	Cached   int    `json:"cached,omitempty"`
+	// LastError is the last key fetch's or invocation's error, "" when it
+	// succeeded.
+	LastError string `json:"last_error,omitempty"`
+	// Routes are the routes that name it (set by the gateway).
+	Routes []string `json:"routes,omitempty"`
+}
+
+// Status reports the authorizer's issuer and keys.
+func (a *Authorizer) Status() Status {
+	s := a.keys
+	s.mu.Lock()
+	st := Status{Kind: "jwt", Issuer: a.issuer, JWKSURI: s.uri, KeysFetched: s.fetched}
+	if s.lastErr != nil {
+		st.LastError = s.lastErr.Error()
+	}
+	s.mu.Unlock()
+	st.Keys = a.KeyIDs()
+	return st
 }

@@ -58,6 +58,10 @@ type keySet struct {
 	mu     sync.Mutex
 	flight *fetchCall // the fetch under way, if any
 	uri    string     // the JWKS URI: configured, or found by discovery
+	// fetched is when keys were last fetched; lastErr the last fetch's
+	// error, nil when it succeeded (status only).
+	fetched time.Time
+	lastErr error
 }
 
 type fetchCall struct {
@@ -97,6 +101,10 @@ func (s *keySet) refresh(ctx, base context.Context, mayStart func() bool) (fetch
 			c.err = s.fetch(fctx)
 			cancel()
 			s.mu.Lock()
+			s.lastErr = c.err
+			if c.err == nil {
+				s.fetched = time.Now()
+			}
 			s.flight = nil
 			s.mu.Unlock()
 			close(c.done)

@@ -4,6 +4,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/turnout/turnout"
+	"github.com/turnout/turnout/internal/authz"
 	"github.com/turnout/turnout/internal/metrics"
 )
 
@@ -13,6 +14,8 @@ type Status struct {
 	Deployment uint64
 	Routes     []turnout.RouteStatus
 	Origins    []turnout.OriginStatus
+	// Authorizers are the authorizers the active table's routes use.
+	Authorizers []authz.Status
 }
 
 // Status reports the active table; the zero Status before the first Swap.
@@ -33,7 +36,38 @@ func (g *Gateway) Status() Status {
 	for _, o := range t.Config.Origins {
 		st.Origins = append(st.Origins, turnout.OriginStatus{Name: o.Name, Instances: t.pools[o.Name].Instances()})
 	}
+	st.Authorizers = authorizerStatus(t)
 	return st
+}
+
+// authorizerStatus reports each authorizer t's routes use, in the order
+// of authorizers:, with those routes.
+func authorizerStatus(t *Table) []authz.Status {
+	byName := map[string]*authz.Status{}
+	for i, p := range t.plans {
+		gd := p.guard
+		if gd == nil {
+			continue
+		}
+		s := byName[gd.name]
+		if s == nil {
+			st := authz.Status{Kind: "unknown"}
+			if r, ok := gd.check.(interface{ Status() authz.Status }); ok {
+				st = r.Status()
+			}
+			st.Name = gd.name
+			s = &st
+			byName[gd.name] = s
+		}
+		s.Routes = append(s.Routes, t.Config.Routes[i].Match)
+	}
+	var out []authz.Status
+	for _, a := range t.Config.Authorizers {
+		if s := byName[a.Name]; s != nil {
+			out = append(out, *s)
+		}
+	}
+	return out
 }
 
 // healthCollector reports, at scrape time from the active table, each
