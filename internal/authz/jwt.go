@@ -80,6 +80,10 @@ type Options struct {
 	RefetchInterval time.Duration
 	// FetchTimeout bounds one discovery plus JWKS fetch; default 5 s.
 	FetchTimeout time.Duration
+	// VerifiedTokens is how many verified tokens are kept so that the
+	// same token again skips the signature check; 0 means
+	// DefaultVerifiedTokens, a negative number keeps none.
+	VerifiedTokens int
 }
 
 // Result is who a verified token says the caller is.
@@ -112,6 +116,7 @@ type Authorizer struct {
 	audience []string
 	source   identitySource
 	keys     *keySet
+	verified *verifiedCache // nil: none kept
 	log      *slog.Logger
 
 	base   context.Context // the life of the background fetches
@@ -206,6 +211,10 @@ func New(cfg Config, opt Options) (*Authorizer, error) {
 		log:  opt.Logger,
 		done: make(chan struct{}),
 	}
+	if opt.VerifiedTokens == 0 {
+		opt.VerifiedTokens = DefaultVerifiedTokens
+	}
+	a.verified = newVerifiedCache(opt.VerifiedTokens, a.keys.keys.Load)
 	a.base, a.cancel = context.WithCancel(context.Background())
 	go a.refreshLoop(opt.RefreshInterval, min(opt.RefreshInterval, opt.RefetchInterval))
 	return a, nil
@@ -268,6 +277,12 @@ func (a *Authorizer) VerifyToken(ctx context.Context, token string) (Result, err
 	if len(token) > maxToken {
 		return Result{}, fmt.Errorf("%w: longer than %d bytes", ErrMalformed, maxToken)
 	}
+	if res, err, ok := a.verified.get(token, time.Now()); ok {
+		return res, err
+	}
+	// The key set the token is checked against, read before its key: a
+	// refetch meanwhile only makes the kept result miss sooner.
+	keys := a.keys.keys.Load()
 	tok, err := jwt.ParseSigned(token, allowedAlgs)
 	if err != nil {
 		if alg, ok := headerAlg(token); ok && !isAllowed(alg) {
@@ -317,7 +332,9 @@ func (a *Authorizer) VerifyToken(ctx context.Context, token string) (Result, err
 	case std.IssuedAt != nil && now.Add(Skew).Before(std.IssuedAt.Time()):
 		return Result{}, fmt.Errorf("%w: issued in the future", ErrNotYetValid)
 	}
-	return Result{Claims: claims, Scopes: scopes(claims), Subject: std.Subject}, nil
+	res := Result{Claims: claims, Scopes: scopes(claims), Subject: std.Subject}
+	a.verified.put(token, res, std.Expiry.Time(), keys)
+	return res, nil
 }
 
 // decodeClaims reads a verified payload twice: into a map for the

@@ -343,9 +343,12 @@ func TestDiscovery(t *testing.T) {
 func TestKeyRotation(t *testing.T) {
 	old, next, later := key("rsa"), authztest.NewKey(t, jose.ES256, "ec-2"), authztest.NewKey(t, jose.EdDSA, "ed-2")
 	iss := authztest.NewIssuer(t, old)
-	verify := func(a *authz.Authorizer, k authztest.Key) error {
-		_, err := a.Verify(context.Background(), bearer(authztest.Sign(t, k, iss.Claims(audience))))
+	verifyToken := func(a *authz.Authorizer, token string) error {
+		_, err := a.Verify(context.Background(), bearer(token))
 		return err
+	}
+	verify := func(a *authz.Authorizer, k authztest.Key) error {
+		return verifyToken(a, authztest.Sign(t, k, iss.Claims(audience)))
 	}
 
 	t.Run("new kid on first sight, then at most one fetch per interval", func(t *testing.T) {
@@ -401,10 +404,19 @@ func TestKeyRotation(t *testing.T) {
 		if err := verify(a, next); err != nil {
 			t.Fatal(err)
 		}
+		kept := authztest.Sign(t, old, iss.Claims(audience))
+		if err := verifyToken(a, kept); err != nil {
+			t.Fatal(err)
+		}
 		iss.Publish(next, later) // the old key retired
 		testkit.Eventually(t, 10*time.Second, "the later key", func() bool { return verify(a, later) == nil })
 		if err := verify(a, old); !errors.Is(err, authz.ErrUnknownKey) {
 			t.Fatalf("a retired key: %v, want ErrUnknownKey", err)
+		}
+		// A token verified before its key was retired is not let in
+		// from the verified-token cache either.
+		if err := verifyToken(a, kept); !errors.Is(err, authz.ErrUnknownKey) {
+			t.Fatalf("a token of the retired key verified before: %v, want ErrUnknownKey", err)
 		}
 		// Made-up kids for a while: the fetches stay within one per
 		// interval (plus the one the first may start at once).
@@ -502,8 +514,9 @@ func TestJWKSDown(t *testing.T) {
 }
 
 // TestManyTokensBoundedMemory verifies 10,000 distinct tokens, half of
-// them naming made-up kids: nothing is kept per token, so the heap and the
-// key set stay as they were.
+// them naming made-up kids, after enough to fill the verified-token cache:
+// nothing more is kept per token, so the heap and the key set stay as
+// they were.
 func TestManyTokensBoundedMemory(t *testing.T) {
 	iss := authztest.NewIssuer(t, key("ed"))
 	a := newAuthorizer(t, iss, authz.Options{RefetchInterval: time.Hour})
@@ -530,13 +543,14 @@ func TestManyTokensBoundedMemory(t *testing.T) {
 			}
 		}
 	}
-	run(0, 1000) // warm up
+	const warm = 2*authz.DefaultVerifiedTokens + 1000 // every other token is valid
+	run(0, warm)
 	fetches, before := iss.Fetches(), heap()
-	run(1000, 10000)
+	run(warm, warm+10000)
 	after := heap()
-	t.Logf("heap %d bytes after 1,000 tokens, %d after 10,000", before, after)
+	t.Logf("heap %d bytes after %d tokens, %d after 10,000 more", before, warm, after)
 	if after > before+1<<20 {
-		t.Errorf("heap grew from %d to %d bytes over 9,000 tokens", before, after)
+		t.Errorf("heap grew from %d to %d bytes over 10,000 tokens", before, after)
 	}
 	if got := iss.Fetches() - fetches; got != 0 {
 		t.Errorf("%d JWKS fetches for 4,500 made-up kids after the first", got)
@@ -599,24 +613,31 @@ func TestWriteError(t *testing.T) {
 }
 
 // BenchmarkVerify measures a verification on the request path, its key
-// cached: header parse, signature, claims.
+// cached: header parse, signature, claims ("signed", a token not seen
+// before) or a token verified before ("kept", the verified-token cache).
 func BenchmarkVerify(b *testing.B) {
 	iss := authztest.NewIssuer(b, key("rsa"), key("ec"), key("ed"))
-	a := newAuthorizer(b, iss, authz.Options{})
+	signed := newAuthorizer(b, iss, authz.Options{VerifiedTokens: -1})
+	kept := newAuthorizer(b, iss, authz.Options{})
 	for _, name := range []string{"rsa", "ec", "ed"} {
 		k := key(name)
 		c := iss.Claims(audience)
 		c["exp"] = time.Now().Add(time.Hour).Unix()
 		c["scope"] = "orders:read orders:write"
 		r := bearer(authztest.Sign(b, k, c))
-		b.Run(string(k.Alg), func(b *testing.B) {
-			b.ReportAllocs()
-			for b.Loop() {
-				if _, err := a.Verify(context.Background(), r); err != nil {
-					b.Fatal(err)
+		for _, a := range []struct {
+			name string
+			a    *authz.Authorizer
+		}{{"signed", signed}, {"kept", kept}} {
+			b.Run(string(k.Alg)+"/"+a.name, func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					if _, err := a.a.Verify(context.Background(), r); err != nil {
+						b.Fatal(err)
+					}
 				}
-			}
-		})
+			})
+		}
 	}
 }
 

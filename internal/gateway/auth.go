@@ -105,7 +105,7 @@ func (a *authorizer) release() bool {
 // newChecker starts the authorizer def declares.
 func (g *Gateway) newChecker(def config.Authorizer) (authz.Checker, error) {
 	if def.JWT != nil {
-		return authz.New(def.JWT.Config(), authz.Options{})
+		return authz.New(def.JWT.Config(), authz.Options{Logger: g.opts.Logger})
 	}
 	return nil, errors.New("authorizer " + def.Name + " has no kind")
 }
