@@ -6,25 +6,30 @@
 # logs off. wrk drives each in interleaved rounds (A B C D, A B C D, ...) so
 # background noise spreads over all of them, and the table reports medians.
 #
-#   bench/peers.sh                       # 3 rounds of 10 s per proxy
+#   bench/peers.sh                       # 3 rounds of 10 s per proxy, at 64 and 256 connections
 #   DURATION=5s ROUNDS=5 bench/peers.sh
-#   PROXIES="nginx turnout" bench/peers.sh
+#   PROXIES="nginx turnout" CONNS="64" bench/peers.sh
+#   PROXIES="nginx turnout turnout-log" bench/peers.sh   # and turnout with its access log on
 #
-# Environment: DURATION (10s), ROUNDS (3), CONNS (64), THREADS (1),
-# URLPATH (/bench), BASE_PORT (18400; uses BASE_PORT..BASE_PORT+6),
-# PROXIES ("nginx haproxy caddy turnout"; "core" adds bench/cmd/benchproxy,
-# the origin package behind a bare http.Server), KEEP=1 keeps the temp dir,
-# BASELINE=REV also measures turnout as built at git revision REV (shown as
-# "before"; uses BASE_PORT+7 and +8), to tell a change's cost from noise.
+# Environment: DURATION (10s), ROUNDS (3), CONNS ("64 256": a table for
+# each), THREADS (1), URLPATH (/bench), BASE_PORT (18400; uses
+# BASE_PORT..BASE_PORT+10), PROXIES ("nginx haproxy caddy turnout";
+# "turnout-log" adds turnout writing its access log to a file; "core" adds
+# bench/cmd/benchproxy, the origin package behind a bare http.Server),
+# KEEP=1 keeps the temp dir, BASELINE=REV also measures turnout as built at
+# git revision REV (shown as "before"; uses BASE_PORT+7 and +8), to tell a
+# change's cost from noise.
 # CPU per request is the proxy's own (its process and children, from
-# /proc/PID/stat) over each round, divided by the requests wrk counted.
+# /proc/PID/stat) over each round, divided by the requests wrk counted; RSS
+# is the tree's resident memory (VmRSS) at the end of each round. Ratios
+# are to nginx in the same run.
 # GOGC/GOMAXPROCS set by the caller reach every Go process (origin too);
 # TURNOUT_ENV="GOGC=400" applies only to turnout and core.
 set -euo pipefail
 
 DURATION=${DURATION:-10s}
 ROUNDS=${ROUNDS:-3}
-CONNS=${CONNS:-64}
+CONNS=${CONNS:-64 256}
 THREADS=${THREADS:-1}
 URLPATH=${URLPATH:-/bench}
 BASE_PORT=${BASE_PORT:-18400}
@@ -60,8 +65,10 @@ port_haproxy=$((BASE_PORT + 5))
 port_core=$((BASE_PORT + 6))
 port_before=$((BASE_PORT + 7))
 port_before_admin=$((BASE_PORT + 8))
+port_turnout_log=$((BASE_PORT + 9))
+port_turnout_log_admin=$((BASE_PORT + 10))
 
-bench_ports_free "$BASE_PORT" $((BASE_PORT + 8))
+bench_ports_free "$BASE_PORT" $((BASE_PORT + 10))
 
 # tree_ticks PID: CPU time (user + system, in clock ticks) used so far by
 # PID and its living descendants (nginx's and HAProxy's workers).
@@ -75,6 +82,15 @@ tree_ticks() {
 	}'
 }
 hz=$(getconf CLK_TCK)
+
+# tree_rss_kb PID: resident memory (kB) of PID and its living descendants.
+tree_rss_kb() {
+	local p sum=0 kids
+	for p in $1 $(pgrep -P "$1" 2>/dev/null || true); do
+		sum=$((sum + $(awk '/^VmRSS:/ {print $2}' "/proc/$p/status" 2>/dev/null || echo 0)))
+	done
+	echo "$sum"
+}
 
 # --- build --------------------------------------------------------------------
 echo "building in $tmp ..." >&2
@@ -199,6 +215,12 @@ for p in $PROXIES; do
 			port[$p]=$port_turnout
 		fi
 		;;
+	turnout-log)
+		sed -e "s/:$port_turnout\$/:$port_turnout_log/" -e "s/:$port_admin}/:$port_turnout_log_admin}/" \
+			-e "s|turnout.db|turnout-log.db|" "$tmp/turnout.yaml" >"$tmp/turnout-log.yaml"
+		start turnout-log env ${TURNOUT_ENV:-} "$tmp/turnout" serve -c "$tmp/turnout-log.yaml" -access-log "$tmp/access.log"
+		port[turnout-log]=$port_turnout_log
+		;;
 	before)
 		sed -e "s/:$port_turnout\$/:$port_before/" -e "s/:$port_admin}/:$port_before_admin}/" \
 			-e "s|turnout.db|turnout-before.db|" "$tmp/turnout.yaml" >"$tmp/turnout-before.yaml"
@@ -230,79 +252,79 @@ to_ms() {
 	}'
 }
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else printf "%.2f\n", (a[NR/2]+a[NR/2+1])/2}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b + 0 == 0) print "-"; else printf "%.2f", a / b}'; }
 
-declare -A rps p50 p99 cpu errs
-run() { # run NAME DURATION
-	wrk -t"$THREADS" -c"$CONNS" -d"$2" --latency "http://127.0.0.1:${port[$1]}$URLPATH"
+run() { # run NAME CONNS DURATION
+	wrk -t"$THREADS" -c"$2" -d"$3" --latency "http://127.0.0.1:${port[$1]}$URLPATH"
 }
 
 echo "warming up ..." >&2
 for p in "${names[@]}"; do
-	run "$p" 2s >/dev/null
+	run "$p" 64 2s >/dev/null
 done
 
-for r in $(seq "$ROUNDS"); do
-	for p in "${names[@]}"; do
-		t0=$(tree_ticks "${pid_of[${p%\*}]}")
-		out=$(run "$p" "$DURATION")
-		t1=$(tree_ticks "${pid_of[${p%\*}]}")
-		n=$(awk '/requests in/ {print $1}' <<<"$out")
-		cpu[$p]+=" $(awk -v d=$((t1 - t0)) -v n="$n" -v hz="$hz" 'BEGIN {printf "%.1f", d / hz * 1e6 / n}')"
-		rps[$p]+=" $(awk '/^Requests\/sec/ {print $2}' <<<"$out")"
-		p50[$p]+=" $(to_ms "$(awk '$1 == "50%" {print $2}' <<<"$out")")"
-		p99[$p]+=" $(to_ms "$(awk '$1 == "99%" {print $2}' <<<"$out")")"
-		e=$(awk '/Non-2xx|Socket errors/ {printf "%s%s", sep, $0; sep="; "}' <<<"$out")
-		[[ -n $e ]] && errs[$p]+="round $r: $e. "
-		printf 'round %d %-9s %10s req/s  p99 %s  cpu %s µs/req\n' "$r" "$p" "$(awk '/^Requests\/sec/ {print $2}' <<<"$out")" \
-			"$(awk '$1 == "99%" {print $2}' <<<"$out")" "${cpu[$p]##* }" >&2
-	done
-done
-
-# --- report -------------------------------------------------------------------
 echo
 echo "uname:   $(uname -srm)"
 echo "nproc:   $(nproc)"
 echo "cpu:     $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)"
-echo "load:    $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15 min, at the end)"
 echo "go:      $(go version | cut -d' ' -f3)"
 echo "nginx:   $(nginx -v 2>&1 | sed 's/.*: //')"
 echo "haproxy: $(haproxy -v 2>&1 | head -n 1 | awk '{print $3}')"
 echo "caddy:   $(caddy version 2>&1 | awk '{print $1}')"
-echo "wrk:     wrk -t$THREADS -c$CONNS -d$DURATION --latency http://127.0.0.1:PORT$URLPATH, $ROUNDS interleaved rounds, medians"
-echo "turnout: env ${TURNOUT_ENV:-(none)}, access log off"
+echo "wrk:     wrk -t$THREADS -cCONNS -d$DURATION --latency http://127.0.0.1:PORT$URLPATH, $ROUNDS interleaved rounds, medians"
+echo "turnout: env ${TURNOUT_ENV:-(none)}, default config, access log off (turnout-log: on, to a file)"
 [[ $turnout_kind == core ]] && echo "turnout*: bench/cmd/benchproxy (origin.Pool behind http.Server); cmd/turnout did not build"
-echo
-
 [[ -n ${BASELINE:-} ]] && echo "before:  turnout built at $BASELINE ($(git rev-parse --short "$BASELINE"))"
-declare -A mr m50 m99 mc
-for p in "${names[@]}"; do
-	mc[$p]=$(median <<<"${cpu[$p]}")
-	mr[$p]=$(median <<<"${rps[$p]}")
-	m50[$p]=$(median <<<"${p50[$p]}")
-	m99[$p]=$(median <<<"${p99[$p]}")
-done
-ref_rps=${mr[nginx]:-}
-ref_p99=${m99[nginx]:-}
-printf '%-9s %10s %9s %9s %11s %12s %12s\n' proxy req/s p50_ms p99_ms "cpu_µs/req" "req/s÷nginx" "p99÷nginx"
-for p in "${names[@]}"; do
-	if [[ -n $ref_rps ]]; then
-		rr=$(awk -v a="${mr[$p]}" -v b="$ref_rps" 'BEGIN {printf "%.2f", a / b}')
-		pr=$(awk -v a="${m99[$p]}" -v b="$ref_p99" 'BEGIN {printf "%.2f", a / b}')
-	else
-		rr=- pr=-
-	fi
-	printf '%-9s %10.0f %9s %9s %11s %12s %12s\n' "$p" "${mr[$p]}" "${m50[$p]}" "${m99[$p]}" "${mc[$p]}" "$rr" "$pr"
-done
-for p in "${names[@]}"; do
-	[[ -n ${errs[$p]:-} ]] && echo "errors $p: ${errs[$p]}"
-done
 
-# Targets for turnout: >= 0.6x nginx and >= 1.5x Caddy throughput, p99 <= 1.5x nginx.
-t=turnout
-[[ -z ${mr[$t]:-} ]] && t='turnout*'
-if [[ -n ${mr[$t]:-} && -n $ref_rps && -n ${mr[caddy]:-} ]]; then
-	awk -v t="${mr[$t]}" -v n="$ref_rps" -v c="${mr[caddy]}" -v tp="${m99[$t]}" -v np="$ref_p99" 'BEGIN {
-		printf "\ntargets: req/s >= 0.6x nginx: %s (%.2fx)   >= 1.5x caddy: %s (%.2fx)   p99 <= 1.5x nginx: %s (%.2fx)\n",
-			(t >= 0.6 * n) ? "ok" : "MISS", t / n, (t >= 1.5 * c) ? "ok" : "MISS", t / c, (tp <= 1.5 * np) ? "ok" : "MISS", tp / np
-	}'
-fi
+for conns in $CONNS; do
+	declare -A rps=() p50=() p99=() cpu=() rss=() errs=()
+	for r in $(seq "$ROUNDS"); do
+		for p in "${names[@]}"; do
+			pid=${pid_of[${p%\*}]}
+			t0=$(tree_ticks "$pid")
+			out=$(run "$p" "$conns" "$DURATION")
+			t1=$(tree_ticks "$pid")
+			n=$(awk '/requests in/ {print $1}' <<<"$out")
+			cpu[$p]+=" $(awk -v d=$((t1 - t0)) -v n="$n" -v hz="$hz" 'BEGIN {printf "%.1f", d / hz * 1e6 / n}')"
+			rss[$p]+=" $(awk -v k="$(tree_rss_kb "$pid")" 'BEGIN {printf "%.1f", k / 1024}')"
+			rps[$p]+=" $(awk '/^Requests\/sec/ {print $2}' <<<"$out")"
+			p50[$p]+=" $(to_ms "$(awk '$1 == "50%" {print $2}' <<<"$out")")"
+			p99[$p]+=" $(to_ms "$(awk '$1 == "99%" {print $2}' <<<"$out")")"
+			e=$(awk '/Non-2xx|Socket errors/ {printf "%s%s", sep, $0; sep="; "}' <<<"$out")
+			[[ -n $e ]] && errs[$p]+="round $r: $e. "
+			printf 'c=%d round %d %-11s %10s req/s  p99 %s  cpu %s µs/req  rss %s MB\n' "$conns" "$r" "$p" \
+				"$(awk '/^Requests\/sec/ {print $2}' <<<"$out")" "$(awk '$1 == "99%" {print $2}' <<<"$out")" "${cpu[$p]##* }" "${rss[$p]##* }" >&2
+		done
+	done
+
+	declare -A mr=() m50=() m99=() mc=() mm=()
+	for p in "${names[@]}"; do
+		mc[$p]=$(median <<<"${cpu[$p]}")
+		mr[$p]=$(median <<<"${rps[$p]}")
+		m50[$p]=$(median <<<"${p50[$p]}")
+		m99[$p]=$(median <<<"${p99[$p]}")
+		mm[$p]=$(median <<<"${rss[$p]}")
+	done
+	echo
+	echo "c=$conns, load at the end $(cut -d' ' -f1-3 /proc/loadavg)"
+	printf '%-11s %10s %8s %8s %10s %8s %8s %8s %8s\n' proxy req/s p50_ms p99_ms "cpu_µs/req" rss_MB "req/s÷ng" "p99÷ng" "cpu÷ng"
+	for p in "${names[@]}"; do
+		printf '%-11s %10.0f %8s %8s %10s %8s %8s %8s %8s\n' "$p" "${mr[$p]}" "${m50[$p]}" "${m99[$p]}" "${mc[$p]}" "${mm[$p]}" \
+			"$(ratio "${mr[$p]}" "${mr[nginx]:-0}")" "$(ratio "${m99[$p]}" "${m99[nginx]:-0}")" "$(ratio "${mc[$p]}" "${mc[nginx]:-0}")"
+	done
+	for p in "${names[@]}"; do
+		[[ -n ${errs[$p]:-} ]] && echo "errors $p: ${errs[$p]}"
+	done
+	# Issue 20's targets for turnout: at nginx's cost or better.
+	t=turnout
+	[[ -z ${mr[$t]:-} ]] && t='turnout*'
+	if [[ -n ${mr[$t]:-} && -n ${mr[nginx]:-} ]]; then
+		awk -v t="${mr[$t]}" -v n="${mr[nginx]}" -v tp="${m99[$t]}" -v np="${m99[nginx]}" -v tc="${mc[$t]}" -v nc="${mc[nginx]}" 'BEGIN {
+			printf "targets: req/s >= 1.0x nginx: %s (%.2fx)   p99 <= nginx: %s (%.2fx)   cpu/req <= nginx: %s (%.2fx)\n",
+				(t >= n) ? "ok" : "MISS", t / n, (tp <= np) ? "ok" : "MISS", tp / np, (tc <= nc) ? "ok" : "MISS", tc / nc
+		}'
+	fi
+	if [[ -n ${mc[turnout-log]:-} && -n ${mc[turnout]:-} ]]; then
+		echo "access log cost: $(awk -v a="${mc[turnout-log]}" -v b="${mc[turnout]}" 'BEGIN {printf "%+.1f µs CPU per request (%.2fx)", a - b, a / b}')"
+	fi
+done
