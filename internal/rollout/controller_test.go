@@ -19,6 +19,7 @@ import (
 	"github.com/turnout/turnout/internal/rollout"
 	"github.com/turnout/turnout/internal/shadow"
 	"github.com/turnout/turnout/internal/store/bolt"
+	"github.com/turnout/turnout/internal/testkit"
 )
 
 // rig is one node: a gateway serving on loopback, the deployment service
@@ -196,8 +197,14 @@ func TestSlowCanaryAborted(t *testing.T) {
 	if len(got) != 2 || got[0] != "rollout start /s/: step 1/2, 10%" || !strings.Contains(got[1], "canary p99") {
 		t.Fatalf("deployments: %q; want the start, then an abort on latency", got)
 	}
-	st := r.ctl.Status()
-	if len(st) != 1 || st[0].State != "aborted" || st[0].Weight != 0 {
+	// The controller's status follows the deployment this node serves,
+	// which the store has a moment before the node swaps it in.
+	var st []rollout.Status
+	testkit.Eventually(t, 10*time.Second, "the status of the aborted rollout", func() bool {
+		st = r.ctl.Status()
+		return len(st) == 1 && st[0].State == "aborted"
+	})
+	if st[0].Weight != 0 {
 		t.Fatalf("status after abort: %+v", st)
 	}
 	// The verdict that aborted: judged on at least min_requests a side, and
