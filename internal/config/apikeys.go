@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -68,6 +69,44 @@ func HashAPIKey(key string) string {
 	return hex.EncodeToString(h[:])
 }
 
+// MinAPIKeyLength is the shortest key HashAPIKey's callers accept: API
+// Gateway's own minimum for a key value, so that keys imported from AWS
+// all pass.
+const MinAPIKeyLength = 20
+
+// CheckAPIKey reports why key cannot be an API key: shorter than
+// MinAPIKeyLength, or holding a character an x-api-key header cannot
+// carry as is (a space, a control character, anything beyond ASCII).
+func CheckAPIKey(key string) error {
+	if len(key) < MinAPIKeyLength {
+		return fmt.Errorf("the key has %d characters, fewer than %d: a short key can be guessed, and its plain SHA-256 would not protect it; run `turnout apikey new NAME` for one of 256 random bits", len(key), MinAPIKeyLength)
+	}
+	for i := 0; i < len(key); i++ {
+		if c := key[i]; c <= ' ' || c >= 0x7f {
+			return fmt.Errorf("the key has %q at byte %d: a key is printable ASCII without spaces, as an x-api-key header carries it", rune(c), i+1)
+		}
+	}
+	return nil
+}
+
+// APIKeyEntry returns the line declaring key name, whose hash is hash,
+// under api_keys:, with rate limit rl when it is not nil; or why name
+// cannot name a key.
+func APIKeyEntry(name, hash string, rl *RateLimit) (string, error) {
+	if !isOriginName(name) {
+		return "", fmt.Errorf("API key name %q must start with a letter or digit and use only letters, digits, '-', '_' and '.' (it is a metric label and a word in the access log)", name)
+	}
+	s := name + ": {sha256: " + hash
+	if rl != nil {
+		s += ", rate_limit: {rps: " + strconv.FormatFloat(rl.RPS, 'g', -1, 64)
+		if rl.Burst > 0 {
+			s += ", burst: " + strconv.Itoa(rl.Burst)
+		}
+		s += "}"
+	}
+	return s + "}", nil
+}
+
 // looksLikeAPIKey reports whether s has the shape of a key NewAPIKey
 // makes.
 func looksLikeAPIKey(s string) bool {
@@ -112,6 +151,9 @@ func (d *decoder) apiKey(k, v *yaml.Node) APIKey {
 		rest.Content = nil
 		for i := 0; i+1 < len(m.Content); i += 2 {
 			if f := m.Content[i]; f.Kind == yaml.ScalarNode && containsFold(apiKeyPlainFields, f.Value) {
+				if looksLikeAPIKey(deref(m.Content[i+1]).Value) {
+					continue // plaintextAPIKeys reports it
+				}
 				d.errorf(f, "%s.%s: an API key is never written in the config (nor in the deployments the store keeps): put its SHA-256 in %s.sha256 instead; %s", what, f.Value, what, hashCommand)
 				continue
 			}
@@ -164,9 +206,22 @@ func (d *decoder) apiKeyHash(v *yaml.Node, what string) string {
 // would keep it in plaintext in every deployment of the store. Aliases are
 // reported where their anchor is.
 func (d *decoder) plaintextAPIKeys(n *yaml.Node) {
+	const msg = "this is an API key in plaintext: the config (and every deployment the store keeps) holds only its hash; put `turnout apikey hash` of it under api_keys.NAME.sha256 and remove the key from here"
 	if n.Kind == yaml.ScalarNode && looksLikeAPIKey(n.Value) {
-		d.errorf(n, "this is an API key in plaintext: the config (and every deployment the store keeps) holds only its hash; put `turnout apikey hash` of it under api_keys.NAME.sha256 and remove the key from here (%s)", hashCommand)
+		d.errorf(n, "%s (%s)", msg, hashCommand)
 		return
+	}
+	// The source is kept whole, comments included.
+	for _, c := range []string{n.HeadComment, n.LineComment, n.FootComment} {
+		if !strings.Contains(c, APIKeyPrefix) {
+			continue
+		}
+		for _, w := range strings.FieldsFunc(c, notKeyChar) {
+			if looksLikeAPIKey(w) {
+				d.errorf(n, "a comment here holds an API key in plaintext: remove it; the config (and every deployment the store keeps) holds only keys' hashes")
+				break
+			}
+		}
 	}
 	for _, c := range n.Content {
 		d.plaintextAPIKeys(c)
@@ -201,6 +256,11 @@ func (d *decoder) validateAPIKeys(c *Config) {
 			d.errorAt(d.routes[i].apiKey, fmt.Sprintf("routes[%d].api_key_required: no API keys are declared, so every request would be refused: declare them under api_keys:, like %s (%s)", i, apiKeyExample, hashCommand))
 		}
 	}
+}
+
+// notKeyChar reports whether r cannot be part of a generated key.
+func notKeyChar(r rune) bool {
+	return !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || r == '-' || r == '_')
 }
 
 func containsFold(list []string, s string) bool {

@@ -49,12 +49,16 @@ func TestAPIKeyErrors(t *testing.T) {
 	}{
 		{"plaintext under key", authOrigins + "api_keys:\n  mobile:\n    key: abc\n    sha256: " + otherHash + "\n" + route,
 			[]string{"4:5"}, "api_keys.mobile.key: an API key is never written in the config"},
+		{"a generated key under key", authOrigins + "api_keys:\n  mobile:\n    key: " + testAPIKey + "\n" + route,
+			[]string{"3:3", "4:10"}, "api_keys.mobile has no sha256"},
 		{"plaintext under value, no hash", authOrigins + "api_keys:\n  mobile: {value: abc}\n" + route,
 			[]string{"3:3", "3:12"}, "turnout apikey hash"},
 		{"plaintext as the hash", authOrigins + "api_keys:\n  mobile: {sha256: " + testAPIKey + "}\n" + route,
 			[]string{"3:20"}, "this is an API key in plaintext"},
 		{"plaintext elsewhere", "origins: {legacy: {url: \"http://127.0.0.1:9000\"}}\nfunctions:\n  f: {handler: ./f, env: {KEY: " + testAPIKey + "}}\nroutes:\n  - {match: /, function: f}\n",
 			[]string{"3:32"}, "this is an API key in plaintext"},
+		{"plaintext in a comment", authOrigins + "api_keys:\n  # mobile's key is " + testAPIKey + "\n  mobile: {sha256: " + otherHash + "}\n" + route,
+			[]string{"4:3"}, "a comment here holds an API key in plaintext"},
 		{"short hash", authOrigins + "api_keys: {mobile: {sha256: abc}}\n" + route,
 			[]string{"2:29"}, "must be 64 hex digits, the SHA-256 of the key, got 3 characters"},
 		{"not hex", authOrigins + "api_keys: {mobile: {sha256: " + strings.Repeat("g", 64) + "}}\n" + route,
@@ -117,5 +121,41 @@ func TestNewAPIKey(t *testing.T) {
 	}
 	if got := HashAPIKey(testAPIKey); got != testAPIHash {
 		t.Errorf("HashAPIKey(testAPIKey) = %s, want %s", got, testAPIHash)
+	}
+}
+
+// TestAPIKeyEntry: the line `turnout apikey new` prints parses back as
+// the key it declares; a name the config would refuse is refused first.
+func TestAPIKeyEntry(t *testing.T) {
+	for _, rl := range []*RateLimit{nil, {RPS: 2.5}, {RPS: 10, Burst: 20}} {
+		line, err := APIKeyEntry("mobile", testAPIHash, rl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := Parse("k.yaml", []byte(authOrigins+"api_keys:\n  "+line+"\nroutes:\n  - {match: /, origin: legacy, api_key_required: true}\n"))
+		if err != nil {
+			t.Fatalf("%s: %v", line, err)
+		}
+		k := c.APIKeys[0]
+		if k.Name != "mobile" || k.SHA256 != testAPIHash || (rl == nil) != (k.RateLimit == nil) || rl != nil && *rl != *k.RateLimit {
+			t.Errorf("%s parsed as %+v", line, k)
+		}
+	}
+	if _, err := APIKeyEntry("mo bile", testAPIHash, nil); err == nil {
+		t.Error("a name with a space was accepted")
+	}
+}
+
+func TestCheckAPIKey(t *testing.T) {
+	for key, ok := range map[string]bool{
+		testAPIKey: true,
+		"AbCdEfGhIjKlMnOpQrStUvWxYz0123456789abcd": true, // an AWS-generated key's shape
+		"short":                                false,
+		"a key with spaces in it, long enough": false,
+		"tk_" + strings.Repeat("é", 20):        false,
+	} {
+		if err := CheckAPIKey(key); (err == nil) != ok {
+			t.Errorf("CheckAPIKey(%q) = %v", key, err)
+		}
 	}
 }
