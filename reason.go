@@ -23,6 +23,12 @@ const (
 	// never let through.
 	ReasonAuthorizerError = "authorizer_error"
 
+	// Refused for the route's API key (api_key_required), after its
+	// authorizer: no x-api-key, an unknown or a disabled key (403), or a
+	// key over its own rate limit (429, outcome Throttled).
+	ReasonAPIKey          = "api_key"
+	ReasonAPIKeyThrottled = "api_key_throttled"
+
 	// Why the primary did not answer.
 	ReasonRateLimited       = "rate_limited"       // over the route's rate limit
 	ReasonThrottled         = "throttled"          // the function is at its concurrency limit

@@ -16,6 +16,7 @@
 //	turnout history | diff A B | status   inspect deployments and the node
 //	turnout logs FUNCTION | invoke FUNCTION   hosted functions
 //	turnout default-config                print the embedded default config
+//	turnout apikey new NAME | hash        make an API key / hash one for api_keys:
 //	turnout store copy --from LOC --to LOC   move a store's history, ids kept
 //
 // The usage text below is the full list, with each verb's main flags.
@@ -55,6 +56,7 @@ Usage:
   turnout logs FUNCTION [-f] [--request-id ID]  a hosted function's log lines
   turnout invoke FUNCTION [PAYLOAD|-] [--log]   invoke a function through the Invoke API
   turnout default-config             print the embedded default config
+  turnout apikey new NAME | hash     a new API key (shown once) and its config line / a key's hash, from stdin
   turnout store copy --from LOC --to LOC   copy a store's history (bolt:PATH, etcd:URL[,URL...])
 
 Client verbs talk to a running gateway's admin API:
@@ -96,6 +98,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		"import":         cmdImport,
 		"traffic":        cmdTraffic,
 		"store":          cmdStore,
+		"apikey":         cmdAPIKey,
 	}
 	verb := args[0]
 	if verb == "-h" || verb == "--help" || verb == "help" {

@@ -62,6 +62,8 @@ type Config struct {
 	Routes []Route `yaml:"routes" json:"routes"`
 	// Authorizers are the named authorizers routes' auth: can name.
 	Authorizers []Authorizer `yaml:"authorizers" json:"authorizers,omitempty"`
+	// APIKeys are the keys routes with api_key_required accept (docs/api-keys.md).
+	APIKeys []APIKey `yaml:"api_keys" json:"api_keys,omitempty"`
 
 	// table is Routes compiled by Parse, reused by RouteTable.
 	table *route.Table
@@ -266,6 +268,8 @@ type Route struct {
 	// Auth names the authorizer the route's requests must pass, and the
 	// scopes of which a token must hold one (docs/authorizers.md).
 	Auth *RouteAuth `yaml:"auth" json:"auth,omitempty"`
+	// APIKeyRequired refuses requests without one of api_keys in x-api-key (docs/api-keys.md).
+	APIKeyRequired bool `yaml:"api_key_required" json:"api_key_required,omitempty"`
 	// FallbackUnsafe lets non-idempotent requests (POST, PATCH) be replayed
 	// on the fallback. Off by default: such a request is sent once.
 	FallbackUnsafe bool `yaml:"fallback_unsafe" json:"fallback_unsafe,omitempty"`

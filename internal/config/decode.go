@@ -14,7 +14,7 @@ import (
 
 // The valid keys of each mapping, in the order the reference documents them.
 var (
-	topKeys     = []string{"listen", "admin", "invoke_api", "store", "node", "limits", "tls", "trusted_proxies", "legacy", "served_by_header", "origins", "functions", "authorizers", "routing", "routes"}
+	topKeys     = []string{"listen", "admin", "invoke_api", "store", "node", "limits", "tls", "trusted_proxies", "legacy", "served_by_header", "origins", "functions", "authorizers", "api_keys", "routing", "routes"}
 	adminKeys   = []string{"listen", "tokens", "max_body_bytes", "tls", "insecure_no_tls", "hosts"}
 	tokenKeys   = []string{"name", "role", "sha256", "env"}
 	limitsKeys  = []string{"read_header_timeout", "idle_timeout", "max_header_bytes", "max_body_bytes", "drain_timeout", "body_timeout", "max_connections", "max_concurrent_streams"}
@@ -23,7 +23,7 @@ var (
 	healthKeys  = []string{"path", "interval", "timeout", "healthy_threshold", "unhealthy_threshold", "expect_status"}
 	passiveKeys = []string{"max_connect_failures", "eject_for"}
 	routingKeys = []string{"case_insensitive"}
-	routeKeys   = []string{"match", "origin", "function", "payload", "fallback", "fallback_on_status", "fallback_unsafe", "fallback_reserve", "circuit_breaker", "auto_rollback", "rate_limit", "canary", "rollout", "shadow", "auth", "off", "timeout"}
+	routeKeys   = []string{"match", "origin", "function", "payload", "fallback", "fallback_on_status", "fallback_unsafe", "fallback_reserve", "circuit_breaker", "auto_rollback", "rate_limit", "canary", "rollout", "shadow", "auth", "api_key_required", "off", "timeout"}
 )
 
 // config decodes the document root.
@@ -75,6 +75,8 @@ func (d *decoder) config(root *yaml.Node) (*Config, bool) {
 			c.Functions = d.functions(v)
 		case "authorizers":
 			c.Authorizers = d.authorizers(v)
+		case "api_keys":
+			c.APIKeys = d.apiKeys(v)
 		case "routing":
 			d.fields(v, "routing", routingKeys, func(_ string, _, v *yaml.Node) {
 				d.boolean(v, "routing.case_insensitive", &c.Routing.CaseInsensitive)
@@ -613,33 +615,7 @@ func (d *decoder) route(n *yaml.Node, i int) (Route, routePos) {
 		case "fallback_reserve":
 			d.duration(v, what+".fallback_reserve", &r.FallbackReserve, "a quarter of the route's timeout")
 		case "rate_limit":
-			rl := &RateLimit{}
-			w := what + ".rate_limit"
-			d.fields(v, w, []string{"rps", "burst", "over"}, func(key string, _, v *yaml.Node) {
-				switch key {
-				case "rps":
-					f, err := strconv.ParseFloat(v.Value, 64)
-					if v.Kind != yaml.ScalarNode || err != nil || f <= 0 {
-						d.errorf(v, "%s.rps must be a positive number of requests per second, got %s", w, describe(v))
-						return
-					}
-					rl.RPS = f
-				case "burst":
-					d.intField(v, w+".burst", &rl.Burst, 1, "omit it for rps rounded up")
-				case "over":
-					if s, ok := d.str(v, w+".over"); ok {
-						if s != "spillover" && s != "reject" {
-							d.errorf(v, "%s.over must be spillover (send the excess to the fallback) or reject (429 + Retry-After), got %q", w, s)
-							return
-						}
-						rl.Over = s
-					}
-				}
-			})
-			if rl.RPS == 0 {
-				d.errorf(v, "%s needs rps, like {rps: 100, burst: 200}", w)
-			}
-			r.RateLimit = rl
+			r.RateLimit = d.rateLimit(v, what+".rate_limit", []string{"rps", "burst", "over"})
 		case "auto_rollback":
 			a := &AutoRollback{}
 			w := what + ".auto_rollback"
@@ -671,6 +647,8 @@ func (d *decoder) route(n *yaml.Node, i int) (Route, routePos) {
 				}
 			}
 			r.Auth = d.routeAuth(v, what+".auth")
+		case "api_key_required":
+			d.routeAPIKeyRequired(v, what+".api_key_required", &r, &rp)
 		case "canary":
 			rp.canary = d.pos(v)
 			r.Canary = d.canary(v, what+".canary", &rp)
@@ -707,6 +685,37 @@ func (d *decoder) route(n *yaml.Node, i int) (Route, routePos) {
 		d.errorAt(later, what+" sets both origin and function: a route has one target, keep one (fallback names where it falls back to)")
 	}
 	return r, rp
+}
+
+// rateLimit decodes a token bucket (w) with the given keys: a route's
+// rate_limit (rps, burst, over) or an API key's (rps, burst).
+func (d *decoder) rateLimit(v *yaml.Node, w string, keys []string) *RateLimit {
+	rl := &RateLimit{}
+	d.fields(v, w, keys, func(key string, _, v *yaml.Node) {
+		switch key {
+		case "rps":
+			f, err := strconv.ParseFloat(v.Value, 64)
+			if v.Kind != yaml.ScalarNode || err != nil || f <= 0 {
+				d.errorf(v, "%s.rps must be a positive number of requests per second, got %s", w, describe(v))
+				return
+			}
+			rl.RPS = f
+		case "burst":
+			d.intField(v, w+".burst", &rl.Burst, 1, "omit it for rps rounded up")
+		case "over":
+			if s, ok := d.str(v, w+".over"); ok {
+				if s != "spillover" && s != "reject" {
+					d.errorf(v, "%s.over must be spillover (send the excess to the fallback) or reject (429 + Retry-After), got %q", w, s)
+					return
+				}
+				rl.Over = s
+			}
+		}
+	})
+	if rl.RPS == 0 {
+		d.errorf(v, "%s needs rps, like {rps: 100, burst: 200}", w)
+	}
+	return rl
 }
 
 // isHostName reports whether s is a DNS name: dot-separated labels of

@@ -32,6 +32,7 @@ func Parse(name string, data []byte) (*Config, error) {
 	d := &decoder{file: name}
 	if root := d.document(data); root != nil {
 		d.budget = 10*countNodes(root) + 10000
+		d.plaintextAPIKeys(root)
 		if c, ok := d.config(root); ok {
 			d.validate(c)
 			if len(d.errs) == 0 {
@@ -85,6 +86,8 @@ type routePos struct {
 	shadow, shadowTo, rolloutShadow Pos
 	// The auth mapping's authorizer, when written.
 	auth Pos
+	// api_key_required's value, when written.
+	apiKey Pos
 }
 
 // document parses data as exactly one YAML document and returns its root,

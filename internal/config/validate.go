@@ -70,6 +70,7 @@ func (d *decoder) validate(c *Config) {
 	d.validateCanaries(c, origins)
 	d.validateRollouts(c)
 	d.validateAuth(c)
+	d.validateAPIKeys(c)
 	d.validateShadows(c, origins)
 	for i, r := range c.Routes {
 		if r.FallbackReserve > 0 && r.Timeout > 0 && r.FallbackReserve >= r.Timeout {

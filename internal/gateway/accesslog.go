@@ -77,7 +77,7 @@ func (g *Gateway) logAccess(x *exchange, d time.Duration) {
 		return
 	}
 	r := x.r
-	attrs := make([]slog.Attr, 0, 19)
+	attrs := make([]slog.Attr, 0, 21)
 	attrs = append(attrs,
 		slog.String("request_id", x.id),
 		slog.String("method", r.Method),
@@ -104,6 +104,12 @@ func (g *Gateway) logAccess(x *exchange, d time.Duration) {
 				}
 			}
 		}
+	}
+	if x.apiKeyResult != "" { // the key's name, never the key
+		if x.apiKey != "" {
+			attrs = append(attrs, slog.String("api_key", x.apiKey))
+		}
+		attrs = append(attrs, slog.String("api_key_result", x.apiKeyResult))
 	}
 	attrs = append(attrs,
 		slog.Int("status", x.code),

@@ -55,6 +55,10 @@ type exchange struct {
 	// authResult is turnout_auth_total's result for the request, "" when
 	// its route has no authorizer.
 	authResult string
+	// apiKey is the name of the request's API key, when one matched;
+	// apiKeyResult turnout_api_key_requests_total's result, "" when its
+	// route requires no key.
+	apiKey, apiKeyResult string
 
 	valueBuf [8]string
 }

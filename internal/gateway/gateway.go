@@ -76,6 +76,7 @@ type Gateway struct {
 	comparisons map[string]*comparison
 	mirrors     map[string]*mirror     // by mirrorKey, with the tables holding each
 	authorizers map[string]*authorizer // by their JWT settings, likewise
+	keyBuckets  map[string]*keyBucket  // API keys' rate limits, by name and limit, likewise
 	wg          sync.WaitGroup         // retirements in progress
 }
 
@@ -91,7 +92,7 @@ func New(opts Options) *Gateway {
 		opts.RetireGrace = time.Second
 	}
 	return &Gateway{opts: opts, log: opts.Logger, pools: map[string]*sharedPool{}, breakers: map[string]*breaker.Breaker{}, comparisons: map[string]*comparison{},
-		mirrors: map[string]*mirror{}, authorizers: map[string]*authorizer{}, unrouted: opts.Metrics.Unrouted()}
+		mirrors: map[string]*mirror{}, authorizers: map[string]*authorizer{}, keyBuckets: map[string]*keyBucket{}, unrouted: opts.Metrics.Unrouted()}
 }
 
 // Swap makes t the active table. Requests already running finish on the
@@ -190,6 +191,7 @@ func (g *Gateway) releaseLocked(t *Table) {
 	releaseKeys(g.mirrors, t.mirrorKeys)
 	releaseKeys(g.comparisons, t.comparisonKeys)
 	releaseKeys(g.authorizers, t.authorizerKeys)
+	releaseKeys(g.keyBuckets, t.keyBucketKeys)
 	for _, k := range t.keys {
 		sp := g.pools[k]
 		if sp == nil {
@@ -280,6 +282,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	x.plan, x.values = t.plans[idx], values
 	if x.plan.guard != nil && !g.admit(x) {
+		return
+	}
+	if x.plan.keys != nil && !g.admitKey(x) {
 		return
 	}
 	g.serve(x)

@@ -71,6 +71,8 @@ functions:
   quick: {handler: %s}
 authorizers:
   idp: {jwt: {issuer: "http://127.0.0.1:1", audience: [api]}}
+api_keys:
+  web: {sha256: 2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae}
 routes:
   - {match: "GET /flaky", function: flaky, fallback: legacy}
   - {match: "POST /flaky", function: flaky}
@@ -84,6 +86,7 @@ routes:
   - {match: "GET /split", origin: legacy, canary: {function: quick, weight: 50, sticky: "header:X-User-Id"}}
   - {match: "GET /mirrored", origin: legacy, shadow: {to: quick}}
   - {match: "GET /private", origin: legacy, auth: {authorizer: idp}}
+  - {match: "GET /keyed", origin: legacy, api_key_required: true}
 `, h.legacy.srv.URL, testkit.RefusedURL(t), bin("flaky"), h.flag, bin("sleep"), bin("malformed"), bin("sleep"), bin("sleep"))))
 	if err != nil {
 		t.Fatal(err)
@@ -344,6 +347,13 @@ func TestMetricsAfterTraffic(t *testing.T) {
 	}
 	if v := testutil.ToFloat64(m.Auth.WithLabelValues("GET /private", "idp", "unauthorized")); v != 1 {
 		t.Errorf("turnout_auth_total unauthorized %v, want 1", v)
+	}
+	// A request without the API key its route requires.
+	if code := h.do(t, "GET", "/keyed", "", nil); code != http.StatusForbidden {
+		t.Errorf("GET /keyed without a key: %d, want 403", code)
+	}
+	if v := testutil.ToFloat64(m.APIKeyRequests.WithLabelValues("", "missing")); v != 1 {
+		t.Errorf("turnout_api_key_requests_total missing %v, want 1", v)
 	}
 	families, err := m.Registry.Gather()
 	if err != nil {

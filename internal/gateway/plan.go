@@ -32,6 +32,7 @@ type plan struct {
 	canary  *canary     // nil: every request goes to the primary
 	shadow  *mirrorSlot // nil: no request is copied
 	guard   *guard      // nil: no authorizer checks the route's requests
+	keys    *keyring    // nil: the route requires no API key
 
 	limiter *rate.Limiter // set for a route with rate_limit
 	spill   bool          // past the limit: to the fallback, not 429

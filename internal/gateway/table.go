@@ -35,6 +35,10 @@ type Table struct {
 	// canary comparisons the table's plans use.
 	mirrorKeys, comparisonKeys, authorizerKeys []string
 	refs                                       atomic.Int64 // requests in flight
+	// keyring is the deployment's API keys, when a route requires one;
+	// keyBucketKeys the keys of their buckets held.
+	keyring       *keyring
+	keyBucketKeys []string
 }
 
 // sharedPool lets consecutive tables share an origin pool (and its
@@ -98,7 +102,7 @@ func (g *Gateway) Build(id uint64, cfg *config.Config) (*Table, error) {
 			return nil, fmt.Errorf("deployment %d: %w", id, err)
 		}
 	}
-	in := sources{legacy: cfg.LegacyOrigin(), functions: map[string]config.Function{}, origins: map[string]config.Origin{}, authorizers: cfg.Authorizers}
+	in := sources{legacy: cfg.LegacyOrigin(), functions: map[string]config.Function{}, origins: map[string]config.Origin{}, authorizers: cfg.Authorizers, apiKeys: cfg.APIKeys}
 	for _, f := range cfg.Functions {
 		in.functions[f.Name] = f
 	}
@@ -122,6 +126,7 @@ type sources struct {
 	functions   map[string]config.Function
 	origins     map[string]config.Origin
 	authorizers []config.Authorizer
+	apiKeys     []config.APIKey
 }
 
 // planLocked compiles route r (pattern pat) into its plan, with the pools
@@ -137,6 +142,13 @@ func (g *Gateway) planLocked(t *Table, in sources, pat *route.Pattern, r config.
 			return nil, err
 		}
 		p.guard = gd
+	}
+	if r.APIKeyRequired { // likewise the API key
+		kr, err := g.keyringLocked(t, in.apiKeys)
+		if err != nil {
+			return nil, err
+		}
+		p.keys = kr
 	}
 	if r.Off {
 		// A route switched off starts with a closed breaker when it is

@@ -65,6 +65,10 @@ type Metrics struct {
 	// authorizer and result (allowed, unauthorized, forbidden, denied,
 	// error; docs/authorizers.md).
 	Auth *prometheus.CounterVec
+	// APIKeyRequests counts the requests to routes with api_key_required,
+	// by key name ("" when none matched) and result (allowed, missing,
+	// invalid, disabled, throttled; docs/api-keys.md).
+	APIKeyRequests *prometheus.CounterVec
 	// ActiveDeployment is the id of the deployment this node serves.
 	ActiveDeployment prometheus.Gauge
 	// Deployments counts route tables swapped in.
@@ -174,6 +178,10 @@ func New() *Metrics {
 			Name: "turnout_auth_total",
 			Help: "Requests checked by a route's authorizer, by route, authorizer and result: allowed, unauthorized, forbidden, denied or error.",
 		}, []string{"route", "authorizer", "result"}),
+		APIKeyRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "turnout_api_key_requests_total",
+			Help: "Requests to routes that require an API key, by key name (empty when none matched) and result: allowed, missing, invalid, disabled or throttled.",
+		}, []string{"key", "result"}),
 		ActiveDeployment: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "turnout_active_deployment",
 			Help: "Id of the deployment this node serves.",
@@ -193,7 +201,7 @@ func New() *Metrics {
 		}),
 	}
 	m.Registry.MustRegister(m.Requests, m.Duration, m.Rejected, m.OriginErrors, m.Invocations, m.InvocationDuration,
-		m.InitDuration, m.Fallbacks, m.CanaryRequests, m.CanaryDuration, m.ShadowRequests, m.Auth, m.ActiveDeployment, m.Deployments, m.NodeActiveDeployment, m.Propagation,
+		m.InitDuration, m.Fallbacks, m.CanaryRequests, m.CanaryDuration, m.ShadowRequests, m.Auth, m.APIKeyRequests, m.ActiveDeployment, m.Deployments, m.NodeActiveDeployment, m.Propagation,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -221,6 +229,7 @@ func Families() []Family {
 		{"turnout_canary_request_duration_seconds", []string{"route", "side"}},
 		{"turnout_shadow_requests_total", []string{"route", "result"}},
 		{"turnout_auth_total", []string{"route", "authorizer", "result"}},
+		{"turnout_api_key_requests_total", []string{"key", "result"}},
 		{"turnout_active_deployment", nil},
 		{"turnout_route_table_swaps_total", nil},
 		{"turnout_deployment_propagation_seconds", nil},
