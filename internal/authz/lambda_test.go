@@ -414,3 +414,27 @@ func TestLambdaWriteError(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkLambdaCheck: a Lambda authorizer's own cost per request, the
+// function answering in-process: a cache hit (identity, key, lookup,
+// policy match) and a miss (the event built and the answer parsed too).
+func BenchmarkLambdaCheck(b *testing.B) {
+	f := &fixedFunction{answer: policy(stmt("Allow", `"execute-api:Invoke"`, `"`+arnPrefix+`GET/*"`))}
+	for _, tc := range []struct {
+		name string
+		ttl  time.Duration
+	}{{"cached", time.Hour}, {"uncached", 0}} {
+		b.Run(tc.name, func(b *testing.B) {
+			l := newLambda(b, lambdaConfig(func(c *authz.LambdaConfig) { c.ResultTTL = tc.ttl }), f.invoke)
+			r := httptest.NewRequest("GET", "http://api.example.com/orders/1", nil)
+			r.Header.Set("Authorization", "Bearer abc")
+			in := &apigw.Info{Route: "GET /orders/{id}", RequestID: "req-1"}
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := l.Check(context.Background(), r, in); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
