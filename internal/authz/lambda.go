@@ -248,8 +248,12 @@ var _ Checker = (*Lambda)(nil)
 // ErrDenied when it says no; ErrAuthorizerFailed when it failed, timed
 // out or answered something that is not an answer; ErrLambdaUnauthorized
 // when a TOKEN function failed with "Unauthorized". in is what the gateway
-// knows of r (route, request id, path parameters) and must not be nil.
+// knows of r (route, request id, path parameters); nil derives it all
+// from r.
 func (l *Lambda) Check(ctx context.Context, r *http.Request, in *apigw.Info) (Result, error) {
+	if in == nil {
+		in = &apigw.Info{}
+	}
 	values := make([]string, len(l.sources))
 	for i, s := range l.sources {
 		if values[i] = s.value(r, in); values[i] == "" {

@@ -169,6 +169,12 @@ func TestLambdaResult(t *testing.T) {
 	if res.Subject != "user-1" || res.Context["tier"] != "gold" || res.Context["n"] != json.Number("7") || res.Latency <= 0 {
 		t.Errorf("result %+v", res)
 	}
+	// Without the gateway's Info, the event is derived from the request.
+	r := httptest.NewRequest("GET", "http://api.example.com/orders/1", nil)
+	r.Header.Set("Authorization", "other")
+	if _, err := l.Check(context.Background(), r, nil); err != nil {
+		t.Errorf("Check without Info: %v", err)
+	}
 }
 
 // TestLambdaEvents: the events the function gets, read with aws-lambda-go's
