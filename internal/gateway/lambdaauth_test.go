@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -30,6 +32,9 @@ type lambdaAuthHarness struct {
 	counts string // the policy authorizer's COUNT_FILE
 	simple string // the simple one's
 	client *http.Client
+
+	logMu sync.Mutex
+	log   bytes.Buffer // the access log
 }
 
 func newLambdaAuthHarness(t *testing.T) *lambdaAuthHarness {
@@ -42,7 +47,7 @@ func newLambdaAuthHarness(t *testing.T) *lambdaAuthHarness {
 	t.Cleanup(func() { host.Close() })
 	h := &lambdaAuthHarness{legacy: newOrigin(t, "legacy"), counts: filepath.Join(dir, "policy.count"),
 		simple: filepath.Join(dir, "simple.count"), client: &http.Client{Timeout: 10 * time.Second}}
-	h.harness = newHarnessWith(t, Options{Functions: &invoke.Router{Hosted: host}}, fmt.Sprintf(`origins:
+	h.harness = newHarnessWith(t, Options{Functions: &invoke.Router{Hosted: host}, AccessLog: NewAccessLogger(lockedWriter{&h.log, &h.logMu})}, fmt.Sprintf(`origins:
   legacy: {url: %[1]s}
 functions:
   authz: {handler: %[2]s/authorizer, timeout: 5s, env: {COUNT_FILE: %[3]s}}
@@ -293,5 +298,55 @@ func TestLambdaAuthorizerIdentitySources(t *testing.T) {
 	}
 	if n := invocations(t, h.simple, "allow-jo"); n != 2 {
 		t.Errorf("three requests with two tenants invoked the authorizer %d times, want 2", n)
+	}
+}
+
+// accessLog returns the access log's records for path, waiting for n.
+func (h *lambdaAuthHarness) accessLog(t *testing.T, path string, n int) []map[string]any {
+	t.Helper()
+	var recs []map[string]any
+	testkit.Eventually(t, 5*time.Second, fmt.Sprintf("%d access-log records for %s", n, path), func() bool {
+		h.logMu.Lock()
+		defer h.logMu.Unlock()
+		recs = nil
+		for _, line := range strings.Split(strings.TrimSpace(h.log.String()), "\n") {
+			var rec map[string]any
+			if json.Unmarshal([]byte(line), &rec) == nil && rec["path"] == path {
+				recs = append(recs, rec)
+			}
+		}
+		return len(recs) >= n
+	})
+	return recs
+}
+
+// TestLambdaAuthorizerAccessLog: the access log names the authorizer, its
+// result, the principalId as subject and whether the answer was cached, and
+// a failure's cause; never the token.
+func TestLambdaAuthorizerAccessLog(t *testing.T) {
+	h := newLambdaAuthHarness(t)
+	for range 2 {
+		if code, _ := h.get(t, "GET", "/policy/log", "Authorization", "allow-kim"); code != 200 {
+			t.Fatalf("allow-kim: %d", code)
+		}
+	}
+	recs := h.accessLog(t, "/policy/log", 2)
+	for i, cached := range []bool{false, true} {
+		r := recs[i]
+		if r["authorizer"] != "policy" || r["auth"] != "allowed" || r["subject"] != "kim" || r["auth_cached"] != cached {
+			t.Errorf("record %d: %v; want authorizer policy, auth allowed, subject kim, auth_cached %v", i, r, cached)
+		}
+	}
+	if code, _ := h.get(t, "GET", "/nocache", "Authorization", "garbage"); code != 500 {
+		t.Fatalf("garbage: %d", code)
+	}
+	r := h.accessLog(t, "/nocache", 1)[0]
+	if msg, _ := r["error"].(string); r["auth"] != "error" || r["reason"] != "authorizer_error" || !strings.Contains(msg, "the authorizer failed: function authz answered") {
+		t.Errorf("a failure's record: %v", r)
+	}
+	h.logMu.Lock()
+	defer h.logMu.Unlock()
+	if strings.Contains(h.log.String(), "allow-kim") {
+		t.Errorf("the access log holds the token:\n%s", h.log.String())
 	}
 }
