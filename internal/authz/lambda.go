@@ -197,6 +197,7 @@ type Lambda struct {
 	mu      sync.Mutex
 	cache   *simplelru.LRU[[sha256.Size]byte, cached] // nil when ResultTTL is 0
 	flights map[[sha256.Size]byte]*flight
+	closed  bool // no flight starts once set
 	now     func() time.Time
 }
 
@@ -234,8 +235,12 @@ func NewLambda(cfg LambdaConfig, invoke LambdaInvoker) (*Lambda, error) {
 	return l, nil
 }
 
-// Close ends the invocations under way, which then fail, and waits for them.
+// Close ends the invocations under way, which then fail, and waits for
+// them. A request checked after Close is answered ErrAuthorizerFailed.
 func (l *Lambda) Close() {
+	l.mu.Lock()
+	l.closed = true
+	l.mu.Unlock()
 	l.cancel()
 	l.wg.Wait()
 }
@@ -286,6 +291,10 @@ func (l *Lambda) Check(ctx context.Context, r *http.Request, in *apigw.Info) (Re
 	}
 	f := l.flights[key]
 	if f == nil {
+		if l.closed {
+			l.mu.Unlock()
+			return Result{}, fmt.Errorf("%w: authorizer for function %s is closed", ErrAuthorizerFailed, l.cfg.Function)
+		}
 		event, err := l.event(r, in, values)
 		if err != nil {
 			l.mu.Unlock()

@@ -400,6 +400,9 @@ func TestLambdaClose(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("Check did not return after Close")
 	}
+	if _, err := check(l, "GET", "/orders/1", "other"); !errors.Is(err, authz.ErrAuthorizerFailed) {
+		t.Errorf("Check after Close: %v, want ErrAuthorizerFailed", err)
+	}
 }
 
 // TestLambdaWriteError: the answers a client gets, in API Gateway's words.
