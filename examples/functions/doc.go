@@ -16,6 +16,10 @@
 //	orphan     starts `sleep 300` children that leave its process group (setsid, double fork)
 //	initfail   fails before lambda.Start: INITFAIL_MODE=exit (default) prints and exits 1,
 //	           INITFAIL_MODE=hang never starts the runtime loop
+//	authorizer a Lambda authorizer (TOKEN, REQUEST 1.0 and 2.0; policy or simple responses) deciding by
+//	           its token: allow-USER, get-USER, deny-USER, unauthorized, crash, exit, sleep-MS, garbage;
+//	           COUNT_FILE counts its invocations
+//	echo       answers any proxy event (1.0 or 2.0) with the event itself as its JSON body
 //	lastword   writes a line to stdout and one to stderr naming its request id right before it returns
 //
 // node is a Node.js function with a small custom runtime (bootstrap runs

@@ -52,8 +52,8 @@ func (a *Authorizer) v2() *events.APIGatewayV2HTTPRequestContextAuthorizerDescri
 
 // v1 is the 1.0 block: {"claims": {...}, "scopes": [...]} for a JWT
 // authorizer (an HTTP API's 1.0 payload, a REST API's Cognito authorizer),
-// or principalId, integrationLatency and the context's keys for a Lambda
-// authorizer (a REST API's).
+// or principalId, integrationLatency and the context's keys, their values
+// as strings, for a Lambda authorizer (a REST API's).
 func (a *Authorizer) v1() map[string]any {
 	if a == nil {
 		return nil
@@ -65,9 +65,11 @@ func (a *Authorizer) v1() map[string]any {
 		}
 		return m
 	}
+	// REST APIs deliver the context's values as strings ("numberKey":
+	// "1", "booleanKey": "true"), whatever JSON type the authorizer gave.
 	m := make(map[string]any, len(a.Context)+2)
 	for k, v := range a.Context {
-		m[k] = v
+		m[k] = ClaimString(v)
 	}
 	// principalId and integrationLatency are API Gateway's own: a context
 	// key of the same name does not replace them.

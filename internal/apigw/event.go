@@ -140,6 +140,11 @@ func derive(r *http.Request, body []byte, in *Info) common {
 // EventV1 returns the JSON of the payload format 1.0 event
 // (events.APIGatewayProxyRequest) for r, whose body has been read into body.
 func EventV1(r *http.Request, body []byte, in Info) ([]byte, error) {
+	return marshal(buildV1(r, body, in))
+}
+
+// buildV1 builds the payload format 1.0 event for r.
+func buildV1(r *http.Request, body []byte, in Info) *eventV1 {
 	c := derive(r, body, &in)
 	ev := eventV1{IsBase64Encoded: c.isBase64}
 	if len(body) > 0 {
@@ -197,12 +202,17 @@ func EventV1(r *http.Request, body []byte, in Info) ([]byte, error) {
 	rc.RequestTimeEpoch = c.time.UnixMilli()
 	rc.APIID = apiID
 	rc.Authorizer = in.Authorizer.v1()
-	return marshal(&ev)
+	return &ev
 }
 
 // EventV2 returns the JSON of the payload format 2.0 event
 // (events.APIGatewayV2HTTPRequest) for r, whose body has been read into body.
 func EventV2(r *http.Request, body []byte, in Info) ([]byte, error) {
+	return marshal(buildV2(r, body, in))
+}
+
+// buildV2 builds the payload format 2.0 event for r.
+func buildV2(r *http.Request, body []byte, in Info) *eventV2 {
 	c := derive(r, body, &in)
 	var ev eventV2
 	e := &ev.APIGatewayV2HTTPRequest
@@ -274,7 +284,7 @@ func EventV2(r *http.Request, body []byte, in Info) ([]byte, error) {
 		UserAgent: c.userAgent,
 	}
 	rc.Authorizer = in.Authorizer.v2()
-	return marshal(&ev)
+	return &ev
 }
 
 // marshal encodes v without HTML escaping, so "<", ">" and "&" in bodies

@@ -1,7 +1,8 @@
 // Package authz decides, before a route's backend runs, whether a request
 // may go on, as API Gateway's authorizers do: it verifies a JWT against its
-// issuer's keys (an HTTP API JWT authorizer), checks a route's scopes, and
-// writes API Gateway's 401 and 403 answers when it may not.
+// issuer's keys (an HTTP API JWT authorizer) or asks a function (a Lambda
+// authorizer), checks a route's scopes, and writes API Gateway's 401, 403
+// and 500 answers when it may not.
 //
 // A JWT Authorizer is built from its Config (issuer, audience, jwks_uri,
 // identity source); Config.Validate and New check it all before any
@@ -19,7 +20,13 @@
 // the request path, with concurrent requests sharing one fetch. A JWKS that cannot be fetched
 // or holds no usable key leaves the cached keys in place.
 //
-// Nothing is cached per token: memory does not grow with the number of
-// distinct tokens seen. Signatures are checked by
+// A Lambda authorizer (NewLambda, from a LambdaConfig) sends API Gateway's
+// REQUEST (2.0 or 1.0) or TOKEN event to its function through a
+// LambdaInvoker the caller supplies, reads a simple or IAM policy answer,
+// and caches it by the identity sources' values, bounded; a policy is
+// matched against each request's ARN.
+//
+// A JWT Authorizer caches nothing per token: memory does not grow with
+// the number of distinct tokens seen. Signatures are checked by
 // github.com/go-jose/go-jose/v4; this package writes no crypto.
 package authz

@@ -5,6 +5,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -63,4 +64,72 @@ func payloadOf(token string) string {
 		return ""
 	}
 	return string(b)
+}
+
+// FuzzLambdaAnswer feeds arbitrary function answers, outside input, to a
+// Lambda authorizer, as a simple response and as a policy. Whatever comes
+// in, Check must not panic, must refuse with ErrDenied or
+// ErrAuthorizerFailed, and may allow only an answer that says yes: a
+// simple response whose isAuthorized is true, a policy holding "Allow".
+func FuzzLambdaAnswer(f *testing.F) {
+	for _, seed := range []string{
+		`{"isAuthorized": true, "context": {"a": 1}}`,
+		`{"isAuthorized": false}`,
+		`{"principalId": "u", "policyDocument": {"Statement": [{"Effect": "Allow", "Action": "execute-api:Invoke", "Resource": "*"}]}}`,
+		`{"principalId": "u", "policyDocument": {"Statement": {"Effect": "Deny", "Action": ["execute-api:*"], "Resource": ["arn:*/GET/*"]}}}`,
+		`{"policyDocument": {"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "arn:aws:execute-api:*:*:turnout/$default/GET/orders/?"}]}, "context": {"o": {}}}`,
+		`null`, `[]`, `"Allow"`, `{"isAuthorized": "true"}`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, answer []byte) {
+		for _, simple := range []bool{true, false} {
+			fn := &fixedFunction{answer: string(answer)}
+			l, err := authz.NewLambda(lambdaConfig(func(c *authz.LambdaConfig) { c.SimpleResponses = simple }), fn.invoke)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = check(l, "GET", "/orders/1", "tok")
+			l.Close()
+			if err != nil {
+				if !errors.Is(err, authz.ErrDenied) && !errors.Is(err, authz.ErrAuthorizerFailed) {
+					t.Fatalf("simple %v: %q refused with %v, not one of the Lambda answers", simple, answer, err)
+				}
+				continue
+			}
+			var v any
+			if json.Unmarshal(answer, &v) != nil {
+				t.Fatalf("simple %v: allowed %q, which is not JSON", simple, answer)
+			}
+			if simple {
+				var r struct{ IsAuthorized bool }
+				if json.Unmarshal(answer, &r) != nil || !r.IsAuthorized {
+					t.Fatalf("allowed %q, whose isAuthorized is not true", answer)
+				}
+			} else if !holds(v, "Allow") {
+				t.Fatalf("allowed %q, a policy without Allow", answer)
+			}
+		}
+	})
+}
+
+// holds reports whether the decoded JSON v has the string s somewhere.
+func holds(v any, s string) bool {
+	switch v := v.(type) {
+	case string:
+		return v == s
+	case []any:
+		for _, e := range v {
+			if holds(e, s) {
+				return true
+			}
+		}
+	case map[string]any:
+		for _, e := range v {
+			if holds(e, s) {
+				return true
+			}
+		}
+	}
+	return false
 }

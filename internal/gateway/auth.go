@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 	"github.com/turnout/turnout/internal/apigw"
 	"github.com/turnout/turnout/internal/authz"
 	"github.com/turnout/turnout/internal/config"
+	"github.com/turnout/turnout/internal/invoke"
 	"github.com/turnout/turnout/internal/route"
 )
 
@@ -104,10 +106,26 @@ func (a *authorizer) release() bool {
 
 // newChecker starts the authorizer def declares.
 func (g *Gateway) newChecker(def config.Authorizer) (authz.Checker, error) {
-	if def.JWT != nil {
+	switch {
+	case def.JWT != nil:
 		return authz.New(def.JWT.Config(), authz.Options{Logger: g.opts.Logger})
+	case def.Lambda != nil:
+		if g.opts.Functions == nil {
+			return nil, errors.New("authorizer " + def.Name + " runs function " + def.Lambda.Function + ", but this gateway runs no functions")
+		}
+		return authz.NewLambda(def.Lambda.Config(), g.lambdaInvoker(def.Lambda.Function))
 	}
 	return nil, errors.New("authorizer " + def.Name + " has no kind")
+}
+
+// lambdaInvoker runs function fn for a Lambda authorizer, hosted or on AWS
+// as the deployment declares it (the name is looked up per invocation, so
+// a deployment that changes the function changes what the authorizer runs).
+func (g *Gateway) lambdaInvoker(fn string) authz.LambdaInvoker {
+	return func(ctx context.Context, requestID string, event []byte) ([]byte, bool, error) {
+		resp, err := g.opts.Functions.Invoke(ctx, invoke.Request{Function: fn, Payload: event, RequestID: requestID})
+		return resp.Payload, resp.FunctionError != "", err
+	}
 }
 
 // guardLocked returns route r's guard, with the authorizer its auth names
