@@ -62,6 +62,8 @@ type Config struct {
 	Routes []Route `yaml:"routes" json:"routes"`
 	// Authorizers are the named authorizers routes' auth: can name.
 	Authorizers []Authorizer `yaml:"authorizers" json:"authorizers,omitempty"`
+	// CORS is every route's CORS policy, unless a route has its own (docs/cors.md).
+	CORS *CORS `yaml:"cors" json:"cors,omitempty"`
 
 	// table is Routes compiled by Parse, reused by RouteTable.
 	table *route.Table
@@ -266,6 +268,8 @@ type Route struct {
 	// Auth names the authorizer the route's requests must pass, and the
 	// scopes of which a token must hold one (docs/authorizers.md).
 	Auth *RouteAuth `yaml:"auth" json:"auth,omitempty"`
+	// CORS replaces the top-level cors: for this route; Off takes it off (docs/cors.md).
+	CORS *CORS `yaml:"cors" json:"cors,omitempty"`
 	// FallbackUnsafe lets non-idempotent requests (POST, PATCH) be replayed
 	// on the fallback. Off by default: such a request is sent once.
 	FallbackUnsafe bool `yaml:"fallback_unsafe" json:"fallback_unsafe,omitempty"`
