@@ -23,6 +23,11 @@ const (
 	// never let through.
 	ReasonAuthorizerError = "authorizer_error"
 
+	// A CORS preflight turnout answered itself, for the route the method
+	// it asks for matches (docs/cors.md): outcome served (204) when the
+	// route's policy allows it, rejected (403) when not.
+	ReasonCORSPreflight = "cors_preflight"
+
 	// Why the primary did not answer.
 	ReasonRateLimited       = "rate_limited"       // over the route's rate limit
 	ReasonThrottled         = "throttled"          // the function is at its concurrency limit

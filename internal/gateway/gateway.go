@@ -272,6 +272,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	if r.Method == http.MethodOptions && g.preflight(t, x) {
+		return
+	}
 	idx, values, ok := t.routes.Match(route.NormalizeHost(r.Host), r.Method, path, x.valueBuf[:0])
 	if !ok {
 		g.opts.Metrics.Rejected.WithLabelValues(turnout.ReasonNoRoute).Inc()
@@ -279,6 +282,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	x.plan, x.values = t.plans[idx], values
+	if x.plan.cors != nil {
+		withCORS(x)
+	}
 	if x.plan.guard != nil && !g.admit(x) {
 		return
 	}
