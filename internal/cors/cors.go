@@ -352,15 +352,11 @@ func (p *Policy) setOrigin(h http.Header, origin string) {
 	}
 }
 
-// Refusal is why a preflight was refused.
-type Refusal struct{ Reason string }
-
-func (e *Refusal) Error() string { return e.Reason }
-
 // Preflight answers a preflight (r, asking for method, as IsPreflight
 // found) in h: the Access-Control-Allow-* headers when its origin, its
 // method and every header it asks for are allowed, else none (the browser
-// then fails the request) and a *Refusal. Vary is set either way.
+// then fails the request) and an error saying which was not. Vary is set
+// either way.
 func (p *Policy) Preflight(h http.Header, r *http.Request, method string) error {
 	vary := []string{hRequestMethod, hRequestHeaders}
 	if p.VariesByOrigin() {
@@ -369,19 +365,19 @@ func (p *Policy) Preflight(h http.Header, r *http.Request, method string) error 
 	addVary(h, vary...)
 	origin := r.Header[hOrigin][0]
 	if !p.allowsOrigin(origin) {
-		return &Refusal{"origin " + origin + " is not allowed"}
+		return errors.New("origin " + origin + " is not allowed")
 	}
 	if !p.anyMethod && !slices.Contains(p.methods, method) && !safelistedMethod(method) {
-		return &Refusal{"method " + method + " is not allowed"}
+		return errors.New("method " + method + " is not allowed")
 	}
 	asked, ok := requestHeaders(r.Header[hRequestHeaders])
 	if !ok {
-		return &Refusal{"malformed Access-Control-Request-Headers"}
+		return errors.New("the requested headers are not a list of header names")
 	}
 	if !p.anyHeader {
 		for _, a := range asked {
 			if !slices.Contains(p.headers, strings.ToLower(a)) {
-				return &Refusal{"header " + a + " is not allowed"}
+				return errors.New("header " + a + " is not allowed")
 			}
 		}
 	}

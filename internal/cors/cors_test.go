@@ -344,3 +344,50 @@ func TestParseOrigin(t *testing.T) {
 		}
 	}
 }
+
+// FuzzPreflight: whatever a client puts in Origin and the preflight's
+// headers, the policy does not panic, a refusal carries no CORS header, and
+// an answer it allows passes the browser's CORS check for that origin.
+func FuzzPreflight(f *testing.F) {
+	f.Add("https://app.example.com", "PUT", "x-trace,authorization")
+	f.Add("https://a.b.example.org", "PATCH", "")
+	f.Add("null", "GET", " , ,x")
+	f.Add("https://app.example.com.evil", "put", "x-trace\t,X-TRACE")
+	policies := []*Policy{
+		mustNewF(f, Config{AllowOrigins: []string{"https://app.example.com", "https://*.example.org"}, AllowMethods: []string{"PUT"},
+			AllowHeaders: []string{"X-Trace", "Authorization"}, ExposeHeaders: []string{"*"}, AllowCredentials: true}),
+		mustNewF(f, Config{AllowOrigins: []string{"*"}, AllowMethods: []string{"*"}, AllowHeaders: []string{"*"}, MaxAge: 60}),
+	}
+	f.Fuzz(func(t *testing.T, origin, method, headers string) {
+		r := &http.Request{Method: http.MethodOptions, Header: http.Header{
+			"Origin": {origin}, "Access-Control-Request-Method": {method}, "Access-Control-Request-Headers": {headers}}}
+		m, ok := IsPreflight(r)
+		for _, p := range policies {
+			if ok {
+				h := http.Header{}
+				err := p.Preflight(h, r, m)
+				for k := range h {
+					if err != nil && strings.HasPrefix(k, "Access-Control-") {
+						t.Errorf("refused (%v) yet carries %s", err, k)
+					}
+				}
+				if err == nil && !corsCheck(h, origin, p.credentials) {
+					t.Errorf("allowed answer fails the CORS check: %v", h)
+				}
+			}
+			h := http.Header{"X-A": {"1"}}
+			p.Decorate(h, origin)
+			if v := h.Get("Access-Control-Allow-Origin"); v != "" && !corsCheck(h, origin, p.credentials) {
+				t.Errorf("decorated answer fails the CORS check: %v", h)
+			}
+		}
+	})
+}
+
+func mustNewF(f *testing.F, c Config) *Policy {
+	p, err := New(c)
+	if err != nil {
+		f.Fatal(err)
+	}
+	return p
+}
