@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -17,7 +18,8 @@ import (
 // on one loopback origin fetches from a node on another (another port), with
 // a custom header (a preflight) and with credentials (a cookie), and reads
 // the answer only where the route's policy allows it — the Fetch rules as a
-// browser applies them, not as the tests read them.
+// browser applies them, not as the tests read them — on origin and
+// function routes alike.
 func TestCORSBrowser(t *testing.T) {
 	var mu sync.Mutex
 	var seen []string
@@ -37,15 +39,19 @@ func TestCORSBrowser(t *testing.T) {
 	pageOrigin := page.URL // http://127.0.0.1:PORT, as the browser sends it
 
 	dir := t.TempDir()
-	cfgPath := writeNodeConfig(t, dir, "off", fmt.Sprintf(`origins:
+	cfgPath := writeNodeConfig(t, dir, "off", fmt.Sprintf(`cors: {allow_origins: [%q], allow_methods: [PUT], allow_headers: [X-Trace], expose_headers: [X-Total], allow_credentials: true}
+origins:
   api: {url: %s}
+functions:
+  hello: {handler: %s}
 routes:
-  - {match: /api/, origin: api, cors: {allow_origins: [%q], allow_methods: [PUT], allow_headers: [X-Trace], expose_headers: [X-Total], allow_credentials: true}}
+  - {match: /api/, origin: api}
+  - {match: "GET /fn/{name}", function: hello}
   - {match: /other/, origin: api, cors: {allow_origins: ["http://127.0.0.1:1"], allow_headers: ["*"]}}
   - {match: /open/, origin: api, cors: {allow_origins: ["*"], allow_headers: ["*"]}}
-  - {match: /plain/, origin: api}
+  - {match: /plain/, origin: api, cors: off}
   - {match: /, origin: api}
-`, api.URL, pageOrigin))
+`, pageOrigin, api.URL, filepath.Join(functionDir, "hello-v2")))
 	n := startNode(t, cfgPath)
 	ctx := browser(t, 60*time.Second)
 	if err := chromedp.Do(ctx, chromedp.Navigate(page.URL+"/")); err != nil {
@@ -83,6 +89,8 @@ routes:
 		// cookie; X-Total exposed.
 		{"allowed with a custom header and credentials", "/api/x", `{method: "PUT", headers: {"X-Trace": "t1"}, credentials: "include"}`,
 			"read 200 3 api saw PUT /api/x trace=t1 cookie=session=abc"},
+		// A function route, with the top-level policy.
+		{"function route", "/fn/world", `{headers: {"X-Trace": "t3"}, credentials: "include"}`, `read 200 - {"message":"hello from a function"`},
 		// The same without credentials: still readable.
 		{"allowed without credentials", "/api/y", `{method: "PUT", headers: {"X-Trace": "t2"}}`, "read 200 3 api saw PUT /api/y trace=t2 cookie="},
 		// A header the policy does not allow: the preflight fails, the PUT is never sent.
@@ -91,7 +99,7 @@ routes:
 		{"method not allowed", "/api/z", `{method: "DELETE"}`, "blocked"},
 		// A simple GET from an origin the policy does not list.
 		{"origin not allowed", "/other/x", `{}`, "blocked"},
-		// A route without CORS.
+		// A route with cors: off.
 		{"no policy", "/plain/x", `{}`, "blocked"},
 		// "*": any origin reads, with a custom header; X-Total not exposed.
 		{"star origin", "/open/x", `{headers: {"X-Anything": "1"}}`, "read 200 - api saw GET /open/x"},
