@@ -234,8 +234,9 @@ func (g *Gateway) Close() {
 }
 
 // ServeHTTP serves one public request, straight down: the request gets its
-// id, is checked against the request policy, matched to a route, and the
-// route's plan is carried out (serve.go); end records how it was answered.
+// id, is checked against the request policy, answered at once when it is a
+// CORS preflight (cors.go), matched to a route, and the route's plan is
+// carried out (serve.go); end records how it was answered.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	x := g.begin(w, r)
 	defer g.end(x)
