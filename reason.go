@@ -29,6 +29,11 @@ const (
 	ReasonAPIKey          = "api_key"
 	ReasonAPIKeyThrottled = "api_key_throttled"
 
+	// A CORS preflight turnout answered itself, for the route the method
+	// it asks for matches (docs/cors.md): outcome served (204) when the
+	// route's policy allows it, rejected (403) when not.
+	ReasonCORSPreflight = "cors_preflight"
+
 	// Why the primary did not answer.
 	ReasonRateLimited       = "rate_limited"       // over the route's rate limit
 	ReasonThrottled         = "throttled"          // the function is at its concurrency limit

@@ -64,6 +64,8 @@ type Config struct {
 	Authorizers []Authorizer `yaml:"authorizers" json:"authorizers,omitempty"`
 	// APIKeys are the keys routes with api_key_required accept (docs/api-keys.md).
 	APIKeys []APIKey `yaml:"api_keys" json:"api_keys,omitempty"`
+	// CORS is every route's CORS policy, unless a route has its own (docs/cors.md).
+	CORS *CORS `yaml:"cors" json:"cors,omitempty"`
 
 	// table is Routes compiled by Parse, reused by RouteTable.
 	table *route.Table
@@ -270,6 +272,8 @@ type Route struct {
 	Auth *RouteAuth `yaml:"auth" json:"auth,omitempty"`
 	// APIKeyRequired refuses requests without one of api_keys in x-api-key (docs/api-keys.md).
 	APIKeyRequired bool `yaml:"api_key_required" json:"api_key_required,omitempty"`
+	// CORS replaces the top-level cors: for this route; Off takes it off (docs/cors.md).
+	CORS *CORS `yaml:"cors" json:"cors,omitempty"`
 	// FallbackUnsafe lets non-idempotent requests (POST, PATCH) be replayed
 	// on the fallback. Off by default: such a request is sent once.
 	FallbackUnsafe bool `yaml:"fallback_unsafe" json:"fallback_unsafe,omitempty"`

@@ -14,7 +14,7 @@ import (
 
 // The valid keys of each mapping, in the order the reference documents them.
 var (
-	topKeys     = []string{"listen", "admin", "invoke_api", "store", "node", "limits", "tls", "trusted_proxies", "legacy", "served_by_header", "origins", "functions", "authorizers", "api_keys", "routing", "routes"}
+	topKeys     = []string{"listen", "admin", "invoke_api", "store", "node", "limits", "tls", "trusted_proxies", "legacy", "served_by_header", "origins", "functions", "authorizers", "api_keys", "cors", "routing", "routes"}
 	adminKeys   = []string{"listen", "tokens", "max_body_bytes", "tls", "insecure_no_tls", "hosts"}
 	tokenKeys   = []string{"name", "role", "sha256", "env"}
 	limitsKeys  = []string{"read_header_timeout", "idle_timeout", "max_header_bytes", "max_body_bytes", "drain_timeout", "body_timeout", "max_connections", "max_concurrent_streams"}
@@ -23,7 +23,7 @@ var (
 	healthKeys  = []string{"path", "interval", "timeout", "healthy_threshold", "unhealthy_threshold", "expect_status"}
 	passiveKeys = []string{"max_connect_failures", "eject_for"}
 	routingKeys = []string{"case_insensitive"}
-	routeKeys   = []string{"match", "origin", "function", "payload", "fallback", "fallback_on_status", "fallback_unsafe", "fallback_reserve", "circuit_breaker", "auto_rollback", "rate_limit", "canary", "rollout", "shadow", "auth", "api_key_required", "off", "timeout"}
+	routeKeys   = []string{"match", "origin", "function", "payload", "fallback", "fallback_on_status", "fallback_unsafe", "fallback_reserve", "circuit_breaker", "auto_rollback", "rate_limit", "canary", "rollout", "shadow", "auth", "api_key_required", "cors", "off", "timeout"}
 )
 
 // config decodes the document root.
@@ -77,6 +77,8 @@ func (d *decoder) config(root *yaml.Node) (*Config, bool) {
 			c.Authorizers = d.authorizers(v)
 		case "api_keys":
 			c.APIKeys = d.apiKeys(v)
+		case "cors":
+			c.CORS = d.cors(v, "cors", false)
 		case "routing":
 			d.fields(v, "routing", routingKeys, func(_ string, _, v *yaml.Node) {
 				d.boolean(v, "routing.case_insensitive", &c.Routing.CaseInsensitive)
@@ -649,6 +651,8 @@ func (d *decoder) route(n *yaml.Node, i int) (Route, routePos) {
 			r.Auth = d.routeAuth(v, what+".auth")
 		case "api_key_required":
 			d.routeAPIKeyRequired(v, what+".api_key_required", &r, &rp)
+		case "cors":
+			r.CORS = d.cors(v, what+".cors", true)
 		case "canary":
 			rp.canary = d.pos(v)
 			r.Canary = d.canary(v, what+".canary", &rp)

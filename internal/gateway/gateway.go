@@ -236,8 +236,9 @@ func (g *Gateway) Close() {
 }
 
 // ServeHTTP serves one public request, straight down: the request gets its
-// id, is checked against the request policy, matched to a route, and the
-// route's plan is carried out (serve.go); end records how it was answered.
+// id, is checked against the request policy, answered at once when it is a
+// CORS preflight (cors.go), matched to a route, and the route's plan is
+// carried out (serve.go); end records how it was answered.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	x := g.begin(w, r)
 	defer g.end(x)
@@ -274,6 +275,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	if r.Method == http.MethodOptions && g.preflight(t, x) {
+		return
+	}
 	idx, values, ok := t.routes.Match(route.NormalizeHost(r.Host), r.Method, path, x.valueBuf[:0])
 	if !ok {
 		g.opts.Metrics.Rejected.WithLabelValues(turnout.ReasonNoRoute).Inc()
@@ -281,6 +285,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	x.plan, x.values = t.plans[idx], values
+	if x.plan.cors != nil {
+		withCORS(x)
+	}
 	if x.plan.guard != nil && !g.admit(x) {
 		return
 	}

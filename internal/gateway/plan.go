@@ -10,6 +10,7 @@ import (
 
 	"github.com/turnout/turnout"
 	"github.com/turnout/turnout/internal/breaker"
+	"github.com/turnout/turnout/internal/cors"
 	"github.com/turnout/turnout/internal/metrics"
 )
 
@@ -29,10 +30,11 @@ type plan struct {
 	off     bool   // switched off: primary is the route's fallback or the legacy origin
 
 	primary side
-	canary  *canary     // nil: every request goes to the primary
-	shadow  *mirrorSlot // nil: no request is copied
-	guard   *guard      // nil: no authorizer checks the route's requests
-	keys    *keyring    // nil: the route requires no API key
+	canary  *canary      // nil: every request goes to the primary
+	shadow  *mirrorSlot  // nil: no request is copied
+	guard   *guard       // nil: no authorizer checks the route's requests
+	keys    *keyring     // nil: the route requires no API key
+	cors    *cors.Policy // nil: no CORS (gateway/cors.go)
 
 	limiter *rate.Limiter // set for a route with rate_limit
 	spill   bool          // past the limit: to the fallback, not 429

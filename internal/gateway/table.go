@@ -71,6 +71,11 @@ func (g *Gateway) Build(id uint64, cfg *config.Config) (*Table, error) {
 		t.servedBy = http.CanonicalHeaderKey(h)
 	}
 
+	policies, err := corsPolicies(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("deployment %d: %w", id, err)
+	}
+
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	for _, o := range cfg.Origins {
@@ -115,6 +120,7 @@ func (g *Gateway) Build(id uint64, cfg *config.Config) (*Table, error) {
 			g.releaseLocked(t)
 			return nil, fmt.Errorf("deployment %d: %w", id, err)
 		}
+		p.cors = policies[i]
 		t.plans = append(t.plans, p)
 	}
 	return t, nil
