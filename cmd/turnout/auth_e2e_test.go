@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -86,4 +87,62 @@ routes:
 		t.Fatalf("turnout status: %s", errb.String())
 	}
 	testkit.ContainsAll(t, "status", out.String(), "AUTHORIZER", "idp", "jwt", iss.URL, "1 (fetched", "GET /orders/{id}")
+}
+
+// TestLambdaAuthorizerOnAWS: a Lambda authorizer that is an aws: function,
+// invoked through the real AWS SDK (its endpoint is this node's own Invoke
+// API, hosting the aws-lambda-go authorizer): an allowed call reaches the
+// function with the authorizer's context, a denied one gets 403, a token
+// seen before is answered from the cache, and `turnout status` shows it.
+func TestLambdaAuthorizerOnAWS(t *testing.T) {
+	dir := t.TempDir()
+	invokeAddr := freePort(t)
+	counts := filepath.Join(dir, "count")
+	cfg := writeNodeConfig(t, dir, invokeAddr, fmt.Sprintf(`origins:
+  legacy: {url: %s}
+functions:
+  hello: {handler: %s}
+  authz: {handler: %s, env: {AUTHORIZER_RESPONSE: simple, COUNT_FILE: %s}}
+  remote-authz: {aws: {function: "arn:aws:lambda:us-east-1:000000000000:function:authz", region: us-east-1, endpoint: "http://%s"}}
+authorizers:
+  custom: {lambda: {function: remote-authz, simple_responses: true}}
+routes:
+  - {match: "GET /orders/{id}", function: hello, auth: {authorizer: custom}}
+  - {match: /, origin: legacy}
+`, namedOrigin(t, "legacy").URL, filepath.Join(functionDir, "hello-v2"), filepath.Join(functionDir, "authorizer"), counts, invokeAddr))
+	t.Setenv("AWS_ACCESS_KEY_ID", "test")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
+	n := startNode(t, cfg)
+	get := func(token string) (int, string) {
+		req, _ := http.NewRequest("GET", "http://"+n.public+"/orders/7", nil)
+		req.Header.Set("Authorization", token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	for range 2 {
+		code, b := get("allow-ana")
+		var reply struct {
+			Authorizer struct{ Lambda map[string]any }
+		}
+		if code != 200 || json.Unmarshal([]byte(b), &reply) != nil || reply.Authorizer.Lambda["user"] != "ana" {
+			t.Fatalf("allow-ana: %d %s", code, b)
+		}
+	}
+	if code, b := get("deny-bo"); code != 403 || b != `{"message":"Forbidden"}` {
+		t.Errorf("deny-bo: %d %s", code, b)
+	}
+	seen, _ := os.ReadFile(counts)
+	if got := string(seen); got != "allow-ana\ndeny-bo\n" {
+		t.Errorf("the authorizer was invoked for %q; want allow-ana once (then cached) and deny-bo", got)
+	}
+	var out, errb bytes.Buffer
+	if code := run([]string{"status", "--admin", n.admin, "--token", testToken}, &out, &errb); code != 0 {
+		t.Fatalf("turnout status: %s", errb.String())
+	}
+	testkit.ContainsAll(t, "status", out.String(), "custom", "lambda", "function:remote-authz", "GET /orders/{id}")
 }

@@ -37,7 +37,7 @@ var turnoutBin string
 // functionDir holds the example functions built by TestMain.
 var functionDir string
 
-var exampleFunctions = []string{"hello-v2", "hello-v1", "malformed", "panic", "sleep", "flaky", "items"}
+var exampleFunctions = []string{"hello-v2", "hello-v1", "malformed", "panic", "sleep", "flaky", "items", "authorizer"}
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "turnout-e2e")
