@@ -69,6 +69,37 @@ func waitCount(get func() float64, want float64) float64 {
 	return get()
 }
 
+// otherOutcomes sums route's turnout_requests_total series whose outcome
+// is not client_closed.
+func otherOutcomes(t *testing.T, m *metrics.Metrics, route string) float64 {
+	t.Helper()
+	fams, err := m.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum float64
+	for _, f := range fams {
+		if f.GetName() != "turnout_requests_total" {
+			continue
+		}
+		for _, mt := range f.GetMetric() {
+			var r, o string
+			for _, l := range mt.GetLabel() {
+				switch l.GetName() {
+				case "route":
+					r = l.GetValue()
+				case "outcome":
+					o = l.GetValue()
+				}
+			}
+			if r == route && o != "client_closed" {
+				sum += mt.GetCounter().GetValue()
+			}
+		}
+	}
+	return sum
+}
+
 // healthCounts sums a route's auto-rollback window.
 func healthCounts(h *healthWindow) (total, failed int) {
 	h.mu.Lock()
@@ -108,9 +139,17 @@ func checkHungUp(t *testing.T, gw *Gateway, m *metrics.Metrics, logBuf *bytes.Bu
 	closed := func() float64 {
 		return testutil.ToFloat64(m.Requests.WithLabelValues(route, answerer, "4xx", "client_closed"))
 	}
-	if got := waitCount(closed, float64(n)); got != float64(n) {
-		t.Errorf("%s: turnout_requests_total{outcome=client_closed} = %v, want %d", route, got, n)
+	// A client may give up before turnout has read its request (50 ms on
+	// a loaded machine), leaving nothing to count: every request turnout
+	// saw on the route must be client_closed, and nearly all sent be seen.
+	got := waitCount(closed, float64(n))
+	if got > float64(n) || got < float64(n-1-n/50) {
+		t.Errorf("%s: turnout_requests_total{outcome=client_closed} = %v, want %d (at least %d)", route, got, n, n-1-n/50)
 	}
+	if other := otherOutcomes(t, m, route); other != 0 {
+		t.Errorf("%s: %v requests counted with an outcome other than client_closed", route, other)
+	}
+	n = int(got)
 	if got := testutil.CollectAndCount(m.OriginErrors); got != 0 {
 		t.Errorf("%s: %d turnout_origin_errors_total series after client hang-ups, want none", route, got)
 	}
