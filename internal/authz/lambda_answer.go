@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"time"
+
+	"github.com/turnout/turnout/internal/glob"
 )
 
 // lambdaAnswer is what an authorizer function answered, read once and
@@ -63,58 +65,15 @@ func policyAllows(policy []statement, arn string) bool {
 	return allowed
 }
 
+// anyMatch reports whether s matches one of patterns as IAM matches
+// actions (fold: without case) and resource ARNs (with case).
 func anyMatch(patterns []string, s string, fold bool) bool {
 	for _, p := range patterns {
-		if globMatch(p, s, fold) {
+		if glob.Match(p, s, fold) {
 			return true
 		}
 	}
 	return false
-}
-
-// globMatch reports whether s matches pattern p as IAM matches actions and
-// resource ARNs: * stands for any run of characters, "/" and ":" included,
-// ? for any one; fold compares ASCII letters without case (actions are
-// case-insensitive, ARNs are not). Linear in len(p)×len(s) at worst, with
-// no recursion.
-func globMatch(p, s string, fold bool) bool {
-	pi, si, star, mark := 0, 0, -1, 0
-	for si < len(s) {
-		switch {
-		case pi < len(p) && (p[pi] == '?' || sameByte(p[pi], s[si], fold)):
-			pi++
-			si++
-		case pi < len(p) && p[pi] == '*':
-			star, mark = pi, si
-			pi++
-		case star >= 0:
-			pi = star + 1
-			mark++
-			si = mark
-		default:
-			return false
-		}
-	}
-	for pi < len(p) && p[pi] == '*' {
-		pi++
-	}
-	return pi == len(p)
-}
-
-func sameByte(a, b byte, fold bool) bool {
-	if a == b {
-		return true
-	}
-	if !fold {
-		return false
-	}
-	if 'A' <= a && a <= 'Z' {
-		a += 'a' - 'A'
-	}
-	if 'A' <= b && b <= 'Z' {
-		b += 'a' - 'A'
-	}
-	return a == b
 }
 
 // parseLambdaAnswer reads a function's answer: a simple response

@@ -109,6 +109,7 @@ func TestLambdaAnswers(t *testing.T) {
 		{"allow GET/*, POST", false, false, policy(stmt("Allow", `"execute-api:Invoke"`, `"`+arnPrefix+`GET/*"`)), "POST", "/orders/1", authz.ErrDenied},
 		{"allow with ?", false, false, policy(stmt("Allow", `"execute-api:Invoke"`, `"arn:aws:execute-api:*:*:turnout/$default/GET/orders/?"`)), "GET", "/orders/1", nil},
 		{"allow with ?, two characters", false, false, policy(stmt("Allow", `"execute-api:Invoke"`, `"arn:aws:execute-api:*:*:turnout/$default/GET/orders/?"`)), "GET", "/orders/12", authz.ErrDenied},
+		{"a * in the path is no wildcard's end", false, false, policy(stmt("Allow", `"execute-api:Invoke"`, `"`+arnPrefix+`GET/*"`)), "GET", "/*/orders", nil},
 		{"ARNs are case-sensitive", false, false, policy(stmt("Allow", `"execute-api:Invoke"`, `"`+arnPrefix+`get/*"`)), "GET", "/orders/1", authz.ErrDenied},
 		{"resource list", false, false, policy(stmt("Allow", `"execute-api:Invoke"`, `["`+arnPrefix+`POST/*", "`+arnPrefix+`GET/orders/*"]`)), "GET", "/orders/1", nil},
 		{"explicit deny wins", false, false, policy(allowAll, stmt("Deny", `"execute-api:Invoke"`, `"`+arnPrefix+`DELETE/*"`)), "DELETE", "/orders/1", authz.ErrDenied},

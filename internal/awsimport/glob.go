@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/turnout/turnout/internal/glob"
 )
 
 // CloudFront path patterns (docs/import.md, "CloudFront path patterns"):
@@ -25,32 +27,8 @@ func globPath(p string) string {
 }
 
 // globMatch reports whether CloudFront pattern p (with its leading "/")
-// matches path. It runs in O(len(p)·len(path)) with the classic
-// last-star backtracking.
-func globMatch(p, path string) bool {
-	pi, si := 0, 0
-	star, mark := -1, 0
-	for si < len(path) {
-		switch {
-		case pi < len(p) && p[pi] == '*':
-			star, mark = pi, si
-			pi++
-		case pi < len(p) && (p[pi] == '?' || p[pi] == path[si]):
-			pi++
-			si++
-		case star >= 0:
-			pi = star + 1
-			mark++
-			si = mark
-		default:
-			return false
-		}
-	}
-	for pi < len(p) && p[pi] == '*' {
-		pi++
-	}
-	return pi == len(p)
-}
+// matches path: case-sensitive, "*" and "?" as glob.Match has them.
+func globMatch(p, path string) bool { return glob.Match(p, path, false) }
 
 // validGlobByte reports whether CloudFront accepts c in a path pattern:
 // A-Z a-z 0-9 _ - . * $ / ~ " ' @ : + and &.
