@@ -52,17 +52,10 @@ routes:
 	cfg := writeNodeConfig(t, dir, "off", body("idp"))
 	n := startNode(t, cfg)
 	get := func(token string) (int, string) {
-		req, _ := http.NewRequest("GET", "http://"+n.public+"/orders/7", nil)
 		if token != "" {
-			req.Header.Set("Authorization", "Bearer "+token)
+			token = "Bearer " + token
 		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
+		return getWithAuthorization(t, "http://"+n.public+"/orders/7", token)
 	}
 	if code, b := get(""); code != 401 || b != `{"message":"Unauthorized"}` {
 		t.Errorf("no token: %d %s", code, b)
@@ -114,15 +107,7 @@ routes:
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
 	n := startNode(t, cfg)
 	get := func(token string) (int, string) {
-		req, _ := http.NewRequest("GET", "http://"+n.public+"/orders/7", nil)
-		req.Header.Set("Authorization", token)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
+		return getWithAuthorization(t, "http://"+n.public+"/orders/7", token)
 	}
 	for range 2 {
 		code, b := get("allow-ana")
@@ -145,4 +130,21 @@ routes:
 		t.Fatalf("turnout status: %s", errb.String())
 	}
 	testkit.ContainsAll(t, "status", out.String(), "custom", "lambda", "function:remote-authz", "GET /orders/{id}")
+}
+
+// getWithAuthorization GETs url with the Authorization header (none when
+// "") and returns the status and body.
+func getWithAuthorization(t *testing.T, url, authorization string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", url, nil)
+	if authorization != "" {
+		req.Header.Set("Authorization", authorization)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
 }

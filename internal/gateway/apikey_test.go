@@ -211,20 +211,12 @@ func BenchmarkAPIKey(b *testing.B) {
 	o := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok")) }))
 	defer o.Close()
 	key, hash := newTestKey(b)
-	cfg, err := config.Parse("b.yaml", []byte(fmt.Sprintf(`origins: {a: {url: %s}}
+	gw := benchGateway(b, fmt.Sprintf(`origins: {a: {url: %s}}
 api_keys: {k: {sha256: %s, rate_limit: {rps: 1e9, burst: 1000000000}}}
 routes:
   - {match: "GET /plain/{id}", origin: a}
   - {match: "GET /keyed/{id}", origin: a, api_key_required: true}
-`, o.URL, hash)))
-	if err != nil {
-		b.Fatal(err)
-	}
-	gw := New(Options{Metrics: metrics.New(), Logger: slog.New(slog.DiscardHandler)})
-	defer gw.Close()
-	if err := gw.Apply(1, cfg); err != nil {
-		b.Fatal(err)
-	}
+`, o.URL, hash))
 	b.Run("check", func(b *testing.B) {
 		kr := gw.Active().plans[1].keys // GET /keyed/{id}
 		if kr == nil {

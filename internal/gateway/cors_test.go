@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -18,8 +17,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/turnout/turnout/internal/authz/authztest"
-	"github.com/turnout/turnout/internal/config"
-	"github.com/turnout/turnout/internal/metrics"
 )
 
 // corsOrigin is an origin that sets CORS headers of its own, which a route
@@ -248,19 +245,11 @@ cors:
 func BenchmarkCORS(b *testing.B) {
 	o := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok")) }))
 	defer o.Close()
-	cfg, err := config.Parse("b.yaml", []byte(fmt.Sprintf(`origins: {a: {url: %s}}
+	gw := benchGateway(b, fmt.Sprintf(`origins: {a: {url: %s}}
 routes:
   - {match: "GET /plain/{id}", origin: a}
   - {match: "/cors/{id}", origin: a, cors: {allow_origins: ["https://app.example.com"], allow_methods: [PUT], allow_headers: [X-Trace], allow_credentials: true}}
-`, o.URL)))
-	if err != nil {
-		b.Fatal(err)
-	}
-	gw := New(Options{Metrics: metrics.New(), Logger: slog.New(slog.DiscardHandler)})
-	defer gw.Close()
-	if err := gw.Apply(1, cfg); err != nil {
-		b.Fatal(err)
-	}
+`, o.URL))
 	for _, c := range []struct {
 		name, method, path string
 		hdr                http.Header
