@@ -40,10 +40,21 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	file := fs.String("c", "", "config file (default: the embedded default config)")
 	accessLog := fs.String("access-log", "-", `access log destination: "-" (stdout), "off", or a file path`)
 	pidFile := fs.String("pid-file", "", "write the serving process's pid here (rewritten by each upgrade, see SIGHUP)")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the process, from start to shutdown, to this file (bench/profile.sh)")
+	memProfile := fs.String("memprofile", "", "write an allocation profile to this file at shutdown (bench/profile.sh)")
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, nil))
+	stopProfiles, err := startProfiles(*cpuProfile, *memProfile)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := stopProfiles(); err != nil {
+			log.Error("profiles", "err", err)
+		}
+	}()
 	if os.Getenv("GOGC") == "" {
 		// A proxy's live heap is small and its garbage is per request, so
 		// collecting at 5× the live heap instead of 2× buys throughput and
