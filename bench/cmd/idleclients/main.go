@@ -10,7 +10,8 @@
 // fresh connection with -timeout to be answered. It reports how many new
 // clients got their answer and how long they took, how many of the idle
 // connections the server closed, and, with -metrics, the server's
-// turnout_connections_* lines.
+// turnout_connections_* lines and its memory per idle connection (RSS, Go
+// stacks and heap, from the same /metrics before and after the fill).
 package main
 
 import (
@@ -47,6 +48,11 @@ func main() {
 	}
 	req := fmt.Sprintf("GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: idleclients\r\n\r\n", u.RequestURI(), u.Host)
 
+	var before map[string]float64
+	if *metrics != "" {
+		before = memory(*metrics)
+	}
+
 	// Fill.
 	start := time.Now()
 	conns := make([]*client, *idle)
@@ -73,6 +79,15 @@ func main() {
 	}
 	fmt.Println(")")
 	time.Sleep(*settle)
+	if *metrics != "" && before != nil {
+		if after := memory(*metrics); after != nil {
+			n := float64(*idle - int(failed.Load()))
+			per := func(k string) float64 { return (after[k] - before[k]) / n / 1024 }
+			fmt.Printf("memory per idle connection: RSS %.1f KB (goroutine stacks %.1f KB, heap %.1f KB); RSS %.0f MB in all\n",
+				per("process_resident_memory_bytes"), per("go_memstats_stack_inuse_bytes"), per("go_memstats_heap_inuse_bytes"),
+				after["process_resident_memory_bytes"]/(1<<20))
+		}
+	}
 
 	// New clients.
 	var ok int
@@ -235,6 +250,28 @@ func uniq(s []string) []string {
 	for i, e := range out {
 		if n := seen[e]; n > 1 {
 			out[i] = fmt.Sprintf("%s (×%d)", e, n)
+		}
+	}
+	return out
+}
+
+// memory reads the server's process and Go memory gauges from its
+// /metrics; nil when it cannot.
+func memory(metricsURL string) map[string]float64 {
+	resp, err := http.Get(metricsURL)
+	if err != nil {
+		return nil
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	out := map[string]float64{}
+	for _, line := range strings.Split(string(b), "\n") {
+		for _, k := range []string{"process_resident_memory_bytes", "go_memstats_stack_inuse_bytes", "go_memstats_heap_inuse_bytes"} {
+			if v, ok := strings.CutPrefix(line, k+" "); ok {
+				var f float64
+				fmt.Sscan(v, &f)
+				out[k] = f
+			}
 		}
 	}
 	return out
