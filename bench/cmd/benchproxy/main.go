@@ -8,6 +8,7 @@ import (
 	"errors"
 	"flag"
 	"log"
+	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
@@ -26,6 +27,7 @@ func main() {
 	listen := flag.String("listen", "127.0.0.1:8080", "address to listen on")
 	upstream := flag.String("origin", "http://127.0.0.1:9000", "origin URL")
 	impl := flag.String("impl", "pool", "proxy implementation: pool (origin.Pool) or reverseproxy (httputil.ReverseProxy, for comparison)")
+	server := flag.String("server", "std", "HTTP/1.1 server: std (net/http) or loop (a bare read-handle-flush loop, a measurement only: see loop.go)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile to this file until SIGINT/SIGTERM")
 	flag.Parse()
 
@@ -73,7 +75,14 @@ func main() {
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 	}
-	log.Printf("benchproxy on %s → %s", *listen, *upstream)
+	log.Printf("benchproxy on %s → %s (%s server)", *listen, *upstream, *server)
+	if *server == "loop" {
+		ln, err := net.Listen("tcp", *listen)
+		if err != nil {
+			log.Fatal(err)
+		}
+		log.Fatal(serveLoop(ln, h))
+	}
 	log.Fatal(srv.ListenAndServe())
 }
 
