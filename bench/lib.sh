@@ -78,3 +78,24 @@ origins: {legacy: {urls: [http://127.0.0.1:$3]}}
 routes: [{match: /, origin: legacy}]
 CONF
 }
+
+# bench_legacy_and_turnout ARGS...: builds examples/legacy and cmd/turnout
+# into $tmp, checks that ports BASE_PORT..BASE_PORT+2 are free, runs the
+# legacy origin on BASE_PORT and `turnout serve` (its config from
+# bench_turnout_config, then ARGS) on BASE_PORT+1 with its admin API on
+# BASE_PORT+2, and waits until both answer. It sets port_origin,
+# port_turnout and port_admin.
+bench_legacy_and_turnout() {
+	port_origin=$BASE_PORT
+	port_turnout=$((BASE_PORT + 1))
+	port_admin=$((BASE_PORT + 2))
+	bench_ports_free "$BASE_PORT" $((BASE_PORT + 2))
+	echo "building in $tmp ..." >&2
+	go build -o "$tmp/legacy" ./examples/legacy
+	go build -o "$tmp/turnout" ./cmd/turnout
+	start legacy "$tmp/legacy" -listen "127.0.0.1:$port_origin"
+	wait_http "http://127.0.0.1:$port_origin/bench" legacy
+	bench_turnout_config "$port_turnout" "$port_admin" "$port_origin"
+	start turnout "$tmp/turnout" serve -c "$tmp/turnout.yaml" "$@"
+	wait_http "http://127.0.0.1:$port_turnout/bench" turnout
+}

@@ -29,23 +29,9 @@ cd "$(dirname "$0")/.."
 . bench/lib.sh
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk" >&2; exit 1; }
 bench_tmp profile
-port_origin=$BASE_PORT
-port_turnout=$((BASE_PORT + 1))
-port_admin=$((BASE_PORT + 2))
-bench_ports_free "$BASE_PORT" $((BASE_PORT + 2))
-
-echo "building in $tmp ..." >&2
-go build -o "$tmp/legacy" ./examples/legacy
-go build -o "$tmp/turnout" ./cmd/turnout
-start legacy "$tmp/legacy" -listen "127.0.0.1:$port_origin"
-wait_http "http://127.0.0.1:$port_origin$URLPATH" legacy
-
-bench_turnout_config "$port_turnout" "$port_admin" "$port_origin"
 log=off
 [[ ${ACCESS_LOG:-0} == 1 ]] && log="$tmp/access.log"
-start turnout env ${TURNOUT_ENV:-} "$tmp/turnout" serve -c "$tmp/turnout.yaml" -access-log "$log" \
-	-cpuprofile "$tmp/cpu.pprof" -memprofile "$tmp/mem.pprof"
-wait_http "http://127.0.0.1:$port_turnout$URLPATH" turnout
+bench_legacy_and_turnout -access-log "$log" -cpuprofile "$tmp/cpu.pprof" -memprofile "$tmp/mem.pprof"
 
 out=$(wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency "http://127.0.0.1:$port_turnout$URLPATH")
 kill -TERM "${pid_of[turnout]}"
@@ -56,7 +42,7 @@ echo "wrk -t$THREADS -c$CONNS -d$DURATION: $(awk '/^Requests\/sec/ {print $2}' <
 echo "machine: $(nproc) cores, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo), $(go version | cut -d' ' -f3)"
 echo
 
-# per_request TOTALLINE UNIT: the profile's total divided by the requests.
+# total reads the total out of a pprof -top header ("… of 13.86s total").
 total() { awk '/of [0-9.]+[A-Za-zµ]* total/ {for (i = 1; i <= NF; i++) if ($i == "total" || $i == "total)") print $(i - 1)}' | head -n 1; }
 cpu_total=$(go tool pprof -top -nodecount=1 "$tmp/turnout" "$tmp/cpu.pprof" 2>/dev/null | total)
 alloc_total=$(go tool pprof -top -nodecount=1 -sample_index=alloc_objects "$tmp/turnout" "$tmp/mem.pprof" 2>/dev/null | total)

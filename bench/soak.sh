@@ -27,19 +27,7 @@ cd "$(dirname "$0")/.."
 . bench/lib.sh
 command -v hey >/dev/null || { echo "hey is needed: apt-get install hey" >&2; exit 1; }
 bench_tmp soak
-port_origin=$BASE_PORT
-port_turnout=$((BASE_PORT + 1))
-port_admin=$((BASE_PORT + 2))
-bench_ports_free "$BASE_PORT" $((BASE_PORT + 2))
-
-echo "building in $tmp ..." >&2
-go build -o "$tmp/legacy" ./examples/legacy
-go build -o "$tmp/turnout" ./cmd/turnout
-start legacy "$tmp/legacy" -listen "127.0.0.1:$port_origin"
-wait_http "http://127.0.0.1:$port_origin/bench" legacy
-bench_turnout_config "$port_turnout" "$port_admin" "$port_origin"
-start turnout "$tmp/turnout" serve -c "$tmp/turnout.yaml" -access-log off
-wait_http "http://127.0.0.1:$port_turnout/bench" turnout
+bench_legacy_and_turnout -access-log off
 pid=${pid_of[turnout]}
 
 # gauge NAME: a value from turnout's /metrics.
