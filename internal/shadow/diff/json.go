@@ -97,6 +97,25 @@ func (p *parser) parse(b []byte) error {
 	return nil
 }
 
+// sep reads what follows a member or an element: the container's closing
+// byte (done) or a comma and the space after it.
+func (p *parser) sep(closing byte) (done bool, err error) {
+	p.ws()
+	if p.i >= len(p.b) {
+		return false, errSyntax
+	}
+	switch p.b[p.i] {
+	case closing:
+		p.i++
+		return true, nil
+	case ',':
+		p.i++
+		p.ws()
+		return false, nil
+	}
+	return false, errSyntax
+}
+
 func (p *parser) ws() {
 	for p.i < len(p.b) {
 		switch p.b[p.i] {
@@ -151,19 +170,13 @@ func (p *parser) value(depth int) error {
 			m := &p.nodes[child]
 			m.keyStart, m.keyEnd, m.keyEsc = int32(ks), int32(ke), esc
 			n++
-			p.ws()
-			if p.i >= len(p.b) {
-				return errSyntax
+			done, err := p.sep('}')
+			if err != nil {
+				return err
 			}
-			if p.b[p.i] == '}' {
-				p.i++
+			if done {
 				break
 			}
-			if p.b[p.i] != ',' {
-				return errSyntax
-			}
-			p.i++
-			p.ws()
 		}
 	case '[':
 		k = kArray
@@ -181,19 +194,13 @@ func (p *parser) value(depth int) error {
 				return err
 			}
 			n++
-			p.ws()
-			if p.i >= len(p.b) {
-				return errSyntax
+			done, err := p.sep(']')
+			if err != nil {
+				return err
 			}
-			if p.b[p.i] == ']' {
-				p.i++
+			if done {
 				break
 			}
-			if p.b[p.i] != ',' {
-				return errSyntax
-			}
-			p.i++
-			p.ws()
 		}
 	case '"':
 		k = kString
