@@ -40,21 +40,33 @@ type SAMOptions struct {
 	ReadFile func(name string) ([]byte, error)
 }
 
+// openFunctionSource is what reading a SAM template or a serverless.yml
+// starts with: Terraform refused, the function options checked (functions
+// defaulted), the base path resolved (defaultBase without one), the
+// document parsed.
+func openFunctionSource(file string, data []byte, api string, functions *string, base, defaultBase string, values Values) (*doc, string, error) {
+	if isTerraform(file, data) {
+		return nil, "", fmt.Errorf("%s: %w", file, ErrTerraform)
+	}
+	if err := checkFunctionOptions(api, functions); err != nil {
+		return nil, "", err
+	}
+	base, err := basePath(base, defaultBase)
+	if err != nil {
+		return nil, "", err
+	}
+	d, err := parseDoc(file, data, values)
+	if err != nil {
+		return nil, "", err
+	}
+	return d, base, nil
+}
+
 // ReadSAM reads the HTTP events of a SAM template's functions
 // (AWS::Serverless::Function with Api and HttpApi events, Globals) into
 // routes to functions, hosted by turnout or on AWS.
 func ReadSAM(file string, data []byte, opt SAMOptions) (*Setup, error) {
-	if isTerraform(file, data) {
-		return nil, fmt.Errorf("%s: %w", file, ErrTerraform)
-	}
-	if err := checkFunctionOptions(opt.API, &opt.Functions); err != nil {
-		return nil, err
-	}
-	base, err := basePath(opt.BasePath, "/prod")
-	if err != nil {
-		return nil, err
-	}
-	d, err := parseDoc(file, data, opt.Values)
+	d, base, err := openFunctionSource(file, data, opt.API, &opt.Functions, opt.BasePath, "/prod", opt.Values)
 	if err != nil {
 		return nil, err
 	}

@@ -27,17 +27,7 @@ var slsVar = regexp.MustCompile(`\$\{([^{}]*)\}`)
 // ReadServerless reads a Serverless Framework service (serverless.yml):
 // each function's http (REST API) and httpApi (HTTP API) events.
 func ReadServerless(file string, data []byte, opt ServerlessOptions) (*Setup, error) {
-	if isTerraform(file, data) {
-		return nil, fmt.Errorf("%s: %w", file, ErrTerraform)
-	}
-	if err := checkFunctionOptions(opt.API, &opt.Functions); err != nil {
-		return nil, err
-	}
-	base, err := basePath(opt.BasePath, "/dev")
-	if err != nil {
-		return nil, err
-	}
-	d, err := parseDoc(file, data, opt.Values)
+	d, base, err := openFunctionSource(file, data, opt.API, &opt.Functions, opt.BasePath, "/dev", opt.Values)
 	if err != nil {
 		return nil, err
 	}
