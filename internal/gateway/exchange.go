@@ -71,8 +71,14 @@ func (g *Gateway) begin(w http.ResponseWriter, r *http.Request) *exchange {
 	x := exchanges.Get().(*exchange)
 	x.w, x.r, x.start = w, r, time.Now()
 	x.id = requestID(r)
-	r.Header["X-Request-Id"] = []string{x.id}
-	w.Header()["X-Request-Id"] = []string{x.id}
+	// One slice for both headers (the client's own when it sent the id):
+	// neither is changed in place — Header.Set and append replace it.
+	v := r.Header["X-Request-Id"]
+	if len(v) != 1 || v[0] != x.id {
+		v = []string{x.id}
+		r.Header["X-Request-Id"] = v
+	}
+	w.Header()["X-Request-Id"] = v
 	return x
 }
 
