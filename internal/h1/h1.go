@@ -12,7 +12,7 @@
 //   - one SP between the request line's parts (§3); no empty lines before it;
 //   - no obs-fold (§5.2), no whitespace before a field's colon (§5.1);
 //   - Content-Length is digits only; repeated, it must repeat the same
-//     value (§6.3 ¶5);
+//     digits (§6.3 ¶5 allows "equal values"; net/http wants the same bytes);
 //   - Transfer-Encoding is exactly "chunked", once, on HTTP/1.1 only, and
 //     never with Content-Length (§6.3 ¶3: turnout refuses rather than
 //     letting Transfer-Encoding win and closing, as net/http does);
@@ -227,6 +227,7 @@ func (r *Request) parseField(line []byte) error {
 func (r *Request) framing() error {
 	hosts, te := 0, 0
 	connClose, keepAlive := false, false
+	var cl []byte
 	for _, f := range r.Fields {
 		switch {
 		case equalFold(f.Name, "host"):
@@ -236,11 +237,16 @@ func (r *Request) framing() error {
 			}
 			r.Host = f.Value
 		case equalFold(f.Name, "content-length"):
-			n, ok := parseContentLength(f.Value)
-			if !ok || (r.ContentLength >= 0 && n != r.ContentLength) {
+			// A repeat must be the same bytes: "5" and "05" are one
+			// length, but net/http refuses them, and so do we.
+			if cl != nil && !bytes.Equal(f.Value, cl) {
 				return ErrContentLength
 			}
-			r.ContentLength = n
+			n, ok := parseContentLength(f.Value)
+			if !ok {
+				return ErrContentLength
+			}
+			cl, r.ContentLength = f.Value, n
 		case equalFold(f.Name, "transfer-encoding"):
 			te++
 			if te > 1 || len(f.Value) == 0 {
