@@ -361,23 +361,7 @@ func (r *apiReader) operation(path, method string, op val) apiRoute {
 			route.Patterns = []string{r.base + "/"}
 		}
 	} else {
-		rt.path = r.base + path
-		if rt.path != "/" {
-			rt.path = strings.TrimSuffix(rt.path, "/")
-		}
-		_, rt.kinds = apiMatcher(rt.path)
-		if rt.path != "/" {
-			rt.segs = strings.Split(rt.path[1:], "/")
-		}
-		p := plusToDots(rt.path)
-		if method == "ANY" {
-			route.Patterns = []string{p}
-		} else {
-			route.Patterns = []string{method + " " + p}
-		}
-		if strings.Contains(rt.path, "+}") {
-			route.Note = "turnout's {name...} also takes the parent path with a trailing slash, which API Gateway's {name+} never does"
-		}
+		rt.setPath(&route, r.base+path, method)
 	}
 	r.security(op, from)
 	in := op.get("x-amazon-apigateway-integration")
@@ -589,6 +573,27 @@ func validResourcePath(p string) bool {
 		names[name] = true
 	}
 	return true
+}
+
+// setPath gives rt the resource path p (the base included; a trailing
+// slash dropped) with its segments and kinds, and route the turnout
+// pattern for it and method ("ANY": every method), with a note on greedy
+// variables, whose semantics differ.
+func (rt *apiRoute) setPath(route *Route, p, method string) {
+	rt.path = p
+	if rt.path != "/" {
+		rt.path = strings.TrimSuffix(rt.path, "/")
+		rt.segs = strings.Split(rt.path[1:], "/")
+	}
+	_, rt.kinds = apiMatcher(rt.path)
+	pat := plusToDots(rt.path)
+	if method != "ANY" {
+		pat = method + " " + pat
+	}
+	route.Patterns = []string{pat}
+	if strings.Contains(rt.path, "+}") {
+		route.Note = "turnout's {name...} also takes the parent path with a trailing slash, which API Gateway's {name+} never does"
+	}
 }
 
 // plusToDots writes API Gateway's greedy {name+} as ServeMux's {name...}.

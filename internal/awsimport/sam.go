@@ -444,20 +444,7 @@ func (r *samReader) event(id, ev string, e val, typ, fn string) (apiRoute, strin
 	case !slices.Contains(append(slices.Clone(cfMethods), "ANY"), method):
 		r.fail(p.get("Method").loc(), "%s: Method %q", from, method)
 	default:
-		rt.path = r.base + path
-		if rt.path != "/" {
-			rt.path = strings.TrimSuffix(rt.path, "/")
-			rt.segs = strings.Split(rt.path[1:], "/")
-		}
-		_, rt.kinds = apiMatcher(rt.path)
-		pat := plusToDots(rt.path)
-		if method != "ANY" {
-			pat = method + " " + pat
-		}
-		route.Patterns = []string{pat}
-		if strings.Contains(rt.path, "+}") {
-			route.Note = "turnout's {name...} also takes the parent path with a trailing slash, which API Gateway's {name+} never does"
-		}
+		rt.setPath(&route, r.base+path, method)
 	}
 	s.Routes = append(s.Routes, route)
 	return rt, kind

@@ -337,20 +337,7 @@ func (r *slsReader) event(name string, i int, e val, kind, fn string) apiRoute {
 	case !slices.Contains(append(slices.Clone(cfMethods), "ANY"), method):
 		r.fail(e.loc(), "%s: method %q", from, method)
 	default:
-		rt.path = r.base + trimmed
-		if rt.path != "/" {
-			rt.path = strings.TrimSuffix(rt.path, "/")
-			rt.segs = strings.Split(rt.path[1:], "/")
-		}
-		_, rt.kinds = apiMatcher(rt.path)
-		pat := plusToDots(rt.path)
-		if method != "ANY" {
-			pat = method + " " + pat
-		}
-		route.Patterns = []string{pat}
-		if strings.Contains(rt.path, "+}") {
-			route.Note = "turnout's {name...} also takes the parent path with a trailing slash, which API Gateway's {name+} never does"
-		}
+		rt.setPath(&route, r.base+trimmed, method)
 	}
 	s.Routes = append(s.Routes, route)
 	return rt
