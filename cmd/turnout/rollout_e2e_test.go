@@ -125,14 +125,17 @@ func deploymentCauses(t *testing.T, n *node) []string {
 // TestRolloutFleet: two nodes on one etcd cluster, traffic on both, drive
 // one rollout through its steps to promotion. Each change is made once —
 // the store's compare-and-swap refuses the node that decided second — and
-// every node serves every step.
+// every node serves every step. Latency is not judged (min_latency_shift:
+// 1h): two identical origins under the race detector on a loaded machine
+// differ by milliseconds now and then, and CI once saw a U test at
+// p=0.009 abort the step; this test is about the fleet's changes.
 func TestRolloutFleet(t *testing.T) {
 	c := etcdtest.Start(t, 1)
 	a, b := namedOrigin(t, "a"), namedOrigin(t, "b")
 	routes := `  - match: /s/
     origin: a
     canary: {origin: b, sticky: "header:X-User-Id"}
-    rollout: {steps: [10, 50], step_for: 500ms, interval: 100ms, min_requests: 30, analysis: {max_p99_ratio: 10}}
+    rollout: {steps: [10, 50], step_for: 500ms, interval: 100ms, min_requests: 30, analysis: {min_latency_shift: 1h}}
   - {match: /, origin: a}
 `
 	var nodes []*node

@@ -265,13 +265,14 @@ func TestFailingCanaryAborted(t *testing.T) {
 // goes through every step and is promoted: the route's target becomes the
 // canary, and the origin it leaves its fallback.
 func TestIdenticalCanaryPromoted(t *testing.T) {
-	// max_p99_ratio is loosened: on a shared 2-core machine under the race
-	// detector the tail of two identical loopback origins differs by more
-	// than 1.5× now and then; the test is about the steps, not the tail.
+	// Latency is not judged (min_latency_shift: 1h): on a shared 2-core
+	// machine under the race detector two identical loopback origins'
+	// latencies differ by milliseconds now and then — past the p99 ceiling
+	// or a significant U test (seen in CI). The test is about the steps.
 	r := newRig(t, ok, ok, `  - match: /s/
     origin: legacy
     canary: {origin: v2, weight: 0, sticky: "header:X-User-Id"}
-    rollout: {steps: [10, 50, 100], step_for: 300ms, interval: 50ms, min_requests: 50, analysis: {max_p99_ratio: 5}}
+    rollout: {steps: [10, 50, 100], step_for: 300ms, interval: 50ms, min_requests: 50, analysis: {min_latency_shift: 1h}}
 `)
 	promoted := func() bool { return strings.HasPrefix(r.active(t).Cause, "rollout promote") }
 	r.load(t, func() bool { return promoted() || strings.HasPrefix(r.active(t).Cause, "rollout abort") })
