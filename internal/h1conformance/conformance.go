@@ -84,7 +84,7 @@ func RunWithOptions(t *testing.T, addr string, o Options) {
 // holds the server to ("9112-6.3/te-and-cl").
 type testCase struct {
 	name string
-	run  func(t *testing.T, s *server)
+	run  func(t testing.TB, s *server)
 }
 
 // cases is the corpus, gathered from the files that hold each part.
@@ -108,12 +108,12 @@ const caseDeadline = 5 * time.Second
 
 // conn is one raw TCP connection to the server under test.
 type conn struct {
-	t  *testing.T
+	t  testing.TB
 	nc *net.TCPConn
 	br *bufio.Reader
 }
 
-func (s *server) dial(t *testing.T) *conn {
+func (s *server) dial(t testing.TB) *conn {
 	t.Helper()
 	nc, err := net.DialTimeout("tcp", s.addr, caseDeadline)
 	if err != nil {
@@ -195,7 +195,7 @@ func (c *conn) answers(method string, limit int) (got []*response, end error) {
 
 // deviation reports whether the case may accept net/http's departure from
 // the RFCs, described by what, and logs it when it does.
-func (s *server) deviation(t *testing.T, what string) bool {
+func (s *server) deviation(t testing.TB, what string) bool {
 	t.Helper()
 	if s.opts.NetHTTPDeviations {
 		t.Logf("accepted net/http deviation: %s", what)
@@ -216,7 +216,7 @@ func (c *conn) after(prev *response, method string) *response {
 }
 
 // get sends one GET on a fresh connection and returns its answer.
-func (s *server) get(t *testing.T, target string) *response {
+func (s *server) get(t testing.TB, target string) *response {
 	t.Helper()
 	c := s.dial(t)
 	c.send("GET " + target + " HTTP/1.1\r\nHost: conformance.test\r\n\r\n")

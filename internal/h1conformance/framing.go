@@ -12,7 +12,7 @@ const host = "Host: conformance.test\r\n"
 
 // wantEcho fails the case unless resp is /echo's 200 for a request with
 // that method and target, carrying body.
-func wantEcho(t *testing.T, resp *response, method, target, body string) {
+func wantEcho(t testing.TB, resp *response, method, target, body string) {
 	t.Helper()
 	if resp.status != 200 {
 		t.Fatalf("want 200 from /echo, got %v: %q", resp, resp.body)
@@ -30,7 +30,7 @@ func wantEcho(t *testing.T, resp *response, method, target, body string) {
 // follows on the same connection, so a server that stops short of the end
 // of the chunked body answers garbage instead.
 func chunkedEcho(name, te, body, want string) testCase {
-	return testCase{name, func(t *testing.T, s *server) {
+	return testCase{name, func(t testing.TB, s *server) {
 		c := s.dial(t)
 		c.send("POST /echo HTTP/1.1\r\n" + host + "Transfer-Encoding: " + te + "\r\n\r\n" + body +
 			"GET /echo?after HTTP/1.1\r\n" + host + "\r\n")
@@ -43,14 +43,14 @@ func chunkedEcho(name, te, body, want string) testCase {
 }
 
 var framingCases = []testCase{
-	{"9112-6.2/content-length", func(t *testing.T, s *server) {
+	{"9112-6.2/content-length", func(t testing.TB, s *server) {
 		c := s.dial(t)
 		c.send("POST /echo HTTP/1.1\r\n" + host + "Content-Length: 5\r\n\r\nhello" +
 			"GET /echo?after HTTP/1.1\r\n" + host + "\r\n")
 		wantEcho(t, c.final("POST"), "POST", "/echo", "hello")
 		wantEcho(t, c.final("GET"), "GET", "/echo?after", "")
 	}},
-	{"9112-6.3/content-length-zero", func(t *testing.T, s *server) {
+	{"9112-6.3/content-length-zero", func(t testing.TB, s *server) {
 		c := s.dial(t)
 		c.send("POST /echo HTTP/1.1\r\n" + host + "Content-Length: 0\r\n\r\n" +
 			"GET /echo?after HTTP/1.1\r\n" + host + "\r\n")
@@ -69,7 +69,7 @@ var framingCases = []testCase{
 	// RFC 9112 §7: transfer-coding names are case-insensitive.
 	chunkedEcho("9112-7/coding-name-case", "Chunked", "5\r\nhello\r\n0\r\n\r\n", "hello"),
 
-	{"9112-6.2/body-in-delayed-writes", func(t *testing.T, s *server) {
+	{"9112-6.2/body-in-delayed-writes", func(t testing.TB, s *server) {
 		c := s.dial(t)
 		for _, part := range []string{"POST /echo HTTP/1.1\r\n" + host, "Content-Length: 11\r\n\r\n", "hello", " wor", "ld"} {
 			c.send(part)
@@ -77,7 +77,7 @@ var framingCases = []testCase{
 		}
 		wantEcho(t, c.final("POST"), "POST", "/echo", "hello world")
 	}},
-	{"9112-7.1/chunked-in-delayed-writes", func(t *testing.T, s *server) {
+	{"9112-7.1/chunked-in-delayed-writes", func(t testing.TB, s *server) {
 		c := s.dial(t)
 		// Splits fall inside a size line, inside data, and between the
 		// last chunk and the empty line that ends the trailer section.
@@ -88,7 +88,7 @@ var framingCases = []testCase{
 		}
 		wantEcho(t, c.final("POST"), "POST", "/echo", "hello!")
 	}},
-	{"9112-9.3.2/pipelined", func(t *testing.T, s *server) {
+	{"9112-9.3.2/pipelined", func(t testing.TB, s *server) {
 		c := s.dial(t)
 		c.send("GET /echo?1 HTTP/1.1\r\n" + host + "\r\n" +
 			"POST /echo?2 HTTP/1.1\r\n" + host + "Content-Length: 3\r\n\r\ntwo" +
@@ -109,7 +109,7 @@ var framingCases = []testCase{
 	unreadBody("9112-9.3/unread-length-body", "Content-Length: "+strconv.Itoa(len(smuggled)), smuggled),
 	unreadBody("9112-9.3/unread-chunked-body", "Transfer-Encoding: chunked",
 		fmt.Sprintf("%x\r\n%s\r\n0\r\n\r\n", len(smuggled), smuggled)),
-	{"9112-9.3/unread-large-body", func(t *testing.T, s *server) {
+	{"9112-9.3/unread-large-body", func(t testing.TB, s *server) {
 		// Larger than any server drains (net/http drains 256 KiB): the
 		// server must close, or read it all and answer the next request.
 		c := s.dial(t)
@@ -138,7 +138,7 @@ var framingCases = []testCase{
 // looks like a request: the server must skip it and answer the request
 // after it, or close the connection, and never answer the body.
 func unreadBody(name, framing, body string) testCase {
-	return testCase{name, func(t *testing.T, s *server) {
+	return testCase{name, func(t testing.TB, s *server) {
 		c := s.dial(t)
 		c.send("POST /discard HTTP/1.1\r\n" + host + framing + "\r\n\r\n" + body +
 			"GET /echo?after HTTP/1.1\r\n" + host + "\r\n")

@@ -22,8 +22,8 @@ func streamBody(n int) string {
 // noBodyThenNext is a case sending method target, then GET /echo?after on
 // the same connection: the first answer must have status and no body
 // (RFC 9112 §6.3 ¶2), which the second answer's being intact proves.
-func noBodyThenNext(name, method, target string, status int, check func(*testing.T, *response)) testCase {
-	return testCase{name, func(t *testing.T, s *server) {
+func noBodyThenNext(name, method, target string, status int, check func(testing.TB, *response)) testCase {
+	return testCase{name, func(t testing.TB, s *server) {
 		c := s.dial(t)
 		c.send(method + " " + target + " HTTP/1.1\r\n" + host + "\r\n" + "GET /echo?after HTTP/1.1\r\n" + host + "\r\n")
 		resp := c.final(method)
@@ -40,7 +40,7 @@ func noBodyThenNext(name, method, target string, status int, check func(*testing
 }
 
 // noTE fails the case if resp has a Transfer-Encoding field.
-func noTE(t *testing.T, resp *response) {
+func noTE(t testing.TB, resp *response) {
 	t.Helper()
 	if te := resp.get("Transfer-Encoding"); te != "" {
 		t.Fatalf("Transfer-Encoding %q in a %d response", te, resp.status)
@@ -48,7 +48,7 @@ func noTE(t *testing.T, resp *response) {
 }
 
 var responseCases = []testCase{
-	noBodyThenNext("9110-9.3.2/head-length", "HEAD", "/big?n=100", 200, func(t *testing.T, resp *response) {
+	noBodyThenNext("9110-9.3.2/head-length", "HEAD", "/big?n=100", 200, func(t testing.TB, resp *response) {
 		if cl := resp.get("Content-Length"); cl != "" && cl != "100" {
 			t.Fatalf("HEAD's Content-Length %q, want none or the GET's 100", cl)
 		}
@@ -59,7 +59,7 @@ var responseCases = []testCase{
 	// RFC 9110 §10.1.1: with Expect: 100-continue the server sends 100
 	// when the handler reads the body, and a client that has not sent the
 	// body yet gets no final answer until it does.
-	{"9110-10.1.1/expect-100-continue", func(t *testing.T, s *server) {
+	{"9110-10.1.1/expect-100-continue", func(t testing.TB, s *server) {
 		c := s.dial(t)
 		c.send("POST /echo HTTP/1.1\r\n" + host + "Content-Length: 5\r\nExpect: 100-continue\r\n\r\n")
 		resp, err := c.next("POST")
@@ -70,7 +70,7 @@ var responseCases = []testCase{
 		c.send("hello")
 		wantEcho(t, c.final("POST"), "POST", "/echo", "hello")
 	}},
-	{"9110-10.1.1/expect-unread-body", func(t *testing.T, s *server) {
+	{"9110-10.1.1/expect-unread-body", func(t testing.TB, s *server) {
 		c := s.dial(t)
 		c.send("POST /discard HTTP/1.1\r\n" + host + "Content-Length: 5\r\nExpect: 100-continue\r\n\r\n")
 		resp, err := c.next("POST")
@@ -78,7 +78,7 @@ var responseCases = []testCase{
 			t.Fatalf("want /discard's 200 with no 100 before it, got %v (%v)", resp, err)
 		}
 	}},
-	{"9110-10.1.1/no-100-unasked", func(t *testing.T, s *server) {
+	{"9110-10.1.1/no-100-unasked", func(t testing.TB, s *server) {
 		c := s.dial(t)
 		c.send("POST /echo HTTP/1.1\r\n" + host + "Content-Length: 5\r\n\r\n")
 		c.quiet(300 * time.Millisecond)
@@ -93,7 +93,7 @@ var responseCases = []testCase{
 		wantEcho(t, resp, "POST", "/echo", "hello")
 	}},
 	// RFC 9112 §6.1: no chunked encoding to an HTTP/1.0 client.
-	{"9112-6.1/http10-not-chunked", func(t *testing.T, s *server) {
+	{"9112-6.1/http10-not-chunked", func(t testing.TB, s *server) {
 		c := s.dial(t)
 		c.send("GET /stream?n=5 HTTP/1.0\r\n" + host + "\r\n")
 		resp := c.final("GET")
@@ -102,7 +102,7 @@ var responseCases = []testCase{
 			t.Fatalf("want 200 with %q, got %v %q", streamBody(5), resp, resp.body)
 		}
 	}},
-	{"9112-6.1/http10-large", func(t *testing.T, s *server) {
+	{"9112-6.1/http10-large", func(t testing.TB, s *server) {
 		c := s.dial(t)
 		c.send("GET /big?n=300000 HTTP/1.0\r\n" + host + "\r\n")
 		resp := c.final("GET")
@@ -113,7 +113,7 @@ var responseCases = []testCase{
 	}},
 	// RFC 9110 §6.6.1: an origin server with a clock sends Date in 2xx,
 	// 3xx and 4xx responses.
-	{"9110-6.6.1/date", func(t *testing.T, s *server) {
+	{"9110-6.6.1/date", func(t testing.TB, s *server) {
 		for _, target := range []string{"/echo", "/status/304", "/no-such-endpoint"} {
 			resp := s.get(t, target)
 			d, err := http.ParseTime(resp.get("Date"))
@@ -127,13 +127,13 @@ var responseCases = []testCase{
 	}},
 	// RFC 9112 §7.1: a response of unknown length to an HTTP/1.1 client,
 	// flushed as it is written, is chunked.
-	{"9112-7.1/streamed-is-chunked", func(t *testing.T, s *server) {
+	{"9112-7.1/streamed-is-chunked", func(t testing.TB, s *server) {
 		resp := s.get(t, "/stream?n=5")
 		if resp.framing != chunkedBody || string(resp.body) != streamBody(5) {
 			t.Fatalf("want a chunked %q, got %v %q", streamBody(5), resp, resp.body)
 		}
 	}},
-	{"9112-7.1/large-chunked", func(t *testing.T, s *server) {
+	{"9112-7.1/large-chunked", func(t testing.TB, s *server) {
 		resp := s.get(t, "/big?n=3000000")
 		if resp.status != 200 || len(resp.body) != 3000000 || strings.Trim(string(resp.body), "x\n") != "" {
 			t.Fatalf("want 200 with 3000000 bytes of x, got %v", resp)
@@ -141,7 +141,7 @@ var responseCases = []testCase{
 	}},
 	// RFC 9112 §8: a response the server cannot finish must not end as if
 	// complete; for chunked, no last chunk.
-	{"9112-8/aborted-response", func(t *testing.T, s *server) {
+	{"9112-8/aborted-response", func(t testing.TB, s *server) {
 		c := s.dial(t)
 		c.send("GET /abort HTTP/1.1\r\n" + host + "\r\n")
 		resp, err := c.next("GET")

@@ -17,8 +17,8 @@ const closeGrace = 2 * time.Second
 // instead handle, as handled checks. A server may also close without
 // answering. No answer may come from the bytes of the smuggled request
 // that raw carries.
-func vector(name, raw string, statuses []int, handled func(*testing.T, *server, *conn, *response)) testCase {
-	return testCase{name, func(t *testing.T, s *server) {
+func vector(name, raw string, statuses []int, handled func(testing.TB, *server, *conn, *response)) testCase {
+	return testCase{name, func(t testing.TB, s *server) {
 		c := s.dial(t)
 		c.send(raw)
 		resp, err := c.next("POST")
@@ -27,7 +27,8 @@ func vector(name, raw string, statuses []int, handled func(*testing.T, *server, 
 		}
 		if err != nil {
 			if resp == nil && gone(err) {
-				return // closed without answering
+				t.Logf("closed without answering (%v)", err)
+				return
 			}
 			t.Fatalf("reading the answer: %v (%v)", err, resp)
 		}
@@ -35,12 +36,14 @@ func vector(name, raw string, statuses []int, handled func(*testing.T, *server, 
 			t.Fatalf("the server answered the smuggled request")
 		}
 		if slices.Contains(statuses, resp.status) {
+			t.Logf("refused with %d", resp.status)
 			c.closed(closeGrace)
 			return
 		}
 		if handled == nil {
 			t.Fatalf("want one of %v and a close, got %v: %q", statuses, resp, resp.body)
 		}
+		t.Logf("handled: %v", resp)
 		handled(t, s, c, resp)
 	}}
 }
@@ -55,7 +58,7 @@ func refuse(name, raw string, statuses ...int) testCase {
 // with SP, as want shows.
 func fieldValue(name, value, want string) testCase {
 	return vector(name, "GET /echo HTTP/1.1\r\n"+host+"X-Test: "+value+"\r\n\r\n", []int{400},
-		func(t *testing.T, s *server, c *conn, resp *response) {
+		func(t testing.TB, s *server, c *conn, resp *response) {
 			if resp.status != 200 || resp.get("X-Echo-Test") != want {
 				t.Fatalf("want 400, or 200 with the value replaced by %q; got %v with %q", want, resp, resp.get("X-Echo-Test"))
 			}
@@ -88,7 +91,7 @@ var smugglingCases = []testCase{
 	// Transfer-Encoding and staying open answers the smuggled request.
 	vector("9112-6.3/te-and-cl",
 		"POST /echo HTTP/1.1\r\n"+host+"Content-Length: "+strconv.Itoa(5+len(smuggled))+"\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"+smuggled,
-		[]int{400}, func(t *testing.T, s *server, c *conn, resp *response) {
+		[]int{400}, func(t testing.TB, s *server, c *conn, resp *response) {
 			if resp.status != 200 || len(resp.body) != 0 {
 				t.Fatalf("want 400, or 200 for an empty chunked body; got %v %q", resp, resp.body)
 			}
@@ -96,7 +99,7 @@ var smugglingCases = []testCase{
 		}),
 	vector("9112-6.3/cl-and-te",
 		"POST /echo HTTP/1.1\r\n"+host+"Transfer-Encoding: chunked\r\nContent-Length: 0\r\n\r\n5\r\nhello\r\n0\r\n\r\n"+smuggled,
-		[]int{400}, func(t *testing.T, s *server, c *conn, resp *response) {
+		[]int{400}, func(t testing.TB, s *server, c *conn, resp *response) {
 			if resp.status != 200 || string(resp.body) != "hello" {
 				t.Fatalf("want 400, or 200 for the chunked body; got %v %q", resp, resp.body)
 			}
@@ -133,7 +136,7 @@ var smugglingCases = []testCase{
 	refuse("9112-3.2/two-hosts", "GET /echo HTTP/1.1\r\nHost: a.test\r\nHost: b.test\r\n\r\n", 400),
 	// RFC 9112 §3.2.2: with an absolute-form target, the server uses its
 	// authority and ignores Host.
-	{"9112-3.2.2/absolute-form-host", func(t *testing.T, s *server) {
+	{"9112-3.2.2/absolute-form-host", func(t testing.TB, s *server) {
 		c := s.dial(t)
 		c.send("GET http://target.test/echo HTTP/1.1\r\nHost: other.test\r\n\r\n")
 		resp := c.final("GET")
@@ -154,7 +157,7 @@ var smugglingCases = []testCase{
 // framed by Content-Length would disagree, which is what the close is for.
 // turnout's gateway closes such connections itself (Connection: close on
 // every chunked HTTP/1 request).
-func closesAfterTEAndCL(t *testing.T, s *server, c *conn) {
+func closesAfterTEAndCL(t testing.TB, s *server, c *conn) {
 	t.Helper()
 	got, end := c.answers("POST", 1)
 	switch {
@@ -175,7 +178,7 @@ func closesAfterTEAndCL(t *testing.T, s *server, c *conn) {
 // HTTP/1.0, reads no body, keeps the connection as asked, and then
 // refuses the chunked body's first line with a 400 and closes. The
 // smuggled request inside the body is never answered.
-func teOnHTTP10(t *testing.T, s *server, c *conn, resp *response) {
+func teOnHTTP10(t testing.TB, s *server, c *conn, resp *response) {
 	t.Helper()
 	if resp.status != 200 {
 		t.Fatalf("want 400, 501 or a handled 200, got %v", resp)
