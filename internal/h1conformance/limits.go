@@ -11,8 +11,8 @@ import (
 
 // oversize is a case sending a request whose head is 64 KiB over the
 // server's limit, built by build from a filler of that many bytes. The
-// server must answer one of statuses and close; it may close without
-// answering only after the whole head (the write side is not judged).
+// server must answer one of statuses; the connection may then be reset
+// before the answer's body ends, since the client is still writing.
 func oversize(name string, build func(filler string) string, statuses ...int) testCase {
 	return testCase{name, func(t testing.TB, s *server) {
 		c := s.dial(t)
@@ -21,7 +21,7 @@ func oversize(name string, build func(filler string) string, statuses ...int) te
 		// has read everything.
 		go c.nc.Write([]byte(raw))
 		resp, err := c.next("GET")
-		if err != nil {
+		if err != nil && (resp == nil || !gone(err)) {
 			t.Fatalf("want %v for a head over %d bytes, got %v", statuses, s.opts.MaxHeaderBytes, err)
 		}
 		if !slices.Contains(statuses, resp.status) {

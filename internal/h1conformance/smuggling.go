@@ -30,6 +30,12 @@ func vector(name, raw string, statuses []int, handled func(testing.TB, *server, 
 				t.Logf("closed without answering (%v)", err)
 				return
 			}
+			if resp != nil && gone(err) && slices.Contains(statuses, resp.status) {
+				// A server closing with the vector's bytes unread
+				// may reset the connection before its body ends.
+				t.Logf("refused with %d, then reset (%v)", resp.status, err)
+				return
+			}
 			t.Fatalf("reading the answer: %v (%v)", err, resp)
 		}
 		if smuggledAnswer(resp) {
