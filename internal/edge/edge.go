@@ -57,6 +57,9 @@ type Options struct {
 	Handler http.Handler
 	// Limits bound each client, with config.WithDefaults applied.
 	Limits config.Limits
+	// HTTP1Server is config.Config.HTTP1Server: which server speaks
+	// HTTP/1.1 on the plain listener ("" is turnout's own).
+	HTTP1Server string
 	// TLS, with WithDefaults applied, turns on HTTPS; nil serves plain
 	// HTTP only.
 	TLS *config.TLS
