@@ -7,8 +7,10 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"fmt"
 	"math/big"
 	"net"
+	"syscall"
 	"testing"
 	"time"
 
@@ -36,6 +38,7 @@ func selfSigned(t *testing.T) tls.Certificate {
 // plain listener the first bytes are the request's, so it has started.
 func TestQuiesceWaitsForTLSHandshake(t *testing.T) {
 	cert := selfSigned(t)
+	raw := false // the server reads through the connection's syscall.RawConn
 	serve := func(ln *Listener) {
 		for {
 			c, err := ln.Accept()
@@ -50,6 +53,24 @@ func TestQuiesceWaitsForTLSHandshake(t *testing.T) {
 						return
 					}
 					c = tc
+				}
+				if raw {
+					// As turnout's HTTP/1.1 server waits for a request.
+					sc, ok := c.(syscall.Conn)
+					if !ok {
+						t.Errorf("a tracked connection is no syscall.Conn")
+						return
+					}
+					rc, err := sc.SyscallConn()
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					rc.Read(func(fd uintptr) bool {
+						_, err := syscall.Read(int(fd), make([]byte, 1))
+						return err != syscall.EAGAIN
+					})
+					return
 				}
 				c.Read(make([]byte, 1))
 			}()
@@ -98,14 +119,16 @@ func TestQuiesceWaitsForTLSHandshake(t *testing.T) {
 			t.Fatal("Quiesce waited for a TLS connection whose handshake had finished")
 		}
 	})
-	t.Run("plain, first bytes", func(t *testing.T) {
-		ln := listen(false)
-		c := testkit.Dial(t, ln.Addr().String(), 0)
-		defer c.Close()
-		c.Write(partialHello)
-		time.Sleep(100 * time.Millisecond)
-		if quiesce(ln, 10*time.Second) {
-			t.Fatal("Quiesce waited for a plain connection that had sent bytes")
-		}
-	})
+	for _, raw = range []bool{false, true} {
+		t.Run(fmt.Sprintf("plain, first bytes, raw read %v", raw), func(t *testing.T) {
+			ln := listen(false)
+			c := testkit.Dial(t, ln.Addr().String(), 0)
+			defer c.Close()
+			c.Write(partialHello)
+			time.Sleep(100 * time.Millisecond)
+			if quiesce(ln, 10*time.Second) {
+				t.Fatal("Quiesce waited for a plain connection that had sent bytes")
+			}
+		})
+	}
 }
