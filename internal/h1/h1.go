@@ -26,7 +26,7 @@ import (
 )
 
 // Error is a request head the parser refuses; Status is the answer a server
-// gives (400, 417, 431, 501 or 505) before closing the connection.
+// gives (400, 414, 417, 431, 501 or 505) before closing the connection.
 type Error struct {
 	Status int
 	Reason string
@@ -42,6 +42,7 @@ var (
 	ErrIncomplete = &Error{0, "incomplete request head"}
 
 	ErrHeadTooLarge       = &Error{431, "request head larger than the limit"}
+	ErrURITooLong         = &Error{414, "request line larger than the head limit"}
 	ErrLineEnding         = &Error{400, "line not ended by CRLF"}
 	ErrRequestLine        = &Error{400, "malformed request line"}
 	ErrMethod             = &Error{400, "malformed method"}
@@ -128,13 +129,13 @@ func Parse(r *Request, buf []byte, maxHead int) error {
 		nl := bytes.IndexByte(buf[lineStart:], '\n')
 		if nl < 0 {
 			if len(buf) >= maxHead {
-				return ErrHeadTooLarge
+				return tooLarge(lineStart)
 			}
 			return ErrIncomplete
 		}
 		end := lineStart + nl // index of '\n'
 		if end+1 > maxHead {
-			return ErrHeadTooLarge
+			return tooLarge(lineStart)
 		}
 		if end == lineStart || buf[end-1] != '\r' {
 			return ErrLineEnding
@@ -161,6 +162,15 @@ func Parse(r *Request, buf []byte, maxHead int) error {
 		return fieldErr
 	}
 	return r.framing()
+}
+
+// tooLarge is the error for a head over the limit: 414 when the request
+// line alone is (RFC 9112 §3: the target is too long to parse), else 431.
+func tooLarge(lineStart int) error {
+	if lineStart == 0 {
+		return ErrURITooLong
+	}
+	return ErrHeadTooLarge
 }
 
 func (r *Request) parseRequestLine(line []byte) error {

@@ -178,6 +178,13 @@ func TestParseLimit(t *testing.T) {
 	if err := Parse(&r, bad, 64); err != ErrHeadTooLarge {
 		t.Errorf("bad field, oversized head: %v, want ErrHeadTooLarge", err)
 	}
+	longLine := []byte("GET /" + strings.Repeat("a", 100))
+	if err := Parse(&r, longLine, 64); err != ErrURITooLong {
+		t.Errorf("endless request line: %v, want ErrURITooLong", err)
+	}
+	if err := Parse(&r, append(longLine, " HTTP/1.1\r\n\r\n"...), 64); err != ErrURITooLong {
+		t.Errorf("request line over the limit: %v, want ErrURITooLong", err)
+	}
 	if err := Parse(&r, nil, 64); err != ErrIncomplete {
 		t.Errorf("empty buffer: %v, want ErrIncomplete", err)
 	}

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 )
@@ -286,6 +287,8 @@ func (w *response) send(p []byte, final bool) error {
 	var tail []byte
 	if w.chunked {
 		switch {
+		case final && w.hasTrailers():
+			tail = w.appendTrailers(n > 0)
 		case n > 0 && final:
 			tail = crlfLastChunk
 		case n > 0:
@@ -320,6 +323,48 @@ func (w *response) send(p []byte, final bool) error {
 	return err
 }
 
+// hasTrailers reports whether the handler declared or set trailer fields:
+// keys named in the Trailer field, or prefixed with http.TrailerPrefix.
+func (w *response) hasTrailers() bool {
+	if has(w.sendHeader(), "Trailer") {
+		return true
+	}
+	for k := range w.header {
+		if strings.HasPrefix(k, http.TrailerPrefix) {
+			return true
+		}
+	}
+	return false
+}
+
+// appendTrailers returns the end of a chunked body with the trailer
+// fields, as net/http sends them: those declared in the Trailer field,
+// with their values as the handler left them, then the http.TrailerPrefix
+// ones.
+func (w *response) appendTrailers(afterChunk bool) []byte {
+	var b []byte
+	if afterChunk {
+		b = append(b, "\r\n"...)
+	}
+	b = append(b, "0\r\n"...)
+	for _, v := range w.sendHeader()["Trailer"] {
+		for _, name := range strings.Split(v, ",") {
+			k := http.CanonicalHeaderKey(strings.TrimSpace(name))
+			switch k {
+			case "", "Transfer-Encoding", "Trailer", "Content-Length":
+				continue
+			}
+			b = appendField(b, k, w.header[k])
+		}
+	}
+	for k, vv := range w.header {
+		if name, ok := strings.CutPrefix(k, http.TrailerPrefix); ok {
+			b = appendField(b, name, vv)
+		}
+	}
+	return append(b, "\r\n"...)
+}
+
 var (
 	crlf          = []byte("\r\n")
 	lastChunk     = []byte("0\r\n\r\n")
@@ -335,7 +380,14 @@ func (w *response) appendHead(out []byte) []byte {
 	te := h.Get("Transfer-Encoding")
 	hasTE := te != ""
 	var setCL, setConn, setCT, setTE string
-	if w.handlerDone && !hasTE && bodyOK && w.clen == -1 && !has(h, "Content-Length") && (!w.isHEAD || len(w.body) > 0) {
+	trailers := has(h, "Trailer")
+	for k := range h {
+		if strings.HasPrefix(k, http.TrailerPrefix) {
+			trailers = true
+			break
+		}
+	}
+	if w.handlerDone && !trailers && !hasTE && bodyOK && w.clen == -1 && !has(h, "Content-Length") && (!w.isHEAD || len(w.body) > 0) {
 		w.clen = int64(len(w.body))
 		setCL = "auto"
 	}
@@ -419,6 +471,7 @@ func (w *response) appendHead(out []byte) []byte {
 		case k == "Transfer-Encoding" && skipTE:
 		case k == "Connection" && skipConn:
 		case k == "Content-Type" && code == http.StatusNotModified:
+		case strings.HasPrefix(k, http.TrailerPrefix):
 		default:
 			out = appendField(out, k, h[k])
 		}

@@ -10,6 +10,7 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -461,7 +462,7 @@ func TestServerRefuses(t *testing.T) {
 		status int
 	}{
 		{"GET / HTTP/1.1\r\nHost: h\r\nX: " + long + "\r\n\r\n", 431},
-		{"GET /" + long + " HTTP/1.1\r\nHost: h\r\n\r\n", 431},
+		{"GET /" + long + " HTTP/1.1\r\nHost: h\r\n\r\n", 414},
 		{"GET / HTTP/1.1\nHost: h\n\n", 400},
 		{"GET / HTTP/1.1\r\nHost: h\nX: y\r\n\r\n", 400},
 		{"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400},
@@ -709,5 +710,105 @@ func benchServer(b *testing.B, addr string) {
 			}
 			n += m
 		}
+	}
+}
+
+// BenchmarkIdleConns reports the memory an idle keep-alive connection
+// costs the server (heap and goroutine stacks, B/conn) after one request,
+// through Server and through net/http; the cost of the sockets themselves
+// (both ends, measured with a listener that only accepts) is taken off.
+func BenchmarkIdleConns(b *testing.B) {
+	const n = 1000
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte("Hello, World!"))
+	})
+	baseline := func(b *testing.B) string {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			b.Fatal(err)
+		}
+		var held []net.Conn
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				held = append(held, c)
+			}
+		}()
+		b.Cleanup(func() {
+			ln.Close()
+			for _, c := range held {
+				c.Close()
+			}
+		})
+		return ln.Addr().String()
+	}
+	measure := func(b *testing.B, addr string, request bool) float64 {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		conns := make([]net.Conn, n)
+		buf := make([]byte, 4096)
+		for i := range conns {
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				b.Fatal(err)
+			}
+			conns[i] = c
+			if request {
+				io.WriteString(c, "GET / HTTP/1.1\r\nHost: h\r\n\r\n")
+				for m := 0; !bytes.HasSuffix(buf[:m], []byte("Hello, World!")); {
+					k, err := c.Read(buf[m:])
+					if err != nil {
+						b.Fatal(err)
+					}
+					m += k
+				}
+			}
+		}
+		time.Sleep(100 * time.Millisecond) // the accept loop catches up
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		for _, c := range conns {
+			c.Close()
+		}
+		return float64(int64(after.HeapAlloc+after.StackInuse)-int64(before.HeapAlloc+before.StackInuse)) / n
+	}
+	for _, tt := range []struct {
+		name string
+		addr func(*testing.B) string
+	}{
+		{"h1", func(b *testing.B) string { return serve(b, &Server{Handler: h}) }},
+		{"net_http", func(b *testing.B) string { return testkit.Serve(b, h) }},
+	} {
+		b.Run(tt.name, func(b *testing.B) {
+			var per float64
+			for b.Loop() {
+				base := measure(b, baseline(b), false)
+				per = measure(b, tt.addr(b), true) - base
+			}
+			b.ReportMetric(per, "B/conn")
+		})
+	}
+}
+
+func TestServerTrailers(t *testing.T) {
+	addr, _ := serveFunc(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/declared" {
+			w.Header().Set("Trailer", "X-Sum")
+			w.Write([]byte("body"))
+			w.Header().Set("X-Sum", "abc")
+			return
+		}
+		w.Write([]byte("body"))
+		w.(http.Flusher).Flush()
+		w.Header().Set(http.TrailerPrefix+"X-Late", "1")
+	})
+	resps, bodies, closed := exchange(t, addr, "GET /declared HTTP/1.1\r\nHost: h\r\n\r\nGET /prefix HTTP/1.1\r\nHost: h\r\n\r\n", "GET", "GET")
+	if closed || bodies[0] != "body" || resps[0].Trailer.Get("X-Sum") != "abc" ||
+		bodies[1] != "body" || resps[1].Trailer.Get("X-Late") != "1" {
+		t.Errorf("closed %v, bodies %q, trailers %v %v", closed, bodies, resps[0].Trailer, resps[1].Trailer)
 	}
 }
