@@ -35,8 +35,8 @@ type Server struct {
 	// package's standard logger.
 	ErrorLog *log.Logger
 	// ConnState is called as net/http calls it: New on accept, Active
-	// when a request head has been read, Idle after a response,
-	// Hijacked, Closed.
+	// (when a request's first bytes have arrived, where net/http waits
+	// for the whole head), Idle after a response, Hijacked, Closed.
 	ConnState func(net.Conn, http.ConnState)
 
 	closed    atomic.Bool
@@ -301,12 +301,10 @@ func (c *conn) serve() {
 		if err := c.readHead(first); err != nil {
 			var herr *Error
 			if errors.As(err, &herr) {
-				c.setState(http.StateActive)
 				c.refuse(herr.Status, herr.Reason)
 			}
 			return
 		}
-		c.setState(http.StateActive)
 		if !c.serveRequest() || c.srv.closed.Load() {
 			return
 		}
@@ -344,6 +342,13 @@ func (c *conn) readHead(first bool) error {
 	scanned, sawLF := 0, false
 	for {
 		if n := c.w - c.r; n > scanned {
+			if scanned == 0 {
+				// A request is arriving: from here on, closing the
+				// connection would cut it off (net/http says Active
+				// once the head is read; a connection wrapper that
+				// tracks reads cannot see the idle wait's raw reads).
+				c.setState(http.StateActive)
+			}
 			if !headerDeadline {
 				headerDeadline = true
 				if d := s.ReadHeaderTimeout; d > 0 {
