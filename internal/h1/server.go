@@ -1,6 +1,7 @@
 package h1
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -362,9 +363,11 @@ func (c *conn) readHead(first bool) error {
 			// trickled in a byte at a time is not parsed once a byte.
 			b := c.buf[c.r:c.w]
 			from := max(scanned-2, 0)
-			parse := n >= maxHead || endsHead(b[from:])
-			if !sawLF && indexLF(b[scanned:]) >= 0 {
+			parse := n >= maxHead
+			if !sawLF && bytes.IndexByte(b[scanned:], '\n') >= 0 {
 				sawLF, parse = true, true
+			} else if !parse {
+				parse = endsHead(b[from:])
 			}
 			scanned = n
 			if parse {
@@ -386,24 +389,19 @@ func (c *conn) readHead(first bool) error {
 	}
 }
 
-func indexLF(b []byte) int {
-	for i, c := range b {
-		if c == '\n' {
-			return i
-		}
-	}
-	return -1
-}
-
 // endsHead reports whether b holds an empty line's end: "\n\n" or
 // "\n\r\n" (a bare LF is refused by Parse, but it must get to say so).
 func endsHead(b []byte) bool {
-	for i := 0; i+1 < len(b); i++ {
-		if b[i] == '\n' && (b[i+1] == '\n' || (b[i+1] == '\r' && i+2 < len(b) && b[i+2] == '\n')) {
+	for {
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 || i+1 >= len(b) {
+			return false
+		}
+		b = b[i+1:]
+		if b[0] == '\n' || (b[0] == '\r' && len(b) > 1 && b[1] == '\n') {
 			return true
 		}
 	}
-	return false
 }
 
 // fill reads more of the connection into buf. With no buffer held (an

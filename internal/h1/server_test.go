@@ -857,3 +857,25 @@ func TestServerWrappedConn(t *testing.T) {
 		t.Errorf("closed %v, bodies %q", closed, bodies)
 	}
 }
+
+// A head that arrives a byte at a time is parsed when its end arrives,
+// and a bare LF is refused as soon as it ends a head.
+func TestServerTrickledHead(t *testing.T) {
+	addr, _ := serveFunc(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte("ok " + r.Header.Get("X-A")))
+	})
+	for _, tt := range []struct{ head, want string }{
+		{"GET / HTTP/1.1\r\nHost: h\r\nX-A: 1\r\n\r\n", "ok 1"},
+		{"GET / HTTP/1.1\r\nHost: h\r\nX-A: 1\n\n", "400 Bad Request: line not ended by CRLF"},
+	} {
+		c := testkit.Dial(t, addr, 5*time.Second)
+		defer c.Close()
+		for i := range len(tt.head) {
+			if _, err := c.Write([]byte{tt.head[i]}); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(time.Millisecond)
+		}
+		readUntil(t, c, tt.want)
+	}
+}
