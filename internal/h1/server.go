@@ -573,17 +573,20 @@ func (c *conn) serveRequest() bool {
 		keep = w.finish()
 	}
 	c.cancel()
+	bodyDone := true
 	if b != nil {
 		b.mu.Lock()
-		if !b.sawEOF {
-			keep = false
-		}
+		bodyDone = b.sawEOF
 		b.closed = true
 		b.mu.Unlock()
 	}
+	keep = keep && bodyDone
 	w.release()
 	if !keep {
-		if !panicked && w.err == nil {
+		// A client that asked to close and whose request was read to
+		// its end sends nothing more: close at once. Otherwise input
+		// may be unread, and closing would reset the connection.
+		if !panicked && w.err == nil && (!req.Close || !bodyDone || c.r < c.w) {
 			c.linger()
 		}
 		return false
