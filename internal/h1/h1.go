@@ -39,8 +39,9 @@
 //     net/http documents). Header changes after WriteHeader are ignored
 //     when the handler asks for Header() again; changes made through a map
 //     fetched before WriteHeader still count until the head is sent.
-//   - Connections that are not a syscall.Conn work, with a pooled buffer
-//     while idle, and are not watched for the client hanging up.
+//   - Connections that are not a syscall.Conn (wrappers) work, holding a
+//     pooled buffer while idle, watched for the client hanging up with a
+//     one-byte read as net/http does.
 //   - Closing a connection with input possibly unread, Server half-closes
 //     and reads for up to 500 ms until the client closes (net/http sleeps
 //     500 ms), so that the client gets the response before a reset.

@@ -844,8 +844,17 @@ func TestServerWrappedConn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	cancelled := make(chan bool, 1)
 	s := &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
+		if r.URL.Path == "/slow" {
+			select {
+			case <-r.Context().Done():
+				cancelled <- true
+			case <-time.After(100 * time.Millisecond):
+				cancelled <- false
+			}
+		}
 		fmt.Fprintf(w, "%s %s", r.URL.Path, b)
 	}), IdleTimeout: time.Second}
 	go s.Serve(wrapListener{ln})
@@ -855,6 +864,25 @@ func TestServerWrappedConn(t *testing.T) {
 			"POST /c HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\nyo", "GET", "POST", "POST")
 	if closed || fmt.Sprint(bodies) != "[/a  /b hi /c yo]" {
 		t.Errorf("closed %v, bodies %q", closed, bodies)
+	}
+	// The one-byte watch: a pipelined request is no hang-up, and its
+	// byte is not lost; a closed connection cancels.
+	c := testkit.Dial(t, ln.Addr().String(), 5*time.Second)
+	defer c.Close()
+	io.WriteString(c, "GET /slow HTTP/1.1\r\nHost: h\r\n\r\n")
+	time.Sleep(20 * time.Millisecond)
+	io.WriteString(c, "GET /d HTTP/1.1\r\nHost: h\r\n\r\n")
+	readUntil(t, c, "/slow ")
+	readUntil(t, c, "/d ")
+	if testkit.Receive(t, cancelled, 5*time.Second, "the slow handler") {
+		t.Error("a pipelined request cancelled the context")
+	}
+	c2 := testkit.Dial(t, ln.Addr().String(), 5*time.Second)
+	io.WriteString(c2, "GET /slow HTTP/1.1\r\nHost: h\r\n\r\n")
+	time.Sleep(20 * time.Millisecond)
+	c2.Close()
+	if !testkit.Receive(t, cancelled, 5*time.Second, "the slow handler") {
+		t.Error("the client's hang-up did not cancel the context")
 	}
 }
 
