@@ -527,7 +527,9 @@ func TestServerPipelinedIsNoHangUp(t *testing.T) {
 	time.Sleep(20 * time.Millisecond) // the first handler is being watched
 	io.WriteString(c, "GET / HTTP/1.1\r\nHost: h\r\n\r\n")
 	got := readUntil(t, c, "\r\n\r\nok")
-	got += readUntil(t, c, "\r\n\r\nok")
+	if strings.Count(got, "\r\n\r\nok") < 2 {
+		got += readUntil(t, c, "\r\n\r\nok")
+	}
 	if strings.Contains(got, "cancelled") {
 		t.Errorf("got %q", got)
 	}
