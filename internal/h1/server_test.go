@@ -910,3 +910,58 @@ func TestServerTrickledHead(t *testing.T) {
 		readUntil(t, c, tt.want)
 	}
 }
+
+// Many clients at once, bodies of every framing both ways, some handlers
+// slow enough to be watched: every response intact.
+func TestServerConcurrent(t *testing.T) {
+	addr, logs := serveFunc(t, func(w http.ResponseWriter, r *http.Request) {
+		b, err := io.ReadAll(r.Body)
+		if err != nil {
+			t.Errorf("read body: %v", err)
+		}
+		if r.URL.Query().Get("slow") != "" {
+			time.Sleep(3 * time.Millisecond)
+		}
+		w.Write(b)
+		if len(b)%2 == 0 {
+			w.(http.Flusher).Flush()
+		}
+		w.Write(b)
+	})
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 8}}
+	defer client.CloseIdleConnections()
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 40 {
+				n := (g*977 + i*131) % 20000
+				body := bytes.Repeat([]byte{byte('a' + i%26)}, n)
+				var rd io.Reader = bytes.NewReader(body)
+				if i%3 == 0 {
+					rd = io.MultiReader(rd) // unknown length: chunked
+				}
+				url := "http://" + addr + "/"
+				if i%5 == 0 {
+					url += "?slow=1"
+				}
+				resp, err := client.Post(url, "application/octet-stream", rd)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				got, err := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if err != nil || !bytes.Equal(got, append(body, body...)) {
+					t.Errorf("request %d/%d: %d bytes back, %v", g, i, len(got), err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if logs.String() != "" {
+		t.Errorf("logs: %s", logs)
+	}
+}
