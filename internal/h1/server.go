@@ -806,11 +806,10 @@ func (c *conn) watch() {
 		// background read. A byte read is a pipelined request's,
 		// which stopWatch puts back.
 		n, err := c.nc.Read(c.peekB[:])
-		var ne net.Error
 		switch {
 		case n == 1:
 			c.peeked = true
-		case err != nil && !(errors.As(err, &ne) && ne.Timeout()):
+		case err != nil && !isTimeout(err):
 			c.cancel()
 		}
 		c.wdone <- struct{}{}
@@ -831,10 +830,17 @@ func (c *conn) watch() {
 			return true
 		}
 	})
-	if err == nil && peekEOF {
+	// A deadline error is stopWatch's, or the handler's own; another
+	// (the connection closed by Server.Close) ends the request too.
+	if err == nil && peekEOF || err != nil && !isTimeout(err) {
 		c.cancel()
 	}
 	c.wdone <- struct{}{}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 // stopWatch ends the watch armWatch armed, waiting for its goroutine if

@@ -965,3 +965,32 @@ func TestServerConcurrent(t *testing.T) {
 		t.Errorf("logs: %s", logs)
 	}
 }
+
+// Close cancels the context of a handler that is still running, as
+// net/http's does when its background read fails.
+func TestServerCloseCancelsContext(t *testing.T) {
+	entered, cancelled := make(chan struct{}), make(chan bool, 1)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		close(entered)
+		select {
+		case <-r.Context().Done():
+			cancelled <- true
+		case <-time.After(5 * time.Second):
+			cancelled <- false
+		}
+	})}
+	go s.Serve(ln)
+	c := testkit.Dial(t, ln.Addr().String(), 5*time.Second)
+	defer c.Close()
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: h\r\n\r\n")
+	<-entered
+	time.Sleep(20 * time.Millisecond) // the handler is being watched
+	s.Close()
+	if !testkit.Receive(t, cancelled, 10*time.Second, "the handler") {
+		t.Error("Close left the handler's context live")
+	}
+}
