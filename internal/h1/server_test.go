@@ -587,6 +587,14 @@ func TestServerShutdownAndConnState(t *testing.T) {
 	defer idle.Close()
 	io.WriteString(idle, "GET / HTTP/1.1\r\nHost: h\r\n\r\n")
 	readUntil(t, idle, "done")
+	testkit.Eventually(t, 5*time.Second, "the connection idle", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, sts := range states {
+			return sts[len(sts)-1] == http.StateIdle
+		}
+		return false
+	})
 	active := testkit.Dial(t, addr, 5*time.Second)
 	defer active.Close()
 	io.WriteString(active, "GET /slow HTTP/1.1\r\nHost: h\r\n\r\n")
