@@ -32,6 +32,8 @@
 //   - Parse refuses more than net/http (below); a request line longer
 //     than MaxHeaderBytes is 414, a longer head 431. MaxHeaderBytes is the
 //     exact limit, where net/http allows 4 KB more.
+//   - Empty lines (CRLF) before a request line are skipped, as RFC 9112
+//     §2.2 recommends; net/http skips them only after a POST.
 //   - r.Context() carries http.LocalAddrContextKey but not
 //     http.ServerContextKey (its value must be an *http.Server).
 //   - The ResponseWriter and its header map are reused by the next request

@@ -345,14 +345,15 @@ func (c *conn) readHead(first bool) error {
 	} else {
 		c.nc.SetReadDeadline(time.Time{})
 	}
-	scanned, sawLF := 0, false
+	scanned, sawLF, arrived := 0, false, false
 	for {
 		if n := c.w - c.r; n > scanned {
-			if scanned == 0 {
+			if !arrived {
 				// A request is arriving: from here on, closing the
 				// connection would cut it off (net/http says Active
 				// once the head is read; a connection wrapper that
 				// tracks reads cannot see the idle wait's raw reads).
+				arrived = true
 				c.setState(http.StateActive)
 			}
 			if !headerDeadline {
@@ -361,6 +362,20 @@ func (c *conn) readHead(first bool) error {
 					c.nc.SetReadDeadline(time.Now().Add(d))
 				} else if s.IdleTimeout > 0 {
 					c.nc.SetReadDeadline(time.Time{})
+				}
+			}
+			// Empty lines before a request line are skipped (RFC 9112
+			// §2.2 ¶6; net/http skips them after a POST, for clients
+			// that end a body with an extra CRLF).
+			if scanned == 0 {
+				for n >= 2 && c.buf[c.r] == '\r' && c.buf[c.r+1] == '\n' {
+					c.r, n = c.r+2, n-2
+				}
+				if n == 0 || n == 1 && c.buf[c.r] == '\r' {
+					if err := c.fill(maxHead); err != nil {
+						return err
+					}
+					continue
 				}
 			}
 			// Parse only when the new bytes may end the head (or the

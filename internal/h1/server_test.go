@@ -91,8 +91,9 @@ func TestServerKeepAliveAndPipelining(t *testing.T) {
 		b, _ := io.ReadAll(r.Body)
 		fmt.Fprintf(w, "%s %s %s host=%s cl=%d body=%s x=%q", r.Method, r.RequestURI, r.Proto, r.Host, r.ContentLength, b, r.Header["X-A"])
 	})
-	raw := "GET /a?q=1 HTTP/1.1\r\nHost: h\r\nx-a: 1\r\nX-A: 2\r\n\r\n" +
-		"POST /b HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhello" +
+	// Empty lines before a request line are skipped (RFC 9112 §2.2).
+	raw := "\r\nGET /a?q=1 HTTP/1.1\r\nHost: h\r\nx-a: 1\r\nX-A: 2\r\n\r\n" +
+		"POST /b HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhello\r\n" +
 		"POST /c HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n" +
 		"GET http://other:81/d HTTP/1.1\r\nHost: h\r\n\r\n"
 	resps, bodies, closed := exchange(t, addr, raw, "GET", "POST", "POST", "GET")
