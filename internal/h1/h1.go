@@ -9,8 +9,8 @@
 //   - An idle keep-alive connection holds no buffer: it waits for
 //     readability through syscall.RawConn, whose callback takes a pooled
 //     buffer only for a read that returns bytes. BenchmarkIdleConns
-//     measured 6.2–6.5 KB per idle connection (goroutine stack and
-//     structs; sockets excluded) against net/http's 22.3–22.7 KB.
+//     measured 5.8–6.4 KB per idle connection (goroutine stack and
+//     structs; sockets excluded) against net/http's 22.4–25.5 KB.
 //   - A response that fits the pooled 4 KB body buffer leaves with its
 //     head in one write, with a Content-Length; a larger or flushed one is
 //     chunked (close-delimited for HTTP/1.0), as net/http decides.
@@ -22,9 +22,10 @@
 //     string that the header's keys and values slice, the header map and
 //     its values, the URL, the Request, its context), the loop allocates
 //     nothing. BenchmarkServer (loopback keep-alive GET, 13-byte body, both
-//     ends in one process, 2 shared cores, 5 interleaved runs of 20000):
-//     Server 22.6–26.8 µs, 24.2–25.0 µs CPU, 8 allocs/op (one is the
-//     handler's); net/http 27.9–39.5 µs, 29.1–31.4 µs CPU, 13–14 allocs/op.
+//     ends in one process, 2 shared cores, 5 interleaved runs of 20000;
+//     go test -run '^$' -bench BenchmarkServer -benchtime 20000x):
+//     Server 23.8–31.2 µs, 23.2–25.2 µs CPU, 8 allocs/op (one is the
+//     handler's); net/http 29.8–41.9 µs, 28.2–32.1 µs CPU, 13–14 allocs/op.
 //
 // Where it differs from net/http, deliberately or for now:
 //   - Plain connections and HTTP/1.1 only: no TLS handshake of its own,
@@ -43,7 +44,11 @@
 //     fetched before WriteHeader still count until the head is sent.
 //   - Connections that are not a syscall.Conn (wrappers) work, holding a
 //     pooled buffer while idle, watched for the client hanging up with a
-//     one-byte read as net/http does.
+//     one-byte read as net/http does. A wrapper that passes SyscallConn
+//     through sees no Read call while the connection waits and usually
+//     none for a request's head: it must follow requests through
+//     ConnState, whose Active comes at a request's first bytes (net/http
+//     says Active once the head is read).
 //   - Closing a connection with input possibly unread, Server half-closes
 //     and reads for up to 500 ms until the client closes (net/http sleeps
 //     500 ms), so that the client gets the response before a reset.
