@@ -18,7 +18,7 @@ import (
 
 // Server serves HTTP/1.1 on plain connections: the subset of http.Server
 // that turnout's edge uses, with the same behaviour as seen by a handler.
-// The zero value is not useful; set Handler.
+// Handler nil means http.DefaultServeMux, as for net/http.
 type Server struct {
 	Handler http.Handler
 	// ReadHeaderTimeout bounds reading a request head: from the
@@ -580,6 +580,9 @@ func (c *conn) serveRequest() bool {
 			}
 		}()
 		h := c.srv.Handler
+		if h == nil {
+			h = http.DefaultServeMux // as net/http
+		}
 		if req.RequestURI == "*" && req.Method == "OPTIONS" {
 			h = globalOptions // net/http answers these itself
 		}
