@@ -2,6 +2,7 @@ package h1
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"io"
 	"net/http"
@@ -24,7 +25,7 @@ type body struct {
 	err            error
 }
 
-var errTrailer = errors.New("h1: chunked request body with trailer fields")
+var errTrailer = errors.New("h1: malformed or oversized trailer section in a chunked request body")
 
 var brPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, bufSize) }}
 
@@ -100,22 +101,37 @@ func (b *body) readLocked(p []byte) (int, error) {
 
 var continueLine = []byte("HTTP/1.1 100 Continue\r\n\r\n")
 
-// endChunked reads the CRLF that ends a chunked body (trailer fields are
-// refused) and gives back what the bufio.Reader read beyond it.
+// maxTrailer bounds the trailer section of a chunked request body.
+const maxTrailer = 16 << 10
+
+// endChunked reads the trailer section that ends a chunked body — field
+// lines, read and discarded as RFC 9112 §7.1.2 lets a recipient that
+// removes the chunked coding do (turnout forwards no request trailers),
+// then the empty line — and gives back what the bufio.Reader read beyond
+// it. A malformed field line, a bare CR or LF, or more than maxTrailer
+// bytes is an error.
 func (b *body) endChunked() error {
 	br := b.br
-	c1, err := br.ReadByte()
-	if err == nil {
-		var c2 byte
-		if c2, err = br.ReadByte(); err == nil && (c1 != '\r' || c2 != '\n') {
-			err = errTrailer
+	total := 0
+	for {
+		line, err := br.ReadSlice('\n')
+		total += len(line)
+		switch {
+		case err == io.EOF:
+			return io.ErrUnexpectedEOF
+		case err != nil || total > maxTrailer:
+			return errTrailer
+		case len(line) < 2 || line[len(line)-2] != '\r':
+			return errTrailer
 		}
-	}
-	if err == io.EOF {
-		err = io.ErrUnexpectedEOF
-	}
-	if err != nil {
-		return err
+		line = line[:len(line)-2]
+		if len(line) == 0 {
+			break
+		}
+		name, _, ok := bytes.Cut(line, []byte(":"))
+		if !ok || !isToken(name) || bytes.ContainsAny(line, "\r\x00") {
+			return errTrailer
+		}
 	}
 	rest, _ := br.Peek(br.Buffered())
 	b.c.unread(rest)

@@ -337,9 +337,17 @@ func TestServerRequestBodies(t *testing.T) {
 	if !closed || !strings.Contains(bodies[0], "0 ") || strings.HasSuffix(bodies[0], "<nil>") {
 		t.Errorf("bad chunk: closed %v, body %q", closed, bodies[0])
 	}
-	_, bodies, closed = exchange(t, addr, "POST /read HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n0\r\nX-Trailer: 1\r\n\r\n", "POST")
-	if !closed || !strings.Contains(bodies[0], "trailer") {
+	// Trailer fields are read and discarded (RFC 9112 §7.1.2); a
+	// malformed one ends the connection.
+	_, bodies, closed = exchange(t, addr, "POST /read HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n0\r\nX-Trailer: 1\r\nX-Other: 2\r\n\r\n", "POST")
+	if closed || bodies[0] != "1 <nil>" {
 		t.Errorf("trailer: closed %v, body %q", closed, bodies[0])
+	}
+	for _, bad := range []string{"X-Trailer 1\r\n\r\n", "X-Trailer: 1\n\r\n", "X-T\rrailer: 1\r\n\r\n", "X-Trailer: " + strings.Repeat("a", maxTrailer) + "\r\n\r\n"} {
+		_, bodies, closed = exchange(t, addr, "POST /read HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n0\r\n"+bad, "POST")
+		if !closed || !strings.Contains(bodies[0], "trailer") {
+			t.Errorf("trailer %.20q: closed %v, body %q", bad, closed, bodies[0])
+		}
 	}
 }
 
