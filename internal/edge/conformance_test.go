@@ -13,7 +13,7 @@ import (
 // through the edge's own wrappers (the body timeout, the connection cap).
 // net/http's known departures from RFC 9112 are accepted for net/http only.
 func TestHTTP1Conformance(t *testing.T) {
-	for _, server := range []string{config.HTTP1ServerNetHTTP} {
+	for _, server := range []string{config.HTTP1ServerTurnout, config.HTTP1ServerNetHTTP} {
 		t.Run(server, func(t *testing.T) {
 			l := limits(func(l *config.Limits) {
 				l.ReadHeaderTimeout = config.Duration(time.Second)
