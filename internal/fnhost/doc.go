@@ -66,8 +66,9 @@
 //     runtime had taken from /next when it wrote the line ("" during init),
 //     and an invocation's log (END, REPORT, the LogTail) is closed only
 //     once every line written before its result was posted has been read:
-//     turnout orders the two by marker lines it writes into the pipes
-//     itself (see output), not by when a reader goroutine got to a line.
+//     turnout drains the pipes itself when it hands out an invocation and
+//     when the result arrives (see output), not relying on when a reader
+//     goroutine got to a line.
 //     Lines go to a per-function ring bounded in bytes that overwrites the
 //     oldest lines, so a flooding function never blocks and never grows
 //     memory past the ring. Followers get lines through a buffered channel;

@@ -341,10 +341,10 @@ func (in *instance) serveNext(w http.ResponseWriter, r *http.Request) {
 	in.mu.Lock()
 	in.cur = inv
 	in.mu.Unlock()
-	// START goes before anything the function writes for inv, and what it
-	// writes from now on is inv's (see output).
-	in.fn.ring.add(LogLine{Time: time.Now(), RequestID: inv.id, Stream: "platform", Text: "START RequestId: " + inv.id + " Version: $LATEST"})
+	// What the function writes from now on is inv's (see output), and
+	// START goes before it: the function has not seen inv yet.
 	in.out.begin(inv.id)
+	in.fn.ring.add(LogLine{Time: time.Now(), RequestID: inv.id, Stream: "platform", Text: "START RequestId: " + inv.id + " Version: $LATEST"})
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("Lambda-Runtime-Aws-Request-Id", inv.id)

@@ -127,11 +127,12 @@ func wholeInvocation(texts []string, id string) bool {
 	return mid[0] == out && mid[1] == errl || mid[0] == errl && mid[1] == out
 }
 
-// TestOutputMarkers drives an instance's output through real pipes, written
-// by the test as a process would: a partial line before an invocation ends
-// is closed as a line of its own and kept; an over-long line is truncated
-// and the sync after it still returns at once; a forged marker is text.
-func TestOutputMarkers(t *testing.T) {
+// TestOutputBoundaries drives an instance's output through real pipes,
+// written by the test as a process would: a partial line before an
+// invocation ends is closed as a line of its own and kept; an over-long line
+// is truncated and what follows the sync after it is a line of its own; a
+// line that looks like the markers turnout once wrote is text.
+func TestOutputBoundaries(t *testing.T) {
 	ring := newLogRing(1 << 20)
 	o, stdout, stderr, err := newOutput(ring, 7)
 	if err != nil {
@@ -151,16 +152,12 @@ func TestOutputMarkers(t *testing.T) {
 	o.begin("req-1")
 	write(stdout, "one\npartial")
 	write(stderr, "\x00turnout-0000000000000000 1\n")
-	start := time.Now()
 	o.sync()
 	write(stdout, strings.Repeat("x", 3*maxLineBytes))
 	o.sync()
 	o.begin("req-2")
 	write(stdout, "two\n")
 	o.sync()
-	if d := time.Since(start); d > markerWait/2 {
-		t.Errorf("three syncs took %v", d)
-	}
 	stdout.Close()
 	stderr.Close()
 	o.exited()
