@@ -666,7 +666,8 @@ func (fn *function) runOn(cancel <-chan struct{}, st *running, dispatched bool) 
 	id := inv.id
 	if !dispatched {
 		select {
-		case in.next <- inv:
+		case w := <-in.next:
+			in.deliver(w, inv)
 		case <-in.exited:
 			return invoke.Response{}, nil, false
 		case <-timer.C:

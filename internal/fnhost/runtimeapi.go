@@ -1,0 +1,325 @@
+package fnhost
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// runtimeAPI serves the Runtime API to one instance on its own listener.
+//
+// It is a small HTTP/1.1 loop of its own, not net/http's server: the
+// clients are the runtime interface clients in the instance (aws-lambda-go,
+// the Node.js and Python ones), one request at a time per connection, and
+// the one request that matters waits: GET /next is a long poll that an
+// invocation answers. net/http's server ran each request in a handler
+// goroutine with a background read beside it (a goroutine start, a read
+// and a wake-up per request) and the invocation had to be handed to the
+// goroutine waiting in /next, which then wrote it: a wake-up between the
+// invocation and the function seeing it. Here a /next parks its connection
+// (nextWaiter) and the invocation's own goroutine writes the event on it
+// (instance.deliver); the connection's goroutine resumes afterwards, off
+// the invocation's path, to read the result.
+type runtimeAPI struct {
+	in   *instance
+	ln   net.Listener
+	done chan struct{} // closed by close
+
+	mu     sync.Mutex
+	conns  map[net.Conn]struct{}
+	closed bool
+	wg     sync.WaitGroup
+}
+
+// nextWaiter is a runtime's GET /next waiting for an invocation.
+type nextWaiter struct {
+	c       net.Conn
+	close   bool          // the request asked to close the connection
+	written chan struct{} // closed once the invocation was written on c
+}
+
+// apiHeaderTimeout bounds reading a request head once its first byte came
+// (what net/http's ReadHeaderTimeout did).
+const apiHeaderTimeout = 10 * time.Second
+
+// maxDrain is how much of an unread request body is read past to keep the
+// connection (net/http's own figure); more, and the connection is closed.
+const maxDrain = 256 << 10
+
+func newRuntimeAPI(in *instance, ln net.Listener) *runtimeAPI {
+	return &runtimeAPI{in: in, ln: ln, done: make(chan struct{}), conns: map[net.Conn]struct{}{}}
+}
+
+// serve accepts the instance's connections until close.
+func (a *runtimeAPI) serve() {
+	defer a.wg.Wait()
+	for {
+		c, err := a.ln.Accept()
+		if err != nil {
+			select {
+			case <-a.done:
+				return
+			case <-time.After(5 * time.Millisecond): // out of descriptors, say: try again, as net/http does
+				continue
+			}
+		}
+		a.mu.Lock()
+		if a.closed {
+			a.mu.Unlock()
+			c.Close()
+			return
+		}
+		a.conns[c] = struct{}{}
+		a.wg.Add(1)
+		a.mu.Unlock()
+		go func() {
+			defer a.wg.Done()
+			a.serveConn(c)
+			a.mu.Lock()
+			delete(a.conns, c)
+			a.mu.Unlock()
+			c.Close()
+		}()
+	}
+}
+
+// close stops the listener and every connection.
+func (a *runtimeAPI) close() {
+	a.mu.Lock()
+	if a.closed {
+		a.mu.Unlock()
+		return
+	}
+	a.closed = true
+	close(a.done)
+	a.ln.Close()
+	for c := range a.conns {
+		c.Close()
+	}
+	a.mu.Unlock()
+}
+
+// serveConn serves the requests of one connection in turn.
+func (a *runtimeAPI) serveConn(c net.Conn) {
+	br := bufio.NewReaderSize(c, 4<<10)
+	for {
+		// An idle connection waits without a deadline (the runtime posts
+		// its result when the function is done); a head, once begun,
+		// must come whole in time.
+		if _, err := br.Peek(1); err != nil {
+			return
+		}
+		c.SetReadDeadline(time.Now().Add(apiHeaderTimeout))
+		req, err := http.ReadRequest(br)
+		if err != nil {
+			writeAPI(c, http.StatusBadRequest, errorJSON("InvalidRequest", "malformed request: "+err.Error()), true)
+			return
+		}
+		c.SetReadDeadline(time.Time{})
+		if !a.handle(c, req) || req.Close {
+			return
+		}
+		// What the handler did not read of the body is skipped, up to a
+		// point, so that the next request starts where it should.
+		if n, err := io.Copy(io.Discard, io.LimitReader(req.Body, maxDrain+1)); err != nil || n > maxDrain {
+			return
+		}
+	}
+}
+
+// handle answers one request; false closes the connection.
+func (a *runtimeAPI) handle(c net.Conn, r *http.Request) bool {
+	in := a.in
+	cl := r.Close
+	rest, ok := strings.CutPrefix(r.URL.Path, apiPrefix)
+	if !ok {
+		return apiError(c, http.StatusNotFound, "UnknownPath", "unknown path "+r.URL.Path, cl)
+	}
+	switch {
+	case rest == "invocation/next":
+		if r.Method != http.MethodGet {
+			return apiError(c, http.StatusMethodNotAllowed, "MethodNotAllowed", "use GET", cl)
+		}
+		return a.next(c, r)
+	case rest == "init/error":
+		if r.Method != http.MethodPost {
+			return apiError(c, http.StatusMethodNotAllowed, "MethodNotAllowed", "use POST", cl)
+		}
+		continueBody(c, r)
+		body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+		body = errorDocument(body, r.Header.Get("Lambda-Runtime-Function-Error-Type"), "Runtime.InitError")
+		select {
+		case in.initErr <- body:
+		default:
+		}
+		return apiStatus(c, cl)
+	case strings.HasPrefix(rest, "invocation/"):
+		id, kind, ok := strings.Cut(strings.TrimPrefix(rest, "invocation/"), "/")
+		if !ok || (kind != "response" && kind != "error") {
+			return apiError(c, http.StatusNotFound, "UnknownPath", "unknown path "+r.URL.Path, cl)
+		}
+		if r.Method != http.MethodPost {
+			return apiError(c, http.StatusMethodNotAllowed, "MethodNotAllowed", "use POST", cl)
+		}
+		return a.result(c, r, id, kind == "error")
+	default:
+		return apiError(c, http.StatusNotFound, "UnknownPath", "unknown path "+r.URL.Path, cl)
+	}
+}
+
+// next parks the connection until an invocation was written on it.
+func (a *runtimeAPI) next(c net.Conn, r *http.Request) bool {
+	in := a.in
+	in.readyOnce.Do(func() { close(in.ready) })
+	w := &nextWaiter{c: c, close: r.Close, written: make(chan struct{})}
+	select {
+	case in.next <- w:
+	case <-a.done:
+		return false
+	}
+	select {
+	case <-w.written:
+		return !w.close
+	case <-a.done:
+		return false
+	}
+}
+
+// deliver hands inv to the runtime waiting in w, on the caller's goroutine.
+func (in *instance) deliver(w *nextWaiter, inv *invocation) {
+	defer close(w.written)
+	in.mu.Lock()
+	in.cur = inv
+	in.mu.Unlock()
+	// What the function writes from now on is inv's (see output), and
+	// START goes before it: the function has not seen inv yet.
+	in.out.begin(inv.id)
+	in.fn.ring.add(LogLine{Time: time.Now(), RequestID: inv.id, Stream: "platform", Text: "START RequestId: " + inv.id + " Version: $LATEST"})
+	b := make([]byte, 0, 512)
+	b = append(b, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"...)
+	b = appendHeader(b, "Lambda-Runtime-Aws-Request-Id", inv.id)
+	b = appendHeader(b, "Lambda-Runtime-Deadline-Ms", strconv.FormatInt(inv.deadline.UnixMilli(), 10))
+	b = appendHeader(b, "Lambda-Runtime-Invoked-Function-Arn", inv.arn)
+	b = appendHeader(b, "Lambda-Runtime-Trace-Id", inv.traceID)
+	if inv.clientContext != "" {
+		b = appendHeader(b, "Lambda-Runtime-Client-Context", inv.clientContext)
+	}
+	b = appendEnd(b, len(inv.payload), w.close)
+	var err error
+	if len(inv.payload) <= 16<<10 {
+		_, err = w.c.Write(append(b, inv.payload...))
+	} else {
+		bufs := net.Buffers{b, inv.payload}
+		_, err = bufs.WriteTo(w.c)
+	}
+	if err != nil {
+		w.close = true // the runtime asks again on a new connection
+	}
+}
+
+// result reads the runtime's result for the invocation it holds.
+func (a *runtimeAPI) result(c net.Conn, r *http.Request, id string, failed bool) bool {
+	in := a.in
+	cl := r.Close
+	in.mu.Lock()
+	inv := in.cur
+	if inv == nil || inv.id != id {
+		in.mu.Unlock()
+		return apiError(c, http.StatusBadRequest, "InvalidRequestID", "invalid request id "+strconv.Quote(id), cl)
+	}
+	in.cur = nil
+	in.mu.Unlock()
+
+	limit := inv.maxResponse
+	continueBody(c, r)
+	body, err := readBody(r, limit+1)
+	if err != nil {
+		inv.finish(result{failed: true, payload: errorJSON("Runtime.ResponseError", "reading the response: "+err.Error())})
+		apiError(c, http.StatusBadRequest, "InvalidRequest", err.Error(), true)
+		return false
+	}
+	if int64(len(body)) > limit {
+		inv.finish(result{tooLarge: true})
+		return apiError(c, http.StatusRequestEntityTooLarge, "RequestEntityTooLarge",
+			fmt.Sprintf("Response payload size exceeded maximum allowed payload size (%d bytes).", limit), cl)
+	}
+	if failed {
+		body = errorDocument(body, r.Header.Get("Lambda-Runtime-Function-Error-Type"), "Runtime.Unknown")
+	}
+	inv.finish(result{payload: body, failed: failed})
+	return apiStatus(c, cl)
+}
+
+// readBody reads up to n bytes of r's body, in one allocation when the
+// length is known.
+func readBody(r *http.Request, n int64) ([]byte, error) {
+	if r.ContentLength >= 0 && r.ContentLength < n {
+		b := make([]byte, r.ContentLength)
+		_, err := io.ReadFull(r.Body, b)
+		return b, err
+	}
+	return io.ReadAll(io.LimitReader(r.Body, n))
+}
+
+// continueBody answers "Expect: 100-continue" before the body is read, as
+// net/http's server does.
+func continueBody(c net.Conn, r *http.Request) {
+	if strings.EqualFold(r.Header.Get("Expect"), "100-continue") && r.ProtoAtLeast(1, 1) {
+		io.WriteString(c, "HTTP/1.1 100 Continue\r\n\r\n")
+	}
+}
+
+func apiStatus(c net.Conn, close bool) bool {
+	return writeAPI(c, http.StatusAccepted, []byte(`{"status":"OK"}`), close)
+}
+
+func apiError(c net.Conn, status int, typ, msg string, close bool) bool {
+	return writeAPI(c, status, errorJSON(typ, msg), close)
+}
+
+// writeAPI writes a JSON response; it reports whether the connection may
+// serve another request.
+func writeAPI(c net.Conn, status int, body []byte, close bool) bool {
+	b := make([]byte, 0, 128+len(body))
+	b = append(b, "HTTP/1.1 "...)
+	b = strconv.AppendInt(b, int64(status), 10)
+	b = append(b, ' ')
+	b = append(b, http.StatusText(status)...)
+	b = append(b, "\r\nContent-Type: application/json\r\n"...)
+	b = appendEnd(b, len(body), close)
+	b = append(b, body...)
+	_, err := c.Write(b)
+	return err == nil && !close
+}
+
+// appendHeader appends a header line; CR and LF in the value become
+// spaces, as net/http writes them.
+func appendHeader(b []byte, name, value string) []byte {
+	b = append(b, name...)
+	b = append(b, ": "...)
+	for i := 0; i < len(value); i++ {
+		if c := value[i]; c == '\r' || c == '\n' {
+			b = append(b, ' ')
+		} else {
+			b = append(b, c)
+		}
+	}
+	return append(b, "\r\n"...)
+}
+
+// appendEnd ends a head: Content-Length, Connection: close when asked.
+func appendEnd(b []byte, n int, close bool) []byte {
+	b = append(b, "Content-Length: "...)
+	b = strconv.AppendInt(b, int64(n), 10)
+	b = append(b, "\r\n"...)
+	if close {
+		b = append(b, "Connection: close\r\n"...)
+	}
+	return append(b, "\r\n"...)
+}
