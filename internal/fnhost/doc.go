@@ -12,9 +12,10 @@
 //     shared state, and closing it is part of stopping the instance.
 //   - The Runtime API is served by a small HTTP/1.1 loop of the package's
 //     own (runtimeAPI), not net/http's server: a /next parks its connection
-//     and the invocation's goroutine writes the event on it, with no
-//     goroutine hand-off between the caller and the function and no
-//     background read per request (issue 20; see runtimeapi.go).
+//     and the invocation's goroutine writes the event on it and reads the
+//     result from it, with no goroutine hand-off between the caller and the
+//     function either way and no background read per request (issue 20;
+//     see runtimeapi.go).
 //   - Errors a runtime posts to /invocation/{id}/error are reported as
 //     FunctionError "Unhandled", as AWS Lambda does for every runtime on
 //     the Runtime API (aws-lambda-go posts a returned error there, and

@@ -363,12 +363,12 @@ func (h *Host) Invoke(ctx context.Context, req invoke.Request) (invoke.Response,
 	// invocation was one more hand-off on every request); a cold start
 	// runs on a goroutine of its own from the start.
 	if ctx.Done() == nil {
-		resp, err := fn.run(nil, nil, inv, req.LogTail)
+		resp, err := fn.run(ctx, nil, inv, req.LogTail)
 		fn.release()
 		return resp, err
 	}
 	if in := fn.idleInstance(); in != nil {
-		resp, err := fn.run(ctx.Done(), in, inv, req.LogTail)
+		resp, err := fn.run(ctx, in, inv, req.LogTail)
 		if errors.Is(err, errDetached) {
 			return invoke.Response{}, ctx.Err()
 		}
@@ -383,7 +383,7 @@ func (h *Host) Invoke(ctx context.Context, req invoke.Request) (invoke.Response,
 	h.wg.Add(1)
 	go func() {
 		defer h.wg.Done()
-		resp, err := fn.run(nil, nil, inv, req.LogTail)
+		resp, err := fn.run(context.Background(), nil, inv, req.LogTail)
 		fn.release()
 		out <- outcome{resp, err}
 	}()
@@ -395,7 +395,7 @@ func (h *Host) Invoke(ctx context.Context, req invoke.Request) (invoke.Response,
 	}
 }
 
-// errDetached is run's answer when cancel closed first: the invocation goes
+// errDetached is run's answer when ctx ended first: the invocation goes
 // on without its caller, on a goroutine that releases its slot at the end.
 var errDetached = errors.New("fnhost: the caller left; the invocation goes on")
 
@@ -442,17 +442,17 @@ func (fn *function) acquire(ctx context.Context) error {
 func (fn *function) release() { <-fn.slots }
 
 // run executes inv on first, or an idle instance, or a new one. The caller
-// holds a slot. When cancel closes before the result is in, run returns
+// holds a slot. When ctx ends before the result is in, run returns
 // errDetached and the rest goes on without the caller, which then no
 // longer holds the slot.
-func (fn *function) run(cancel <-chan struct{}, first *instance, inv *invocation, wantTail bool) (invoke.Response, error) {
+func (fn *function) run(ctx context.Context, first *instance, inv *invocation, wantTail bool) (invoke.Response, error) {
 	fn.invocations.Add(1)
-	return fn.attempt(cancel, first, inv, wantTail, 0)
+	return fn.attempt(ctx, first, inv, wantTail, 0)
 }
 
 // attempt runs inv from its nth try on (an instance may die before it
 // takes the invocation: then up to two more).
-func (fn *function) attempt(cancel <-chan struct{}, in *instance, inv *invocation, wantTail bool, n int) (invoke.Response, error) {
+func (fn *function) attempt(ctx context.Context, in *instance, inv *invocation, wantTail bool, n int) (invoke.Response, error) {
 	for ; ; n++ {
 		cold, initDur := false, time.Duration(0)
 		if in == nil {
@@ -471,7 +471,7 @@ func (fn *function) attempt(cancel <-chan struct{}, in *instance, inv *invocatio
 		st := &running{in: in, inv: inv, cold: cold, initDur: initDur, wantTail: wantTail, attempt: n,
 			start: time.Now(), timer: time.NewTimer(timeout)}
 		inv.deadline = st.start.Add(timeout)
-		resp, err, dispatched := fn.runOn(cancel, st, false)
+		resp, err, dispatched := fn.runOn(ctx, st, false)
 		in = nil
 		if errors.Is(err, errDetached) {
 			return resp, err
@@ -653,9 +653,10 @@ type running struct {
 
 // runOn hands st's invocation to its instance (unless dispatched) and
 // waits for its result. dispatched is false when the instance died before
-// taking it (then it is gone and nothing was logged). When cancel closes
+// taking it (then it is gone and nothing was logged). When ctx ends
 // first, runOn returns errDetached and detach finishes the attempt.
-func (fn *function) runOn(cancel <-chan struct{}, st *running, dispatched bool) (resp invoke.Response, err error, _ bool) {
+func (fn *function) runOn(ctx context.Context, st *running, dispatched bool) (resp invoke.Response, err error, _ bool) {
+	cancel := ctx.Done()
 	detached := false
 	defer func() {
 		if !detached {
@@ -668,6 +669,10 @@ func (fn *function) runOn(cancel <-chan struct{}, st *running, dispatched bool) 
 		select {
 		case w := <-in.next:
 			in.deliver(w, inv)
+			// The result most likely comes on the same connection: read
+			// it here rather than wake its goroutine to read it and then
+			// be woken by it.
+			in.api.await(ctx, w, inv)
 		case <-in.exited:
 			return invoke.Response{}, nil, false
 		case <-timer.C:
@@ -737,10 +742,10 @@ func (fn *function) detach(st *running, dispatched bool) {
 	fn.host.wg.Add(1)
 	go func() {
 		defer fn.host.wg.Done()
-		resp, err, ok := fn.runOn(nil, st, dispatched)
+		resp, err, ok := fn.runOn(context.Background(), st, dispatched)
 		switch {
 		case !ok && st.attempt < 2:
-			fn.attempt(nil, nil, st.inv, st.wantTail, st.attempt+1)
+			fn.attempt(context.Background(), nil, st.inv, st.wantTail, st.attempt+1)
 		case err != nil || resp.FunctionError != "":
 			fn.errors.Add(1)
 		}

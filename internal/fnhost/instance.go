@@ -59,8 +59,9 @@ type instance struct {
 	exited    chan struct{}
 	exitErr   error // set before exited is closed
 
-	mu  sync.Mutex
-	cur *invocation // the invocation the runtime holds
+	mu      sync.Mutex
+	cur     *invocation // the invocation the runtime holds
+	waiting *nextWaiter // the connection an invocation awaits its result on
 
 	cg     *cgroup     // nil: the process-group fallback (tracked by fn.host's tracker)
 	reaped atomic.Bool // the leader has been waited for: in.pid may be reused

@@ -2,6 +2,7 @@ package fnhost
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -22,10 +23,15 @@ import (
 // goroutine with a background read beside it (a goroutine start, a read
 // and a wake-up per request) and the invocation had to be handed to the
 // goroutine waiting in /next, which then wrote it: a wake-up between the
-// invocation and the function seeing it. Here a /next parks its connection
-// (nextWaiter) and the invocation's own goroutine writes the event on it
-// (instance.deliver); the connection's goroutine resumes afterwards, off
-// the invocation's path, to read the result.
+// invocation and the function seeing it; the result came back the same way,
+// read by one goroutine and handed to the invocation's. Here a /next parks
+// its connection (nextWaiter), the invocation's own goroutine writes the
+// event on it (instance.deliver) and reads the result from it (await), as
+// the gateway reads an origin's answer itself. The connection's goroutine
+// resumes afterwards, off the invocation's path. A result that comes on
+// another connection, the invocation's deadline and its caller leaving make
+// await give the connection back at once (stop); a request await does not
+// serve (a /next) goes back with it.
 type runtimeAPI struct {
 	in   *instance
 	ln   net.Listener
@@ -40,8 +46,14 @@ type runtimeAPI struct {
 // nextWaiter is a runtime's GET /next waiting for an invocation.
 type nextWaiter struct {
 	c       net.Conn
-	close   bool          // the request asked to close the connection
-	written chan struct{} // closed once the invocation was written on c
+	br      *bufio.Reader
+	close   bool          // the connection is to be closed
+	written chan struct{} // closed once the invocation was written on c and its result awaited
+	pending *http.Request // a request await read but left to the connection's goroutine
+
+	mu      sync.Mutex // guards idle and stopped
+	idle    bool       // await is waiting for a request's first byte
+	stopped bool       // await is to give the connection back
 }
 
 // apiHeaderTimeout bounds reading a request head once its first byte came
@@ -108,48 +120,138 @@ func (a *runtimeAPI) close() {
 // serveConn serves the requests of one connection in turn.
 func (a *runtimeAPI) serveConn(c net.Conn) {
 	br := bufio.NewReaderSize(c, 4<<10)
+	var req *http.Request
 	for {
-		// An idle connection waits without a deadline (the runtime posts
-		// its result when the function is done); a head, once begun,
-		// must come whole in time.
-		if _, err := br.Peek(1); err != nil {
+		if req == nil {
+			// An idle connection waits without a deadline (the runtime
+			// posts its result when the function is done).
+			if _, err := br.Peek(1); err != nil {
+				return
+			}
+			var ok bool
+			if req, ok = readRequest(c, br, time.Time{}); !ok {
+				return
+			}
+		}
+		keep, next := a.handle(c, br, req)
+		if !keep || !finishRequest(req) {
 			return
 		}
-		c.SetReadDeadline(time.Now().Add(apiHeaderTimeout))
-		req, err := http.ReadRequest(br)
+		req = next
+	}
+}
+
+// readRequest reads a request whose first byte is in br: the head must come
+// whole within apiHeaderTimeout; then the read deadline is after. A
+// malformed one is answered 400 and ends the connection (false).
+func readRequest(c net.Conn, br *bufio.Reader, after time.Time) (*http.Request, bool) {
+	c.SetReadDeadline(time.Now().Add(apiHeaderTimeout))
+	req, err := http.ReadRequest(br)
+	if err != nil {
+		writeAPI(c, http.StatusBadRequest, errorJSON("InvalidRequest", "malformed request: "+err.Error()), true)
+		return nil, false
+	}
+	c.SetReadDeadline(after)
+	return req, true
+}
+
+// finishRequest skips what the handler did not read of the body, up to a
+// point, so that the next request starts where it should; false ends the
+// connection.
+func finishRequest(req *http.Request) bool {
+	if req.Close {
+		return false
+	}
+	n, err := io.Copy(io.Discard, io.LimitReader(req.Body, maxDrain+1))
+	return err == nil && n <= maxDrain
+}
+
+// await reads the result of inv, which deliver wrote on w, on the
+// invocation's own goroutine, then gives the connection back to its
+// goroutine. It returns early (leaving the rest to that goroutine) at the
+// invocation's deadline, when ctx ends, when the result came on another
+// connection, when the connection fails and when the runtime sends anything
+// but a result.
+func (a *runtimeAPI) await(ctx context.Context, w *nextWaiter, inv *invocation) {
+	in := a.in
+	defer close(w.written)
+	if w.close {
+		return
+	}
+	in.mu.Lock()
+	in.waiting = w
+	in.mu.Unlock()
+	if ctx.Done() != nil {
+		defer context.AfterFunc(ctx, w.stop)()
+	}
+	defer func() {
+		in.mu.Lock()
+		in.waiting = nil
+		in.mu.Unlock()
+		w.c.SetReadDeadline(time.Time{})
+	}()
+	w.c.SetReadDeadline(inv.deadline)
+	for len(inv.done) == 0 {
+		w.mu.Lock()
+		if w.stopped {
+			w.mu.Unlock()
+			return
+		}
+		w.idle = true
+		w.mu.Unlock()
+		_, err := w.br.Peek(1)
+		w.mu.Lock()
+		w.idle = false
+		w.mu.Unlock()
 		if err != nil {
-			writeAPI(c, http.StatusBadRequest, errorJSON("InvalidRequest", "malformed request: "+err.Error()), true)
+			return // the deadline, a stop, or the connection's end: its goroutine sees which
+		}
+		// A request has begun: it is read whole, whatever stops await.
+		req, ok := readRequest(w.c, w.br, inv.deadline)
+		if !ok {
+			w.close = true
 			return
 		}
-		c.SetReadDeadline(time.Time{})
-		if !a.handle(c, req) || req.Close {
+		if req.Method != http.MethodPost || !strings.HasPrefix(req.URL.Path, apiPrefix+"invocation/") {
+			w.pending = req
 			return
 		}
-		// What the handler did not read of the body is skipped, up to a
-		// point, so that the next request starts where it should.
-		if n, err := io.Copy(io.Discard, io.LimitReader(req.Body, maxDrain+1)); err != nil || n > maxDrain {
+		if keep, _ := a.handle(w.c, w.br, req); !keep || !finishRequest(req) {
+			w.close = true
 			return
 		}
 	}
 }
 
-// handle answers one request; false closes the connection.
-func (a *runtimeAPI) handle(c net.Conn, r *http.Request) bool {
+// stop makes await give the connection back: at once if it is waiting for
+// a request, else once the request it reads is answered.
+func (w *nextWaiter) stop() {
+	w.mu.Lock()
+	w.stopped = true
+	if w.idle {
+		w.c.SetReadDeadline(time.Unix(1, 0))
+	}
+	w.mu.Unlock()
+}
+
+// handle answers one request; keep false closes the connection. next is a
+// request already read, to be served next.
+func (a *runtimeAPI) handle(c net.Conn, br *bufio.Reader, r *http.Request) (keep bool, next *http.Request) {
 	in := a.in
 	cl := r.Close
 	rest, ok := strings.CutPrefix(r.URL.Path, apiPrefix)
 	if !ok {
-		return apiError(c, http.StatusNotFound, "UnknownPath", "unknown path "+r.URL.Path, cl)
+		return apiError(c, http.StatusNotFound, "UnknownPath", "unknown path "+r.URL.Path, cl), nil
 	}
 	switch {
 	case rest == "invocation/next":
 		if r.Method != http.MethodGet {
-			return apiError(c, http.StatusMethodNotAllowed, "MethodNotAllowed", "use GET", cl)
+			return apiError(c, http.StatusMethodNotAllowed, "MethodNotAllowed", "use GET", cl), nil
 		}
-		return a.next(c, r)
+		return a.next(c, br, r)
 	case rest == "init/error":
 		if r.Method != http.MethodPost {
-			return apiError(c, http.StatusMethodNotAllowed, "MethodNotAllowed", "use POST", cl)
+			return apiError(c, http.StatusMethodNotAllowed, "MethodNotAllowed", "use POST", cl), nil
 		}
 		continueBody(c, r)
 		body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
@@ -158,42 +260,42 @@ func (a *runtimeAPI) handle(c net.Conn, r *http.Request) bool {
 		case in.initErr <- body:
 		default:
 		}
-		return apiStatus(c, cl)
+		return apiStatus(c, cl), nil
 	case strings.HasPrefix(rest, "invocation/"):
 		id, kind, ok := strings.Cut(strings.TrimPrefix(rest, "invocation/"), "/")
 		if !ok || (kind != "response" && kind != "error") {
-			return apiError(c, http.StatusNotFound, "UnknownPath", "unknown path "+r.URL.Path, cl)
+			return apiError(c, http.StatusNotFound, "UnknownPath", "unknown path "+r.URL.Path, cl), nil
 		}
 		if r.Method != http.MethodPost {
-			return apiError(c, http.StatusMethodNotAllowed, "MethodNotAllowed", "use POST", cl)
+			return apiError(c, http.StatusMethodNotAllowed, "MethodNotAllowed", "use POST", cl), nil
 		}
-		return a.result(c, r, id, kind == "error")
+		return a.result(c, r, id, kind == "error"), nil
 	default:
-		return apiError(c, http.StatusNotFound, "UnknownPath", "unknown path "+r.URL.Path, cl)
+		return apiError(c, http.StatusNotFound, "UnknownPath", "unknown path "+r.URL.Path, cl), nil
 	}
 }
 
-// next parks the connection until an invocation was written on it.
-func (a *runtimeAPI) next(c net.Conn, r *http.Request) bool {
+// next parks the connection until an invocation was written on it and
+// await gave it back.
+func (a *runtimeAPI) next(c net.Conn, br *bufio.Reader, r *http.Request) (bool, *http.Request) {
 	in := a.in
 	in.readyOnce.Do(func() { close(in.ready) })
-	w := &nextWaiter{c: c, close: r.Close, written: make(chan struct{})}
+	w := &nextWaiter{c: c, br: br, close: r.Close, written: make(chan struct{})}
 	select {
 	case in.next <- w:
 	case <-a.done:
-		return false
+		return false, nil
 	}
 	select {
 	case <-w.written:
-		return !w.close
+		return !w.close, w.pending
 	case <-a.done:
-		return false
+		return false, nil
 	}
 }
 
 // deliver hands inv to the runtime waiting in w, on the caller's goroutine.
 func (in *instance) deliver(w *nextWaiter, inv *invocation) {
-	defer close(w.written)
 	in.mu.Lock()
 	in.cur = inv
 	in.mu.Unlock()
@@ -253,6 +355,11 @@ func (a *runtimeAPI) result(c net.Conn, r *http.Request, id string, failed bool)
 		body = errorDocument(body, r.Header.Get("Lambda-Runtime-Function-Error-Type"), "Runtime.Unknown")
 	}
 	inv.finish(result{payload: body, failed: failed})
+	in.mu.Lock()
+	if w := in.waiting; w != nil && w.c != c {
+		w.stop() // the result came on another connection
+	}
+	in.mu.Unlock()
 	return apiStatus(c, cl)
 }
 
