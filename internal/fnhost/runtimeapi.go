@@ -3,10 +3,12 @@ package fnhost
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -119,6 +121,7 @@ func (a *runtimeAPI) close() {
 
 // serveConn serves the requests of one connection in turn.
 func (a *runtimeAPI) serveConn(c net.Conn) {
+	c = &limitedConn{Conn: c, left: -1}
 	br := bufio.NewReaderSize(c, 4<<10)
 	var req *http.Request
 	for {
@@ -142,17 +145,70 @@ func (a *runtimeAPI) serveConn(c net.Conn) {
 }
 
 // readRequest reads a request whose first byte is in br: the head must come
-// whole within apiHeaderTimeout; then the read deadline is after. A
-// malformed one is answered 400 and ends the connection (false).
+// whole within apiHeaderTimeout and maxHeadBytes; then the read deadline is
+// after. A malformed one is answered 400 (431 when too large) and ends the
+// connection (false).
 func readRequest(c net.Conn, br *bufio.Reader, after time.Time) (*http.Request, bool) {
+	lc, _ := c.(*limitedConn)
+	if lc != nil {
+		lc.left = maxHeadBytes + int64(br.Size()) // what br holds already was read under the limit too
+	}
 	c.SetReadDeadline(time.Now().Add(apiHeaderTimeout))
 	req, err := http.ReadRequest(br)
 	if err != nil {
-		writeAPI(c, http.StatusBadRequest, errorJSON("InvalidRequest", "malformed request: "+err.Error()), true)
+		if lc != nil && lc.left == 0 {
+			refuse(c, http.StatusRequestHeaderFieldsTooLarge, errorJSON("InvalidRequest", "request head over 1 MiB"))
+		} else {
+			refuse(c, http.StatusBadRequest, errorJSON("InvalidRequest", "malformed request: "+err.Error()))
+		}
 		return nil, false
+	}
+	if lc != nil {
+		lc.left = -1
 	}
 	c.SetReadDeadline(after)
 	return req, true
+}
+
+// refuse answers a request that cannot be read and lets the runtime read
+// the answer before the connection goes: closing it with bytes unread
+// would reset it and lose the answer (net/http's server waits the same
+// way).
+func refuse(c net.Conn, status int, body []byte) {
+	writeAPI(c, status, body, true)
+	if lc, ok := c.(*limitedConn); ok {
+		c = lc.Conn
+	}
+	if tc, ok := c.(*net.TCPConn); ok {
+		tc.CloseWrite()
+	}
+	c.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+	io.Copy(io.Discard, io.LimitReader(c, 4<<20))
+}
+
+// maxHeadBytes bounds a request head, as net/http's server's default
+// MaxHeaderBytes did.
+const maxHeadBytes = 1 << 20
+
+// limitedConn is a runtime's connection whose reads stop after left bytes
+// while a request head is read (left < 0: no limit).
+type limitedConn struct {
+	net.Conn
+	left int64
+}
+
+func (c *limitedConn) Read(p []byte) (int, error) {
+	if c.left == 0 {
+		return 0, io.EOF
+	}
+	if c.left > 0 && int64(len(p)) > c.left {
+		p = p[:c.left]
+	}
+	n, err := c.Conn.Read(p)
+	if c.left > 0 {
+		c.left -= int64(n)
+	}
+	return n, err
 }
 
 // finishRequest skips what the handler did not read of the body, up to a
@@ -313,12 +369,16 @@ func (in *instance) deliver(w *nextWaiter, inv *invocation) {
 		b = appendHeader(b, "Lambda-Runtime-Client-Context", inv.clientContext)
 	}
 	b = appendEnd(b, len(inv.payload), w.close)
+	c := w.c
+	if lc, ok := c.(*limitedConn); ok {
+		c = lc.Conn // a *net.TCPConn writes net.Buffers in one writev
+	}
 	var err error
 	if len(inv.payload) <= 16<<10 {
-		_, err = w.c.Write(append(b, inv.payload...))
+		_, err = c.Write(append(b, inv.payload...))
 	} else {
 		bufs := net.Buffers{b, inv.payload}
-		_, err = bufs.WriteTo(w.c)
+		_, err = bufs.WriteTo(c)
 	}
 	if err != nil {
 		w.close = true // the runtime asks again on a new connection
@@ -341,6 +401,11 @@ func (a *runtimeAPI) result(c net.Conn, r *http.Request, id string, failed bool)
 	limit := inv.maxResponse
 	continueBody(c, r)
 	body, err := readBody(r, limit+1)
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		// Read by await past the invocation's deadline: the invocation
+		// has timed out, which the host reports.
+		return false
+	}
 	if err != nil {
 		inv.finish(result{failed: true, payload: errorJSON("Runtime.ResponseError", "reading the response: "+err.Error())})
 		apiError(c, http.StatusBadRequest, "InvalidRequest", err.Error(), true)

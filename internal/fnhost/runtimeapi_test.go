@@ -60,18 +60,18 @@ func TestRuntimeAPIAwait(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	answer := func(c *runtimeConn, wantStatus int) *http.Response {
+	answer := func(c *runtimeConn, wantStatus int) (*http.Response, []byte) {
 		t.Helper()
 		c.SetReadDeadline(time.Now().Add(5 * time.Second))
 		resp, err := http.ReadResponse(c.br, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		io.ReadAll(resp.Body)
-		if resp.StatusCode != wantStatus {
-			t.Fatalf("status %d, want %d", resp.StatusCode, wantStatus)
+		body, err := io.ReadAll(resp.Body)
+		if err != nil || resp.StatusCode != wantStatus {
+			t.Fatalf("status %d (%v), want %d", resp.StatusCode, err, wantStatus)
 		}
-		return resp
+		return resp, body
 	}
 	waiter := func() *nextWaiter {
 		t.Helper()
@@ -85,16 +85,17 @@ func TestRuntimeAPIAwait(t *testing.T) {
 	}
 	// dispatch hands a new invocation to the waiting runtime and awaits
 	// its result on a goroutine; the channel closes when await returns.
-	dispatch := func(ctx context.Context, c *runtimeConn, id string) (*invocation, chan struct{}) {
+	dispatch := func(ctx context.Context, c *runtimeConn, id, event string) (*invocation, chan struct{}) {
 		t.Helper()
-		inv := &invocation{id: id, payload: []byte(`{}`), deadline: time.Now().Add(time.Minute),
+		inv := &invocation{id: id, payload: []byte(event), deadline: time.Now().Add(time.Minute),
 			arn: "arn:aws:lambda:us-east-1:000000000000:function:raw", maxResponse: 1 << 20, done: make(chan result, 1)}
 		w := waiter()
 		in.deliver(w, inv)
 		awaited := make(chan struct{})
 		go func() { in.api.await(ctx, w, inv); close(awaited) }()
-		if got := answer(c, http.StatusOK).Header.Get("Lambda-Runtime-Aws-Request-Id"); got != id {
-			t.Fatalf("request id %q, want %q", got, id)
+		resp, body := answer(c, http.StatusOK)
+		if got := resp.Header.Get("Lambda-Runtime-Aws-Request-Id"); got != id || string(body) != event {
+			t.Fatalf("request id %q and %d bytes, want %q and %d bytes", got, len(body), id, len(event))
 		}
 		return inv, awaited
 	}
@@ -121,7 +122,8 @@ func TestRuntimeAPIAwait(t *testing.T) {
 	a, b := dial(), dial()
 	// The result on the connection that took the invocation.
 	send(a, "GET", "invocation/next", "")
-	inv, awaited := dispatch(context.Background(), a, "req-1")
+	// An event over 16 KiB goes out in one writev of its head and itself.
+	inv, awaited := dispatch(context.Background(), a, "req-1", `"`+strings.Repeat("x", 40<<10)+`"`)
 	send(a, "POST", "invocation/no-such-id/response", `"stray"`)
 	answer(a, http.StatusBadRequest)
 	send(a, "POST", "invocation/req-1/response", `"on a"`)
@@ -131,7 +133,7 @@ func TestRuntimeAPIAwait(t *testing.T) {
 
 	// The result on another connection.
 	send(a, "GET", "invocation/next", "")
-	inv, awaited = dispatch(context.Background(), a, "req-2")
+	inv, awaited = dispatch(context.Background(), a, "req-2", `{}`)
 	send(b, "POST", "invocation/req-2/response", `"on b"`)
 	answer(b, http.StatusAccepted)
 	returned(awaited, "when the result came on another connection")
@@ -141,7 +143,7 @@ func TestRuntimeAPIAwait(t *testing.T) {
 	// reads the result.
 	send(a, "GET", "invocation/next", "")
 	ctx, cancel := context.WithCancel(context.Background())
-	inv, awaited = dispatch(ctx, a, "req-3")
+	inv, awaited = dispatch(ctx, a, "req-3", `{}`)
 	cancel()
 	returned(awaited, "when its context ended")
 	send(a, "POST", "invocation/req-3/error", `not json`)
@@ -158,4 +160,9 @@ func TestRuntimeAPIAwait(t *testing.T) {
 	// And the connection still serves the runtime's next request.
 	send(a, "GET", "invocation/next", "")
 	waiter()
+
+	// A request head over 1 MiB is refused, as net/http's server did.
+	huge := dial()
+	io.WriteString(huge, "POST "+apiPrefix+"init/error HTTP/1.1\r\nHost: x\r\nX-Pad: "+strings.Repeat("p", 1<<20+64<<10)+"\r\n\r\n")
+	answer(huge, http.StatusRequestHeaderFieldsTooLarge)
 }
