@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -777,12 +778,30 @@ func (fn *function) report(in *instance, id string, start time.Time, cold bool, 
 	billed := (d + time.Millisecond - 1) / time.Millisecond
 	now := time.Now()
 	fn.ring.add(LogLine{Time: now, RequestID: id, Stream: "platform", Text: "END RequestId: " + id})
-	text := fmt.Sprintf("REPORT RequestId: %s\tDuration: %s\tBilled Duration: %d ms\tMemory Size: %d MB\tMax Memory Used: %d MB",
-		id, fmtMS(d), billed, fn.cfg.MemoryMB, in.maxMemoryMB())
+	// Appended rather than formatted: it is written on every invocation.
+	b := make([]byte, 0, 160)
+	b = append(b, "REPORT RequestId: "...)
+	b = append(b, id...)
+	b = append(b, "\tDuration: "...)
+	b = appendMS(b, d)
+	b = append(b, "\tBilled Duration: "...)
+	b = strconv.AppendInt(b, int64(billed), 10)
+	b = append(b, " ms\tMemory Size: "...)
+	b = strconv.AppendInt(b, int64(fn.cfg.MemoryMB), 10)
+	b = append(b, " MB\tMax Memory Used: "...)
+	b = strconv.AppendInt(b, int64(in.maxMemoryMB()), 10)
+	b = append(b, " MB"...)
 	if cold {
-		text += "\tInit Duration: " + fmtMS(initDur)
+		b = append(b, "\tInit Duration: "...)
+		b = appendMS(b, initDur)
 	}
-	fn.ring.add(LogLine{Time: now, RequestID: id, Stream: "platform", Text: text})
+	fn.ring.add(LogLine{Time: now, RequestID: id, Stream: "platform", Text: string(b)})
+}
+
+// appendMS appends d as fmtMS writes it.
+func appendMS(b []byte, d time.Duration) []byte {
+	b = strconv.AppendFloat(b, float64(d)/float64(time.Millisecond), 'f', 2, 64)
+	return append(b, " ms"...)
 }
 
 func fmtMS(d time.Duration) string {

@@ -192,3 +192,33 @@ func TestOutputBoundaries(t *testing.T) {
 		t.Errorf("lines:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+// TestReportLine: the REPORT line, appended piece by piece on every
+// invocation, reads as Lambda's (and as fmt formats it).
+func TestReportLine(t *testing.T) {
+	fn := &function{cfg: config.Function{MemoryMB: 128}, ring: newLogRing(1 << 20)}
+	in := &instance{pid: -1}
+	in.memAt.Store(time.Now().UnixNano())
+	in.memMB.Store(17)
+	for _, c := range []struct {
+		d, init time.Duration
+		cold    bool
+	}{{1234567 * time.Nanosecond, 0, false}, {5 * time.Microsecond, 15600 * time.Microsecond, true}, {2*time.Second + 999, 0, false}} {
+		fn.report(in, "req", time.Now().Add(-c.d), c.cold, c.init)
+		lines := fn.ring.snapshot("req")
+		got := lines[len(lines)-1].Text
+		var d float64
+		var billed int
+		if _, err := fmt.Sscanf(got, "REPORT RequestId: req\tDuration: %f ms\tBilled Duration: %d ms", &d, &billed); err != nil {
+			t.Fatalf("%q: %v", got, err)
+		}
+		want := fmt.Sprintf("REPORT RequestId: %s\tDuration: %.2f ms\tBilled Duration: %d ms\tMemory Size: %d MB\tMax Memory Used: %d MB",
+			"req", d, billed, 128, 17)
+		if c.cold {
+			want += fmt.Sprintf("\tInit Duration: %.2f ms", float64(c.init)/float64(time.Millisecond))
+		}
+		if got != want || billed < int(c.d/time.Millisecond) {
+			t.Errorf("got  %q\nwant %q", got, want)
+		}
+	}
+}

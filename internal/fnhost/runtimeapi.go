@@ -132,7 +132,7 @@ func (a *runtimeAPI) serveConn(c net.Conn) {
 				return
 			}
 			var ok bool
-			if req, ok = readRequest(c, br, time.Time{}); !ok {
+			if req, ok = readRequest(c, br, true); !ok {
 				return
 			}
 		}
@@ -145,15 +145,17 @@ func (a *runtimeAPI) serveConn(c net.Conn) {
 }
 
 // readRequest reads a request whose first byte is in br: the head must come
-// whole within apiHeaderTimeout and maxHeadBytes; then the read deadline is
-// after. A malformed one is answered 400 (431 when too large) and ends the
-// connection (false).
-func readRequest(c net.Conn, br *bufio.Reader, after time.Time) (*http.Request, bool) {
+// whole within maxHeadBytes and, with timed, within apiHeaderTimeout (the
+// read deadline is none after it). A malformed one is answered 400 (431
+// when too large) and ends the connection (false).
+func readRequest(c net.Conn, br *bufio.Reader, timed bool) (*http.Request, bool) {
 	lc, _ := c.(*limitedConn)
 	if lc != nil {
 		lc.left = maxHeadBytes + int64(br.Size()) // what br holds already was read under the limit too
 	}
-	c.SetReadDeadline(time.Now().Add(apiHeaderTimeout))
+	if timed {
+		c.SetReadDeadline(time.Now().Add(apiHeaderTimeout))
+	}
 	req, err := http.ReadRequest(br)
 	if err != nil {
 		if lc != nil && lc.left == 0 {
@@ -166,7 +168,9 @@ func readRequest(c net.Conn, br *bufio.Reader, after time.Time) (*http.Request, 
 	if lc != nil {
 		lc.left = -1
 	}
-	c.SetReadDeadline(after)
+	if timed {
+		c.SetReadDeadline(time.Time{})
+	}
 	return req, true
 }
 
@@ -262,8 +266,9 @@ func (a *runtimeAPI) await(ctx context.Context, w *nextWaiter, inv *invocation) 
 		if err != nil {
 			return // the deadline, a stop, or the connection's end: its goroutine sees which
 		}
-		// A request has begun: it is read whole, whatever stops await.
-		req, ok := readRequest(w.c, w.br, inv.deadline)
+		// A request has begun: it is read whole, whatever stops await,
+		// by the invocation's deadline.
+		req, ok := readRequest(w.c, w.br, false)
 		if !ok {
 			w.close = true
 			return
