@@ -145,27 +145,34 @@ func BenchmarkWarmPath(b *testing.B) {
 	}
 }
 
-// BenchmarkFunctionThroughput drives the function route with 1, 4 and 16
-// clients against as many warm instances and reports requests per second.
+// BenchmarkFunctionThroughput drives GET /user/{id} with 1, 4, 8 and 16
+// clients against as many warm instances and reports requests per second,
+// on the function route and, in the same run, on the origin route (issue
+// 20's target: the function route at 8 clients ≥ 0.6× the origin route).
 func BenchmarkFunctionThroughput(b *testing.B) {
-	for _, c := range []int{1, 4, 16} {
+	for _, c := range []int{1, 4, 8, 16} {
 		b.Run(fmt.Sprintf("c=%d", c), func(b *testing.B) {
 			n := newFnNode(b, c)
-			b.ResetTimer()
-			start := time.Now()
-			var wg sync.WaitGroup
-			per := (b.N + c - 1) / c
-			for w := 0; w < c; w++ {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					for i := 0; i < per; i++ {
-						n.get(b, "fn.test", "/user/7")
+			for _, host := range []string{"", "fn.test"} {
+				name := map[string]string{"": "origin", "fn.test": "function"}[host]
+				b.Run(name, func(b *testing.B) {
+					b.ResetTimer()
+					start := time.Now()
+					var wg sync.WaitGroup
+					per := (b.N + c - 1) / c
+					for w := 0; w < c; w++ {
+						wg.Add(1)
+						go func() {
+							defer wg.Done()
+							for i := 0; i < per; i++ {
+								n.get(b, host, "/user/7")
+							}
+						}()
 					}
-				}()
+					wg.Wait()
+					b.ReportMetric(float64(per*c)/time.Since(start).Seconds(), "req/s")
+				})
 			}
-			wg.Wait()
-			b.ReportMetric(float64(per*c)/time.Since(start).Seconds(), "req/s")
 		})
 	}
 }

@@ -173,12 +173,13 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	// The public edge: plain HTTP, and HTTPS when tls: is configured.
 	// Certificate files are read here, before anything listens.
 	pub, err := edge.New(edge.Options{
-		Handler:  gw,
-		Limits:   node.Limits,
-		TLS:      node.TLS,
-		Storage:  st.certs,
-		Logger:   log,
-		ErrorLog: errLog,
+		Handler:     gw,
+		Limits:      node.Limits,
+		HTTP1Server: node.HTTP1Server,
+		TLS:         node.TLS,
+		Storage:     st.certs,
+		Logger:      log,
+		ErrorLog:    errLog,
 	})
 	if err != nil {
 		return err

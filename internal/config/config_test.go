@@ -109,7 +109,7 @@ func TestParseInvalid(t *testing.T) {
 func TestErrorList(t *testing.T) {
 	_, err := Parse("t.yaml", []byte("origins:\n  a: {url: http://x}\nlisten: 1\nfoo: 2\n"))
 	want := "t.yaml:3:9: listen \"1\" is not a listen address: write host:port or :port, like \":8080\" or \"127.0.0.1:8081\"\n" +
-		"t.yaml:4:1: unknown key \"foo\" in the top level (valid keys: listen, admin, invoke_api, store, node, limits, tls, trusted_proxies, legacy, served_by_header, origins, functions, authorizers, api_keys, cors, routing, routes)"
+		"t.yaml:4:1: unknown key \"foo\" in the top level (valid keys: listen, http1_server, admin, invoke_api, store, node, limits, tls, trusted_proxies, legacy, served_by_header, origins, functions, authorizers, api_keys, cors, routing, routes)"
 	if err == nil || err.Error() != want {
 		t.Fatalf("got\n%v\nwant\n%s", err, want)
 	}
@@ -212,6 +212,7 @@ routes:
 	s := time.Second
 	want := Config{
 		Listen:         ":8080",
+		HTTP1Server:    HTTP1ServerTurnout,
 		Admin:          Admin{Listen: "127.0.0.1:8081", MaxBodyBytes: 8 << 20},
 		Store:          Store{Path: "turnout.db"},
 		InvokeAPI:      InvokeAPI{Listen: "127.0.0.1:9001"},

@@ -14,7 +14,7 @@ import (
 
 // The valid keys of each mapping, in the order the reference documents them.
 var (
-	topKeys     = []string{"listen", "admin", "invoke_api", "store", "node", "limits", "tls", "trusted_proxies", "legacy", "served_by_header", "origins", "functions", "authorizers", "api_keys", "cors", "routing", "routes"}
+	topKeys     = []string{"listen", "http1_server", "admin", "invoke_api", "store", "node", "limits", "tls", "trusted_proxies", "legacy", "served_by_header", "origins", "functions", "authorizers", "api_keys", "cors", "routing", "routes"}
 	adminKeys   = []string{"listen", "tokens", "max_body_bytes", "tls", "insecure_no_tls", "hosts"}
 	tokenKeys   = []string{"name", "role", "sha256", "env"}
 	limitsKeys  = []string{"read_header_timeout", "idle_timeout", "max_header_bytes", "max_body_bytes", "drain_timeout", "body_timeout", "max_connections", "max_concurrent_streams"}
@@ -63,6 +63,14 @@ func (d *decoder) config(root *yaml.Node) (*Config, bool) {
 		case "origins":
 			d.originsAt = d.pos(k)
 			c.Origins = d.origins(v)
+		case "http1_server":
+			if s, ok := d.str(v, "http1_server"); ok {
+				if s != HTTP1ServerTurnout && s != HTTP1ServerNetHTTP {
+					d.errorf(v, "http1_server %q: must be %s (the default) or %s", s, HTTP1ServerTurnout, HTTP1ServerNetHTTP)
+				} else {
+					c.HTTP1Server = s
+				}
+			}
 		case "served_by_header":
 			if s, ok := d.name(v, "served_by_header"); ok {
 				if s != ServedByOff && !isHeaderName(s) {

@@ -16,6 +16,12 @@ const (
 	ServedByOff           = "off"
 )
 
+// The values of Config.HTTP1Server.
+const (
+	HTTP1ServerTurnout = "turnout"
+	HTTP1ServerNetHTTP = "net/http"
+)
+
 // ServedBy returns the served-by header's name, DefaultServedByHeader when
 // unset, or "" when it is off.
 func (c *Config) ServedBy() string {
@@ -108,6 +114,7 @@ func (c *Config) WithDefaults() *Config {
 	}
 
 	out.Listen = orDefault(out.Listen, defaultListen)
+	out.HTTP1Server = orDefault(out.HTTP1Server, HTTP1ServerTurnout)
 	out.Admin.Listen = orDefault(out.Admin.Listen, defaultAdminListen)
 	out.Admin.MaxBodyBytes = orDefault(out.Admin.MaxBodyBytes, defaultAdminMaxBodyBytes)
 	out.Store = storeDefaults(c.Store)

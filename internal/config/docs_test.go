@@ -143,7 +143,7 @@ func docKeyRows(doc string) map[string]string {
 			} else if !strings.Contains(k, ".") && base != "" {
 				k = base + "." + k
 			}
-			if !regexp.MustCompile(`^[a-z_]+((\.|\[\]\.)([a-z_]+|NAME))*$`).MatchString(k) {
+			if !regexp.MustCompile(`^[a-z_][a-z0-9_]*((\.|\[\]\.)([a-z_][a-z0-9_]*|NAME))*$`).MatchString(k) {
 				continue // not a key: a metric, a command, a value
 			}
 			rows[k] = line

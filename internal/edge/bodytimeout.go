@@ -37,6 +37,13 @@ func BodyTimeout(h http.Handler, d time.Duration) http.Handler {
 			return
 		}
 		tw := &timeoutWriter{ResponseWriter: w}
+		// The body is wrapped in a shallow copy of the request: the
+		// server keeps the request it handed out, and net/http tells by
+		// its Body whether the handler read an "Expect: 100-continue"
+		// body — replaced there, a handler that never reads it would
+		// have the server wait for a body the client withholds until
+		// the 100 it never gets.
+		r = r.WithContext(r.Context())
 		r.Body = &stallBody{rc: r.Body, ctl: http.NewResponseController(w), d: d, w: tw}
 		h.ServeHTTP(tw, r)
 		if tw.finish() {

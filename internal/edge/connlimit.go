@@ -2,10 +2,12 @@ package edge
 
 import (
 	"crypto/tls"
+	"errors"
 	"net"
 	"net/http"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -295,6 +297,41 @@ func (c *conn) Read(p []byte) (int, error) {
 		}
 	}
 	return n, err
+}
+
+// SyscallConn hands the socket to a server that waits for readability
+// itself (turnout's HTTP/1.1 server reads an idle connection's next
+// request without holding a buffer): the raw connection's reads are the
+// connection's reads, so they end its idleness as Read does.
+func (c *conn) SyscallConn() (syscall.RawConn, error) {
+	sc, ok := c.Conn.(syscall.Conn)
+	if !ok {
+		return nil, errors.New("edge: the connection has no file descriptor")
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	return rawConn{rc, c}, nil
+}
+
+// rawConn is a conn's syscall.RawConn. A read callback that is done read
+// something (or met the end): the connection is no longer idle.
+type rawConn struct {
+	syscall.RawConn
+	c *conn
+}
+
+func (r rawConn) Read(f func(fd uintptr) bool) error {
+	return r.RawConn.Read(func(fd uintptr) bool {
+		if !f(fd) {
+			return false
+		}
+		if r.c.proto.Load() != protoHTTP2 && r.c.state.Load() == stIdle {
+			r.c.state.CompareAndSwap(stIdle, stActive)
+		}
+		return true
+	})
 }
 
 func (c *conn) Close() error {

@@ -25,6 +25,7 @@ import (
 	"github.com/mholt/acmez/v3"
 
 	"github.com/turnout/turnout/internal/config"
+	"github.com/turnout/turnout/internal/h1"
 )
 
 // HTTP/2 settings other than the stream limit, set deliberately rather than
@@ -57,6 +58,9 @@ type Options struct {
 	Handler http.Handler
 	// Limits bound each client, with config.WithDefaults applied.
 	Limits config.Limits
+	// HTTP1Server is config.Config.HTTP1Server: which server speaks
+	// HTTP/1.1 on the plain listener ("" is turnout's own).
+	HTTP1Server string
 	// TLS, with WithDefaults applied, turns on HTTPS; nil serves plain
 	// HTTP only.
 	TLS *config.TLS
@@ -73,7 +77,7 @@ type Options struct {
 // configured, an HTTPS server.
 type Edge struct {
 	opts   Options
-	plain  *http.Server
+	plain  server
 	secure *http.Server // nil without TLS
 
 	static  map[string]*tls.Certificate // by name; "*.example.com" for wildcards
@@ -152,13 +156,33 @@ func New(opts Options) (*Edge, error) {
 			WriteByteTimeout:              h2WriteByteTimeout,
 		}
 	}
-	e.plain = e.server(plainHandler)
 	// Plain HTTP is HTTP/1.1 only: no cleartext HTTP/2 (h2c), which would
 	// bypass the limits that HTTP/2 gets on TLS and is a known request
 	// smuggling vector through proxies.
-	e.plain.Protocols = new(http.Protocols)
-	e.plain.Protocols.SetHTTP1(true)
+	if opts.HTTP1Server == config.HTTP1ServerNetHTTP {
+		plain := e.server(plainHandler)
+		plain.Protocols = new(http.Protocols)
+		plain.Protocols.SetHTTP1(true)
+		e.plain = plain
+	} else {
+		e.plain = &h1.Server{
+			Handler:           plainHandler,
+			ReadHeaderTimeout: l.ReadHeaderTimeout.D(),
+			IdleTimeout:       l.IdleTimeout.D(),
+			MaxHeaderBytes:    l.MaxHeaderBytes,
+			ErrorLog:          e.opts.ErrorLog,
+			ConnState:         trackState,
+		}
+	}
 	return e, nil
+}
+
+// server is what the edge needs of an HTTP server: net/http's, or
+// turnout's own HTTP/1.1 server on the plain listener.
+type server interface {
+	Serve(net.Listener) error
+	Shutdown(context.Context) error
+	Close() error
 }
 
 func (e *Edge) server(h http.Handler) *http.Server {

@@ -10,6 +10,12 @@
 //     thing that tells instances apart is AWS_LAMBDA_RUNTIME_API; a
 //     listener per instance routes /next to that instance's queue with no
 //     shared state, and closing it is part of stopping the instance.
+//   - The Runtime API is served by a small HTTP/1.1 loop of the package's
+//     own (runtimeAPI), not net/http's server: a /next parks its connection
+//     and the invocation's goroutine writes the event on it and reads the
+//     result from it, with no goroutine hand-off between the caller and the
+//     function either way and no background read per request (issue 20;
+//     see runtimeapi.go).
 //   - Errors a runtime posts to /invocation/{id}/error are reported as
 //     FunctionError "Unhandled", as AWS Lambda does for every runtime on
 //     the Runtime API (aws-lambda-go posts a returned error there, and
@@ -66,8 +72,9 @@
 //     runtime had taken from /next when it wrote the line ("" during init),
 //     and an invocation's log (END, REPORT, the LogTail) is closed only
 //     once every line written before its result was posted has been read:
-//     turnout orders the two by marker lines it writes into the pipes
-//     itself (see output), not by when a reader goroutine got to a line.
+//     turnout drains the pipes itself when it hands out an invocation and
+//     when the result arrives (see output), not relying on when a reader
+//     goroutine got to a line.
 //     Lines go to a per-function ring bounded in bytes that overwrites the
 //     oldest lines, so a flooding function never blocks and never grows
 //     memory past the ring. Followers get lines through a buffered channel;

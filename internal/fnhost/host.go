@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -357,21 +358,33 @@ func (h *Host) Invoke(ctx context.Context, req invoke.Request) (invoke.Response,
 		maxResponse:   fn.cfg.MaxResponseBytes,
 		done:          make(chan result, 1),
 	}
+	// The invocation runs to completion even if ctx ends (see the package
+	// doc). A warm one runs on the caller's goroutine, which leaves the rest
+	// to a goroutine of its own only if ctx ends first (a goroutine per
+	// invocation was one more hand-off on every request); a cold start
+	// runs on a goroutine of its own from the start.
+	if ctx.Done() == nil {
+		resp, err := fn.run(ctx, nil, inv, req.LogTail)
+		fn.release()
+		return resp, err
+	}
+	if in := fn.idleInstance(); in != nil {
+		resp, err := fn.run(ctx, in, inv, req.LogTail)
+		if errors.Is(err, errDetached) {
+			return invoke.Response{}, ctx.Err()
+		}
+		fn.release()
+		return resp, err
+	}
 	type outcome struct {
 		resp invoke.Response
 		err  error
-	}
-	// The invocation runs to completion even if ctx ends (see the package doc).
-	if ctx.Done() == nil {
-		resp, err := fn.run(inv, req.LogTail)
-		fn.release()
-		return resp, err
 	}
 	out := make(chan outcome, 1)
 	h.wg.Add(1)
 	go func() {
 		defer h.wg.Done()
-		resp, err := fn.run(inv, req.LogTail)
+		resp, err := fn.run(context.Background(), nil, inv, req.LogTail)
 		fn.release()
 		out <- outcome{resp, err}
 	}()
@@ -382,6 +395,10 @@ func (h *Host) Invoke(ctx context.Context, req invoke.Request) (invoke.Response,
 		return invoke.Response{}, ctx.Err()
 	}
 }
+
+// errDetached is run's answer when ctx ended first: the invocation goes
+// on without its caller, on a goroutine that releases its slot at the end.
+var errDetached = errors.New("fnhost: the caller left; the invocation goes on")
 
 // acquire takes a concurrency slot. At the limit it waits in the queue,
 // if there is room (queue_size), for up to queue_timeout; a waiter whose
@@ -425,21 +442,42 @@ func (fn *function) acquire(ctx context.Context) error {
 
 func (fn *function) release() { <-fn.slots }
 
-// run executes inv on an idle instance or a new one. The caller holds a slot.
-func (fn *function) run(inv *invocation, wantTail bool) (invoke.Response, error) {
+// run executes inv on first, or an idle instance, or a new one. The caller
+// holds a slot. When ctx ends before the result is in, run returns
+// errDetached and the rest goes on without the caller, which then no
+// longer holds the slot.
+func (fn *function) run(ctx context.Context, first *instance, inv *invocation, wantTail bool) (invoke.Response, error) {
 	fn.invocations.Add(1)
-	for attempt := 0; ; attempt++ {
-		in, cold, initDur, err := fn.instance()
-		if err != nil {
-			fn.errors.Add(1)
-			var f *initFailure
-			if errors.As(err, &f) {
-				return fn.initFailed(inv, f, wantTail), nil
+	return fn.attempt(ctx, first, inv, wantTail, 0)
+}
+
+// attempt runs inv from its nth try on (an instance may die before it
+// takes the invocation: then up to two more).
+func (fn *function) attempt(ctx context.Context, in *instance, inv *invocation, wantTail bool, n int) (invoke.Response, error) {
+	for ; ; n++ {
+		cold, initDur := false, time.Duration(0)
+		if in == nil {
+			var err error
+			in, cold, initDur, err = fn.instance()
+			if err != nil {
+				fn.errors.Add(1)
+				var f *initFailure
+				if errors.As(err, &f) {
+					return fn.initFailed(inv, f, wantTail), nil
+				}
+				return invoke.Response{}, err
 			}
-			return invoke.Response{}, err
 		}
-		resp, err, dispatched := fn.runOn(in, inv, cold, initDur, wantTail)
-		if !dispatched && attempt < 2 {
+		timeout := fn.cfg.Timeout.D()
+		st := &running{in: in, inv: inv, cold: cold, initDur: initDur, wantTail: wantTail, attempt: n,
+			start: time.Now(), timer: time.NewTimer(timeout)}
+		inv.deadline = st.start.Add(timeout)
+		resp, err, dispatched := fn.runOn(ctx, st, false)
+		in = nil
+		if errors.Is(err, errDetached) {
+			return resp, err
+		}
+		if !dispatched && n < 2 {
 			continue // the instance died before taking the invocation
 		}
 		if err != nil || resp.FunctionError != "" {
@@ -449,17 +487,26 @@ func (fn *function) run(inv *invocation, wantTail bool) (invoke.Response, error)
 	}
 }
 
-// instance returns an idle instance, or starts one (a cold start).
-func (fn *function) instance() (in *instance, cold bool, initDur time.Duration, err error) {
+// idleInstance returns the most recently used idle instance, or nil.
+func (fn *function) idleInstance() *instance {
 	fn.mu.Lock()
+	defer fn.mu.Unlock()
 	for len(fn.idle) > 0 {
-		in = fn.idle[len(fn.idle)-1]
+		in := fn.idle[len(fn.idle)-1]
 		fn.idle = fn.idle[:len(fn.idle)-1]
 		if in.alive() {
-			fn.mu.Unlock()
-			return in, false, 0, nil
+			return in
 		}
 	}
+	return nil
+}
+
+// instance returns an idle instance, or starts one (a cold start).
+func (fn *function) instance() (in *instance, cold bool, initDur time.Duration, err error) {
+	if in := fn.idleInstance(); in != nil {
+		return in, false, 0, nil
+	}
+	fn.mu.Lock()
 	fn.seq++
 	seq := fn.seq
 	fn.mu.Unlock()
@@ -593,23 +640,50 @@ func lastOutput(lines []LogLine, n int) string {
 	return strings.Join(out, "\n")
 }
 
-// runOn runs inv on in. dispatched is false when in died before taking inv
-// (then in is gone and nothing was logged).
-func (fn *function) runOn(in *instance, inv *invocation, cold bool, initDur time.Duration, wantTail bool) (resp invoke.Response, err error, dispatched bool) {
-	timeout := fn.cfg.Timeout.D()
-	start := time.Now()
-	inv.deadline = start.Add(timeout)
-	timer := time.NewTimer(timeout)
-	defer timer.Stop()
+// running is one attempt of an invocation on an instance.
+type running struct {
+	in       *instance
+	inv      *invocation
+	cold     bool
+	initDur  time.Duration
+	wantTail bool
+	attempt  int
+	start    time.Time
+	timer    *time.Timer // the function's timeout, from start
+}
 
+// runOn hands st's invocation to its instance (unless dispatched) and
+// waits for its result. dispatched is false when the instance died before
+// taking it (then it is gone and nothing was logged). When ctx ends
+// first, runOn returns errDetached and detach finishes the attempt.
+func (fn *function) runOn(ctx context.Context, st *running, dispatched bool) (resp invoke.Response, err error, _ bool) {
+	cancel := ctx.Done()
+	detached := false
+	defer func() {
+		if !detached {
+			st.timer.Stop()
+		}
+	}()
+	in, inv, start, wantTail, timer := st.in, st.inv, st.start, st.wantTail, st.timer
 	id := inv.id
-	select {
-	case in.next <- inv:
-	case <-in.exited:
-		return invoke.Response{}, nil, false
-	case <-timer.C:
-		// The runtime never came back for work: treat as a timeout.
-		return fn.timedOut(in, inv, start, wantTail), nil, true
+	if !dispatched {
+		select {
+		case w := <-in.next:
+			in.deliver(w, inv)
+			// The result most likely comes on the same connection: read
+			// it here rather than wake its goroutine to read it and then
+			// be woken by it.
+			in.api.await(ctx, w, inv)
+		case <-in.exited:
+			return invoke.Response{}, nil, false
+		case <-timer.C:
+			// The runtime never came back for work: treat as a timeout.
+			return fn.timedOut(in, inv, start, wantTail), nil, true
+		case <-cancel:
+			detached = true
+			fn.detach(st, false)
+			return invoke.Response{}, errDetached, false
+		}
 	}
 	var r result
 	select {
@@ -627,7 +701,7 @@ func (fn *function) runOn(in *instance, inv *invocation, cold bool, initDur time
 			inv.finish(result{})
 			msg := fmt.Sprintf("RequestId: %s Error: Runtime exited with error: %v", id, in.exitErr)
 			fn.ring.add(LogLine{Time: time.Now(), RequestID: id, Stream: "platform", Text: msg})
-			fn.report(in, id, start, cold, initDur)
+			fn.report(in, id, start, st.cold, st.initDur)
 			resp = invoke.Response{FunctionError: "Unhandled", ExecutedVersion: "$LATEST",
 				Payload: errorJSON("Runtime.ExitError", msg)}
 			if wantTail {
@@ -635,7 +709,12 @@ func (fn *function) runOn(in *instance, inv *invocation, cold bool, initDur time
 			}
 			return resp, nil, true
 		}
+	case <-cancel:
+		detached = true
+		fn.detach(st, true)
+		return invoke.Response{}, errDetached, true
 	}
+	cold, initDur := st.cold, st.initDur
 	// The runtime posted its result: what it wrote before is inv's.
 	in.out.sync()
 	fn.report(in, id, start, cold, initDur)
@@ -655,6 +734,24 @@ func (fn *function) runOn(in *instance, inv *invocation, cold bool, initDur time
 		resp.LogTail = fn.ring.tail(id)
 	}
 	return resp, nil, true
+}
+
+// detach finishes an attempt whose caller left, on a goroutine of its own:
+// the invocation runs to completion (or its timeout), is counted as usual,
+// and its slot is released; its result goes nowhere.
+func (fn *function) detach(st *running, dispatched bool) {
+	fn.host.wg.Add(1)
+	go func() {
+		defer fn.host.wg.Done()
+		resp, err, ok := fn.runOn(context.Background(), st, dispatched)
+		switch {
+		case !ok && st.attempt < 2:
+			fn.attempt(context.Background(), nil, st.inv, st.wantTail, st.attempt+1)
+		case err != nil || resp.FunctionError != "":
+			fn.errors.Add(1)
+		}
+		fn.release()
+	}()
 }
 
 func (fn *function) timedOut(in *instance, inv *invocation, start time.Time, wantTail bool) invoke.Response {
@@ -681,12 +778,30 @@ func (fn *function) report(in *instance, id string, start time.Time, cold bool, 
 	billed := (d + time.Millisecond - 1) / time.Millisecond
 	now := time.Now()
 	fn.ring.add(LogLine{Time: now, RequestID: id, Stream: "platform", Text: "END RequestId: " + id})
-	text := fmt.Sprintf("REPORT RequestId: %s\tDuration: %s\tBilled Duration: %d ms\tMemory Size: %d MB\tMax Memory Used: %d MB",
-		id, fmtMS(d), billed, fn.cfg.MemoryMB, in.maxMemoryMB())
+	// Appended rather than formatted: it is written on every invocation.
+	b := make([]byte, 0, 160)
+	b = append(b, "REPORT RequestId: "...)
+	b = append(b, id...)
+	b = append(b, "\tDuration: "...)
+	b = appendMS(b, d)
+	b = append(b, "\tBilled Duration: "...)
+	b = strconv.AppendInt(b, int64(billed), 10)
+	b = append(b, " ms\tMemory Size: "...)
+	b = strconv.AppendInt(b, int64(fn.cfg.MemoryMB), 10)
+	b = append(b, " MB\tMax Memory Used: "...)
+	b = strconv.AppendInt(b, int64(in.maxMemoryMB()), 10)
+	b = append(b, " MB"...)
 	if cold {
-		text += "\tInit Duration: " + fmtMS(initDur)
+		b = append(b, "\tInit Duration: "...)
+		b = appendMS(b, initDur)
 	}
-	fn.ring.add(LogLine{Time: now, RequestID: id, Stream: "platform", Text: text})
+	fn.ring.add(LogLine{Time: now, RequestID: id, Stream: "platform", Text: string(b)})
+}
+
+// appendMS appends d as fmtMS writes it.
+func appendMS(b []byte, d time.Duration) []byte {
+	b = strconv.AppendFloat(b, float64(d)/float64(time.Millisecond), 'f', 2, 64)
+	return append(b, " ms"...)
 }
 
 func fmtMS(d time.Duration) string {

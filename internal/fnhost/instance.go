@@ -5,9 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -52,17 +50,18 @@ type instance struct {
 	cmd  *exec.Cmd
 	pid  int
 	addr string
-	srv  *http.Server
+	api  *runtimeAPI
 
-	next      chan *invocation // the /next handler receives from it
+	next      chan *nextWaiter // a /next waiting for an invocation, buffered 1
 	ready     chan struct{}    // closed on the first /next
 	readyOnce sync.Once
 	initErr   chan []byte // body of /runtime/init/error, buffered 1
 	exited    chan struct{}
 	exitErr   error // set before exited is closed
 
-	mu  sync.Mutex
-	cur *invocation // the invocation the runtime holds
+	mu      sync.Mutex
+	cur     *invocation // the invocation the runtime holds
+	waiting *nextWaiter // the connection an invocation awaits its result on
 
 	cg     *cgroup     // nil: the process-group fallback (tracked by fn.host's tracker)
 	reaped atomic.Bool // the leader has been waited for: in.pid may be reused
@@ -91,12 +90,12 @@ func (fn *function) spawn(seq int) (*instance, error) {
 		fn:      fn,
 		seq:     seq,
 		addr:    ln.Addr().String(),
-		next:    make(chan *invocation),
+		next:    make(chan *nextWaiter, 1),
 		ready:   make(chan struct{}),
 		initErr: make(chan []byte, 1),
 		exited:  make(chan struct{}),
 	}
-	in.srv = &http.Server{Handler: in, ReadHeaderTimeout: 10 * time.Second, ErrorLog: nil}
+	in.api = newRuntimeAPI(in, ln)
 
 	handler, err := filepath.Abs(fn.cfg.Handler)
 	if err != nil {
@@ -137,7 +136,7 @@ func (fn *function) spawn(seq int) (*instance, error) {
 
 	h := fn.host
 	h.wg.Add(4)
-	go func() { defer h.wg.Done(); in.srv.Serve(ln) }()
+	go func() { defer h.wg.Done(); in.api.serve() }()
 	go func() { defer h.wg.Done(); out.read(out.streams[0]) }()
 	go func() { defer h.wg.Done(); out.read(out.streams[1]) }()
 	go func() {
@@ -155,7 +154,7 @@ func (fn *function) spawn(seq int) (*instance, error) {
 		out.exited()
 		fn.instanceExited(in)
 		close(in.exited)
-		in.srv.Close()
+		in.api.close()
 	}()
 	return in, nil
 }
@@ -285,122 +284,9 @@ func (in *instance) readMaxMemoryMB() int {
 	return 0
 }
 
-// The Runtime API, as one instance sees it.
+// The Runtime API, as one instance sees it (served by runtimeAPI).
 
 const apiPrefix = "/2018-06-01/runtime/"
-
-func (in *instance) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	rest, ok := strings.CutPrefix(r.URL.Path, apiPrefix)
-	if !ok {
-		apiError(w, http.StatusNotFound, "UnknownPath", "unknown path "+r.URL.Path)
-		return
-	}
-	switch {
-	case rest == "invocation/next":
-		if r.Method != http.MethodGet {
-			apiError(w, http.StatusMethodNotAllowed, "MethodNotAllowed", "use GET")
-			return
-		}
-		in.serveNext(w, r)
-	case rest == "init/error":
-		if r.Method != http.MethodPost {
-			apiError(w, http.StatusMethodNotAllowed, "MethodNotAllowed", "use POST")
-			return
-		}
-		body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
-		body = errorDocument(body, r.Header.Get("Lambda-Runtime-Function-Error-Type"), "Runtime.InitError")
-		select {
-		case in.initErr <- body:
-		default:
-		}
-		apiStatus(w)
-	case strings.HasPrefix(rest, "invocation/"):
-		id, kind, ok := strings.Cut(strings.TrimPrefix(rest, "invocation/"), "/")
-		if !ok || (kind != "response" && kind != "error") {
-			apiError(w, http.StatusNotFound, "UnknownPath", "unknown path "+r.URL.Path)
-			return
-		}
-		if r.Method != http.MethodPost {
-			apiError(w, http.StatusMethodNotAllowed, "MethodNotAllowed", "use POST")
-			return
-		}
-		in.serveResult(w, r, id, kind == "error")
-	default:
-		apiError(w, http.StatusNotFound, "UnknownPath", "unknown path "+r.URL.Path)
-	}
-}
-
-func (in *instance) serveNext(w http.ResponseWriter, r *http.Request) {
-	in.readyOnce.Do(func() { close(in.ready) })
-	var inv *invocation
-	select {
-	case inv = <-in.next:
-	case <-r.Context().Done():
-		return
-	}
-	in.mu.Lock()
-	in.cur = inv
-	in.mu.Unlock()
-	// START goes before anything the function writes for inv, and what it
-	// writes from now on is inv's (see output).
-	in.fn.ring.add(LogLine{Time: time.Now(), RequestID: inv.id, Stream: "platform", Text: "START RequestId: " + inv.id + " Version: $LATEST"})
-	in.out.begin(inv.id)
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Lambda-Runtime-Aws-Request-Id", inv.id)
-	h.Set("Lambda-Runtime-Deadline-Ms", strconv.FormatInt(inv.deadline.UnixMilli(), 10))
-	h.Set("Lambda-Runtime-Invoked-Function-Arn", inv.arn)
-	h.Set("Lambda-Runtime-Trace-Id", inv.traceID)
-	if inv.clientContext != "" {
-		h.Set("Lambda-Runtime-Client-Context", inv.clientContext)
-	}
-	h.Set("Content-Length", strconv.Itoa(len(inv.payload)))
-	w.WriteHeader(http.StatusOK)
-	w.Write(inv.payload)
-}
-
-func (in *instance) serveResult(w http.ResponseWriter, r *http.Request, id string, failed bool) {
-	in.mu.Lock()
-	inv := in.cur
-	if inv == nil || inv.id != id {
-		in.mu.Unlock()
-		apiError(w, http.StatusBadRequest, "InvalidRequestID", "invalid request id "+strconv.Quote(id))
-		return
-	}
-	in.cur = nil
-	in.mu.Unlock()
-
-	limit := inv.maxResponse
-	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
-	if err != nil {
-		inv.finish(result{failed: true, payload: errorJSON("Runtime.ResponseError", "reading the response: "+err.Error())})
-		apiError(w, http.StatusBadRequest, "InvalidRequest", err.Error())
-		return
-	}
-	if int64(len(body)) > limit {
-		inv.finish(result{tooLarge: true})
-		apiError(w, http.StatusRequestEntityTooLarge, "RequestEntityTooLarge",
-			fmt.Sprintf("Response payload size exceeded maximum allowed payload size (%d bytes).", limit))
-		return
-	}
-	if failed {
-		body = errorDocument(body, r.Header.Get("Lambda-Runtime-Function-Error-Type"), "Runtime.Unknown")
-	}
-	inv.finish(result{payload: body, failed: failed})
-	apiStatus(w)
-}
-
-func apiStatus(w http.ResponseWriter) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusAccepted)
-	io.WriteString(w, `{"status":"OK"}`)
-}
-
-func apiError(w http.ResponseWriter, status int, typ, msg string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	w.Write(errorJSON(typ, msg))
-}
 
 func errorJSON(typ, msg string) []byte {
 	b, _ := json.Marshal(struct {

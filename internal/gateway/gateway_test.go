@@ -18,6 +18,7 @@ import (
 
 	"github.com/turnout/turnout"
 	"github.com/turnout/turnout/internal/config"
+	"github.com/turnout/turnout/internal/h1"
 	"github.com/turnout/turnout/internal/metrics"
 	"github.com/turnout/turnout/internal/testkit"
 )
@@ -28,6 +29,14 @@ type recordingOrigin struct {
 	srv  *httptest.Server
 	mu   sync.Mutex
 	seen []string
+}
+
+// serveEdge serves h on a loopback port with the HTTP/1.1 server the edge
+// uses by default (h1.Server), until the test ends, and returns its
+// host:port.
+func serveEdge(t testing.TB, h http.Handler) string {
+	t.Helper()
+	return testkit.ServeWith(t, &h1.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second})
 }
 
 func newOrigin(t *testing.T, name string) *recordingOrigin {
@@ -86,7 +95,7 @@ func newHarnessWith(t *testing.T, opts Options, yaml string) *harness {
 	h := &harness{gw: gw, m: m}
 	h.apply(t, 1, yaml)
 	t.Cleanup(func() { gw.Close() })
-	h.addr = testkit.Serve(t, gw)
+	h.addr = serveEdge(t, gw)
 	return h
 }
 
@@ -145,6 +154,8 @@ routes:
   - {match: /, origin: legacy}
 `, legacy.srv.URL, users.srv.URL, adm.srv.URL))
 
+	// Answered by the HTTP server itself, without the gateway's request id.
+	refusedByServer := map[string]bool{"CONNECT refused": true, "CL and TE": true}
 	for _, tc := range []struct {
 		name    string
 		req     string
@@ -166,12 +177,15 @@ routes:
 		{"backslash", "GET /admin\\x HTTP/1.1\r\nHost: x\r\n\r\n", 400, nil, "", false},
 		{"encoded backslash", "GET /user/..%5cadmin HTTP/1.1\r\nHost: x\r\n\r\n", 400, nil, "", false},
 		{"encoded unreserved decoded", "GET /%61dmin/x HTTP/1.1\r\nHost: x\r\n\r\n", 200, adm, "GET /admin/x", false},
-		{"CONNECT refused", "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n", 405, nil, "", false},
+		// Refused by turnout's HTTP/1.1 server before the gateway (with
+		// http1_server: net/http, the gateway answers CONNECT 405 and lets
+		// Transfer-Encoding win over Content-Length, then closes).
+		{"CONNECT refused", "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n", 501, nil, "", true},
 		{"absolute form, undeclared host", "GET http://evil.example/admin/x HTTP/1.1\r\nHost: x\r\n\r\n", 400, nil, "", false},
 		{"absolute form, declared host", "GET http://api.example.com/v2/a HTTP/1.1\r\nHost: api.example.com\r\n\r\n", 200, users, "GET /v2/a", false},
 		{"host case and trailing dot", "GET /v2/b HTTP/1.1\r\nHost: API.Example.COM.:8080\r\n\r\n", 200, users, "GET /v2/b", false},
 		{"underscore header", "GET /user/1 HTTP/1.1\r\nHost: x\r\nX_Forwarded_For: 1.2.3.4\r\n\r\n", 400, nil, "", false},
-		{"CL and TE", "POST /orders HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n", 200, legacy, "POST /orders", true},
+		{"CL and TE", "POST /orders HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n", 400, nil, "", true},
 		{"unmatched without catch-all is legacy here", "DELETE /user/1 HTTP/1.1\r\nHost: x\r\n\r\n", 200, legacy, "DELETE /user/1", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -186,7 +200,7 @@ routes:
 			if got := status(resp); got != tc.code {
 				t.Fatalf("status %d, want %d; response:\n%s", got, tc.code, resp)
 			}
-			if !strings.Contains(resp, "X-Request-Id: ") {
+			if !refusedByServer[tc.name] && !strings.Contains(resp, "X-Request-Id: ") {
 				t.Errorf("no X-Request-Id in response:\n%s", resp)
 			}
 			if tc.closeIt && strings.Count(resp, "HTTP/1.1 ") != 1 {

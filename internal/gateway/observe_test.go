@@ -95,7 +95,7 @@ routes:
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { h.gw.Close(); h.host.Close() })
-	h.addr = testkit.Serve(t, h.gw)
+	h.addr = serveEdge(t, h.gw)
 	return h
 }
 

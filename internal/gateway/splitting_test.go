@@ -58,7 +58,7 @@ func TestResponseSplitting(t *testing.T) {
 	h := &harness{gw: gw}
 	h.apply(t, 1, yaml.String())
 	t.Cleanup(func() { gw.Close() })
-	addr := testkit.Serve(t, gw)
+	addr := serveEdge(t, gw)
 
 	check := func(t *testing.T, path string, want ...int) {
 		t.Helper()

@@ -178,6 +178,13 @@ func TestParseLimit(t *testing.T) {
 	if err := Parse(&r, bad, 64); err != ErrHeadTooLarge {
 		t.Errorf("bad field, oversized head: %v, want ErrHeadTooLarge", err)
 	}
+	longLine := []byte("GET /" + strings.Repeat("a", 100))
+	if err := Parse(&r, longLine, 64); err != ErrURITooLong {
+		t.Errorf("endless request line: %v, want ErrURITooLong", err)
+	}
+	if err := Parse(&r, append(longLine, " HTTP/1.1\r\n\r\n"...), 64); err != ErrURITooLong {
+		t.Errorf("request line over the limit: %v, want ErrURITooLong", err)
+	}
 	if err := Parse(&r, nil, 64); err != ErrIncomplete {
 		t.Errorf("empty buffer: %v, want ErrIncomplete", err)
 	}
@@ -237,34 +244,38 @@ func BenchmarkParse(b *testing.B) {
 	}
 }
 
+// parseSeeds are the fuzz tests' seeds: ordinary requests and
+// internal/gateway/smuggling_test.go's vectors.
+var parseSeeds = []string{
+	browserGET, wrkGET,
+	"POST /api/a HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello",
+	"POST /api/a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+	"OPTIONS * HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+	"GET http://x.example:8080/a?b=%20 HTTP/1.1\r\nHost: y\r\nExpect: 100-continue\r\n\r\n",
+	// internal/gateway/smuggling_test.go's vectors.
+	"POST /api/a HTTP/1.1\r\nHost: x\r\nContent-Length: 6\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+	"POST /api/a HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nContent-Length: 42\r\n\r\n",
+	"POST /api/a HTTP/1.1\r\nHost: x\r\nContent-Length: 0, 42\r\n\r\n",
+	"POST /api/a HTTP/1.1\r\nHost: x\r\nContent-Length: +0\r\n\r\n",
+	"POST /api/a HTTP/1.1\r\nHost: x\r\nContent-Length : 42\r\n\r\n",
+	"POST /api/a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, identity\r\n\r\n",
+	"POST /api/a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding:\x0bchunked\r\n\r\n",
+	"POST /api/a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: CHUNKED\r\n\r\n",
+	"POST /api/a HTTP/1.0\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n",
+	"POST /api/a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding:\r\n chunked\r\n\r\n",
+	"GET /api/a HTTP/1.1\r\nHost: x\r\nX-Note: a\r\n Content-Length: 42\r\n\r\n",
+	"GET /api/a HTTP/1.1\r\nHost: x\r\nX-A: a\rContent-Length: 42\r\n\r\n",
+	"GET /api/a HTTP/1.1\nHost: x\n\n",
+	"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 05\r\n\r\n",
+	"GET HTTPS://[::1]:8443/%41?q=%zz HTTP/1.1\r\nHost: [::1]:8443\r\nX-Obs: caf\xc3\xa9\r\nX-Empty:\r\n\r\n",
+	"PURGE /a HTTP/1.0\r\nConnection: Keep-Alive, close\r\nx-lower: 1\r\nX-LOWER: 2\r\n\r\n",
+}
+
 // FuzzParseAgreesWithNetHTTP: whatever h1 accepts, http.ReadRequest accepts
 // too and reads the same method, target, version, fields, body length,
 // chunkedness and keep-alive. h1 may refuse more.
 func FuzzParseAgreesWithNetHTTP(f *testing.F) {
-	for _, s := range []string{
-		browserGET, wrkGET,
-		"POST /api/a HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello",
-		"POST /api/a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
-		"OPTIONS * HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
-		"GET http://x.example:8080/a?b=%20 HTTP/1.1\r\nHost: y\r\nExpect: 100-continue\r\n\r\n",
-		// internal/gateway/smuggling_test.go's vectors.
-		"POST /api/a HTTP/1.1\r\nHost: x\r\nContent-Length: 6\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
-		"POST /api/a HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nContent-Length: 42\r\n\r\n",
-		"POST /api/a HTTP/1.1\r\nHost: x\r\nContent-Length: 0, 42\r\n\r\n",
-		"POST /api/a HTTP/1.1\r\nHost: x\r\nContent-Length: +0\r\n\r\n",
-		"POST /api/a HTTP/1.1\r\nHost: x\r\nContent-Length : 42\r\n\r\n",
-		"POST /api/a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, identity\r\n\r\n",
-		"POST /api/a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding:\x0bchunked\r\n\r\n",
-		"POST /api/a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: CHUNKED\r\n\r\n",
-		"POST /api/a HTTP/1.0\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n",
-		"POST /api/a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding:\r\n chunked\r\n\r\n",
-		"GET /api/a HTTP/1.1\r\nHost: x\r\nX-Note: a\r\n Content-Length: 42\r\n\r\n",
-		"GET /api/a HTTP/1.1\r\nHost: x\r\nX-A: a\rContent-Length: 42\r\n\r\n",
-		"GET /api/a HTTP/1.1\nHost: x\n\n",
-		"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 05\r\n\r\n",
-		"GET HTTPS://[::1]:8443/%41?q=%zz HTTP/1.1\r\nHost: [::1]:8443\r\nX-Obs: caf\xc3\xa9\r\nX-Empty:\r\n\r\n",
-		"PURGE /a HTTP/1.0\r\nConnection: Keep-Alive, close\r\nx-lower: 1\r\nX-LOWER: 2\r\n\r\n",
-	} {
+	for _, s := range parseSeeds {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {

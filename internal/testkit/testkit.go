@@ -188,11 +188,23 @@ func (s *SyncBuffer) String() string {
 // after the server is closed.
 func Serve(t testing.TB, h http.Handler) (addr string) {
 	t.Helper()
+	return ServeWith(t, &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second})
+}
+
+// Server is what ServeWith needs of an HTTP server: net/http's, or
+// turnout's own (h1.Server).
+type Server interface {
+	Serve(net.Listener) error
+	Close() error
+}
+
+// ServeWith is Serve with a server of the caller's.
+func ServeWith(t testing.TB, srv Server) (addr string) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
 	return ln.Addr().String()

@@ -2,11 +2,13 @@ package upgrade
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -124,6 +126,38 @@ func (c *trackedConn) Read(p []byte) (int, error) {
 		c.once.Do(func() { c.l.started(c) })
 	}
 	return n, err
+}
+
+// SyscallConn hands the socket to a server that reads through it
+// (turnout's HTTP/1.1 server waits for an idle connection's next request
+// that way): a read callback that is done counts as a Read that returned.
+func (c *trackedConn) SyscallConn() (syscall.RawConn, error) {
+	sc, ok := c.Conn.(syscall.Conn)
+	if !ok {
+		return nil, errors.New("upgrade: the connection has no file descriptor")
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	return trackedRawConn{rc, c}, nil
+}
+
+type trackedRawConn struct {
+	syscall.RawConn
+	c *trackedConn
+}
+
+func (r trackedRawConn) Read(f func(fd uintptr) bool) error {
+	return r.RawConn.Read(func(fd uintptr) bool {
+		if !f(fd) {
+			return false
+		}
+		if !r.c.l.tls || r.c.wrote.Load() {
+			r.c.once.Do(func() { r.c.l.started(r.c) })
+		}
+		return true
+	})
 }
 
 func (c *trackedConn) Write(p []byte) (int, error) {

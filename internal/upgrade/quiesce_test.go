@@ -7,8 +7,10 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"fmt"
 	"math/big"
 	"net"
+	"syscall"
 	"testing"
 	"time"
 
@@ -36,7 +38,8 @@ func selfSigned(t *testing.T) tls.Certificate {
 // plain listener the first bytes are the request's, so it has started.
 func TestQuiesceWaitsForTLSHandshake(t *testing.T) {
 	cert := selfSigned(t)
-	serve := func(ln *Listener) {
+	// raw: the server reads through the connection's syscall.RawConn.
+	serve := func(ln *Listener, raw bool) {
 		for {
 			c, err := ln.Accept()
 			if err != nil {
@@ -51,6 +54,24 @@ func TestQuiesceWaitsForTLSHandshake(t *testing.T) {
 					}
 					c = tc
 				}
+				if raw {
+					// As turnout's HTTP/1.1 server waits for a request.
+					sc, ok := c.(syscall.Conn)
+					if !ok {
+						t.Errorf("a tracked connection is no syscall.Conn")
+						return
+					}
+					rc, err := sc.SyscallConn()
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					rc.Read(func(fd uintptr) bool {
+						_, err := syscall.Read(int(fd), make([]byte, 1))
+						return err != syscall.EAGAIN
+					})
+					return
+				}
 				c.Read(make([]byte, 1))
 			}()
 		}
@@ -61,7 +82,7 @@ func TestQuiesceWaitsForTLSHandshake(t *testing.T) {
 		ln.Quiesce(ctx)
 		return ctx.Err() != nil
 	}
-	listen := func(tlsMode bool) *Listener {
+	listen := func(tlsMode, rawRead bool) *Listener {
 		raw, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
@@ -70,13 +91,13 @@ func TestQuiesceWaitsForTLSHandshake(t *testing.T) {
 		if tlsMode {
 			ln = TrackTLS(raw)
 		}
-		go serve(ln)
+		go serve(ln, rawRead)
 		return ln
 	}
 	partialHello := []byte{0x16, 0x03, 0x01, 0x00, 0x40, 0x01} // a record header and a byte of a ClientHello
 
 	t.Run("TLS, ClientHello only", func(t *testing.T) {
-		ln := listen(true)
+		ln := listen(true, false)
 		c := testkit.Dial(t, ln.Addr().String(), 0)
 		defer c.Close()
 		c.Write(partialHello)
@@ -86,7 +107,7 @@ func TestQuiesceWaitsForTLSHandshake(t *testing.T) {
 		}
 	})
 	t.Run("TLS, handshake done", func(t *testing.T) {
-		ln := listen(true)
+		ln := listen(true, false)
 		c, err := tls.Dial("tcp", ln.Addr().String(), &tls.Config{InsecureSkipVerify: true, ServerName: "q.test"})
 		if err != nil {
 			t.Fatal(err)
@@ -98,14 +119,16 @@ func TestQuiesceWaitsForTLSHandshake(t *testing.T) {
 			t.Fatal("Quiesce waited for a TLS connection whose handshake had finished")
 		}
 	})
-	t.Run("plain, first bytes", func(t *testing.T) {
-		ln := listen(false)
-		c := testkit.Dial(t, ln.Addr().String(), 0)
-		defer c.Close()
-		c.Write(partialHello)
-		time.Sleep(100 * time.Millisecond)
-		if quiesce(ln, 10*time.Second) {
-			t.Fatal("Quiesce waited for a plain connection that had sent bytes")
-		}
-	})
+	for _, raw := range []bool{false, true} {
+		t.Run(fmt.Sprintf("plain, first bytes, raw read %v", raw), func(t *testing.T) {
+			ln := listen(false, raw)
+			c := testkit.Dial(t, ln.Addr().String(), 0)
+			defer c.Close()
+			c.Write(partialHello)
+			time.Sleep(100 * time.Millisecond)
+			if quiesce(ln, 10*time.Second) {
+				t.Fatal("Quiesce waited for a plain connection that had sent bytes")
+			}
+		})
+	}
 }

@@ -1,0 +1,168 @@
+package fnhost
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestRuntimeAPIAwait drives an instance's Runtime API over real sockets as
+// a runtime would, with the invocation side played by the test: the
+// invocation's goroutine reads a result posted on the connection that took
+// the invocation; gives that connection back when the result comes on
+// another one or when its context ends; and the connection then serves the
+// runtime's next request as before.
+func TestRuntimeAPIAwait(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fn := &function{ring: newLogRing(1 << 20)}
+	in := &instance{fn: fn, seq: 1, addr: ln.Addr().String(), next: make(chan *nextWaiter, 1),
+		ready: make(chan struct{}), initErr: make(chan []byte, 1), exited: make(chan struct{})}
+	out, stdout, stderr, err := newOutput(fn.ring, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in.out = out
+	in.api = newRuntimeAPI(in, ln)
+	served := make(chan struct{})
+	go func() { in.api.serve(); close(served) }()
+	t.Cleanup(func() {
+		in.api.close()
+		<-served
+		stdout.Close()
+		stderr.Close()
+		out.discard(nil)
+	})
+
+	type runtimeConn struct {
+		net.Conn
+		br *bufio.Reader
+	}
+	dial := func() *runtimeConn {
+		c, err := net.Dial("tcp", in.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return &runtimeConn{c, bufio.NewReader(c)}
+	}
+	send := func(c *runtimeConn, method, path, body string) {
+		t.Helper()
+		req, _ := http.NewRequest(method, "http://"+in.addr+apiPrefix+path, strings.NewReader(body))
+		if err := req.Write(c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	answer := func(c *runtimeConn, wantStatus int) (*http.Response, []byte) {
+		t.Helper()
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		resp, err := http.ReadResponse(c.br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		if err != nil || resp.StatusCode != wantStatus {
+			t.Fatalf("status %d (%v), want %d", resp.StatusCode, err, wantStatus)
+		}
+		return resp, body
+	}
+	waiter := func() *nextWaiter {
+		t.Helper()
+		select {
+		case w := <-in.next:
+			return w
+		case <-time.After(5 * time.Second):
+			t.Fatal("no /next arrived")
+			return nil
+		}
+	}
+	// dispatch hands a new invocation to the waiting runtime and awaits
+	// its result on a goroutine; the channel closes when await returns.
+	dispatch := func(ctx context.Context, c *runtimeConn, id, event string) (*invocation, chan struct{}) {
+		t.Helper()
+		inv := &invocation{id: id, payload: []byte(event), deadline: time.Now().Add(time.Minute),
+			arn: "arn:aws:lambda:us-east-1:000000000000:function:raw", maxResponse: 1 << 20, done: make(chan result, 1)}
+		w := waiter()
+		in.deliver(w, inv)
+		awaited := make(chan struct{})
+		go func() { in.api.await(ctx, w, inv); close(awaited) }()
+		resp, body := answer(c, http.StatusOK)
+		if got := resp.Header.Get("Lambda-Runtime-Aws-Request-Id"); got != id || string(body) != event {
+			t.Fatalf("request id %q and %d bytes, want %q and %d bytes", got, len(body), id, len(event))
+		}
+		return inv, awaited
+	}
+	returned := func(awaited chan struct{}, why string) {
+		t.Helper()
+		select {
+		case <-awaited:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("await did not return %s", why)
+		}
+	}
+	payload := func(inv *invocation, want string) {
+		t.Helper()
+		select {
+		case r := <-inv.done:
+			if string(r.payload) != want || r.failed || r.tooLarge {
+				t.Fatalf("result %+v, want payload %q", r, want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("no result for %s", inv.id)
+		}
+	}
+
+	a, b := dial(), dial()
+	// The result on the connection that took the invocation.
+	send(a, "GET", "invocation/next", "")
+	// An event over 16 KiB goes out in one writev of its head and itself.
+	inv, awaited := dispatch(context.Background(), a, "req-1", `"`+strings.Repeat("x", 40<<10)+`"`)
+	send(a, "POST", "invocation/no-such-id/response", `"stray"`)
+	answer(a, http.StatusBadRequest)
+	send(a, "POST", "invocation/req-1/response", `"on a"`)
+	answer(a, http.StatusAccepted)
+	returned(awaited, "after the result")
+	payload(inv, `"on a"`)
+
+	// The result on another connection.
+	send(a, "GET", "invocation/next", "")
+	inv, awaited = dispatch(context.Background(), a, "req-2", `{}`)
+	send(b, "POST", "invocation/req-2/response", `"on b"`)
+	answer(b, http.StatusAccepted)
+	returned(awaited, "when the result came on another connection")
+	payload(inv, `"on b"`)
+
+	// The caller leaves: the connection goes back to its goroutine, which
+	// reads the result.
+	send(a, "GET", "invocation/next", "")
+	ctx, cancel := context.WithCancel(context.Background())
+	inv, awaited = dispatch(ctx, a, "req-3", `{}`)
+	cancel()
+	returned(awaited, "when its context ended")
+	send(a, "POST", "invocation/req-3/error", `not json`)
+	answer(a, http.StatusAccepted)
+	select {
+	case r := <-inv.done:
+		if !r.failed {
+			t.Fatalf("result %+v, want a failure", r)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no result for req-3")
+	}
+
+	// And the connection still serves the runtime's next request.
+	send(a, "GET", "invocation/next", "")
+	waiter()
+
+	// A request head over 1 MiB is refused, as net/http's server did.
+	huge := dial()
+	io.WriteString(huge, "POST "+apiPrefix+"init/error HTTP/1.1\r\nHost: x\r\nX-Pad: "+strings.Repeat("p", 1<<20+64<<10)+"\r\n\r\n")
+	answer(huge, http.StatusRequestHeaderFieldsTooLarge)
+}
