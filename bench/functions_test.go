@@ -127,7 +127,7 @@ func percentile(ds []time.Duration, p float64) time.Duration {
 
 // BenchmarkWarmPath compares GET /user/{id} served by a warm function with
 // the same endpoint on the legacy origin, one request at a time. The
-// function path's added latency is p50(function) − p50(origin) (target ≤ 300 µs).
+// function path's added latency is p50(function) − p50(origin) (issue 20's target: ≤ 100 µs).
 func BenchmarkWarmPath(b *testing.B) {
 	n := newFnNode(b, 1)
 	for _, host := range []string{"", "fn.test"} {
