@@ -2,13 +2,14 @@ package edge
 
 import (
 	"crypto/tls"
-	"errors"
 	"net"
 	"net/http"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/turnout/turnout/internal/h1"
 )
 
 // A public listener holds at most limits.max_connections connections. When
@@ -304,34 +305,15 @@ func (c *conn) Read(p []byte) (int, error) {
 // request without holding a buffer): the raw connection's reads are the
 // connection's reads, so they end its idleness as Read does.
 func (c *conn) SyscallConn() (syscall.RawConn, error) {
-	sc, ok := c.Conn.(syscall.Conn)
-	if !ok {
-		return nil, errors.New("edge: the connection has no file descriptor")
-	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
-		return nil, err
-	}
-	return rawConn{rc, c}, nil
+	return h1.NotifyingRawConn(c.Conn, c.readSome)
 }
 
-// rawConn is a conn's syscall.RawConn. A read callback that is done read
-// something (or met the end): the connection is no longer idle.
-type rawConn struct {
-	syscall.RawConn
-	c *conn
-}
-
-func (r rawConn) Read(f func(fd uintptr) bool) error {
-	return r.RawConn.Read(func(fd uintptr) bool {
-		if !f(fd) {
-			return false
-		}
-		if r.c.proto.Load() != protoHTTP2 && r.c.state.Load() == stIdle {
-			r.c.state.CompareAndSwap(stIdle, stActive)
-		}
-		return true
-	})
+// readSome is Read's bookkeeping after a read: the next request is
+// arriving, so closing the connection from here on would cut it off.
+func (c *conn) readSome() {
+	if c.proto.Load() != protoHTTP2 && c.state.Load() == stIdle {
+		c.state.CompareAndSwap(stIdle, stActive)
+	}
 }
 
 func (c *conn) Close() error {

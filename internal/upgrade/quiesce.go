@@ -2,7 +2,6 @@ package upgrade
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -10,6 +9,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/turnout/turnout/internal/h1"
 )
 
 // quiesceGrace is how long Quiesce waits after the last accepted
@@ -132,31 +133,10 @@ func (c *trackedConn) Read(p []byte) (int, error) {
 // (turnout's HTTP/1.1 server waits for an idle connection's next request
 // that way): a read callback that is done counts as a Read that returned.
 func (c *trackedConn) SyscallConn() (syscall.RawConn, error) {
-	sc, ok := c.Conn.(syscall.Conn)
-	if !ok {
-		return nil, errors.New("upgrade: the connection has no file descriptor")
-	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
-		return nil, err
-	}
-	return trackedRawConn{rc, c}, nil
-}
-
-type trackedRawConn struct {
-	syscall.RawConn
-	c *trackedConn
-}
-
-func (r trackedRawConn) Read(f func(fd uintptr) bool) error {
-	return r.RawConn.Read(func(fd uintptr) bool {
-		if !f(fd) {
-			return false
+	return h1.NotifyingRawConn(c.Conn, func() {
+		if !c.l.tls || c.wrote.Load() {
+			c.once.Do(func() { c.l.started(c) })
 		}
-		if !r.c.l.tls || r.c.wrote.Load() {
-			r.c.once.Do(func() { r.c.l.started(r.c) })
-		}
-		return true
 	})
 }
 
