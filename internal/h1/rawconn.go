@@ -3,6 +3,7 @@ package h1
 import (
 	"errors"
 	"net"
+	"sync"
 	"syscall"
 )
 
@@ -21,20 +22,36 @@ func NotifyingRawConn(inner net.Conn, hook func()) (syscall.RawConn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return notifyingRawConn{rc, hook}, nil
+	r := &notifyingRawConn{RawConn: rc, hook: hook}
+	r.cb = r.call
+	return r, nil
 }
 
+// notifyingRawConn's Read passes one callback bound at creation (cb), not
+// a closure per read: a read allocates nothing. Reads are serialised, as
+// the socket's own RawConn serialises them.
 type notifyingRawConn struct {
 	syscall.RawConn
 	hook func()
+
+	mu sync.Mutex
+	f  func(fd uintptr) bool // the current Read's callback, under mu
+	cb func(fd uintptr) bool // r.call
 }
 
-func (r notifyingRawConn) Read(f func(fd uintptr) bool) error {
-	return r.RawConn.Read(func(fd uintptr) bool {
-		if !f(fd) {
-			return false
-		}
-		r.hook()
-		return true
-	})
+func (r *notifyingRawConn) Read(f func(fd uintptr) bool) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.f = f
+	err := r.RawConn.Read(r.cb)
+	r.f = nil
+	return err
+}
+
+func (r *notifyingRawConn) call(fd uintptr) bool {
+	if !r.f(fd) {
+		return false
+	}
+	r.hook()
+	return true
 }
