@@ -198,7 +198,7 @@ func (w *response) FlushError() error {
 }
 
 func (w *response) SetReadDeadline(t time.Time) error {
-	return w.c.nc.SetReadDeadline(t)
+	return w.c.setReadDeadline(t)
 }
 
 func (w *response) SetWriteDeadline(t time.Time) error {
@@ -227,6 +227,7 @@ func (w *response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		w.send(nil, false)
 	}
 	c.stopWatch()
+	c.clearStale()
 	c.hijacked = true
 	var rd io.Reader = c.nc
 	rest := 0

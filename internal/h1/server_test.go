@@ -1011,3 +1011,63 @@ func TestServerCloseCancelsContext(t *testing.T) {
 		t.Error("Close left the handler's context live")
 	}
 }
+
+// The deadline left from waiting for a head is lifted before the handler
+// reads the connection (a body, a hijacked connection), also when the
+// handler starts reading after it would have fired; and a later head that
+// trickles in on a kept-alive connection still gets ReadHeaderTimeout, not
+// IdleTimeout.
+func TestServerDeadlinesAcrossRequests(t *testing.T) {
+	const rht = 200 * time.Millisecond
+	addr := serve(t, &Server{ReadHeaderTimeout: rht, IdleTimeout: 5 * time.Second,
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			time.Sleep(2 * rht) // past the head's deadline
+			switch r.URL.Path {
+			case "/body":
+				b, err := io.ReadAll(r.Body)
+				fmt.Fprintf(w, "body=%q err=%v", b, err)
+			case "/hijack":
+				nc, brw, err := http.NewResponseController(w).Hijack()
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				defer nc.Close()
+				line, err := brw.ReadString('\n')
+				fmt.Fprintf(nc, "line=%q err=%v\n", line, err)
+			}
+		})})
+	c := testkit.Dial(t, addr, 10*time.Second)
+	defer c.Close()
+	for i := range 2 { // the first request, then a kept-alive one
+		io.WriteString(c, "POST /body HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\n")
+		time.Sleep(rht / 4)
+		io.WriteString(c, "hello")
+		if got := readUntil(t, c, "err=<nil>"); !strings.Contains(got, `body="hello"`) {
+			t.Fatalf("request %d: %q", i, got)
+		}
+	}
+	// A first request: the deadline left is ReadHeaderTimeout's, which
+	// passes while the handler sleeps.
+	hc := testkit.Dial(t, addr, 10*time.Second)
+	defer hc.Close()
+	io.WriteString(hc, "GET /hijack HTTP/1.1\r\nHost: h\r\n\r\n")
+	time.Sleep(rht / 4)
+	io.WriteString(hc, "after\n")
+	if got := readUntil(t, hc, "\n"); got != "line=\"after\\n\" err=<nil>\n" {
+		t.Fatalf("hijacked: %q", got)
+	}
+
+	c2 := testkit.Dial(t, addr, 10*time.Second)
+	defer c2.Close()
+	io.WriteString(c2, "GET / HTTP/1.1\r\nHost: h\r\n\r\n")
+	readUntil(t, c2, "\r\n\r\n")
+	io.WriteString(c2, "GET / HTTP/1.1\r\n") // a head that never ends
+	start := time.Now()
+	if got, err := io.ReadAll(c2); len(got) != 0 || err != nil {
+		t.Errorf("slow head: %q %v", got, err)
+	}
+	if d := time.Since(start); d > 5*time.Second/2 {
+		t.Errorf("a kept-alive connection's unfinished head closed after %v: IdleTimeout, not ReadHeaderTimeout", d)
+	}
+}
