@@ -248,7 +248,8 @@ type conn struct {
 	// serving (the handler runs), armed and wrun are guarded by wmu: a
 	// body read in another goroutine may arm the watch.
 	id      uint64
-	cancel  context.CancelFunc
+	cancel  context.CancelFunc // cancelRequest, bound once
+	rctx    *reqCtx            // the request's context
 	serving bool
 	armed   bool
 	wgen    atomic.Uint64
@@ -277,6 +278,7 @@ func newConn(s *Server, nc net.Conn) *conn {
 	}
 	c.src.c = c
 	c.resp.c = c
+	c.cancel = c.cancelRequest
 	c.wdone = make(chan struct{}, 1)
 	return c
 }
@@ -295,6 +297,13 @@ func (c *conn) setState(st http.ConnState) {
 	}
 	if h := c.srv.ConnState; h != nil {
 		h(c.nc, st)
+	}
+}
+
+// cancelRequest cancels the current request's context.
+func (c *conn) cancelRequest() {
+	if c.rctx != nil {
+		c.rctx.cancel()
 	}
 }
 
@@ -759,9 +768,8 @@ func (c *conn) newRequest() (*http.Request, error) {
 		rv.ContentLength = p.ContentLength
 		rv.Body = c.newBody(p.ContentLength, p.Expect100 && p.ProtoMinor == 1)
 	}
-	ctx, cancel := context.WithCancel(c.ctx)
-	c.cancel = cancel
-	return rv.WithContext(ctx), nil
+	c.rctx = newReqCtx(c.ctx)
+	return rv.WithContext(c.rctx), nil
 }
 
 // isCanonical reports whether name is already in http.CanonicalHeaderKey's

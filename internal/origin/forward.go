@@ -216,7 +216,7 @@ func (p *Pool) roundTrip(w http.ResponseWriter, r *http.Request, in *instance) (
 		if !reused {
 			in.connected()
 		}
-		stop = context.AfterFunc(ctx, cc.abort)
+		stop = afterFunc(ctx, cc.abort)
 		// The slack is 1/64 of the time actually allowed, which may be far
 		// less than the response-header timeout when the overall timeout
 		// or the request's context is shorter.
