@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/turnout/turnout"
 	"github.com/turnout/turnout/internal/authz"
@@ -70,12 +71,14 @@ var exchanges = sync.Pool{New: func() any { return new(exchange) }}
 func (g *Gateway) begin(w http.ResponseWriter, r *http.Request) *exchange {
 	x := exchanges.Get().(*exchange)
 	x.w, x.r, x.start = w, r, time.Now()
-	x.id = requestID(r)
 	// One slice for both headers (the client's own when it sent the id):
 	// neither is changed in place — Header.Set and append replace it.
 	v := r.Header["X-Request-Id"]
-	if len(v) != 1 || v[0] != x.id {
-		v = []string{x.id}
+	if len(v) == 1 && validID(v[0]) {
+		x.id = v[0]
+	} else {
+		v = newRequestID()
+		x.id = v[0]
 		r.Header["X-Request-Id"] = v
 	}
 	w.Header()["X-Request-Id"] = v
@@ -160,22 +163,26 @@ func answeredByGateway(w http.ResponseWriter, header, reason, target, fellBackFo
 	w.Header()[header] = []string{v}
 }
 
-// requestID returns the client's X-Request-Id when it is a sane token
-// (1–128 bytes of letters, digits and ._:-), or a new random one.
-func requestID(r *http.Request) string {
-	if v := r.Header["X-Request-Id"]; len(v) == 1 && validID(v[0]) {
-		return v[0]
-	}
-	var b [32]byte
+// newRequestID returns a new random request id, 32 hex digits, as the one
+// value of a header: the id's bytes and the header's slice are one
+// allocation, never changed once made.
+func newRequestID() []string {
+	id := new(struct {
+		v [1]string
+		b [32]byte
+	})
 	hex := "0123456789abcdef"
 	x, y := rand.Uint64(), rand.Uint64()
 	for i := 0; i < 16; i++ {
-		b[i] = hex[x>>(4*i)&15]
-		b[16+i] = hex[y>>(4*i)&15]
+		id.b[i] = hex[x>>(4*i)&15]
+		id.b[16+i] = hex[y>>(4*i)&15]
 	}
-	return string(b[:])
+	id.v[0] = unsafe.String(&id.b[0], len(id.b))
+	return id.v[:]
 }
 
+// validID reports whether a client's X-Request-Id is a sane token to keep
+// (1–128 bytes of letters, digits and ._:-).
 func validID(s string) bool {
 	if len(s) == 0 || len(s) > 128 {
 		return false
