@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"runtime"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -54,6 +55,12 @@ func serveEpoll(listen, upstream string) error {
 		return err
 	}
 	n := runtime.GOMAXPROCS(0)
+	// One P more than loops, left idle: sysmon retakes the P of a
+	// thread in a system call (a loop in epoll_wait) after 20 µs only
+	// when no P is idle; with none it did, 50,000 times a second, and
+	// sysmon's wake-ups, the hand-offs and the Ps' return took 15–18 %
+	// of this proxy's CPU under load (perf, docs/performance.md).
+	runtime.GOMAXPROCS(n + 1)
 	loops := make([]*loop, n)
 	for i := range loops {
 		// Every listener is bound before any loop starts, so that a
@@ -148,9 +155,7 @@ type conn struct {
 func (l *loop) run() error {
 	runtime.LockOSThread()
 	for {
-		// A system call the runtime knows of: a goroutine blocked in a
-		// raw one would stop the world from stopping.
-		n, err := unix.EpollWait(l.ep, l.events[:], -1)
+		n, err := l.wait()
 		if err == unix.EINTR {
 			continue
 		}
@@ -190,6 +195,21 @@ func (l *loop) run() error {
 			}
 		}
 	}
+}
+
+// wait returns the next events. It first asks without blocking, by a raw
+// system call, and blocks only when nothing is ready, in a system call the
+// runtime is told of (a goroutine blocked in a raw one would keep the
+// world from stopping). A loop whose every wait told the runtime made
+// sysmon retake and hand off its P over and over: 15 % of this proxy's CPU
+// under load went to sysmon, its thread wake-ups and the P's return
+// (perf, docs/performance.md).
+func (l *loop) wait() (int, error) {
+	n, _, e := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(l.ep), uintptr(unsafe.Pointer(&l.events[0])), uintptr(len(l.events)), 0, 0, 0)
+	if e == 0 && n > 0 {
+		return int(n), nil
+	}
+	return unix.EpollWait(l.ep, l.events[:], -1)
 }
 
 func (l *loop) accept() {
@@ -490,7 +510,7 @@ func reply(c *conn, status int) {
 // drained the socket: the next bytes bring a new edge.
 func read(c *conn) (int, error) {
 	for {
-		n, err := unix.Read(c.fd, c.in[len(c.in):cap(c.in)])
+		n, err := rawIO(unix.SYS_READ, c.fd, c.in[len(c.in):cap(c.in)])
 		switch err {
 		case nil:
 			if len(c.in)+n < cap(c.in) {
@@ -518,7 +538,7 @@ func flush(c *conn) (done bool, err error) {
 		if !c.writable {
 			return false, nil
 		}
-		n, err := unix.Write(c.fd, c.out[c.off:])
+		n, err := rawIO(unix.SYS_WRITE, c.fd, c.out[c.off:])
 		switch err {
 		case nil:
 			c.off += n
@@ -534,6 +554,18 @@ func flush(c *conn) (done bool, err error) {
 	}
 	c.out, c.off = c.out[:0], 0
 	return true, nil
+}
+
+// rawIO reads or writes p (never empty) on a non-blocking socket by a raw
+// system call: it cannot block, so the runtime need not be told (unix.Read
+// and unix.Write enter and leave a system call in the scheduler's books, and
+// sysmon takes the P from one that lasts over 20 µs).
+func rawIO(trap uintptr, fd int, p []byte) (int, error) {
+	n, _, e := unix.RawSyscall(trap, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+	if e != 0 {
+		return 0, e
+	}
+	return int(n), nil
 }
 
 // appendRequest appends r as the origin gets it: HTTP/1.1, without the
