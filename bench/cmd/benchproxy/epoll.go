@@ -20,8 +20,9 @@ import (
 
 // serveEpoll proxies plain HTTP/1.1 from listen to upstream the way nginx
 // does, to measure what Go's goroutine-per-connection design costs against
-// an event loop (docs/performance.md, issue 20): one loop per P
-// (GOMAXPROCS), each a goroutine locked to its thread with its own epoll
+// an event loop (docs/performance.md, issue 20): one loop per P it starts
+// with (GOMAXPROCS; it then adds one P, left idle, for sysmon's sake: see
+// below), each a goroutine locked to its thread with its own epoll
 // instance and its own SO_REUSEPORT listener, waiting in epoll_wait and
 // driving every socket with non-blocking read, write and accept4; no
 // netpoller, no goroutine per connection. A client connection stays on the
