@@ -1,0 +1,264 @@
+package h1
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/turnout/turnout/internal/testkit"
+)
+
+// The hang-up watch on both of its paths: the server's poller (epoll),
+// and the goroutine that stands in where the poller cannot be had.
+var watchModes = []struct {
+	name     string
+	noPoller bool
+}{{"poller", false}, {"goroutine", true}}
+
+// newWatchServer serves h with the given watch mode and returns the server
+// and its address.
+func newWatchServer(t *testing.T, noPoller bool, h http.HandlerFunc) (*Server, string, *testkit.SyncBuffer) {
+	var logs testkit.SyncBuffer
+	s := &Server{Handler: h, ErrorLog: log.New(&logs, "", 0)}
+	s.pollTried = noPoller // poller() then returns nil
+	return s, serve(t, s), &logs
+}
+
+// registered is how many sockets s's poller has in its epoll set.
+func registered(s *Server) int64 {
+	if p := s.poll.Load(); p != nil {
+		return p.registered.Load()
+	}
+	return 0
+}
+
+// watching waits until s's handler in flight is watched, by either path.
+func watching(t *testing.T, s *Server, noPoller bool, n int) {
+	t.Helper()
+	testkit.Eventually(t, 5*time.Second, fmt.Sprintf("%d watches", n), func() bool {
+		if !noPoller {
+			return registered(s) == int64(n)
+		}
+		running := 0
+		s.mu.Lock()
+		for c := range s.conns {
+			c.wmu.Lock()
+			if c.wrun {
+				running++
+			}
+			c.wmu.Unlock()
+		}
+		s.mu.Unlock()
+		return running == n
+	})
+}
+
+func TestWatchHangUp(t *testing.T) {
+	for _, m := range watchModes {
+		t.Run(m.name, func(t *testing.T) {
+			entered, cancelled := make(chan struct{}, 1), make(chan bool, 1)
+			s, addr, logs := newWatchServer(t, m.noPoller, func(w http.ResponseWriter, r *http.Request) {
+				io.ReadAll(r.Body)
+				entered <- struct{}{}
+				select {
+				case <-r.Context().Done():
+					cancelled <- true
+				case <-time.After(10 * time.Second):
+					cancelled <- false
+				}
+			})
+			for _, raw := range []string{
+				"GET / HTTP/1.1\r\nHost: h\r\n\r\n",
+				"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\nab", // watched once the body is read
+			} {
+				c := testkit.Dial(t, addr, 5*time.Second)
+				io.WriteString(c, raw)
+				testkit.Receive(t, entered, 5*time.Second, "the handler")
+				watching(t, s, m.noPoller, 1)
+				c.Close()
+				if !testkit.Receive(t, cancelled, 5*time.Second, "the handler's context") {
+					t.Errorf("%q: the hang-up left the context live", raw)
+				}
+				testkit.Eventually(t, 5*time.Second, "the watch unregistered", func() bool { return registered(s) == 0 })
+			}
+			if m.noPoller == (s.poll.Load() != nil) {
+				t.Errorf("poller %v in mode %s", s.poll.Load() != nil, m.name)
+			}
+			if logs.String() != "" {
+				t.Errorf("logs: %s", logs)
+			}
+		})
+	}
+}
+
+// A pipelined request is no hang-up: the watch sees its bytes and ends,
+// the first handler's context stays live, and both requests are answered.
+func TestWatchPipelined(t *testing.T) {
+	for _, m := range watchModes {
+		t.Run(m.name, func(t *testing.T) {
+			entered, release := make(chan struct{}, 1), make(chan struct{})
+			s, addr, _ := newWatchServer(t, m.noPoller, func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path == "/slow" {
+					entered <- struct{}{}
+					<-release
+				}
+				if r.Context().Err() != nil {
+					w.Write([]byte(r.URL.Path + " cancelled"))
+					return
+				}
+				w.Write([]byte(r.URL.Path + " ok"))
+			})
+			c := testkit.Dial(t, addr, 5*time.Second)
+			defer c.Close()
+			io.WriteString(c, "GET /slow HTTP/1.1\r\nHost: h\r\n\r\n")
+			testkit.Receive(t, entered, 5*time.Second, "the handler")
+			watching(t, s, m.noPoller, 1)
+			io.WriteString(c, "GET /next HTTP/1.1\r\nHost: h\r\n\r\n")
+			if m.noPoller {
+				time.Sleep(20 * time.Millisecond) // the goroutine reads the byte
+			} else {
+				testkit.Eventually(t, 5*time.Second, "the poller's report", func() bool { return s.poll.Load().reports.Load() > 0 })
+			}
+			close(release)
+			br := bufio.NewReader(c)
+			for _, want := range []string{"/slow ok", "/next ok"} {
+				resp, err := http.ReadResponse(br, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				b, _ := io.ReadAll(resp.Body)
+				if string(b) != want {
+					t.Errorf("got %q, want %q", b, want)
+				}
+			}
+			testkit.Eventually(t, 5*time.Second, "the watch unregistered", func() bool { return registered(s) == 0 })
+		})
+	}
+}
+
+// Many connections watched and ended at once, some clients hanging up:
+// no client that stays is cancelled, the hung-up ones are, and every
+// socket leaves the epoll set and every slot is given back.
+func TestWatchManyConns(t *testing.T) {
+	var cancels atomic.Int64
+	s, addr, logs := newWatchServer(t, false, func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+			cancels.Add(1)
+			w.Write([]byte("cancelled"))
+		case <-time.After(20 * time.Millisecond): // watched
+			w.Write([]byte("ok"))
+		}
+	})
+	const clients, requests = 32, 12
+	var wg sync.WaitGroup
+	var hungUp atomic.Int64
+	for i := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer func() { c.Close() }()
+			c.SetDeadline(time.Now().Add(20 * time.Second))
+			br := bufio.NewReader(c)
+			for j := range requests {
+				if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: h\r\n\r\n"); err != nil {
+					t.Error(err)
+					return
+				}
+				if (i+j)%4 == 0 {
+					time.Sleep(5 * time.Millisecond)
+					c.Close()
+					hungUp.Add(1)
+					if c, err = net.Dial("tcp", addr); err != nil {
+						t.Error(err)
+						return
+					}
+					c.SetDeadline(time.Now().Add(20 * time.Second))
+					br = bufio.NewReader(c)
+					continue
+				}
+				resp, err := http.ReadResponse(br, nil)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if b, _ := io.ReadAll(resp.Body); string(b) != "ok" {
+					t.Errorf("client %d request %d: %q", i, j, b)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	testkit.Eventually(t, 10*time.Second, "every socket out of the epoll set and its slot given back", func() bool {
+		p := s.poll.Load()
+		if p == nil || p.registered.Load() != 0 {
+			return false
+		}
+		s.mu.Lock()
+		open := len(s.conns)
+		s.mu.Unlock()
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return open == 0 && len(p.conns) == len(p.free)
+	})
+	if n := cancels.Load(); n == 0 || n > hungUp.Load() {
+		t.Errorf("%d handlers cancelled for %d hang-ups", n, hungUp.Load())
+	}
+	if logs.String() != "" {
+		t.Errorf("logs: %s", logs)
+	}
+}
+
+// Server.Close with watches registered cancels their handlers, ends the
+// poller's goroutine, and leaves no socket registered.
+func TestWatchServerClose(t *testing.T) {
+	const n = 8
+	entered, cancelled := make(chan struct{}, n), make(chan bool, n)
+	s, addr, _ := newWatchServer(t, false, func(w http.ResponseWriter, r *http.Request) {
+		entered <- struct{}{}
+		select {
+		case <-r.Context().Done():
+			cancelled <- true
+		case <-time.After(10 * time.Second):
+			cancelled <- false
+		}
+	})
+	for range n {
+		c := testkit.Dial(t, addr, 5*time.Second)
+		defer c.Close()
+		io.WriteString(c, "GET / HTTP/1.1\r\nHost: h\r\n\r\n")
+		testkit.Receive(t, entered, 5*time.Second, "the handler")
+	}
+	watching(t, s, false, n)
+	p := s.poll.Load()
+	s.Close()
+	for range n {
+		if !testkit.Receive(t, cancelled, 5*time.Second, "a handler's context") {
+			t.Error("Close left a handler's context live")
+		}
+	}
+	testkit.Receive(t, p.done, 5*time.Second, "the poller's goroutine to end")
+	testkit.Eventually(t, 5*time.Second, "no socket registered", func() bool { return p.registered.Load() == 0 })
+	if s.poll.Load() != nil {
+		t.Error("a closed server kept its poller")
+	}
+	// A closed server's poller stays closed: a new watch would fall back.
+	if s.poller() != nil {
+		t.Error("a closed server made a poller")
+	}
+	if err := p.rc.Control(func(uintptr) {}); err == nil {
+		t.Error("the epoll instance is still open")
+	}
+}
