@@ -250,11 +250,13 @@ type conn struct {
 	rawErr error
 
 	// The hang-up watcher; see armWatch. wgen changes when a watch is
-	// armed and when it ends; wrun is true while a watch runs: the
-	// socket registered with the server's poller (polled) or a watch
-	// goroutine. serving (the handler runs), armed, wrun, polled and the
-	// poller's fields below are guarded by wmu: a body read in another
-	// goroutine may arm the watch, and the poller's goroutine reports.
+	// armed and when it ends; wrun is true while a watch goroutine runs;
+	// polled is true once the socket is registered with the server's
+	// poller, for the connection's life, and hup once the poller has
+	// reported the client's close (or an error). serving (the handler
+	// runs), armed, wrun, polled, hup and pw are guarded by wmu: a body
+	// read in another goroutine may arm the watch, and the poller's
+	// goroutine reports.
 	id      uint64
 	cancel  context.CancelFunc
 	serving bool
@@ -266,6 +268,7 @@ type conn struct {
 	peeked  bool // the fallback watch read peekB[0]
 	peekB   [1]byte
 	polled  bool
+	hup     bool
 	pw      pollWatch
 
 	hijacked bool
@@ -731,21 +734,41 @@ func isCanonical(name []byte) bool {
 
 // armWatch watches the connection for the client hanging up while the
 // handler runs, so that r.Context() is cancelled as net/http cancels it.
-// net/http pays a goroutine and a read per request for that. Here arming
-// costs an append to a list: a sweep every watchPeriod (one timer per
-// shard of connections, running only while something is armed) starts
-// watching each handler that has run for at least watchSweeps whole
-// periods. On Linux, watching is registering the socket with the server's
-// poller, one epoll instance for all its connections (see poller): no
-// goroutine, deadline or channel per watch, and stopWatch unregisters it.
-// The poller's goroutine peeks (MSG_PEEK, which consumes nothing) at a
-// socket that becomes readable: EOF or an error cancels the request's
-// context; data (a pipelined request) ends the watch. Elsewhere, or when
-// the poller cannot be had, a goroutine waits for readability through
-// syscall.RawConn.Read and peeks the same way, and stopWatch ends it with
-// a past read deadline. A watch is armed when the request has no body,
-// or once its body has been read to the end. A connection that is not a
-// syscall.Conn is watched with a one-byte read.
+// net/http pays a goroutine and a read per request for that; here a
+// request pays nothing more than this function's lock on a connection
+// already watched, and an append to a list on one not yet watched.
+//
+// On Linux a connection is watched by the server's poller (see poller):
+// its socket is registered, once for the connection's life, with one
+// epoll instance for all connections, for the client's close only
+// (EPOLLRDHUP, one-shot: the data of a next request does not wake it).
+// The poller's report sets hup; a watched request is then cancelled
+// unless a peek (MSG_PEEK, which consumes nothing) finds bytes of a
+// pipelined request still unread, and a request armed after the report
+// peeks at once. No goroutine, deadline, timer or system call per
+// request; stopWatch only clears armed.
+//
+// A connection is registered when a handler on it outlives the sweep
+// that follows its arming: a sweep every watchPeriod (one timer per
+// shard of connections, running only while something waits) registers
+// each connection whose handler has run for at least watchSweeps whole
+// periods, 1–2 ms. A connection whose handlers all end sooner never
+// costs the registration's system call. Elsewhere than Linux, or when
+// the poller cannot be had, the sweep starts a goroutine per watch
+// instead, which waits for readability (syscall.RawConn.Read) and peeks
+// the same way, and stopWatch ends it with a past read deadline; a
+// connection that is not a syscall.Conn is watched with a one-byte read.
+// A watch is armed when the request has no body, or once its body has
+// been read to the end.
+//
+// Measured at 64 and 256 connections (docs/performance.md): the goroutine
+// per watch cost about 9% of turnout's CPU at 256 connections, where
+// nearly every handler outlives 1–2 ms. Registering and unregistering
+// each watched request with epoll (two system calls) cost as much; a
+// longer delay (10–15 ms) cut the number of watches but not to zero, and
+// would leave a hang-up in the first 10 ms unseen for as long. Once per
+// connection, the delay no longer matters to the cost, and it stays
+// short: a hang-up cancels the origin or function call within a few ms.
 //
 // A per-request time.AfterFunc was the first idea; resetting a timer on
 // every request wakes the network poller and cost more than the rest of
@@ -757,6 +780,14 @@ func (c *conn) armWatch() {
 	if arm {
 		c.armed = true
 		gen = c.wgen.Add(1)
+		if c.polled {
+			// Watched for the connection's life already.
+			if c.hup {
+				c.checkHangUp()
+			}
+			c.wmu.Unlock()
+			return
+		}
 	}
 	c.wmu.Unlock()
 	if arm {
@@ -879,13 +910,14 @@ func (s *Server) closePoller() {
 func (c *conn) startWatch(p *poller, gen uint64) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	if c.wgen.Load() != gen || c.wrun {
+	if c.wgen.Load() != gen || c.wrun || c.polled {
 		return
 	}
 	if p != nil && c.rc != nil {
+		// A close that came before is reported at once.
 		err := c.pw.add(p)
 		if err == nil {
-			c.wrun, c.polled = true, true
+			c.polled = true
 			return
 		}
 		if err == errConnClosed {
@@ -900,23 +932,25 @@ func (c *conn) startWatch(p *poller, gen uint64) {
 	go c.watch()
 }
 
-// pollEvent is the poller's report that the socket of the watch of
-// generation gen became readable, or closed. The watch stays registered,
-// disabled (one-shot), until stopWatch unregisters it.
+// pollEvent is the poller's report that the client closed the socket of
+// the registration of generation gen, or that the socket failed.
 func (c *conn) pollEvent(gen uint32) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	if !c.polled || !c.pw.current(gen) {
-		return // a watch that ended, or an earlier one
+		return // an earlier connection's registration
 	}
-	switch c.pw.peek() {
-	case peekData:
-		// A pipelined request: not a hang-up. The watch ends.
-	case peekNone:
-		if c.pw.rearm() != nil {
-			c.cancel() // only a closed connection refuses
-		}
-	default:
+	c.hup = true
+	if c.armed {
+		c.checkHangUp()
+	}
+}
+
+// checkHangUp cancels the armed request of a connection the client
+// closed, unless bytes of a pipelined request are still to be read (as
+// net/http's background read, which stops at a byte). Called with wmu.
+func (c *conn) checkHangUp() {
+	if c.pw.peek() == peekEnd {
 		c.cancel()
 	}
 }
@@ -925,7 +959,7 @@ func (c *conn) pollEvent(gen uint32) {
 // closed: its socket left the epoll set with the close, unreported.
 func (c *conn) closedWatch() {
 	c.wmu.Lock()
-	if c.polled {
+	if c.polled && c.armed {
 		c.cancel()
 	}
 	c.wmu.Unlock()
@@ -934,7 +968,7 @@ func (c *conn) closedWatch() {
 // releaseWatch gives the connection's poller slot back as it ends.
 func (c *conn) releaseWatch() {
 	c.wmu.Lock()
-	c.pw.release()
+	c.pw.release(c.hijacked)
 	c.wmu.Unlock()
 }
 
@@ -996,8 +1030,8 @@ func isTimeout(err error) bool {
 	return errors.As(err, &ne) && ne.Timeout()
 }
 
-// stopWatch ends the watch armWatch armed: unregisters the socket from
-// the poller, or ends the watch goroutine and waits for it.
+// stopWatch ends the watch armWatch armed, ending the watch goroutine
+// if one runs, and waiting for it.
 func (c *conn) stopWatch() {
 	c.wmu.Lock()
 	c.serving = false
@@ -1007,13 +1041,10 @@ func (c *conn) stopWatch() {
 	}
 	c.armed = false
 	c.wgen.Add(1)
-	running, polled := c.wrun, c.polled
-	c.wrun, c.polled = false, false
-	if polled {
-		c.pw.del()
-	}
+	running := c.wrun
+	c.wrun = false
 	c.wmu.Unlock()
-	if running && !polled {
+	if running {
 		c.nc.SetReadDeadline(aLongTimeAgo)
 		<-c.wdone
 		c.nc.SetReadDeadline(time.Time{})

@@ -13,22 +13,27 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// poller watches the sockets of a server's long-running handlers for the
-// client hanging up, all through one epoll instance. Its goroutine does not
-// hold a thread in epoll_wait: the epoll instance is itself a non-blocking
-// file that the runtime's network poller waits on (an epoll instance is
-// readable while it has events), and the goroutine collects the events
-// with a zero timeout. Closing the file ends the goroutine; the runtime
-// closes the descriptor once, after the goroutine's read returns.
+// poller watches the sockets of a server's connections for the client
+// closing them, all through one epoll instance (see conn.armWatch). Its
+// goroutine does not hold a thread in epoll_wait: the epoll instance is
+// itself a non-blocking file that the runtime's network poller waits on
+// (an epoll instance is readable while it has events), and the goroutine
+// collects the events with a zero timeout. Closing the file ends the
+// goroutine; the runtime closes the descriptor once, after the
+// goroutine's read returns.
 //
-// A watch is registered one-shot, for EPOLLIN and EPOLLRDHUP, with the
-// connection's slot (its index in conns) and a generation in the event's
-// data: an event that was collected before its watch ended, or that comes
-// from a socket closed under a registration a forked child still holds,
-// names a generation no longer current and is dropped. Registering,
-// unregistering and peeking go through the connection's
-// syscall.RawConn.Control, which holds the descriptor open for the call,
-// so a descriptor number the kernel reused after a close is never touched.
+// A socket is registered once, for EPOLLRDHUP (and the errors epoll always
+// reports), one-shot: it reports at most once, the client's close or a
+// reset, and never the bytes of a next request. It leaves the set when the
+// connection closes it (a hijacked one is unregistered). The event's data
+// is the connection's slot (its index in conns) and the registration's
+// generation: an event collected after its connection ended, or from a
+// socket closed under a registration a forked child's copy of the
+// descriptor still holds, names a slot now empty or a generation no longer
+// current, and is dropped. Registering and peeking go through the
+// connection's syscall.RawConn.Control, which holds the descriptor open
+// for the call, so a descriptor number the kernel reused after a close is
+// never touched.
 type poller struct {
 	f          *os.File
 	rc         syscall.RawConn
@@ -126,6 +131,7 @@ type pollWatch struct {
 	p    *poller // the poller holding slot
 	slot int32
 	gen  uint32
+	in   bool // registered
 	// ctl's arguments and result
 	op  int
 	fd  int
@@ -141,58 +147,54 @@ func (w *pollWatch) init(c *conn) {
 	w.ctlFn, w.epFn, w.peekFn = w.ctlConn, w.ctlEpoll, w.peekConn
 }
 
-// add registers the connection's socket with p for the next event,
-// one-shot. It returns errConnClosed if the connection is closed.
+// add registers the connection's socket with p. It returns errConnClosed
+// if the connection is closed.
 func (w *pollWatch) add(p *poller) error {
-	if w.p != p {
-		w.release()
-		p.mu.Lock()
-		if n := len(p.free); n > 0 {
-			w.slot, p.free = p.free[n-1], p.free[:n-1]
-			p.conns[w.slot] = w.c
-		} else {
-			w.slot = int32(len(p.conns))
-			p.conns = append(p.conns, w.c)
-		}
-		p.mu.Unlock()
-		w.p = p
+	p.mu.Lock()
+	if n := len(p.free); n > 0 {
+		w.slot, p.free = p.free[n-1], p.free[:n-1]
+		p.conns[w.slot] = w.c
+	} else {
+		w.slot = int32(len(p.conns))
+		p.conns = append(p.conns, w.c)
 	}
-	w.gen = p.seq.Add(1)
+	p.mu.Unlock()
+	w.p, w.gen = p, p.seq.Add(1)
 	if err := w.ctl(unix.EPOLL_CTL_ADD); err != nil {
+		w.release(false)
 		return err
 	}
+	w.in = true
 	p.registered.Add(1)
 	return nil
 }
 
-// rearm enables the registered socket's next event.
-func (w *pollWatch) rearm() error { return w.ctl(unix.EPOLL_CTL_MOD) }
-
-// del unregisters the socket. A closed connection's socket has left the
-// epoll set with its last descriptor.
-func (w *pollWatch) del() {
-	w.ctl(unix.EPOLL_CTL_DEL)
-	w.p.registered.Add(-1)
-}
-
-// current reports whether gen is the registered watch's generation.
+// current reports whether gen is the registration's generation.
 func (w *pollWatch) current(gen uint32) bool { return w.gen == gen }
 
-// release gives the slot back, the connection unregistered.
-func (w *pollWatch) release() {
-	if w.p == nil {
+// release gives the slot back as the connection ends; a hijacked
+// connection's socket, which stays open, is unregistered first.
+func (w *pollWatch) release(hijacked bool) {
+	p := w.p
+	if p == nil {
 		return
 	}
-	w.p.mu.Lock()
-	w.p.conns[w.slot] = nil
-	w.p.free = append(w.p.free, w.slot)
-	w.p.mu.Unlock()
-	w.p, w.slot = nil, -1
+	if w.in {
+		if hijacked {
+			w.ctl(unix.EPOLL_CTL_DEL)
+		}
+		p.registered.Add(-1)
+	}
+	p.mu.Lock()
+	p.conns[w.slot] = nil
+	p.free = append(p.free, w.slot)
+	p.mu.Unlock()
+	w.p, w.slot, w.gen, w.in = nil, -1, 0, false
 }
 
 func (w *pollWatch) ctl(op int) error {
 	w.op, w.err = op, nil
-	w.ev = unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLONESHOT, Fd: w.slot, Pad: int32(w.gen)}
+	w.ev = unix.EpollEvent{Events: unix.EPOLLRDHUP | unix.EPOLLONESHOT, Fd: w.slot, Pad: int32(w.gen)}
 	if err := w.c.rc.Control(w.ctlFn); err != nil {
 		return errConnClosed
 	}
@@ -210,8 +212,8 @@ func (w *pollWatch) ctlEpoll(epfd uintptr) {
 	w.err = unix.EpollCtl(int(epfd), w.op, w.fd, &w.ev)
 }
 
-// peek looks at the registered socket: peekData, peekNone, or peekEnd
-// (the client hung up, or the connection is closed).
+// peek looks at the socket: peekData, peekNone, or peekEnd (the client
+// hung up, or the connection is closed).
 func (w *pollWatch) peek() int {
 	w.res = peekEnd
 	w.c.rc.Control(w.peekFn)

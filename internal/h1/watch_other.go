@@ -17,8 +17,6 @@ type pollWatch struct{}
 
 func (w *pollWatch) init(c *conn)            {}
 func (w *pollWatch) add(p *poller) error     { return errors.New("no poller") }
-func (w *pollWatch) rearm() error            { return nil }
-func (w *pollWatch) del()                    {}
 func (w *pollWatch) current(gen uint32) bool { return false }
-func (w *pollWatch) release()                {}
+func (w *pollWatch) release(hijacked bool)   {}
 func (w *pollWatch) peek() int               { return peekNone }
