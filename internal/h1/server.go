@@ -761,14 +761,18 @@ func isCanonical(name []byte) bool {
 // A watch is armed when the request has no body, or once its body has
 // been read to the end.
 //
-// Measured at 64 and 256 connections (docs/performance.md): the goroutine
-// per watch cost about 9% of turnout's CPU at 256 connections, where
-// nearly every handler outlives 1–2 ms. Registering and unregistering
-// each watched request with epoll (two system calls) cost as much; a
-// longer delay (10–15 ms) cut the number of watches but not to zero, and
-// would leave a hang-up in the first 10 ms unseen for as long. Once per
-// connection, the delay no longer matters to the cost, and it stays
-// short: a hang-up cancels the origin or function call within a few ms.
+// The delay, decided by measuring (docs/performance.md, "No background
+// read per request"): with a goroutine per watch, or with a registration
+// per watched request (epoll_ctl to add and to delete), the watch cost
+// 5–10% of turnout's CPU at 256 connections, where nearly every handler
+// outlives 2 ms. Watching only handlers still running after 10–15 ms
+// (a sweep every 5 ms) cut the per-request registration to 1.4–2.1%, but
+// a hang-up in a request's first 10 ms would go unseen as long. With one
+// registration per connection the watch costs about 1% at any delay, so
+// the delay stays at 1–2 ms: it spares the system call only to
+// connections whose handlers all end sooner, and a hang-up cancels the
+// origin or function call within a few ms of the handler's start, at
+// once after that.
 //
 // A per-request time.AfterFunc was the first idea; resetting a timer on
 // every request wakes the network poller and cost more than the rest of
