@@ -269,7 +269,7 @@ type conn struct {
 	peekB   [1]byte
 	polled  bool
 	hup     bool
-	pw      pollWatch
+	pw      *pollWatch // made at the first registration
 
 	hijacked bool
 }
@@ -286,7 +286,6 @@ func newConn(s *Server, nc net.Conn) *conn {
 	c.src.c = c
 	c.resp.c = c
 	c.wdone = make(chan struct{}, 1)
-	c.pw.init(c)
 	return c
 }
 
@@ -919,6 +918,9 @@ func (c *conn) startWatch(p *poller, gen uint64) {
 	}
 	if p != nil && c.rc != nil {
 		// A close that came before is reported at once.
+		if c.pw == nil {
+			c.pw = newPollWatch(c)
+		}
 		err := c.pw.add(p)
 		if err == nil {
 			c.polled = true
@@ -972,7 +974,9 @@ func (c *conn) closedWatch() {
 // releaseWatch gives the connection's poller slot back as it ends.
 func (c *conn) releaseWatch() {
 	c.wmu.Lock()
-	c.pw.release(c.hijacked)
+	if c.pw != nil {
+		c.pw.release(c.hijacked)
+	}
 	c.wmu.Unlock()
 }
 

@@ -123,8 +123,9 @@ func (p *poller) event(slot int32, gen uint32) {
 	p.reports.Add(1)
 }
 
-// pollWatch is a connection's side of the poller, guarded by conn.wmu. Its
-// callbacks are bound once per connection, so that a watch allocates
+// pollWatch is a connection's side of the poller, guarded by conn.wmu,
+// made at its first registration (a connection never watched does not
+// carry it). Its callbacks are bound once, so that a peek allocates
 // nothing.
 type pollWatch struct {
 	c    *conn
@@ -142,9 +143,10 @@ type pollWatch struct {
 	ctlFn, epFn, peekFn func(uintptr)
 }
 
-func (w *pollWatch) init(c *conn) {
-	w.c, w.slot = c, -1
+func newPollWatch(c *conn) *pollWatch {
+	w := &pollWatch{c: c, slot: -1}
 	w.ctlFn, w.epFn, w.peekFn = w.ctlConn, w.ctlEpoll, w.peekConn
+	return w
 }
 
 // add registers the connection's socket with p. It returns errConnClosed

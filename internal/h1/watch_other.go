@@ -15,7 +15,8 @@ func (p *poller) close() {}
 
 type pollWatch struct{}
 
-func (w *pollWatch) init(c *conn)            {}
+func newPollWatch(c *conn) *pollWatch { return &pollWatch{} }
+
 func (w *pollWatch) add(p *poller) error     { return errors.New("no poller") }
 func (w *pollWatch) current(gen uint32) bool { return false }
 func (w *pollWatch) release(hijacked bool)   {}
