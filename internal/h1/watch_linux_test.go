@@ -336,3 +336,50 @@ func TestWatchServerClose(t *testing.T) {
 		t.Error("the epoll instance is still open")
 	}
 }
+
+// A hijacked connection that the poller watched leaves the epoll set as
+// its handler returns (its socket stays open), and its close later
+// reports nothing to the server.
+func TestWatchHijacked(t *testing.T) {
+	entered, release := make(chan struct{}, 1), make(chan struct{})
+	hijacked := make(chan net.Conn, 1)
+	s, addr, logs := newWatchServer(t, false, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/hijack" {
+			nc, _, err := w.(http.Hijacker).Hijack()
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			hijacked <- nc
+			return
+		}
+		entered <- struct{}{}
+		<-release
+		w.Write([]byte("released"))
+	})
+	c := testkit.Dial(t, addr, 5*time.Second)
+	defer c.Close()
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: h\r\n\r\n")
+	testkit.Receive(t, entered, 5*time.Second, "the handler")
+	watching(t, s, false, 1)
+	close(release)
+	readUntil(t, c, "released")
+	io.WriteString(c, "GET /hijack HTTP/1.1\r\nHost: h\r\n\r\n")
+	nc := testkit.Receive(t, hijacked, 5*time.Second, "the hijack")
+	defer nc.Close()
+	testkit.Eventually(t, 5*time.Second, "the hijacked socket unregistered", func() bool { return registered(s) == 0 })
+	reports := reportsOf(s)
+	c.Close()
+	// The hijacker still owns a live socket: it reads the client's close.
+	nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if n, err := nc.Read(make([]byte, 1)); n != 0 || err != io.EOF {
+		t.Errorf("hijacked read: %d, %v; want the client's close", n, err)
+	}
+	time.Sleep(20 * time.Millisecond) // a report would come now
+	if reportsOf(s) != reports {
+		t.Error("the poller reported a hijacked connection's close")
+	}
+	if logs.String() != "" {
+		t.Errorf("logs: %s", logs)
+	}
+}
