@@ -2,6 +2,7 @@ package h1
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"log"
@@ -381,5 +382,37 @@ func TestWatchHijacked(t *testing.T) {
 	}
 	if logs.String() != "" {
 		t.Errorf("logs: %s", logs)
+	}
+}
+
+// Shutdown waits for a watched handler, then ends the poller's goroutine.
+func TestWatchShutdown(t *testing.T) {
+	entered, release := make(chan struct{}, 1), make(chan struct{})
+	s, addr, _ := newWatchServer(t, false, func(w http.ResponseWriter, r *http.Request) {
+		entered <- struct{}{}
+		<-release
+		w.Write([]byte("released"))
+	})
+	c := testkit.Dial(t, addr, 5*time.Second)
+	defer c.Close()
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: h\r\n\r\n")
+	testkit.Receive(t, entered, 5*time.Second, "the handler")
+	watching(t, s, false, 1)
+	p := s.poll.Load()
+	done := make(chan error, 1)
+	go func() { done <- s.Shutdown(context.Background()) }()
+	select {
+	case <-p.done:
+		t.Fatal("the poller ended under a running handler")
+	case <-time.After(20 * time.Millisecond):
+	}
+	close(release)
+	readUntil(t, c, "released")
+	if err := testkit.Receive(t, done, 5*time.Second, "Shutdown"); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	testkit.Receive(t, p.done, 5*time.Second, "the poller's goroutine to end")
+	if registered(s) != 0 || p.registered.Load() != 0 {
+		t.Errorf("%d sockets registered after Shutdown", p.registered.Load())
 	}
 }
