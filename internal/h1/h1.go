@@ -15,8 +15,12 @@
 //     head in one write, with a Content-Length; a larger or flushed one is
 //     chunked (close-delimited for HTTP/1.0), as net/http decides.
 //   - No background read per request. The client hanging up still
-//     cancels r.Context(): a handler still running after a sweep period
-//     (1–2 ms) gets a goroutine that waits for readability with a MSG_PEEK
+//     cancels r.Context(): on Linux, a connection whose handler is still
+//     running after a sweep period (1–2 ms) has its socket registered,
+//     once for the connection's life, with the server's one epoll
+//     instance, for the client's close only; a request on it then costs
+//     no goroutine, timer or system call for the watch. Elsewhere the
+//     handler gets a goroutine that waits for readability with a MSG_PEEK
 //     recv (see conn.armWatch).
 //   - Beyond what building the *http.Request needs (the head as one
 //     string that the header's keys and values slice, the header map and

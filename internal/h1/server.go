@@ -44,6 +44,9 @@ type Server struct {
 	nextID    atomic.Uint64
 	watchOnce sync.Once
 	watch     [8]watchList
+	poll      atomic.Pointer[poller] // see Server.poller
+	pollMu    sync.Mutex
+	pollTried bool // under pollMu
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
 	conns     map[*conn]struct{}
@@ -170,6 +173,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	defer t.Stop()
 	for {
 		if s.closeIdle() {
+			s.closePoller()
 			return lerr
 		}
 		select {
@@ -213,8 +217,10 @@ func (s *Server) Close() error {
 	err := s.closeListenersLocked()
 	for c := range s.conns {
 		c.nc.Close()
+		c.closedWatch()
 		delete(s.conns, c)
 	}
+	s.closePoller()
 	return err
 }
 
@@ -244,9 +250,13 @@ type conn struct {
 	rawErr error
 
 	// The hang-up watcher; see armWatch. wgen changes when a watch is
-	// armed and when it ends; wrun is true while a watch goroutine runs.
-	// serving (the handler runs), armed and wrun are guarded by wmu: a
-	// body read in another goroutine may arm the watch.
+	// armed and when it ends; wrun is true while a watch goroutine runs;
+	// polled is true once the socket is registered with the server's
+	// poller, for the connection's life, and hup once the poller has
+	// reported the client's close (or an error). serving (the handler
+	// runs), armed, wrun, polled, hup and pw are guarded by wmu: a body
+	// read in another goroutine may arm the watch, and the poller's
+	// goroutine reports.
 	id      uint64
 	cancel  context.CancelFunc // cancelRequest, bound once
 	rctx    *reqCtx            // the request's context
@@ -258,6 +268,9 @@ type conn struct {
 	wdone   chan struct{}
 	peeked  bool // the fallback watch read peekB[0]
 	peekB   [1]byte
+	polled  bool
+	hup     bool
+	pw      *pollWatch // made at the first registration
 
 	hijacked bool
 
@@ -318,6 +331,7 @@ func (c *conn) serve() {
 		if err := recover(); err != nil {
 			c.logPanic(err)
 		}
+		c.releaseWatch()
 		if !c.hijacked {
 			c.nc.Close()
 			c.releaseBuf()
@@ -788,16 +802,45 @@ func isCanonical(name []byte) bool {
 
 // armWatch watches the connection for the client hanging up while the
 // handler runs, so that r.Context() is cancelled as net/http cancels it.
-// net/http pays a goroutine and a read per request for that. Here arming
-// costs an append to a list: a sweep every watchPeriod (one timer per
-// shard of connections, running only while something is armed) starts a
-// watch goroutine for each handler that has run for at least one whole
-// period. The goroutine waits for readability (syscall.RawConn.Read with
-// a MSG_PEEK recv, which consumes nothing): EOF or an error cancels the
-// request's context; data (a pipelined request) ends the watch. stopWatch
-// ends a running watch with a past read deadline. A watch is armed when
-// the request has no body, or once its body has been read to the end.
-// A connection that is not a syscall.Conn is watched with a one-byte read.
+// net/http pays a goroutine and a read per request for that; here a
+// request pays nothing more than this function's lock on a connection
+// already watched, and an append to a list on one not yet watched.
+//
+// On Linux a connection is watched by the server's poller (see poller):
+// its socket is registered, once for the connection's life, with one
+// epoll instance for all connections, for the client's close only
+// (EPOLLRDHUP, one-shot: the data of a next request does not wake it).
+// The poller's report sets hup; a watched request is then cancelled
+// unless a peek (MSG_PEEK, which consumes nothing) finds bytes of a
+// pipelined request still unread, and a request armed after the report
+// peeks at once. No goroutine, deadline, timer or system call per
+// request; stopWatch only clears armed.
+//
+// A connection is registered when a handler on it outlives the sweep
+// that follows its arming: a sweep every watchPeriod (one timer per
+// shard of connections, running only while something waits) registers
+// each connection whose handler has run for at least watchSweeps whole
+// periods, 1–2 ms. A connection whose handlers all end sooner never
+// costs the registration's system call. Elsewhere than Linux, or when
+// the poller cannot be had, the sweep starts a goroutine per watch
+// instead, which waits for readability (syscall.RawConn.Read) and peeks
+// the same way, and stopWatch ends it with a past read deadline; a
+// connection that is not a syscall.Conn is watched with a one-byte read.
+// A watch is armed when the request has no body, or once its body has
+// been read to the end.
+//
+// The delay, decided by measuring (docs/performance.md, "No background
+// read per request"): with a goroutine per watch, or with a registration
+// per watched request (epoll_ctl to add and to delete), the watch cost
+// 5–10% of turnout's CPU at 256 connections, where nearly every handler
+// outlives 2 ms. Watching only handlers still running after 10–15 ms
+// (a sweep every 5 ms) cut the per-request registration to 1.4–2.1%, but
+// a hang-up in a request's first 10 ms would go unseen as long. With one
+// registration per connection the watch costs about 1% at any delay, so
+// the delay stays at 1–2 ms: it spares the system call only to
+// connections whose handlers all end sooner, and a hang-up cancels the
+// origin or function call within a few ms of the handler's start, at
+// once after that.
 //
 // A per-request time.AfterFunc was the first idea; resetting a timer on
 // every request wakes the network poller and cost more than the rest of
@@ -809,6 +852,14 @@ func (c *conn) armWatch() {
 	if arm {
 		c.armed = true
 		gen = c.wgen.Add(1)
+		if c.polled {
+			// Watched for the connection's life already.
+			if c.hup {
+				c.checkHangUp()
+			}
+			c.wmu.Unlock()
+			return
+		}
 	}
 	c.wmu.Unlock()
 	if arm {
@@ -821,6 +872,7 @@ func (c *conn) armWatch() {
 func (s *Server) watchShard(c *conn) *watchList {
 	s.watchOnce.Do(func() {
 		for i := range s.watch {
+			s.watch[i].srv = s
 			s.watch[i].timer = time.AfterFunc(time.Hour, s.watch[i].sweep)
 			s.watch[i].timer.Stop()
 		}
@@ -829,11 +881,13 @@ func (s *Server) watchShard(c *conn) *watchList {
 }
 
 type watchList struct {
+	srv     *Server
 	mu      sync.Mutex
 	epoch   uint64
 	pending []watchEntry
 	timer   *time.Timer
 	ticking bool
+	due     []watchEntry // the sweep's, outside mu: one sweep at a time
 }
 
 type watchEntry struct {
@@ -841,7 +895,10 @@ type watchEntry struct {
 	gen, epoch uint64
 }
 
-const watchPeriod = time.Millisecond
+const (
+	watchPeriod = time.Millisecond
+	watchSweeps = 1
+)
 
 func (l *watchList) add(c *conn, gen uint64) {
 	l.mu.Lock()
@@ -853,17 +910,19 @@ func (l *watchList) add(c *conn, gen uint64) {
 	l.mu.Unlock()
 }
 
-// sweep starts watching the handlers armed before the previous sweep and
-// still running, drops those that ended, and keeps the rest for the next.
+// sweep starts watching the handlers armed watchSweeps sweeps ago or
+// earlier and still running, drops those that ended, and keeps the rest
+// for the next. The watches start outside the list's lock (registering
+// is a system call), and the timer is set again only after, so that one
+// sweep of a list runs at a time.
 func (l *watchList) sweep() {
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	keep := l.pending[:0]
 	for _, e := range l.pending {
 		switch {
 		case e.c.wgen.Load() != e.gen:
-		case e.epoch < l.epoch:
-			e.c.startWatch(e.gen)
+		case l.epoch-e.epoch >= watchSweeps:
+			l.due = append(l.due, e)
 		default:
 			keep = append(keep, e)
 		}
@@ -871,22 +930,132 @@ func (l *watchList) sweep() {
 	clear(l.pending[len(keep):])
 	l.pending = keep
 	l.epoch++
-	l.ticking = len(keep) > 0
+	l.mu.Unlock()
+	if len(l.due) > 0 {
+		p := l.srv.poller()
+		for _, e := range l.due {
+			e.c.startWatch(p, e.gen)
+		}
+		clear(l.due)
+		l.due = l.due[:0]
+	}
+	l.mu.Lock()
+	l.ticking = len(l.pending) > 0
 	if l.ticking {
 		l.timer.Reset(watchPeriod)
 	}
+	l.mu.Unlock()
 }
 
-func (c *conn) startWatch(gen uint64) {
+// poller returns the server's poller, made at the first watch; nil where
+// there is none (not Linux, epoll refused, or the server closed).
+func (s *Server) poller() *poller {
+	if p := s.poll.Load(); p != nil {
+		return p
+	}
+	s.pollMu.Lock()
+	defer s.pollMu.Unlock()
+	if !s.pollTried && !s.closed.Load() {
+		s.pollTried = true
+		p, err := newPoller()
+		switch {
+		case err != nil:
+			s.logf("h1: no poller for hang-up watches, a goroutine per watch instead: %v", err)
+		case p != nil: // nil where there is no epoll
+			s.poll.Store(p)
+		}
+	}
+	return s.poll.Load()
+}
+
+// closePoller ends the poller's goroutine and closes its epoll instance,
+// once; a later watch falls back to a goroutine.
+func (s *Server) closePoller() {
+	s.pollMu.Lock()
+	defer s.pollMu.Unlock()
+	s.pollTried = true
+	if p := s.poll.Swap(nil); p != nil {
+		p.close()
+	}
+}
+
+func (c *conn) startWatch(p *poller, gen uint64) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	if c.wgen.Load() != gen || c.wrun {
+	if c.wgen.Load() != gen || c.wrun || c.polled {
 		return
+	}
+	if p != nil && c.rc != nil {
+		// A close that came before is reported at once.
+		if c.pw == nil {
+			c.pw = newPollWatch(c)
+		}
+		err := c.pw.add(p)
+		if err == nil {
+			c.polled = true
+			return
+		}
+		if err == errConnClosed {
+			// Closed under the handler (Server.Close): the request
+			// ends, as when a watch goroutine's read fails.
+			c.cancel()
+			return
+		}
+		// The poller refused (closed, or epoll failed): a goroutine.
 	}
 	c.wrun = true
 	go c.watch()
 }
 
+// pollEvent is the poller's report that the client closed the socket of
+// the registration of generation gen, or that the socket failed.
+func (c *conn) pollEvent(gen uint32) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if !c.polled || !c.pw.current(gen) {
+		return // an earlier connection's registration
+	}
+	c.hup = true
+	if c.armed {
+		c.checkHangUp()
+	}
+}
+
+// checkHangUp cancels the armed request of a connection the client
+// closed, unless bytes of a pipelined request are still to be read (as
+// net/http's background read, which stops at a byte). Called with wmu.
+func (c *conn) checkHangUp() {
+	if c.pw.peek() == peekEnd {
+		c.cancel()
+	}
+}
+
+// closedWatch cancels the request of a watched connection Server.Close
+// closed: its socket left the epoll set with the close, unreported.
+func (c *conn) closedWatch() {
+	c.wmu.Lock()
+	if c.polled && c.armed {
+		c.cancel()
+	}
+	c.wmu.Unlock()
+}
+
+// releaseWatch gives the connection's poller slot back as it ends.
+func (c *conn) releaseWatch() {
+	c.wmu.Lock()
+	if c.pw != nil {
+		c.pw.release(c.hijacked)
+	}
+	c.wmu.Unlock()
+}
+
+const (
+	peekNone = iota // nothing to read yet (EAGAIN)
+	peekData        // bytes: a pipelined request
+	peekEnd         // EOF or an error: the client hung up
+)
+
+// watch is the goroutine of a watch without the poller.
 func (c *conn) watch() {
 	if c.rc == nil {
 		// Not a syscall.Conn: a one-byte read, as net/http's
@@ -902,27 +1071,35 @@ func (c *conn) watch() {
 		c.wdone <- struct{}{}
 		return
 	}
-	peekEOF := false
+	res := peekNone
 	err := c.rc.Read(func(fd uintptr) bool {
-		for {
-			var b [1]byte
-			n, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-			switch err {
-			case syscall.EINTR:
-				continue
-			case syscall.EAGAIN:
-				return false
-			}
-			peekEOF = err != nil || n == 0
-			return true
-		}
+		res = peekSocket(fd)
+		return res != peekNone
 	})
 	// A deadline error is stopWatch's, or the handler's own; another
 	// (the connection closed by Server.Close) ends the request too.
-	if err == nil && peekEOF || err != nil && !isTimeout(err) {
+	if err == nil && res == peekEnd || err != nil && !isTimeout(err) {
 		c.cancel()
 	}
 	c.wdone <- struct{}{}
+}
+
+// peekSocket looks at the socket's next byte without consuming it or
+// waiting.
+func peekSocket(fd uintptr) int {
+	var b [1]byte
+	for {
+		n, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		switch {
+		case err == syscall.EINTR:
+			continue
+		case err == syscall.EAGAIN:
+			return peekNone
+		case err != nil || n == 0:
+			return peekEnd
+		}
+		return peekData
+	}
 }
 
 func isTimeout(err error) bool {
@@ -930,8 +1107,8 @@ func isTimeout(err error) bool {
 	return errors.As(err, &ne) && ne.Timeout()
 }
 
-// stopWatch ends the watch armWatch armed, waiting for its goroutine if
-// one started.
+// stopWatch ends the watch armWatch armed, ending the watch goroutine
+// if one runs, and waiting for it.
 func (c *conn) stopWatch() {
 	c.wmu.Lock()
 	c.serving = false

@@ -1071,3 +1071,44 @@ func TestServerDeadlinesAcrossRequests(t *testing.T) {
 		t.Errorf("a kept-alive connection's unfinished head closed after %v: IdleTimeout, not ReadHeaderTimeout", d)
 	}
 }
+
+// BenchmarkServerWatched measures a request whose handler outlives the
+// hang-up watch's delay (it sleeps 3 ms), on 16 keep-alive connections at
+// once: cpu-ns/op is what the watch adds to a slow request, beside the
+// sleep's own timer.
+func BenchmarkServerWatched(b *testing.B) {
+	addr := serve(b, &Server{ErrorLog: log.New(io.Discard, "", 0),
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			time.Sleep(3 * time.Millisecond)
+			w.Write([]byte("Hello, World!"))
+		})})
+	b.SetParallelism(8) // 16 connections on 2 cores
+	b.ReportAllocs()
+	cpu0 := cpuTime()
+	b.RunParallel(func(pb *testing.PB) {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			b.Error(err)
+			return
+		}
+		defer c.Close()
+		req := []byte("GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+		buf := make([]byte, 4096)
+		for pb.Next() {
+			if _, err := c.Write(req); err != nil {
+				b.Error(err)
+				return
+			}
+			n := 0
+			for !bytes.HasSuffix(buf[:n], []byte("\r\n\r\nHello, World!")) {
+				m, err := c.Read(buf[n:])
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				n += m
+			}
+		}
+	})
+	b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")
+}
