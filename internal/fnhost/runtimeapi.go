@@ -535,7 +535,11 @@ func (in *instance) deliver(w *nextWaiter, inv *invocation) {
 	// START goes before it: the function has not seen inv yet.
 	in.out.begin(inv.id)
 	in.fn.ring.add(LogLine{Time: time.Now(), RequestID: inv.id, Stream: "platform", Text: "START RequestId: " + inv.id + " Version: $LATEST"})
-	b := make([]byte, 0, 512)
+	room := 512
+	if len(inv.payload) <= 16<<10 {
+		room += len(inv.payload) // the event joins its head in one write
+	}
+	b := make([]byte, 0, room)
 	b = append(b, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"...)
 	b = appendHeader(b, "Lambda-Runtime-Aws-Request-Id", inv.id)
 	b = appendHeader(b, "Lambda-Runtime-Deadline-Ms", strconv.FormatInt(inv.deadline.UnixMilli(), 10))
