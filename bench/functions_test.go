@@ -1,16 +1,21 @@
 package bench
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -29,6 +34,9 @@ import (
 type fnNode struct {
 	public string
 	client *http.Client
+	// bins are the executables behind each Host: the legacy monolith's
+	// ("") and the function's ("fn.test"), whose processes' CPU is counted.
+	bins map[string]string
 }
 
 func buildExample(b *testing.B, dir, pkg string) string {
@@ -42,12 +50,18 @@ func buildExample(b *testing.B, dir, pkg string) string {
 // startLegacy builds examples/legacy, runs it on a free loopback port until
 // the benchmark ends, and returns its address once it accepts connections.
 func startLegacy(b *testing.B, dir string) string {
-	bin := buildExample(b, dir, "legacy")
+	addr, _ := runLegacy(b, dir)
+	return addr
+}
+
+// runLegacy is startLegacy that also returns the executable it runs.
+func runLegacy(b *testing.B, dir string) (addr, bin string) {
+	bin = buildExample(b, dir, "legacy")
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
 	}
-	addr := ln.Addr().String()
+	addr = ln.Addr().String()
 	ln.Close()
 	cmd := exec.Command(bin, "-listen", addr)
 	if err := cmd.Start(); err != nil {
@@ -61,7 +75,7 @@ func startLegacy(b *testing.B, dir string) string {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	return addr
+	return addr, bin
 }
 
 // startGateway serves src (a config) from an in-process gateway with a
@@ -89,13 +103,15 @@ func newFnNode(b *testing.B, concurrency int) *fnNode {
 	b.Helper()
 	dir := b.TempDir()
 	fnBin := buildExample(b, dir, "functions/user")
+	legacyAddr, legacyBin := runLegacy(b, dir)
 	n := startGateway(b, fmt.Sprintf(`origins: {legacy: {url: http://%s}}
 functions:
   user: {handler: %s, concurrency: %d, min_instances: %d}
 routes:
   - {match: "GET fn.test/user/{id}", function: user}
   - {match: /, origin: legacy}
-`, startLegacy(b, dir), fnBin, concurrency, concurrency))
+`, legacyAddr, fnBin, concurrency, concurrency))
+	n.bins = map[string]string{"": legacyBin, "fn.test": fnBin}
 	for i := 0; i < 2*concurrency; i++ { // warm every instance
 		n.get(b, "fn.test", "/user/1")
 		n.get(b, "", "/user/1")
@@ -120,6 +136,65 @@ func (n *fnNode) get(b *testing.B, host, path string) {
 	}
 }
 
+// cpuMeter reports CPU time per request: the benchmark process's (load
+// generator, gateway and function host together) and that of the
+// processes behind the route (the legacy monolith, or the function's
+// instances), so that runs on a busy machine can be compared by what the
+// path costs rather than by how fast it went.
+type cpuMeter struct {
+	bin           string
+	self, backend time.Duration
+}
+
+func (n *fnNode) startCPU(host string) *cpuMeter {
+	m := &cpuMeter{bin: n.bins[host]}
+	m.self, m.backend = selfCPU(), childrenCPU(m.bin)
+	return m
+}
+
+func (m *cpuMeter) report(b *testing.B, requests int) {
+	self, backend := selfCPU()-m.self, childrenCPU(m.bin)-m.backend
+	b.ReportMetric(float64(self.Microseconds())/float64(requests), "self-cpu-µs/req")
+	b.ReportMetric(float64(backend.Microseconds())/float64(requests), "backend-cpu-µs/req")
+}
+
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// childrenCPU is the CPU time this process's running children started
+// from bin have used, summed over their threads (/proc/PID/task/*/schedstat).
+func childrenCPU(bin string) time.Duration {
+	var total time.Duration
+	self := strconv.Itoa(os.Getpid())
+	procs, _ := filepath.Glob("/proc/[0-9]*")
+	for _, p := range procs {
+		stat, err := os.ReadFile(p + "/stat")
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...: comm may hold spaces, so split after ')'.
+		f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+		if len(f) < 2 || f[1] != self {
+			continue
+		}
+		if cmd, _ := os.ReadFile(p + "/cmdline"); string(bytes.SplitN(cmd, []byte{0}, 2)[0]) != bin {
+			continue
+		}
+		tasks, _ := filepath.Glob(p + "/task/[0-9]*/schedstat")
+		for _, t := range tasks {
+			if b, err := os.ReadFile(t); err == nil {
+				if ns, err := strconv.ParseInt(strings.Fields(string(b))[0], 10, 64); err == nil {
+					total += time.Duration(ns)
+				}
+			}
+		}
+	}
+	return total
+}
+
 func percentile(ds []time.Duration, p float64) time.Duration {
 	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
 	return ds[int(float64(len(ds)-1)*p)]
@@ -134,11 +209,13 @@ func BenchmarkWarmPath(b *testing.B) {
 		name := map[string]string{"": "origin", "fn.test": "function"}[host]
 		b.Run(name, func(b *testing.B) {
 			ds := make([]time.Duration, 0, b.N)
+			cpu := n.startCPU(host)
 			for i := 0; i < b.N; i++ {
 				start := time.Now()
 				n.get(b, host, "/user/42")
 				ds = append(ds, time.Since(start))
 			}
+			cpu.report(b, b.N)
 			b.ReportMetric(float64(percentile(ds, 0.5).Microseconds()), "µs-p50")
 			b.ReportMetric(float64(percentile(ds, 0.99).Microseconds()), "µs-p99")
 		})
@@ -157,6 +234,7 @@ func BenchmarkFunctionThroughput(b *testing.B) {
 				name := map[string]string{"": "origin", "fn.test": "function"}[host]
 				b.Run(name, func(b *testing.B) {
 					b.ResetTimer()
+					cpu := n.startCPU(host)
 					start := time.Now()
 					var wg sync.WaitGroup
 					per := (b.N + c - 1) / c
@@ -171,6 +249,7 @@ func BenchmarkFunctionThroughput(b *testing.B) {
 					}
 					wg.Wait()
 					b.ReportMetric(float64(per*c)/time.Since(start).Seconds(), "req/s")
+					cpu.report(b, per*c)
 				})
 			}
 		})

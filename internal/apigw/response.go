@@ -54,14 +54,15 @@ func quote(raw []byte) string {
 
 func parse(payload []byte, v2 bool) (*Response, error) {
 	payload = bytes.TrimSpace(payload)
-	if !json.Valid(payload) {
-		return nil, malformed("not valid JSON (%d bytes); return a JSON object with statusCode", len(payload))
-	}
+	// An object is checked by the decoding that reads it (a function's
+	// answer is scanned once, not twice); anything else only here.
 	var obj map[string]json.RawMessage
-	if payload[0] == '{' {
-		if err := json.Unmarshal(payload, &obj); err != nil {
-			return nil, malformed("%v", err)
+	if len(payload) > 0 && payload[0] == '{' {
+		if json.Unmarshal(payload, &obj) != nil {
+			return nil, malformed("not valid JSON (%d bytes); return a JSON object with statusCode", len(payload))
 		}
+	} else if !json.Valid(payload) {
+		return nil, malformed("not valid JSON (%d bytes); return a JSON object with statusCode", len(payload))
 	}
 	if _, ok := obj["statusCode"]; !ok {
 		if v2 {

@@ -2,6 +2,7 @@ package fnhost
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -49,5 +50,33 @@ func TestConfigurations(t *testing.T) {
 	}
 	if err := lambda.NewFunctionActiveV2Waiter(c).Wait(ctx, &lambda.GetFunctionInput{FunctionName: aws.String("node")}, 5*time.Second); err != nil {
 		t.Errorf("FunctionActiveV2 waiter: %v", err)
+	}
+}
+
+// TestEnvironGOMAXPROCS: an instance's Go scheduler is sized to the vCPU
+// share Lambda gives its memory (one per 1,769 MB), unless the function's
+// environment sets GOMAXPROCS itself.
+func TestEnvironGOMAXPROCS(t *testing.T) {
+	for _, c := range []struct {
+		memoryMB int
+		env      map[string]string
+		want     string
+	}{
+		{128, nil, "1"},
+		{1769, nil, "1"},
+		{1770, nil, "2"},
+		{10240, nil, "6"},
+		{128, map[string]string{"GOMAXPROCS": "4"}, "4"},
+	} {
+		fn := &function{host: &Host{region: "us-east-1"}, cfg: config.Function{Name: "f", Handler: "bin/f", MemoryMB: c.memoryMB, Env: c.env}}
+		var got []string
+		for _, kv := range fn.environ("127.0.0.1:9001", 1) {
+			if v, ok := strings.CutPrefix(kv, "GOMAXPROCS="); ok {
+				got = append(got, v)
+			}
+		}
+		if len(got) != 1 || got[0] != c.want {
+			t.Errorf("memory_mb %d, environment %v: GOMAXPROCS %q, want %q", c.memoryMB, c.env, got, c.want)
+		}
 	}
 }

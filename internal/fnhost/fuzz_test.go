@@ -1,10 +1,15 @@
 package fnhost
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
+	"io"
+	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/turnout/turnout/internal/h1"
 )
 
 // FuzzErrorDocument: whatever a function process posts to the Runtime API's
@@ -59,4 +64,58 @@ func FuzzOutput(f *testing.F) {
 			}
 		}
 	})
+}
+
+// FuzzRuntimeAPIRequest: whatever a runtime sends, reading a Runtime API
+// request and its body does not panic, and a request read whole was read
+// the way net/http reads it: the same method, path and body, and the next
+// request starts at the same byte.
+func FuzzRuntimeAPIRequest(f *testing.F) {
+	f.Add([]byte("POST /2018-06-01/runtime/invocation/x/response HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n" +
+		"Trailer: Lambda-Runtime-Function-Error-Type\r\n\r\n3\r\nabc\r\n0\r\nLambda-Runtime-Function-Error-Type: E\r\n\r\nNEXT"))
+	f.Add([]byte("GET /2018-06-01/runtime/invocation/next HTTP/1.1\r\nHost: x\r\n\r\nNEXT"))
+	f.Add([]byte("POST /2018-06-01/runtime/init/error?x=1 HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\nabcNEXT"))
+	f.Add([]byte("POST http://x/2018-06-01/runtime/invocation/%41/error HTTP/1.1\r\nHost: x\r\nConnection: keep-alive, close\r\nContent-Length: 0\r\n\r\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		br := bufio.NewReaderSize(bytes.NewReader(data), 64) // heads over the buffer take the long way
+		req, err := parseRequest(br, new(h1.Request))
+		if err != nil {
+			return
+		}
+		body, err := io.ReadAll(&req.body)
+		if err != nil {
+			return
+		}
+		rest, _ := io.ReadAll(br)
+
+		want, err := http.ReadRequest(bufio.NewReaderSize(bytes.NewReader(data), 64<<10))
+		if err != nil {
+			t.Fatalf("read as %s %s, net/http refuses: %v", req.method, req.path, err)
+		}
+		wantBody, err := io.ReadAll(want.Body)
+		if err != nil {
+			t.Fatalf("body read whole (%q), net/http fails: %v", body, err)
+		}
+		if req.method != want.Method || req.path != want.URL.Path || !bytes.Equal(body, wantBody) || req.close != want.Close {
+			t.Fatalf("read %s %q close=%v body %q, net/http %s %q close=%v body %q",
+				req.method, req.path, req.close, body, want.Method, want.URL.Path, want.Close, wantBody)
+		}
+		if !bytes.HasSuffix(data, rest) || len(data)-len(rest) != consumed(t, data) {
+			t.Fatalf("next request at byte %d, net/http's at %d", len(data)-len(rest), consumed(t, data))
+		}
+	})
+}
+
+// consumed is how many bytes of data net/http reads for its first request
+// and that request's body. (Its buffer holds a trailer section whole: a
+// smaller one refuses a trailer longer than itself.)
+func consumed(t *testing.T, data []byte) int {
+	r := bytes.NewReader(data)
+	br := bufio.NewReaderSize(r, 64<<10)
+	req, err := http.ReadRequest(br)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, req.Body)
+	return len(data) - r.Len() - br.Buffered()
 }

@@ -37,8 +37,8 @@ import (
 // (A write the runtime makes from another thread at the same moment may land
 // on either side, as on Lambda.) A partial line (no newline) in the pipe at
 // either moment is closed as a line of its own. Neither moment writes into
-// the pipes or waits for a reader goroutine: an empty pipe costs one
-// ioctl(FIONREAD). (Until issue 20 the host wrote a marker line into
+// the pipes or waits for a reader goroutine: two empty pipes cost one
+// poll(2). (Until issue 20 the host wrote a marker line into
 // each pipe and waited for both readers to reach it: four writes, four
 // reader wake-ups and a wait on every invocation.)
 type output struct {
@@ -106,21 +106,63 @@ func (o *output) discard(child []*os.File) {
 
 // begin attributes the lines written from now on to request id.
 func (o *output) begin(id string) {
+	o.lock()
+	o.drainAll()
 	for _, s := range o.streams {
-		s.mu.Lock()
-		o.drain(s)
 		s.cur = id
-		s.mu.Unlock()
 	}
+	o.unlock()
 }
 
 // sync returns once every line written before it was called is in the
 // ring (what a runtime writes meanwhile may be too).
 func (o *output) sync() {
+	o.lock()
+	o.drainAll()
+	o.unlock()
+}
+
+func (o *output) lock() {
 	for _, s := range o.streams {
 		s.mu.Lock()
-		o.drain(s)
+	}
+}
+
+func (o *output) unlock() {
+	for _, s := range o.streams {
 		s.mu.Unlock()
+	}
+}
+
+// drainAll drains both pipes and closes a partial line in each; every
+// s.mu is held. One poll(2) asks both
+// whether they hold anything, so that a runtime that wrote nothing costs
+// one system call at each edge of an invocation, not an ioctl per pipe.
+func (o *output) drainAll() {
+	var fds [2]unix.PollFd
+	var polled [2]*outStream
+	n := 0
+	for _, s := range o.streams {
+		if !s.closed {
+			fds[n] = unix.PollFd{Fd: int32(s.fd), Events: unix.POLLIN}
+			polled[n] = s
+			n++
+		}
+	}
+	if n > 0 {
+		if _, err := unix.Poll(fds[:n], 0); err != nil {
+			for i := range fds[:n] {
+				fds[i].Revents = unix.POLLIN // cannot tell: look in each
+			}
+		}
+	}
+	for i, s := range polled[:n] {
+		if fds[i].Revents != 0 {
+			o.drain(s)
+		}
+	}
+	for _, s := range o.streams {
+		o.endLine(s)
 	}
 }
 
@@ -129,23 +171,20 @@ func (o *output) sync() {
 func (o *output) exited() { o.sync() }
 
 // drain reads what the pipe holds now into the ring (no more: a runtime
-// that keeps writing cannot hold the host here) and closes a partial line;
-// s.mu is held.
+// that keeps writing cannot hold the host here); s.mu is held and the
+// pipe is open.
 func (o *output) drain(s *outStream) {
-	if !s.closed {
-		n, err := unix.IoctlGetInt(s.fd, unix.TIOCINQ) // FIONREAD: the bytes in the pipe
-		for err == nil && n > 0 {
-			var m int
-			m, err = syscall.Read(s.fd, s.buffer()[:min(n, readBuffer)])
-			if m > 0 {
-				o.consume(s, s.buf[:m])
-				n -= m
-			} else if !errors.Is(err, syscall.EINTR) {
-				break
-			}
+	n, err := unix.IoctlGetInt(s.fd, unix.TIOCINQ) // FIONREAD: the bytes in the pipe
+	for err == nil && n > 0 {
+		var m int
+		m, err = syscall.Read(s.fd, s.buffer()[:min(n, readBuffer)])
+		if m > 0 {
+			o.consume(s, s.buf[:m])
+			n -= m
+		} else if !errors.Is(err, syscall.EINTR) {
+			break
 		}
 	}
-	o.endLine(s)
 }
 
 // readBuffer is the most read at once, and what a reader reads before it

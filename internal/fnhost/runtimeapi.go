@@ -2,22 +2,28 @@ package fnhost
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/turnout/turnout/internal/h1"
 )
 
 // runtimeAPI serves the Runtime API to one instance on its own listener.
 //
-// It is a small HTTP/1.1 loop of its own, not net/http's server: the
+// It is a small HTTP/1.1 loop of its own, not net/http's server (heads
+// are parsed by h1.Parse, bodies read by apiBody): the
 // clients are the runtime interface clients in the instance (aws-lambda-go,
 // the Node.js and Python ones), one request at a time per connection, and
 // the one request that matters waits: GET /next is a long poll that an
@@ -49,9 +55,10 @@ type runtimeAPI struct {
 type nextWaiter struct {
 	c       net.Conn
 	br      *bufio.Reader
+	head    *h1.Request   // the connection's head parser state
 	close   bool          // the connection is to be closed
 	written chan struct{} // closed once the invocation was written on c and its result awaited
-	pending *http.Request // a request await read but left to the connection's goroutine
+	pending *apiRequest   // a request await read but left to the connection's goroutine
 
 	mu      sync.Mutex // guards idle and stopped
 	idle    bool       // await is waiting for a request's first byte
@@ -121,9 +128,9 @@ func (a *runtimeAPI) close() {
 
 // serveConn serves the requests of one connection in turn.
 func (a *runtimeAPI) serveConn(c net.Conn) {
-	c = &limitedConn{Conn: c, left: -1}
 	br := bufio.NewReaderSize(c, 4<<10)
-	var req *http.Request
+	head := new(h1.Request)
+	var req *apiRequest
 	for {
 		if req == nil {
 			// An idle connection waits without a deadline (the runtime
@@ -132,11 +139,11 @@ func (a *runtimeAPI) serveConn(c net.Conn) {
 				return
 			}
 			var ok bool
-			if req, ok = readRequest(c, br, true); !ok {
+			if req, ok = readRequest(c, br, head, true); !ok {
 				return
 			}
 		}
-		keep, next := a.handle(c, br, req)
+		keep, next := a.handle(c, br, head, req)
 		if !keep || !finishRequest(req) {
 			return
 		}
@@ -144,34 +151,239 @@ func (a *runtimeAPI) serveConn(c net.Conn) {
 	}
 }
 
+// apiRequest is a Runtime API request whose head was read: what the
+// handlers use of the head, copied out of the connection's buffer, and
+// the body.
+type apiRequest struct {
+	method    string
+	path      string // the target's path
+	close     bool   // the connection closes after this request
+	expect    bool   // "Expect: 100-continue", not yet answered
+	length    int64  // the body's Content-Length; -1 when chunked
+	errorType string // Lambda-Runtime-Function-Error-Type
+	body      apiBody
+}
+
 // readRequest reads a request whose first byte is in br: the head must come
 // whole within maxHeadBytes and, with timed, within apiHeaderTimeout (the
-// read deadline is none after it). A malformed one is answered 400 (431
-// when too large) and ends the connection (false).
-func readRequest(c net.Conn, br *bufio.Reader, timed bool) (*http.Request, bool) {
-	lc, _ := c.(*limitedConn)
-	if lc != nil {
-		lc.left = maxHeadBytes + int64(br.Size()) // what br holds already was read under the limit too
-	}
+// read deadline is none after it). A malformed one is answered (400, or
+// what h1.Parse says: 431 when too large, 417, 501, 505) and ends the
+// connection (false).
+func readRequest(c net.Conn, br *bufio.Reader, head *h1.Request, timed bool) (*apiRequest, bool) {
 	if timed {
 		c.SetReadDeadline(time.Now().Add(apiHeaderTimeout))
 	}
-	req, err := http.ReadRequest(br)
+	req, err := parseRequest(br, head)
 	if err != nil {
-		if lc != nil && lc.left == 0 {
+		var he *h1.Error
+		switch {
+		case errors.As(err, &he) && (he == h1.ErrHeadTooLarge || he == h1.ErrURITooLong):
 			refuse(c, http.StatusRequestHeaderFieldsTooLarge, errorJSON("InvalidRequest", "request head over 1 MiB"))
-		} else {
+		case he != nil:
+			refuse(c, he.Status, errorJSON("InvalidRequest", "malformed request: "+he.Reason))
+		default:
 			refuse(c, http.StatusBadRequest, errorJSON("InvalidRequest", "malformed request: "+err.Error()))
 		}
 		return nil, false
-	}
-	if lc != nil {
-		lc.left = -1
 	}
 	if timed {
 		c.SetReadDeadline(time.Time{})
 	}
 	return req, true
+}
+
+// parseRequest parses the head at br's start with h1.Parse, in br's buffer
+// when it fits there (then without copying it), and leaves br at the body.
+func parseRequest(br *bufio.Reader, head *h1.Request) (*apiRequest, error) {
+	for {
+		buf, _ := br.Peek(br.Buffered())
+		err := h1.Parse(head, buf, maxHeadBytes)
+		if err != h1.ErrIncomplete {
+			req, err := newAPIRequest(br, head, err)
+			if err == nil {
+				br.Discard(head.HeadLen)
+			}
+			return req, err
+		}
+		if len(buf) == br.Size() {
+			return parseLongRequest(br, head)
+		}
+		if _, err := br.Peek(len(buf) + 1); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// parseLongRequest parses a head larger than br's buffer (an X-Ray error
+// cause can be up to 1 MiB) from a copy, read line by line so that br is
+// left at the body.
+func parseLongRequest(br *bufio.Reader, head *h1.Request) (*apiRequest, error) {
+	big := make([]byte, 0, 4*br.Size())
+	lineStart := 0
+	for len(big) < maxHeadBytes {
+		line, err := br.ReadSlice('\n')
+		big = append(big, line...)
+		switch {
+		case err == bufio.ErrBufferFull:
+			continue
+		case err != nil:
+			return nil, err
+		case len(big)-lineStart <= 2: // an empty line: the head may end here
+			if err := h1.Parse(head, big, maxHeadBytes); err != h1.ErrIncomplete {
+				return newAPIRequest(br, head, err)
+			}
+		}
+		lineStart = len(big)
+	}
+	if err := h1.Parse(head, big, maxHeadBytes); err != nil && err != h1.ErrIncomplete {
+		return nil, err // 414 or 431, or the head was malformed before
+	}
+	return nil, h1.ErrHeadTooLarge
+}
+
+// newAPIRequest makes the request h1.Parse read into head (perr is what it
+// returned).
+//
+// h1.Parse refuses a chunked request that announces trailers, because the
+// edge forwards none. aws-lambda-go announces two on every result it
+// posts (its error type and body, sent when reading the handler's answer
+// fails); here they are read and dropped with the body, as they were with
+// net/http, so that one refusal is taken back: the head was whole and
+// everything else in it valid when Parse returned it.
+func newAPIRequest(br *bufio.Reader, head *h1.Request, perr error) (*apiRequest, error) {
+	closeReq := head.Close
+	if perr == h1.ErrTrailer {
+		closeReq = connectionClose(head) // Parse stops before it sets Close (HTTP/1.1 only)
+	} else if perr != nil {
+		return nil, perr
+	}
+	r := &apiRequest{method: head.Method, close: closeReq, expect: head.Expect100 && head.ProtoMinor == 1, length: head.ContentLength}
+	t := head.Target
+	if len(t) > 0 && t[0] == '/' && bytes.IndexByte(t, '%') < 0 {
+		if q := bytes.IndexByte(t, '?'); q >= 0 {
+			t = t[:q]
+		}
+		r.path = string(t)
+	} else if u, err := url.ParseRequestURI(string(t)); err == nil {
+		r.path = u.Path // absolute-form, or escaped
+	} else {
+		r.path = string(t)
+	}
+	for _, f := range head.Fields {
+		if bytes.EqualFold(f.Name, []byte("Lambda-Runtime-Function-Error-Type")) {
+			r.errorType = string(f.Value)
+		}
+	}
+	r.body.br = br
+	switch {
+	case head.Chunked:
+		r.length = -1
+		r.body.chunked = httputil.NewChunkedReader(br)
+	case r.length < 0:
+		r.length = 0
+	}
+	r.body.left = r.length
+	return r, nil
+}
+
+// connectionClose reports whether an HTTP/1.1 head's Connection fields
+// name "close".
+func connectionClose(head *h1.Request) bool {
+	for _, f := range head.Fields {
+		if !bytes.EqualFold(f.Name, []byte("Connection")) {
+			continue
+		}
+		for _, tok := range bytes.Split(f.Value, []byte(",")) {
+			if bytes.EqualFold(bytes.TrimSpace(tok), []byte("close")) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// apiBody is a request's body: Content-Length bytes, or chunked (then its
+// trailer section is read and dropped).
+type apiBody struct {
+	br      *bufio.Reader
+	left    int64     // bytes left of a Content-Length body; -1 when chunked
+	chunked io.Reader // the chunked decoder
+	err     error     // io.EOF once the body was read whole, or why it failed
+}
+
+func (b *apiBody) Read(p []byte) (int, error) {
+	if b.err != nil {
+		return 0, b.err
+	}
+	if b.left == 0 {
+		b.err = io.EOF
+		return 0, io.EOF
+	}
+	var n int
+	var err error
+	if b.left < 0 {
+		n, err = b.chunked.Read(p)
+		if err == io.EOF {
+			if err = readTrailer(b.br); err == nil {
+				err = io.EOF
+			}
+		}
+	} else {
+		if int64(len(p)) > b.left {
+			p = p[:b.left]
+		}
+		n, err = b.br.Read(p)
+		b.left -= int64(n)
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+	}
+	if err != nil {
+		b.err = err
+	}
+	return n, err
+}
+
+// maxTrailer bounds a chunked body's trailer section.
+const maxTrailer = 16 << 10
+
+var errTrailer = errors.New("malformed or oversized trailer section")
+
+// readTrailer reads the trailer section after a chunked body's last
+// chunk, up to the empty line that ends it: field lines (a token, a
+// colon, a value without CR or NUL), ended by CRLF.
+func readTrailer(br *bufio.Reader) error {
+	total := 0
+	for {
+		line, err := br.ReadSlice('\n')
+		total += len(line)
+		switch {
+		case err == io.EOF:
+			return io.ErrUnexpectedEOF
+		case err != nil || total > maxTrailer:
+			return errTrailer
+		case len(line) < 2 || line[len(line)-2] != '\r':
+			return errTrailer
+		case len(line) == 2:
+			return nil
+		}
+		line = line[:len(line)-2]
+		name, _, ok := bytes.Cut(line, []byte(":"))
+		if !ok || len(name) == 0 || bytes.ContainsAny(line, "\r\x00") {
+			return errTrailer
+		}
+		for _, c := range name {
+			if !isTokenByte(c) {
+				return errTrailer
+			}
+		}
+	}
+}
+
+// isTokenByte reports whether c may be in a field name (RFC 9110 §5.6.2).
+func isTokenByte(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
+		strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
 }
 
 // refuse answers a request that cannot be read and lets the runtime read
@@ -180,9 +392,6 @@ func readRequest(c net.Conn, br *bufio.Reader, timed bool) (*http.Request, bool)
 // way).
 func refuse(c net.Conn, status int, body []byte) {
 	writeAPI(c, status, body, true)
-	if lc, ok := c.(*limitedConn); ok {
-		c = lc.Conn
-	}
 	if tc, ok := c.(*net.TCPConn); ok {
 		tc.CloseWrite()
 	}
@@ -194,35 +403,14 @@ func refuse(c net.Conn, status int, body []byte) {
 // MaxHeaderBytes did.
 const maxHeadBytes = 1 << 20
 
-// limitedConn is a runtime's connection whose reads stop after left bytes
-// while a request head is read (left < 0: no limit).
-type limitedConn struct {
-	net.Conn
-	left int64
-}
-
-func (c *limitedConn) Read(p []byte) (int, error) {
-	if c.left == 0 {
-		return 0, io.EOF
-	}
-	if c.left > 0 && int64(len(p)) > c.left {
-		p = p[:c.left]
-	}
-	n, err := c.Conn.Read(p)
-	if c.left > 0 {
-		c.left -= int64(n)
-	}
-	return n, err
-}
-
 // finishRequest skips what the handler did not read of the body, up to a
 // point, so that the next request starts where it should; false ends the
 // connection.
-func finishRequest(req *http.Request) bool {
-	if req.Close {
+func finishRequest(req *apiRequest) bool {
+	if req.close {
 		return false
 	}
-	n, err := io.Copy(io.Discard, io.LimitReader(req.Body, maxDrain+1))
+	n, err := io.Copy(io.Discard, io.LimitReader(&req.body, maxDrain+1))
 	return err == nil && n <= maxDrain
 }
 
@@ -268,16 +456,16 @@ func (a *runtimeAPI) await(ctx context.Context, w *nextWaiter, inv *invocation) 
 		}
 		// A request has begun: it is read whole, whatever stops await,
 		// by the invocation's deadline.
-		req, ok := readRequest(w.c, w.br, false)
+		req, ok := readRequest(w.c, w.br, w.head, false)
 		if !ok {
 			w.close = true
 			return
 		}
-		if req.Method != http.MethodPost || !strings.HasPrefix(req.URL.Path, apiPrefix+"invocation/") {
+		if req.method != http.MethodPost || !strings.HasPrefix(req.path, apiPrefix+"invocation/") {
 			w.pending = req
 			return
 		}
-		if keep, _ := a.handle(w.c, w.br, req); !keep || !finishRequest(req) {
+		if keep, _ := a.handle(w.c, w.br, w.head, req); !keep || !finishRequest(req) {
 			w.close = true
 			return
 		}
@@ -297,26 +485,26 @@ func (w *nextWaiter) stop() {
 
 // handle answers one request; keep false closes the connection. next is a
 // request already read, to be served next.
-func (a *runtimeAPI) handle(c net.Conn, br *bufio.Reader, r *http.Request) (keep bool, next *http.Request) {
+func (a *runtimeAPI) handle(c net.Conn, br *bufio.Reader, head *h1.Request, r *apiRequest) (keep bool, next *apiRequest) {
 	in := a.in
-	cl := r.Close
-	rest, ok := strings.CutPrefix(r.URL.Path, apiPrefix)
+	cl := r.close
+	rest, ok := strings.CutPrefix(r.path, apiPrefix)
 	if !ok {
-		return apiError(c, http.StatusNotFound, "UnknownPath", "unknown path "+r.URL.Path, cl), nil
+		return apiError(c, http.StatusNotFound, "UnknownPath", "unknown path "+r.path, cl), nil
 	}
 	switch {
 	case rest == "invocation/next":
-		if r.Method != http.MethodGet {
+		if r.method != http.MethodGet {
 			return apiError(c, http.StatusMethodNotAllowed, "MethodNotAllowed", "use GET", cl), nil
 		}
-		return a.next(c, br, r)
+		return a.next(c, br, head, r)
 	case rest == "init/error":
-		if r.Method != http.MethodPost {
+		if r.method != http.MethodPost {
 			return apiError(c, http.StatusMethodNotAllowed, "MethodNotAllowed", "use POST", cl), nil
 		}
 		continueBody(c, r)
-		body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
-		body = errorDocument(body, r.Header.Get("Lambda-Runtime-Function-Error-Type"), "Runtime.InitError")
+		body, _ := io.ReadAll(io.LimitReader(&r.body, 1<<20))
+		body = errorDocument(body, r.errorType, "Runtime.InitError")
 		select {
 		case in.initErr <- body:
 		default:
@@ -325,23 +513,23 @@ func (a *runtimeAPI) handle(c net.Conn, br *bufio.Reader, r *http.Request) (keep
 	case strings.HasPrefix(rest, "invocation/"):
 		id, kind, ok := strings.Cut(strings.TrimPrefix(rest, "invocation/"), "/")
 		if !ok || (kind != "response" && kind != "error") {
-			return apiError(c, http.StatusNotFound, "UnknownPath", "unknown path "+r.URL.Path, cl), nil
+			return apiError(c, http.StatusNotFound, "UnknownPath", "unknown path "+r.path, cl), nil
 		}
-		if r.Method != http.MethodPost {
+		if r.method != http.MethodPost {
 			return apiError(c, http.StatusMethodNotAllowed, "MethodNotAllowed", "use POST", cl), nil
 		}
 		return a.result(c, r, id, kind == "error"), nil
 	default:
-		return apiError(c, http.StatusNotFound, "UnknownPath", "unknown path "+r.URL.Path, cl), nil
+		return apiError(c, http.StatusNotFound, "UnknownPath", "unknown path "+r.path, cl), nil
 	}
 }
 
 // next parks the connection until an invocation was written on it and
 // await gave it back.
-func (a *runtimeAPI) next(c net.Conn, br *bufio.Reader, r *http.Request) (bool, *http.Request) {
+func (a *runtimeAPI) next(c net.Conn, br *bufio.Reader, head *h1.Request, r *apiRequest) (bool, *apiRequest) {
 	in := a.in
 	in.readyOnce.Do(func() { close(in.ready) })
-	w := &nextWaiter{c: c, br: br, close: r.Close, written: make(chan struct{})}
+	w := &nextWaiter{c: c, br: br, head: head, close: r.close, written: make(chan struct{})}
 	select {
 	case in.next <- w:
 	case <-a.done:
@@ -364,7 +552,11 @@ func (in *instance) deliver(w *nextWaiter, inv *invocation) {
 	// START goes before it: the function has not seen inv yet.
 	in.out.begin(inv.id)
 	in.fn.ring.add(LogLine{Time: time.Now(), RequestID: inv.id, Stream: "platform", Text: "START RequestId: " + inv.id + " Version: $LATEST"})
-	b := make([]byte, 0, 512)
+	room := 512
+	if len(inv.payload) <= 16<<10 {
+		room += len(inv.payload) // the event joins its head in one write
+	}
+	b := make([]byte, 0, room)
 	b = append(b, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"...)
 	b = appendHeader(b, "Lambda-Runtime-Aws-Request-Id", inv.id)
 	b = appendHeader(b, "Lambda-Runtime-Deadline-Ms", strconv.FormatInt(inv.deadline.UnixMilli(), 10))
@@ -374,10 +566,7 @@ func (in *instance) deliver(w *nextWaiter, inv *invocation) {
 		b = appendHeader(b, "Lambda-Runtime-Client-Context", inv.clientContext)
 	}
 	b = appendEnd(b, len(inv.payload), w.close)
-	c := w.c
-	if lc, ok := c.(*limitedConn); ok {
-		c = lc.Conn // a *net.TCPConn writes net.Buffers in one writev
-	}
+	c := w.c // a *net.TCPConn writes net.Buffers in one writev
 	var err error
 	if len(inv.payload) <= 16<<10 {
 		_, err = c.Write(append(b, inv.payload...))
@@ -391,9 +580,9 @@ func (in *instance) deliver(w *nextWaiter, inv *invocation) {
 }
 
 // result reads the runtime's result for the invocation it holds.
-func (a *runtimeAPI) result(c net.Conn, r *http.Request, id string, failed bool) bool {
+func (a *runtimeAPI) result(c net.Conn, r *apiRequest, id string, failed bool) bool {
 	in := a.in
-	cl := r.Close
+	cl := r.close
 	in.mu.Lock()
 	inv := in.cur
 	if inv == nil || inv.id != id {
@@ -422,7 +611,7 @@ func (a *runtimeAPI) result(c net.Conn, r *http.Request, id string, failed bool)
 			fmt.Sprintf("Response payload size exceeded maximum allowed payload size (%d bytes).", limit), cl)
 	}
 	if failed {
-		body = errorDocument(body, r.Header.Get("Lambda-Runtime-Function-Error-Type"), "Runtime.Unknown")
+		body = errorDocument(body, r.errorType, "Runtime.Unknown")
 	}
 	inv.finish(result{payload: body, failed: failed})
 	in.mu.Lock()
@@ -435,19 +624,20 @@ func (a *runtimeAPI) result(c net.Conn, r *http.Request, id string, failed bool)
 
 // readBody reads up to n bytes of r's body, in one allocation when the
 // length is known.
-func readBody(r *http.Request, n int64) ([]byte, error) {
-	if r.ContentLength >= 0 && r.ContentLength < n {
-		b := make([]byte, r.ContentLength)
-		_, err := io.ReadFull(r.Body, b)
+func readBody(r *apiRequest, n int64) ([]byte, error) {
+	if r.length >= 0 && r.length < n {
+		b := make([]byte, r.length)
+		_, err := io.ReadFull(&r.body, b)
 		return b, err
 	}
-	return io.ReadAll(io.LimitReader(r.Body, n))
+	return io.ReadAll(io.LimitReader(&r.body, n))
 }
 
 // continueBody answers "Expect: 100-continue" before the body is read, as
 // net/http's server does.
-func continueBody(c net.Conn, r *http.Request) {
-	if strings.EqualFold(r.Header.Get("Expect"), "100-continue") && r.ProtoAtLeast(1, 1) {
+func continueBody(c net.Conn, r *apiRequest) {
+	if r.expect {
+		r.expect = false
 		io.WriteString(c, "HTTP/1.1 100 Continue\r\n\r\n")
 	}
 }

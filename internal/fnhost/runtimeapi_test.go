@@ -157,6 +157,43 @@ func TestRuntimeAPIAwait(t *testing.T) {
 		t.Fatal("no result for req-3")
 	}
 
+	// How runtimes post: aws-lambda-go sends every result chunked and
+	// announces trailers (which it fills when its handler's answer fails),
+	// an X-Ray error cause can make a head larger than the connection's
+	// buffer, and a client may wait for "100 Continue". Each result is
+	// read whole and the connection keeps serving.
+	raw := func(c *runtimeConn, s string) {
+		t.Helper()
+		if _, err := io.WriteString(c, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	send(a, "GET", "invocation/next", "")
+	inv, awaited = dispatch(context.Background(), a, "req-4", `{}`)
+	raw(a, "POST "+apiPrefix+"invocation/req-4/error HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"+
+		"Trailer: Lambda-Runtime-Function-Error-Type, Lambda-Runtime-Function-Error-Body\r\n"+
+		"Lambda-Runtime-Function-Error-Type: Custom.Error\r\n"+
+		"Lambda-Runtime-Function-Xray-Error-Cause: "+strings.Repeat("c", 64<<10)+"\r\n\r\n"+
+		"4\r\nnot \r\n4\r\njson\r\n0\r\nLambda-Runtime-Function-Error-Type: Late.Error\r\n\r\n")
+	answer(a, http.StatusAccepted)
+	returned(awaited, "after a chunked error")
+	select {
+	case r := <-inv.done:
+		if want := string(errorJSON("Custom.Error", "not json")); !r.failed || string(r.payload) != want {
+			t.Fatalf("result %+v, want a failure %s", r, want)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no result for req-4")
+	}
+	send(a, "GET", "invocation/next", "")
+	inv, awaited = dispatch(context.Background(), a, "req-5", `{}`)
+	raw(a, "POST "+apiPrefix+"invocation/req-5/response HTTP/1.1\r\nHost: x\r\nContent-Length: 7\r\nExpect: 100-continue\r\n\r\n")
+	answer(a, http.StatusContinue)
+	raw(a, `"late"`+"\n")
+	answer(a, http.StatusAccepted)
+	returned(awaited, "after a result sent on 100 Continue")
+	payload(inv, `"late"`+"\n")
+
 	// And the connection still serves the runtime's next request.
 	send(a, "GET", "invocation/next", "")
 	waiter()
