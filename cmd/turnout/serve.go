@@ -263,7 +263,7 @@ func readServeConfig(file string) (name string, data []byte, node *config.Config
 // openAccessLog opens the -access-log destination: "-" is stdout, "off"
 // none (a nil logger), anything else a file appended to. close flushes and
 // closes it.
-func openAccessLog(dest string, stdout io.Writer) (logger *slog.Logger, close func(), err error) {
+func openAccessLog(dest string, stdout io.Writer) (logger *gateway.AccessLogger, close func(), err error) {
 	var w io.Writer
 	var f *os.File
 	switch dest {

@@ -29,7 +29,7 @@ type Options struct {
 	// nobody scrapes.
 	Metrics *metrics.Metrics
 	// AccessLog receives one record per request; nil disables access logs.
-	AccessLog *slog.Logger
+	AccessLog *AccessLogger
 	// Logger receives operational messages; nil means slog.Default().
 	Logger *slog.Logger
 	// OnBreaker is told of every circuit breaker transition (turnout serve
