@@ -324,7 +324,7 @@ func (b *apiBody) Read(p []byte) (int, error) {
 	if b.left < 0 {
 		n, err = b.chunked.Read(p)
 		if err == io.EOF {
-			if err = readTrailer(b.br); err == nil {
+			if err = h1.ReadTrailer(b.br); err == nil {
 				err = io.EOF
 			}
 		}
@@ -342,48 +342,6 @@ func (b *apiBody) Read(p []byte) (int, error) {
 		b.err = err
 	}
 	return n, err
-}
-
-// maxTrailer bounds a chunked body's trailer section.
-const maxTrailer = 16 << 10
-
-var errTrailer = errors.New("malformed or oversized trailer section")
-
-// readTrailer reads the trailer section after a chunked body's last
-// chunk, up to the empty line that ends it: field lines (a token, a
-// colon, a value without CR or NUL), ended by CRLF.
-func readTrailer(br *bufio.Reader) error {
-	total := 0
-	for {
-		line, err := br.ReadSlice('\n')
-		total += len(line)
-		switch {
-		case err == io.EOF:
-			return io.ErrUnexpectedEOF
-		case err != nil || total > maxTrailer:
-			return errTrailer
-		case len(line) < 2 || line[len(line)-2] != '\r':
-			return errTrailer
-		case len(line) == 2:
-			return nil
-		}
-		line = line[:len(line)-2]
-		name, _, ok := bytes.Cut(line, []byte(":"))
-		if !ok || len(name) == 0 || bytes.ContainsAny(line, "\r\x00") {
-			return errTrailer
-		}
-		for _, c := range name {
-			if !isTokenByte(c) {
-				return errTrailer
-			}
-		}
-	}
-}
-
-// isTokenByte reports whether c may be in a field name (RFC 9110 §5.6.2).
-func isTokenByte(c byte) bool {
-	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
-		strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
 }
 
 // refuse answers a request that cannot be read and lets the runtime read

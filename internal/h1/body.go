@@ -25,7 +25,7 @@ type body struct {
 	err            error
 }
 
-var errTrailer = errors.New("h1: malformed or oversized trailer section in a chunked request body")
+var errTrailer = errors.New("h1: malformed or oversized trailer section in a chunked body")
 
 var brPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, bufSize) }}
 
@@ -104,14 +104,12 @@ var continueLine = []byte("HTTP/1.1 100 Continue\r\n\r\n")
 // maxTrailer bounds the trailer section of a chunked request body.
 const maxTrailer = 16 << 10
 
-// endChunked reads the trailer section that ends a chunked body — field
-// lines, read and discarded as RFC 9112 §7.1.2 lets a recipient that
-// removes the chunked coding do (turnout forwards no request trailers),
-// then the empty line — and gives back what the bufio.Reader read beyond
-// it. A malformed field line, a bare CR or LF, or more than maxTrailer
-// bytes is an error.
-func (b *body) endChunked() error {
-	br := b.br
+// ReadTrailer reads the trailer section that ends a chunked body, after
+// its last chunk — field lines (a token, a colon, a value without CR or
+// NUL), each ended by CRLF, then the empty line — and discards it, as RFC
+// 9112 §7.1.2 lets a recipient that removes the chunked coding do. A
+// malformed field line, a bare CR or LF, or more than 16 KiB is an error.
+func ReadTrailer(br *bufio.Reader) error {
 	total := 0
 	for {
 		line, err := br.ReadSlice('\n')
@@ -126,12 +124,22 @@ func (b *body) endChunked() error {
 		}
 		line = line[:len(line)-2]
 		if len(line) == 0 {
-			break
+			return nil
 		}
 		name, _, ok := bytes.Cut(line, []byte(":"))
-		if !ok || !isToken(name) || bytes.ContainsAny(line, "\r\x00") {
+		if !ok || len(name) == 0 || !isToken(name) || bytes.ContainsAny(line, "\r\x00") {
 			return errTrailer
 		}
+	}
+}
+
+// endChunked reads the trailer section that ends a chunked body (turnout
+// forwards no request trailers) and gives back what the bufio.Reader read
+// beyond it.
+func (b *body) endChunked() error {
+	br := b.br
+	if err := ReadTrailer(br); err != nil {
+		return err
 	}
 	rest, _ := br.Peek(br.Buffered())
 	b.c.unread(rest)

@@ -1112,3 +1112,33 @@ func BenchmarkServerWatched(b *testing.B) {
 	})
 	b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")
 }
+
+// ReadTrailer (the h1 server's and fnhost's Runtime API's) reads a chunked
+// body's trailer section to its empty line and refuses malformed ones.
+func TestReadTrailer(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		ok   bool
+		rest string
+	}{
+		{"\r\nGET", true, "GET"},
+		{"X-Sum: 1\r\nX-B:\r\n\r\nnext", true, "next"},
+		{": no name\r\n\r\n", false, ""},
+		{"X A: 1\r\n\r\n", false, ""},
+		{"X-A 1\r\n\r\n", false, ""},
+		{"X-A: 1\n\r\n", false, ""},
+		{"X-A: a\rb\r\n\r\n", false, ""},
+		{"X-A: 1\r\n", false, ""},
+		{strings.Repeat("X-A: 0123456789abcdef\r\n", 1000) + "\r\n", false, ""},
+	} {
+		br := bufio.NewReader(strings.NewReader(tc.in))
+		err := ReadTrailer(br)
+		if (err == nil) != tc.ok {
+			t.Errorf("ReadTrailer(%.40q) = %v, want ok %v", tc.in, err, tc.ok)
+			continue
+		}
+		if rest, _ := io.ReadAll(br); tc.ok && string(rest) != tc.rest {
+			t.Errorf("ReadTrailer(%.40q) left %q, want %q", tc.in, rest, tc.rest)
+		}
+	}
+}
