@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -39,22 +40,28 @@ func lambdaAuthorizer() *Authorizer {
 }
 
 // checkEncode fails t unless the hand encoders write exactly marshal's
-// bytes (or both fail) for the events of r.
-func checkEncode(t *testing.T, r *http.Request, body []byte, in Info) {
+// bytes (or both fail) for the events of r. With public, EventV2 and
+// EventV1 must write them too: only for requests whose events are built
+// the same every time (see FuzzEventEncode).
+func checkEncode(t *testing.T, r *http.Request, body []byte, in Info, public bool) {
 	t.Helper()
 	ev2 := buildV2(r, body, in)
 	got, err := appendEventV2(nil, ev2)
 	want, werr := marshal(ev2)
 	sameBytes(t, "2.0", got, err, want, werr)
-	got, err = EventV2(r, body, in)
-	sameBytes(t, "EventV2", got, err, want, werr)
+	if public {
+		got, err = EventV2(r, body, in)
+		sameBytes(t, "EventV2", got, err, want, werr)
+	}
 
 	ev1 := buildV1(r, body, in)
 	got, err = appendEventV1(nil, ev1)
 	want, werr = marshal(ev1)
 	sameBytes(t, "1.0", got, err, want, werr)
-	got, err = EventV1(r, body, in)
-	sameBytes(t, "EventV1", got, err, want, werr)
+	if public {
+		got, err = EventV1(r, body, in)
+		sameBytes(t, "EventV1", got, err, want, werr)
+	}
 }
 
 func sameBytes(t *testing.T, what string, got []byte, err error, want []byte, werr error) {
@@ -77,7 +84,7 @@ func TestEncodeMatchesMarshal(t *testing.T) {
 				t.Run(filepath.Base(base)+"/"+name+"/"+stage, func(t *testing.T) {
 					r, body, in := c.build(t)
 					in.Authorizer, in.Stage = a, stage
-					checkEncode(t, r, body, in)
+					checkEncode(t, r, body, in, true)
 				})
 			}
 		}
@@ -90,19 +97,19 @@ func TestEncodeMatchesMarshal(t *testing.T) {
 		r.Header.Add("X-Multi", "two\x01\"\\")
 		r.Header["lower-case"] = []string{"raw"}
 		r.Header["X-Empty"] = []string{}
-		checkEncode(t, r, []byte("<b>\b\f</b>"), Info{Route: "GET /items", Time: fixedTime})
+		checkEncode(t, r, []byte("<b>\b\f</b>"), Info{Route: "GET /items", Time: fixedTime}, true)
 	})
 	t.Run("no-host", func(t *testing.T) {
 		r := httptest.NewRequest("DELETE", "/", nil)
 		r.Host = ""
-		checkEncode(t, r, nil, Info{Time: fixedTime})
+		checkEncode(t, r, nil, Info{Time: fixedTime}, true)
 	})
 	t.Run("unencodable", func(t *testing.T) {
 		// Both fail alike on a context value JSON cannot hold.
 		r := httptest.NewRequest("GET", "/", nil)
 		for _, v := range []any{math.NaN(), json.Number("1x"), make(chan int)} {
 			a := &Authorizer{Lambda: true, Context: map[string]any{"v": v}}
-			checkEncode(t, r, nil, Info{Time: fixedTime, Authorizer: a})
+			checkEncode(t, r, nil, Info{Time: fixedTime, Authorizer: a}, true)
 		}
 	})
 }
@@ -221,6 +228,14 @@ func FuzzEventEncode(f *testing.F) {
 			// An invalid json.Number fails marshal: the encoder must too.
 			in.Authorizer = &Authorizer{Lambda: true, Context: map[string]any{"n": json.Number(s)}}
 		}
-		checkEncode(t, r, body, in)
+		// Two raw header names can lower-case to one 2.0 header (invalid
+		// bytes both become U+FFFD), and which value wins then depends on
+		// map order: such a request's builds are compared each with
+		// marshal of itself, not with each other.
+		lower := map[string]bool{}
+		for name := range r.Header {
+			lower[strings.ToLower(name)] = true
+		}
+		checkEncode(t, r, body, in, len(lower) == len(r.Header))
 	})
 }
