@@ -43,6 +43,31 @@ func benchmarkEvent(b *testing.B, event func(*http.Request, []byte, Info) ([]byt
 func BenchmarkEventV2(b *testing.B) { benchmarkEvent(b, EventV2) }
 func BenchmarkEventV1(b *testing.B) { benchmarkEvent(b, EventV1) }
 
+// BenchmarkEncode times the encoding alone, of a typical request's built
+// events: encoding/json's (marshal) and the hand encoder's.
+func BenchmarkEncode(b *testing.B) {
+	r, body, in := typicalRequest()
+	ev2, ev1 := buildV2(r, body, in), buildV1(r, body, in)
+	for _, bc := range []struct {
+		name string
+		enc  func() ([]byte, error)
+	}{
+		{"V2/marshal", func() ([]byte, error) { return marshal(ev2) }},
+		{"V2/hand", func() ([]byte, error) { return appendEventV2(make([]byte, 0, sizeV2(ev2)), ev2) }},
+		{"V1/marshal", func() ([]byte, error) { return marshal(ev1) }},
+		{"V1/hand", func() ([]byte, error) { return appendEventV1(make([]byte, 0, sizeV1(ev1)), ev1) }},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := bc.enc(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
 func BenchmarkParseV2(b *testing.B) {
 	payload := []byte(`{"statusCode":200,"headers":{"Content-Type":"application/json","X-Request-Id":"req-1"},"cookies":["a=1; Path=/"],"body":"{\"id\":42,\"name\":\"turnout\"}"}`)
 	b.ReportAllocs()
