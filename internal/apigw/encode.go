@@ -403,6 +403,15 @@ func appendStrings(b []byte, ss []string) []byte {
 	return append(b, ']')
 }
 
+// plain holds the bytes appendString copies as they are: ASCII from the
+// space on, but '"' and '\\'.
+var plain = func() (t [256]bool) {
+	for c := ' '; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
 // appendString appends s quoted as encoding/json quotes it with HTML
 // escaping off: '"' and '\\' escaped; \b \f \n \r \t as such and other
 // control bytes as \u00XX (lower-case hex); invalid UTF-8 as \ufffd;
@@ -414,11 +423,11 @@ func appendString(b []byte, s string) []byte {
 	start := 0
 	for i := 0; i < len(s); {
 		c := s[i]
+		if plain[c] {
+			i++
+			continue
+		}
 		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
 			b = append(b, s[start:i]...)
 			switch c {
 			case '"', '\\':
