@@ -140,7 +140,8 @@ func derive(r *http.Request, body []byte, in *Info) common {
 // EventV1 returns the JSON of the payload format 1.0 event
 // (events.APIGatewayProxyRequest) for r, whose body has been read into body.
 func EventV1(r *http.Request, body []byte, in Info) ([]byte, error) {
-	return marshal(buildV1(r, body, in))
+	ev := buildV1(r, body, in)
+	return appendEventV1(make([]byte, 0, sizeV1(ev)), ev)
 }
 
 // buildV1 builds the payload format 1.0 event for r.
@@ -208,7 +209,8 @@ func buildV1(r *http.Request, body []byte, in Info) *eventV1 {
 // EventV2 returns the JSON of the payload format 2.0 event
 // (events.APIGatewayV2HTTPRequest) for r, whose body has been read into body.
 func EventV2(r *http.Request, body []byte, in Info) ([]byte, error) {
-	return marshal(buildV2(r, body, in))
+	ev := buildV2(r, body, in)
+	return appendEventV2(make([]byte, 0, sizeV2(ev)), ev)
 }
 
 // buildV2 builds the payload format 2.0 event for r.
