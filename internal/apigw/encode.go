@@ -3,7 +3,8 @@ package apigw
 import (
 	"slices"
 	"strconv"
-	"unicode/utf8"
+
+	"github.com/turnout/turnout/internal/jsonstr"
 )
 
 // The function path's events are appended by hand: encoding/json's
@@ -403,67 +404,6 @@ func appendStrings(b []byte, ss []string) []byte {
 	return append(b, ']')
 }
 
-// plain holds the bytes appendString copies as they are: ASCII from the
-// space on, but '"' and '\\'.
-var plain = func() (t [256]bool) {
-	for c := ' '; c < utf8.RuneSelf; c++ {
-		t[c] = c != '"' && c != '\\'
-	}
-	return t
-}()
-
-// appendString appends s quoted as encoding/json quotes it with HTML
-// escaping off: '"' and '\\' escaped; \b \f \n \r \t as such and other
-// control bytes as \u00XX (lower-case hex); invalid UTF-8 as \ufffd;
-// U+2028 and U+2029 as \u2028 and \u2029. (internal/gateway's access log
-// has its own, slog's, which writes \b and \f as \u0008 and \u000c.)
-func appendString(b []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if plain[c] {
-			i++
-			continue
-		}
-		if c < utf8.RuneSelf {
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\b':
-				b = append(b, '\\', 'b')
-			case '\f':
-				b = append(b, '\\', 'f')
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xF])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && size == 1:
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-		case r == '\u2028' || r == '\u2029':
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xF])
-		default:
-			i += size
-			continue
-		}
-		i += size
-		start = i
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
-}
+// appendString appends s quoted as encoding/json quotes it (HTML escaping
+// off).
+func appendString(b []byte, s string) []byte { return jsonstr.Append(b, s) }

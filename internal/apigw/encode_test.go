@@ -160,33 +160,6 @@ func TestEncodeUnsetFields(t *testing.T) {
 	sameBytes(t, "1.0 accessKey", got, err, want, werr)
 }
 
-// TestAppendString holds the escaper to encoding/json's (HTML escaping
-// off) for every byte, every pair of interesting bytes, and the runes it
-// treats specially.
-func TestAppendString(t *testing.T) {
-	var ss []string
-	for c := range 256 {
-		ss = append(ss, string(rune(c)), string([]byte{byte(c)}), "a"+string([]byte{byte(c)})+"z")
-	}
-	edge := []byte{0, 0x1f, ' ', '"', '\\', '<', '>', '&', 0x7f, 0x80, 0xbf, 0xc0, 0xc2, 0xe2, 0xed, 0xf0, 0xf4, 0xff}
-	for _, a := range edge {
-		for _, b := range edge {
-			ss = append(ss, string([]byte{a, b}), string([]byte{a, 0x80, b}))
-		}
-	}
-	ss = append(ss, "", "\u2028\u2029", "x\u2028y\u2029z", "\u2027\u202a", "\xe2\x80", "\xe2\x80\xa8\xa8",
-		"\xed\xa0\x80", "\xf4\x90\x80\x80", "\xef\xbf\xbd", "😀", "\xf0\x9f\x98", "日本語", "<script>&amp;</script>")
-	for _, s := range ss {
-		want, err := marshal(s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := appendString(nil, s); !bytes.Equal(got, want) {
-			t.Errorf("appendString(%q) = %s, want %s", s, got, want)
-		}
-	}
-}
-
 // FuzzEventEncode builds both formats' events from arbitrary requests and
 // holds the hand encoders to marshal of the same struct, byte for byte.
 func FuzzEventEncode(f *testing.F) {

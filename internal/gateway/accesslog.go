@@ -8,7 +8,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
-	"unicode/utf8"
+
+	"github.com/turnout/turnout/internal/jsonstr"
 )
 
 // BufferedWriter batches access-log lines and flushes them every interval,
@@ -176,9 +177,7 @@ func (l *accessLine) key(k string) {
 
 func (l *accessLine) str(k, v string) {
 	l.key(k)
-	l.b = append(l.b, '"')
-	l.b = appendJSONString(l.b, v)
-	l.b = append(l.b, '"')
+	l.b = jsonstr.AppendSlog(l.b, v)
 }
 
 func (l *accessLine) int(k string, v int64) {
@@ -201,58 +200,8 @@ func (l *accessLine) float(k string, v float64) {
 	}
 	j, err := json.Marshal(v) // ±Inf and NaN: an error, as slog writes
 	if err != nil {
-		l.b = append(l.b, `"!ERROR:`...)
-		l.b = appendJSONString(l.b, err.Error())
-		l.b = append(l.b, '"')
+		l.b = jsonstr.AppendSlog(l.b, "!ERROR:"+err.Error())
 		return
 	}
 	l.b = append(l.b, j...)
-}
-
-// appendJSONString appends s escaped as slog's JSONHandler escapes it:
-// '"', '\\' and control characters, invalid UTF-8 as U+FFFD, U+2028 and
-// U+2029 (HTML characters are left alone).
-func appendJSONString(b []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xF])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && size == 1:
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-		case r == '\u2028' || r == '\u2029':
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xF])
-		default:
-			i += size
-			continue
-		}
-		i += size
-		start = i
-	}
-	return append(b, s[start:]...)
 }
