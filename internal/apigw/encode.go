@@ -345,25 +345,18 @@ func appendAnyMap(b []byte, m map[string]any) ([]byte, error) {
 
 // appendStringMap appends m with its keys sorted; nil is null.
 func appendStringMap(b []byte, m map[string]string) []byte {
-	if m == nil {
-		return append(b, "null"...)
-	}
-	var buf [16]string
-	b = append(b, '{')
-	for i, k := range appendKeys(buf[:0], m) {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = appendString(b, k)
-		b = append(b, ':')
-		b = appendString(b, m[k])
-	}
-	return append(b, '}')
+	return appendMap(b, m, appendString)
 }
 
 // appendStringsMap appends m with its keys sorted; nil is null, and so is
 // a nil value.
 func appendStringsMap(b []byte, m map[string][]string) []byte {
+	return appendMap(b, m, appendStrings)
+}
+
+// appendMap appends m as a JSON object, its keys sorted as encoding/json
+// sorts them, each value by appendV; nil is null.
+func appendMap[V any](b []byte, m map[string]V, appendV func([]byte, V) []byte) []byte {
 	if m == nil {
 		return append(b, "null"...)
 	}
@@ -375,7 +368,7 @@ func appendStringsMap(b []byte, m map[string][]string) []byte {
 		}
 		b = appendString(b, k)
 		b = append(b, ':')
-		b = appendStrings(b, m[k])
+		b = appendV(b, m[k])
 	}
 	return append(b, '}')
 }
