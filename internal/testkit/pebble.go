@@ -68,7 +68,11 @@ func StartPebble(t testing.TB, httpPort, tlsPort int) *Pebble {
 	WaitDial(t, dnsMgmtAddr, "pebble-challtestsrv", &dnsOut)
 	StartProcess(t, p.Out, []string{"PEBBLE_VA_NOSLEEP=1", "PEBBLE_WFE_NONCEREJECT=0", "PEBBLE_AUTHZREUSE=0"},
 		pebble, "-config", cfgPath, "-dnsserver", dnsAddr)
+	// Pebble opens its ACME and management listeners from two goroutines:
+	// the first one up says nothing of the other (TestFleetACME once met a
+	// refused /roots/0 right after the ACME port answered).
 	WaitDial(t, acmeAddr, "pebble", p.Out)
+	WaitDial(t, mgmtAddr, "pebble's management interface", p.Out)
 
 	// The issuing root, from the management interface.
 	pool := x509.NewCertPool()
