@@ -20,6 +20,7 @@ const (
 const (
 	HTTP1ServerTurnout = "turnout"
 	HTTP1ServerNetHTTP = "net/http"
+	HTTP1ServerLoops   = "loops"
 )
 
 // ServedBy returns the served-by header's name, DefaultServedByHeader when

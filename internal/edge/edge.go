@@ -5,6 +5,7 @@
 package edge
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -26,6 +27,7 @@ import (
 
 	"github.com/turnout/turnout/internal/config"
 	"github.com/turnout/turnout/internal/h1"
+	"github.com/turnout/turnout/internal/h1loop"
 )
 
 // HTTP/2 settings other than the stream limit, set deliberately rather than
@@ -61,6 +63,11 @@ type Options struct {
 	// HTTP1Server is config.Config.HTTP1Server: which server speaks
 	// HTTP/1.1 on the plain listener ("" is turnout's own).
 	HTTP1Server string
+	// Loop, with HTTP1Server config.HTTP1ServerLoops, lets the plain
+	// listener's event loops serve a request themselves (the gateway's
+	// BeginLoop); the edge first keeps ACME's HTTP-01 challenges and,
+	// with tls.redirect_http, every request for the goroutine server.
+	Loop h1loop.Router
 	// TLS, with WithDefaults applied, turns on HTTPS; nil serves plain
 	// HTTP only.
 	TLS *config.TLS
@@ -94,8 +101,10 @@ type Edge struct {
 	refused refusals // handshakes refused for want of a certificate
 
 	// plainConns and secureConns cap and track each listener's
-	// connections (secureConns is nil without TLS).
+	// connections (secureConns is nil without TLS); with event loops on
+	// the plain listener, loops does.
 	plainConns, secureConns *connLimit
+	loops                   *h1loop.Server
 }
 
 // acmeCache is the certificate cache, nil without ACME domains. Serve sets
@@ -159,22 +168,58 @@ func New(opts Options) (*Edge, error) {
 	// Plain HTTP is HTTP/1.1 only: no cleartext HTTP/2 (h2c), which would
 	// bypass the limits that HTTP/2 gets on TLS and is a known request
 	// smuggling vector through proxies.
-	if opts.HTTP1Server == config.HTTP1ServerNetHTTP {
+	switch {
+	case opts.HTTP1Server == config.HTTP1ServerNetHTTP:
 		plain := e.server(plainHandler)
 		plain.Protocols = new(http.Protocols)
 		plain.Protocols.SetHTTP1(true)
 		e.plain = plain
-	} else {
-		e.plain = &h1.Server{
-			Handler:           plainHandler,
+	case opts.HTTP1Server == config.HTTP1ServerLoops && opts.Loop != nil && h1loop.Supported:
+		// The loops cap and track the listener's connections themselves.
+		e.loops = &h1loop.Server{
+			Route:             e.loopRoute(opts.Loop, opts.TLS != nil && opts.TLS.RedirectHTTP),
+			Fallback:          e.h1Server(plainHandler),
 			ReadHeaderTimeout: l.ReadHeaderTimeout.D(),
 			IdleTimeout:       l.IdleTimeout.D(),
 			MaxHeaderBytes:    l.MaxHeaderBytes,
-			ErrorLog:          e.opts.ErrorLog,
-			ConnState:         trackState,
+			MaxConns:          l.MaxConnections,
 		}
+		if el := e.opts.ErrorLog; el != nil {
+			e.loops.Logf = el.Printf
+		}
+		e.plain = e.loops
+	default:
+		e.plain = e.h1Server(plainHandler)
 	}
 	return e, nil
+}
+
+func (e *Edge) h1Server(h http.Handler) *h1.Server {
+	l := e.opts.Limits
+	return &h1.Server{
+		Handler:           h,
+		ReadHeaderTimeout: l.ReadHeaderTimeout.D(),
+		IdleTimeout:       l.IdleTimeout.D(),
+		MaxHeaderBytes:    l.MaxHeaderBytes,
+		ErrorLog:          e.opts.ErrorLog,
+		ConnState:         trackState,
+	}
+}
+
+// loopRoute is the loops' router: route's, but ACME's HTTP-01 challenges
+// (answered by the edge) and, when the plain listener redirects to
+// HTTPS, every request go to the goroutine server.
+func (e *Edge) loopRoute(route h1loop.Router, redirect bool) h1loop.Router {
+	if redirect {
+		return func(*h1.Request, string) (h1loop.Exchange, bool) { return nil, false }
+	}
+	const challenge = "/.well-known/acme-challenge/"
+	return func(r *h1.Request, remote string) (h1loop.Exchange, bool) {
+		if e.issuer != nil && bytes.Contains(r.Target, []byte(challenge)) {
+			return nil, false
+		}
+		return route(r, remote)
+	}
 }
 
 // server is what the edge needs of an HTTP server: net/http's, or
@@ -347,7 +392,10 @@ func (e *Edge) Serve(plain, secure net.Listener, errc chan<- error) error {
 		sl := e.secureConns.listener(secure)
 		go func() { errc <- e.secure.ServeTLS(sl, "", "") }()
 	}
-	pl := e.plainConns.listener(plain)
+	pl := plain
+	if e.loops == nil {
+		pl = e.plainConns.listener(plain)
+	}
 	go func() { errc <- e.plain.Serve(pl) }()
 	if e.magic != nil {
 		domains := slices.Sorted(func(yield func(string) bool) {

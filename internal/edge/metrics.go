@@ -79,6 +79,9 @@ func (c edgeCollector) Collect(ch chan<- prometheus.Metric) {
 			continue
 		}
 		open, evicted := l.stats()
+		if l == e.plainConns && e.loops != nil {
+			open, evicted = e.loops.Stats()
+		}
 		ch <- prometheus.MustNewConstMetric(connsOpenDesc, prometheus.GaugeValue, float64(open), l.name)
 		ch <- prometheus.MustNewConstMetric(connsLimitDesc, prometheus.GaugeValue, float64(l.max), l.name)
 		ch <- prometheus.MustNewConstMetric(connsEvictedDesc, prometheus.CounterValue, float64(evicted), l.name)

@@ -1,0 +1,39 @@
+package h1
+
+import (
+	"net"
+	"net/http"
+)
+
+// ServeConn serves nc, a connection accepted elsewhere, as Serve serves
+// the connections it accepts; buffered holds the bytes already read from
+// nc, which are taken as its first (internal/h1loop hands over a
+// connection it will not serve, with the request it read). It returns at
+// once: the connection is served on its own goroutine, and Shutdown and
+// Close count it. After Shutdown or Close, nc is closed at once.
+func (s *Server) ServeConn(nc net.Conn, buffered []byte) {
+	c := newConn(s, nc)
+	if len(buffered) > 0 {
+		if len(buffered) <= bufSize {
+			c.buf = getBuf()
+		} else {
+			c.buf = make([]byte, len(buffered))
+		}
+		c.w = copy(c.buf, buffered)
+	}
+	if !s.trackConn(c) {
+		nc.Close()
+		c.r = c.w
+		c.releaseBuf()
+		return
+	}
+	c.setState(http.StateNew)
+	go c.serve()
+}
+
+// AppendStatusLine appends the status line this server writes for code.
+func AppendStatusLine(out []byte, code int) []byte { return appendStatusLine(out, code) }
+
+// AppendDate appends the Date field this server writes ("Date: ...\r\n"),
+// formatted once a second.
+func AppendDate(out []byte) []byte { return appendDate(out) }

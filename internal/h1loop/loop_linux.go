@@ -1,0 +1,1302 @@
+//go:build linux
+
+package h1loop
+
+import (
+	"bytes"
+	"errors"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"runtime"
+	"strconv"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/turnout/turnout"
+	"github.com/turnout/turnout/internal/h1"
+	"github.com/turnout/turnout/internal/origin"
+)
+
+// Sizes.
+const (
+	// scratchSize is each loop's read and write scratch: reads land there
+	// and are copied to a connection only when they leave something
+	// behind (half a head, a pipelined request, an answer the client's
+	// socket would not take at once), so an idle connection holds no
+	// buffer.
+	scratchSize = 64 << 10
+	// maxIdlePerInstance is how many idle keep-alive connections a loop
+	// keeps to one origin instance.
+	maxIdlePerInstance = 128
+	// sweepEvery is the timers' resolution: each loop looks for
+	// connections past their deadline this often.
+	sweepEvery = 100 * time.Millisecond
+	// acceptBatch bounds the connections one loop accepts per wake-up,
+	// leaving the rest to the other loops.
+	acceptBatch = 16
+)
+
+// Connection states.
+const (
+	cRead    = iota // client: waiting for (the rest of) a request head
+	cServe          // client: its request is with an origin connection
+	oConnect        // origin: connect in progress
+	oSend           // origin: writing the request
+	oHead           // origin: reading the answer's head
+	oBody           // origin: reading the answer's body
+	oIdle           // origin: kept alive, in the loop's idle list
+)
+
+// A loop owns an epoll instance and every connection registered on it;
+// only its goroutine touches them, so nothing is locked.
+type loop struct {
+	s      *Server
+	ep     int
+	ln     int // the listener's descriptor, shared by the loops
+	wake   int // an eventfd other goroutines write to wake the loop
+	listen bool
+	conns  []*conn // by descriptor
+	gen    uint32
+	n      int // client connections held
+	limit  int // this loop's share of MaxConns (0: none)
+	// idle clients, longest idle first (a list through conn.prev/next)
+	idleHead, idleTail *conn
+	origins            map[uintptr][]*conn // idle origin connections by instance, newest last
+	rbuf, wbuf         []byte
+	events             [128]unix.EpollEvent
+	lastSweep          int64
+	// runq holds connections a peer's progress concerns (an origin's
+	// answer for its client, a client's free room for its origin),
+	// served after the event at hand: no state machine runs inside
+	// another's.
+	runq []*conn
+}
+
+// A conn is a client or an origin connection and its state machine.
+// readable, writable and hup are what edge-triggered epoll last said and
+// the system calls since have not disproved.
+type conn struct {
+	fd       int // -1 once closed or handed over
+	gen      uint32
+	isOrigin bool
+	state    int
+
+	readable, writable, hup bool
+	queued                  bool // in the loop's runq
+
+	in  []byte // bytes read and kept (half a head, pipelined requests)
+	out []byte // to write, from off
+	off int
+
+	deadline int64 // mono ns; 0: none
+	peer     *conn
+
+	// client
+	req        h1.Request
+	remote     string
+	x          Exchange
+	status     int   // sent; 0 before the head
+	sent       int64 // body bytes sent
+	done       bool  // the answer is complete in out
+	closeAfter bool
+	first      bool // no request read yet
+	idle       bool // in the idle list
+	prev, next *conn
+
+	// origin
+	wire     origin.Wire
+	wid      uintptr
+	method   string
+	resp     origin.WireResponse
+	left     int64 // Content-Length body bytes still to come
+	scan     origin.ChunkScanner
+	reused   bool // has answered a request before
+	got      bool // has read bytes of the current answer
+	retried  bool
+	idemp    bool
+	started  int64 // mono ns when the request was handed to it
+	idleTill int64
+}
+
+// Supported reports whether event loops are built here (Linux only).
+const Supported = true
+
+var epoch = time.Now()
+
+func mono() int64 { return int64(time.Since(epoch)) }
+
+// Serve accepts connections on l (a TCP listener) and serves them on the
+// loops until Shutdown or Close; it then returns http.ErrServerClosed.
+func (s *Server) Serve(l net.Listener) error {
+	sc, ok := l.(syscall.Conn)
+	if !ok {
+		return errors.New("h1loop: listener has no file descriptor")
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return err
+	}
+	lfd := -1
+	var derr error
+	if err := rc.Control(func(fd uintptr) {
+		lfd, derr = unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0)
+	}); err != nil {
+		return err
+	}
+	if derr != nil {
+		return derr
+	}
+	if err := unix.SetNonblock(lfd, true); err != nil {
+		unix.Close(lfd)
+		return err
+	}
+	n := s.Loops
+	if n <= 0 {
+		n = runtime.GOMAXPROCS(0)
+	}
+	s.mu.Lock()
+	if s.started || s.closing.Load() {
+		s.mu.Unlock()
+		unix.Close(lfd)
+		return http.ErrServerClosed
+	}
+	s.started = true
+	for i := 0; i < n; i++ {
+		lp, err := newLoop(s, lfd, n)
+		if err != nil {
+			s.mu.Unlock()
+			for _, lp := range s.loops {
+				lp.release()
+			}
+			unix.Close(lfd)
+			return err
+		}
+		s.loops = append(s.loops, lp)
+	}
+	loops := s.loops
+	s.mu.Unlock()
+	exited := make(chan struct{}, len(loops))
+	for _, lp := range loops {
+		go func() {
+			lp.run()
+			exited <- struct{}{}
+		}()
+	}
+	<-s.doneChan()
+	for range loops {
+		<-exited
+	}
+	unix.Close(lfd)
+	return http.ErrServerClosed
+}
+
+func newLoop(s *Server, lfd, n int) (*loop, error) {
+	ep, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, err
+	}
+	wake, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
+	if err != nil {
+		unix.Close(ep)
+		return nil, err
+	}
+	l := &loop{s: s, ep: ep, ln: lfd, wake: wake, origins: map[uintptr][]*conn{},
+		rbuf: make([]byte, scratchSize), wbuf: make([]byte, 0, scratchSize)}
+	if s.MaxConns > 0 {
+		l.limit = max(1, (s.MaxConns+n-1)/n)
+	}
+	if err := unix.EpollCtl(ep, unix.EPOLL_CTL_ADD, wake, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(wake)}); err != nil {
+		l.release()
+		return nil, err
+	}
+	// Level-triggered and exclusive: one loop is woken per new
+	// connection, and told again while any is left.
+	if err := unix.EpollCtl(ep, unix.EPOLL_CTL_ADD, lfd, &unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLEXCLUSIVE, Fd: int32(lfd)}); err != nil {
+		l.release()
+		return nil, err
+	}
+	l.listen = true
+	return l, nil
+}
+
+func (l *loop) release() {
+	unix.Close(l.ep)
+	unix.Close(l.wake)
+}
+
+func (s *Server) wakeAll() {
+	s.mu.Lock()
+	loops := s.loops
+	s.mu.Unlock()
+	one := [8]byte{1}
+	for _, l := range loops {
+		unix.Write(l.wake, one[:])
+	}
+}
+
+func (l *loop) run() {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	defer l.release()
+	for {
+		n, err := l.wait()
+		if err != nil && err != unix.EINTR {
+			l.s.logf("h1loop: epoll_wait: %v", err)
+			time.Sleep(10 * time.Millisecond)
+		}
+		for _, ev := range l.events[:max(n, 0)] {
+			fd := int(ev.Fd)
+			switch {
+			case fd == l.ln:
+				l.accept()
+				continue
+			case fd == l.wake:
+				var b [8]byte
+				unix.Read(l.wake, b[:])
+				continue
+			case fd >= len(l.conns):
+				continue
+			}
+			c := l.conns[fd]
+			if c == nil || c.gen != uint32(ev.Pad) {
+				continue // closed earlier in this batch
+			}
+			if ev.Events&unix.EPOLLIN != 0 {
+				c.readable = true
+			}
+			if ev.Events&unix.EPOLLOUT != 0 {
+				c.writable = true
+			}
+			if ev.Events&unix.EPOLLRDHUP != 0 {
+				c.readable, c.hup = true, true
+			}
+			if ev.Events&(unix.EPOLLERR|unix.EPOLLHUP) != 0 {
+				c.readable, c.writable, c.hup = true, true, true
+			}
+			l.serve(c)
+			l.drain()
+		}
+		now := mono()
+		if now-l.lastSweep >= int64(sweepEvery) {
+			l.lastSweep = now
+			l.sweep(now)
+			l.drain()
+		}
+		if l.s.closing.Load() {
+			if l.listen {
+				unix.EpollCtl(l.ep, unix.EPOLL_CTL_DEL, l.ln, nil)
+				l.listen = false
+			}
+			l.closeIdle()
+			if l.n == 0 {
+				for _, os := range l.origins {
+					for _, o := range os {
+						l.close(o)
+					}
+				}
+				return
+			}
+		}
+	}
+}
+
+func (l *loop) serve(c *conn) {
+	if c.isOrigin {
+		l.serveOrigin(c)
+	} else {
+		l.serveClient(c)
+	}
+}
+
+// kick has c served once the event at hand is.
+func (l *loop) kick(c *conn) {
+	if !c.queued {
+		c.queued = true
+		l.runq = append(l.runq, c)
+	}
+}
+
+func (l *loop) drain() {
+	for i := 0; i < len(l.runq); i++ {
+		c := l.runq[i]
+		l.runq[i] = nil
+		c.queued = false
+		if c.fd >= 0 {
+			l.serve(c)
+		}
+	}
+	l.runq = l.runq[:0]
+}
+
+// wait returns the next events. It first asks without blocking, by a raw
+// system call, and blocks only when nothing is ready, in a system call the
+// runtime is told of (docs/performance.md: a loop whose every wait told
+// the runtime made sysmon retake its P over and over).
+func (l *loop) wait() (int, error) {
+	n, _, e := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(l.ep), uintptr(unsafe.Pointer(&l.events[0])), uintptr(len(l.events)), 0, 0, 0)
+	if e == 0 && n > 0 {
+		return int(n), nil
+	}
+	timeout := -1
+	if len(l.conns) > 0 || l.s.closing.Load() {
+		timeout = int(sweepEvery / time.Millisecond)
+	}
+	return unix.EpollWait(l.ep, l.events[:], timeout)
+}
+
+// accept takes new connections while the loop has room.
+func (l *loop) accept() {
+	for i := 0; i < acceptBatch; i++ {
+		if l.limit > 0 && l.n >= l.limit && !l.evict() {
+			// Full and nothing idle: leave new clients in the accept
+			// queue (for the other loops, or until one of ours closes).
+			unix.EpollCtl(l.ep, unix.EPOLL_CTL_DEL, l.ln, nil)
+			l.listen = false
+			return
+		}
+		fd, sa, err := unix.Accept4(l.ln, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+		switch err {
+		case nil:
+		case unix.EAGAIN:
+			return
+		case unix.EINTR, unix.ECONNABORTED:
+			continue
+		default:
+			// EMFILE and the like: back off, as net/http does.
+			l.s.logf("h1loop: accept: %v", err)
+			time.Sleep(5 * time.Millisecond)
+			return
+		}
+		unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+		c := &conn{fd: fd, writable: true, first: true, remote: remoteString(sa)}
+		if err := l.register(c); err != nil {
+			l.s.logf("h1loop: epoll_ctl: %v", err)
+			unix.Close(fd)
+			continue
+		}
+		l.n++
+		l.s.open.Add(1)
+		l.s.owned.Add(1)
+		if d := l.s.ReadHeaderTimeout; d > 0 {
+			c.deadline = mono() + int64(d)
+		}
+		// Its first request may be there already.
+		c.readable = true
+		l.serveClient(c)
+		l.drain()
+	}
+}
+
+func remoteString(sa unix.Sockaddr) string {
+	switch sa := sa.(type) {
+	case *unix.SockaddrInet4:
+		return netip.AddrPortFrom(netip.AddrFrom4(sa.Addr), uint16(sa.Port)).String()
+	case *unix.SockaddrInet6:
+		return netip.AddrPortFrom(netip.AddrFrom16(sa.Addr).Unmap(), uint16(sa.Port)).String()
+	}
+	return ""
+}
+
+// evict closes the client connection idle the longest, if there is one.
+func (l *loop) evict() bool {
+	c := l.idleHead
+	if c == nil {
+		return false
+	}
+	l.s.evicted.Add(1)
+	l.closeClient(c)
+	return true
+}
+
+// register adds c to the loop's epoll, edge-triggered for input, output
+// and the peer's shutdown, once for the connection's life; the event
+// carries its descriptor and a generation, so that an event for a
+// descriptor closed and reused in the same batch is known stale.
+func (l *loop) register(c *conn) error {
+	l.gen++
+	c.gen = l.gen
+	for c.fd >= len(l.conns) {
+		l.conns = append(l.conns, nil)
+	}
+	l.conns[c.fd] = c
+	ev := unix.EpollEvent{
+		Events: unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLET,
+		Fd:     int32(c.fd),
+		Pad:    int32(c.gen),
+	}
+	if err := unix.EpollCtl(l.ep, unix.EPOLL_CTL_ADD, c.fd, &ev); err != nil {
+		l.conns[c.fd] = nil
+		return err
+	}
+	return nil
+}
+
+// forget takes c out of the loop's books (its descriptor stays open).
+func (l *loop) forget(c *conn) {
+	l.conns[c.fd] = nil
+	if c.idle {
+		l.unidle(c)
+	}
+	if !c.isOrigin {
+		l.n--
+		l.s.owned.Add(-1)
+		if !l.listen && !l.s.closing.Load() {
+			ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLEXCLUSIVE, Fd: int32(l.ln)}
+			if unix.EpollCtl(l.ep, unix.EPOLL_CTL_ADD, l.ln, &ev) == nil {
+				l.listen = true
+			}
+		}
+	}
+}
+
+// close closes c. A client's exchange in progress ends as closed by the
+// client; an origin connection's client, if any, is told by the caller.
+func (l *loop) close(c *conn) {
+	if c.fd < 0 {
+		return
+	}
+	l.forget(c)
+	unix.Close(c.fd)
+	c.fd = -1
+	c.in, c.out = nil, nil
+	if !c.isOrigin {
+		l.s.open.Add(-1)
+	}
+}
+
+func (l *loop) setIdle(c *conn) {
+	c.idle = true
+	c.prev, c.next = l.idleTail, nil
+	if l.idleTail != nil {
+		l.idleTail.next = c
+	} else {
+		l.idleHead = c
+	}
+	l.idleTail = c
+}
+
+func (l *loop) unidle(c *conn) {
+	if c.prev != nil {
+		c.prev.next = c.next
+	} else {
+		l.idleHead = c.next
+	}
+	if c.next != nil {
+		c.next.prev = c.prev
+	} else {
+		l.idleTail = c.prev
+	}
+	c.prev, c.next, c.idle = nil, nil, false
+}
+
+// closeIdle closes the client connections waiting for a request with no
+// byte of one received (Shutdown), or every client connection (Close).
+func (l *loop) closeIdle() {
+	kill := l.s.killed.Load()
+	for _, c := range l.conns {
+		if c == nil || c.isOrigin {
+			continue
+		}
+		if kill || c.state == cRead && len(c.in) == 0 {
+			l.closeClient(c)
+		}
+	}
+}
+
+// sweep closes what is past its deadline.
+func (l *loop) sweep(now int64) {
+	for _, c := range l.conns {
+		if c == nil || c.deadline == 0 || c.deadline > now {
+			continue
+		}
+		switch {
+		case !c.isOrigin:
+			// Idle or a head that did not arrive in time: closed
+			// without a word, as h1.Server does.
+			if c.state == cRead {
+				l.closeClient(c)
+			}
+		case c.state == oIdle:
+			l.dropIdleOrigin(c)
+		case c.state == oBody:
+			l.originBroke(c, errTimeout)
+		default:
+			l.originFailed(c, origin.WireResponseHead, true, errTimeout)
+		}
+		// Each answer written now goes through the loop's scratch:
+		// one at a time.
+		l.drain()
+	}
+}
+
+var errTimeout = errors.New("timeout waiting for the origin")
+
+// closeClient closes client c, ending its exchange, if any, as closed by
+// the client, and its origin connection with it.
+func (l *loop) closeClient(c *conn) {
+	if o := c.peer; o != nil {
+		c.peer, o.peer = nil, nil
+		l.close(o)
+	}
+	if c.x != nil {
+		l.end(c, nil, true, errClientClosed)
+	}
+	l.close(c)
+}
+
+var errClientClosed = errors.New("client closed the connection")
+
+// end ends c's exchange.
+func (l *loop) end(c *conn, failure *origin.Error, clientClosed bool, err error) {
+	x := c.x
+	c.x = nil
+	status := c.status
+	if status == 0 && clientClosed {
+		status = turnout.StatusClientClosed
+	}
+	x.End(status, c.sent, failure, clientClosed, err)
+}
+
+// serveClient runs a client connection's state machine as far as its
+// socket allows.
+func (l *loop) serveClient(c *conn) {
+	for c.fd >= 0 {
+		if len(c.out) > c.off {
+			if err := l.flush(c); err != nil {
+				l.closeClient(c)
+				return
+			}
+			if len(c.out) > c.off {
+				if c.hup && c.state == cServe {
+					l.closeClient(c)
+				}
+				return // wait for room
+			}
+			if c.state == cServe && !c.done {
+				// The origin waits for the client to take what it sent.
+				if o := c.peer; o != nil {
+					l.kick(o)
+				}
+				return
+			}
+		}
+		if c.state == cServe {
+			if c.done {
+				l.finish(c)
+				continue
+			}
+			if c.hup {
+				// The client went away while its answer was coming.
+				l.closeClient(c)
+			}
+			return
+		}
+		// cRead
+		if c.closeAfter {
+			l.close(c)
+			return
+		}
+		if len(c.in) > 0 {
+			if l.parse(c, c.in) {
+				continue
+			}
+			if c.fd < 0 {
+				return
+			}
+		}
+		if !c.readable {
+			if c.hup {
+				l.close(c)
+			}
+			return
+		}
+		if !l.readClient(c) {
+			return
+		}
+	}
+}
+
+// readClient reads what the client sent: into the loop's scratch when c
+// keeps nothing, where a whole head is parsed in place, else after what it
+// keeps.
+func (l *loop) readClient(c *conn) bool {
+	if len(c.in) == 0 {
+		n, err := readFD(c, l.rbuf)
+		if n <= 0 {
+			if err != nil || n == 0 {
+				l.close(c)
+			}
+			return false
+		}
+		l.arrived(c)
+		data := l.rbuf[:n]
+		if l.parse(c, data) {
+			return true
+		}
+		if c.fd >= 0 && c.state == cRead {
+			c.in = append(make([]byte, 0, max(n, 4096)), data...)
+		}
+		return c.fd >= 0
+	}
+	if len(c.in) == cap(c.in) {
+		if cap(c.in) >= l.s.maxHead() {
+			l.handOver(c, c.in) // h1.Server answers 431 as always
+			return false
+		}
+		c.in = append(c.in, make([]byte, min(cap(c.in), l.s.maxHead()))...)[:len(c.in)]
+	}
+	n, err := readFD(c, c.in[len(c.in):cap(c.in)])
+	if n <= 0 {
+		if err != nil || n == 0 {
+			l.close(c)
+		}
+		return false
+	}
+	c.in = c.in[:len(c.in)+n]
+	return true
+}
+
+// arrived notes that bytes of a request came on c.
+func (l *loop) arrived(c *conn) {
+	if c.idle {
+		l.unidle(c)
+	}
+	if !c.first {
+		// The head's own timeout from its first byte, as h1.Server.
+		if d := l.s.ReadHeaderTimeout; d > 0 {
+			c.deadline = mono() + int64(d)
+		} else {
+			c.deadline = 0
+		}
+	}
+}
+
+func (s *Server) maxHead() int {
+	if s.MaxHeaderBytes > 0 {
+		return s.MaxHeaderBytes
+	}
+	return 1 << 20
+}
+
+// parse parses the head at the start of data (the loop's scratch or
+// c.in) and starts serving it; false when it is incomplete (c then has to
+// keep data) or the connection was handed over or closed.
+func (l *loop) parse(c *conn, data []byte) bool {
+	err := h1.Parse(&c.req, data, l.s.maxHead())
+	if err == h1.ErrIncomplete {
+		if len(data) >= l.s.maxHead() {
+			l.handOver(c, data)
+		}
+		return false
+	}
+	r := &c.req
+	if err != nil || r.ProtoMinor != 1 || r.ContentLength > 0 || r.Chunked || r.Expect100 || hasField(r, "Upgrade") {
+		// h1.Server refuses what the parser refuses, and serves the
+		// rest; the loop does not.
+		l.handOver(c, data)
+		return false
+	}
+	x, ok := l.s.Route(r, c.remote)
+	if !ok {
+		l.handOver(c, data)
+		return false
+	}
+	l.forward(c, x)
+	// What follows the head, pipelined, is kept for later; r's slices
+	// are dead from here.
+	rest := data[r.HeadLen:]
+	switch {
+	case len(rest) == 0:
+		c.in = c.in[:0]
+	case &data[0] == &l.rbuf[0]:
+		c.in = append(c.in[:0], rest...)
+	default:
+		c.in = c.in[:copy(c.in, rest)]
+	}
+	return true
+}
+
+func hasField(r *h1.Request, name string) bool {
+	for _, f := range r.Fields {
+		if len(f.Name) == len(name) && equalFold(f.Name, name) {
+			return true
+		}
+	}
+	return false
+}
+
+func equalFold(b []byte, s string) bool {
+	for i := 0; i < len(b); i++ {
+		x, y := b[i], s[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
+}
+
+// handOver gives c, with data (what was read from it and not yet
+// served), to the goroutine server for good.
+func (l *loop) handOver(c *conn, data []byte) {
+	buf := append([]byte(nil), data...)
+	fd := c.fd
+	unix.EpollCtl(l.ep, unix.EPOLL_CTL_DEL, fd, nil)
+	l.forget(c)
+	c.fd = -1
+	c.in, c.out = nil, nil
+	f := os.NewFile(uintptr(fd), "client")
+	nc, err := net.FileConn(f)
+	f.Close()
+	if err != nil || l.s.Fallback == nil {
+		l.s.open.Add(-1)
+		if err != nil {
+			l.s.logf("h1loop: hand over a connection: %v", err)
+		}
+		return
+	}
+	l.s.Fallback.ServeConn(&handed{Conn: nc, s: l.s}, buf)
+}
+
+// forward sends c's request, which x serves, to an origin connection.
+func (l *loop) forward(c *conn, x Exchange) {
+	r := &c.req
+	c.x, c.state, c.status, c.sent, c.done = x, cServe, 0, 0, false
+	c.closeAfter, c.first, c.deadline = r.Close, false, 0
+	w := x.Wire()
+	o, err := l.originConn(w, r.Method)
+	if err != nil {
+		l.fail(c, w.Failed(origin.WireConnect, false, err))
+		return
+	}
+	o.out = w.AppendRequest(o.out[:0], r, x.Path(), x.RawQuery(), c.remote, x.RequestID())
+	o.off = 0
+	c.peer, o.peer = o, c
+	l.serveOrigin(o)
+}
+
+func idempotent(method string) bool {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace, http.MethodPut, http.MethodDelete:
+		return true
+	}
+	return false
+}
+
+// originConn returns an idle connection to w's instance, or a new one.
+func (l *loop) originConn(w origin.Wire, method string) (*conn, error) {
+	id := w.ID()
+	now := mono()
+	for idle := l.origins[id]; len(idle) > 0; idle = l.origins[id] {
+		o := idle[len(idle)-1]
+		l.origins[id] = idle[:len(idle)-1]
+		if o.fd < 0 {
+			continue
+		}
+		if o.hup || o.idleTill <= now {
+			l.close(o)
+			continue
+		}
+		o.prepare(w, method, now)
+		return o, nil
+	}
+	ap := w.Addr()
+	family := unix.AF_INET
+	var sa unix.Sockaddr
+	if ap.Addr().Is4() {
+		sa = &unix.SockaddrInet4{Port: int(ap.Port()), Addr: ap.Addr().As4()}
+	} else {
+		family = unix.AF_INET6
+		sa = &unix.SockaddrInet6{Port: int(ap.Port()), Addr: ap.Addr().As16()}
+	}
+	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, os.NewSyscallError("socket", err)
+	}
+	unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+	o := &conn{fd: fd, isOrigin: true, state: oConnect, wid: id}
+	switch err := unix.Connect(fd, sa); err {
+	case nil:
+		o.state, o.writable = oSend, true
+		w.Connected()
+	case unix.EINPROGRESS:
+	default:
+		unix.Close(fd)
+		return nil, &net.OpError{Op: "dial", Net: "tcp", Addr: net.TCPAddrFromAddrPort(ap), Err: os.NewSyscallError("connect", err)}
+	}
+	if err := l.register(o); err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	st := o.state
+	o.prepare(w, method, now)
+	o.state = st
+	if st == oConnect {
+		if d := w.ConnectTimeout(); d > 0 {
+			o.deadline = now + int64(d)
+		}
+	}
+	return o, nil
+}
+
+// prepare readies o for a request to w.
+func (o *conn) prepare(w origin.Wire, method string, now int64) {
+	o.wire, o.method, o.state = w, method, oSend
+	o.got, o.retried, o.idemp, o.started = false, false, idempotent(method), now
+	o.deadline = 0
+	o.setHeadDeadline(now)
+}
+
+func (o *conn) setHeadDeadline(now int64) {
+	d := o.wire.ResponseHeaderTimeout()
+	if t := o.wire.OverallTimeout(); t > 0 && (d == 0 || t < d) {
+		d = t
+	}
+	if d > 0 {
+		o.deadline = o.started + int64(d)
+	} else {
+		o.deadline = 0
+	}
+}
+
+// serveOrigin runs an origin connection's state machine as far as its
+// socket (and its client's) allow.
+func (l *loop) serveOrigin(o *conn) {
+	for o.fd >= 0 {
+		switch o.state {
+		case oConnect:
+			if !o.writable {
+				return
+			}
+			if e, err := unix.GetsockoptInt(o.fd, unix.SOL_SOCKET, unix.SO_ERROR); err != nil || e != 0 {
+				if err == nil {
+					err = syscall.Errno(e)
+				}
+				l.originFailed(o, origin.WireConnect, false, &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", err)})
+				return
+			}
+			o.wire.Connected()
+			o.state = oSend
+			o.setHeadDeadline(mono())
+		case oSend:
+			if err := l.flush(o); err != nil {
+				l.originFailed(o, origin.WireWrite, false, err)
+				return
+			}
+			if len(o.out) > o.off {
+				return
+			}
+			o.state = oHead
+			o.in = o.in[:0]
+		case oHead, oBody:
+			if !l.readOrigin(o) {
+				return
+			}
+		case oIdle:
+			// Readable while idle: the origin closed it, or sent what
+			// nobody asked for.
+			if o.readable || o.hup {
+				l.dropIdleOrigin(o)
+			}
+			return
+		}
+	}
+}
+
+// readOrigin reads the origin's answer and passes it to its client; false
+// when it has to wait (for the origin or for the client).
+func (l *loop) readOrigin(o *conn) bool {
+	c := o.peer
+	if c != nil && len(c.out) > c.off {
+		return false // back-pressure: the client has not taken the last part
+	}
+	if !o.readable {
+		if o.hup {
+			return l.originEOF(o)
+		}
+		return false
+	}
+	var data []byte
+	if len(o.in) == 0 {
+		n, err := readFD(o, l.rbuf)
+		if err != nil {
+			l.originFailed(o, origin.WireResponseHead, false, err)
+			return false
+		}
+		if n == 0 {
+			return l.originEOF(o)
+		}
+		if n < 0 {
+			return false
+		}
+		data = l.rbuf[:n]
+	} else {
+		if len(o.in) == cap(o.in) {
+			o.in = append(o.in, make([]byte, cap(o.in))...)[:len(o.in)]
+		}
+		n, err := readFD(o, o.in[len(o.in):cap(o.in)])
+		if err != nil {
+			l.originFailed(o, origin.WireResponseHead, false, err)
+			return false
+		}
+		if n == 0 {
+			return l.originEOF(o)
+		}
+		if n < 0 {
+			return false
+		}
+		o.in = o.in[:len(o.in)+n]
+		data = o.in
+	}
+	o.got = true
+	return l.answer(o, data)
+}
+
+// answer takes data, the bytes of o's answer read so far and not yet
+// passed on, head first in state oHead.
+func (l *loop) answer(o *conn, data []byte) bool {
+	c := o.peer
+	if o.state == oHead {
+		n, err := origin.ParseWireResponse(&o.resp, data, o.method)
+		if err == origin.ErrIncomplete {
+			if len(o.in) == 0 {
+				o.in = append(make([]byte, 0, max(2*len(data), 4096)), data...)
+			}
+			if len(o.in) > l.s.maxHead()+64<<10 {
+				l.originFailed(o, origin.WireResponseHead, false, errors.New("answer head too large"))
+				return false
+			}
+			return true
+		}
+		if err != nil {
+			l.originFailed(o, origin.WireResponseHead, false, err)
+			return false
+		}
+		o.state, o.deadline = oBody, 0
+		if t := o.wire.OverallTimeout(); t > 0 {
+			o.deadline = o.started + int64(t)
+		}
+		o.left = o.resp.ContentLength
+		o.scan = origin.ChunkScanner{}
+		if c != nil {
+			l.head(c, o)
+		}
+		data = data[n:]
+	}
+	// Body bytes.
+	var done bool
+	switch {
+	case o.resp.Bodyless:
+		done = true
+		if len(data) > 0 {
+			o.resp.KeepAlive = false // more than the answer: do not reuse
+		}
+		data = nil
+	case o.resp.Chunked:
+		n, fin, err := o.scan.Scan(data)
+		if err != nil {
+			l.originBroke(o, err)
+			return false
+		}
+		if fin && n < len(data) {
+			o.resp.KeepAlive = false
+		}
+		data, done = data[:n], fin
+	case o.resp.UntilClose:
+	default:
+		if int64(len(data)) >= o.left {
+			if int64(len(data)) > o.left {
+				o.resp.KeepAlive = false
+			}
+			data, done = data[:o.left], true
+		}
+		o.left -= int64(len(data))
+	}
+	if c != nil && len(data) > 0 {
+		if len(c.out) == 0 {
+			c.out = l.wbuf[:0]
+		}
+		if o.resp.UntilClose {
+			c.out = strconv.AppendInt(c.out, int64(len(data)), 16)
+			c.out = append(c.out, "\r\n"...)
+			c.out = append(c.out, data...)
+			c.out = append(c.out, "\r\n"...)
+		} else {
+			c.out = append(c.out, data...)
+		}
+		c.sent += int64(len(data))
+	}
+	if len(o.in) > 0 {
+		o.in = o.in[:0]
+	}
+	if done {
+		l.answered(o)
+		return false
+	}
+	if c != nil && len(c.out) > c.off {
+		l.kick(c)
+		return false // until the client has taken it
+	}
+	return true
+}
+
+// head writes the head of o's answer into c.out: the origin's end-to-end
+// fields, the gateway's, Date, the framing and Connection: close when c
+// closes after it.
+func (l *loop) head(c *conn, o *conn) {
+	r := &o.resp
+	c.status = r.Status
+	out := h1.AppendStatusLine(l.wbuf[:0], r.Status)
+	out = r.AppendFields(out)
+	out = c.x.AppendServedFields(out)
+	out = h1.AppendDate(out)
+	if !r.Bodyless && (r.Chunked || r.UntilClose) {
+		out = append(out, "Transfer-Encoding: chunked\r\n"...)
+	}
+	if c.closeAfter || l.s.closing.Load() {
+		c.closeAfter = true
+		out = append(out, "Connection: close\r\n"...)
+	}
+	c.out, c.off = append(out, "\r\n"...), 0
+}
+
+// originEOF is the origin closing o: the end of an answer delimited so,
+// else a failure.
+func (l *loop) originEOF(o *conn) bool {
+	if o.state == oBody && o.resp.UntilClose {
+		o.resp.KeepAlive = false
+		if c := o.peer; c != nil {
+			if len(c.out) == 0 {
+				c.out = l.wbuf[:0]
+			}
+			c.out = append(c.out, "0\r\n\r\n"...)
+		}
+		l.answered(o)
+		return false
+	}
+	err := errors.New("origin closed the connection")
+	if o.state == oBody {
+		l.originBroke(o, err)
+	} else {
+		l.originFailed(o, origin.WireResponseHead, false, err)
+	}
+	return false
+}
+
+// answered is o's answer complete: o goes back to the idle list (or is
+// closed), its client finishes writing.
+func (l *loop) answered(o *conn) {
+	c := o.peer
+	o.peer = nil
+	o.reused = true
+	now := mono()
+	keep := o.resp.KeepAlive && !o.hup && !l.s.closing.Load()
+	if keep {
+		if d := o.wire.IdleTimeout(o.resp.KeepAliveFor); d > 0 {
+			o.idleTill = now + int64(d)
+		} else {
+			keep = false
+		}
+	}
+	if keep && len(l.origins[o.wid]) < maxIdlePerInstance {
+		o.state, o.deadline = oIdle, o.idleTill
+		o.in, o.off = o.in[:0], 0
+		o.wire = origin.Wire{}
+		l.origins[o.wid] = append(l.origins[o.wid], o)
+	} else {
+		l.close(o)
+	}
+	if c != nil {
+		c.peer = nil
+		c.done = true
+		l.kick(c)
+	}
+}
+
+// finish ends c's exchange once its answer is all written.
+func (l *loop) finish(c *conn) {
+	if c.x != nil {
+		l.end(c, nil, false, nil)
+	}
+	c.state, c.done = cRead, false
+	c.out, c.off = nil, 0
+	if c.closeAfter {
+		l.close(c)
+		return
+	}
+	if len(c.in) == 0 {
+		c.in = nil
+		l.setIdle(c)
+		if d := l.s.IdleTimeout; d > 0 {
+			c.deadline = mono() + int64(d)
+		}
+	}
+}
+
+// dropIdleOrigin closes an idle origin connection and takes it off the
+// idle list.
+func (l *loop) dropIdleOrigin(o *conn) {
+	idle := l.origins[o.wid]
+	for i, x := range idle {
+		if x == o {
+			l.origins[o.wid] = append(idle[:i], idle[i+1:]...)
+			break
+		}
+	}
+	l.close(o)
+}
+
+// originFailed is o failing before its answer's head was read: the
+// request is sent again on a new connection when o was a kept-alive one
+// that answered nothing and the request is idempotent; else its client
+// gets the gateway's error answer.
+func (l *loop) originFailed(o *conn, phase origin.WirePhase, timeout bool, err error) {
+	c := o.peer
+	w, method, req := o.wire, o.method, o.out
+	retry := o.reused && !o.got && !o.retried && o.idemp && !timeout
+	o.peer = nil
+	l.close(o)
+	if c == nil {
+		return
+	}
+	c.peer = nil
+	if retry {
+		if n, nerr := l.originConn(w, method); nerr == nil {
+			n.out, n.off, n.retried = append(n.out[:0], req...), 0, true
+			c.peer, n.peer = n, c
+			l.serveOrigin(n)
+			return
+		}
+	}
+	l.fail(c, w.Failed(phase, timeout, err))
+}
+
+// fail answers c with the gateway's error answer for f.
+func (l *loop) fail(c *conn, f *origin.Error) {
+	if len(c.out) == 0 {
+		c.out = l.wbuf[:0]
+	}
+	start := len(c.out)
+	c.out = c.x.AppendFailure(c.out, f)
+	if c.closeAfter || l.s.closing.Load() {
+		c.closeAfter = true
+		c.out = insertField(c.out, start, "Connection: close\r\n")
+	}
+	c.status = f.StatusCode()
+	c.done = true
+	x := c.x
+	c.x = nil
+	x.End(c.status, 0, f, false, f)
+	l.kick(c)
+}
+
+// originBroke is o failing in the middle of its answer's body: the
+// client's connection is closed, as the goroutine path aborts it.
+func (l *loop) originBroke(o *conn, err error) {
+	c := o.peer
+	o.peer = nil
+	l.close(o)
+	if c == nil {
+		return
+	}
+	c.peer = nil
+	if c.x != nil {
+		x := c.x
+		c.x = nil
+		x.End(c.status, c.sent, nil, false, err)
+	}
+	// What the client already has stays; the rest never comes.
+	l.flush(c)
+	l.close(c)
+}
+
+// readFD reads into p: n > 0 bytes read, 0 at the end of input, -1 when
+// nothing is there (EAGAIN). A read shorter than p drained the socket.
+func readFD(c *conn, p []byte) (int, error) {
+	for {
+		n, err := rawIO(unix.SYS_READ, c.fd, p)
+		switch err {
+		case nil:
+			if n < len(p) {
+				c.readable = false
+			}
+			return n, nil
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			c.readable = false
+			return -1, nil
+		default:
+			return 0, err
+		}
+	}
+}
+
+// flush writes c.out from c.off. What the socket does not take stays in
+// c.out (copied out of the loop's scratch if it was there).
+func (l *loop) flush(c *conn) error {
+	for c.off < len(c.out) {
+		if !c.writable {
+			return nil
+		}
+		n, err := rawIO(unix.SYS_WRITE, c.fd, c.out[c.off:])
+		switch err {
+		case nil:
+			c.off += n
+			if c.off < len(c.out) {
+				c.writable = false // a short write: the buffer is full
+			}
+		case unix.EINTR:
+		case unix.EAGAIN:
+			c.writable = false
+		default:
+			return err
+		}
+	}
+	if c.off < len(c.out) {
+		if cap(c.out) > 0 && cap(l.wbuf) > 0 && &c.out[:1][0] == &l.wbuf[:1][0] {
+			// Kept until the socket takes it: out of the scratch.
+			c.out = append([]byte(nil), c.out[c.off:]...)
+			c.off = 0
+		}
+		return nil
+	}
+	if !c.isOrigin { // an origin's request is kept: a retry sends it again
+		c.out, c.off = nil, 0
+	}
+	return nil
+}
+
+// rawIO reads or writes p (never empty) on a non-blocking socket by a raw
+// system call: it cannot block, so the runtime need not be told.
+func rawIO(trap uintptr, fd int, p []byte) (int, error) {
+	n, _, e := unix.RawSyscall(trap, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+	if e != 0 {
+		return 0, e
+	}
+	return int(n), nil
+}
+
+// insertField inserts field ("Name: value\r\n") at the end of the head of
+// the answer that starts at out[start:].
+func insertField(out []byte, start int, field string) []byte {
+	i := bytes.Index(out[start:], []byte("\r\n\r\n"))
+	if i < 0 {
+		return out
+	}
+	at := start + i + 2
+	out = append(out, field...)
+	copy(out[at+len(field):], out[at:len(out)-len(field)])
+	copy(out[at:], field)
+	return out
+}
