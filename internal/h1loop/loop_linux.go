@@ -66,7 +66,10 @@ type loop struct {
 	limit  int // this loop's share of MaxConns (0: none)
 	// idle clients, longest idle first (a list through conn.prev/next)
 	idleHead, idleTail *conn
-	origins            map[uintptr][]*conn // idle origin connections by instance, newest last
+	// idle origin connections by address, newest last: connections to
+	// one address are interchangeable, and an address (unlike an
+	// instance's identity) cannot come to mean another server.
+	origins map[netip.AddrPort][]*conn
 	rbuf, wbuf         []byte
 	events             [128]unix.EpollEvent
 	lastSweep          int64
@@ -110,7 +113,7 @@ type conn struct {
 
 	// origin
 	wire     origin.Wire
-	wid      uintptr
+	addr     netip.AddrPort
 	method   string
 	resp     origin.WireResponse
 	left     int64 // Content-Length body bytes still to come
@@ -205,7 +208,7 @@ func newLoop(s *Server, lfd, n int) (*loop, error) {
 		unix.Close(ep)
 		return nil, err
 	}
-	l := &loop{s: s, ep: ep, ln: lfd, wake: wake, origins: map[uintptr][]*conn{},
+	l := &loop{s: s, ep: ep, ln: lfd, wake: wake, origins: map[netip.AddrPort][]*conn{},
 		rbuf: make([]byte, scratchSize), wbuf: make([]byte, 0, scratchSize)}
 	if s.MaxConns > 0 {
 		l.limit = max(1, (s.MaxConns+n-1)/n)
@@ -795,11 +798,11 @@ func idempotent(method string) bool {
 
 // originConn returns an idle connection to w's instance, or a new one.
 func (l *loop) originConn(w origin.Wire, method string) (*conn, error) {
-	id := w.ID()
+	ap := w.Addr()
 	now := mono()
-	for idle := l.origins[id]; len(idle) > 0; idle = l.origins[id] {
+	for idle := l.origins[ap]; len(idle) > 0; idle = l.origins[ap] {
 		o := idle[len(idle)-1]
-		l.origins[id] = idle[:len(idle)-1]
+		l.origins[ap] = idle[:len(idle)-1]
 		if o.fd < 0 {
 			continue
 		}
@@ -810,7 +813,6 @@ func (l *loop) originConn(w origin.Wire, method string) (*conn, error) {
 		o.prepare(w, method, now)
 		return o, nil
 	}
-	ap := w.Addr()
 	family := unix.AF_INET
 	var sa unix.Sockaddr
 	if ap.Addr().Is4() {
@@ -824,7 +826,7 @@ func (l *loop) originConn(w origin.Wire, method string) (*conn, error) {
 		return nil, os.NewSyscallError("socket", err)
 	}
 	unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
-	o := &conn{fd: fd, isOrigin: true, state: oConnect, wid: id}
+	o := &conn{fd: fd, isOrigin: true, state: oConnect, addr: ap}
 	switch err := unix.Connect(fd, sa); err {
 	case nil:
 		o.state, o.writable = oSend, true
@@ -1108,11 +1110,11 @@ func (l *loop) answered(o *conn) {
 			keep = false
 		}
 	}
-	if keep && len(l.origins[o.wid]) < maxIdlePerInstance {
+	if keep && len(l.origins[o.addr]) < maxIdlePerInstance {
 		o.state, o.deadline = oIdle, o.idleTill
 		o.in, o.off = o.in[:0], 0
 		o.wire = origin.Wire{}
-		l.origins[o.wid] = append(l.origins[o.wid], o)
+		l.origins[o.addr] = append(l.origins[o.addr], o)
 	} else {
 		l.close(o)
 	}
@@ -1146,10 +1148,10 @@ func (l *loop) finish(c *conn) {
 // dropIdleOrigin closes an idle origin connection and takes it off the
 // idle list.
 func (l *loop) dropIdleOrigin(o *conn) {
-	idle := l.origins[o.wid]
+	idle := l.origins[o.addr]
 	for i, x := range idle {
 		if x == o {
-			l.origins[o.wid] = append(idle[:i], idle[i+1:]...)
+			l.origins[o.addr] = append(idle[:i], idle[i+1:]...)
 			break
 		}
 	}

@@ -11,4 +11,5 @@ const Supported = false
 func (s *Server) Serve(net.Listener) error { return ErrUnsupported }
 
 func (s *Server) wakeAll() {}
+
 type loop struct{}
