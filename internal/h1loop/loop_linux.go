@@ -69,10 +69,10 @@ type loop struct {
 	// idle origin connections by address, newest last: connections to
 	// one address are interchangeable, and an address (unlike an
 	// instance's identity) cannot come to mean another server.
-	origins map[netip.AddrPort][]*conn
-	rbuf, wbuf         []byte
-	events             [128]unix.EpollEvent
-	lastSweep          int64
+	origins    map[netip.AddrPort][]*conn
+	rbuf, wbuf []byte
+	events     [128]unix.EpollEvent
+	lastSweep  int64
 	// runq holds connections a peer's progress concerns (an origin's
 	// answer for its client, a client's free room for its origin),
 	// served after the event at hand: no state machine runs inside
