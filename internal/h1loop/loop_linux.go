@@ -355,7 +355,8 @@ func (l *loop) wait() (int, error) {
 // accept takes new connections while the loop has room.
 func (l *loop) accept() {
 	for i := 0; i < acceptBatch; i++ {
-		if l.limit > 0 && l.n >= l.limit && !l.evict() {
+		full := l.limit > 0 && l.n >= l.limit
+		if full && l.idleHead == nil {
 			// Full and nothing idle: leave new clients in the accept
 			// queue (for the other loops, or until one of ours closes).
 			unix.EpollCtl(l.ep, unix.EPOLL_CTL_DEL, l.ln, nil)
@@ -374,6 +375,9 @@ func (l *loop) accept() {
 			l.s.logf("h1loop: accept: %v", err)
 			time.Sleep(5 * time.Millisecond)
 			return
+		}
+		if full {
+			l.evict() // a client is waiting: make room for it
 		}
 		unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
 		c := &conn{fd: fd, writable: true, first: true, remote: remoteString(sa)}
@@ -1245,19 +1249,15 @@ func readFD(c *conn, p []byte) (int, error) {
 }
 
 // flush writes c.out from c.off. What the socket does not take stays in
-// c.out (copied out of the loop's scratch if it was there).
+// c.out (copied out of the loop's scratch if it was there). A short write
+// is followed by another, which meets EAGAIN: only a write that fails so
+// has the kernel report the room it makes later (edge-triggered EPOLLOUT).
 func (l *loop) flush(c *conn) error {
-	for c.off < len(c.out) {
-		if !c.writable {
-			return nil
-		}
+	for c.off < len(c.out) && c.writable {
 		n, err := rawIO(unix.SYS_WRITE, c.fd, c.out[c.off:])
 		switch err {
 		case nil:
 			c.off += n
-			if c.off < len(c.out) {
-				c.writable = false // a short write: the buffer is full
-			}
 		case unix.EINTR:
 		case unix.EAGAIN:
 			c.writable = false
@@ -1266,7 +1266,7 @@ func (l *loop) flush(c *conn) error {
 		}
 	}
 	if c.off < len(c.out) {
-		if cap(c.out) > 0 && cap(l.wbuf) > 0 && &c.out[:1][0] == &l.wbuf[:1][0] {
+		if &c.out[:1][0] == &l.wbuf[:1][0] {
 			// Kept until the socket takes it: out of the scratch.
 			c.out = append([]byte(nil), c.out[c.off:]...)
 			c.off = 0

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -397,11 +398,20 @@ func TestClientGoneMidRequest(t *testing.T) {
 func TestSlowReaderGetsEverything(t *testing.T) {
 	o := testOrigin(t)
 	r := newRig(t, o.URL, nil)
-	c, br := rawConn(t, r.addr)
-	if tc, ok := c.(*net.TCPConn); ok {
-		tc.SetReadBuffer(4096)
+	// A small receive buffer, set before connecting (shrinking it on a
+	// connected socket stalls TCP itself), and reads with pauses: the
+	// loop meets a full socket and must wait for room.
+	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		return rc.Control(func(fd uintptr) { syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 8192) })
+	}}
+	c, err := d.Dial("tcp", r.addr)
+	if err != nil {
+		t.Fatal(err)
 	}
-	const size = 4 << 20
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	br := bufio.NewReaderSize(slowReader{c}, 4096)
+	const size = 16 << 20
 	io.WriteString(c, "GET /len/"+strconv.Itoa(size)+" HTTP/1.1\r\nHost: a\r\n\r\n")
 	time.Sleep(200 * time.Millisecond) // let the socket buffers fill
 	resp, body := readAnswer(t, br, "GET")
@@ -411,6 +421,14 @@ func TestSlowReaderGetsEverything(t *testing.T) {
 	if e := r.endFor("/len/" + strconv.Itoa(size)); e.n != size {
 		t.Fatalf("End: %+v", e)
 	}
+}
+
+// slowReader pauses before each read.
+type slowReader struct{ r io.Reader }
+
+func (s slowReader) Read(p []byte) (int, error) {
+	time.Sleep(20 * time.Microsecond)
+	return s.r.Read(p)
 }
 
 func TestTimeoutsAndLimit(t *testing.T) {
