@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"syscall"
 	"time"
@@ -252,43 +253,11 @@ func (l *loop) run() {
 			l.s.logf("h1loop: epoll_wait: %v", err)
 			time.Sleep(10 * time.Millisecond)
 		}
-		for _, ev := range l.events[:max(n, 0)] {
-			fd := int(ev.Fd)
-			switch {
-			case fd == l.ln:
-				l.accept()
-				continue
-			case fd == l.wake:
-				var b [8]byte
-				unix.Read(l.wake, b[:])
-				continue
-			case fd >= len(l.conns):
-				continue
-			}
-			c := l.conns[fd]
-			if c == nil || c.gen != uint32(ev.Pad) {
-				continue // closed earlier in this batch
-			}
-			if ev.Events&unix.EPOLLIN != 0 {
-				c.readable = true
-			}
-			if ev.Events&unix.EPOLLOUT != 0 {
-				c.writable = true
-			}
-			if ev.Events&unix.EPOLLRDHUP != 0 {
-				c.readable, c.hup = true, true
-			}
-			if ev.Events&(unix.EPOLLERR|unix.EPOLLHUP) != 0 {
-				c.readable, c.writable, c.hup = true, true, true
-			}
-			l.serve(c)
-			l.drain()
-		}
+		l.dispatch(l.events[:max(n, 0)])
 		now := mono()
 		if now-l.lastSweep >= int64(sweepEvery) {
 			l.lastSweep = now
-			l.sweep(now)
-			l.drain()
+			l.safely(nil, func() { l.sweep(now) })
 		}
 		if l.s.closing.Load() {
 			if l.listen {
@@ -332,6 +301,83 @@ func (l *loop) drain() {
 		if c.fd >= 0 {
 			l.serve(c)
 		}
+	}
+	l.runq = l.runq[:0]
+}
+
+// dispatch serves the connections events concern, each in turn.
+func (l *loop) dispatch(events []unix.EpollEvent) {
+	for i := 0; i < len(events); i++ {
+		ev := &events[i]
+		fd := int(ev.Fd)
+		switch {
+		case fd == l.ln:
+			l.safely(nil, l.accept)
+			continue
+		case fd == l.wake:
+			var b [8]byte
+			unix.Read(l.wake, b[:])
+			continue
+		case fd >= len(l.conns):
+			continue
+		}
+		c := l.conns[fd]
+		if c == nil || c.gen != uint32(ev.Pad) {
+			continue // closed earlier in this batch
+		}
+		if ev.Events&unix.EPOLLIN != 0 {
+			c.readable = true
+		}
+		if ev.Events&unix.EPOLLOUT != 0 {
+			c.writable = true
+		}
+		if ev.Events&unix.EPOLLRDHUP != 0 {
+			c.readable, c.hup = true, true
+		}
+		if ev.Events&(unix.EPOLLERR|unix.EPOLLHUP) != 0 {
+			c.readable, c.writable, c.hup = true, true, true
+		}
+		l.safely(c, nil)
+	}
+}
+
+// safely serves c (or runs f), then what that queued. A panic — a bug,
+// in the loop or in what it calls — closes the connections concerned and
+// is logged; it never takes the loop, or the process, down.
+func (l *loop) safely(c *conn, f func()) {
+	defer func() {
+		if err := recover(); err != nil {
+			l.s.logf("h1loop: panic: %v\n%s", err, debug.Stack())
+			l.recovered(c)
+		}
+	}()
+	if f != nil {
+		f()
+	} else {
+		l.serve(c)
+	}
+	l.drain()
+}
+
+// recovered closes c, its peer and whatever was queued, none of whose
+// states can be trusted after a panic; their exchanges are not recorded.
+func (l *loop) recovered(c *conn) {
+	drop := func(c *conn) {
+		if c == nil {
+			return
+		}
+		c.x = nil
+		if p := c.peer; p != nil {
+			p.x, p.peer, c.peer = nil, nil, nil
+			l.close(p)
+		}
+		l.close(c)
+	}
+	drop(c)
+	for i, q := range l.runq {
+		q.queued = false
+		drop(q)
+		l.runq[i] = nil
 	}
 	l.runq = l.runq[:0]
 }
@@ -395,7 +441,7 @@ func (l *loop) accept() {
 		// Its first request may be there already.
 		c.readable = true
 		l.serveClient(c)
-		l.drain()
+		l.drain() // before the next one can use the scratch
 	}
 }
 

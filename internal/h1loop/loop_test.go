@@ -116,6 +116,9 @@ func newRig(t *testing.T, originURL string, tune func(*config.Origin, *Server)) 
 		if strings.HasPrefix(path, "/fallback") {
 			return nil, false
 		}
+		if path == "/panic" {
+			panic("a bug")
+		}
 		r.routed.Add(1)
 		return &testExchange{r: r, w: w, path: path, q: []byte(q), id: "id-" + strconv.FormatInt(r.routed.Load(), 10)}, true
 	}
@@ -496,5 +499,30 @@ func TestShutdownDrains(t *testing.T) {
 	}
 	if err := <-done; err != nil {
 		t.Fatalf("Shutdown: %v", err)
+	}
+}
+
+func TestPanicClosesOnlyItsConnection(t *testing.T) {
+	o := testOrigin(t)
+	var logged atomic.Int64
+	r := newRig(t, o.URL, func(_ *config.Origin, s *Server) {
+		s.Loops = 1
+		s.Logf = func(string, ...any) { logged.Add(1) }
+	})
+	other, obr := rawConn(t, r.addr)
+	io.WriteString(other, "GET /len/1 HTTP/1.1\r\nHost: a\r\n\r\n")
+	readAnswer(t, obr, "GET")
+	c, br := rawConn(t, r.addr)
+	io.WriteString(c, "GET /panic HTTP/1.1\r\nHost: a\r\n\r\n")
+	if _, err := br.ReadByte(); err != io.EOF {
+		t.Fatalf("after a panic: read %v, want EOF", err)
+	}
+	if logged.Load() == 0 {
+		t.Fatal("the panic was not logged")
+	}
+	// The loop and its other connection go on.
+	io.WriteString(other, "GET /len/2 HTTP/1.1\r\nHost: a\r\n\r\n")
+	if _, body := readAnswer(t, obr, "GET"); body != "aa" {
+		t.Fatalf("after a panic: %q", body)
 	}
 }
