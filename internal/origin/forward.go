@@ -226,7 +226,7 @@ func (p *Pool) roundTrip(w http.ResponseWriter, r *http.Request, in *instance) (
 		} else {
 			cc.setDeadlines(headDeadline, deadline, slack)
 		}
-		p.writeHead(cc.bw, r, in, mode, "")
+		cc.bw.Write(p.appendHead(cc.bw.AvailableBuffer(), r, in, mode, ""))
 		phase, nothingRead := "write request", true
 		err = cc.bw.Flush()
 		if err == nil && mode != bodyNone {
