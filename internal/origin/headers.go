@@ -232,12 +232,19 @@ func (p *Pool) isTrusted(host string) bool {
 	return false
 }
 
+// forwarded reports whether the response field of canonical name key is
+// passed on to the client: it is not hop-by-hop, and the origin's
+// Connection does not name it.
+func (h *responseHead) forwarded(key string) bool {
+	return !isHopByHop(key) && (h.connection == "" || !hasToken(h.connection, key))
+}
+
 // copyResponseFields adds the origin's end-to-end fields to dst. One
 // allocation holds the value slices of all fields.
 func copyResponseFields(dst http.Header, h *responseHead) {
 	vals := make([]string, len(h.fields))
 	for i, f := range h.fields {
-		if isHopByHop(f.key) || (h.connection != "" && hasToken(h.connection, f.key)) {
+		if !h.forwarded(f.key) {
 			continue
 		}
 		if old, ok := dst[f.key]; ok {

@@ -1,0 +1,323 @@
+package origin
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/turnout/turnout/internal/config"
+	"github.com/turnout/turnout/internal/h1"
+	"github.com/turnout/turnout/internal/route"
+	"github.com/turnout/turnout/internal/testkit"
+)
+
+// gatewayCheck does to r what the gateway's check does before it forwards
+// r to an origin: it refuses a field name with an underscore and a path
+// route.NormalizePath refuses, and replaces r.URL's path with the
+// normalised one when that differs. It returns the normalised path.
+// (Absolute-form targets are not matched against the routes' hosts here.)
+func gatewayCheck(r *http.Request) (string, bool) {
+	for k := range r.Header {
+		if strings.IndexByte(k, '_') >= 0 {
+			return "", false
+		}
+	}
+	raw := r.RequestURI
+	if raw == "" || raw[0] != '/' {
+		raw = r.URL.EscapedPath()
+	} else if i := strings.IndexByte(raw, '?'); i >= 0 {
+		raw = raw[:i]
+	}
+	path, err := route.NormalizePath(raw)
+	if err != nil {
+		return "", false
+	}
+	if path != raw {
+		dec, err := url.PathUnescape(path)
+		if err != nil {
+			return "", false
+		}
+		r.URL.Path, r.URL.RawPath = dec, path
+		if dec == path {
+			r.URL.RawPath = ""
+		}
+	}
+	return path, true
+}
+
+// wireCheck is gatewayCheck for the event-loop path, which has only the
+// parsed head: the normalised path and the raw query.
+func wireCheck(req *h1.Request) (path string, rawQuery []byte, ok bool) {
+	target := string(req.Target)
+	raw := target
+	if raw[0] != '/' {
+		u, err := url.ParseRequestURI(target)
+		if err != nil {
+			return "", nil, false
+		}
+		raw = u.EscapedPath()
+	} else if i := strings.IndexByte(raw, '?'); i >= 0 {
+		raw = raw[:i]
+	}
+	if i := bytes.IndexByte(req.Target, '?'); i >= 0 {
+		rawQuery = req.Target[i+1:]
+	}
+	for _, f := range req.Fields {
+		if bytes.IndexByte(f.Name, '_') >= 0 {
+			return "", nil, false
+		}
+	}
+	path, err := route.NormalizePath(raw)
+	return path, rawQuery, err == nil
+}
+
+// recorder is a raw origin on 127.0.0.1 that records each request head it
+// reads and answers it 200 with an empty body.
+type recorder struct {
+	*rawOrigin
+	heads chan string
+}
+
+func newRecorder(t *testing.T) *recorder {
+	rec := &recorder{heads: make(chan string, 16)}
+	rec.rawOrigin = newRawOrigin(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		for {
+			head, err := readRequestHead(br)
+			if err != nil {
+				return
+			}
+			rec.heads <- head
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+		}
+	})
+	return rec
+}
+
+// viaGoroutinePath sends the raw request through h1.Server and Forward, as
+// the gateway does (gatewayCheck, X-Request-Id: id), and returns the head
+// the origin got and the client's address as the server saw it.
+func viaGoroutinePath(t *testing.T, p *Pool, rec *recorder, raw, id string) (head, remote string) {
+	t.Helper()
+	remotes := make(chan string, 1)
+	addr := testkit.ServeWith(t, &h1.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		remotes <- r.RemoteAddr
+		if _, ok := gatewayCheck(r); !ok {
+			t.Errorf("the gateway would refuse %q", raw)
+			http.Error(w, "refused", 400)
+			return
+		}
+		r.Header["X-Request-Id"] = []string{id}
+		if err := p.Forward(w, r); err != nil {
+			t.Errorf("Forward: %v", err)
+		}
+	})})
+	c := testkit.Dial(t, addr, 5*time.Second)
+	defer c.Close()
+	if _, err := io.WriteString(c, raw); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("read response: %v", err)
+	}
+	resp.Body.Close()
+	return testkit.Receive(t, rec.heads, 5*time.Second, "the request at the origin"), <-remotes
+}
+
+// sameRequest compares two request heads as an origin reads them: method,
+// target, version, Host and the header as a map (order aside).
+func sameRequest(t *testing.T, what, want, got string) {
+	t.Helper()
+	wr, err := http.ReadRequest(bufio.NewReader(strings.NewReader(want)))
+	if err != nil {
+		t.Fatalf("%s: goroutine path's head %q: %v", what, want, err)
+	}
+	gr, err := http.ReadRequest(bufio.NewReader(strings.NewReader(got)))
+	if err != nil {
+		t.Fatalf("%s: wire head %q: %v", what, got, err)
+	}
+	if wr.Method != gr.Method || wr.RequestURI != gr.RequestURI || wr.Proto != gr.Proto || wr.Host != gr.Host ||
+		!reflect.DeepEqual(wr.Header, gr.Header) || wr.ContentLength != gr.ContentLength {
+		t.Errorf("%s:\ngoroutine path: %q\nwire:           %q", what, want, got)
+	}
+}
+
+func TestWireRequestMatchesGoroutinePath(t *testing.T) {
+	cases := []struct {
+		name, head string
+		trusted    bool
+		hostOrigin bool
+		prefix     string
+		id         string
+	}{
+		{name: "GET", head: "GET /a/b HTTP/1.1\r\nHost: example.com\r\nUser-Agent: t\r\nAccept: */*\r\n\r\n"},
+		{name: "HEAD", head: "HEAD /a HTTP/1.1\r\nHost: example.com\r\n\r\n"},
+		{name: "POST without body", head: "POST /submit HTTP/1.1\r\nHost: example.com\r\n\r\n"},
+		{name: "POST Content-Length 0", head: "POST /submit HTTP/1.1\r\nHost: example.com\r\nContent-Length: 0\r\n\r\n"},
+		{name: "PATCH", head: "PATCH /x HTTP/1.1\r\nHost: h\r\n\r\n"},
+		{name: "DELETE", head: "DELETE /x HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n"},
+		{name: "query odd bytes", head: "GET /s?q=a%20b&x=\"{}|\\^`&&y=?z= HTTP/1.1\r\nHost: h\r\n\r\n"},
+		{name: "empty query", head: "GET /s? HTTP/1.1\r\nHost: h\r\n\r\n"},
+		{name: "double question mark", head: "GET /s?? HTTP/1.1\r\nHost: h\r\n\r\n"},
+		{name: "path odd bytes", head: "GET /a/{b}/c!d'(e)*[f]\"g HTTP/1.1\r\nHost: h\r\n\r\n"},
+		{name: "path normalised", head: "GET /x//y!z/%7e/caf%c3%a9 HTTP/1.1\r\nHost: h\r\n\r\n"},
+		{name: "path normalised to plain", head: "GET //a//b HTTP/1.1\r\nHost: h\r\n\r\n"},
+		{name: "path escapes kept", head: "GET /caf%C3%A9/%2A HTTP/1.1\r\nHost: h\r\n\r\n"},
+		{name: "forwarded from untrusted", head: "GET / HTTP/1.1\r\nHost: h\r\nX-Forwarded-For: 6.6.6.6\r\nX-Forwarded-Proto: https\r\nX-Forwarded-Host: evil\r\n\r\n"},
+		{name: "forwarded from trusted", trusted: true, head: "GET / HTTP/1.1\r\nHost: h\r\nX-Forwarded-For: 1.1.1.1\r\nx-forwarded-for: 2.2.2.2, 3.3.3.3\r\nX-Forwarded-Proto: https\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Host: front.example\r\n\r\n"},
+		{name: "forwarded from trusted, empty", trusted: true, head: "GET / HTTP/1.1\r\nHost: h\r\nX-Forwarded-Proto: \r\nX-Forwarded-Host:\r\n\r\n"},
+		{name: "forwarded from trusted, Connection drops", trusted: true, head: "GET / HTTP/1.1\r\nHost: h\r\nX-Forwarded-For: 1.1.1.1\r\nX-Forwarded-Host: f\r\nConnection: X-Forwarded-For, x-forwarded-host\r\n\r\n"},
+		{name: "Connection names fields", head: "GET / HTTP/1.1\r\nHost: h\r\nConnection: keep-alive, X-Secret, x-request-id,Cache-Control\r\nX-Secret: s\r\nX-Kept: k\r\nX-Request-Id: client-id\r\nCache-Control: no-store\r\n\r\n"},
+		{name: "hop-by-hop fields", head: "GET / HTTP/1.1\r\nHost: h\r\nKeep-Alive: timeout=5\r\nTE: trailers\r\nTrailer: X-Sum\r\nProxy-Authorization: Basic x\r\nProxy-Connection: keep-alive\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n\r\n"},
+		{name: "host_header origin", hostOrigin: true, head: "GET / HTTP/1.1\r\nHost: client.example\r\n\r\n"},
+		{name: "prefix", prefix: "/legacy", head: "GET /a?b=c HTTP/1.1\r\nHost: h\r\n\r\n"},
+		{name: "prefix root", prefix: "/legacy/", head: "GET / HTTP/1.1\r\nHost: h\r\n\r\n"},
+		{name: "absolute form", head: "GET http://Example.COM:8080/p/%7e?q=1 HTTP/1.1\r\nHost: other\r\n\r\n"},
+		{name: "absolute form odd path", head: "GET http://example.com/a{b}!c HTTP/1.1\r\nHost: example.com\r\n\r\n"},
+		{name: "absolute form normalised", head: "GET http://example.com//a!b HTTP/1.1\r\nHost: example.com\r\n\r\n"},
+		{name: "X-Request-Id of the client", id: "client-chosen-id", head: "GET / HTTP/1.1\r\nHost: h\r\nX-Request-Id: client-chosen-id\r\n\r\n"},
+		{name: "X-Request-Id replaced", head: "GET / HTTP/1.1\r\nHost: h\r\nX-Request-Id: a\r\nX-Request-Id: b\r\n\r\n"},
+		{name: "Pragma no-cache", head: "GET / HTTP/1.1\r\nHost: h\r\nPragma: no-cache\r\n\r\n"},
+		{name: "Pragma no-cache, Cache-Control", head: "GET / HTTP/1.1\r\nHost: h\r\nPragma: no-cache\r\nCache-control: max-age=0\r\n\r\n"},
+		{name: "Pragma second", head: "GET / HTTP/1.1\r\nHost: h\r\nPragma: x\r\nPragma: no-cache\r\n\r\n"},
+		{name: "names and values", head: "GET / HTTP/1.1\r\nhost: h\r\naccept: a\r\nACCEPT: b\r\nx-EMPTY:\r\nX-Tab: \tv\t \r\nX-Obs: caf\xc3\xa9\r\nIdempotency-Key: 1\r\nCookie: a=1\r\nCookie: b=2\r\n\r\n"},
+		{name: "Expect-free OPTIONS", head: "OPTIONS /x HTTP/1.1\r\nHost: h\r\nOrigin: o\r\n\r\n"},
+		{name: "IPv6 host", head: "GET / HTTP/1.1\r\nHost: [::1]:8080\r\n\r\n"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := newRecorder(t)
+			o := config.Origin{}
+			if tc.hostOrigin {
+				o.HostHeader = "origin"
+			}
+			var opts Options
+			if tc.trusted {
+				opts.TrustedProxies = mustPrefixes(t, "127.0.0.0/8")
+			}
+			p := newTestPool(t, o, opts, rec.URL()+tc.prefix)
+			id := tc.id
+			if id == "" {
+				id = "0123456789abcdef"
+			}
+			want, remote := viaGoroutinePath(t, p, rec, tc.head, id)
+
+			var req h1.Request
+			if err := h1.Parse(&req, []byte(tc.head), 1<<20); err != nil {
+				t.Fatalf("h1.Parse: %v", err)
+			}
+			path, query, ok := wireCheck(&req)
+			if !ok {
+				t.Fatalf("wireCheck refused %q", tc.head)
+			}
+			w, ok := p.PickWire()
+			if !ok {
+				t.Fatal("PickWire: not reachable")
+			}
+			got := string(w.AppendRequest(nil, &req, path, query, remote, id))
+			sameRequest(t, tc.name, want, got)
+		})
+	}
+}
+
+// FuzzWireRequest holds AppendRequest to the goroutine path's appendHead
+// for any head h1.Parse accepts and the event-loop path would serve (no
+// body, no upgrade, no Expect, HTTP/1.1), as the gateway passes it on.
+// net/http's ReadRequest builds the *http.Request h1.Server would.
+func FuzzWireRequest(f *testing.F) {
+	f.Add([]byte("GET /a?b HTTP/1.1\r\nHost: h\r\nX-Forwarded-For: 1.2.3.4\r\nConnection: x-a\r\nX-A: 1\r\n\r\n"), uint8(0))
+	f.Add([]byte("POST http://h:1/a{b}//c HTTP/1.1\r\nHost: h\r\nPragma: no-cache\r\n\r\n"), uint8(7))
+	f.Add([]byte("DELETE /%7e!x HTTP/1.1\r\nHost: [::1]\r\nX-Forwarded-Proto: https\r\nX-Forwarded-Host: a\r\nX-Request-Id: q\r\n\r\n"), uint8(3))
+	f.Fuzz(func(t *testing.T, head []byte, flags uint8) {
+		var req h1.Request
+		if h1.Parse(&req, head, 64<<10) != nil || req.ContentLength > 0 || req.Chunked || req.Expect100 || req.ProtoMinor != 1 {
+			return
+		}
+		r, err := http.ReadRequest(bufio.NewReader(bytes.NewReader(head)))
+		if err != nil || websocketUpgrade(r) != "" {
+			return
+		}
+		r.RemoteAddr = "10.0.0.7:5555"
+		if flags&1 != 0 {
+			r.RemoteAddr = "[::1]:5555"
+		}
+		if _, ok := gatewayCheck(r); !ok {
+			return
+		}
+		path, query, ok := wireCheck(&req)
+		if !ok {
+			t.Fatalf("wireCheck refused what gatewayCheck accepted: %q", head)
+		}
+		id := "fuzz-id"
+		r.Header["X-Request-Id"] = []string{id}
+
+		o := config.Origin{Name: "o", URLs: []string{"http://127.0.0.1:1"}}
+		if flags&2 != 0 {
+			o.URLs[0] += "/pre%20fix"
+		}
+		if flags&4 != 0 {
+			o.HostHeader = "origin"
+		}
+		var opts Options
+		if flags&8 != 0 {
+			opts.TrustedProxies = mustPrefixes(t, "10.0.0.0/8", "::1/128")
+		}
+		p, err := NewPool(o, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer p.Close()
+		in := p.instances[0]
+
+		var want bytes.Buffer
+		bw := bufio.NewWriterSize(&want, writeBufferSize)
+		bw.Write(p.appendHead(bw.AvailableBuffer(), r, in, requestBodyMode(r), ""))
+		bw.Flush()
+		got := Wire{in}.AppendRequest(nil, &req, path, query, r.RemoteAddr, id)
+		sameRequest(t, fmt.Sprintf("%q", head), want.String(), string(got))
+	})
+}
+
+func TestForwardPathAsNetURL(t *testing.T) {
+	for _, raw := range []string{"/", "/a", "/a!b", "/a%21b", "/%7e", "/a{b}", "/caf%C3%A9", "/a%2fb", "/a b", "/a+b;c=d:e@f", "/[x]", "/*"} {
+		u, err := url.ParseRequestURI(raw)
+		if err != nil {
+			continue
+		}
+		if got, want := forwardPath(raw, raw, false), u.EscapedPath(); got != want {
+			t.Errorf("forwardPath(%q) unchanged = %q, net/url %q", raw, got, want)
+		}
+		dec, _ := url.PathUnescape(raw)
+		u2 := &url.URL{Path: dec, RawPath: raw}
+		if dec == raw {
+			u2.RawPath = ""
+		}
+		if got, want := forwardPath(raw, "/other", false), u2.EscapedPath(); got != want {
+			t.Errorf("forwardPath(%q) replaced = %q, net/url %q", raw, got, want)
+		}
+	}
+}
+
+func BenchmarkWireRequest(b *testing.B) {
+	p := newTestPool(b, config.Origin{}, Options{}, "http://127.0.0.1:8080")
+	head := []byte("GET /api/items?id=42 HTTP/1.1\r\nHost: example.com\r\nUser-Agent: wrk\r\nAccept: */*\r\nAccept-Encoding: gzip\r\nConnection: keep-alive\r\n\r\n")
+	var req h1.Request
+	if err := h1.Parse(&req, head, 1<<20); err != nil {
+		b.Fatal(err)
+	}
+	w, _ := p.PickWire()
+	dst := make([]byte, 0, 4096)
+	b.ReportAllocs()
+	for b.Loop() {
+		dst = w.AppendRequest(dst[:0], &req, "/api/items", req.Target[11:], "192.0.2.1:40000", "0123456789abcdef")
+	}
+}
