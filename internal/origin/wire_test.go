@@ -3,6 +3,7 @@ package origin
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -319,5 +320,228 @@ func BenchmarkWireRequest(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		dst = w.AppendRequest(dst[:0], &req, "/api/items", req.Target[11:], "192.0.2.1:40000", "0123456789abcdef")
+	}
+}
+
+// headsOf reads what the goroutine path reads from an origin's answer:
+// readFinalHead over a bufio.Reader of the connection's size, with the
+// interim answers it passes on as h1.Server writes them (no framing
+// fields), and the final head as RoundTrip's Response holds it.
+type headsOf struct {
+	interim  []interimHead
+	status   int
+	header   http.Header
+	cl       int64
+	chunked  bool
+	close    bool
+	ka       time.Duration
+	consumed int
+	err      error
+}
+
+type interimHead struct {
+	status int
+	header http.Header
+}
+
+// interimWriter records the interim answers readFinalHead writes.
+type interimWriter struct {
+	h       http.Header
+	interim []interimHead
+}
+
+func (w *interimWriter) Header() http.Header         { return w.h }
+func (w *interimWriter) Write(b []byte) (int, error) { return len(b), nil }
+func (w *interimWriter) WriteHeader(code int) {
+	h := w.h.Clone()
+	delete(h, "Content-Length")
+	delete(h, "Transfer-Encoding")
+	w.interim = append(w.interim, interimHead{code, h})
+}
+
+func goroutineHeads(raw []byte, method string) headsOf {
+	rd := bytes.NewReader(raw)
+	cc := &upConn{br: bufio.NewReaderSize(rd, readBufferSize)}
+	w := &interimWriter{h: http.Header{}}
+	var p *Pool // readFinalHead does not use its pool
+	err := p.readFinalHead(w, &http.Request{Method: method}, cc)
+	out := headsOf{interim: w.interim, err: err}
+	if err != nil {
+		return out
+	}
+	resp := &Response{Header: http.Header{}}
+	resp.setHead(&cc.head)
+	delete(resp.Header, "Content-Length")
+	out.status, out.header = resp.Status, resp.Header
+	h := &cc.head
+	out.cl, out.chunked, out.close, out.ka = h.contentLength, h.chunked, h.close, h.keepAlive
+	out.consumed = len(raw) - rd.Len() - cc.br.Buffered()
+	return out
+}
+
+// fieldsOf parses "Name: value\r\n" lines as a client does.
+func fieldsOf(t testing.TB, b []byte) http.Header {
+	t.Helper()
+	h := http.Header{}
+	for _, line := range strings.SplitAfter(string(b), "\r\n") {
+		if line == "" {
+			continue
+		}
+		k, v, ok := strings.Cut(strings.TrimSuffix(line, "\r\n"), ": ")
+		if !ok || !strings.HasSuffix(line, "\r\n") {
+			t.Fatalf("field line %q", line)
+		}
+		h[k] = append(h[k], v)
+	}
+	return h
+}
+
+// compareHeads holds ParseWireResponse and AppendFields to the goroutine
+// path for the answer raw to a request of method.
+func compareHeads(t testing.TB, raw []byte, method string) {
+	t.Helper()
+	want := goroutineHeads(raw, method)
+	var r WireResponse
+	var interim []interimHead
+	n := 0
+	for {
+		k, err := ParseWireResponse(&r, raw[n:], method)
+		if err != nil {
+			switch {
+			case want.err == nil:
+				t.Fatalf("%q: wire error %v, goroutine path none", raw, err)
+			case errors.Is(err, ErrIncomplete):
+				if want.err != io.EOF {
+					t.Fatalf("%q: wire incomplete, goroutine path %v", raw, want.err)
+				}
+			case err.Error() != want.err.Error():
+				t.Fatalf("%q: wire error %v, goroutine path %v", raw, err, want.err)
+			}
+			return
+		}
+		if k <= 0 {
+			t.Fatalf("%q: no progress", raw)
+		}
+		n += k
+		if r.Status >= 200 {
+			break
+		}
+		interim = append(interim, interimHead{r.Status, fieldsOf(t, r.AppendFields(nil))})
+	}
+	if want.err != nil {
+		t.Fatalf("%q: goroutine path error %v, wire none (status %d)", raw, want.err, r.Status)
+	}
+	if len(interim) != len(want.interim) {
+		t.Fatalf("%q: %d interim answers, goroutine path %d", raw, len(interim), len(want.interim))
+	}
+	for i := range interim {
+		if interim[i].status != want.interim[i].status || !reflect.DeepEqual(interim[i].header, want.interim[i].header) {
+			t.Fatalf("%q: interim %d: wire %v, goroutine path %v", raw, i, interim[i], want.interim[i])
+		}
+	}
+	got := fieldsOf(t, r.AppendFields(nil))
+	if r.Status == 304 {
+		delete(want.header, "Content-Type") // h1.Server leaves it out (see the socket test)
+	}
+	if !reflect.DeepEqual(got, want.header) && !(len(got) == 0 && len(want.header) == 0) {
+		t.Fatalf("%q: fields\nwire:           %v\ngoroutine path: %v", raw, got, want.header)
+	}
+	hasBody := bodyAllowed(method, want.status)
+	if r.Status != want.status || r.ContentLength != want.cl || r.Chunked != want.chunked ||
+		r.Bodyless == hasBody || r.UntilClose != (hasBody && !want.chunked && want.cl < 0) ||
+		r.KeepAlive != (!want.close && !r.UntilClose) || r.KeepAliveFor != want.ka || n != want.consumed {
+		t.Fatalf("%q: wire %+v n=%d, goroutine path %+v", raw, r, n, want)
+	}
+	if _, ok := got["Date"]; ok != r.HasDate {
+		t.Fatalf("%q: HasDate %v with fields %v", raw, r.HasDate, got)
+	}
+}
+
+var wireAnswers = []string{
+	"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Type: text/plain\r\nDate: Sun, 06 Dec 2026 10:00:00 GMT\r\n\r\nhello",
+	"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sum\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+	"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n",
+	"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5, max=100\r\n\r\n",
+	"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nKeep-Alive: max=3, timeout=\"7\"\r\nKeep-Alive: timeout=4\r\n\r\n",
+	"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+	"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: X-Secret, date\r\nX-Secret: s\r\nDate: x\r\nX-Kept: k\r\n\r\n",
+	"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nKeep-Alive: timeout=5\r\nProxy-Authenticate: x\r\nUpgrade: h2c\r\nTE: t\r\nTrailer: x\r\nProxy-Connection: close\r\n\r\n",
+	"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nhi",
+	"HTTP/1.0 200 OK\r\nContent-Length: 2\r\nConnection: Keep-Alive\r\n\r\nhi",
+	"HTTP/1.0 200 OK\r\n\r\nuntil close",
+	"HTTP/1.1 200 OK\r\n\r\nuntil close",
+	"HTTP/1.1 204 No Content\r\nContent-Length: 3\r\nX-A: 1\r\n\r\n",
+	"HTTP/1.1 304 Not Modified\r\nContent-Length: 3\r\nContent-Type: text/html\r\nETag: \"e\"\r\n\r\n",
+	"HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\nContent-Length: 9\r\n\r\nnot found",
+	"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+	"HTTP/1.1 103 Early Hints\r\nLink: </s.css>; rel=preload\r\nContent-Length: 0\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 1\r\nLink: </s.css>; rel=preload\r\n\r\nx",
+	"HTTP/1.1 100 Continue\r\nX-A: 1\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: a\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: b\r\nConnection: close\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+	"HTTP/1.1 102 Processing\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+	"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n",
+	"HTTP/1.1 200\r\nContent-Length: 0\r\n\r\n",
+	"HTTP/1.1 999 Whatever\r\nContent-Length: 0\r\n\r\n",
+	"HTTP/1.1 200 OK\ncontent-type: a\nx-powered-by: b\n\n",
+	"HTTP/1.1 200 OK\r\ncontent-type: a\r\nX-LOWER-upper: b\r\nX-Empty:\r\nX-Ctl: a\x01b\r\nX-Tab:\t v \t\r\nContent-Length: 0\r\n\r\n",
+	"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc",
+	"HTTP/1.1 200 OK\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\nContent-Length: 0\r\n\r\n",
+	// Malformed: refused by both, with the same error.
+	"HTTP/2 200 OK\r\n\r\n",
+	"HTTP/1.1 20 OK\r\n\r\n",
+	"HTTP/1.1 2000 OK\r\n\r\n",
+	"HTTP/1.1 099 OK\r\n\r\n",
+	"\r\nHTTP/1.1 200 OK\r\n\r\n",
+	"HTTP/1.1 200 OK\r\nX-A: 1\r\n folded\r\n\r\n",
+	"HTTP/1.1 200 OK\r\nX-A: 1\nX-B: 2\r\n\r\n",
+	"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n",
+	"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n",
+	"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n",
+	"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
+	"HTTP/1.1 200 OK\r\nContent-Length: 1\x00\r\n\r\n",
+	"HTTP/1.1 200 OK\r\n: no name\r\n\r\n",
+	"HTTP/1.1 200 OK\r\nBad Name: x\r\n\r\n",
+	"HTTP/1.1 200 OK\r\nno colon\r\n\r\n",
+	// Incomplete: the goroutine path meets EOF.
+	"",
+	"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n",
+	"HTTP/1.1 103 Early Hints\r\n\r\n",
+}
+
+func TestParseWireResponseMatchesGoroutinePath(t *testing.T) {
+	for _, raw := range wireAnswers {
+		for _, method := range []string{"GET", "HEAD", "POST"} {
+			compareHeads(t, []byte(raw), method)
+		}
+	}
+	huge := "HTTP/1.1 200 OK\r\nX-Big: " + strings.Repeat("a", maxHeadBytes) + "\r\n\r\n"
+	compareHeads(t, []byte(huge), "GET")
+	compareHeads(t, []byte(huge[:maxHeadBytes+20]), "GET")
+	compareHeads(t, []byte(huge[:maxHeadBytes-20]), "GET")
+}
+
+// FuzzWireResponse holds ParseWireResponse and AppendFields to the
+// goroutine path's readFinalHead and copyResponseFields on any bytes.
+func FuzzWireResponse(f *testing.F) {
+	for _, raw := range wireAnswers {
+		f.Add([]byte(raw), false)
+	}
+	f.Fuzz(func(t *testing.T, raw []byte, head bool) {
+		method := "GET"
+		if head {
+			method = "HEAD"
+		}
+		compareHeads(t, raw, method)
+	})
+}
+
+func BenchmarkWireResponse(b *testing.B) {
+	raw := []byte("HTTP/1.1 200 OK\r\nServer: nginx\r\nDate: Sun, 06 Dec 2026 10:00:00 GMT\r\nContent-Type: application/json\r\nContent-Length: 13\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\n\r\n{\"ok\": true}\n")
+	var r WireResponse
+	dst := make([]byte, 0, 4096)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := ParseWireResponse(&r, raw, "GET"); err != nil {
+			b.Fatal(err)
+		}
+		dst = r.AppendFields(dst[:0])
 	}
 }
