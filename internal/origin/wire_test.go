@@ -6,10 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
 	"net/url"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -543,5 +547,212 @@ func BenchmarkWireResponse(b *testing.B) {
 			b.Fatal(err)
 		}
 		dst = r.AppendFields(dst[:0])
+	}
+}
+
+// chunkedVerdict is what a client gets from a chunked body: its bytes, its
+// trailers, and whether it ended cleanly; consumed is how much of the
+// input the body took.
+type chunkedVerdict struct {
+	body     string
+	trailers http.Header
+	ok       bool
+	consumed int
+}
+
+// goroutineChunked is the goroutine path's verdict: copyChunked over a
+// bufio.Reader of the connection's size.
+func goroutineChunked(data []byte) chunkedVerdict {
+	rd := bytes.NewReader(data)
+	cc := &upConn{br: bufio.NewReaderSize(rd, readBufferSize)}
+	rec := httptest.NewRecorder()
+	var p *Pool
+	_, err := p.copyChunked(rec, cc, &flusher{w: rec})
+	v := chunkedVerdict{body: rec.Body.String(), trailers: http.Header{}, ok: err == nil}
+	for k, vs := range rec.Header() {
+		if name, ok := strings.CutPrefix(k, http.TrailerPrefix); ok {
+			v.trailers[name] = vs
+		}
+	}
+	v.consumed = len(data) - rd.Len() - cc.br.Buffered()
+	return v
+}
+
+// clientChunked is what a client makes of the bytes Scan passed on:
+// net/http's chunked reader for the body, then the trailer section.
+func clientChunked(t testing.TB, out []byte) (body string, trailers http.Header) {
+	t.Helper()
+	br := bufio.NewReaderSize(bytes.NewReader(out), readBufferSize)
+	b, err := io.ReadAll(httputil.NewChunkedReader(br))
+	if err != nil {
+		t.Fatalf("the bytes passed on %q are not a chunked body: %v", out, err)
+	}
+	trailers = http.Header{}
+	if _, err := readTrailers(&upConn{br: br}, trailers); err != nil {
+		t.Fatalf("the trailers passed on %q: %v", out, err)
+	}
+	for k, vs := range trailers {
+		delete(trailers, k)
+		trailers[strings.TrimPrefix(k, http.TrailerPrefix)] = vs
+	}
+	if br.Buffered() != 0 {
+		t.Fatalf("bytes passed on after the body's end: %q", out)
+	}
+	return string(b), trailers
+}
+
+// scanAll feeds data to a ChunkScanner in pieces of split's sizes, keeping
+// what Scan leaves unconsumed, as the loop does with its read buffer.
+func scanAll(t testing.TB, data []byte, split func(left int) int) (out []byte, v chunkedVerdict) {
+	t.Helper()
+	var s ChunkScanner
+	var pending []byte
+	pos := 0
+	for {
+		if pos < len(data) {
+			k := max(1, min(split(len(data)-pos), len(data)-pos))
+			pending = append(pending, data[pos:pos+k]...)
+			pos += k
+		}
+		n, m, done, err := s.Scan(pending)
+		if n < 0 || m < 0 || m > n || n > len(pending) {
+			t.Fatalf("Scan(%q) = n %d, m %d", pending, n, m)
+		}
+		out = append(out, pending[:m]...)
+		v.consumed += n
+		pending = append([]byte(nil), pending[n:]...)
+		switch {
+		case err != nil:
+			return out, v
+		case done:
+			v.ok = true
+			return out, v
+		case pos == len(data) && n == 0:
+			return out, v // the origin closed before the end
+		}
+	}
+}
+
+// compareChunked holds Scan to copyChunked for one body, fed whole, byte
+// by byte and in random pieces.
+func compareChunked(t testing.TB, data []byte, seed uint64) {
+	t.Helper()
+	want := goroutineChunked(data)
+	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	feeds := []struct {
+		name  string
+		split func(int) int
+	}{
+		{"whole", func(left int) int { return left }},
+		{"byte by byte", func(int) int { return 1 }},
+		{"random", func(left int) int { return 1 + rng.IntN(min(left, 64)) }},
+	}
+	for _, feed := range feeds {
+		out, got := scanAll(t, data, feed.split)
+		if got.ok != want.ok {
+			t.Fatalf("%q fed %s: ok %v, goroutine path %v", data, feed.name, got.ok, want.ok)
+		}
+		if !got.ok {
+			continue
+		}
+		got.body, got.trailers = clientChunked(t, out)
+		if got.body != want.body || got.consumed != want.consumed || !sameFields(got.trailers, want.trailers) {
+			t.Fatalf("%q fed %s: passed on %q\nwire:           %+v\ngoroutine path: %+v", data, feed.name, out, got, want)
+		}
+	}
+}
+
+// sameFields compares headers as multisets of values per name.
+func sameFields(a, b http.Header) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, va := range a {
+		vb := b[k]
+		if !slices.Equal(slices.Sorted(slices.Values(va)), slices.Sorted(slices.Values(vb))) {
+			return false
+		}
+	}
+	return true
+}
+
+var chunkedBodies = []string{
+	"5\r\nhello\r\n0\r\n\r\n",
+	"5;a=b\r\nhello\r\n6;x;y=\"q;\"\r\n world\r\n0;last\r\n\r\n",
+	"5 \t\r\nhello\r\n0\t\r\n\r\n",
+	"A\r\n0123456789\r\na\r\n0123456789\r\n0\r\n\r\n",
+	"0005\r\nhello\r\n000\r\n\r\n",
+	"0\r\n\r\n",
+	"5\r\nhello\r\n0\r\nx-sum: abc\r\nConnection: x\r\nContent-Length: 3\r\nTrailer: y\r\nX-Ctl: a\x01b\r\nX-Sp:   v  \r\nx-a:b\r\nX-SUM:  second\r\nx-e:\r\n\r\n",
+	"0\r\n\n",
+	"0\r\nA:b\nc-d:e\r\r\n\n",
+	"0\r\nA:\tb\t\r\n\r\n",
+	"3\r\nabc\r\n0\r\n\r\nHTTP/1.1 200 OK\r\n\r\n",
+	strings.Repeat("1\r\nx\r\n", 500) + "0\r\n\r\n",
+	"5\r\nhello\r\n0\r\n" + strings.Repeat("X-T: "+strings.Repeat("v", 1000)+"\r\n", 60) + "\r\n",
+	// Refused by both.
+	"g\r\nx\r\n0\r\n\r\n",
+	"\r\nx\r\n0\r\n\r\n",
+	" 5\r\nhello\r\n0\r\n\r\n",
+	"5 x\r\nhello\r\n0\r\n\r\n",
+	"11111111111111111\r\n",
+	"ffffffffffffffff\r\nab",
+	"5\nhello\r\n0\r\n\r\n",
+	"5\r\r\nhello\r\n0\r\n\r\n",
+	"5\rx\r\nhello\r\n0\r\n\r\n",
+	"5\r\nhelloXX0\r\n\r\n",
+	"5\r\nhello\rX0\r\n\r\n",
+	"5\r\nhello\n0\r\n\r\n",
+	"1;" + strings.Repeat("e", 4100) + "\r\nx\r\n0\r\n\r\n",
+	"1;" + strings.Repeat("e", 4093) + "\r\nx\r\n0\r\n\r\n",
+	"1;" + strings.Repeat("e", 4094) + "\r\nx\r\n0\r\n\r\n",
+	strings.Repeat("1;"+strings.Repeat("e", 200)+"\r\nx\r\n", 100) + "0\r\n\r\n",
+	strings.Repeat("1;"+strings.Repeat("e", 200)+"\r\nx\r\n", 60) + "0;" + strings.Repeat("e", 200) + "\r\n\r\n",
+	"0\r\nno colon\r\n\r\n",
+	"0\r\nbad name: x\r\n\r\n",
+	"0\r\n: x\r\n\r\n",
+	"0\r\nX-A: " + strings.Repeat("v", 8200) + "\r\n\r\n",
+	"0\r\nX-A: " + strings.Repeat("v", 8186) + "\r\n\r\n",
+	"0\r\nX-A: " + strings.Repeat("v", 8185) + "\r\n\r\n",
+	"0\r\n" + strings.Repeat("X-T: "+strings.Repeat("v", 1000)+"\r\n", 70) + "\r\n",
+	// Cut short: the goroutine path meets EOF, the scanner is not done.
+	"5\r\nhel",
+	"5\r\nhello\r",
+	"5\r\nhello\r\n0\r\n",
+	"5\r\nhello\r\n0\r\nX-A: b\r\n",
+}
+
+func TestChunkScannerMatchesGoroutinePath(t *testing.T) {
+	for i, body := range chunkedBodies {
+		compareChunked(t, []byte(body), uint64(i))
+	}
+}
+
+// FuzzChunkScanner holds ChunkScanner to the goroutine path's copyChunked
+// (net/http/httputil's chunked reader, then readTrailers) on any bytes,
+// fed in pieces of every size; a client's chunked reader is the judge of
+// the bytes it passes on.
+func FuzzChunkScanner(f *testing.F) {
+	for _, body := range chunkedBodies {
+		if len(body) < 2000 {
+			f.Add([]byte(body), uint64(len(body)))
+		}
+	}
+	f.Fuzz(func(t *testing.T, data []byte, seed uint64) {
+		compareChunked(t, data, seed)
+	})
+}
+
+func BenchmarkChunkScanner(b *testing.B) {
+	body := []byte(strings.Repeat("400\r\n"+strings.Repeat("x", 1024)+"\r\n", 8) + "0\r\n\r\n")
+	buf := make([]byte, len(body))
+	b.ReportAllocs()
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		copy(buf, body)
+		var s ChunkScanner
+		if _, _, done, err := s.Scan(buf); !done || err != nil {
+			b.Fatal(done, err)
+		}
 	}
 }
