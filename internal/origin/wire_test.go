@@ -11,10 +11,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
+	"net/textproto"
 	"net/url"
+	"os"
 	"reflect"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -464,7 +467,7 @@ func compareHeads(t testing.TB, raw []byte, method string) {
 var wireAnswers = []string{
 	"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Type: text/plain\r\nDate: Sun, 06 Dec 2026 10:00:00 GMT\r\n\r\nhello",
 	"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sum\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
-	"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n",
+	"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n",
 	"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5, max=100\r\n\r\n",
 	"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nKeep-Alive: max=3, timeout=\"7\"\r\nKeep-Alive: timeout=4\r\n\r\n",
 	"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
@@ -755,4 +758,348 @@ func BenchmarkChunkScanner(b *testing.B) {
 			b.Fatal(done, err)
 		}
 	}
+}
+
+// clientHeads sends method / through h1.Server and Forward to an origin
+// that answers answer, and returns the heads the client got (interim ones
+// first), each as status and header.
+func clientHeads(t *testing.T, answer, method string) []interimHead {
+	t.Helper()
+	o := newRawOrigin(t, func(c net.Conn) {
+		if _, err := readRequestHead(bufio.NewReader(c)); err == nil {
+			io.WriteString(c, answer)
+		}
+	})
+	p := newTestPool(t, config.Origin{}, Options{}, o.URL())
+	addr := testkit.ServeWith(t, &h1.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header()["X-Request-Id"] = []string{"id"}
+		p.Forward(w, r)
+	})})
+	c := testkit.Dial(t, addr, 5*time.Second)
+	defer c.Close()
+	fmt.Fprintf(c, "%s / HTTP/1.1\r\nHost: h\r\n\r\n", method)
+	tr := textproto.NewReader(bufio.NewReader(c))
+	var heads []interimHead
+	for {
+		line, err := tr.ReadLine()
+		if err != nil {
+			t.Fatalf("%q: status line: %v", answer, err)
+		}
+		var status int
+		if _, err := fmt.Sscanf(line, "HTTP/1.1 %d", &status); err != nil {
+			t.Fatalf("%q: status line %q", answer, line)
+		}
+		h, err := tr.ReadMIMEHeader()
+		if err != nil {
+			t.Fatalf("%q: header: %v", answer, err)
+		}
+		heads = append(heads, interimHead{status, http.Header(h)})
+		if status >= 200 {
+			return heads
+		}
+	}
+}
+
+// TestWireResponseAsClientSeesIt holds what AppendFields documents to what
+// a client of the goroutine path gets: the fields, and the framing, Date
+// and Content-Type rules the loop must follow.
+func TestWireResponseAsClientSeesIt(t *testing.T) {
+	for _, answer := range wireAnswers {
+		for _, method := range []string{"GET", "HEAD"} {
+			raw := []byte(answer)
+			if goroutineHeads(raw, method).err != nil {
+				continue
+			}
+			heads := clientHeads(t, answer, method)
+			var r WireResponse
+			n := 0
+			for i, client := range heads {
+				k, err := ParseWireResponse(&r, raw[n:], method)
+				if err != nil {
+					t.Fatalf("%q: %v", answer, err)
+				}
+				n += k
+				if r.Status != client.status {
+					t.Fatalf("%s %q: head %d: wire status %d, client got %d", method, answer, i, r.Status, client.status)
+				}
+				got := fieldsOf(t, r.AppendFields(nil))
+				want := client.header.Clone()
+				if v := want["X-Request-Id"]; len(v) != 1 || v[0] != "id" {
+					t.Fatalf("%q: X-Request-Id %q", answer, v)
+				}
+				delete(want, "X-Request-Id")
+				if r.Status < 200 {
+					if !reflect.DeepEqual(got, want) && !(len(got) == 0 && len(want) == 0) {
+						t.Fatalf("%s %q: interim fields\nwire:   %v\nclient: %v", method, answer, got, want)
+					}
+					continue
+				}
+				cl, te := want["Content-Length"], want["Transfer-Encoding"]
+				for _, k := range []string{"Content-Length", "Transfer-Encoding", "Connection"} {
+					delete(want, k)
+				}
+				if !r.HasDate {
+					if len(want["Date"]) != 1 {
+						t.Fatalf("%q: client Date %q", answer, want["Date"])
+					}
+					delete(want, "Date")
+				}
+				if !reflect.DeepEqual(got, want) && !(len(got) == 0 && len(want) == 0) {
+					t.Fatalf("%s %q: fields\nwire:   %v\nclient: %v", method, answer, got, want)
+				}
+				switch {
+				case r.Status < 200 || r.Status == 204 || r.Status == 304:
+					if cl != nil || te != nil {
+						t.Fatalf("%s %q: bodyless answer framed %q %q", method, answer, cl, te)
+					}
+				case method == "HEAD":
+					if te != nil || (cl != nil) != (r.ContentLength >= 0 && !r.Chunked) ||
+						cl != nil && cl[0] != fmt.Sprint(r.ContentLength) {
+						t.Fatalf("HEAD %q: client framing %q %q, wire %+v", answer, cl, te, r)
+					}
+				case r.ContentLength >= 0:
+					// A repeated Content-Length reaches the client
+					// repeated; one says the same.
+					if len(cl) == 0 || slices.ContainsFunc(cl, func(v string) bool { return v != fmt.Sprint(r.ContentLength) }) {
+						t.Fatalf("%q: client Content-Length %q, wire %d", answer, cl, r.ContentLength)
+					}
+				}
+			}
+		}
+	}
+}
+
+func TestPickWireRoundRobin(t *testing.T) {
+	recs := []*recorder{newRecorder(t), newRecorder(t), newRecorder(t)}
+	p := newTestPool(t, config.Origin{}, Options{}, recs[0].URL(), recs[1].URL(), recs[2].URL())
+	index := func(w Wire) int {
+		for i, in := range p.instances {
+			if uintptr(in.id) == w.ID() {
+				return i
+			}
+		}
+		t.Fatalf("wire of no instance")
+		return -1
+	}
+	srv := front(t, p)
+	var seq []int
+	for range 4 {
+		w, ok := p.PickWire()
+		if !ok {
+			t.Fatal("PickWire not ok")
+		}
+		seq = append(seq, index(w))
+		get(t, srv.URL) // the goroutine path takes the next turn
+		select {
+		case <-recs[0].heads:
+			seq = append(seq, 0)
+		case <-recs[1].heads:
+			seq = append(seq, 1)
+		case <-recs[2].heads:
+			seq = append(seq, 2)
+		case <-time.After(5 * time.Second):
+			t.Fatal("no origin got the request")
+		}
+	}
+	for i := 1; i < len(seq); i++ {
+		if seq[i] != (seq[i-1]+1)%3 {
+			t.Fatalf("instances in turn %v: not round robin across both paths", seq)
+		}
+	}
+	w, _ := p.PickWire()
+	if got := w.Addr().String(); "http://"+got != recs[index(w)].URL() {
+		t.Errorf("Addr %s for %s", got, recs[index(w)].URL())
+	}
+}
+
+func TestPickWireReachability(t *testing.T) {
+	for _, tc := range []struct {
+		url  string
+		ok   bool
+		addr string
+	}{
+		{"http://127.0.0.1:8080/x", true, "127.0.0.1:8080"},
+		{"http://localhost:81", true, "127.0.0.1:81"},
+		{"http://[::1]:82", true, "[::1]:82"},
+		{"http://10.0.0.1", true, "10.0.0.1:80"},
+		{"http://[::ffff:10.0.0.2]:83", true, "10.0.0.2:83"},
+		{"https://127.0.0.1:8443", false, ""},
+		{"http://origin.internal:8080", false, ""},
+	} {
+		p := newTestPool(t, config.Origin{}, Options{}, tc.url)
+		w, ok := p.PickWire()
+		if ok != tc.ok || ok && w.Addr().String() != tc.addr {
+			t.Errorf("%s: PickWire ok %v addr %v, want %v %s", tc.url, ok, w.Addr(), tc.ok, tc.addr)
+		}
+		if ok && w.Instance() != tc.url {
+			t.Errorf("%s: Instance %q", tc.url, w.Instance())
+		}
+	}
+	// A pool with no reachable instance does not take a turn.
+	p := newTestPool(t, config.Origin{}, Options{}, "https://127.0.0.1:1", "http://a.internal")
+	if _, ok := p.PickWire(); ok || p.next.Load() != 0 {
+		t.Errorf("PickWire on unreachable instances: ok %v, turn %d", ok, p.next.Load())
+	}
+	// Mixed: the round robin goes on; the unreachable one is not ok.
+	p = newTestPool(t, config.Origin{}, Options{}, "https://127.0.0.1:1", "http://127.0.0.1:2")
+	a, okA := p.PickWire()
+	b, okB := p.PickWire()
+	if okA == okB || a.ID() == b.ID() {
+		t.Errorf("mixed pool: %v %v, %v %v", a.ID(), okA, b.ID(), okB)
+	}
+}
+
+func TestWireTimeouts(t *testing.T) {
+	o := config.Origin{Timeouts: config.OriginTimeouts{Dial: dur(time.Second), ResponseHeader: dur(3 * time.Second), Overall: dur(2 * time.Second)}}
+	p := newTestPool(t, o, Options{}, "http://127.0.0.1:1")
+	w, _ := p.PickWire()
+	if w.ConnectTimeout() != time.Second || w.ResponseHeaderTimeout() != 2*time.Second || w.OverallTimeout() != 2*time.Second {
+		t.Errorf("timeouts %v %v %v", w.ConnectTimeout(), w.ResponseHeaderTimeout(), w.OverallTimeout())
+	}
+	if got := w.IdleTimeout(0); got != idleTimeout {
+		t.Errorf("IdleTimeout(0) = %v", got)
+	}
+	if got := w.IdleTimeout(5 * time.Second); got != 4*time.Second {
+		t.Errorf("IdleTimeout(5s) = %v, want reuseWindow's 4s", got)
+	}
+	if got := w.IdleTimeout(time.Hour); got != idleTimeout {
+		t.Errorf("IdleTimeout(1h) = %v", got)
+	}
+	if w.PoolClosed() {
+		t.Error("PoolClosed before Close")
+	}
+	p.Close()
+	if !w.PoolClosed() {
+		t.Error("not PoolClosed after Close")
+	}
+}
+
+func TestWireReplayable(t *testing.T) {
+	for head, want := range map[string]bool{
+		"GET / HTTP/1.1\r\nHost: h\r\n\r\n":                        true,
+		"DELETE / HTTP/1.1\r\nHost: h\r\n\r\n":                     true,
+		"POST / HTTP/1.1\r\nHost: h\r\n\r\n":                       false,
+		"POST / HTTP/1.1\r\nHost: h\r\nidempotency-key: k\r\n\r\n": true,
+		"PATCH / HTTP/1.1\r\nHost: h\r\n\r\n":                      false,
+	} {
+		var req h1.Request
+		if err := h1.Parse(&req, []byte(head), 1<<20); err != nil {
+			t.Fatal(err)
+		}
+		r, _ := http.ReadRequest(bufio.NewReader(strings.NewReader(head)))
+		if got := (Wire{}).Replayable(&req); got != want || idempotent(r) != want {
+			t.Errorf("%q: Replayable %v, idempotent %v, want %v", head, got, idempotent(r), want)
+		}
+	}
+}
+
+// roundTripError is the *Error the goroutine path returns for a GET.
+func roundTripError(t *testing.T, p *Pool) *Error {
+	t.Helper()
+	resp, err := p.RoundTrip(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil))
+	if err == nil {
+		resp.Discard()
+		t.Fatal("RoundTrip did not fail")
+	}
+	var oe *Error
+	if !errors.As(err, &oe) {
+		t.Fatalf("RoundTrip: %v, not an *Error", err)
+	}
+	return oe
+}
+
+func sameError(t *testing.T, what string, want, got *Error) {
+	t.Helper()
+	if got.Kind != want.Kind || got.StatusCode() != want.StatusCode() || got.Error() != want.Error() {
+		t.Errorf("%s:\nwire:           %v (%d)\ngoroutine path: %v (%d)", what, got, got.StatusCode(), want, want.StatusCode())
+	}
+}
+
+func TestWireFailedMatchesGoroutinePath(t *testing.T) {
+	t.Run("connect refused", func(t *testing.T) {
+		url := testkit.RefusedURL(t)
+		goroutine := newTestPool(t, config.Origin{}, Options{Logger: testkit.QuietLogger()}, url)
+		wire := newTestPool(t, config.Origin{}, Options{Logger: testkit.QuietLogger()}, url)
+		for i := range 3 {
+			want := roundTripError(t, goroutine)
+			w, _ := wire.PickWire()
+			got := w.Failed(WireConnect, false, syscall.ECONNREFUSED)
+			sameError(t, fmt.Sprint("failure ", i+1), want, got)
+			a, b := goroutine.Instances()[0], wire.Instances()[0]
+			if a.ConsecutiveFailures != b.ConsecutiveFailures || a.Ejected != b.Ejected || a.LastError != b.LastError {
+				t.Errorf("after failure %d:\nwire:           %+v\ngoroutine path: %+v", i+1, b, a)
+			}
+		}
+		if !wire.Instances()[0].Ejected {
+			t.Error("not ejected after 3 failed connects")
+		}
+		w, _ := wire.PickWire()
+		w.Connected()
+		if st := wire.Instances()[0]; st.Ejected || st.ConsecutiveFailures != 0 {
+			t.Errorf("after Connected: %+v", st)
+		}
+	})
+	t.Run("connect timeout", func(t *testing.T) {
+		p := newTestPool(t, config.Origin{}, Options{Logger: testkit.QuietLogger()}, "http://192.0.2.1:80")
+		w, _ := p.PickWire()
+		got := w.Failed(WireConnect, false, os.ErrDeadlineExceeded)
+		if got.Kind != KindConnect || got.StatusCode() != 502 || got.Error() != "origin http://192.0.2.1:80: connect: connect: dial tcp 192.0.2.1:80: i/o timeout" {
+			t.Errorf("dial timeout: %v", got)
+		}
+		if got := w.Failed(WireConnect, true, os.ErrDeadlineExceeded); got.Kind != KindTimeout || got.StatusCode() != 504 {
+			t.Errorf("overall timeout during connect: %v", got)
+		}
+		if st := p.Instances()[0]; st.ConsecutiveFailures != 1 {
+			t.Errorf("an overall timeout counted as a failed connect: %+v", st)
+		}
+	})
+	answering := func(answer string) string {
+		o := newRawOrigin(t, func(c net.Conn) {
+			if _, err := readRequestHead(bufio.NewReader(c)); err == nil {
+				io.WriteString(c, answer)
+				if answer == "" {
+					time.Sleep(300 * time.Millisecond)
+				}
+			}
+		})
+		return o.URL()
+	}
+	for _, tc := range []struct{ name, answer string }{
+		{"malformed head", "HTTP/1.1 20 OK\r\n\r\n"},
+		{"101", "HTTP/1.1 101 Switching Protocols\r\n\r\n"},
+		{"folded", "HTTP/1.1 200 OK\r\nA: b\r\n c\r\n\r\n"},
+		{"closed before the head ended", "HTTP/1.1 200 OK\r\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			url := answering(tc.answer)
+			goroutine := newTestPool(t, config.Origin{}, Options{}, url)
+			wire := newTestPool(t, config.Origin{}, Options{}, url)
+			want := roundTripError(t, goroutine)
+			w, _ := wire.PickWire()
+			var r WireResponse
+			_, err := ParseWireResponse(&r, []byte(tc.answer), "GET")
+			if err == ErrIncomplete {
+				err = io.EOF // the origin closed
+			}
+			sameError(t, tc.name, want, w.Failed(WireResponseHead, false, err))
+			if a, b := goroutine.Instances()[0], wire.Instances()[0]; a.LastError != b.LastError || a.ConsecutiveFailures != b.ConsecutiveFailures {
+				t.Errorf("recorded: wire %+v, goroutine path %+v", b, a)
+			}
+		})
+	}
+	t.Run("response header timeout", func(t *testing.T) {
+		url := answering("")
+		o := config.Origin{Timeouts: config.OriginTimeouts{ResponseHeader: dur(50 * time.Millisecond)}}
+		goroutine := newTestPool(t, o, Options{}, url)
+		wire := newTestPool(t, o, Options{}, url)
+		want := roundTripError(t, goroutine)
+		w, _ := wire.PickWire()
+		got := w.Failed(WireResponseHead, true, nil)
+		if got.Kind != want.Kind || got.StatusCode() != 504 || want.StatusCode() != 504 {
+			t.Errorf("wire %v, goroutine path %v", got, want)
+		}
+		if st := wire.Instances()[0]; st.LastError != "" || st.ConsecutiveFailures != 0 {
+			t.Errorf("a timeout recorded %+v", st)
+		}
+	})
 }
