@@ -681,15 +681,6 @@ const (
 	chunkDone
 )
 
-// The goroutine path's limits: net/http's chunk lines (maxLineLength), and
-// the trailer lines its bufio.Reader can hold (readBufferSize) and the
-// trailer section's total (readTrailers).
-const (
-	maxChunkLine   = 4096
-	maxTrailerLine = readBufferSize
-	maxTrailers    = 64 << 10
-)
-
 // Reset readies s for the next body.
 func (s *ChunkScanner) Reset() { *s = ChunkScanner{} }
 
@@ -830,25 +821,16 @@ func (s *ChunkScanner) Scan(b []byte) (n, m int, done bool, err error) {
 // does and, when it is passed on, writes it at b[w:], canonically named. It
 // returns the new w.
 func trailerLine(b []byte, r, w int, line []byte) (int, error) {
-	text := bytes.TrimRight(line, "\r\n")
-	colon := bytes.IndexByte(text, ':')
-	if colon < 0 || !validToken(bstr(text[:colon])) {
-		return w, chunkError(fmt.Sprintf("malformed trailer line %.40q", text))
-	}
-	name := text[:colon]
-	value := text[colon+1:]
-	for len(value) > 0 && (value[0] == ' ' || value[0] == '\t') {
-		value = value[1:]
-	}
-	for len(value) > 0 && (value[len(value)-1] == ' ' || value[len(value)-1] == '\t') {
-		value = value[:len(value)-1]
+	name, value, err := splitTrailerLine(line)
+	if err != nil {
+		return w, fmt.Errorf("read response body: %w", err)
 	}
 	// The name goes to b[w:], which is at or before where it is: the
 	// value, after it, is not overwritten.
 	copy(b[w:], name)
 	key := b[w : w+len(name)]
 	canonicalInPlace(key)
-	if !validValue(bstr(value)) || isHopByHop(bstr(key)) || bstr(key) == "Content-Length" {
+	if !passTrailer(bstr(key), value) {
 		return w, nil
 	}
 	// Room for "Name: value\r\n" where the line was: the bytes already
