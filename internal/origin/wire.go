@@ -565,7 +565,8 @@ type WireResponse struct {
 // ParseWireResponse parses the answer head at the start of buf for a
 // request of method, as the goroutine path reads it (readFinalHead,
 // readHead, parseHead). n is the length of the heads read; r's fields
-// point into buf, which must not change until r is used up.
+// point into buf, which must not change until r is used up. It may
+// rewrite the case of field names in buf[:n] (to their canonical form).
 //
 // It returns ErrIncomplete when buf holds no complete head (a head larger
 // than the goroutine path's limit, 1 MiB, is an error instead). 100
@@ -581,6 +582,7 @@ func ParseWireResponse(r *WireResponse, buf []byte, method string) (n int, err e
 		if err != nil {
 			return 0, err
 		}
+		canonicalNames(buf[n : n+end])
 		if err := parseHead(bstr(buf[n:n+end]), h); err != nil {
 			return 0, err
 		}
@@ -607,6 +609,25 @@ func ParseWireResponse(r *WireResponse, buf []byte, method string) (n int, err e
 		}
 	}
 	return n, nil
+}
+
+// canonicalNames rewrites the names of head's field lines in place as
+// parseHead canonicalises them, so that parseHead's
+// textproto.CanonicalMIMEHeaderKey finds them canonical and allocates
+// nothing (uvicorn, for one, sends lower-case names). Only the case of a
+// valid name changes: what parseHead accepts, refuses or says is the same.
+func canonicalNames(head []byte) {
+	_, rest, _ := bytes.Cut(head, []byte("\n")) // not the status line
+	for len(rest) > 0 {
+		var line []byte
+		line, rest, _ = bytes.Cut(rest, []byte("\n"))
+		if len(line) == 0 || line[0] == ' ' || line[0] == '\t' {
+			continue
+		}
+		if colon := bytes.IndexByte(line, ':'); colon > 0 && validToken(bstr(line[:colon])) {
+			canonicalInPlace(line[:colon])
+		}
+	}
 }
 
 // headEnd returns the length of the head at the start of b, up to and

@@ -540,6 +540,21 @@ func FuzzWireResponse(f *testing.F) {
 	})
 }
 
+func BenchmarkWireResponseLowerCase(b *testing.B) {
+	raw := []byte("HTTP/1.1 200 OK\r\ndate: Sun, 06 Dec 2026 10:00:00 GMT\r\nserver: uvicorn\r\ncontent-length: 13\r\ncontent-type: application/json\r\n\r\n{\"ok\": true}\n")
+	buf := make([]byte, len(raw))
+	var r WireResponse
+	dst := make([]byte, 0, 4096)
+	b.ReportAllocs()
+	for b.Loop() {
+		copy(buf, raw) // ParseWireResponse canonicalises the names in place
+		if _, err := ParseWireResponse(&r, buf, "GET"); err != nil {
+			b.Fatal(err)
+		}
+		dst = r.AppendFields(dst[:0])
+	}
+}
+
 func BenchmarkWireResponse(b *testing.B) {
 	raw := []byte("HTTP/1.1 200 OK\r\nServer: nginx\r\nDate: Sun, 06 Dec 2026 10:00:00 GMT\r\nContent-Type: application/json\r\nContent-Length: 13\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\n\r\n{\"ok\": true}\n")
 	var r WireResponse
