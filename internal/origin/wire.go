@@ -11,29 +11,33 @@ package origin
 // responseHead.forwarded, bodyAllowed, connectFailed), and wire_test.go
 // holds the two paths to the same output, over real sockets and by fuzzing.
 //
-// Where this differs from the contract (/work/notes/LOOP-CONTRACT.md):
+// Where this differs from the contract the loop was first written against
+// (issue 20's LOOP-CONTRACT):
 //
 //   - ParseWireResponse returns interim answers other than 100 Continue
 //     (103 Early Hints, 102): r.Status is then 1xx and n ends after that
-//     head. The goroutine path sends them on to the client (readFinalHead,
-//     and h1.Server writes them at once); so must the loop: the status
-//     line, the gateway's fields as they are when the request was sent
-//     (X-Request-Id, and whatever else the gateway set before RoundTrip),
-//     r.AppendFields, an empty line; then call ParseWireResponse again on
-//     buf[n:]. 100 Continue is skipped (n covers it), as before.
+//     head. The goroutine path sends them on to the client at once
+//     (readFinalHead; h1.Server writes a 1xx with the handler's header as
+//     it is then, framing fields left out), so the loop must too: the
+//     status line as h1.Server writes it, the gateway's fields set before
+//     the round trip (X-Request-Id and the served-by header: the gateway's
+//     AppendServedFields), r.AppendFields, an empty line. Then it parses
+//     buf[n:] for the next head. 100 Continue is skipped (n covers it).
 //   - ChunkScanner.Scan returns m as well: it rewrites the bytes it
 //     consumed in place, and b[:m] (m <= n) is what to send to the client.
 //     The goroutine path never passes chunk extensions on (net/http's
 //     chunked reader drops them, h1.Server re-chunks) and passes only some
-//     trailer fields, canonicalised (readTrailers); Scan does the same in
-//     place, so m == n but for extensions, trailers and odd spacing.
+//     trailer fields, canonically named (readTrailers); Scan does the same
+//     in place, so m == n but for extensions, trailers and odd spacing.
 //   - Scan and ParseWireResponse consume whole lines only: a chunk-size or
 //     trailer line that is not complete in b is left unconsumed (n stops
 //     before it); the caller keeps those bytes and calls again with more.
-//     The goroutine path's limits make the longest such line 8 KiB.
+//     The goroutine path's limits make the longest such line 8 KiB
+//     (maxTrailerLine); a head may be up to 1 MiB (maxHeadBytes).
 //
 // Additions: Wire.Instance, Wire.Replayable, Wire.StaleRetry,
-// Wire.PoolClosed, WireResponse.HasDate, WirePhase's constants.
+// Wire.PoolClosed, WireResponse.HasDate, ChunkScanner.Reset, the
+// WirePhase constants.
 
 import (
 	"bytes"
@@ -117,7 +121,10 @@ func (w Wire) ConnectTimeout() time.Duration { return w.in.pool.dialTimeout }
 // ResponseHeaderTimeout is how long after the exchange starts (before the
 // connect) the answer's head must have arrived: the response-header
 // timeout, or the overall timeout if shorter, as Pool.deadlines applies
-// them.
+// them. The goroutine path does not cut a connect short for it (only
+// ConnectTimeout and OverallTimeout do): a connect that succeeds after it
+// passed is Connected, and the request then fails to go out,
+// Failed(WireWrite, true, nil).
 func (w Wire) ResponseHeaderTimeout() time.Duration {
 	p := w.in.pool
 	return min(p.responseHeader, p.overall)

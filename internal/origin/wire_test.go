@@ -159,49 +159,50 @@ func sameRequest(t *testing.T, what, want, got string) {
 	}
 }
 
+var wireRequests = []struct {
+	name, head string
+	trusted    bool
+	hostOrigin bool
+	prefix     string
+	id         string
+}{
+	{name: "GET", head: "GET /a/b HTTP/1.1\r\nHost: example.com\r\nUser-Agent: t\r\nAccept: */*\r\n\r\n"},
+	{name: "HEAD", head: "HEAD /a HTTP/1.1\r\nHost: example.com\r\n\r\n"},
+	{name: "POST without body", head: "POST /submit HTTP/1.1\r\nHost: example.com\r\n\r\n"},
+	{name: "POST Content-Length 0", head: "POST /submit HTTP/1.1\r\nHost: example.com\r\nContent-Length: 0\r\n\r\n"},
+	{name: "PATCH", head: "PATCH /x HTTP/1.1\r\nHost: h\r\n\r\n"},
+	{name: "DELETE", head: "DELETE /x HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n"},
+	{name: "query odd bytes", head: "GET /s?q=a%20b&x=\"{}|\\^`&&y=?z= HTTP/1.1\r\nHost: h\r\n\r\n"},
+	{name: "empty query", head: "GET /s? HTTP/1.1\r\nHost: h\r\n\r\n"},
+	{name: "double question mark", head: "GET /s?? HTTP/1.1\r\nHost: h\r\n\r\n"},
+	{name: "path odd bytes", head: "GET /a/{b}/c!d'(e)*[f]\"g HTTP/1.1\r\nHost: h\r\n\r\n"},
+	{name: "path normalised", head: "GET /x//y!z/%7e/caf%c3%a9 HTTP/1.1\r\nHost: h\r\n\r\n"},
+	{name: "path normalised to plain", head: "GET //a//b HTTP/1.1\r\nHost: h\r\n\r\n"},
+	{name: "path escapes kept", head: "GET /caf%C3%A9/%2A HTTP/1.1\r\nHost: h\r\n\r\n"},
+	{name: "forwarded from untrusted", head: "GET / HTTP/1.1\r\nHost: h\r\nX-Forwarded-For: 6.6.6.6\r\nX-Forwarded-Proto: https\r\nX-Forwarded-Host: evil\r\n\r\n"},
+	{name: "forwarded from trusted", trusted: true, head: "GET / HTTP/1.1\r\nHost: h\r\nX-Forwarded-For: 1.1.1.1\r\nx-forwarded-for: 2.2.2.2, 3.3.3.3\r\nX-Forwarded-Proto: https\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Host: front.example\r\n\r\n"},
+	{name: "forwarded from trusted, empty", trusted: true, head: "GET / HTTP/1.1\r\nHost: h\r\nX-Forwarded-Proto: \r\nX-Forwarded-Host:\r\n\r\n"},
+	{name: "forwarded from trusted, Connection drops", trusted: true, head: "GET / HTTP/1.1\r\nHost: h\r\nX-Forwarded-For: 1.1.1.1\r\nX-Forwarded-Host: f\r\nConnection: X-Forwarded-For, x-forwarded-host\r\n\r\n"},
+	{name: "Connection names fields", head: "GET / HTTP/1.1\r\nHost: h\r\nConnection: keep-alive, X-Secret, x-request-id,Cache-Control\r\nX-Secret: s\r\nX-Kept: k\r\nX-Request-Id: client-id\r\nCache-Control: no-store\r\n\r\n"},
+	{name: "hop-by-hop fields", head: "GET / HTTP/1.1\r\nHost: h\r\nKeep-Alive: timeout=5\r\nTE: trailers\r\nTrailer: X-Sum\r\nProxy-Authorization: Basic x\r\nProxy-Connection: keep-alive\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n\r\n"},
+	{name: "host_header origin", hostOrigin: true, head: "GET / HTTP/1.1\r\nHost: client.example\r\n\r\n"},
+	{name: "prefix", prefix: "/legacy", head: "GET /a?b=c HTTP/1.1\r\nHost: h\r\n\r\n"},
+	{name: "prefix root", prefix: "/legacy/", head: "GET / HTTP/1.1\r\nHost: h\r\n\r\n"},
+	{name: "absolute form", head: "GET http://Example.COM:8080/p/%7e?q=1 HTTP/1.1\r\nHost: other\r\n\r\n"},
+	{name: "absolute form odd path", head: "GET http://example.com/a{b}!c HTTP/1.1\r\nHost: example.com\r\n\r\n"},
+	{name: "absolute form normalised", head: "GET http://example.com//a!b HTTP/1.1\r\nHost: example.com\r\n\r\n"},
+	{name: "X-Request-Id of the client", id: "client-chosen-id", head: "GET / HTTP/1.1\r\nHost: h\r\nX-Request-Id: client-chosen-id\r\n\r\n"},
+	{name: "X-Request-Id replaced", head: "GET / HTTP/1.1\r\nHost: h\r\nX-Request-Id: a\r\nX-Request-Id: b\r\n\r\n"},
+	{name: "Pragma no-cache", head: "GET / HTTP/1.1\r\nHost: h\r\nPragma: no-cache\r\n\r\n"},
+	{name: "Pragma no-cache, Cache-Control", head: "GET / HTTP/1.1\r\nHost: h\r\nPragma: no-cache\r\nCache-control: max-age=0\r\n\r\n"},
+	{name: "Pragma second", head: "GET / HTTP/1.1\r\nHost: h\r\nPragma: x\r\nPragma: no-cache\r\n\r\n"},
+	{name: "names and values", head: "GET / HTTP/1.1\r\nhost: h\r\naccept: a\r\nACCEPT: b\r\nx-EMPTY:\r\nX-Tab: \tv\t \r\nX-Obs: caf\xc3\xa9\r\nIdempotency-Key: 1\r\nCookie: a=1\r\nCookie: b=2\r\n\r\n"},
+	{name: "Expect-free OPTIONS", head: "OPTIONS /x HTTP/1.1\r\nHost: h\r\nOrigin: o\r\n\r\n"},
+	{name: "IPv6 host", head: "GET / HTTP/1.1\r\nHost: [::1]:8080\r\n\r\n"},
+}
+
 func TestWireRequestMatchesGoroutinePath(t *testing.T) {
-	cases := []struct {
-		name, head string
-		trusted    bool
-		hostOrigin bool
-		prefix     string
-		id         string
-	}{
-		{name: "GET", head: "GET /a/b HTTP/1.1\r\nHost: example.com\r\nUser-Agent: t\r\nAccept: */*\r\n\r\n"},
-		{name: "HEAD", head: "HEAD /a HTTP/1.1\r\nHost: example.com\r\n\r\n"},
-		{name: "POST without body", head: "POST /submit HTTP/1.1\r\nHost: example.com\r\n\r\n"},
-		{name: "POST Content-Length 0", head: "POST /submit HTTP/1.1\r\nHost: example.com\r\nContent-Length: 0\r\n\r\n"},
-		{name: "PATCH", head: "PATCH /x HTTP/1.1\r\nHost: h\r\n\r\n"},
-		{name: "DELETE", head: "DELETE /x HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n"},
-		{name: "query odd bytes", head: "GET /s?q=a%20b&x=\"{}|\\^`&&y=?z= HTTP/1.1\r\nHost: h\r\n\r\n"},
-		{name: "empty query", head: "GET /s? HTTP/1.1\r\nHost: h\r\n\r\n"},
-		{name: "double question mark", head: "GET /s?? HTTP/1.1\r\nHost: h\r\n\r\n"},
-		{name: "path odd bytes", head: "GET /a/{b}/c!d'(e)*[f]\"g HTTP/1.1\r\nHost: h\r\n\r\n"},
-		{name: "path normalised", head: "GET /x//y!z/%7e/caf%c3%a9 HTTP/1.1\r\nHost: h\r\n\r\n"},
-		{name: "path normalised to plain", head: "GET //a//b HTTP/1.1\r\nHost: h\r\n\r\n"},
-		{name: "path escapes kept", head: "GET /caf%C3%A9/%2A HTTP/1.1\r\nHost: h\r\n\r\n"},
-		{name: "forwarded from untrusted", head: "GET / HTTP/1.1\r\nHost: h\r\nX-Forwarded-For: 6.6.6.6\r\nX-Forwarded-Proto: https\r\nX-Forwarded-Host: evil\r\n\r\n"},
-		{name: "forwarded from trusted", trusted: true, head: "GET / HTTP/1.1\r\nHost: h\r\nX-Forwarded-For: 1.1.1.1\r\nx-forwarded-for: 2.2.2.2, 3.3.3.3\r\nX-Forwarded-Proto: https\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Host: front.example\r\n\r\n"},
-		{name: "forwarded from trusted, empty", trusted: true, head: "GET / HTTP/1.1\r\nHost: h\r\nX-Forwarded-Proto: \r\nX-Forwarded-Host:\r\n\r\n"},
-		{name: "forwarded from trusted, Connection drops", trusted: true, head: "GET / HTTP/1.1\r\nHost: h\r\nX-Forwarded-For: 1.1.1.1\r\nX-Forwarded-Host: f\r\nConnection: X-Forwarded-For, x-forwarded-host\r\n\r\n"},
-		{name: "Connection names fields", head: "GET / HTTP/1.1\r\nHost: h\r\nConnection: keep-alive, X-Secret, x-request-id,Cache-Control\r\nX-Secret: s\r\nX-Kept: k\r\nX-Request-Id: client-id\r\nCache-Control: no-store\r\n\r\n"},
-		{name: "hop-by-hop fields", head: "GET / HTTP/1.1\r\nHost: h\r\nKeep-Alive: timeout=5\r\nTE: trailers\r\nTrailer: X-Sum\r\nProxy-Authorization: Basic x\r\nProxy-Connection: keep-alive\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n\r\n"},
-		{name: "host_header origin", hostOrigin: true, head: "GET / HTTP/1.1\r\nHost: client.example\r\n\r\n"},
-		{name: "prefix", prefix: "/legacy", head: "GET /a?b=c HTTP/1.1\r\nHost: h\r\n\r\n"},
-		{name: "prefix root", prefix: "/legacy/", head: "GET / HTTP/1.1\r\nHost: h\r\n\r\n"},
-		{name: "absolute form", head: "GET http://Example.COM:8080/p/%7e?q=1 HTTP/1.1\r\nHost: other\r\n\r\n"},
-		{name: "absolute form odd path", head: "GET http://example.com/a{b}!c HTTP/1.1\r\nHost: example.com\r\n\r\n"},
-		{name: "absolute form normalised", head: "GET http://example.com//a!b HTTP/1.1\r\nHost: example.com\r\n\r\n"},
-		{name: "X-Request-Id of the client", id: "client-chosen-id", head: "GET / HTTP/1.1\r\nHost: h\r\nX-Request-Id: client-chosen-id\r\n\r\n"},
-		{name: "X-Request-Id replaced", head: "GET / HTTP/1.1\r\nHost: h\r\nX-Request-Id: a\r\nX-Request-Id: b\r\n\r\n"},
-		{name: "Pragma no-cache", head: "GET / HTTP/1.1\r\nHost: h\r\nPragma: no-cache\r\n\r\n"},
-		{name: "Pragma no-cache, Cache-Control", head: "GET / HTTP/1.1\r\nHost: h\r\nPragma: no-cache\r\nCache-control: max-age=0\r\n\r\n"},
-		{name: "Pragma second", head: "GET / HTTP/1.1\r\nHost: h\r\nPragma: x\r\nPragma: no-cache\r\n\r\n"},
-		{name: "names and values", head: "GET / HTTP/1.1\r\nhost: h\r\naccept: a\r\nACCEPT: b\r\nx-EMPTY:\r\nX-Tab: \tv\t \r\nX-Obs: caf\xc3\xa9\r\nIdempotency-Key: 1\r\nCookie: a=1\r\nCookie: b=2\r\n\r\n"},
-		{name: "Expect-free OPTIONS", head: "OPTIONS /x HTTP/1.1\r\nHost: h\r\nOrigin: o\r\n\r\n"},
-		{name: "IPv6 host", head: "GET / HTTP/1.1\r\nHost: [::1]:8080\r\n\r\n"},
-	}
-	for _, tc := range cases {
+	for _, tc := range wireRequests {
 		t.Run(tc.name, func(t *testing.T) {
 			rec := newRecorder(t)
 			o := config.Origin{}
@@ -245,6 +246,9 @@ func FuzzWireRequest(f *testing.F) {
 	f.Add([]byte("GET /a?b HTTP/1.1\r\nHost: h\r\nX-Forwarded-For: 1.2.3.4\r\nConnection: x-a\r\nX-A: 1\r\n\r\n"), uint8(0))
 	f.Add([]byte("POST http://h:1/a{b}//c HTTP/1.1\r\nHost: h\r\nPragma: no-cache\r\n\r\n"), uint8(7))
 	f.Add([]byte("DELETE /%7e!x HTTP/1.1\r\nHost: [::1]\r\nX-Forwarded-Proto: https\r\nX-Forwarded-Host: a\r\nX-Request-Id: q\r\n\r\n"), uint8(3))
+	for i, tc := range wireRequests {
+		f.Add([]byte(tc.head), uint8(i))
+	}
 	f.Fuzz(func(t *testing.T, head []byte, flags uint8) {
 		var req h1.Request
 		if h1.Parse(&req, head, 64<<10) != nil || req.ContentLength > 0 || req.Chunked || req.Expect100 || req.ProtoMinor != 1 {
