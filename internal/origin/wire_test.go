@@ -1122,3 +1122,82 @@ func TestWireFailedMatchesGoroutinePath(t *testing.T) {
 		}
 	})
 }
+
+// TestParseWireResponseIncremental: a head cut anywhere is incomplete (or
+// yields the interim answers it holds whole), never an error or a wrong
+// answer.
+func TestParseWireResponseIncremental(t *testing.T) {
+	for _, answer := range wireAnswers {
+		raw := []byte(answer)
+		if goroutineHeads(raw, "GET").err != nil {
+			continue
+		}
+		var r WireResponse
+		full, err := 0, error(nil)
+		for err == nil {
+			var k int
+			k, err = ParseWireResponse(&r, append([]byte(nil), raw[full:]...), "GET")
+			full += k
+			if err == nil && r.Status >= 200 {
+				break
+			}
+		}
+		for cut := 0; cut < full; cut++ {
+			buf := append([]byte(nil), raw[:cut]...)
+			n := 0
+			for {
+				k, err := ParseWireResponse(&r, buf[n:], "GET")
+				if err == ErrIncomplete {
+					break
+				}
+				if err != nil || r.Status >= 200 || n+k > cut {
+					t.Fatalf("%q cut at %d: status %d, n %d, err %v", answer, cut, r.Status, n+k, err)
+				}
+				n += k
+			}
+		}
+	}
+}
+
+// TestChunkScannerAsClientSeesIt holds the bytes Scan passes on to what a
+// client of the goroutine path (h1.Server, Forward) gets from a chunked
+// answer: the body and the trailers.
+func TestChunkScannerAsClientSeesIt(t *testing.T) {
+	for _, body := range chunkedBodies {
+		if !goroutineChunked([]byte(body)).ok || len(body) > 4096 {
+			continue // (net/http's client refuses long trailer sections)
+		}
+		answer := "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sum\r\n\r\n" + body
+		o := newRawOrigin(t, func(c net.Conn) {
+			if _, err := readRequestHead(bufio.NewReader(c)); err == nil {
+				io.WriteString(c, answer)
+			}
+		})
+		p := newTestPool(t, config.Origin{}, Options{}, o.URL())
+		addr := testkit.ServeWith(t, &h1.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			p.Forward(w, r)
+		})})
+		c := testkit.Dial(t, addr, 5*time.Second)
+		io.WriteString(c, "GET / HTTP/1.1\r\nHost: h\r\n\r\n")
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatalf("%.60q: %v", body, err)
+		}
+		got, err := io.ReadAll(resp.Body)
+		c.Close()
+		if err != nil {
+			t.Fatalf("%.60q: body: %v", body, err)
+		}
+		if _, announced := resp.Header["Trailer"]; announced {
+			t.Errorf("%.60q: the client got a Trailer field", body)
+		}
+		out, v := scanAll(t, []byte(body), func(left int) int { return left })
+		if !v.ok {
+			t.Fatalf("%.60q: Scan did not end", body)
+		}
+		wantBody, wantTrailers := clientChunked(t, out)
+		if string(got) != wantBody || !sameFields(resp.Trailer, wantTrailers) && !(len(resp.Trailer) == 0 && len(wantTrailers) == 0) {
+			t.Errorf("%.60q: client got %q %v, Scan passes on %q %v", body, got, resp.Trailer, wantBody, wantTrailers)
+		}
+	}
+}
