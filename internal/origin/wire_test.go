@@ -334,6 +334,25 @@ func BenchmarkWireRequest(b *testing.B) {
 	}
 }
 
+// BenchmarkGoroutineRequestHead is the goroutine path's appendHead for
+// BenchmarkWireRequest's request, for comparison.
+func BenchmarkGoroutineRequestHead(b *testing.B) {
+	p := newTestPool(b, config.Origin{}, Options{}, "http://127.0.0.1:8080")
+	head := "GET /api/items?id=42 HTTP/1.1\r\nHost: example.com\r\nUser-Agent: wrk\r\nAccept: */*\r\nAccept-Encoding: gzip\r\nConnection: keep-alive\r\n\r\n"
+	r, err := http.ReadRequest(bufio.NewReader(strings.NewReader(head)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	r.RemoteAddr = "192.0.2.1:40000"
+	r.Header["X-Request-Id"] = []string{"0123456789abcdef"}
+	in := p.instances[0]
+	dst := make([]byte, 0, 4096)
+	b.ReportAllocs()
+	for b.Loop() {
+		dst = p.appendHead(dst[:0], r, in, bodyNone, "")
+	}
+}
+
 // headsOf reads what the goroutine path reads from an origin's answer:
 // readFinalHead over a bufio.Reader of the connection's size, with the
 // interim answers it passes on as h1.Server writes them (no framing
