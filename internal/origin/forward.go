@@ -1,6 +1,7 @@
 package origin
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,7 +11,6 @@ import (
 	"net/http/httputil"
 	"net/textproto"
 	"os"
-	"strings"
 	"sync"
 	"time"
 )
@@ -226,7 +226,7 @@ func (p *Pool) roundTrip(w http.ResponseWriter, r *http.Request, in *instance) (
 		} else {
 			cc.setDeadlines(headDeadline, deadline, slack)
 		}
-		p.writeHead(cc.bw, r, in, mode, "")
+		cc.bw.Write(p.appendHead(cc.bw.AvailableBuffer(), r, in, mode, ""))
 		phase, nothingRead := "write request", true
 		err = cc.bw.Flush()
 		if err == nil && mode != bodyNone {
@@ -516,6 +516,34 @@ func (p *Pool) copyChunked(w http.ResponseWriter, cc *upConn, f *flusher) (bool,
 	}
 }
 
+// The limits of a chunked body's lines: net/http's chunked reader refuses a
+// chunk-size line of maxChunkLine bytes or more (its maxLineLength); a
+// trailer line must fit the connection's read buffer, and the trailer
+// section maxTrailers.
+const (
+	maxChunkLine   = 4096
+	maxTrailerLine = readBufferSize
+	maxTrailers    = 64 << 10
+)
+
+// splitTrailerLine splits a trailer field line (its line end included)
+// into its name and its value without surrounding whitespace; a line that
+// is not "token: value" is malformed.
+func splitTrailerLine(line []byte) (name, value []byte, err error) {
+	text := bytes.TrimRight(line, "\r\n")
+	colon := bytes.IndexByte(text, ':')
+	if colon < 0 || !validToken(bstr(text[:colon])) {
+		return nil, nil, fmt.Errorf("malformed trailer line %.40q", text)
+	}
+	return text[:colon], bytes.Trim(text[colon+1:], " \t"), nil
+}
+
+// passTrailer reports whether a trailer field (key canonical) is passed
+// on to the client: a value safe to write, neither hop-by-hop nor framing.
+func passTrailer(key string, value []byte) bool {
+	return validValue(bstr(value)) && !isHopByHop(key) && key != "Content-Length"
+}
+
 // readTrailers reads the trailer section after the last chunk and passes
 // the fields on as trailers (http.TrailerPrefix), which net/http sends after
 // a chunked response body. It returns how many fields it passed on.
@@ -528,22 +556,21 @@ func readTrailers(cc *upConn, dst map[string][]string) (int, error) {
 			return n, readBodyError(err)
 		}
 		total += len(line)
-		if total > 64<<10 {
+		if total > maxTrailers {
 			return n, readBodyError(errors.New("trailer section too large"))
 		}
 		if len(line) <= 2 && (len(line) == 1 || line[0] == '\r') {
 			return n, nil
 		}
-		s := strings.TrimRight(string(line), "\r\n")
-		k, v, ok := strings.Cut(s, ":")
-		if !ok || !validToken(k) {
-			return n, readBodyError(fmt.Errorf("malformed trailer line %.40q", s))
+		name, value, err := splitTrailerLine(line)
+		if err != nil {
+			return n, readBodyError(err)
 		}
-		v = trimOWS(v)
-		k = textproto.CanonicalMIMEHeaderKey(k)
-		if !validValue(v) || isHopByHop(k) || k == "Content-Length" {
+		k := textproto.CanonicalMIMEHeaderKey(string(name))
+		if !passTrailer(k, value) {
 			continue
 		}
+		v := string(value)
 		dst[http.TrailerPrefix+k] = append(dst[http.TrailerPrefix+k], v)
 		n++
 	}

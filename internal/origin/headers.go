@@ -1,7 +1,6 @@
 package origin
 
 import (
-	"bufio"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -64,23 +63,20 @@ func listsToken(values []string, token string) bool {
 	return false
 }
 
-// headerOut receives the forwarded request fields: straight into the
-// upstream connection's bufio.Writer on the fast path, into an http.Header
-// on the slow path.
+// headerOut receives the forwarded request fields: appended to the head
+// being built on the fast path (and on the event-loop path, see Wire), into
+// an http.Header on the slow path.
 type headerOut struct {
-	bw *bufio.Writer
-	h  http.Header
+	b []byte
+	h http.Header
 }
 
 func (o *headerOut) add(key, value string) {
-	if o.bw == nil {
+	if o.h != nil {
 		o.h[key] = append(o.h[key], value)
 		return
 	}
-	o.bw.WriteString(key)
-	o.bw.WriteString(": ")
-	o.bw.WriteString(value)
-	o.bw.WriteString("\r\n")
+	o.b = appendField(o.b, key, value)
 }
 
 // addList writes key with the values of prior joined by ", ", then last.
@@ -89,18 +85,33 @@ func (o *headerOut) addList(key string, prior []string, last string) {
 		o.add(key, last)
 		return
 	}
-	if o.bw == nil {
+	if o.h != nil {
 		o.h[key] = []string{strings.Join(prior, ", ") + ", " + last}
 		return
 	}
-	o.bw.WriteString(key)
-	o.bw.WriteString(": ")
+	o.b = append(o.b, key...)
+	o.b = append(o.b, ": "...)
 	for _, v := range prior {
-		o.bw.WriteString(v)
-		o.bw.WriteString(", ")
+		o.b = append(o.b, v...)
+		o.b = append(o.b, ", "...)
 	}
-	o.bw.WriteString(last)
-	o.bw.WriteString("\r\n")
+	o.b = append(o.b, last...)
+	o.b = append(o.b, "\r\n"...)
+}
+
+// appendField appends one "key: value" line.
+func appendField(dst []byte, key, value string) []byte {
+	dst = append(dst, key...)
+	dst = append(dst, ": "...)
+	dst = append(dst, value...)
+	return append(dst, "\r\n"...)
+}
+
+// forwardedRequestField reports whether a request field of canonical name
+// key is passed on as the client sent it (step 1 and 2 of the policy, but
+// for the fields Connection names, which the caller checks).
+func forwardedRequestField(key string) bool {
+	return !isHopByHop(key) && !ownedRequestField(key) && validToken(key)
 }
 
 // writeRequestFields writes every forwarded request field except Host and the
@@ -109,7 +120,7 @@ func (o *headerOut) addList(key string, prior []string, last string) {
 func (p *Pool) writeRequestFields(o *headerOut, r *http.Request, upgrade string) {
 	conn := r.Header["Connection"]
 	for key, values := range r.Header {
-		if isHopByHop(key) || ownedRequestField(key) || !validToken(key) {
+		if !forwardedRequestField(key) {
 			continue
 		}
 		if len(conn) > 0 && listsToken(conn, key) {
@@ -133,8 +144,7 @@ func (p *Pool) writeRequestFields(o *headerOut, r *http.Request, upgrade string)
 
 	// X-Forwarded-*: believe the client's only from a trusted peer, and never
 	// what its own Connection header asked to drop.
-	peer, ok := peerHost(r.RemoteAddr)
-	trusted := ok && len(p.trusted) > 0 && p.isTrusted(peer)
+	peer, ok, trusted := p.peer(r.RemoteAddr)
 	kept := func(key string) []string {
 		if !trusted {
 			return nil
@@ -153,18 +163,46 @@ func (p *Pool) writeRequestFields(o *headerOut, r *http.Request, upgrade string)
 	if ok {
 		o.addList("X-Forwarded-For", kept("X-Forwarded-For"), peer)
 	}
+	var fw forwardedKept
 	if vs := kept("X-Forwarded-Proto"); len(vs) > 0 {
-		o.add("X-Forwarded-Proto", vs[0])
-	} else if r.TLS != nil {
-		o.add("X-Forwarded-Proto", "https")
-	} else {
-		o.add("X-Forwarded-Proto", "http")
+		fw.proto, fw.hasProto = vs[0], true
 	}
 	if vs := kept("X-Forwarded-Host"); len(vs) > 0 {
-		o.add("X-Forwarded-Host", vs[0])
-	} else if r.Host != "" && validValue(r.Host) {
-		o.add("X-Forwarded-Host", r.Host)
+		fw.host, fw.hasHost = vs[0], true
 	}
+	fw.add(o, r.TLS != nil, r.Host)
+}
+
+// forwardedKept holds the first X-Forwarded-Proto and -Host values of a
+// trusted peer, when kept.
+type forwardedKept struct {
+	proto, host       string
+	hasProto, hasHost bool
+}
+
+// add writes X-Forwarded-Proto and -Host: the kept values, else what
+// turnout saw (the scheme, the request's host).
+func (fw *forwardedKept) add(o *headerOut, tls bool, host string) {
+	switch {
+	case fw.hasProto:
+		o.add("X-Forwarded-Proto", fw.proto)
+	case tls:
+		o.add("X-Forwarded-Proto", "https")
+	default:
+		o.add("X-Forwarded-Proto", "http")
+	}
+	if fw.hasHost {
+		o.add("X-Forwarded-Host", fw.host)
+	} else if host != "" && validValue(host) {
+		o.add("X-Forwarded-Host", host)
+	}
+}
+
+// peer returns the client's address from a RemoteAddr, whether there is
+// one, and whether it is a trusted proxy whose X-Forwarded-* are believed.
+func (p *Pool) peer(remote string) (host string, ok, trusted bool) {
+	host, ok = peerHost(remote)
+	return host, ok, ok && len(p.trusted) > 0 && p.isTrusted(host)
 }
 
 // peerHost returns the host part of a RemoteAddr ("1.2.3.4:5", "[::1]:5").
@@ -194,12 +232,19 @@ func (p *Pool) isTrusted(host string) bool {
 	return false
 }
 
+// forwarded reports whether the response field of canonical name key is
+// passed on to the client: it is not hop-by-hop, and the origin's
+// Connection does not name it.
+func (h *responseHead) forwarded(key string) bool {
+	return !isHopByHop(key) && (h.connection == "" || !hasToken(h.connection, key))
+}
+
 // copyResponseFields adds the origin's end-to-end fields to dst. One
 // allocation holds the value slices of all fields.
 func copyResponseFields(dst http.Header, h *responseHead) {
 	vals := make([]string, len(h.fields))
 	for i, f := range h.fields {
-		if isHopByHop(f.key) || (h.connection != "" && hasToken(h.connection, f.key)) {
+		if !h.forwarded(f.key) {
 			continue
 		}
 		if old, ok := dst[f.key]; ok {

@@ -39,6 +39,7 @@ type Pool struct {
 	name      string
 	instances []*instance
 	next      atomic.Uint32
+	wireAny   bool // an instance the event-loop path can reach (PickWire)
 
 	hostFromOrigin bool // host_header: origin
 	trusted        []netip.Prefix
@@ -78,6 +79,10 @@ type instance struct {
 	addr   string // host:port to dial
 	host   string // URL host, for host_header: origin and TLS SNI
 	prefix string // escaped path prefix without a trailing slash, "" for none
+
+	id       uint64         // identity for the event-loop path (Wire.ID)
+	wireAddr netip.AddrPort // where the event-loop path connects
+	wireOK   bool           // the event-loop path can reach it (see wireTarget)
 
 	idleMu sync.Mutex
 	idle   []*upConn    // LIFO: the most recently used conn is reused first
@@ -144,6 +149,7 @@ func NewPool(o config.Origin, opts Options) (*Pool, error) {
 			return nil, fmt.Errorf("origin %q: %w", o.Name, err)
 		}
 		anyTLS = anyTLS || in.tls
+		p.wireAny = p.wireAny || in.wireOK
 		p.instances = append(p.instances, in)
 	}
 	if anyTLS {
@@ -209,6 +215,10 @@ func newInstance(p *Pool, raw string) (*instance, error) {
 		in.addr = net.JoinHostPort(u.Hostname(), port)
 	}
 	in.prefix = strings.TrimSuffix(u.EscapedPath(), "/")
+	in.id = instanceIDs.Add(1)
+	if !in.tls {
+		in.wireAddr, in.wireOK = wireTarget(in.addr)
+	}
 	in.healthy.Store(true)
 	return in, nil
 }

@@ -191,7 +191,9 @@ func parseHead(s string, h *responseHead) error {
 // IIS send it): how many seconds the origin keeps an idle connection open.
 // It returns 0 when there is none or it is not a whole number of seconds.
 func keepAliveTimeout(v string) time.Duration {
-	for _, param := range strings.Split(v, ",") {
+	for v != "" {
+		var param string
+		param, v, _ = strings.Cut(v, ",")
 		k, n, ok := strings.Cut(trimOWS(param), "=")
 		if !ok || !strings.EqualFold(trimOWS(k), "timeout") {
 			continue

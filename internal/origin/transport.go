@@ -277,71 +277,84 @@ func requestBodyMode(r *http.Request) bodyMode {
 	}
 }
 
-// writeHead writes the request line and header to bw (not flushed).
-func (p *Pool) writeHead(bw *bufio.Writer, r *http.Request, in *instance, mode bodyMode, upgrade string) {
-	bw.WriteString(r.Method)
-	bw.WriteByte(' ')
-	writeTarget(bw, in.prefix, r)
-	bw.WriteString(" HTTP/1.1\r\nHost: ")
-	if p.hostFromOrigin || r.Host == "" || !validValue(r.Host) {
-		bw.WriteString(in.host)
-	} else {
-		bw.WriteString(r.Host)
-	}
-	bw.WriteString("\r\n")
-	o := headerOut{bw: bw}
+// appendHead appends the request line and header to dst.
+func (p *Pool) appendHead(dst []byte, r *http.Request, in *instance, mode bodyMode, upgrade string) []byte {
+	dst = append(dst, r.Method...)
+	dst = append(dst, ' ')
+	dst = appendTarget(dst, in.prefix, r.URL.EscapedPath(), r.URL.RawQuery, r.URL.RawQuery != "" || r.URL.ForceQuery)
+	dst = append(dst, " HTTP/1.1\r\n"...)
+	dst = p.appendHost(dst, in, r.Host)
+	o := headerOut{b: dst}
 	p.writeRequestFields(&o, r, upgrade)
+	return appendBodyFraming(o.b, r.Method, mode, r.ContentLength)
+}
+
+// appendHost appends the Host field: the client's host, or the instance's
+// for host_header: origin and when the client's is missing or unusable.
+func (p *Pool) appendHost(dst []byte, in *instance, host string) []byte {
+	dst = append(dst, "Host: "...)
+	if p.hostFromOrigin || host == "" || !validValue(host) {
+		dst = append(dst, in.host...)
+	} else {
+		dst = append(dst, host...)
+	}
+	return append(dst, "\r\n"...)
+}
+
+// appendBodyFraming appends the body's framing field and the empty line
+// that ends the head.
+func appendBodyFraming(dst []byte, method string, mode bodyMode, contentLength int64) []byte {
 	switch mode {
 	case bodyLength:
-		var b [24]byte
-		bw.WriteString("Content-Length: ")
-		bw.Write(strconv.AppendInt(b[:0], r.ContentLength, 10))
-		bw.WriteString("\r\n")
+		dst = append(dst, "Content-Length: "...)
+		dst = strconv.AppendInt(dst, contentLength, 10)
+		dst = append(dst, "\r\n"...)
 	case bodyChunked:
-		bw.WriteString("Transfer-Encoding: chunked\r\n")
+		dst = append(dst, "Transfer-Encoding: chunked\r\n"...)
 	default:
-		switch r.Method {
+		switch method {
 		case http.MethodPost, http.MethodPut, http.MethodPatch:
 			// Many servers want a length on these even when it is zero.
-			bw.WriteString("Content-Length: 0\r\n")
+			dst = append(dst, "Content-Length: 0\r\n"...)
 		}
 	}
-	bw.WriteString("\r\n")
+	return append(dst, "\r\n"...)
 }
 
-// writeTarget writes the request target: the instance's path prefix, then
-// r's path exactly as escaped (the gateway normalised it; it is never
-// re-cleaned here), then "?" and the raw query byte for byte. Space and
-// control bytes, which would break the request line, are percent-encoded.
-func writeTarget(bw *bufio.Writer, prefix string, r *http.Request) {
-	path := r.URL.EscapedPath()
+// appendTarget appends the request target: the instance's path prefix,
+// then the path exactly as escaped (the gateway normalised it; it is never
+// re-cleaned here), then "?" and the raw query byte for byte when the
+// client's target had one. Space and control bytes, which would break the
+// request line, are percent-encoded.
+func appendTarget(dst []byte, prefix, path, rawQuery string, hasQuery bool) []byte {
 	switch {
 	case path == "*" && prefix == "":
-		bw.WriteByte('*')
+		dst = append(dst, '*')
 	case path == "" || path == "*":
-		bw.WriteString(prefix)
-		bw.WriteByte('/')
+		dst = append(dst, prefix...)
+		dst = append(dst, '/')
 	default:
-		bw.WriteString(prefix)
-		writeURIPart(bw, path)
+		dst = append(dst, prefix...)
+		dst = appendURIPart(dst, path)
 	}
-	if r.URL.RawQuery != "" || r.URL.ForceQuery {
-		bw.WriteByte('?')
-		writeURIPart(bw, r.URL.RawQuery)
+	if hasQuery {
+		dst = append(dst, '?')
+		dst = appendURIPart(dst, rawQuery)
 	}
+	return dst
 }
 
-func writeURIPart(bw *bufio.Writer, s string) {
+func appendURIPart(dst []byte, s string) []byte {
 	const hex = "0123456789ABCDEF"
 	start := 0
 	for i := 0; i < len(s); i++ {
 		if c := s[i]; c <= ' ' || c == 0x7f {
-			bw.WriteString(s[start:i])
-			bw.Write([]byte{'%', hex[c>>4], hex[c&15]})
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, '%', hex[c>>4], hex[c&15])
 			start = i + 1
 		}
 	}
-	bw.WriteString(s[start:])
+	return append(dst, s[start:]...)
 }
 
 // bodyCopy streams r's body to the origin from its own goroutine.

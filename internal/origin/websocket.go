@@ -42,7 +42,7 @@ func (p *Pool) roundTripUpgrade(w http.ResponseWriter, r *http.Request, in *inst
 		return &Error{Kind: kind, Instance: in.url, Err: err}
 	}
 	cc.nc.SetDeadline(headDeadline)
-	p.writeHead(cc.bw, r, in, bodyNone, upgrade)
+	cc.bw.Write(p.appendHead(cc.bw.AvailableBuffer(), r, in, bodyNone, upgrade))
 	if err := cc.bw.Flush(); err != nil {
 		return nil, fail(0, err)
 	}
