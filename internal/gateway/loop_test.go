@@ -317,7 +317,7 @@ func delta(before, after map[string]float64) map[string]float64 {
 	return d
 }
 
-// record is what one request left in the gateway's records.
+// records is what one request left in the gateway's records.
 type records struct {
 	metrics map[string]float64
 	line    string // the access-log line, its time and duration blanked
@@ -517,7 +517,21 @@ func TestLoopFailureLikeServeHTTP(t *testing.T) {
 		}
 	}()
 	silentURL := "http://" + silent.Addr().String()
-	h := newLoopHarness(t, nil, fmt.Sprintf(`legacy: down
+	for _, servedBy := range []string{"", "served_by_header: off\n", "served_by_header: a-served-by\n"} {
+		name := strings.TrimSpace(servedBy)
+		if name == "" {
+			name = "default header"
+		}
+		t.Run(name, func(t *testing.T) {
+			loopFailures(t, servedBy, refused, silentURL)
+		})
+	}
+}
+
+// loopFailures is TestLoopFailureLikeServeHTTP with a deployment whose
+// served-by setting is servedBy.
+func loopFailures(t *testing.T, servedBy, refused, silentURL string) {
+	h := newLoopHarness(t, nil, servedBy+fmt.Sprintf(`legacy: down
 origins:
   down: {url: %s}
   silent: {url: %s, timeouts: {response_header: 200ms}}
