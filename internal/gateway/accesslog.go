@@ -109,10 +109,9 @@ func (g *Gateway) logAccess(x *exchange, d time.Duration) {
 // a route with a canary the canary's, side saying which — also when the
 // fallback answered (the reason says why).
 func accessFields(x *exchange, d time.Duration, f fieldSink) {
-	r := x.r
 	f.str("request_id", x.id)
-	f.str("method", r.Method)
-	f.str("host", r.Host)
+	f.str("method", x.method)
+	f.str("host", x.host)
 	f.str("path", x.path)
 	if p := x.plan; p != nil {
 		f.str("route", p.pattern)
@@ -150,7 +149,7 @@ func accessFields(x *exchange, d time.Duration, f fieldSink) {
 	}
 	f.int("bytes", x.n)
 	f.float("duration_ms", float64(d.Microseconds())/1000)
-	f.str("remote", r.RemoteAddr)
+	f.str("remote", x.remote)
 	if x.err != nil {
 		f.str("error", x.err.Error())
 	}

@@ -124,17 +124,32 @@ func (b *originBackend) roundTrip(x *exchange, r *http.Request) (reply, *failure
 // *origin.Error) to why: the client's doing (it went away, or its body
 // broke), or the origin's, counted in turnout_origin_errors_total.
 func (b *originBackend) failure(r *http.Request, err error) *failure {
-	var oe *origin.Error
-	switch {
-	case clientGone(r.Context(), err):
+	if clientGone(r.Context(), err) {
 		return clientClosed(err)
-	case !errors.As(err, &oe):
+	}
+	var oe *origin.Error
+	if !errors.As(err, &oe) {
 		// Not reached: the origin package fails with *origin.Error only.
 		oe = &origin.Error{Kind: origin.KindProtocol, Err: err}
-	case oe.Kind == origin.KindClient:
+	}
+	b.count(oe)
+	return b.failed(oe, err)
+}
+
+// count counts the origin's failure oe in turnout_origin_errors_total,
+// unless the client's body was at fault.
+func (b *originBackend) count(oe *origin.Error) {
+	if oe.Kind != origin.KindClient {
+		b.metrics.OriginErrors.WithLabelValues(b.name, oe.Kind.String()).Inc()
+	}
+}
+
+// failed is why the origin did not answer, having failed with oe (err, for
+// the access log, is oe or wraps it) while its client was still there.
+func (b *originBackend) failed(oe *origin.Error, err error) *failure {
+	if oe.Kind == origin.KindClient {
 		return &failure{reason: turnout.ReasonBadRequest, code: oe.StatusCode(), msg: clientBodyMessage(oe), err: err}
 	}
-	b.metrics.OriginErrors.WithLabelValues(b.name, oe.Kind.String()).Inc()
 	f := &failure{reason: turnout.OriginReason(oe.Kind.String()), code: oe.StatusCode(), msg: "origin " + b.name + ": " + oe.Kind.String(), err: err}
 	if f.code == http.StatusGatewayTimeout {
 		f.msg = "origin " + b.name + " did not answer in time"

@@ -19,8 +19,8 @@ import (
 // records it (metrics, the access log, the Observe hook).
 type exchange struct {
 	w      http.ResponseWriter
-	r      *http.Request
-	id     string // X-Request-Id
+	r      *http.Request // nil on the event-loop path (loop.go)
+	id     string        // X-Request-Id
 	start  time.Time
 	path   string   // the normalised path, matched and forwarded
 	values []string // the route's wildcard values, in valueBuf
@@ -31,6 +31,16 @@ type exchange struct {
 	side turnout.Side
 	// servedBy is the canonical name of the served-by header, "" for none.
 	servedBy string
+
+	// What the records (record: metrics, the access log, the Observe
+	// hook) read of the request, captured from ServeHTTP's *http.Request
+	// (begin) or from the event loop's h1.Request (BeginLoop), so that one
+	// recorder serves both paths.
+	method, host, remote string
+	rawPath              string // the target's path as received, escaped
+	rawQuery             string // what followed '?'
+	reqBytes             int64  // Content-Length, -1 for a streamed body of unknown length
+	reqType              string // Content-Type, read only for a request with a body
 
 	// body is the request body when it was buffered (function routes,
 	// replayable requests on routes with a fallback); buffered says so.
@@ -71,6 +81,11 @@ var exchanges = sync.Pool{New: func() any { return new(exchange) }}
 func (g *Gateway) begin(w http.ResponseWriter, r *http.Request) *exchange {
 	x := exchanges.Get().(*exchange)
 	x.w, x.r, x.start = w, r, time.Now()
+	x.method, x.host, x.remote = r.Method, r.Host, r.RemoteAddr
+	x.rawPath, x.rawQuery, x.reqBytes = rawPath(r), r.URL.RawQuery, r.ContentLength
+	if x.reqBytes != 0 {
+		x.reqType = r.Header.Get("Content-Type")
+	}
 	// One slice for both headers (the client's own when it sent the id):
 	// neither is changed in place — Header.Set and append replace it.
 	v := r.Header["X-Request-Id"]
@@ -85,10 +100,17 @@ func (g *Gateway) begin(w http.ResponseWriter, r *http.Request) *exchange {
 	return x
 }
 
-// end records an answered exchange: the route's (or the unrouted)
-// request metrics, the access log and the Observe hook. The exchange goes
-// back to the pool.
+// end records an answered exchange (record) and puts it back in the pool.
 func (g *Gateway) end(x *exchange) {
+	g.record(x)
+	*x = exchange{}
+	exchanges.Put(x)
+}
+
+// record records an answered exchange, served by either path (ServeHTTP,
+// or the event loop's LoopExchange.End): the route's (or the unrouted)
+// request metrics, the access log and the Observe hook.
+func (g *Gateway) record(x *exchange) {
 	d := time.Since(x.start)
 	if p := x.plan; p != nil {
 		x.at.observerFor(p.metrics, p.pattern, x.fellBack).Observe(x.outcome, x.code, d.Seconds())
@@ -105,8 +127,6 @@ func (g *Gateway) end(x *exchange) {
 	if g.opts.Observe != nil {
 		g.observe(x, d)
 	}
-	*x = exchange{}
-	exchanges.Put(x)
 }
 
 // refuse answers a request turnout will not serve (no deployment, a
@@ -153,6 +173,12 @@ func answeredByGateway(w http.ResponseWriter, header, reason, target, fellBackFo
 	if header == "" {
 		return
 	}
+	w.Header()[header] = []string{servedByGateway(reason, target, fellBackFor)}
+}
+
+// servedByGateway is the served-by value of an answer turnout writes
+// itself (answeredByGateway).
+func servedByGateway(reason, target, fellBackFor string) string {
 	v := "turnout; reason=" + reason
 	if target != "" {
 		v += "; target=" + target
@@ -160,7 +186,7 @@ func answeredByGateway(w http.ResponseWriter, header, reason, target, fellBackFo
 	if fellBackFor != "" {
 		v += "; fallback=" + fellBackFor
 	}
-	w.Header()[header] = []string{v}
+	return v
 }
 
 // newRequestID returns a new random request id, 32 hex digits, as the one
@@ -171,14 +197,19 @@ func newRequestID() []string {
 		v [1]string
 		b [32]byte
 	})
+	randomID(&id.b)
+	id.v[0] = unsafe.String(&id.b[0], len(id.b))
+	return id.v[:]
+}
+
+// randomID fills b with a new random request id, 32 hex digits.
+func randomID(b *[32]byte) {
 	hex := "0123456789abcdef"
 	x, y := rand.Uint64(), rand.Uint64()
 	for i := 0; i < 16; i++ {
-		id.b[i] = hex[x>>(4*i)&15]
-		id.b[16+i] = hex[y>>(4*i)&15]
+		b[i] = hex[x>>(4*i)&15]
+		b[16+i] = hex[y>>(4*i)&15]
 	}
-	id.v[0] = unsafe.String(&id.b[0], len(id.b))
-	return id.v[:]
 }
 
 // validID reports whether a client's X-Request-Id is a sane token to keep
@@ -199,16 +230,21 @@ func validID(s string) bool {
 // writeError answers with a small JSON error that carries the request id,
 // so a user's report can be found in the access log.
 func writeError(w http.ResponseWriter, code int, msg, id string) {
-	body, _ := json.Marshal(struct {
-		Error     string `json:"error"`
-		Detail    string `json:"detail"`
-		RequestID string `json:"request_id"`
-	}{http.StatusText(code), msg, id})
-	body = append(body, '\n')
+	body := errorBody(code, msg, id)
 	h := w.Header()
 	h["Content-Type"] = []string{"application/json"}
 	h["Content-Length"] = []string{strconv.Itoa(len(body))}
 	h["X-Content-Type-Options"] = []string{"nosniff"}
 	w.WriteHeader(code)
 	w.Write(body)
+}
+
+// errorBody is writeError's body: a JSON object and a newline.
+func errorBody(code int, msg, id string) []byte {
+	body, _ := json.Marshal(struct {
+		Error     string `json:"error"`
+		Detail    string `json:"detail"`
+		RequestID string `json:"request_id"`
+	}{http.StatusText(code), msg, id})
+	return append(body, '\n')
 }

@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -299,12 +298,14 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // check enforces the request policy docs/routing.md documents under "Request
 // policy and path normalisation" and returns the path to match and forward.
+// Each rule is one function below, which BeginLoop (loop.go) applies to the
+// event loop's requests too.
 func (g *Gateway) check(t *Table, r *http.Request) (path, reason string, err error) {
 	if r.Method == http.MethodConnect {
 		return "", turnout.ReasonConnect, errors.New("CONNECT is not supported")
 	}
 	for k := range r.Header {
-		if strings.IndexByte(k, '_') >= 0 {
+		if underscoreName(k) {
 			return "", turnout.ReasonUnderscoreHeader, fmt.Errorf("header name %q contains an underscore", k)
 		}
 	}
@@ -316,23 +317,57 @@ func (g *Gateway) check(t *Table, r *http.Request) (path, reason string, err err
 			return "", turnout.ReasonAbsoluteForm, fmt.Errorf("request target %q names a host no route serves", raw)
 		}
 		raw = r.URL.EscapedPath()
-	} else if i := strings.IndexByte(raw, '?'); i >= 0 {
-		raw = raw[:i]
+	} else {
+		raw, _, _ = splitTarget(raw)
 	}
-	path, err = route.NormalizePath(raw)
+	path, dec, err := normalizePath(raw)
 	if err != nil {
 		return raw, turnout.ReasonBadPath, err
 	}
 	if path != raw {
 		// Forward exactly what was matched.
-		dec, derr := url.PathUnescape(path)
-		if derr != nil {
-			return raw, turnout.ReasonBadPath, route.ErrPathEscape
-		}
 		r.URL.Path, r.URL.RawPath = dec, path
 		if dec == path {
 			r.URL.RawPath = ""
 		}
 	}
 	return path, "", nil
+}
+
+// underscoreName reports a header name with an underscore, which the
+// request policy refuses (nginx drops them by default): a backend that maps
+// names to CGI-style variables reads X_Forwarded_For as X-Forwarded-For.
+func underscoreName[S ~string | ~[]byte](name S) bool {
+	for i := 0; i < len(name); i++ {
+		if name[i] == '_' {
+			return true
+		}
+	}
+	return false
+}
+
+// splitTarget splits an origin-form request target at its first '?' into
+// the path and the query; hasQuery reports the '?'.
+func splitTarget[S ~string | ~[]byte](target S) (path, query S, hasQuery bool) {
+	for i := 0; i < len(target); i++ {
+		if target[i] == '?' {
+			return target[:i], target[i+1:], true
+		}
+	}
+	return target, target[len(target):], false
+}
+
+// normalizePath returns the path to match and forward for raw, the
+// target's path as received (route.NormalizePath), and, when it differs
+// from raw, dec, its decoded form, for the request's URL.
+func normalizePath(raw string) (path, dec string, err error) {
+	path, err = route.NormalizePath(raw)
+	if err != nil || path == raw {
+		return path, "", err
+	}
+	dec, err = url.PathUnescape(path)
+	if err != nil {
+		return "", "", route.ErrPathEscape
+	}
+	return path, dec, nil
 }

@@ -29,12 +29,11 @@ var observationPool = sync.Pool{New: func() any { return new(turnout.Observation
 //     routes with a fallback) is binary when it is not valid UTF-8; a
 //     streamed body is judged by its Content-Type (see binaryType).
 func (g *Gateway) observe(x *exchange, d time.Duration) {
-	r := x.r
 	o := observationPool.Get().(*turnout.Observation)
 	*o = turnout.Observation{
-		Time: x.start, Method: r.Method, Host: r.Host, Path: rawPath(r), RawQuery: r.URL.RawQuery,
+		Time: x.start, Method: x.method, Host: x.host, Path: x.rawPath, RawQuery: x.rawQuery,
 		Outcome: x.outcome, Reason: x.reason, Status: x.code, Bytes: x.n,
-		RequestBytes: r.ContentLength, Duration: d,
+		RequestBytes: x.reqBytes, Duration: d,
 	}
 	if p := x.plan; p != nil {
 		o.Route, o.Target, o.Side = p.pattern, x.at.target(), x.side
@@ -46,7 +45,7 @@ func (g *Gateway) observe(x *exchange, d time.Duration) {
 	case x.buffered:
 		o.RequestBytes, o.BinaryBody = int64(len(x.body)), !utf8.Valid(x.body)
 	case o.RequestBytes != 0:
-		o.BinaryBody = binaryType(r.Header.Get("Content-Type"))
+		o.BinaryBody = binaryType(x.reqType)
 	}
 	g.opts.Observe(o)
 	*o = turnout.Observation{}

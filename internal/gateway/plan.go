@@ -44,6 +44,11 @@ type plan struct {
 	// servedBy is the canonical name of the served-by header, "" for none.
 	servedBy string
 	metrics  *metrics.Metrics
+
+	// loop is the primary's origin when the plan is plain enough for the
+	// event loop to serve its requests (loopable, loop.go); nil when only
+	// ServeHTTP may.
+	loop *originBackend
 }
 
 // side is one of a route's targets with what depends on it: the primary

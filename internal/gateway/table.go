@@ -121,6 +121,7 @@ func (g *Gateway) Build(id uint64, cfg *config.Config) (*Table, error) {
 			return nil, fmt.Errorf("deployment %d: %w", id, err)
 		}
 		p.cors = policies[i]
+		p.loop = loopable(p)
 		t.plans = append(t.plans, p)
 	}
 	return t, nil
