@@ -24,6 +24,8 @@ import (
 	"github.com/turnout/turnout/internal/edge"
 	"github.com/turnout/turnout/internal/fnhost"
 	"github.com/turnout/turnout/internal/gateway"
+	"github.com/turnout/turnout/internal/h1"
+	"github.com/turnout/turnout/internal/h1loop"
 	"github.com/turnout/turnout/internal/invoke"
 	"github.com/turnout/turnout/internal/metrics"
 	"github.com/turnout/turnout/internal/rollout"
@@ -176,10 +178,18 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 		Handler:     gw,
 		Limits:      node.Limits,
 		HTTP1Server: node.HTTP1Server,
-		TLS:         node.TLS,
-		Storage:     st.certs,
-		Logger:      log,
-		ErrorLog:    errLog,
+		Loop: func(r *h1.Request, remote string) (h1loop.Exchange, bool) {
+			// Not x itself when refused: a nil *LoopExchange in the
+			// interface would not be a nil Exchange.
+			if x, ok := gw.BeginLoop(r, remote); ok {
+				return x, true
+			}
+			return nil, false
+		},
+		TLS:      node.TLS,
+		Storage:  st.certs,
+		Logger:   log,
+		ErrorLog: errLog,
 	})
 	if err != nil {
 		return err

@@ -21,9 +21,11 @@ type Config struct {
 	// Listen is the public listener address. Default ":8080".
 	Listen string `yaml:"listen" json:"listen,omitempty"`
 	// HTTP1Server picks the server of the public plain-HTTP listener:
-	// HTTP1ServerTurnout (the default: turnout's own HTTP/1.1 loop,
-	// internal/h1) or HTTP1ServerNetHTTP (Go's net/http server, the way
-	// back should the first misbehave). HTTPS, HTTP/2 included, is
+	// HTTP1ServerTurnout (the default: turnout's own, event loops serving
+	// plain origin routes, internal/h1loop, in front of its goroutine
+	// server, internal/h1, for everything else), HTTP1ServerGoroutines
+	// (the goroutine server alone) or HTTP1ServerNetHTTP (Go's net/http
+	// server): the ways back should the first misbehave. HTTPS, HTTP/2 included, is
 	// always served by net/http. A node setting.
 	HTTP1Server string `yaml:"http1_server" json:"http1_server,omitempty"`
 	// Admin configures the admin API listener and its tokens.

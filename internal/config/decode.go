@@ -65,8 +65,8 @@ func (d *decoder) config(root *yaml.Node) (*Config, bool) {
 			c.Origins = d.origins(v)
 		case "http1_server":
 			if s, ok := d.str(v, "http1_server"); ok {
-				if s != HTTP1ServerTurnout && s != HTTP1ServerNetHTTP && s != HTTP1ServerLoops {
-					d.errorf(v, "http1_server %q: must be %s (the default), %s or %s", s, HTTP1ServerTurnout, HTTP1ServerLoops, HTTP1ServerNetHTTP)
+				if s != HTTP1ServerTurnout && s != HTTP1ServerNetHTTP && s != HTTP1ServerGoroutines {
+					d.errorf(v, "http1_server %q: must be %s (the default), %s or %s", s, HTTP1ServerTurnout, HTTP1ServerGoroutines, HTTP1ServerNetHTTP)
 				} else {
 					c.HTTP1Server = s
 				}

@@ -18,9 +18,9 @@ const (
 
 // The values of Config.HTTP1Server.
 const (
-	HTTP1ServerTurnout = "turnout"
-	HTTP1ServerNetHTTP = "net/http"
-	HTTP1ServerLoops   = "loops"
+	HTTP1ServerTurnout    = "turnout"
+	HTTP1ServerNetHTTP    = "net/http"
+	HTTP1ServerGoroutines = "turnout-goroutines"
 )
 
 // ServedBy returns the served-by header's name, DefaultServedByHeader when

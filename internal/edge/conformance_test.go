@@ -23,7 +23,7 @@ func TestHTTP1Conformance(t *testing.T) {
 	// the same cases.
 	var handedOver atomic.Int64
 	handOver := func(*h1.Request, string) (h1loop.Exchange, bool) { handedOver.Add(1); return nil, false }
-	for _, server := range []string{config.HTTP1ServerTurnout, config.HTTP1ServerLoops, config.HTTP1ServerNetHTTP} {
+	for _, server := range []string{config.HTTP1ServerTurnout, config.HTTP1ServerGoroutines, config.HTTP1ServerNetHTTP} {
 		t.Run(server, func(t *testing.T) {
 			l := limits(func(l *config.Limits) {
 				l.ReadHeaderTimeout = config.Duration(time.Second)
@@ -37,7 +37,7 @@ func TestHTTP1Conformance(t *testing.T) {
 				MaxHeaderBytes:    l.MaxHeaderBytes,
 				NetHTTPDeviations: server == config.HTTP1ServerNetHTTP,
 			})
-			if server == config.HTTP1ServerLoops && handedOver.Load() == 0 {
+			if server == config.HTTP1ServerTurnout && handedOver.Load() == 0 {
 				t.Fatal("no request reached the event loops")
 			}
 		})

@@ -63,9 +63,9 @@ type Options struct {
 	// HTTP1Server is config.Config.HTTP1Server: which server speaks
 	// HTTP/1.1 on the plain listener ("" is turnout's own).
 	HTTP1Server string
-	// Loop, with HTTP1Server config.HTTP1ServerLoops, lets the plain
-	// listener's event loops serve a request themselves (the gateway's
-	// BeginLoop); the edge first keeps ACME's HTTP-01 challenges and,
+	// Loop, with HTTP1Server config.HTTP1ServerTurnout (or ""), lets the
+	// plain listener's event loops serve a request themselves (the
+	// gateway's BeginLoop); nil leaves the goroutine server alone; the edge first keeps ACME's HTTP-01 challenges and,
 	// with tls.redirect_http, every request for the goroutine server.
 	Loop h1loop.Router
 	// TLS, with WithDefaults applied, turns on HTTPS; nil serves plain
@@ -174,7 +174,7 @@ func New(opts Options) (*Edge, error) {
 		plain.Protocols = new(http.Protocols)
 		plain.Protocols.SetHTTP1(true)
 		e.plain = plain
-	case opts.HTTP1Server == config.HTTP1ServerLoops && opts.Loop != nil && h1loop.Supported:
+	case (opts.HTTP1Server == config.HTTP1ServerTurnout || opts.HTTP1Server == "") && opts.Loop != nil && h1loop.Supported:
 		// The loops cap and track the listener's connections themselves.
 		e.loops = &h1loop.Server{
 			Route:             e.loopRoute(opts.Loop, opts.TLS != nil && opts.TLS.RedirectHTTP),

@@ -19,6 +19,7 @@ import (
 	"github.com/turnout/turnout"
 	"github.com/turnout/turnout/internal/config"
 	"github.com/turnout/turnout/internal/h1"
+	"github.com/turnout/turnout/internal/h1loop"
 	"github.com/turnout/turnout/internal/metrics"
 	"github.com/turnout/turnout/internal/testkit"
 )
@@ -32,11 +33,27 @@ type recordingOrigin struct {
 }
 
 // serveEdge serves h on a loopback port with the HTTP/1.1 server the edge
-// uses by default (h1.Server), until the test ends, and returns its
-// host:port.
+// uses by default until the test ends, and returns its host:port: for a
+// gateway, event loops (internal/h1loop) serving its plain origin routes
+// in front of h1.Server, which serves the rest; for any other handler,
+// h1.Server.
 func serveEdge(t testing.TB, h http.Handler) string {
 	t.Helper()
-	return testkit.ServeWith(t, &h1.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second})
+	fallback := &h1.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	g, ok := h.(*Gateway)
+	if !ok || !h1loop.Supported {
+		return testkit.ServeWith(t, fallback)
+	}
+	return testkit.ServeWith(t, &h1loop.Server{
+		Route: func(r *h1.Request, remote string) (h1loop.Exchange, bool) {
+			if x, ok := g.BeginLoop(r, remote); ok {
+				return x, true
+			}
+			return nil, false
+		},
+		Fallback:          fallback,
+		ReadHeaderTimeout: 5 * time.Second,
+	})
 }
 
 func newOrigin(t *testing.T, name string) *recordingOrigin {

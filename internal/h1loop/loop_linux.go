@@ -4,7 +4,10 @@ package h1loop
 
 import (
 	"bytes"
+	"context"
 	"errors"
+	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/netip"
@@ -122,6 +125,7 @@ type conn struct {
 	reused   bool // has answered a request before
 	got      bool // has read bytes of the current answer
 	retried  bool
+	dialBy   bool // deadline is the connect timeout's
 	idemp    bool
 	started  int64 // mono ns when the request was handed to it
 	idleTill int64
@@ -577,9 +581,12 @@ func (l *loop) sweep(now int64) {
 		case c.state == oIdle:
 			l.dropIdleOrigin(c)
 		case c.state == oBody:
-			l.originBroke(c, errTimeout)
+			l.originBroke(c, os.ErrDeadlineExceeded)
+		case c.state == oConnect && c.dialBy:
+			// The connect timeout: a failed connect, as net.Dial's.
+			l.originFailed(c, origin.WireConnect, false, os.ErrDeadlineExceeded)
 		default:
-			l.originFailed(c, origin.WireResponseHead, true, errTimeout)
+			l.originFailed(c, phaseOf(c), true, nil)
 		}
 		// Each answer written now goes through the loop's scratch:
 		// one at a time.
@@ -587,20 +594,38 @@ func (l *loop) sweep(now int64) {
 	}
 }
 
-var errTimeout = errors.New("timeout waiting for the origin")
+// phaseOf is where o's exchange stands, as the wire words failures.
+func phaseOf(o *conn) origin.WirePhase {
+	switch o.state {
+	case oConnect:
+		return origin.WireConnect
+	case oSend:
+		return origin.WireWrite
+	}
+	return origin.WireResponseHead
+}
 
 // closeClient closes client c, ending its exchange, if any, as closed by
 // the client, and its origin connection with it.
 func (l *loop) closeClient(c *conn) {
+	err := errClientClosed
 	if o := c.peer; o != nil {
+		if o.state != oBody {
+			// As the goroutine path logs it: the round trip's error
+			// once the request's context is cancelled.
+			err = &origin.Error{Kind: origin.KindTimeout, Instance: o.wire.Instance(),
+				Err: fmt.Errorf("%s: %w", phaseWords[phaseOf(o)], context.Canceled)}
+		}
 		c.peer, o.peer = nil, nil
 		l.close(o)
 	}
 	if c.x != nil {
-		l.end(c, nil, true, errClientClosed)
+		l.end(c, nil, true, err)
 	}
 	l.close(c)
 }
+
+var phaseWords = [...]string{origin.WireConnect: "connect", origin.WireWrite: "write request", origin.WireResponseHead: "read response head"}
 
 var errClientClosed = errors.New("client closed the connection")
 
@@ -833,17 +858,9 @@ func (l *loop) forward(c *conn, x Exchange) {
 		return
 	}
 	o.out = w.AppendRequest(o.out[:0], r, x.Path(), x.RawQuery(), c.remote, x.RequestID())
-	o.off = 0
+	o.off, o.idemp = 0, w.Replayable(r)
 	c.peer, o.peer = o, c
 	l.serveOrigin(o)
-}
-
-func idempotent(method string) bool {
-	switch method {
-	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace, http.MethodPut, http.MethodDelete:
-		return true
-	}
-	return false
 }
 
 // originConn returns an idle connection to w's instance, or a new one.
@@ -884,7 +901,7 @@ func (l *loop) originConn(w origin.Wire, method string) (*conn, error) {
 	case unix.EINPROGRESS:
 	default:
 		unix.Close(fd)
-		return nil, &net.OpError{Op: "dial", Net: "tcp", Addr: net.TCPAddrFromAddrPort(ap), Err: os.NewSyscallError("connect", err)}
+		return nil, err // a syscall.Errno, which Wire.Failed words as net.Dial would
 	}
 	if err := l.register(o); err != nil {
 		unix.Close(fd)
@@ -894,8 +911,8 @@ func (l *loop) originConn(w origin.Wire, method string) (*conn, error) {
 	o.prepare(w, method, now)
 	o.state = st
 	if st == oConnect {
-		if d := w.ConnectTimeout(); d > 0 {
-			o.deadline = now + int64(d)
+		if d := w.ConnectTimeout(); d > 0 && (o.deadline == 0 || now+int64(d) < o.deadline) {
+			o.deadline, o.dialBy = now+int64(d), true
 		}
 	}
 	return o, nil
@@ -904,8 +921,8 @@ func (l *loop) originConn(w origin.Wire, method string) (*conn, error) {
 // prepare readies o for a request to w.
 func (o *conn) prepare(w origin.Wire, method string, now int64) {
 	o.wire, o.method, o.state = w, method, oSend
-	o.got, o.retried, o.idemp, o.started = false, false, idempotent(method), now
-	o.deadline = 0
+	o.got, o.retried, o.started = false, false, now
+	o.deadline, o.dialBy = 0, false
 	o.setHeadDeadline(now)
 }
 
@@ -934,11 +951,11 @@ func (l *loop) serveOrigin(o *conn) {
 				if err == nil {
 					err = syscall.Errno(e)
 				}
-				l.originFailed(o, origin.WireConnect, false, &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", err)})
+				l.originFailed(o, origin.WireConnect, false, err)
 				return
 			}
 			o.wire.Connected()
-			o.state = oSend
+			o.state, o.dialBy = oSend, false
 			o.setHeadDeadline(mono())
 		case oSend:
 			if err := l.flush(o); err != nil {
@@ -1014,32 +1031,43 @@ func (l *loop) readOrigin(o *conn) bool {
 	return l.answer(o, data)
 }
 
-// answer takes data, the bytes of o's answer read so far and not yet
-// passed on, head first in state oHead.
+// answer takes data, the bytes of o's answer read and not yet passed on
+// (in state oHead, from the start of a head). What it cannot use yet (half
+// a head, half a chunk-size or trailer line) is kept in o.in.
 func (l *loop) answer(o *conn, data []byte) bool {
 	c := o.peer
-	if o.state == oHead {
+	for o.state == oHead {
 		n, err := origin.ParseWireResponse(&o.resp, data, o.method)
 		if err == origin.ErrIncomplete {
-			if len(o.in) == 0 {
-				o.in = append(make([]byte, 0, max(2*len(data), 4096)), data...)
-			}
-			if len(o.in) > l.s.maxHead()+64<<10 {
-				l.originFailed(o, origin.WireResponseHead, false, errors.New("answer head too large"))
-				return false
-			}
+			keep(o, data)
 			return true
 		}
 		if err != nil {
 			l.originFailed(o, origin.WireResponseHead, false, err)
 			return false
 		}
+		if o.resp.Status < 200 {
+			// An interim answer (103, 102): on to the client at once,
+			// as the goroutine path sends it. The fields point into
+			// data: used before anything reuses it.
+			if c != nil {
+				if len(c.out) == 0 {
+					c.out = l.wbuf[:0]
+				}
+				c.out = h1.AppendStatusLine(c.out, o.resp.Status)
+				c.out = c.x.AppendServedFields(c.out)
+				c.out = o.resp.AppendFields(c.out)
+				c.out = append(c.out, "\r\n"...)
+			}
+			data = data[n:]
+			continue
+		}
 		o.state, o.deadline = oBody, 0
 		if t := o.wire.OverallTimeout(); t > 0 {
 			o.deadline = o.started + int64(t)
 		}
 		o.left = o.resp.ContentLength
-		o.scan = origin.ChunkScanner{}
+		o.scan.Reset()
 		if c != nil {
 			l.head(c, o)
 		}
@@ -1055,15 +1083,21 @@ func (l *loop) answer(o *conn, data []byte) bool {
 		}
 		data = nil
 	case o.resp.Chunked:
-		n, fin, err := o.scan.Scan(data)
+		n, m, fin, err := o.scan.Scan(data)
 		if err != nil {
 			l.originBroke(o, err)
 			return false
 		}
-		if fin && n < len(data) {
+		rest := data[n:]
+		data, done = data[:m], fin
+		if fin && len(rest) > 0 {
 			o.resp.KeepAlive = false
 		}
-		data, done = data[:n], fin
+		if !fin {
+			// A line not complete yet: kept, after what goes on now
+			// (which is sent from data before o.in is written).
+			defer keep(o, rest)
+		}
 	case o.resp.UntilClose:
 	default:
 		if int64(len(data)) >= o.left {
@@ -1088,7 +1122,7 @@ func (l *loop) answer(o *conn, data []byte) bool {
 		}
 		c.sent += int64(len(data))
 	}
-	if len(o.in) > 0 {
+	if !o.resp.Chunked || done {
 		o.in = o.in[:0]
 	}
 	if done {
@@ -1102,24 +1136,60 @@ func (l *loop) answer(o *conn, data []byte) bool {
 	return true
 }
 
-// head writes the head of o's answer into c.out: the origin's end-to-end
-// fields, the gateway's, Date, the framing and Connection: close when c
-// closes after it.
+// keep makes rest, the unused end of what was read, o.in.
+func keep(o *conn, rest []byte) {
+	if len(rest) == 0 {
+		o.in = o.in[:0]
+		return
+	}
+	if len(o.in) > 0 && &rest[0] == &o.in[:1][0] {
+		return // already there
+	}
+	if cap(o.in) > 0 && overlaps(rest, o.in[:cap(o.in)]) {
+		o.in = o.in[:copy(o.in[:cap(o.in)], rest)]
+		return
+	}
+	o.in = append(o.in[:0], rest...)
+}
+
+func overlaps(a, b []byte) bool {
+	pa, pb := uintptr(unsafe.Pointer(&a[0])), uintptr(unsafe.Pointer(&b[0]))
+	return pa >= pb && pa < pb+uintptr(len(b))
+}
+
+// head writes the head of o's answer into c.out as h1.Server writes the
+// goroutine path's: the gateway's fields, the origin's end-to-end fields,
+// the framing (Content-Length when the origin gave one; chunked when it
+// gave none or chunked; neither for 204, 304, or a HEAD without one),
+// Date unless the origin sent one, and Connection: close when c closes
+// after it.
 func (l *loop) head(c *conn, o *conn) {
 	r := &o.resp
 	c.status = r.Status
-	out := h1.AppendStatusLine(l.wbuf[:0], r.Status)
-	out = r.AppendFields(out)
+	if len(c.out) == 0 {
+		c.out = l.wbuf[:0]
+	}
+	out := h1.AppendStatusLine(c.out, r.Status)
 	out = c.x.AppendServedFields(out)
-	out = h1.AppendDate(out)
-	if !r.Bodyless && (r.Chunked || r.UntilClose) {
-		out = append(out, "Transfer-Encoding: chunked\r\n"...)
+	out = r.AppendFields(out)
+	if r.Status != http.StatusNoContent && r.Status != http.StatusNotModified {
+		switch {
+		case r.ContentLength >= 0 && !r.Chunked:
+			out = append(out, "Content-Length: "...)
+			out = strconv.AppendInt(out, r.ContentLength, 10)
+			out = append(out, "\r\n"...)
+		case o.method != http.MethodHead:
+			out = append(out, "Transfer-Encoding: chunked\r\n"...)
+		}
+	}
+	if !r.HasDate {
+		out = h1.AppendDate(out)
 	}
 	if c.closeAfter || l.s.closing.Load() {
 		c.closeAfter = true
 		out = append(out, "Connection: close\r\n"...)
 	}
-	c.out, c.off = append(out, "\r\n"...), 0
+	c.out = append(out, "\r\n"...)
 }
 
 // originEOF is the origin closing o: the end of an answer delimited so,
@@ -1136,7 +1206,7 @@ func (l *loop) originEOF(o *conn) bool {
 		l.answered(o)
 		return false
 	}
-	err := errors.New("origin closed the connection")
+	err := io.EOF
 	if o.state == oBody {
 		l.originBroke(o, err)
 	} else {
@@ -1152,7 +1222,7 @@ func (l *loop) answered(o *conn) {
 	o.peer = nil
 	o.reused = true
 	now := mono()
-	keep := o.resp.KeepAlive && !o.hup && !l.s.closing.Load()
+	keep := o.resp.KeepAlive && !o.hup && !l.s.closing.Load() && !o.wire.PoolClosed()
 	if keep {
 		if d := o.wire.IdleTimeout(o.resp.KeepAliveFor); d > 0 {
 			o.idleTill = now + int64(d)
@@ -1223,6 +1293,7 @@ func (l *loop) originFailed(o *conn, phase origin.WirePhase, timeout bool, err e
 	}
 	c.peer = nil
 	if retry {
+		w.StaleRetry()
 		if n, nerr := l.originConn(w, method); nerr == nil {
 			n.out, n.off, n.retried = append(n.out[:0], req...), 0, true
 			c.peer, n.peer = n, c
