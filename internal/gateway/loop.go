@@ -95,9 +95,9 @@ func (g *Gateway) beginLoop(t *Table, req *h1.Request, remote string, start time
 	ids := 0
 	for _, f := range req.Fields {
 		switch {
-		case underscoreName(f.Name), fieldIs(f.Name, "upgrade"):
+		case underscoreName(f.Name), h1.FieldIs(f.Name, "upgrade"):
 			return nil, false
-		case fieldIs(f.Name, "x-request-id"):
+		case h1.FieldIs(f.Name, "x-request-id"):
 			ids++
 			clientID = f.Value
 		}
@@ -297,24 +297,6 @@ func view(b []byte) string {
 		return ""
 	}
 	return unsafe.String(&b[0], len(b))
-}
-
-// fieldIs reports whether a header field's name is lower, ignoring ASCII
-// case.
-func fieldIs(name []byte, lower string) bool {
-	if len(name) != len(lower) {
-		return false
-	}
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		if c != lower[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // appendField appends "k: v\r\n".

@@ -37,3 +37,18 @@ func AppendStatusLine(out []byte, code int) []byte { return appendStatusLine(out
 // AppendDate appends the Date field this server writes ("Date: ...\r\n"),
 // formatted once a second.
 func AppendDate(out []byte) []byte { return appendDate(out) }
+
+// FieldIs reports whether the field name equals lower, a lower-case
+// name, in any case.
+func FieldIs(name []byte, lower string) bool { return equalFold(name, lower) }
+
+// Has reports whether r has a field named lower (a lower-case name), in
+// any case.
+func (r *Request) Has(lower string) bool {
+	for _, f := range r.Fields {
+		if equalFold(f.Name, lower) {
+			return true
+		}
+	}
+	return false
+}

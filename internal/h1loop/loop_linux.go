@@ -773,7 +773,7 @@ func (l *loop) parse(c *conn, data []byte) bool {
 		return false
 	}
 	r := &c.req
-	if err != nil || r.ProtoMinor != 1 || r.ContentLength > 0 || r.Chunked || r.Expect100 || hasField(r, "Upgrade") {
+	if err != nil || r.ProtoMinor != 1 || r.ContentLength > 0 || r.Chunked || r.Expect100 || r.Has("upgrade") {
 		// h1.Server refuses what the parser refuses, and serves the
 		// rest; the loop does not.
 		l.handOver(c, data)
@@ -795,31 +795,6 @@ func (l *loop) parse(c *conn, data []byte) bool {
 		c.in = append(c.in[:0], rest...)
 	default:
 		c.in = c.in[:copy(c.in, rest)]
-	}
-	return true
-}
-
-func hasField(r *h1.Request, name string) bool {
-	for _, f := range r.Fields {
-		if len(f.Name) == len(name) && equalFold(f.Name, name) {
-			return true
-		}
-	}
-	return false
-}
-
-func equalFold(b []byte, s string) bool {
-	for i := 0; i < len(b); i++ {
-		x, y := b[i], s[i]
-		if 'A' <= x && x <= 'Z' {
-			x += 'a' - 'A'
-		}
-		if 'A' <= y && y <= 'Z' {
-			y += 'a' - 'A'
-		}
-		if x != y {
-			return false
-		}
 	}
 	return true
 }
