@@ -74,15 +74,17 @@ type Server struct {
 	// Logf receives what goes wrong outside a request (nil: dropped).
 	Logf func(format string, args ...any)
 
-	mu      sync.Mutex
-	loops   []*loop
-	started bool
-	closing atomic.Bool // Shutdown or Close was called
-	killed  atomic.Bool // Close was called
-	done    chan struct{}
-	open    atomic.Int64 // client connections, handed over or not
-	owned   atomic.Int64 // client connections the loops hold
-	evicted atomic.Int64
+	mu        sync.Mutex
+	loops     []*loop
+	listeners map[net.Listener]struct{}
+	started   bool
+	exited    chan struct{} // a loop returned
+	room      chan struct{} // a connection closed or went idle
+	killed    atomic.Bool   // Close was called
+	closing   atomic.Bool   // Shutdown or Close was called
+	open      atomic.Int64  // client connections, handed over or not
+	owned     atomic.Int64  // client connections the loops hold
+	evicted   atomic.Int64
 }
 
 // ErrUnsupported is returned by Serve where event loops are not built
@@ -110,69 +112,73 @@ type handed struct {
 }
 
 func (h *handed) Close() error {
-	h.once.Do(func() { h.s.open.Add(-1) })
+	h.once.Do(func() {
+		h.s.open.Add(-1)
+		h.s.freed()
+	})
 	return h.Conn.Close()
 }
 
-// Shutdown stops accepting, closes idle connections, lets the requests
-// in progress finish and closes their connections, then shuts Fallback
-// down; it returns when all is closed or ctx ends (then with ctx's
-// error, the remaining connections closed by Close).
+// Shutdown stops accepting (closing the listeners Serve was given),
+// closes idle connections, lets the requests in progress finish and
+// closes their connections, then shuts Fallback down; it returns when all
+// is closed, or when ctx ends (then with ctx's error, after Close).
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.closing.Store(true)
-	s.wakeAll()
+	s.closeListeners()
 	t := time.NewTicker(5 * time.Millisecond)
 	defer t.Stop()
 	for s.owned.Load() > 0 {
+		s.wakeAll()
 		select {
 		case <-ctx.Done():
 			s.Close()
 			return ctx.Err()
 		case <-t.C:
-			s.wakeAll()
 		}
 	}
-	s.stop()
+	s.waitLoops(ctx.Done())
 	if s.Fallback != nil {
 		return s.Fallback.Shutdown(ctx)
 	}
 	return nil
 }
 
-// Close closes the listener and every connection at once.
+// Close closes the listeners and every connection at once.
 func (s *Server) Close() error {
 	s.closing.Store(true)
 	s.killed.Store(true)
+	s.closeListeners()
 	s.wakeAll()
-	for i := 0; s.owned.Load() > 0 && i < 1000; i++ {
-		time.Sleep(time.Millisecond)
-		s.wakeAll()
-	}
-	s.stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	s.waitLoops(ctx.Done())
 	if s.Fallback != nil {
 		return s.Fallback.Close()
 	}
 	return nil
 }
 
-func (s *Server) stop() {
+func (s *Server) closeListeners() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.done == nil {
-		s.done = make(chan struct{})
-	}
-	select {
-	case <-s.done:
-	default:
-		close(s.done)
+	for l := range s.listeners {
+		l.Close()
 	}
 }
 
-func (s *Server) doneChan() chan struct{} {
+// waitLoops waits until every loop has returned (they do once closing
+// with no client connection left), or until stop.
+func (s *Server) waitLoops(stop <-chan struct{}) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.done == nil {
-		s.done = make(chan struct{})
+	n, exited := len(s.loops), s.exited
+	s.loops = nil
+	s.mu.Unlock()
+	for ; n > 0; n-- {
+		select {
+		case <-exited:
+		case <-stop:
+			return
+		}
 	}
-	return s.done
 }

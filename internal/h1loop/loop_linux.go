@@ -15,6 +15,8 @@ import (
 	"runtime"
 	"runtime/debug"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 	"unsafe"
@@ -59,15 +61,20 @@ const (
 // A loop owns an epoll instance and every connection registered on it;
 // only its goroutine touches them, so nothing is locked.
 type loop struct {
-	s      *Server
-	ep     int
-	ln     int // the listener's descriptor, shared by the loops
-	wake   int // an eventfd other goroutines write to wake the loop
-	listen bool
-	conns  []*conn // by descriptor
-	gen    uint32
-	n      int // client connections held
-	limit  int // this loop's share of MaxConns (0: none)
+	s     *Server
+	ep    int
+	wake  int     // an eventfd other goroutines write to wake the loop
+	conns []*conn // by descriptor
+	gen   uint32
+	n     int // client connections held
+
+	mu       sync.Mutex
+	incoming []accepted // from Serve, under mu
+	dead     bool       // the loop has returned, under mu
+	// idleN is how many clients are in the idle list; evictReq, set by
+	// Serve at MaxConns, asks for the longest idle one to be closed.
+	idleN    atomic.Int64
+	evictReq atomic.Int32
 	// idle clients, longest idle first (a list through conn.prev/next)
 	idleHead, idleTail *conn
 	// idle origin connections by address, newest last: connections to
@@ -104,6 +111,7 @@ type conn struct {
 	peer     *conn
 
 	// client
+	nc         net.Conn // what Accept returned, until the first bytes (see Serve)
 	req        h1.Request
 	remote     string
 	x          Exchange
@@ -138,72 +146,203 @@ var epoch = time.Now()
 
 func mono() int64 { return int64(time.Since(epoch)) }
 
-// Serve accepts connections on l (a TCP listener) and serves them on the
-// loops until Shutdown or Close; it then returns http.ErrServerClosed.
+// Serve accepts connections on l and gives each to a loop, until l is
+// closed (then it returns the error Accept returned, and the loops go on
+// serving the connections they have until Shutdown or Close), or until
+// Shutdown or Close (then http.ErrServerClosed). Connections are accepted
+// by l.Accept, so a listener wrapper sees them as it would under
+// h1.Server (internal/upgrade's quiesce tracking: the loop closes the
+// accepted net.Conn at its first bytes, keeping a copy of its socket);
+// the loops own the sockets from there, the netpoller never sees them.
 func (s *Server) Serve(l net.Listener) error {
-	sc, ok := l.(syscall.Conn)
-	if !ok {
-		return errors.New("h1loop: listener has no file descriptor")
+	if !s.trackListener(l, true) {
+		return http.ErrServerClosed
 	}
-	rc, err := sc.SyscallConn()
+	defer s.trackListener(l, false)
+	loops, err := s.start()
 	if err != nil {
 		return err
 	}
-	lfd := -1
+	var delay time.Duration
+	for next := 0; ; next++ {
+		if !s.waitRoom(loops, false) {
+			return http.ErrServerClosed
+		}
+		nc, err := l.Accept()
+		if err != nil {
+			if s.closing.Load() {
+				return http.ErrServerClosed
+			}
+			if ne, ok := err.(net.Error); ok && ne.Timeout() || errors.Is(err, syscall.EMFILE) ||
+				errors.Is(err, syscall.ENFILE) || errors.Is(err, syscall.ECONNABORTED) {
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				s.logf("h1loop: Accept error: %v; retrying in %v", err, delay)
+				time.Sleep(delay)
+				continue
+			}
+			return err
+		}
+		delay = 0
+		if !s.waitRoom(loops, true) {
+			nc.Close()
+			return http.ErrServerClosed
+		}
+		fd, err := dupSocket(nc)
+		if err != nil {
+			s.logf("h1loop: take an accepted connection's socket: %v", err)
+			nc.Close()
+			continue
+		}
+		s.open.Add(1)
+		s.owned.Add(1)
+		loops[next%len(loops)].give(accepted{fd: fd, nc: nc})
+	}
+}
+
+// dupSocket returns a copy of nc's socket, non-blocking, for a loop to own.
+func dupSocket(nc net.Conn) (int, error) {
+	sc, ok := nc.(syscall.Conn)
+	if !ok {
+		return -1, errors.New("the connection has no file descriptor")
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return -1, err
+	}
+	fd := -1
 	var derr error
-	if err := rc.Control(func(fd uintptr) {
-		lfd, derr = unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0)
-	}); err != nil {
-		return err
+	if err := rc.Control(func(f uintptr) { fd, derr = unix.FcntlInt(f, unix.F_DUPFD_CLOEXEC, 0) }); err != nil {
+		return -1, err
 	}
 	if derr != nil {
-		return derr
+		return -1, derr
 	}
-	if err := unix.SetNonblock(lfd, true); err != nil {
-		unix.Close(lfd)
-		return err
+	unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+	return fd, nil
+}
+
+func (s *Server) trackListener(l net.Listener, add bool) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !add {
+		delete(s.listeners, l)
+		return true
+	}
+	if s.closing.Load() {
+		return false
+	}
+	if s.listeners == nil {
+		s.listeners = map[net.Listener]struct{}{}
+	}
+	s.listeners[l] = struct{}{}
+	return true
+}
+
+// start starts the loops, once.
+func (s *Server) start() ([]*loop, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.started {
+		return s.loops, nil
 	}
 	n := s.Loops
 	if n <= 0 {
 		n = runtime.GOMAXPROCS(0)
 	}
-	s.mu.Lock()
-	if s.started || s.closing.Load() {
-		s.mu.Unlock()
-		unix.Close(lfd)
-		return http.ErrServerClosed
-	}
-	s.started = true
 	for i := 0; i < n; i++ {
-		lp, err := newLoop(s, lfd, n)
+		lp, err := newLoop(s)
 		if err != nil {
-			s.mu.Unlock()
 			for _, lp := range s.loops {
 				lp.release()
 			}
-			unix.Close(lfd)
-			return err
+			s.loops = nil
+			return nil, err
 		}
 		s.loops = append(s.loops, lp)
 	}
-	loops := s.loops
-	s.mu.Unlock()
-	exited := make(chan struct{}, len(loops))
-	for _, lp := range loops {
+	s.started = true
+	s.exited = make(chan struct{}, n)
+	s.room = make(chan struct{}, 1)
+	for _, lp := range s.loops {
 		go func() {
 			lp.run()
-			exited <- struct{}{}
+			s.exited <- struct{}{}
 		}()
 	}
-	<-s.doneChan()
-	for range loops {
-		<-exited
-	}
-	unix.Close(lfd)
-	return http.ErrServerClosed
+	return s.loops, nil
 }
 
-func newLoop(s *Server, lfd, n int) (*loop, error) {
+// waitRoom returns once a connection may be accepted under MaxConns —
+// there is room, or an idle connection to close for it (evict: then it
+// asks the loop with the most idle connections to close its longest idle
+// one, and waits for that) — or false once the server is closing. Serve
+// calls it before Accept without evict, so that no connection is closed
+// before a client is known to be waiting, and after it with evict.
+func (s *Server) waitRoom(loops []*loop, evict bool) bool {
+	for {
+		if s.closing.Load() {
+			return false
+		}
+		if s.MaxConns <= 0 || s.open.Load() < int64(s.MaxConns) {
+			return true
+		}
+		var most *loop
+		for _, l := range loops {
+			if n := l.idleN.Load(); n > 0 && (most == nil || n > most.idleN.Load()) {
+				most = l
+			}
+		}
+		if most != nil {
+			if !evict {
+				return true
+			}
+			if most.evictReq.CompareAndSwap(0, 1) {
+				most.wakeUp()
+			}
+		}
+		select {
+		case <-s.room:
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// freed tells a waiting Serve that a connection closed or went idle.
+func (s *Server) freed() {
+	select {
+	case s.room <- struct{}{}:
+	default:
+	}
+}
+
+// accepted is a connection Serve gives a loop: fd is the loop's copy of
+// the socket; nc, what Accept returned, is closed at the first bytes.
+type accepted struct {
+	fd int
+	nc net.Conn
+}
+
+func (l *loop) give(a accepted) {
+	l.mu.Lock()
+	if l.dead {
+		l.mu.Unlock()
+		unix.Close(a.fd)
+		a.nc.Close()
+		l.s.open.Add(-1)
+		l.s.owned.Add(-1)
+		return
+	}
+	l.incoming = append(l.incoming, a)
+	l.mu.Unlock()
+	l.wakeUp()
+}
+
+func (l *loop) wakeUp() {
+	one := [8]byte{1}
+	unix.Write(l.wake, one[:])
+}
+
+func newLoop(s *Server) (*loop, error) {
 	ep, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 	if err != nil {
 		return nil, err
@@ -213,22 +352,12 @@ func newLoop(s *Server, lfd, n int) (*loop, error) {
 		unix.Close(ep)
 		return nil, err
 	}
-	l := &loop{s: s, ep: ep, ln: lfd, wake: wake, origins: map[netip.AddrPort][]*conn{},
+	l := &loop{s: s, ep: ep, wake: wake, origins: map[netip.AddrPort][]*conn{},
 		rbuf: make([]byte, scratchSize), wbuf: make([]byte, 0, scratchSize)}
-	if s.MaxConns > 0 {
-		l.limit = max(1, (s.MaxConns+n-1)/n)
-	}
 	if err := unix.EpollCtl(ep, unix.EPOLL_CTL_ADD, wake, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(wake)}); err != nil {
 		l.release()
 		return nil, err
 	}
-	// Level-triggered and exclusive: one loop is woken per new
-	// connection, and told again while any is left.
-	if err := unix.EpollCtl(ep, unix.EPOLL_CTL_ADD, lfd, &unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLEXCLUSIVE, Fd: int32(lfd)}); err != nil {
-		l.release()
-		return nil, err
-	}
-	l.listen = true
 	return l, nil
 }
 
@@ -241,9 +370,8 @@ func (s *Server) wakeAll() {
 	s.mu.Lock()
 	loops := s.loops
 	s.mu.Unlock()
-	one := [8]byte{1}
 	for _, l := range loops {
-		unix.Write(l.wake, one[:])
+		l.wakeUp()
 	}
 }
 
@@ -264,12 +392,11 @@ func (l *loop) run() {
 			l.safely(nil, func() { l.sweep(now) })
 		}
 		if l.s.closing.Load() {
-			if l.listen {
-				unix.EpollCtl(l.ep, unix.EPOLL_CTL_DEL, l.ln, nil)
-				l.listen = false
-			}
 			l.closeIdle()
-			if l.n == 0 {
+			l.mu.Lock()
+			l.dead = l.n == 0 && len(l.incoming) == 0
+			l.mu.Unlock()
+			if l.dead {
 				for _, os := range l.origins {
 					for _, o := range os {
 						l.close(o)
@@ -315,12 +442,10 @@ func (l *loop) dispatch(events []unix.EpollEvent) {
 		ev := &events[i]
 		fd := int(ev.Fd)
 		switch {
-		case fd == l.ln:
-			l.safely(nil, l.accept)
-			continue
 		case fd == l.wake:
 			var b [8]byte
 			unix.Read(l.wake, b[:])
+			l.safely(nil, l.takeIncoming)
 			continue
 		case fd >= len(l.conns):
 			continue
@@ -396,49 +521,35 @@ func (l *loop) wait() (int, error) {
 		return int(n), nil
 	}
 	timeout := -1
-	if len(l.conns) > 0 || l.s.closing.Load() {
+	if l.n > 0 || len(l.conns) > 0 || l.s.closing.Load() {
 		timeout = int(sweepEvery / time.Millisecond)
 	}
 	return unix.EpollWait(l.ep, l.events[:], timeout)
 }
 
-// accept takes new connections while the loop has room.
-func (l *loop) accept() {
-	for i := 0; i < acceptBatch; i++ {
-		full := l.limit > 0 && l.n >= l.limit
-		if full && l.idleHead == nil {
-			// Full and nothing idle: leave new clients in the accept
-			// queue (for the other loops, or until one of ours closes).
-			unix.EpollCtl(l.ep, unix.EPOLL_CTL_DEL, l.ln, nil)
-			l.listen = false
-			return
-		}
-		fd, sa, err := unix.Accept4(l.ln, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
-		switch err {
-		case nil:
-		case unix.EAGAIN:
-			return
-		case unix.EINTR, unix.ECONNABORTED:
+// takeIncoming registers the connections Serve gave the loop, and closes
+// its longest idle one when Serve asks for room.
+func (l *loop) takeIncoming() {
+	if l.evictReq.Load() != 0 {
+		l.evict()
+		l.evictReq.Store(0)
+	}
+	l.mu.Lock()
+	in := l.incoming
+	l.incoming = nil
+	l.mu.Unlock()
+	for _, a := range in {
+		c := &conn{fd: a.fd, nc: a.nc, writable: true, first: true, remote: a.nc.RemoteAddr().String()}
+		l.n++
+		if l.s.closing.Load() {
+			l.close(c)
 			continue
-		default:
-			// EMFILE and the like: back off, as net/http does.
-			l.s.logf("h1loop: accept: %v", err)
-			time.Sleep(5 * time.Millisecond)
-			return
 		}
-		if full {
-			l.evict() // a client is waiting: make room for it
-		}
-		unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
-		c := &conn{fd: fd, writable: true, first: true, remote: remoteString(sa)}
 		if err := l.register(c); err != nil {
 			l.s.logf("h1loop: epoll_ctl: %v", err)
-			unix.Close(fd)
+			l.close(c)
 			continue
 		}
-		l.n++
-		l.s.open.Add(1)
-		l.s.owned.Add(1)
 		if d := l.s.ReadHeaderTimeout; d > 0 {
 			c.deadline = mono() + int64(d)
 		}
@@ -447,16 +558,6 @@ func (l *loop) accept() {
 		l.serveClient(c)
 		l.drain() // before the next one can use the scratch
 	}
-}
-
-func remoteString(sa unix.Sockaddr) string {
-	switch sa := sa.(type) {
-	case *unix.SockaddrInet4:
-		return netip.AddrPortFrom(netip.AddrFrom4(sa.Addr), uint16(sa.Port)).String()
-	case *unix.SockaddrInet6:
-		return netip.AddrPortFrom(netip.AddrFrom16(sa.Addr).Unmap(), uint16(sa.Port)).String()
-	}
-	return ""
 }
 
 // evict closes the client connection idle the longest, if there is one.
@@ -502,12 +603,6 @@ func (l *loop) forget(c *conn) {
 	if !c.isOrigin {
 		l.n--
 		l.s.owned.Add(-1)
-		if !l.listen && !l.s.closing.Load() {
-			ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLEXCLUSIVE, Fd: int32(l.ln)}
-			if unix.EpollCtl(l.ep, unix.EPOLL_CTL_ADD, l.ln, &ev) == nil {
-				l.listen = true
-			}
-		}
 	}
 }
 
@@ -517,16 +612,25 @@ func (l *loop) close(c *conn) {
 	if c.fd < 0 {
 		return
 	}
-	l.forget(c)
+	if c.conns(l) {
+		l.forget(c)
+	} else if !c.isOrigin { // never registered
+		l.n--
+		l.s.owned.Add(-1)
+	}
 	unix.Close(c.fd)
 	c.fd = -1
 	c.in, c.out = nil, nil
 	if !c.isOrigin {
+		c.release()
 		l.s.open.Add(-1)
+		l.s.freed()
 	}
 }
 
 func (l *loop) setIdle(c *conn) {
+	l.idleN.Add(1)
+	l.s.freed()
 	c.idle = true
 	c.prev, c.next = l.idleTail, nil
 	if l.idleTail != nil {
@@ -549,6 +653,7 @@ func (l *loop) unidle(c *conn) {
 		l.idleTail = c.prev
 	}
 	c.prev, c.next, c.idle = nil, nil, false
+	l.idleN.Add(-1)
 }
 
 // closeIdle closes the client connections waiting for a request with no
@@ -741,6 +846,7 @@ func (l *loop) readClient(c *conn) bool {
 
 // arrived notes that bytes of a request came on c.
 func (l *loop) arrived(c *conn) {
+	c.release()
 	if c.idle {
 		l.unidle(c)
 	}
@@ -1393,4 +1499,18 @@ func insertField(out []byte, start int, field string) []byte {
 	copy(out[at+len(field):], out[at:len(out)-len(field)])
 	copy(out[at:], field)
 	return out
+}
+
+// release closes the net.Conn Accept returned for c (its socket lives on
+// in c.fd): the listener's wrapper learns the connection has started.
+func (c *conn) release() {
+	if c.nc != nil {
+		c.nc.Close()
+		c.nc = nil
+	}
+}
+
+// conns reports whether c is registered with l.
+func (c *conn) conns(l *loop) bool {
+	return c.fd < len(l.conns) && l.conns[c.fd] == c
 }

@@ -12,4 +12,6 @@ func (s *Server) Serve(net.Listener) error { return ErrUnsupported }
 
 func (s *Server) wakeAll() {}
 
+func (s *Server) freed() {}
+
 type loop struct{}
