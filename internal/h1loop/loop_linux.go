@@ -42,9 +42,9 @@ const (
 	// sweepEvery is the timers' resolution: each loop looks for
 	// connections past their deadline this often.
 	sweepEvery = 100 * time.Millisecond
-	// acceptBatch bounds the connections one loop accepts per wake-up,
-	// leaving the rest to the other loops.
-	acceptBatch = 16
+	// hangUpGrace is how long an exchange goes on after its client
+	// closed its side (see hungUp); the sweep's resolution comes on top.
+	hangUpGrace = 2 * time.Millisecond
 )
 
 // Connection states.
@@ -89,6 +89,7 @@ type loop struct {
 	// served after the event at hand: no state machine runs inside
 	// another's.
 	runq []*conn
+	cur  *conn // the connection being served, for recovered
 }
 
 // A conn is a client or an origin connection and its state machine.
@@ -108,6 +109,7 @@ type conn struct {
 	off int
 
 	deadline int64 // mono ns; 0: none
+	hupAt    int64 // mono ns when a serving client was seen to close its side
 	peer     *conn
 
 	// client
@@ -409,6 +411,7 @@ func (l *loop) run() {
 }
 
 func (l *loop) serve(c *conn) {
+	l.cur = c
 	if c.isOrigin {
 		l.serveOrigin(c)
 	} else {
@@ -503,10 +506,13 @@ func (l *loop) recovered(c *conn) {
 		l.close(c)
 	}
 	drop(c)
+	drop(l.cur)
 	for i, q := range l.runq {
-		q.queued = false
-		drop(q)
-		l.runq[i] = nil
+		if q != nil {
+			q.queued = false
+			drop(q)
+			l.runq[i] = nil
+		}
 	}
 	l.runq = l.runq[:0]
 }
@@ -673,16 +679,20 @@ func (l *loop) closeIdle() {
 // sweep closes what is past its deadline.
 func (l *loop) sweep(now int64) {
 	for _, c := range l.conns {
-		if c == nil || c.deadline == 0 || c.deadline > now {
+		if c == nil {
 			continue
 		}
+		expired := c.deadline != 0 && c.deadline <= now
 		switch {
+		case !c.isOrigin && c.state == cServe && c.hupAt != 0 && now-c.hupAt >= int64(hangUpGrace):
+			l.closeClient(c) // gone, not just half-closed
 		case !c.isOrigin:
 			// Idle or a head that did not arrive in time: closed
 			// without a word, as h1.Server does.
-			if c.state == cRead {
+			if expired && c.state == cRead {
 				l.closeClient(c)
 			}
+		case !expired:
 		case c.state == oIdle:
 			l.dropIdleOrigin(c)
 		case c.state == oBody:
@@ -755,9 +765,7 @@ func (l *loop) serveClient(c *conn) {
 				return
 			}
 			if len(c.out) > c.off {
-				if c.hup && c.state == cServe {
-					l.closeClient(c)
-				}
+				l.hungUp(c)
 				return // wait for room
 			}
 			if c.state == cServe && !c.done {
@@ -773,10 +781,7 @@ func (l *loop) serveClient(c *conn) {
 				l.finish(c)
 				continue
 			}
-			if c.hup {
-				// The client went away while its answer was coming.
-				l.closeClient(c)
-			}
+			l.hungUp(c)
 			return
 		}
 		// cRead
@@ -801,6 +806,18 @@ func (l *loop) serveClient(c *conn) {
 		if !l.readClient(c) {
 			return
 		}
+	}
+}
+
+// hungUp notes that the client of an exchange in progress has closed its
+// side. It may have only half-closed it, still reading (a client sends its
+// requests, then FIN): the answer goes on, and the exchange is abandoned
+// as closed by the client only if it is still going hangUpGrace later
+// (sweep), as h1.Server's hang-up watch arms only for a handler that
+// outlives its sweep. A client gone for good makes the writes fail first.
+func (l *loop) hungUp(c *conn) {
+	if c.hup && c.hupAt == 0 && c.state == cServe {
+		c.hupAt = mono()
 	}
 }
 
@@ -1331,7 +1348,7 @@ func (l *loop) finish(c *conn) {
 	if c.x != nil {
 		l.end(c, nil, false, nil)
 	}
-	c.state, c.done = cRead, false
+	c.state, c.done, c.hupAt = cRead, false, 0
 	c.out, c.off = nil, 0
 	if c.closeAfter {
 		l.close(c)

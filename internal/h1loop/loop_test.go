@@ -38,7 +38,7 @@ type ended struct {
 // rig is a loop server in front of one origin, with a fallback that
 // answers "fallback" (and the request's path) for what is handed over.
 type rig struct {
-	t      *testing.T
+	t      testing.TB
 	srv    *Server
 	addr   string
 	pool   *origin.Pool
@@ -83,7 +83,7 @@ func (x *testExchange) End(status int, n int64, failure *origin.Error, clientClo
 	}
 }
 
-func newRig(t *testing.T, originURL string, tune func(*config.Origin, *Server)) *rig {
+func newRig(t testing.TB, originURL string, tune func(*config.Origin, *Server)) *rig {
 	t.Helper()
 	r := &rig{t: t, endc: make(chan ended, 1024)}
 	o := config.Origin{Name: "legacy", URLs: []string{originURL}}
@@ -92,6 +92,11 @@ func newRig(t *testing.T, originURL string, tune func(*config.Origin, *Server)) 
 		IdleTimeout:       5 * time.Second,
 		Loops:             2,
 	}
+	srv.Fallback = &h1.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		r.fellTo.Add(1)
+		io.Copy(io.Discard, req.Body)
+		fmt.Fprintf(w, "fallback %s %s", req.Method, req.URL.Path)
+	})}
 	if tune != nil {
 		tune(&o, srv)
 	}
@@ -101,11 +106,6 @@ func newRig(t *testing.T, originURL string, tune func(*config.Origin, *Server)) 
 	}
 	t.Cleanup(pool.Close)
 	r.pool = pool
-	srv.Fallback = &h1.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		r.fellTo.Add(1)
-		io.Copy(io.Discard, req.Body)
-		fmt.Fprintf(w, "fallback %s %s", req.Method, req.URL.Path)
-	})}
 	srv.Route = func(req *h1.Request, remote string) (Exchange, bool) {
 		w, ok := pool.PickWire()
 		if !ok {
@@ -163,7 +163,7 @@ func (r *rig) endFor(path string) ended {
 // testOrigin answers by path: /len/N N bytes with a length, /chunked two
 // flushed parts, /close a body ended by closing, /nocontent 204, /slow
 // after 300 ms, /echo the request head as the origin saw it.
-func testOrigin(t *testing.T) *httptest.Server {
+func testOrigin(t testing.TB) *httptest.Server {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case strings.HasPrefix(r.URL.Path, "/len/"):
@@ -524,5 +524,26 @@ func TestPanicClosesOnlyItsConnection(t *testing.T) {
 	io.WriteString(other, "GET /len/2 HTTP/1.1\r\nHost: a\r\n\r\n")
 	if _, body := readAnswer(t, obr, "GET"); body != "aa" {
 		t.Fatalf("after a panic: %q", body)
+	}
+}
+
+// TestHalfClosedClientGetsItsAnswers: a client that sends its requests
+// and then closes its side (printf … | nc) still reads the answers that
+// come within the hang-up grace (a slow one is abandoned, as
+// h1.Server's watch and net/http abandon it: TestClientGoneMidRequest).
+func TestHalfClosedClientGetsItsAnswers(t *testing.T) {
+	o := testOrigin(t)
+	r := newRig(t, o.URL, nil)
+	c, br := rawConn(t, r.addr)
+	io.WriteString(c, "GET /len/5 HTTP/1.1\r\nHost: a\r\n\r\nGET /len/3 HTTP/1.1\r\nHost: a\r\n\r\n")
+	c.(*net.TCPConn).CloseWrite()
+	if _, body := readAnswer(t, br, "GET"); body != "aaaaa" {
+		t.Fatalf("first answer %q", body)
+	}
+	if _, body := readAnswer(t, br, "GET"); body != "aaa" {
+		t.Fatalf("second answer %q", body)
+	}
+	if _, err := br.ReadByte(); err != io.EOF {
+		t.Fatalf("then: %v, want EOF", err)
 	}
 }
