@@ -36,7 +36,7 @@ const (
 	// socket would not take at once), so an idle connection holds no
 	// buffer.
 	scratchSize = 64 << 10
-	// maxIdlePerInstance is how many idle keep-alive connections a loop
+	// maxIdlePerInstance caps the idle keep-alive connections a loop
 	// keeps to one origin instance.
 	maxIdlePerInstance = 128
 	// sweepEvery is the timers' resolution: each loop looks for
@@ -61,12 +61,13 @@ const (
 // A loop owns an epoll instance and every connection registered on it;
 // only its goroutine touches them, so nothing is locked.
 type loop struct {
-	s     *Server
-	ep    int
-	wake  int     // an eventfd other goroutines write to wake the loop
-	conns []*conn // by descriptor
-	gen   uint32
-	n     int // client connections held
+	s      *Server
+	ep     int
+	wake   int     // an eventfd other goroutines write to wake the loop
+	conns  []*conn // by descriptor
+	gen    uint32
+	n      int // client connections held
+	nloops int // the server's
 
 	mu       sync.Mutex
 	incoming []accepted // from Serve, under mu
@@ -253,6 +254,9 @@ func (s *Server) start() ([]*loop, error) {
 	}
 	for i := 0; i < n; i++ {
 		lp, err := newLoop(s)
+		if err == nil {
+			lp.nloops = n
+		}
 		if err != nil {
 			for _, lp := range s.loops {
 				lp.release()
@@ -411,7 +415,6 @@ func (l *loop) run() {
 }
 
 func (l *loop) serve(c *conn) {
-	l.cur = c
 	if c.isOrigin {
 		l.serveOrigin(c)
 	} else {
@@ -489,6 +492,7 @@ func (l *loop) safely(c *conn, f func()) {
 		l.serve(c)
 	}
 	l.drain()
+	l.cur = nil
 }
 
 // recovered closes c, its peer and whatever was queued, none of whose
@@ -758,6 +762,7 @@ func (l *loop) end(c *conn, failure *origin.Error, clientClosed bool, err error)
 // serveClient runs a client connection's state machine as far as its
 // socket allows.
 func (l *loop) serveClient(c *conn) {
+	l.cur = c
 	for c.fd >= 0 {
 		if len(c.out) > c.off {
 			if err := l.flush(c); err != nil {
@@ -1039,6 +1044,7 @@ func (o *conn) setHeadDeadline(now int64) {
 // serveOrigin runs an origin connection's state machine as far as its
 // socket (and its client's) allow.
 func (l *loop) serveOrigin(o *conn) {
+	l.cur = o
 	for o.fd >= 0 {
 		switch o.state {
 		case oConnect:
@@ -1328,7 +1334,7 @@ func (l *loop) answered(o *conn) {
 			keep = false
 		}
 	}
-	if keep && len(l.origins[o.addr]) < maxIdlePerInstance {
+	if keep && len(l.origins[o.addr]) < l.maxIdle(o.wire) {
 		o.state, o.deadline = oIdle, o.idleTill
 		o.in, o.off = o.in[:0], 0
 		o.wire = origin.Wire{}
@@ -1361,6 +1367,11 @@ func (l *loop) finish(c *conn) {
 			c.deadline = mono() + int64(d)
 		}
 	}
+}
+
+// maxIdle is the loop's share of the instance's max_idle_conns.
+func (l *loop) maxIdle(w origin.Wire) int {
+	return min(maxIdlePerInstance, max(1, w.MaxIdleConns()/max(1, l.nloops)))
 }
 
 // dropIdleOrigin closes an idle origin connection and takes it off the

@@ -134,6 +134,11 @@ func (w Wire) ResponseHeaderTimeout() time.Duration {
 // a body still streaming when it passes is cut.
 func (w Wire) OverallTimeout() time.Duration { return w.in.pool.overall }
 
+// MaxIdleConns is the pool's max_idle_conns: how many idle keep-alive
+// connections to one instance the event loops keep, all loops together
+// (the goroutine path's pool keeps as many of its own).
+func (w Wire) MaxIdleConns() int { return w.in.pool.maxIdle }
+
 // IdleTimeout is how long an idle origin connection may be kept and then
 // carry a request: the goroutine path's idle limit (90 s), or, after an
 // answer that said "Keep-Alive: timeout=t" (WireResponse.KeepAliveFor),
