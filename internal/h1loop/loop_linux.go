@@ -42,6 +42,9 @@ const (
 	// sweepEvery is the timers' resolution: each loop looks for
 	// connections past their deadline this often.
 	sweepEvery = 100 * time.Millisecond
+	// yieldEvery is how often a loop yields its P (see run); well under
+	// the runtime's 10 ms time slice.
+	yieldEvery = 2 * time.Millisecond
 	// hangUpGrace is how long an exchange goes on after its client
 	// closed its side (see hungUp); the sweep's resolution comes on top.
 	hangUpGrace = 2 * time.Millisecond
@@ -402,10 +405,15 @@ func (s *Server) wakeAll() {
 	}
 }
 
+// run is the loop: wait for events, serve what they concern, sweep the
+// timers. It yields its P every yieldEvery: a goroutine that never does
+// is, to sysmon, one running on the same time slice too long, whose P it
+// then takes from the system call it waits in — every 20 µs under load,
+// each time waking threads (measured: sysmon was 11 % of the process's
+// CPU). It is not locked to a thread: any thread may wait on its epoll.
 func (l *loop) run() {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
 	defer l.release()
+	lastYield := mono()
 	for {
 		n, err := l.wait()
 		if err != nil && err != unix.EINTR {
@@ -414,6 +422,10 @@ func (l *loop) run() {
 		}
 		l.dispatch(l.events[:max(n, 0)])
 		now := mono()
+		if now-lastYield >= int64(yieldEvery) {
+			runtime.Gosched()
+			lastYield = now
+		}
 		if now-l.lastSweep >= int64(sweepEvery) {
 			l.lastSweep = now
 			l.safely(nil, func() { l.sweep(now) })
