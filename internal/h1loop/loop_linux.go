@@ -1132,35 +1132,29 @@ func (l *loop) readOrigin(o *conn) bool {
 		}
 		return false
 	}
-	var data []byte
-	if len(o.in) == 0 {
-		n, err := readFD(o, l.rbuf)
-		if err != nil {
-			l.originFailed(o, origin.WireResponseHead, false, err)
-			return false
-		}
-		if n == 0 {
-			return l.originEOF(o)
-		}
-		if n < 0 {
-			return false
-		}
-		data = l.rbuf[:n]
-	} else {
+	// Into the scratch when nothing is kept, else after what is.
+	buf := l.rbuf
+	if len(o.in) > 0 {
 		if len(o.in) == cap(o.in) {
 			o.in = append(o.in, make([]byte, cap(o.in))...)[:len(o.in)]
 		}
-		n, err := readFD(o, o.in[len(o.in):cap(o.in)])
-		if err != nil {
-			l.originFailed(o, origin.WireResponseHead, false, err)
-			return false
-		}
-		if n == 0 {
-			return l.originEOF(o)
-		}
-		if n < 0 {
-			return false
-		}
+		buf = o.in[len(o.in):cap(o.in)]
+	}
+	n, err := readFD(o, buf)
+	switch {
+	case err != nil && o.state == oBody:
+		l.originBroke(o, err) // the answer had begun
+		return false
+	case err != nil:
+		l.originFailed(o, origin.WireResponseHead, false, err)
+		return false
+	case n == 0:
+		return l.originEOF(o)
+	case n < 0:
+		return false
+	}
+	data := buf[:n]
+	if len(o.in) > 0 {
 		o.in = o.in[:len(o.in)+n]
 		data = o.in
 	}

@@ -547,3 +547,39 @@ func TestHalfClosedClientGetsItsAnswers(t *testing.T) {
 		t.Fatalf("then: %v, want EOF", err)
 	}
 }
+
+// TestOriginResetMidAnswer: an origin that resets its connection after
+// the head and part of the body: the client gets what was sent and then
+// the connection closes — never a second answer after the first's head.
+func TestOriginResetMidAnswer(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				bufio.NewReader(c).ReadString('\n')
+				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nabc")
+				time.Sleep(20 * time.Millisecond)
+				c.(*net.TCPConn).SetLinger(0) // close with a reset
+				c.Close()
+			}()
+		}
+	}()
+	r := newRig(t, "http://"+ln.Addr().String(), nil)
+	c, _ := rawConn(t, r.addr)
+	io.WriteString(c, "GET /x HTTP/1.1\r\nHost: a\r\n\r\n")
+	got, _ := io.ReadAll(c)
+	if !bytes.HasPrefix(got, []byte("HTTP/1.1 200 OK\r\n")) || !bytes.HasSuffix(got, []byte("\r\n\r\nabc")) {
+		t.Fatalf("the client got %q", got)
+	}
+	if e := r.endFor("/x"); e.err == nil || e.status != 200 || e.n != 3 {
+		t.Fatalf("End: %+v", e)
+	}
+}
