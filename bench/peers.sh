@@ -13,14 +13,12 @@
 #
 # Environment: DURATION (10s), ROUNDS (3), CONNS ("64 256": a table for
 # each), THREADS (1), URLPATH (/bench), BASE_PORT (18400; uses
-# BASE_PORT..BASE_PORT+12), PROXIES ("nginx haproxy caddy turnout";
+# BASE_PORT..BASE_PORT+11), PROXIES ("nginx haproxy caddy turnout";
 # "turnout-log" adds turnout writing its access log to a file; "core" adds
 # bench/cmd/benchproxy, the origin package behind a bare http.Server;
 # "core-loop" the same behind benchproxy's bare read-handle-flush loop
 # instead of net/http's server, a measurement of that server's cost;
-# "core-epoll" benchproxy -server epoll, the whole proxy as one epoll event
-# loop per core with raw system calls, a measurement of what Go's
-# goroutine-per-connection design costs against nginx's),
+# turnout itself serves plain origin routes on event loops, internal/h1loop),
 # KEEP=1 keeps the temp dir, BASELINE=REV also measures turnout as built at
 # git revision REV (shown as "before"; uses BASE_PORT+7 and +8), to tell a
 # change's cost from noise.
@@ -73,7 +71,6 @@ port_before_admin=$((BASE_PORT + 8))
 port_turnout_log=$((BASE_PORT + 9))
 port_turnout_log_admin=$((BASE_PORT + 10))
 port_core_loop=$((BASE_PORT + 11))
-port_core_epoll=$((BASE_PORT + 12))
 
 bench_ports_free "$BASE_PORT" $((BASE_PORT + 12))
 
@@ -237,10 +234,6 @@ for p in $PROXIES; do
 	core-loop)
 		start core-loop env ${TURNOUT_ENV:-} "$tmp/benchproxy" -server loop -listen "127.0.0.1:$port_core_loop" -origin "http://127.0.0.1:$port_origin"
 		port[core-loop]=$port_core_loop
-		;;
-	core-epoll)
-		start core-epoll env ${TURNOUT_ENV:-} "$tmp/benchproxy" -server epoll -listen "127.0.0.1:$port_core_epoll" -origin "http://127.0.0.1:$port_origin"
-		port[core-epoll]=$port_core_epoll
 		;;
 	core)
 		start core env ${TURNOUT_ENV:-} "$tmp/benchproxy" -listen "127.0.0.1:$port_core" -origin "http://127.0.0.1:$port_origin"

@@ -1,8 +1,11 @@
 package h1
 
 import (
+	"errors"
 	"net"
 	"net/http"
+	"syscall"
+	"time"
 )
 
 // ServeConn serves nc, a connection accepted elsewhere, as Serve serves
@@ -51,4 +54,19 @@ func (r *Request) Has(lower string) bool {
 		}
 	}
 	return false
+}
+
+// AcceptBackoff reports whether an Accept error is one to wait out and
+// try again (a timeout, no file descriptors left, an aborted connection),
+// as net/http does: then it doubles *delay (5 ms to 1 s) and sleeps that
+// long. Any other error ends the serving.
+func AcceptBackoff(err error, delay *time.Duration, logf func(format string, args ...any)) bool {
+	if ne, ok := err.(net.Error); !(ok && ne.Timeout() || errors.Is(err, syscall.EMFILE) ||
+		errors.Is(err, syscall.ENFILE) || errors.Is(err, syscall.ECONNABORTED)) {
+		return false
+	}
+	*delay = min(max(2**delay, 5*time.Millisecond), time.Second)
+	logf("Accept error: %v; retrying in %v", err, *delay)
+	time.Sleep(*delay)
+	return true
 }

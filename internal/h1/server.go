@@ -92,12 +92,7 @@ func (s *Server) Serve(l net.Listener) error {
 			if s.closed.Load() {
 				return http.ErrServerClosed
 			}
-			if ne, ok := err.(net.Error); ok && ne.Timeout() || errors.Is(err, syscall.EMFILE) ||
-				errors.Is(err, syscall.ENFILE) || errors.Is(err, syscall.ECONNABORTED) {
-				// Back off as net/http does and try again.
-				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-				s.logf("h1: Accept error: %v; retrying in %v", err, delay)
-				time.Sleep(delay)
+			if AcceptBackoff(err, &delay, func(f string, a ...any) { s.logf("h1: "+f, a...) }) {
 				continue
 			}
 			return err

@@ -179,11 +179,7 @@ func (s *Server) Serve(l net.Listener) error {
 			if s.closing.Load() {
 				return http.ErrServerClosed
 			}
-			if ne, ok := err.(net.Error); ok && ne.Timeout() || errors.Is(err, syscall.EMFILE) ||
-				errors.Is(err, syscall.ENFILE) || errors.Is(err, syscall.ECONNABORTED) {
-				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-				s.logf("h1loop: Accept error: %v; retrying in %v", err, delay)
-				time.Sleep(delay)
+			if h1.AcceptBackoff(err, &delay, func(f string, a ...any) { s.logf("h1loop: "+f, a...) }) {
 				continue
 			}
 			return err

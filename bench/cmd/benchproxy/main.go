@@ -14,7 +14,6 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
-	"runtime"
 	"runtime/pprof"
 	"sync"
 	"syscall"
@@ -28,7 +27,7 @@ func main() {
 	listen := flag.String("listen", "127.0.0.1:8080", "address to listen on")
 	upstream := flag.String("origin", "http://127.0.0.1:9000", "origin URL")
 	impl := flag.String("impl", "pool", "proxy implementation: pool (origin.Pool) or reverseproxy (httputil.ReverseProxy, for comparison)")
-	server := flag.String("server", "std", "HTTP/1.1 server: std (net/http), loop (a bare read-handle-flush loop, a measurement only: see loop.go) or epoll (the whole proxy as one event loop per core, without the origin package or the netpoller, a measurement only: see epoll.go)")
+	server := flag.String("server", "std", "HTTP/1.1 server: std (net/http) or loop (a bare read-handle-flush loop, a measurement only: see loop.go)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile to this file until SIGINT/SIGTERM")
 	flag.Parse()
 
@@ -46,11 +45,6 @@ func main() {
 			f.Close()
 			os.Exit(0)
 		}()
-	}
-
-	if *server == "epoll" {
-		log.Printf("benchproxy on %s → %s (epoll server, %d loops)", *listen, *upstream, runtime.GOMAXPROCS(0))
-		log.Fatal(serveEpoll(*listen, *upstream))
 	}
 
 	pool, err := origin.NewPool(config.Origin{Name: "legacy", URLs: []string{*upstream}}, origin.Options{})
