@@ -40,8 +40,9 @@ type Router func(req *h1.Request, remote string) (Exchange, bool)
 // request itself only when
 //
 //   - it is HTTP/1.1 without a body (no Content-Length above 0, not
-//     chunked), without Upgrade or Expect, and its head fits in
-//     MaxHeaderBytes, and
+//     chunked), without Upgrade or Expect, could be sent to the origin
+//     again (origin.Replayable: not a POST or PATCH), and its head fits
+//     in MaxHeaderBytes, and
 //   - Route says yes: a plain origin route the gateway serves (no
 //     function, authorizer, CORS, API key, canary, shadow, rate limit,
 //     breaker, route timeout or fallback) on an http origin instance.

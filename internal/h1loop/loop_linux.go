@@ -930,9 +930,13 @@ func (l *loop) parse(c *conn, data []byte) bool {
 		return false
 	}
 	r := &c.req
-	if err != nil || r.ProtoMinor != 1 || r.ContentLength > 0 || r.Chunked || r.Expect100 || r.Has("upgrade") {
+	if err != nil || r.ProtoMinor != 1 || r.ContentLength > 0 || r.Chunked || r.Expect100 || r.Has("upgrade") ||
+		!origin.Replayable(r) {
 		// h1.Server refuses what the parser refuses, and serves the
-		// rest; the loop does not.
+		// rest; the loop does not. Nor a request that could not be
+		// sent again (POST, PATCH): the goroutine path's origin client
+		// knows which kept-alive connections are too risky for one
+		// (the settle time, the idle cap, what silent closes taught).
 		l.handOver(c, data)
 		return false
 	}

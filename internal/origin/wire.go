@@ -166,7 +166,10 @@ func (w Wire) PoolClosed() bool { return w.in.pool.closed.Load() }
 // Replayable reports whether req (no body) may be sent a second time after
 // a reused connection turned out closed, as the goroutine path decides
 // (idempotent: RFC 9110 section 9.2.2, or an Idempotency-Key field).
-func (w Wire) Replayable(req *h1.Request) bool {
+func (w Wire) Replayable(req *h1.Request) bool { return Replayable(req) }
+
+// Replayable is Wire.Replayable for a request not yet routed.
+func Replayable(req *h1.Request) bool {
 	switch req.Method {
 	case "GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE":
 		return true
