@@ -673,12 +673,15 @@ func TestDashboardShadow(t *testing.T) {
 	}
 	waitJS(t, ctx, "both bodies", side("primary")+`.includes('"total": 3,') && `+side("shadow")+`.includes('"total": "3",')`)
 
-	// The latest example is the request whose id is markup: text, no element.
-	latest := card + `.querySelector('[data-testid=shadow-example]')`
-	if _, err := chromedp.Run(ctx, chromedp.Evaluate[any](latest+`.open = true`)); err != nil {
+	// The example of the request whose id is markup shows it as text, no
+	// element. Found by its path: comparisons finish in any order, so the
+	// last request sent need not be the latest example.
+	markup := `[...` + card + `.querySelectorAll('[data-testid=shadow-example]')].find((d) => d.textContent.includes('/items/%3Cimg'))`
+	waitJS(t, ctx, "the markup request's example", `!!`+markup)
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[any](markup+`.open = true`)); err != nil {
 		t.Fatal(err)
 	}
-	waitJS(t, ctx, "the markup shown as text", latest+`.open && `+latest+`.textContent.includes('<img src=x onerror=window.__pwned=1>') && !`+latest+`.querySelector('img')`)
+	waitJS(t, ctx, "the markup shown as text", markup+`.open && `+markup+`.textContent.includes('<img src=x onerror=window.__pwned=1>') && !`+markup+`.querySelector('img')`)
 	shot(t, ctx, t.TempDir(), "9-shadow")
 	got, err := chromedp.Run(ctx, chromedp.Evaluate[string](`JSON.stringify({pwned: window.__pwned || 0, csp: window.__csp, secret: document.body.textContent.includes('s3cret')})`))
 	if err != nil || got != `{"pwned":0,"csp":[],"secret":false}` {
