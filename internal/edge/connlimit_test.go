@@ -173,6 +173,10 @@ func TestMaxConnections(t *testing.T) {
 	held.send(t, "/hold")
 	partial := dialKeepAlive(t, r.plain) // idle, then sending half a request
 	partial.get(t, "/")
+	// The server marks the connection idle after writing the answer the
+	// client may already have read: wait for it, or the check below
+	// could pass before it and the connection turn idle after.
+	testkit.Eventually(t, 10*time.Second, "the answered connection counts as idle", func() bool { return r.e.plainConns.idle() == 1 })
 	if _, err := io.WriteString(partial.c, "GET /second HTTP/1.1\r\nHost: x\r\n"); err != nil {
 		t.Fatal(err)
 	}
