@@ -350,7 +350,7 @@ func (l *loop) close(c *conn) {
 	if c.fd < 0 {
 		return
 	}
-	if c.conns(l) {
+	if c.registered(l) {
 		l.forget(c)
 	} else if !c.isOrigin { // never registered
 		l.n--
@@ -476,7 +476,7 @@ func insertField(out []byte, start int, field string) []byte {
 	return out
 }
 
-// conns reports whether c is registered with l.
-func (c *conn) conns(l *loop) bool {
+// registered reports whether c is registered with l.
+func (c *conn) registered(l *loop) bool {
 	return c.fd < len(l.conns) && l.conns[c.fd] == c
 }

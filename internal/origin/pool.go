@@ -80,7 +80,6 @@ type instance struct {
 	host   string // URL host, for host_header: origin and TLS SNI
 	prefix string // escaped path prefix without a trailing slash, "" for none
 
-	id       uint64         // identity for the event-loop path (Wire.ID)
 	wireAddr netip.AddrPort // where the event-loop path connects
 	wireOK   bool           // the event-loop path can reach it (see wireTarget)
 
@@ -215,7 +214,6 @@ func newInstance(p *Pool, raw string) (*instance, error) {
 		in.addr = net.JoinHostPort(u.Hostname(), port)
 	}
 	in.prefix = strings.TrimSuffix(u.EscapedPath(), "/")
-	in.id = instanceIDs.Add(1)
 	if !in.tls {
 		in.wireAddr, in.wireOK = wireTarget(in.addr)
 	}

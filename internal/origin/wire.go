@@ -50,16 +50,12 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"time"
 	"unsafe"
 
 	"github.com/turnout/turnout/internal/h1"
 )
-
-// instanceIDs numbers instances for Wire.ID.
-var instanceIDs atomic.Uint64
 
 // wireTarget returns where the event-loop path connects for addr
 // ("host:port"), and false when it cannot: the host is neither an IP
@@ -105,11 +101,6 @@ func (p *Pool) PickWire() (w Wire, ok bool) {
 
 // Addr is where to connect.
 func (w Wire) Addr() netip.AddrPort { return w.in.wireAddr }
-
-// ID identifies the instance, for keep-alive pools keyed per instance: two
-// Wires of the same instance of the same pool have the same ID, and no other
-// instance (of any pool, while the process runs) has it.
-func (w Wire) ID() uintptr { return uintptr(w.in.id) }
 
 // Instance is the instance's URL as configured (Error.Instance).
 func (w Wire) Instance() string { return w.in.url }

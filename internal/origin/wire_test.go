@@ -912,7 +912,7 @@ func TestPickWireRoundRobin(t *testing.T) {
 	p := newTestPool(t, config.Origin{}, Options{}, recs[0].URL(), recs[1].URL(), recs[2].URL())
 	index := func(w Wire) int {
 		for i, in := range p.instances {
-			if uintptr(in.id) == w.ID() {
+			if in == w.in {
 				return i
 			}
 		}
@@ -982,8 +982,8 @@ func TestPickWireReachability(t *testing.T) {
 	p = newTestPool(t, config.Origin{}, Options{}, "https://127.0.0.1:1", "http://127.0.0.1:2")
 	a, okA := p.PickWire()
 	b, okB := p.PickWire()
-	if okA == okB || a.ID() == b.ID() {
-		t.Errorf("mixed pool: %v %v, %v %v", a.ID(), okA, b.ID(), okB)
+	if okA == okB || a.in == b.in {
+		t.Errorf("mixed pool: %v %v, %v %v", a.Instance(), okA, b.Instance(), okB)
 	}
 }
 
