@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/turnout/turnout/internal/config"
@@ -104,7 +105,9 @@ func TestKeysAndPrefix(t *testing.T) {
 func TestWatchResyncsAfterCompaction(t *testing.T) {
 	c := etcdtest.Start(t, 3)
 	ctx := context.Background()
-	s := open(t, c, "/turnout/")
+	// The node's store talks to one member, the operator compacts
+	// through another: the cluster's members apply a compaction one by one.
+	s := open(t, c, "/turnout/", func(o *Options) { o.Endpoints = c.Endpoints()[1:2] })
 	writer := open(t, c, "/turnout/")
 	storetest.Create(t, s, "one")
 
@@ -118,7 +121,12 @@ func TestWatchResyncsAfterCompaction(t *testing.T) {
 		for i := 0; i < 3; i++ {
 			storetest.Create(t, writer, fmt.Sprintf("moved on %d", i))
 		}
-		cl := client(t, c)
+		cl, err := clientv3.New(clientv3.Config{Endpoints: c.Endpoints()[:1]})
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer cl.Close()
 		cur, err := cl.Get(ctx, "compaction-point")
 		if err != nil {
 			t.Error(err)
@@ -131,6 +139,13 @@ func TestWatchResyncsAfterCompaction(t *testing.T) {
 		if cur.Header.Revision <= rev+1 {
 			t.Errorf("compaction at %d is not past the watch's start %d", cur.Header.Revision, rev+1)
 		}
+		// Compact returns once the member it asked has compacted; the
+		// others apply it a moment later, and a watch started on one of
+		// them then would still be served from the old revision. Wait
+		// until every member has compacted, so the watch meets it.
+		for _, ep := range c.Endpoints() {
+			waitCompacted(t, ep, rev+1)
+		}
 	}
 	ch := s.Watch(ctx)
 	storetest.WaitFor(t, ch, 4, 10*time.Second)
@@ -140,6 +155,32 @@ func TestWatchResyncsAfterCompaction(t *testing.T) {
 	// And it keeps following after the resync.
 	storetest.Create(t, writer, "after")
 	storetest.WaitFor(t, ch, 5, 10*time.Second)
+}
+
+// waitCompacted waits until the member at endpoint ep answers a read at
+// revision rev with "compacted", that is until it has applied a compaction
+// past rev.
+func waitCompacted(t *testing.T, ep string, rev int64) {
+	t.Helper()
+	cl, err := clientv3.New(clientv3.Config{Endpoints: []string{ep}})
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	defer cl.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		// Serializable: the member answers from its own store.
+		_, err := cl.Get(context.Background(), "compaction-point", clientv3.WithRev(rev), clientv3.WithSerializable())
+		if errors.Is(err, rpctypes.ErrCompacted) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("member %s has not compacted past %d after 10s (last read: %v)", ep, rev, err)
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 // TestQuorum: with one member of three down, changes go on; with two down
