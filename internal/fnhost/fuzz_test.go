@@ -78,7 +78,7 @@ func FuzzRuntimeAPIRequest(f *testing.F) {
 	f.Add([]byte("POST http://x/2018-06-01/runtime/invocation/%41/error HTTP/1.1\r\nHost: x\r\nConnection: keep-alive, close\r\nContent-Length: 0\r\n\r\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		br := bufio.NewReaderSize(bytes.NewReader(data), 64) // heads over the buffer take the long way
-		req, err := parseRequest(br, new(h1.Request))
+		req, err := parseRequest(br, new(h1.Request), nil)
 		if err != nil {
 			return
 		}

@@ -36,7 +36,9 @@ import (
 // its connection (nextWaiter), the invocation's own goroutine writes the
 // event on it (instance.deliver) and reads the result from it (await), as
 // the gateway reads an origin's answer itself. The connection's goroutine
-// resumes afterwards, off the invocation's path. A result that comes on
+// resumes afterwards, off the invocation's path, and writes the result's
+// 202 then: the caller answers its client without waiting for that write
+// (and the wake-up of the function it carries). A result that comes on
 // another connection, the invocation's deadline and its caller leaving make
 // await give the connection back at once (stop); a request await does not
 // serve (a /next) goes back with it.
@@ -44,6 +46,9 @@ type runtimeAPI struct {
 	in   *instance
 	ln   net.Listener
 	done chan struct{} // closed by close
+	// headerTimeout bounds reading a head once its first byte came
+	// (apiHeaderTimeout; tests shorten it).
+	headerTimeout time.Duration
 
 	mu     sync.Mutex
 	conns  map[net.Conn]struct{}
@@ -59,6 +64,11 @@ type nextWaiter struct {
 	close   bool          // the connection is to be closed
 	written chan struct{} // closed once the invocation was written on c and its result awaited
 	pending *apiRequest   // a request await read but left to the connection's goroutine
+	// accepted: await read the result and owes the runtime its 202, which
+	// the connection's goroutine writes when it takes the connection back
+	// (acceptedClose: with "Connection: close"), so that the invocation's
+	// caller answers its client first.
+	accepted, acceptedClose bool
 
 	mu      sync.Mutex // guards idle and stopped
 	idle    bool       // await is waiting for a request's first byte
@@ -74,7 +84,7 @@ const apiHeaderTimeout = 10 * time.Second
 const maxDrain = 256 << 10
 
 func newRuntimeAPI(in *instance, ln net.Listener) *runtimeAPI {
-	return &runtimeAPI{in: in, ln: ln, done: make(chan struct{}), conns: map[net.Conn]struct{}{}}
+	return &runtimeAPI{in: in, ln: ln, done: make(chan struct{}), conns: map[net.Conn]struct{}{}, headerTimeout: apiHeaderTimeout}
 }
 
 // serve accepts the instance's connections until close.
@@ -139,7 +149,7 @@ func (a *runtimeAPI) serveConn(c net.Conn) {
 				return
 			}
 			var ok bool
-			if req, ok = readRequest(c, br, head, true); !ok {
+			if req, ok = readRequest(c, br, head, a.headerTimeout); !ok {
 				return
 			}
 		}
@@ -162,18 +172,23 @@ type apiRequest struct {
 	length    int64  // the body's Content-Length; -1 when chunked
 	errorType string // Lambda-Runtime-Function-Error-Type
 	body      apiBody
+	// acceptLater: a result accepted is not answered here but marked
+	// accepted, for the caller to answer (await's results).
+	acceptLater, accepted bool
 }
 
 // readRequest reads a request whose first byte is in br: the head must come
-// whole within maxHeadBytes and, with timed, within apiHeaderTimeout (the
-// read deadline is none after it). A malformed one is answered (400, or
+// whole within maxHeadBytes and, when timeout is not 0, within timeout of
+// the first read it needs past what br holds (the read deadline is none
+// after it). A malformed one is answered (400, or
 // what h1.Parse says: 431 when too large, 417, 501, 505) and ends the
 // connection (false).
-func readRequest(c net.Conn, br *bufio.Reader, head *h1.Request, timed bool) (*apiRequest, bool) {
-	if timed {
-		c.SetReadDeadline(time.Now().Add(apiHeaderTimeout))
+func readRequest(c net.Conn, br *bufio.Reader, head *h1.Request, timeout time.Duration) (*apiRequest, bool) {
+	var t *headTimer
+	if timeout > 0 {
+		t = &headTimer{c: c, d: timeout}
 	}
-	req, err := parseRequest(br, head)
+	req, err := parseRequest(br, head, t)
 	if err != nil {
 		var he *h1.Error
 		switch {
@@ -186,15 +201,32 @@ func readRequest(c net.Conn, br *bufio.Reader, head *h1.Request, timed bool) (*a
 		}
 		return nil, false
 	}
-	if timed {
+	if t != nil && t.armed {
 		c.SetReadDeadline(time.Time{})
 	}
 	return req, true
 }
 
+// headTimer arms the header timeout on a connection the first time a head
+// needs more than what was already read: a head that came whole with its
+// first byte (the runtime writes each request in one go) costs no timer.
+type headTimer struct {
+	c     net.Conn
+	d     time.Duration
+	armed bool
+}
+
+func (t *headTimer) arm() {
+	if t != nil && !t.armed {
+		t.armed = true
+		t.c.SetReadDeadline(time.Now().Add(t.d))
+	}
+}
+
 // parseRequest parses the head at br's start with h1.Parse, in br's buffer
 // when it fits there (then without copying it), and leaves br at the body.
-func parseRequest(br *bufio.Reader, head *h1.Request) (*apiRequest, error) {
+// t, when not nil, is armed before the first read.
+func parseRequest(br *bufio.Reader, head *h1.Request, t *headTimer) (*apiRequest, error) {
 	for {
 		buf, _ := br.Peek(br.Buffered())
 		err := h1.Parse(head, buf, maxHeadBytes)
@@ -205,6 +237,7 @@ func parseRequest(br *bufio.Reader, head *h1.Request) (*apiRequest, error) {
 			}
 			return req, err
 		}
+		t.arm()
 		if len(buf) == br.Size() {
 			return parseLongRequest(br, head)
 		}
@@ -414,7 +447,7 @@ func (a *runtimeAPI) await(ctx context.Context, w *nextWaiter, inv *invocation) 
 		}
 		// A request has begun: it is read whole, whatever stops await,
 		// by the invocation's deadline.
-		req, ok := readRequest(w.c, w.br, w.head, false)
+		req, ok := readRequest(w.c, w.br, w.head, 0)
 		if !ok {
 			w.close = true
 			return
@@ -423,7 +456,12 @@ func (a *runtimeAPI) await(ctx context.Context, w *nextWaiter, inv *invocation) 
 			w.pending = req
 			return
 		}
-		if keep, _ := a.handle(w.c, w.br, w.head, req); !keep || !finishRequest(req) {
+		req.acceptLater = true
+		keep, _ := a.handle(w.c, w.br, w.head, req)
+		if req.accepted {
+			w.accepted, w.acceptedClose = true, req.close
+		}
+		if !keep || !finishRequest(req) {
 			w.close = true
 			return
 		}
@@ -495,6 +533,9 @@ func (a *runtimeAPI) next(c net.Conn, br *bufio.Reader, head *h1.Request, r *api
 	}
 	select {
 	case <-w.written:
+		if w.accepted && !apiStatus(c, w.acceptedClose) {
+			return false, nil
+		}
 		return !w.close, w.pending
 	case <-a.done:
 		return false, nil
@@ -577,6 +618,10 @@ func (a *runtimeAPI) result(c net.Conn, r *apiRequest, id string, failed bool) b
 		w.stop() // the result came on another connection
 	}
 	in.mu.Unlock()
+	if r.acceptLater {
+		r.accepted = true
+		return !cl
+	}
 	return apiStatus(c, cl)
 }
 

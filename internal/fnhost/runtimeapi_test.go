@@ -198,8 +198,85 @@ func TestRuntimeAPIAwait(t *testing.T) {
 	send(a, "GET", "invocation/next", "")
 	waiter()
 
+	// A result posted with "Connection: close" on the awaited connection:
+	// its 202 (written once await has returned) says close, and the
+	// connection ends after it.
+	closing := dial()
+	send(closing, "GET", "invocation/next", "")
+	inv, awaited = dispatch(context.Background(), closing, "req-6", `{}`)
+	raw(closing, "POST "+apiPrefix+"invocation/req-6/response HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 4\r\n\r\n\"ok\"")
+	returned(awaited, "after a result with Connection: close")
+	payload(inv, `"ok"`)
+	if resp, _ := answer(closing, http.StatusAccepted); !resp.Close {
+		t.Fatal("the 202 to a result with Connection: close does not say close")
+	}
+	if n, err := closing.br.Read(make([]byte, 1)); err != io.EOF {
+		t.Fatalf("the connection stays open after Connection: close (%d, %v)", n, err)
+	}
+
 	// A request head over 1 MiB is refused, as net/http's server did.
 	huge := dial()
 	io.WriteString(huge, "POST "+apiPrefix+"init/error HTTP/1.1\r\nHost: x\r\nX-Pad: "+strings.Repeat("p", 1<<20+64<<10)+"\r\n\r\n")
 	answer(huge, http.StatusRequestHeaderFieldsTooLarge)
+}
+
+// TestRuntimeAPIHeaderTimeout: a head that stalls after its first bytes is
+// answered 400 and its connection closed once the header timeout passes;
+// one that comes in pieces within it is served.
+func TestRuntimeAPIHeaderTimeout(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fn := &function{ring: newLogRing(1 << 20)}
+	in := &instance{fn: fn, seq: 1, addr: ln.Addr().String(), next: make(chan *nextWaiter, 1),
+		ready: make(chan struct{}), initErr: make(chan []byte, 1), exited: make(chan struct{})}
+	in.api = newRuntimeAPI(in, ln)
+	in.api.headerTimeout = 300 * time.Millisecond
+	served := make(chan struct{})
+	go func() { in.api.serve(); close(served) }()
+	t.Cleanup(func() { in.api.close(); <-served })
+
+	dial := func() net.Conn {
+		c, err := net.Dial("tcp", in.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	head := "GET " + apiPrefix + "invocation/next HTTP/1.1\r\nHost: x\r\n\r\n"
+
+	// In three pieces, each within the timeout: served (the runtime's
+	// /next is parked, waiting for work).
+	pieces := dial()
+	for _, p := range []string{head[:5], head[5:30], head[30:]} {
+		io.WriteString(pieces, p)
+		time.Sleep(120 * time.Millisecond)
+	}
+	select {
+	case w := <-in.next:
+		if w.c == nil {
+			t.Fatal("no connection")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a head sent in pieces within the timeout was not served")
+	}
+
+	// Stalled: 400, and the connection ends.
+	stalled := dial()
+	start := time.Now()
+	io.WriteString(stalled, head[:20])
+	stalled.SetReadDeadline(time.Now().Add(5 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(stalled), nil)
+	if err != nil {
+		t.Fatalf("no answer to a stalled head: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest || !resp.Close {
+		t.Fatalf("status %d, close %v; want 400 and the connection closed", resp.StatusCode, resp.Close)
+	}
+	if d := time.Since(start); d < 250*time.Millisecond {
+		t.Fatalf("answered after %v, before the header timeout", d)
+	}
 }
