@@ -186,6 +186,13 @@ func TestLimitsAndNotFound(t *testing.T) {
 	if invoke.KindOf(err) != invoke.KindInvalidRequest {
 		t.Errorf("invalid JSON: %v", err)
 	}
+	// A caller that says it checked the payload is taken at its word: the
+	// function gets it (aws-lambda-go fails to decode it, and its error
+	// document is over this function's 20-byte limit).
+	_, err = h.Invoke(context.Background(), invoke.Request{Function: "hello", Payload: []byte(`{nope`), PayloadChecked: true})
+	if invoke.KindOf(err) != invoke.KindResponseTooLarge {
+		t.Errorf("a payload said to be checked: %v; want it passed to the function", err)
+	}
 	_, err = h.Invoke(context.Background(), invoke.Request{Function: "nope"})
 	if invoke.KindOf(err) != invoke.KindNotFound {
 		t.Errorf("unknown function: %v", err)

@@ -334,7 +334,7 @@ func (h *Host) Invoke(ctx context.Context, req invoke.Request) (invoke.Response,
 		return invoke.Response{}, &invoke.Error{Kind: invoke.KindTooLarge,
 			Msg: fmt.Sprintf("Request must be smaller than %d bytes for the InvokeFunction operation", fn.cfg.MaxRequestBytes)}
 	}
-	if len(req.Payload) > 0 && !json.Valid(req.Payload) {
+	if len(req.Payload) > 0 && !req.PayloadChecked && !json.Valid(req.Payload) {
 		return invoke.Response{}, &invoke.Error{Kind: invoke.KindInvalidRequest,
 			Msg: "Could not parse request body into json: the payload is not valid JSON"}
 	}

@@ -123,7 +123,7 @@ func (g *Gateway) newChecker(def config.Authorizer) (authz.Checker, error) {
 // a deployment that changes the function changes what the authorizer runs).
 func (g *Gateway) lambdaInvoker(fn string) authz.LambdaInvoker {
 	return func(ctx context.Context, requestID string, event []byte) ([]byte, bool, error) {
-		resp, err := g.opts.Functions.Invoke(ctx, invoke.Request{Function: fn, Payload: event, RequestID: requestID})
+		resp, err := g.opts.Functions.Invoke(ctx, invoke.Request{Function: fn, Payload: event, PayloadChecked: true, RequestID: requestID})
 		return resp.Payload, resp.FunctionError != "", err
 	}
 }

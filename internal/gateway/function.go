@@ -136,7 +136,7 @@ func (b *fnBackend) roundTrip(x *exchange, r *http.Request) (reply, *failure) {
 	}
 	t0 := time.Now()
 	resp, err := b.functions.Invoke(r.Context(), invoke.Request{
-		Function: b.name, Payload: event, RequestID: x.id, TraceID: r.Header.Get("X-Amzn-Trace-Id"),
+		Function: b.name, Payload: event, PayloadChecked: true, RequestID: x.id, TraceID: r.Header.Get("X-Amzn-Trace-Id"),
 	})
 	took := time.Since(t0)
 	x.cold = resp.InitDuration > 0

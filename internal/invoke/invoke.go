@@ -21,6 +21,10 @@ type Request struct {
 	Function  string // the function's name in turnout's config
 	Qualifier string // version or alias; "" or "$LATEST" for the latest
 	Payload   []byte // the event, JSON
+	// PayloadChecked says the caller built Payload as JSON itself (the
+	// gateway's events) or already checked it (the Invoke API): a hosted
+	// function then takes it without scanning it again.
+	PayloadChecked bool
 	// RequestID is the invocation's id (Lambda-Runtime-Aws-Request-Id); the
 	// gateway passes the HTTP request's id so logs line up. Generated if "".
 	RequestID     string

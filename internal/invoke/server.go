@@ -155,12 +155,14 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	req := Request{
-		Function:      name,
-		Qualifier:     qualifier,
-		Payload:       payload,
-		RequestID:     reqID,
-		ClientContext: r.Header.Get("X-Amz-Client-Context"),
-		TraceID:       r.Header.Get("X-Amzn-Trace-Id"),
+		Function:  name,
+		Qualifier: qualifier,
+		Payload:   payload,
+		// readPayload checked it.
+		PayloadChecked: true,
+		RequestID:      reqID,
+		ClientContext:  r.Header.Get("X-Amz-Client-Context"),
+		TraceID:        r.Header.Get("X-Amzn-Trace-Id"),
 	}
 	switch invType {
 	case "DryRun":
