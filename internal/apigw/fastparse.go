@@ -15,7 +15,8 @@ import (
 // the payload, without encoding/json. It returns nil ("not mine") for
 // anything outside the subset below, and then parseSlow decides, errors
 // included; it never fails on its own. When it returns a response, that
-// response is the one parseSlow would return (FuzzFastParseV1/V2 check it).
+// response is the one parseSlow would return (FuzzFastParseV1, V2 and
+// Fields check it).
 //
 // The subset:
 //   - JSON whitespace (space, tab, CR, LF) around one top-level object
@@ -29,7 +30,9 @@ import (
 //     multiValueHeaders: null or an object of null or arrays of string or
 //     null; a name repeated within either object: slow path;
 //   - cookies: null or an array of strings (checked but unused in 1.0);
-//   - body: null or a string; isBase64Encoded: true, false or null.
+//   - body: null or a string; isBase64Encoded: true, false or null;
+//   - at most maxFastSpans strings (header names, values and cookies),
+//     maxFastHeaders headers and maxFastMulti multiValueHeaders members.
 //
 // Strings are unquoted as encoding/json does: the JSON escapes, \u pairs,
 // and U+FFFD for invalid UTF-8 and lone surrogates; a raw control byte or a
@@ -119,12 +122,6 @@ func (s *fastScan) next(c byte) bool {
 		return true
 	}
 	return false
-}
-
-// peek skips whitespace and reports whether the next byte is c.
-func (s *fastScan) peek(c byte) bool {
-	s.ws()
-	return s.i < len(s.b) && s.b[s.i] == c
 }
 
 func (s *fastScan) literal(word string) bool {
