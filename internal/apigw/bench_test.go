@@ -77,3 +77,15 @@ func BenchmarkParseV2(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkParseV1 parses a 1.0 answer as aws-lambda-go's json.Marshal of
+// events.APIGatewayProxyResponse writes it.
+func BenchmarkParseV1(b *testing.B) {
+	payload := []byte(`{"statusCode":200,"headers":{"Content-Type":"application/json"},"multiValueHeaders":null,"body":"{\"id\":\"7\",\"name\":\"User 7\",\"email\":\"user7@example.com\",\"plan\":\"free\"}\n"}`)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := ParseV1(payload); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

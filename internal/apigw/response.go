@@ -52,7 +52,17 @@ func quote(raw []byte) string {
 	return string(raw)
 }
 
+// parse reads the common shape with parseFast and leaves everything else,
+// every error included, to parseSlow.
 func parse(payload []byte, v2 bool) (*Response, error) {
+	if resp := parseFast(payload, v2); resp != nil {
+		return resp, nil
+	}
+	return parseSlow(payload, v2)
+}
+
+// parseSlow is the reference parser: encoding/json, one field at a time.
+func parseSlow(payload []byte, v2 bool) (*Response, error) {
 	payload = bytes.TrimSpace(payload)
 	// An object is checked by the decoding that reads it (a function's
 	// answer is scanned once, not twice); anything else only here.
