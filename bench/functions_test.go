@@ -220,6 +220,25 @@ func BenchmarkWarmPath(b *testing.B) {
 			b.ReportMetric(float64(percentile(ds, 0.99).Microseconds()), "µs-p99")
 		})
 	}
+	// paired: the two routes one request each in turn, so that both see
+	// the same moment of a shared machine (the runs above are seconds
+	// apart, and a busy neighbour moves one and not the other).
+	b.Run("paired", func(b *testing.B) {
+		origin := make([]time.Duration, 0, b.N)
+		function := make([]time.Duration, 0, b.N)
+		for i := 0; i < b.N; i++ {
+			start := time.Now()
+			n.get(b, "", "/user/42")
+			mid := time.Now()
+			n.get(b, "fn.test", "/user/42")
+			origin = append(origin, mid.Sub(start))
+			function = append(function, time.Since(mid))
+		}
+		o, f := percentile(origin, 0.5), percentile(function, 0.5)
+		b.ReportMetric(float64(o.Microseconds()), "origin-µs-p50")
+		b.ReportMetric(float64(f.Microseconds()), "function-µs-p50")
+		b.ReportMetric(float64((f - o).Microseconds()), "added-µs-p50")
+	})
 }
 
 // BenchmarkFunctionThroughput drives GET /user/{id} with 1, 4, 8 and 16
