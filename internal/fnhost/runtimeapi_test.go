@@ -11,13 +11,11 @@ import (
 	"time"
 )
 
-// TestRuntimeAPIAwait drives an instance's Runtime API over real sockets as
-// a runtime would, with the invocation side played by the test: the
-// invocation's goroutine reads a result posted on the connection that took
-// the invocation; gives that connection back when the result comes on
-// another one or when its context ends; and the connection then serves the
-// runtime's next request as before.
-func TestRuntimeAPIAwait(t *testing.T) {
+// serveTestAPI serves a Runtime API on loopback for an instance with no
+// process behind it (the test plays the runtime), its header timeout
+// headerTimeout, until the test ends.
+func serveTestAPI(t *testing.T, headerTimeout time.Duration) *instance {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -31,6 +29,7 @@ func TestRuntimeAPIAwait(t *testing.T) {
 	}
 	in.out = out
 	in.api = newRuntimeAPI(in, ln)
+	in.api.headerTimeout = headerTimeout
 	served := make(chan struct{})
 	go func() { in.api.serve(); close(served) }()
 	t.Cleanup(func() {
@@ -40,6 +39,17 @@ func TestRuntimeAPIAwait(t *testing.T) {
 		stderr.Close()
 		out.discard(nil)
 	})
+	return in
+}
+
+// TestRuntimeAPIAwait drives an instance's Runtime API over real sockets as
+// a runtime would, with the invocation side played by the test: the
+// invocation's goroutine reads a result posted on the connection that took
+// the invocation; gives that connection back when the result comes on
+// another one or when its context ends; and the connection then serves the
+// runtime's next request as before.
+func TestRuntimeAPIAwait(t *testing.T) {
+	in := serveTestAPI(t, apiHeaderTimeout)
 
 	type runtimeConn struct {
 		net.Conn
@@ -224,18 +234,7 @@ func TestRuntimeAPIAwait(t *testing.T) {
 // answered 400 and its connection closed once the header timeout passes;
 // one that comes in pieces within it is served.
 func TestRuntimeAPIHeaderTimeout(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	fn := &function{ring: newLogRing(1 << 20)}
-	in := &instance{fn: fn, seq: 1, addr: ln.Addr().String(), next: make(chan *nextWaiter, 1),
-		ready: make(chan struct{}), initErr: make(chan []byte, 1), exited: make(chan struct{})}
-	in.api = newRuntimeAPI(in, ln)
-	in.api.headerTimeout = 300 * time.Millisecond
-	served := make(chan struct{})
-	go func() { in.api.serve(); close(served) }()
-	t.Cleanup(func() { in.api.close(); <-served })
+	in := serveTestAPI(t, 300*time.Millisecond)
 
 	dial := func() net.Conn {
 		c, err := net.Dial("tcp", in.addr)
