@@ -47,8 +47,8 @@ type Server struct {
 	poll      atomic.Pointer[poller] // see Server.poller
 	pollMu    sync.Mutex
 	pollTried bool // under pollMu
+	listeners Listeners
 	mu        sync.Mutex
-	listeners map[net.Listener]struct{}
 	conns     map[*conn]struct{}
 }
 
@@ -81,10 +81,10 @@ func (s *Server) logf(format string, args ...any) {
 // returns http.ErrServerClosed after Shutdown or Close, else the error that
 // stopped Accept.
 func (s *Server) Serve(l net.Listener) error {
-	if !s.trackListener(l, true) {
+	if !s.listeners.Add(l) {
 		return http.ErrServerClosed
 	}
-	defer s.trackListener(l, false)
+	defer s.listeners.Remove(l)
 	var delay time.Duration
 	for {
 		nc, err := l.Accept()
@@ -108,23 +108,6 @@ func (s *Server) Serve(l net.Listener) error {
 	}
 }
 
-func (s *Server) trackListener(l net.Listener, add bool) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if !add {
-		delete(s.listeners, l)
-		return true
-	}
-	if s.closed.Load() {
-		return false
-	}
-	if s.listeners == nil {
-		s.listeners = make(map[net.Listener]struct{})
-	}
-	s.listeners[l] = struct{}{}
-	return true
-}
-
 func (s *Server) trackConn(c *conn) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -144,25 +127,13 @@ func (s *Server) forget(c *conn) {
 	s.mu.Unlock()
 }
 
-func (s *Server) closeListenersLocked() error {
-	var err error
-	for l := range s.listeners {
-		if cerr := l.Close(); cerr != nil && err == nil {
-			err = cerr
-		}
-	}
-	return err
-}
-
 // Shutdown stops accepting, closes idle connections and waits for active
 // ones to finish their request, as net/http's Shutdown does: a connection
 // that ends a response during Shutdown closes instead of staying alive. It
 // returns ctx's error if ctx ends first.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.closed.Store(true)
-	s.mu.Lock()
-	lerr := s.closeListenersLocked()
-	s.mu.Unlock()
+	lerr := s.listeners.Close()
 	poll := time.Millisecond
 	t := time.NewTimer(poll)
 	defer t.Stop()
@@ -207,9 +178,9 @@ func (s *Server) closeIdle() bool {
 // excepted, as net/http's Close does.
 func (s *Server) Close() error {
 	s.closed.Store(true)
+	err := s.listeners.Close()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	err := s.closeListenersLocked()
 	for c := range s.conns {
 		c.nc.Close()
 		c.closedWatch()

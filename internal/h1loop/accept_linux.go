@@ -26,10 +26,10 @@ import (
 // accepted net.Conn at its first bytes, keeping a copy of its socket);
 // the loops own the sockets from there, the netpoller never sees them.
 func (s *Server) Serve(l net.Listener) error {
-	if !s.trackListener(l, true) {
+	if !s.listeners.Add(l) {
 		return http.ErrServerClosed
 	}
-	defer s.trackListener(l, false)
+	defer s.listeners.Remove(l)
 	loops, err := s.start()
 	if err != nil {
 		return err
@@ -86,23 +86,6 @@ func dupSocket(nc net.Conn) (int, error) {
 	}
 	unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
 	return fd, nil
-}
-
-func (s *Server) trackListener(l net.Listener, add bool) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if !add {
-		delete(s.listeners, l)
-		return true
-	}
-	if s.closing.Load() {
-		return false
-	}
-	if s.listeners == nil {
-		s.listeners = map[net.Listener]struct{}{}
-	}
-	s.listeners[l] = struct{}{}
-	return true
 }
 
 // start starts the loops, once.

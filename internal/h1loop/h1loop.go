@@ -77,7 +77,7 @@ type Server struct {
 
 	mu        sync.Mutex
 	loops     []*loop
-	listeners map[net.Listener]struct{}
+	listeners h1.Listeners
 	started   bool
 	exited    chan struct{} // a loop returned
 	room      chan struct{} // a connection closed or went idle
@@ -160,13 +160,7 @@ func (s *Server) Close() error {
 	return nil
 }
 
-func (s *Server) closeListeners() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for l := range s.listeners {
-		l.Close()
-	}
-}
+func (s *Server) closeListeners() { s.listeners.Close() }
 
 // waitLoops waits until every loop has returned (they do once closing
 // with no client connection left), or until stop.
