@@ -70,6 +70,7 @@ package origin
 import (
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 )
 
@@ -84,6 +85,10 @@ type Options struct {
 	// Logger receives passive ejections, health flips and stale-connection
 	// retries; nothing is logged per request. Default slog.Default().
 	Logger *slog.Logger
+	// Resolver looks up the instances' host names for every dial: requests,
+	// WebSockets, the https path, health checks. Not configuration: tests
+	// set it. Default net.DefaultResolver.
+	Resolver *net.Resolver
 }
 
 // Kind classifies why RoundTrip or Forward failed before writing anything to

@@ -66,6 +66,8 @@ type Pool struct {
 	settle         time.Duration
 	unsafeIdle     time.Duration
 
+	resolver *net.Resolver // host names, for every dial (Options.Resolver)
+
 	closed       atomic.Bool
 	closeOnce    sync.Once
 	staleRetries atomic.Int64 // requests retried after a stale keep-alive conn
@@ -118,6 +120,10 @@ func NewPool(o config.Origin, opts Options) (*Pool, error) {
 		probeIdleAfter: probeIdleAfter,
 		settle:         settleTime,
 		unsafeIdle:     unsafeIdle,
+		resolver:       opts.Resolver,
+	}
+	if p.resolver == nil {
+		p.resolver = net.DefaultResolver
 	}
 	if p.log == nil {
 		p.log = slog.Default()
@@ -186,6 +192,11 @@ func Key(o config.Origin, opts Options) string {
 	for _, p := range opts.TrustedProxies {
 		sb.WriteString("|")
 		sb.WriteString(p.String())
+	}
+	if opts.Resolver != nil {
+		// Not configuration (tests set it), but a pool that asks
+		// another resolver is another pool.
+		fmt.Fprintf(&sb, "|resolver %p", opts.Resolver)
 	}
 	return sb.String()
 }
