@@ -50,7 +50,7 @@ func (p *Pool) provisionHealth() error {
 	p.expectLo, p.expectHi = lo, hi
 	p.healthTrans = &http.Transport{
 		Proxy:              nil,
-		DialContext:        (&net.Dialer{Timeout: p.dialTimeout}).DialContext,
+		DialContext:        (&net.Dialer{Timeout: p.dialTimeout, Resolver: p.resolver}).DialContext,
 		TLSClientConfig:    p.tlsConfig,
 		DisableKeepAlives:  true,
 		DisableCompression: true,

@@ -70,6 +70,7 @@ package origin
 import (
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 )
 
@@ -81,9 +82,16 @@ type Options struct {
 	// -Proto and -Host. From every other peer all three are replaced, so a
 	// client cannot forge its address. Default: none (trust nobody).
 	TrustedProxies []netip.Prefix
-	// Logger receives passive ejections, health flips and stale-connection
-	// retries; nothing is logged per request. Default slog.Default().
+	// Logger receives passive ejections, health flips, stale-connection
+	// retries and, when it changes, whether the event loops can reach an
+	// instance named by a host name; nothing is logged per request.
+	// Default slog.Default().
 	Logger *slog.Logger
+	// Resolver looks up the instances' host names for every dial
+	// (requests, WebSockets, the https path, health checks) and for the
+	// event-loop path's addresses (resolve.go), so both paths see the same
+	// answers. Not configuration: tests set it. Default net.DefaultResolver.
+	Resolver *net.Resolver
 }
 
 // Kind classifies why RoundTrip or Forward failed before writing anything to

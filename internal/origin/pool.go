@@ -39,7 +39,7 @@ type Pool struct {
 	name      string
 	instances []*instance
 	next      atomic.Uint32
-	wireAny   bool // an instance the event-loop path can reach (PickWire)
+	wireAny   bool // an instance the event-loop path may reach (PickWire)
 
 	hostFromOrigin bool // host_header: origin
 	trusted        []netip.Prefix
@@ -66,6 +66,16 @@ type Pool struct {
 	settle         time.Duration
 	unsafeIdle     time.Duration
 
+	// Host names (resolve.go).
+	resolver      *net.Resolver // every lookup, both paths (Options.Resolver)
+	resolveEvery  time.Duration // how long a lookup's result is used
+	epoch         time.Time     // for since
+	resolveCtx    context.Context
+	resolveStop   context.CancelFunc
+	resolveMu     sync.Mutex // guards resolveClosed, orders resolveWG.Add before Wait
+	resolveClosed bool
+	resolveWG     sync.WaitGroup
+
 	closed       atomic.Bool
 	closeOnce    sync.Once
 	staleRetries atomic.Int64 // requests retried after a stale keep-alive conn
@@ -80,8 +90,13 @@ type instance struct {
 	host   string // URL host, for host_header: origin and TLS SNI
 	prefix string // escaped path prefix without a trailing slash, "" for none
 
-	wireAddr netip.AddrPort // where the event-loop path connects
-	wireOK   bool           // the event-loop path can reach it (see wireTarget)
+	// Where the event-loop path connects (resolve.go): a fixed address
+	// for an IP literal or "localhost", the last lookup's result for a
+	// host name; nil when the loop cannot reach the instance (now).
+	wire      atomic.Pointer[wireDest]
+	name      string // the host name to look up; "" for none
+	wirePort  uint16 // with name: the port
+	resolving atomic.Bool
 
 	idleMu sync.Mutex
 	idle   []*upConn    // LIFO: the most recently used conn is reused first
@@ -118,7 +133,14 @@ func NewPool(o config.Origin, opts Options) (*Pool, error) {
 		probeIdleAfter: probeIdleAfter,
 		settle:         settleTime,
 		unsafeIdle:     unsafeIdle,
+		resolver:       opts.Resolver,
+		resolveEvery:   resolveEvery,
+		epoch:          time.Now(),
 	}
+	if p.resolver == nil {
+		p.resolver = net.DefaultResolver
+	}
+	p.resolveCtx, p.resolveStop = context.WithCancel(context.Background())
 	if p.log == nil {
 		p.log = slog.Default()
 	}
@@ -148,7 +170,7 @@ func NewPool(o config.Origin, opts Options) (*Pool, error) {
 			return nil, fmt.Errorf("origin %q: %w", o.Name, err)
 		}
 		anyTLS = anyTLS || in.tls
-		p.wireAny = p.wireAny || in.wireOK
+		p.wireAny = p.wireAny || in.name != "" || in.wire.Load() != nil
 		p.instances = append(p.instances, in)
 	}
 	if anyTLS {
@@ -187,6 +209,11 @@ func Key(o config.Origin, opts Options) string {
 		sb.WriteString("|")
 		sb.WriteString(p.String())
 	}
+	if opts.Resolver != nil {
+		// Not configuration (tests set it), but a pool that asks
+		// another resolver is another pool.
+		fmt.Fprintf(&sb, "|resolver %p", opts.Resolver)
+	}
 	return sb.String()
 }
 
@@ -215,7 +242,11 @@ func newInstance(p *Pool, raw string) (*instance, error) {
 	}
 	in.prefix = strings.TrimSuffix(u.EscapedPath(), "/")
 	if !in.tls {
-		in.wireAddr, in.wireOK = wireTarget(in.addr)
+		if ap, name, ok := wireTarget(in.addr); ok && name != "" {
+			in.name, in.wirePort = name, ap.Port()
+		} else if ok {
+			in.wire.Store(&wireDest{ap: ap, ok: true})
+		}
 	}
 	in.healthy.Store(true)
 	return in, nil
@@ -231,14 +262,16 @@ func orDefault(d, def time.Duration) time.Duration {
 // Name returns the origin's name, the key under `origins:`.
 func (p *Pool) Name() string { return p.name }
 
-// Close stops the health checks and closes idle connections. Forward calls in
-// flight finish normally (their connections are closed instead of pooled), and
-// Forward keeps working after Close without pooling, so a request that read an
-// old route table just before a deployment swapped it still succeeds.
-// Close waits for the health-check goroutines to exit.
+// Close stops the health checks and the lookups of host names, and closes
+// idle connections. Forward calls in flight finish normally (their
+// connections are closed instead of pooled), and Forward keeps working after
+// Close without pooling, so a request that read an old route table just
+// before a deployment swapped it still succeeds.
+// Close waits for the health-check and lookup goroutines to exit.
 func (p *Pool) Close() {
 	p.closeOnce.Do(func() {
 		p.closed.Store(true)
+		p.stopResolving()
 		if p.healthStop != nil {
 			p.healthStop()
 			p.healthWG.Wait()

@@ -22,7 +22,7 @@ import (
 func (p *Pool) newStdTransport() *http.Transport {
 	return &http.Transport{
 		Proxy:                 nil, // never the environment's HTTP_PROXY
-		DialContext:           (&net.Dialer{Timeout: p.dialTimeout}).DialContext,
+		DialContext:           (&net.Dialer{Timeout: p.dialTimeout, Resolver: p.resolver}).DialContext,
 		TLSClientConfig:       p.tlsConfig,
 		TLSHandshakeTimeout:   p.dialTimeout,
 		ResponseHeaderTimeout: p.responseHeader,

@@ -235,7 +235,7 @@ func (in *instance) closeIdle() {
 // completes the TLS handshake.
 func (in *instance) dial(ctx context.Context, deadline time.Time) (*upConn, error) {
 	p := in.pool
-	d := net.Dialer{Timeout: p.dialTimeout, Deadline: deadline}
+	d := net.Dialer{Timeout: p.dialTimeout, Deadline: deadline, Resolver: p.resolver}
 	nc, err := d.DialContext(ctx, "tcp", in.addr)
 	if err != nil {
 		return nil, err

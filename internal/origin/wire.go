@@ -48,7 +48,6 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -57,50 +56,43 @@ import (
 	"github.com/turnout/turnout/internal/h1"
 )
 
-// wireTarget returns where the event-loop path connects for addr
-// ("host:port"), and false when it cannot: the host is neither an IP
-// literal nor "localhost" (the loop does not resolve names), or has a zone.
-// "localhost" is 127.0.0.1 (the goroutine path's resolver may also try ::1).
-func wireTarget(addr string) (netip.AddrPort, bool) {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return netip.AddrPort{}, false
-	}
-	pn, err := strconv.ParseUint(port, 10, 16)
-	if err != nil {
-		return netip.AddrPort{}, false
-	}
-	var ip netip.Addr
-	if strings.EqualFold(host, "localhost") {
-		ip = netip.AddrFrom4([4]byte{127, 0, 0, 1})
-	} else if ip, err = netip.ParseAddr(host); err != nil || ip.Zone() != "" {
-		return netip.AddrPort{}, false
-	}
-	return netip.AddrPortFrom(ip.Unmap(), uint16(pn)), true
-}
-
 // Wire is one chosen instance of a pool, for a caller that drives the
-// connection itself (the event-loop path). The zero Wire is not usable.
-type Wire struct{ in *instance }
+// connection itself (the event-loop path), with the address to connect to
+// as it was when chosen. The zero Wire is not usable.
+type Wire struct {
+	in *instance
+	to *wireDest
+}
 
 // PickWire chooses as RoundTrip does (same round robin, health, ejection).
 // ok is false when the event-loop path cannot reach the chosen instance
-// (https, or a host name other than "localhost"): the caller then uses the
-// goroutine path for the request, which picks again (in a pool that mixes
-// such instances with reachable ones, the round robin then advances twice).
-// A pool without any reachable instance answers false without picking.
+// now: https; a host name without a usable address (see resolve.go: not
+// looked up yet, or its lookup failed or found several addresses); an
+// address with a zone. The caller then uses the goroutine path for the
+// request, which picks again (in a pool that mixes such instances with
+// reachable ones, the round robin then advances twice). A pool without any
+// instance the loop could reach answers false without picking.
+//
+// PickWire does not block: for an instance named by a host name it starts
+// a lookup on another goroutine when the address it has is missing or old,
+// and answers with what it has meanwhile.
 // A closed pool still answers, as Forward still works after Close (see
-// PoolClosed).
+// PoolClosed), but looks nothing up.
 func (p *Pool) PickWire() (w Wire, ok bool) {
 	if !p.wireAny {
 		return Wire{}, false
 	}
 	in := p.pick()
-	return Wire{in}, in.wireOK
+	d := in.wireDest()
+	return Wire{in, d}, d != nil
 }
 
-// Addr is where to connect.
-func (w Wire) Addr() netip.AddrPort { return w.in.wireAddr }
+// Addr is where to connect: the instance's IP address, or the one address
+// its host name resolved to (resolve.go). The loop keys its idle
+// connections by it, so after the name moves to another address the
+// connections to the old one are no longer reused and close at their idle
+// timeout.
+func (w Wire) Addr() netip.AddrPort { return w.to.ap }
 
 // Instance is the instance's URL as configured (Error.Instance).
 func (w Wire) Instance() string { return w.in.url }
@@ -244,7 +236,7 @@ func (w Wire) dialError(err error) error {
 	default:
 		return err
 	}
-	return &net.OpError{Op: "dial", Net: "tcp", Addr: net.TCPAddrFromAddrPort(w.in.wireAddr), Err: err}
+	return &net.OpError{Op: "dial", Net: "tcp", Addr: net.TCPAddrFromAddrPort(w.Addr()), Err: err}
 }
 
 // AppendRequest appends the request head the goroutine path would write

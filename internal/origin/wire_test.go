@@ -294,7 +294,7 @@ func FuzzWireRequest(f *testing.F) {
 		bw := bufio.NewWriterSize(&want, writeBufferSize)
 		bw.Write(p.appendHead(bw.AvailableBuffer(), r, in, requestBodyMode(r), ""))
 		bw.Flush()
-		got := Wire{in}.AppendRequest(nil, &req, path, query, r.RemoteAddr, id)
+		got := Wire{in: in}.AppendRequest(nil, &req, path, query, r.RemoteAddr, id)
 		sameRequest(t, fmt.Sprintf("%q", head), want.String(), string(got))
 	})
 }
@@ -962,7 +962,8 @@ func TestPickWireReachability(t *testing.T) {
 		{"http://10.0.0.1", true, "10.0.0.1:80"},
 		{"http://[::ffff:10.0.0.2]:83", true, "10.0.0.2:83"},
 		{"https://127.0.0.1:8443", false, ""},
-		{"http://origin.internal:8080", false, ""},
+		{"http://[fe80::1%25eth0]:84", false, ""},
+		// A host name: not before it is looked up (resolve_test.go).
 	} {
 		p := newTestPool(t, config.Origin{}, Options{}, tc.url)
 		w, ok := p.PickWire()
@@ -974,7 +975,7 @@ func TestPickWireReachability(t *testing.T) {
 		}
 	}
 	// A pool with no reachable instance does not take a turn.
-	p := newTestPool(t, config.Origin{}, Options{}, "https://127.0.0.1:1", "http://a.internal")
+	p := newTestPool(t, config.Origin{}, Options{}, "https://127.0.0.1:1", "http://[fe80::1%25eth0]:2")
 	if _, ok := p.PickWire(); ok || p.next.Load() != 0 {
 		t.Errorf("PickWire on unreachable instances: ok %v, turn %d", ok, p.next.Load())
 	}
