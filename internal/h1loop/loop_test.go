@@ -85,6 +85,12 @@ func (x *testExchange) End(status int, n int64, failure *origin.Error, clientClo
 
 func newRig(t testing.TB, originURL string, tune func(*config.Origin, *Server)) *rig {
 	t.Helper()
+	return newRigOpts(t, originURL, origin.Options{}, tune)
+}
+
+// newRigOpts is newRig with the pool's options given.
+func newRigOpts(t testing.TB, originURL string, opts origin.Options, tune func(*config.Origin, *Server)) *rig {
+	t.Helper()
 	r := &rig{t: t, endc: make(chan ended, 1024)}
 	o := config.Origin{Name: "legacy", URLs: []string{originURL}}
 	srv := &Server{
@@ -100,7 +106,7 @@ func newRig(t testing.TB, originURL string, tune func(*config.Origin, *Server)) 
 	if tune != nil {
 		tune(&o, srv)
 	}
-	pool, err := origin.NewPool(o, origin.Options{})
+	pool, err := origin.NewPool(o, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

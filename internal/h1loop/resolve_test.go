@@ -3,76 +3,17 @@
 package h1loop
 
 import (
-	"errors"
-	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/netip"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/turnout/turnout/internal/config"
-	"github.com/turnout/turnout/internal/h1"
 	"github.com/turnout/turnout/internal/origin"
 	"github.com/turnout/turnout/internal/origin/origintest"
 	"github.com/turnout/turnout/internal/testkit"
 )
-
-// newRigOpts is newRig with the pool's options given (newRig's pool has
-// none).
-func newRigOpts(t testing.TB, originURL string, opts origin.Options) *rig {
-	t.Helper()
-	r := &rig{t: t, endc: make(chan ended, 1024)}
-	srv := &Server{
-		ReadHeaderTimeout: 2 * time.Second,
-		IdleTimeout:       5 * time.Second,
-		Loops:             2,
-	}
-	srv.Fallback = &h1.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		r.fellTo.Add(1)
-		io.Copy(io.Discard, req.Body)
-		fmt.Fprintf(w, "fallback %s %s", req.Method, req.URL.Path)
-	})}
-	pool, err := origin.NewPool(config.Origin{Name: "legacy", URLs: []string{originURL}}, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	r.pool = pool
-	srv.Route = func(req *h1.Request, remote string) (Exchange, bool) {
-		w, ok := pool.PickWire()
-		if !ok {
-			return nil, false
-		}
-		path, q, _ := strings.Cut(string(req.Target), "?")
-		r.routed.Add(1)
-		return &testExchange{r: r, w: w, path: path, q: []byte(q), id: "id-" + strconv.FormatInt(r.routed.Load(), 10)}, true
-	}
-	r.srv = srv
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	t.Cleanup(func() {
-		srv.Close()
-		ln.Close()
-		select {
-		case err := <-served:
-			if !errors.Is(err, http.ErrServerClosed) {
-				t.Errorf("Serve: %v", err)
-			}
-		case <-time.After(5 * time.Second):
-			t.Error("Serve did not return after Close")
-		}
-	})
-	r.addr = ln.Addr().String()
-	return r
-}
 
 // An origin named by a host name is served by the loops once the name
 // resolved; before, its requests are handed over.
@@ -86,7 +27,7 @@ func TestServesNamedOrigin(t *testing.T) {
 	dns.Set(name, netip.MustParseAddr("127.0.0.1"))
 	o := testOrigin(t)
 	_, port, _ := net.SplitHostPort(strings.TrimPrefix(o.URL, "http://"))
-	r := newRigOpts(t, "http://"+name+":"+port, origin.Options{Resolver: dns.Resolver()})
+	r := newRigOpts(t, "http://"+name+":"+port, origin.Options{Resolver: dns.Resolver()}, nil)
 
 	// A new connection per request: one handed over stays with the
 	// goroutine server.
