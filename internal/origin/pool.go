@@ -182,6 +182,15 @@ func NewPool(o config.Origin, opts Options) (*Pool, error) {
 		}
 		p.startHealth()
 	}
+	// Host names are looked up now, not at the first pick: a request that
+	// finds no address yet is served by the goroutine server and takes its
+	// client connection with it for good, so the loops should have the
+	// address before the table that uses this pool serves anything.
+	for _, in := range p.instances {
+		if in.name != "" {
+			in.resolve()
+		}
+	}
 	return p, nil
 }
 

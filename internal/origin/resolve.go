@@ -25,8 +25,9 @@ import (
 //   - PickWire never blocks and never resolves on the caller's goroutine.
 //     Lookups run on a goroutine of their own, at most one at a time per
 //     instance, bounded by the dial timeout, with a context that Close
-//     cancels; Close waits for them. An instance with no usable address
-//     yet answers ok=false: the goroutine path serves the request, as it
+//     cancels; Close waits for them. NewPool starts the first one, so the
+//     address is usually there before the first request. An instance with
+//     no usable address yet answers ok=false: the goroutine path serves the request, as it
 //     did before names were resolved here, and a later pick uses the
 //     result. (The loops hand such a request's client connection to the
 //     goroutine server for good: a keep-alive client that came before the
